@@ -1,0 +1,403 @@
+//! The Node-API layer: converts and validates JS values, nothing else. Every exported
+//! entry point is `catch_unwind`, so no panic can cross into Node.
+
+use std::ffi::c_char;
+use std::ptr;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi::{sys, JsDeferred, KeyCollectionMode, KeyConversion, KeyFilter};
+use napi_derive::napi;
+
+use crate::background;
+use crate::collector;
+use crate::dumper::{DumpMeta, DumpStart, Dumper};
+use crate::input::{
+    InputChecker, TriggerInput, HEAP_STAT_FIELDS, MAX_HEAP_SPACES, MAX_SESSION_KEYS,
+    MAX_STRING_READ_BYTES, MEMORY_USAGE_FIELDS,
+};
+use crate::options::{self, InvalidArg, RawOptions, RawValue, Trigger};
+use crate::report::{AtTrigger, RuntimeInfo};
+
+/// What a dump's promise resolves to (or `null` when the cap or cooldown skipped it).
+#[napi(object)]
+pub struct DumpResult {
+    /// Where the dump is (or would have been, when `written` is false).
+    pub file_path: String,
+    pub trigger: String,
+    /// 1-based number of this dump within the session.
+    pub dump_number: u32,
+    /// True once the enriched phase-2 document is in place.
+    pub complete: bool,
+    /// True when a complete document (phase 1 at least) exists at `filePath`.
+    pub written: bool,
+    /// What went wrong, if anything; the promise never rejects for I/O trouble.
+    pub error: Option<String>,
+}
+
+impl DumpResult {
+    fn new(meta: &DumpMeta, complete: bool, written: bool, error: Option<String>) -> Self {
+        DumpResult {
+            file_path: meta.file_path.to_string_lossy().into_owned(),
+            trigger: meta.trigger.to_string(),
+            dump_number: meta.dump_number,
+            complete,
+            written,
+            error,
+        }
+    }
+}
+
+type Settle = Box<dyn FnOnce(Env) -> Result<Option<DumpResult>>>;
+
+fn invalid(e: InvalidArg) -> Error {
+    Error::new(Status::InvalidArg, e.to_string())
+}
+
+/// Writes memory diagnostics: phase 1 synchronously inside `dump()`, phase 2 on a
+/// background thread of its own.
+#[napi]
+pub struct MemoryDiagnosticsDumper {
+    inner: Arc<Dumper>,
+}
+
+#[napi]
+impl MemoryDiagnosticsDumper {
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, #[napi(ts_arg_type = "DumperOptions")] options: Unknown) -> Result<Self> {
+        let obj = expect_object(&options, "options")?;
+        let suggestions = match obj
+            .get_named_property::<Unknown>("suggestions")?
+            .get_type()?
+        {
+            ValueType::Undefined | ValueType::Null => None,
+            _ => Some(expect_object(
+                &obj.get_named_property::<Unknown>("suggestions")?,
+                "options.suggestions",
+            )?),
+        };
+        let sugg = |key: &str| -> Result<RawValue> {
+            match &suggestions {
+                Some(s) => {
+                    raw_value(&s.get_named_property::<Unknown>(key)?, usize::MAX).map(|v| v.0)
+                }
+                None => Ok(RawValue::Missing),
+            }
+        };
+        let prop = |key: &str| -> Result<RawValue> {
+            raw_value(&obj.get_named_property::<Unknown>(key)?, usize::MAX).map(|v| v.0)
+        };
+        let raw = RawOptions {
+            directory: prop("directory")?,
+            session_id: prop("sessionId")?,
+            max_dumps_per_session: prop("maxDumpsPerSession")?,
+            cooldown_ms: prop("cooldownMs")?,
+            max_files: prop("maxFiles")?,
+            app_version: prop("appVersion")?,
+            suggestion_hard: sugg("hard")?,
+            suggestion_critical: sugg("critical")?,
+            suggestion_manual: sugg("manual")?,
+        };
+        let (config, session_id) = options::validate(&raw).map_err(invalid)?;
+        let node_version = env
+            .get_node_version()
+            .map(|v| format!("{}.{}.{}", v.major, v.minor, v.patch))
+            .unwrap_or_else(|_| "unknown".to_string());
+        let napi_version = env.get_napi_version().ok();
+        let runtime = RuntimeInfo::new(node_version, napi_version, config.app_version.clone());
+        let dir = config.directory.clone();
+        let inner = Arc::new(Dumper::new(config, &session_id, runtime));
+        // Leftovers of a dumper that died mid-write are swept off the JS thread.
+        let _ = background::submit(Box::new(move || {
+            if dir.is_dir() {
+                crate::writer::sweep_stale_temps(&dir);
+            }
+        }));
+        Ok(MemoryDiagnosticsDumper { inner })
+    }
+
+    /// Writes a complete phase-1 document before returning, then enriches it off the JS
+    /// thread. Resolves to `null` when the session cap or cooldown skips the dump.
+    #[napi(catch_unwind, ts_return_type = "Promise<DumpResult | null>")]
+    pub fn dump<'env>(
+        &self,
+        env: &'env Env,
+        #[napi(ts_arg_type = "Trigger")] trigger: Unknown<'env>,
+        #[napi(ts_arg_type = "DumpInput")] input: Unknown<'env>,
+    ) -> Result<PromiseRaw<'env, Option<DumpResult>>> {
+        let trigger = parse_trigger(&trigger)?;
+        let input = read_input(&input)?;
+        let start = self.inner.begin(trigger, input);
+        let (deferred, promise) = env.create_deferred::<Option<DumpResult>, Settle>()?;
+        match start {
+            DumpStart::Skipped(_) => deferred.resolve(Box::new(|_| Ok(None))),
+            DumpStart::Failed { meta, error } => {
+                let r = DumpResult::new(&meta, false, false, Some(error));
+                deferred.resolve(Box::new(move |_| Ok(Some(r))))
+            }
+            DumpStart::Written { meta, plan } => submit_phase2(meta, *plan, deferred),
+        }
+        Ok(PromiseRaw::new(env.raw(), promise.raw()))
+    }
+
+    /// Starts a new session: the dump count and cooldown start over; `sessionId`, if
+    /// given, names the files from now on.
+    #[napi(catch_unwind)]
+    pub fn reset_for_new_session(&self, session_id: Option<String>) {
+        self.inner.reset_for_new_session(session_id.as_deref());
+    }
+
+    /// Dumps written (or attempted) in the current session.
+    #[napi(getter, catch_unwind)]
+    pub fn dump_count(&self) -> u32 {
+        self.inner.dump_count()
+    }
+
+    /// The diagnostics directory as configured.
+    #[napi(getter, catch_unwind)]
+    pub fn directory(&self) -> String {
+        self.inner.config().directory.to_string_lossy().into_owned()
+    }
+
+    /// The file-name-safe short session id in use.
+    #[napi(getter, catch_unwind)]
+    pub fn session_id(&self) -> String {
+        self.inner.session_short_id()
+    }
+}
+
+fn submit_phase2(
+    meta: DumpMeta,
+    plan: collector::Phase2Plan,
+    deferred: JsDeferred<Option<DumpResult>, Settle>,
+) {
+    let job_meta = meta.clone();
+    let submitted = background::submit(Box::new(move || {
+        let out = collector::run_phase2(plan);
+        let r = DumpResult::new(&job_meta, out.complete, true, out.error);
+        deferred.resolve(Box::new(move |_| Ok(Some(r))));
+    }));
+    if let Err(job) = submitted {
+        // No background thread could be started (the machine is out of threads or
+        // memory). The job owns the deferred and must not be dropped unrun, or the
+        // promise would never settle; running it here costs the JS thread one phase 2.
+        job();
+    }
+}
+
+fn parse_trigger(v: &Unknown) -> Result<Trigger> {
+    let (raw, _) = raw_value(v, 64)?;
+    match &raw {
+        RawValue::Text(s) => Trigger::parse(s),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        invalid(InvalidArg::new(
+            "trigger",
+            Trigger::ACCEPTED,
+            raw.describe(),
+        ))
+    })
+}
+
+fn read_input(v: &Unknown) -> Result<TriggerInput> {
+    let obj = expect_object(v, "input")?;
+    let mut checker = InputChecker::new();
+    let heap = expect_object(
+        &obj.get_named_property::<Unknown>("heapStatistics")?,
+        "input.heapStatistics",
+    )?;
+    let usage = expect_object(
+        &obj.get_named_property::<Unknown>("memoryUsage")?,
+        "input.memoryUsage",
+    )?;
+    let v8_heap_stats = number_map(&mut checker, "heapStatistics", &heap, HEAP_STAT_FIELDS)?;
+    let memory_usage = number_map(&mut checker, "memoryUsage", &usage, MEMORY_USAGE_FIELDS)?;
+
+    let spaces_v = obj.get_named_property::<Unknown>("heapSpaces")?;
+    let v8_heap_spaces = match spaces_v.get_type()? {
+        ValueType::Undefined | ValueType::Null => None,
+        _ if spaces_v.is_array()? => {
+            let arr = unsafe { spaces_v.cast::<Object>() }?;
+            let len = arr.get_array_length()? as usize;
+            if len > MAX_HEAP_SPACES {
+                checker.too_many_spaces(len);
+            }
+            let mut spaces = Vec::with_capacity(len.min(MAX_HEAP_SPACES));
+            for i in 0..len.min(MAX_HEAP_SPACES) {
+                let item = arr.get_element::<Unknown>(i as u32)?;
+                let Ok(space) = expect_object(&item, "heapSpaces[]") else {
+                    checker.warnings.push(format!(
+                        "heapSpaces[{i}]: expected an object, got {}; skipped",
+                        type_name(&item)?
+                    ));
+                    continue;
+                };
+                let name = raw_value(&space.get_named_property::<Unknown>("space_name")?, 256)?.0;
+                let mut err = None;
+                let s = checker.heap_space(i, &name, |k| {
+                    read_prop(&space, k).unwrap_or_else(|e| {
+                        err = Some(e);
+                        RawValue::Missing
+                    })
+                });
+                if let Some(e) = err {
+                    return Err(e);
+                }
+                spaces.push(s);
+            }
+            Some(spaces)
+        }
+        _ => {
+            return Err(invalid(InvalidArg::new(
+                "input.heapSpaces",
+                "an array (v8.getHeapSpaceStatistics()) or undefined",
+                type_name(&spaces_v)?,
+            )))
+        }
+    };
+
+    let session_v = obj.get_named_property::<Unknown>("session")?;
+    let mut session = Vec::new();
+    match session_v.get_type()? {
+        ValueType::Undefined | ValueType::Null => {}
+        ValueType::Object if !session_v.is_array()? => {
+            let sobj = unsafe { session_v.cast::<Object>() }?;
+            let keys = sobj.get_all_property_names(
+                KeyCollectionMode::OwnOnly,
+                KeyFilter::Enumerable,
+                KeyConversion::NumbersToStrings,
+            )?;
+            let n = keys.get_array_length()? as usize;
+            if n > MAX_SESSION_KEYS {
+                checker.too_many_session_keys(n);
+            }
+            for i in 0..n.min(MAX_SESSION_KEYS) {
+                let key_v = keys.get_element::<Unknown>(i as u32)?;
+                let (RawValue::Text(key), _) = raw_value(&key_v, 256)? else {
+                    continue;
+                };
+                let (raw, cut) = raw_value(
+                    &sobj.get_named_property::<Unknown>(&key)?,
+                    MAX_STRING_READ_BYTES,
+                )?;
+                if let Some(entry) = checker.session_entry(&key, raw, cut) {
+                    session.push(entry);
+                }
+            }
+        }
+        _ => {
+            return Err(invalid(InvalidArg::new(
+                "input.session",
+                "a flat object of numbers, strings and booleans, or undefined",
+                type_name(&session_v)?,
+            )))
+        }
+    }
+
+    Ok(TriggerInput {
+        at_trigger: AtTrigger {
+            memory_usage,
+            v8_heap_stats,
+            v8_heap_spaces,
+        },
+        session,
+        warnings: checker.warnings,
+    })
+}
+
+fn number_map(
+    checker: &mut InputChecker,
+    container: &str,
+    obj: &Object,
+    fields: &[(&str, &'static str, bool)],
+) -> Result<crate::report::NumberMap> {
+    let mut err = None;
+    let map = checker.number_map(container, fields, |k| {
+        read_prop(obj, k).unwrap_or_else(|e| {
+            err = Some(e);
+            RawValue::Missing
+        })
+    });
+    match err {
+        Some(e) => Err(e),
+        None => Ok(map),
+    }
+}
+
+fn read_prop(obj: &Object, key: &str) -> Result<RawValue> {
+    raw_value(&obj.get_named_property::<Unknown>(key)?, 64).map(|v| v.0)
+}
+
+fn expect_object<'env>(v: &Unknown<'env>, field: &str) -> Result<Object<'env>> {
+    match v.get_type()? {
+        ValueType::Object => Ok(unsafe { v.cast::<Object>() }?),
+        _ => Err(invalid(InvalidArg::new(field, "an object", type_name(v)?))),
+    }
+}
+
+fn type_name(v: &Unknown) -> Result<String> {
+    Ok(match v.get_type()? {
+        ValueType::Undefined => "undefined",
+        ValueType::Null => "null",
+        ValueType::Boolean => "a boolean",
+        ValueType::Number => "a number",
+        ValueType::String => "a string",
+        ValueType::Symbol => "a symbol",
+        ValueType::Object if v.is_array()? => "an array",
+        ValueType::Object => "an object",
+        ValueType::Function => "a function",
+        ValueType::External => "an external",
+        ValueType::BigInt => "a bigint",
+        _ => "an unknown value",
+    }
+    .to_string())
+}
+
+/// Converts a JS value for validation, reading at most `max_bytes` of a string. The
+/// flag says the string was longer than that.
+fn raw_value(v: &Unknown, max_bytes: usize) -> Result<(RawValue, bool)> {
+    Ok(match v.get_type()? {
+        ValueType::Undefined => (RawValue::Missing, false),
+        ValueType::Null => (RawValue::Other("null"), false),
+        ValueType::Number => (RawValue::Number(unsafe { v.cast::<f64>() }?), false),
+        ValueType::Boolean => (RawValue::Bool(unsafe { v.cast::<bool>() }?), false),
+        ValueType::String => {
+            let (s, cut) = read_string_bounded(v, max_bytes)?;
+            (RawValue::Text(s), cut)
+        }
+        ValueType::Object if v.is_array()? => (RawValue::Other("array"), false),
+        ValueType::Object => (RawValue::Other("object"), false),
+        ValueType::Function => (RawValue::Other("function"), false),
+        ValueType::BigInt => (RawValue::Other("bigint"), false),
+        ValueType::Symbol => (RawValue::Other("symbol"), false),
+        _ => (RawValue::Other("unknown"), false),
+    })
+}
+
+fn read_string_bounded(v: &Unknown, max_bytes: usize) -> Result<(String, bool)> {
+    let env = v.value().env;
+    let value = v.raw();
+    let mut len = 0usize;
+    check_status!(unsafe {
+        sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len)
+    })?;
+    let want = len.min(max_bytes);
+    let mut buf = vec![0u8; want + 1];
+    let mut written = 0usize;
+    check_status!(unsafe {
+        sys::napi_get_value_string_utf8(
+            env,
+            value,
+            buf.as_mut_ptr() as *mut c_char,
+            buf.len(),
+            &mut written,
+        )
+    })?;
+    buf.truncate(written);
+    let s = match String::from_utf8(buf) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+    Ok((s, len > max_bytes))
+}

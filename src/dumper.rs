@@ -1,0 +1,368 @@
+//! The dumper: admission (cap and cooldown), phase 1 on the caller's thread, and the
+//! hand-over of phase 2 to the background thread.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::collector::{self, Phase2Outcome, Phase2Plan};
+use crate::input::TriggerInput;
+use crate::limits::{Admission, Clock, MonotonicClock, SessionLimits};
+use crate::options::{short_session_id, DumperConfig, Trigger};
+use crate::probes::ProbeRoots;
+use crate::report::{Collection, Report, RuntimeInfo, SCHEMA_VERSION};
+use crate::timefmt::UtcTime;
+use crate::writer::{self, Durability};
+
+struct SessionState {
+    short_id: String,
+    limits: SessionLimits,
+}
+
+pub struct Dumper {
+    config: DumperConfig,
+    runtime: RuntimeInfo,
+    roots: ProbeRoots,
+    clock: Box<dyn Clock>,
+    state: Mutex<SessionState>,
+}
+
+/// Identity of one dump, known once its slot is reserved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpMeta {
+    pub file_path: PathBuf,
+    pub trigger: &'static str,
+    pub dump_number: u32,
+}
+
+/// What phase 1 did.
+#[derive(Debug)]
+pub enum DumpStart {
+    /// Cap or cooldown: nothing was written.
+    Skipped(Admission),
+    /// The slot is consumed but no file could be written.
+    Failed { meta: DumpMeta, error: String },
+    /// The phase-1 file is complete at `meta.file_path`; phase 2 is ready to run.
+    Written {
+        meta: DumpMeta,
+        plan: Box<Phase2Plan>,
+    },
+}
+
+impl Dumper {
+    pub fn new(config: DumperConfig, session_id: &str, runtime: RuntimeInfo) -> Self {
+        Self::with_parts(
+            config,
+            session_id,
+            runtime,
+            ProbeRoots::default(),
+            Box::new(MonotonicClock::new()),
+        )
+    }
+
+    pub fn with_parts(
+        config: DumperConfig,
+        session_id: &str,
+        runtime: RuntimeInfo,
+        roots: ProbeRoots,
+        clock: Box<dyn Clock>,
+    ) -> Self {
+        let limits = SessionLimits::new(config.max_dumps_per_session, config.cooldown_ms);
+        Dumper {
+            state: Mutex::new(SessionState {
+                short_id: short_session_id(session_id),
+                limits,
+            }),
+            config,
+            runtime,
+            roots,
+            clock,
+        }
+    }
+
+    pub fn config(&self) -> &DumperConfig {
+        &self.config
+    }
+
+    pub fn dump_count(&self) -> u32 {
+        self.state.lock().limits.count()
+    }
+
+    pub fn session_short_id(&self) -> String {
+        self.state.lock().short_id.clone()
+    }
+
+    /// Starts a new session: the count and cooldown start over, and a new id (if
+    /// given) names the following files.
+    pub fn reset_for_new_session(&self, session_id: Option<&str>) {
+        let mut st = self.state.lock();
+        st.limits.reset();
+        if let Some(id) = session_id {
+            st.short_id = short_session_id(id);
+        }
+    }
+
+    /// Phase 1: reserve the slot, then write the complete phase-1 document.
+    pub fn begin(&self, trigger: Trigger, input: TriggerInput) -> DumpStart {
+        let started = Instant::now();
+        let (dump_number, short_id) = {
+            let mut st = self.state.lock();
+            match st.limits.try_reserve(self.clock.now_ms()) {
+                Admission::Granted(n) => (n, st.short_id.clone()),
+                other => return DumpStart::Skipped(other),
+            }
+        };
+        let now = UtcTime::now();
+        let dir = self.config.directory.clone();
+        let final_name = writer::dump_file_name(&short_id, &now, dump_number);
+        let meta = DumpMeta {
+            file_path: dir.join(&final_name),
+            trigger: trigger.as_str(),
+            dump_number,
+        };
+        let mut report = Report {
+            schema_version: SCHEMA_VERSION,
+            trigger: trigger.as_str(),
+            dump_number,
+            session_id: short_id,
+            pid: std::process::id(),
+            timestamp: now.iso8601(),
+            collection_complete: false,
+            at_trigger: input.at_trigger,
+            session: input.session,
+            suggestion: self
+                .config
+                .suggestions
+                .for_trigger(trigger)
+                .map(str::to_string),
+            runtime: self.runtime.clone(),
+            input_warnings: input.warnings,
+            process: None,
+            system: None,
+            collection: Collection::default(),
+        };
+        if let Err(e) = writer::prepare_dir(&dir) {
+            return DumpStart::Failed {
+                meta,
+                error: format!("phase 1: {e}"),
+            };
+        }
+        report.collection.phase1_micros = started.elapsed().as_micros() as u64;
+        let bytes = report.to_json();
+        if let Err(e) = writer::write_atomic(&dir, &final_name, &bytes, Durability::ProcessCrash) {
+            return DumpStart::Failed {
+                meta,
+                error: format!("phase 1: {e}"),
+            };
+        }
+        // The phase-2 document carries the full phase-1 time, write included.
+        report.collection.phase1_micros = started.elapsed().as_micros() as u64;
+        DumpStart::Written {
+            meta,
+            plan: Box::new(Phase2Plan {
+                dir,
+                final_name,
+                report,
+                max_files: self.config.max_files,
+                roots: self.roots.clone(),
+            }),
+        }
+    }
+
+    /// Both phases on the calling thread (tests and tools).
+    pub fn dump_blocking(
+        &self,
+        trigger: Trigger,
+        input: TriggerInput,
+    ) -> (DumpStart, Option<Phase2Outcome>) {
+        match self.begin(trigger, input) {
+            DumpStart::Written { meta, plan } => {
+                let outcome = collector::run_phase2((*plan).clone());
+                (DumpStart::Written { meta, plan }, Some(outcome))
+            }
+            other => (other, None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::{validate, RawOptions, RawValue};
+    use crate::report::{AtTrigger, NumberMap};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    #[derive(Clone, Default)]
+    struct FakeClock(Arc<AtomicU64>);
+    impl Clock for FakeClock {
+        fn now_ms(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    fn dir(tag: &str) -> PathBuf {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "mdd-dumper-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn dumper(d: &std::path::Path, max: f64, cooldown: f64, clock: FakeClock) -> Dumper {
+        let (config, sid) = validate(&RawOptions {
+            directory: RawValue::Text(d.display().to_string()),
+            session_id: RawValue::Text("sess-1234-5678".into()),
+            max_dumps_per_session: RawValue::Number(max),
+            cooldown_ms: RawValue::Number(cooldown),
+            max_files: RawValue::Number(2.0),
+            ..Default::default()
+        })
+        .unwrap();
+        Dumper::with_parts(
+            config,
+            &sid,
+            RuntimeInfo::new("20.0.0".into(), Some(9), Some("app 1".into())),
+            ProbeRoots::default(),
+            Box::new(clock),
+        )
+    }
+
+    fn input(rss: f64) -> TriggerInput {
+        TriggerInput {
+            at_trigger: AtTrigger {
+                memory_usage: NumberMap(vec![("rss", Some(rss))]),
+                ..Default::default()
+            },
+            session: vec![],
+            warnings: vec!["w".into()],
+        }
+    }
+
+    fn read(p: &std::path::Path) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn phase1_then_phase2_replace() {
+        let d = dir("phases");
+        let clock = FakeClock::default();
+        let dm = dumper(&d, 3.0, 1000.0, clock.clone());
+        let DumpStart::Written { meta, plan } = dm.begin(Trigger::Hard, input(123.0)) else {
+            panic!("expected a write")
+        };
+        assert_eq!(meta.dump_number, 1);
+        let name = meta
+            .file_path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(name.starts_with("memory-sess1234-"), "{name}");
+        let p1 = read(&meta.file_path);
+        assert_eq!(p1["collectionComplete"], false);
+        assert_eq!(p1["sessionId"], "sess1234");
+        assert_eq!(p1["atTrigger"]["memoryUsage"]["rss"], 123);
+        assert_eq!(p1["inputWarnings"][0], "w");
+        assert_eq!(p1["runtime"]["appVersion"], "app 1");
+        assert!(p1.get("process").is_none());
+        let out = collector::run_phase2(*plan);
+        assert!(out.complete, "{out:?}");
+        let p2 = read(&meta.file_path);
+        assert_eq!(p2["collectionComplete"], true);
+        assert_eq!(
+            p2["atTrigger"], p1["atTrigger"],
+            "phase 2 keeps the crisis figures"
+        );
+        assert_eq!(p2["timestamp"], p1["timestamp"]);
+        #[cfg(target_os = "linux")]
+        {
+            assert!(p2["process"]["status"]["vmRss"].as_u64().unwrap() > 0);
+            assert!(p2["process"]["smapsRollup"]["rss"].as_u64().unwrap() > 0);
+            assert!(p2["process"]["openFds"].as_u64().unwrap() > 0);
+            assert_eq!(
+                p2["collection"]["failedProbes"].as_array().unwrap().len(),
+                0,
+                "{p2}"
+            );
+        }
+        assert!(p2["system"]["totalMemory"].as_u64().unwrap() > 0);
+        assert!(p2["collection"]["phase2Millis"].as_f64().unwrap() >= 0.0);
+    }
+
+    #[test]
+    fn cap_cooldown_and_reset() {
+        let d = dir("limits");
+        let clock = FakeClock::default();
+        let dm = dumper(&d, 2.0, 1000.0, clock.clone());
+        assert!(matches!(
+            dm.begin(Trigger::Hard, input(1.0)),
+            DumpStart::Written { .. }
+        ));
+        assert!(matches!(
+            dm.begin(Trigger::Critical, input(1.0)),
+            DumpStart::Skipped(Admission::CoolingDown { remaining_ms: 1000 })
+        ));
+        clock.0.store(1000, Ordering::SeqCst);
+        assert!(matches!(
+            dm.begin(Trigger::Critical, input(1.0)),
+            DumpStart::Written { .. }
+        ));
+        clock.0.store(5000, Ordering::SeqCst);
+        assert!(matches!(
+            dm.begin(Trigger::Hard, input(1.0)),
+            DumpStart::Skipped(Admission::CapReached)
+        ));
+        assert_eq!(dm.dump_count(), 2);
+        dm.reset_for_new_session(Some("next/../session"));
+        assert_eq!(dm.dump_count(), 0);
+        assert_eq!(dm.session_short_id(), "nextsess");
+        let DumpStart::Written { meta, .. } = dm.begin(Trigger::Manual, input(1.0)) else {
+            panic!()
+        };
+        assert!(meta
+            .file_path
+            .to_str()
+            .unwrap()
+            .contains("memory-nextsess-"));
+        assert_eq!(read(&meta.file_path)["suggestion"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn failed_write_keeps_the_slot() {
+        let parent = dir("failed");
+        std::fs::write(&parent, b"a file, not a directory").unwrap();
+        let dm = dumper(&parent.join("diag"), 3.0, 0.0, FakeClock::default());
+        match dm.begin(Trigger::Hard, input(1.0)) {
+            DumpStart::Failed { meta, error } => {
+                assert_eq!(meta.dump_number, 1);
+                assert!(
+                    error.starts_with("phase 1: could not create diagnostics directory"),
+                    "{error}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(dm.dump_count(), 1);
+    }
+
+    #[test]
+    fn retention_keeps_max_files() {
+        let d = dir("retention");
+        let clock = FakeClock::default();
+        let dm = dumper(&d, 10.0, 0.0, clock.clone());
+        for i in 0..5 {
+            clock.0.store(i * 10, Ordering::SeqCst);
+            let (_, out) = dm.dump_blocking(Trigger::Hard, input(1.0));
+            assert!(out.unwrap().complete);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let n = std::fs::read_dir(&d).unwrap().count();
+        assert_eq!(n, 2);
+    }
+}

@@ -1,0 +1,316 @@
+//! What the host passes to `dump()`, checked field by field.
+//!
+//! A dump is most valuable exactly when the host is in trouble, so malformed numbers must
+//! never cost the dump: a missing, NaN, negative or non-number figure is recorded as
+//! `null` and listed under `inputWarnings`. Only structural mistakes (the containers
+//! themselves being the wrong type) are argument errors, and those are raised by the
+//! binding before any slot is consumed.
+
+use crate::options::RawValue;
+use crate::report::{AtTrigger, HeapSpace, NumberMap, SessionValue};
+
+/// `v8.getHeapStatistics()` keys, their camelCase names in the document, and whether
+/// Node 20+ always provides them (a missing required one is worth a warning).
+pub const HEAP_STAT_FIELDS: &[(&str, &str, bool)] = &[
+    ("total_heap_size", "totalHeapSize", true),
+    (
+        "total_heap_size_executable",
+        "totalHeapSizeExecutable",
+        true,
+    ),
+    ("total_physical_size", "totalPhysicalSize", true),
+    ("total_available_size", "totalAvailableSize", true),
+    ("used_heap_size", "usedHeapSize", true),
+    ("heap_size_limit", "heapSizeLimit", true),
+    ("malloced_memory", "mallocedMemory", true),
+    ("peak_malloced_memory", "peakMallocedMemory", true),
+    ("does_zap_garbage", "doesZapGarbage", false),
+    ("number_of_native_contexts", "numberOfNativeContexts", true),
+    (
+        "number_of_detached_contexts",
+        "numberOfDetachedContexts",
+        true,
+    ),
+    ("total_global_handles_size", "totalGlobalHandlesSize", false),
+    ("used_global_handles_size", "usedGlobalHandlesSize", false),
+    ("external_memory", "externalMemory", false),
+];
+
+/// `process.memoryUsage()` keys (already camelCase).
+pub const MEMORY_USAGE_FIELDS: &[(&str, &str, bool)] = &[
+    ("rss", "rss", true),
+    ("heapTotal", "heapTotal", true),
+    ("heapUsed", "heapUsed", true),
+    ("external", "external", true),
+    ("arrayBuffers", "arrayBuffers", true),
+];
+
+/// `v8.getHeapSpaceStatistics()[i]` numeric keys.
+pub const HEAP_SPACE_FIELDS: &[(&str, &str, bool)] = &[
+    ("space_size", "spaceSize", true),
+    ("space_used_size", "spaceUsedSize", true),
+    ("space_available_size", "spaceAvailableSize", true),
+    ("physical_space_size", "physicalSpaceSize", true),
+];
+
+/// V8 has about ten heap spaces; anything far beyond that is not heap-space data.
+pub const MAX_HEAP_SPACES: usize = 32;
+pub const MAX_SPACE_NAME_CHARS: usize = 64;
+/// The `session` object is context, not payload: a few dozen counters and labels.
+pub const MAX_SESSION_KEYS: usize = 64;
+pub const MAX_SESSION_KEY_CHARS: usize = 64;
+pub const MAX_SESSION_STRING_CHARS: usize = 1024;
+/// The binding reads at most this many bytes of any string (UTF-8 is at most 4 bytes a
+/// character), so a multi-megabyte string costs nothing on the dump path.
+pub const MAX_STRING_READ_BYTES: usize = MAX_SESSION_STRING_CHARS * 4 + 4;
+
+/// Collects the checked input and every warning about it.
+#[derive(Debug, Default)]
+pub struct InputChecker {
+    pub warnings: Vec<String>,
+}
+
+impl InputChecker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A byte count or counter: finite and non-negative, else `None` plus a warning.
+    pub fn number(&mut self, path: &str, raw: &RawValue, required: bool) -> Option<f64> {
+        match raw {
+            RawValue::Number(n) if n.is_finite() && *n >= 0.0 => Some(*n),
+            RawValue::Missing if !required => None,
+            other => {
+                self.warnings.push(format!(
+                    "{path}: expected a non-negative finite number, got {}; recorded as null",
+                    other.describe()
+                ));
+                None
+            }
+        }
+    }
+
+    /// Builds a number map from `(jsKey, camelKey, required)` and a lookup.
+    pub fn number_map(
+        &mut self,
+        container: &str,
+        fields: &[(&str, &'static str, bool)],
+        mut get: impl FnMut(&str) -> RawValue,
+    ) -> NumberMap {
+        let mut out = Vec::with_capacity(fields.len());
+        for (js, camel, required) in fields {
+            let raw = get(js);
+            let v = self.number(&format!("{container}.{js}"), &raw, *required);
+            out.push((*camel, v));
+        }
+        NumberMap(out)
+    }
+
+    /// One heap space; `index` is only for messages.
+    pub fn heap_space(
+        &mut self,
+        index: usize,
+        name: &RawValue,
+        get: impl FnMut(&str) -> RawValue,
+    ) -> HeapSpace {
+        let container = format!("heapSpaces[{index}]");
+        let name = match name {
+            RawValue::Text(s) => truncate_chars(s, MAX_SPACE_NAME_CHARS).0,
+            other => {
+                self.warnings.push(format!(
+                    "{container}.space_name: expected a string, got {}; recorded as null",
+                    other.describe()
+                ));
+                String::new()
+            }
+        };
+        let values = self.number_map(&container, HEAP_SPACE_FIELDS, get);
+        HeapSpace {
+            name: if name.is_empty() { None } else { Some(name) },
+            values,
+        }
+    }
+
+    pub fn too_many_spaces(&mut self, given: usize) {
+        self.warnings.push(format!(
+            "heapSpaces: {given} entries given, kept the first {MAX_HEAP_SPACES}"
+        ));
+    }
+
+    /// One `session` entry. `read_bytes_truncated` says the binding stopped reading a
+    /// string early (it was longer than the read bound).
+    pub fn session_entry(
+        &mut self,
+        key: &str,
+        raw: RawValue,
+        read_bytes_truncated: bool,
+    ) -> Option<(String, SessionValue)> {
+        let (key_out, key_cut) = truncate_chars(key, MAX_SESSION_KEY_CHARS);
+        if key_cut {
+            self.warnings.push(format!(
+                "session: a key of {} characters was truncated to {MAX_SESSION_KEY_CHARS}",
+                key.chars().count()
+            ));
+        }
+        let value = match raw {
+            RawValue::Number(n) if n.is_finite() => SessionValue::Number(n),
+            RawValue::Number(_) => {
+                self.warnings.push(format!(
+                    "session.{key_out}: expected a finite number, got a non-finite one; dropped"
+                ));
+                return None;
+            }
+            RawValue::Bool(b) => SessionValue::Bool(b),
+            RawValue::Text(s) => {
+                let (t, cut) = truncate_chars(&s, MAX_SESSION_STRING_CHARS);
+                if cut || read_bytes_truncated {
+                    self.warnings.push(format!(
+                        "session.{key_out}: string truncated to {MAX_SESSION_STRING_CHARS} characters"
+                    ));
+                }
+                SessionValue::Text(t)
+            }
+            RawValue::Missing => return None,
+            RawValue::Other(t) => {
+                self.warnings.push(format!(
+                    "session.{key_out}: expected a number, string or boolean, got {t}; dropped"
+                ));
+                return None;
+            }
+        };
+        Some((key_out, value))
+    }
+
+    pub fn too_many_session_keys(&mut self, given: usize) {
+        self.warnings.push(format!(
+            "session: {given} keys given, kept the first {MAX_SESSION_KEYS}"
+        ));
+    }
+}
+
+/// The figures as passed at the moment of the trigger, plus warnings.
+#[derive(Debug, Clone)]
+pub struct TriggerInput {
+    pub at_trigger: AtTrigger,
+    pub session: Vec<(String, SessionValue)>,
+    pub warnings: Vec<String>,
+}
+
+/// Cuts a string to at most `max` characters; says whether it cut.
+pub fn truncate_chars(s: &str, max: usize) -> (String, bool) {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => (s[..i].to_string(), true),
+        None => (s.to_string(), false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn good_numbers_pass_and_bad_ones_become_null_with_a_warning() {
+        let mut c = InputChecker::new();
+        let vals = [
+            ("rss", RawValue::Number(100.0)),
+            ("heapTotal", RawValue::Number(f64::NAN)),
+            ("heapUsed", RawValue::Number(-5.0)),
+            ("external", RawValue::Text("12".into())),
+        ];
+        let m = c.number_map("memoryUsage", MEMORY_USAGE_FIELDS, |k| {
+            vals.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or(RawValue::Missing)
+        });
+        assert_eq!(m.get("rss"), Some(100.0));
+        assert_eq!(m.get("heapTotal"), None);
+        assert_eq!(m.get("heapUsed"), None);
+        assert_eq!(m.get("external"), None);
+        assert_eq!(m.get("arrayBuffers"), None);
+        assert_eq!(c.warnings.len(), 4, "{:?}", c.warnings);
+        assert!(c.warnings[0]
+            .starts_with("memoryUsage.heapTotal: expected a non-negative finite number, got NaN"));
+        assert!(c.warnings[1].contains("got -5"));
+        assert!(c.warnings[2].contains("got \"12\""));
+        assert!(
+            c.warnings[3].starts_with("memoryUsage.arrayBuffers:")
+                && c.warnings[3].contains("undefined")
+        );
+    }
+
+    #[test]
+    fn optional_heap_fields_missing_are_silent() {
+        let mut c = InputChecker::new();
+        let m = c.number_map("heapStatistics", HEAP_STAT_FIELDS, |k| {
+            if k == "external_memory" || k == "does_zap_garbage" {
+                RawValue::Missing
+            } else {
+                RawValue::Number(1.0)
+            }
+        });
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(m.get("heapSizeLimit"), Some(1.0));
+        assert_eq!(m.get("externalMemory"), None);
+    }
+
+    #[test]
+    fn session_entries_are_bounded() {
+        let mut c = InputChecker::new();
+        let (k, v) = c
+            .session_entry("historyEntries", RawValue::Number(42.0), false)
+            .unwrap();
+        assert_eq!(
+            (k.as_str(), v),
+            ("historyEntries", SessionValue::Number(42.0))
+        );
+        let (_, v) = c
+            .session_entry("s", RawValue::Text("é".repeat(5000)), false)
+            .unwrap();
+        assert_eq!(v, SessionValue::Text("é".repeat(MAX_SESSION_STRING_CHARS)));
+        assert!(c
+            .warnings
+            .last()
+            .unwrap()
+            .contains("session.s: string truncated"));
+        let (k, _) = c
+            .session_entry(&"k".repeat(500), RawValue::Bool(true), false)
+            .unwrap();
+        assert_eq!(k.len(), MAX_SESSION_KEY_CHARS);
+        assert!(c
+            .session_entry("o", RawValue::Other("object"), false)
+            .is_none());
+        assert!(c
+            .warnings
+            .last()
+            .unwrap()
+            .contains("session.o: expected a number, string or boolean, got object; dropped"));
+        assert!(c
+            .session_entry("n", RawValue::Number(f64::INFINITY), false)
+            .is_none());
+        let (_, v) = c
+            .session_entry("short", RawValue::Text("abc".into()), true)
+            .unwrap();
+        assert_eq!(v, SessionValue::Text("abc".into()));
+        assert!(c
+            .warnings
+            .last()
+            .unwrap()
+            .contains("session.short: string truncated"));
+    }
+
+    #[test]
+    fn heap_space_names() {
+        let mut c = InputChecker::new();
+        let s = c.heap_space(2, &RawValue::Number(1.0), |_| RawValue::Number(8.0));
+        assert_eq!(s.name, None);
+        assert_eq!(s.values.get("spaceUsedSize"), Some(8.0));
+        assert!(c.warnings[0].starts_with("heapSpaces[2].space_name: expected a string"));
+    }
+
+    #[test]
+    fn truncation_respects_characters() {
+        assert_eq!(truncate_chars("héllo", 2), ("hé".to_string(), true));
+        assert_eq!(truncate_chars("hé", 2), ("hé".to_string(), false));
+    }
+}

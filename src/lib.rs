@@ -1,0 +1,19 @@
+//! memory-diagnostics-dumper: writes memory diagnostics to disk the moment a Node.js
+//! process comes under memory pressure.
+//!
+//! The `binding` module is the only one that knows about Node-API; everything else is
+//! plain Rust with its own unit tests, so `cargo test` exercises the core without Node.
+
+#![deny(clippy::all)]
+
+pub mod background;
+pub mod binding;
+pub mod collector;
+pub mod dumper;
+pub mod input;
+pub mod limits;
+pub mod options;
+pub mod probes;
+pub mod report;
+pub mod timefmt;
+pub mod writer;

@@ -1,0 +1,437 @@
+//! Dumper options after validation, and the rules that validate them.
+//!
+//! Validation lives here rather than in the binding so that every limit (and its error
+//! message) is unit-tested without Node. Messages always name the field and say what was
+//! expected, because the host developer reads them once, in a stack trace, and must be
+//! able to fix the call from that line alone.
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub const DEFAULT_MAX_DUMPS_PER_SESSION: u32 = 3;
+pub const DEFAULT_COOLDOWN_MS: u64 = 30_000;
+pub const DEFAULT_MAX_FILES: u32 = 20;
+/// Upper bounds exist so that a typo (an extra zero, a timestamp in the wrong field)
+/// is caught instead of silently disabling the disk-safety limits.
+pub const MAX_DUMPS_PER_SESSION_LIMIT: u32 = 1_000_000;
+pub const MAX_COOLDOWN_MS: u64 = 7 * 24 * 3600 * 1000;
+pub const MAX_FILES_LIMIT: u32 = 100_000;
+/// Free-text options end up in every dump; keep them to a size a person reads.
+pub const MAX_TEXT_OPTION_CHARS: usize = 1024;
+/// Characters of the session id that go into file names.
+pub const SESSION_SHORT_LEN: usize = 8;
+
+pub const DEFAULT_HARD_SUGGESTION: &str = "Memory use is high. Save your work and consider starting a new session or closing large files and long conversations to release memory.";
+pub const DEFAULT_CRITICAL_SUGGESTION: &str = "Memory is critically low and the process may be killed soon. Save your work and restart the application; if this keeps happening, attach this diagnostics file to a bug report.";
+
+/// Why a dump was requested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The host's monitor saw hard pressure.
+    Hard,
+    /// The host's monitor saw critical pressure.
+    Critical,
+    /// The host asked for a dump outside its pressure levels (a debug command, say).
+    Manual,
+}
+
+impl Trigger {
+    pub const ACCEPTED: &'static str = "'hard', 'critical' or 'manual'";
+
+    pub fn parse(s: &str) -> Option<Trigger> {
+        match s {
+            "hard" => Some(Trigger::Hard),
+            "critical" => Some(Trigger::Critical),
+            "manual" => Some(Trigger::Manual),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Hard => "hard",
+            Trigger::Critical => "critical",
+            Trigger::Manual => "manual",
+        }
+    }
+}
+
+/// An invalid argument: which field, what was expected, what was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidArg {
+    pub field: String,
+    pub expected: String,
+    pub got: String,
+}
+
+impl InvalidArg {
+    pub fn new(
+        field: impl Into<String>,
+        expected: impl Into<String>,
+        got: impl Into<String>,
+    ) -> Self {
+        InvalidArg {
+            field: field.into(),
+            expected: expected.into(),
+            got: got.into(),
+        }
+    }
+}
+
+impl fmt::Display for InvalidArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: expected {}, got {}",
+            self.field, self.expected, self.got
+        )
+    }
+}
+
+impl std::error::Error for InvalidArg {}
+
+/// What a JS value looked like, as far as validation cares.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum RawValue {
+    #[default]
+    Missing,
+    Number(f64),
+    Text(String),
+    Bool(bool),
+    /// Any other type, by its `typeof` name (`object`, `function`, `bigint`, `null`, ...).
+    Other(&'static str),
+}
+
+impl RawValue {
+    /// A short description for error messages, never echoing long strings back.
+    pub fn describe(&self) -> String {
+        match self {
+            RawValue::Missing => "undefined".into(),
+            RawValue::Number(n) => format!("{n}"),
+            RawValue::Text(s) if s.chars().count() <= 40 => format!("{s:?}"),
+            RawValue::Text(s) => format!("a string of {} characters", s.chars().count()),
+            RawValue::Bool(b) => format!("{b}"),
+            RawValue::Other(t) => (*t).into(),
+        }
+    }
+}
+
+/// Options as given by the host, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct RawOptions {
+    pub directory: RawValue,
+    pub session_id: RawValue,
+    pub max_dumps_per_session: RawValue,
+    pub cooldown_ms: RawValue,
+    pub max_files: RawValue,
+    pub app_version: RawValue,
+    pub suggestion_hard: RawValue,
+    pub suggestion_critical: RawValue,
+    pub suggestion_manual: RawValue,
+}
+
+/// Validated dumper configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DumperConfig {
+    pub directory: PathBuf,
+    pub max_dumps_per_session: u32,
+    pub cooldown_ms: u64,
+    pub max_files: u32,
+    pub app_version: Option<String>,
+    pub suggestions: Suggestions,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestions {
+    pub hard: String,
+    pub critical: String,
+    pub manual: Option<String>,
+}
+
+impl Suggestions {
+    pub fn for_trigger(&self, t: Trigger) -> Option<&str> {
+        match t {
+            Trigger::Hard => Some(&self.hard),
+            Trigger::Critical => Some(&self.critical),
+            Trigger::Manual => self.manual.as_deref(),
+        }
+    }
+}
+
+/// Validates the raw options; returns the config and the session id (raw, unsanitized).
+pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> {
+    let directory = match &raw.directory {
+        RawValue::Text(s) if !s.trim().is_empty() && !s.contains('\0') => PathBuf::from(s),
+        other => {
+            return Err(InvalidArg::new(
+                "options.directory",
+                "a non-empty path string",
+                other.describe(),
+            ))
+        }
+    };
+    let session_id =
+        optional_text(&raw.session_id, "options.sessionId", usize::MAX)?.unwrap_or_default();
+    let max_dumps_per_session = integer(
+        &raw.max_dumps_per_session,
+        "options.maxDumpsPerSession",
+        1,
+        MAX_DUMPS_PER_SESSION_LIMIT as u64,
+        DEFAULT_MAX_DUMPS_PER_SESSION as u64,
+    )? as u32;
+    let cooldown_ms = integer(
+        &raw.cooldown_ms,
+        "options.cooldownMs",
+        0,
+        MAX_COOLDOWN_MS,
+        DEFAULT_COOLDOWN_MS,
+    )?;
+    let max_files = integer(
+        &raw.max_files,
+        "options.maxFiles",
+        1,
+        MAX_FILES_LIMIT as u64,
+        DEFAULT_MAX_FILES as u64,
+    )? as u32;
+    let app_version = optional_text(
+        &raw.app_version,
+        "options.appVersion",
+        MAX_TEXT_OPTION_CHARS,
+    )?;
+    let suggestions = Suggestions {
+        hard: optional_text(
+            &raw.suggestion_hard,
+            "options.suggestions.hard",
+            MAX_TEXT_OPTION_CHARS,
+        )?
+        .unwrap_or_else(|| DEFAULT_HARD_SUGGESTION.to_string()),
+        critical: optional_text(
+            &raw.suggestion_critical,
+            "options.suggestions.critical",
+            MAX_TEXT_OPTION_CHARS,
+        )?
+        .unwrap_or_else(|| DEFAULT_CRITICAL_SUGGESTION.to_string()),
+        manual: optional_text(
+            &raw.suggestion_manual,
+            "options.suggestions.manual",
+            MAX_TEXT_OPTION_CHARS,
+        )?,
+    };
+    Ok((
+        DumperConfig {
+            directory,
+            max_dumps_per_session,
+            cooldown_ms,
+            max_files,
+            app_version,
+            suggestions,
+        },
+        session_id,
+    ))
+}
+
+fn optional_text(
+    v: &RawValue,
+    field: &str,
+    max_chars: usize,
+) -> Result<Option<String>, InvalidArg> {
+    match v {
+        RawValue::Missing | RawValue::Other("null") => Ok(None),
+        RawValue::Text(s) if s.chars().count() <= max_chars => Ok(Some(s.clone())),
+        RawValue::Text(s) => Err(InvalidArg::new(
+            field,
+            format!("a string of at most {max_chars} characters"),
+            format!("a string of {} characters", s.chars().count()),
+        )),
+        other => Err(InvalidArg::new(field, "a string", other.describe())),
+    }
+}
+
+fn integer(v: &RawValue, field: &str, min: u64, max: u64, default: u64) -> Result<u64, InvalidArg> {
+    let expected = || format!("an integer from {min} to {max}");
+    match v {
+        RawValue::Missing | RawValue::Other("null") => Ok(default),
+        RawValue::Number(n)
+            if n.is_finite() && n.fract() == 0.0 && *n >= min as f64 && *n <= max as f64 =>
+        {
+            Ok(*n as u64)
+        }
+        other => Err(InvalidArg::new(field, expected(), other.describe())),
+    }
+}
+
+/// The short, file-name-safe form of a session id: its first eight ASCII letters, digits
+/// or underscores, skipping everything else. An id with none of those becomes `nosessn`
+/// so that the file name keeps its shape (and its parser keeps working).
+pub fn short_session_id(session_id: &str) -> String {
+    let short: String = session_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(SESSION_SHORT_LEN)
+        .collect();
+    if short.is_empty() {
+        "nosessn".to_string()
+    } else {
+        short
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> RawOptions {
+        RawOptions {
+            directory: RawValue::Text("/tmp/x".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let (c, sid) = validate(&base()).unwrap();
+        assert_eq!(c.max_dumps_per_session, 3);
+        assert_eq!(c.cooldown_ms, 30_000);
+        assert_eq!(c.max_files, 20);
+        assert_eq!(c.app_version, None);
+        assert_eq!(c.suggestions.hard, DEFAULT_HARD_SUGGESTION);
+        assert_eq!(c.suggestions.manual, None);
+        assert_eq!(sid, "");
+    }
+
+    #[test]
+    fn directory_must_be_non_empty_text() {
+        for bad in [
+            RawValue::Missing,
+            RawValue::Text("  ".into()),
+            RawValue::Number(3.0),
+            RawValue::Text("a\0b".into()),
+        ] {
+            let e = validate(&RawOptions {
+                directory: bad,
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert_eq!(e.field, "options.directory");
+            assert!(
+                e.to_string().contains("expected a non-empty path string"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn counts_are_range_checked() {
+        for (bad, field) in [
+            (
+                RawOptions {
+                    max_dumps_per_session: RawValue::Number(0.0),
+                    ..base()
+                },
+                "options.maxDumpsPerSession",
+            ),
+            (
+                RawOptions {
+                    max_dumps_per_session: RawValue::Number(2.5),
+                    ..base()
+                },
+                "options.maxDumpsPerSession",
+            ),
+            (
+                RawOptions {
+                    max_dumps_per_session: RawValue::Text("3".into()),
+                    ..base()
+                },
+                "options.maxDumpsPerSession",
+            ),
+            (
+                RawOptions {
+                    cooldown_ms: RawValue::Number(-1.0),
+                    ..base()
+                },
+                "options.cooldownMs",
+            ),
+            (
+                RawOptions {
+                    cooldown_ms: RawValue::Number(f64::NAN),
+                    ..base()
+                },
+                "options.cooldownMs",
+            ),
+            (
+                RawOptions {
+                    max_files: RawValue::Number(0.0),
+                    ..base()
+                },
+                "options.maxFiles",
+            ),
+            (
+                RawOptions {
+                    max_files: RawValue::Number(1e9),
+                    ..base()
+                },
+                "options.maxFiles",
+            ),
+        ] {
+            let e = validate(&bad).unwrap_err();
+            assert_eq!(e.field, field);
+            assert!(e.expected.starts_with("an integer from"), "{e}");
+        }
+        let (c, _) = validate(&RawOptions {
+            cooldown_ms: RawValue::Number(0.0),
+            max_files: RawValue::Number(1.0),
+            ..base()
+        })
+        .unwrap();
+        assert_eq!((c.cooldown_ms, c.max_files), (0, 1));
+    }
+
+    #[test]
+    fn text_options() {
+        let e = validate(&RawOptions {
+            app_version: RawValue::Number(1.0),
+            ..base()
+        })
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "options.appVersion: expected a string, got 1"
+        );
+        let e = validate(&RawOptions {
+            suggestion_hard: RawValue::Text("x".repeat(2000)),
+            ..base()
+        })
+        .unwrap_err();
+        assert_eq!(e.field, "options.suggestions.hard");
+        let (c, _) = validate(&RawOptions {
+            suggestion_critical: RawValue::Text("restart".into()),
+            app_version: RawValue::Other("null"),
+            ..base()
+        })
+        .unwrap();
+        assert_eq!(c.suggestions.critical, "restart");
+        assert_eq!(c.app_version, None);
+    }
+
+    #[test]
+    fn triggers() {
+        assert_eq!(Trigger::parse("hard"), Some(Trigger::Hard));
+        assert_eq!(
+            Trigger::parse("critical").map(Trigger::as_str),
+            Some("critical")
+        );
+        assert_eq!(Trigger::parse("Hard"), None);
+        assert_eq!(Trigger::parse("watchdog"), None);
+    }
+
+    #[test]
+    fn session_ids_are_shortened_safely() {
+        assert_eq!(short_session_id("3f2a9c1e-77b0-4d1e"), "3f2a9c1e");
+        assert_eq!(short_session_id("ab-cd-ef-gh-ij"), "abcdefgh");
+        assert_eq!(short_session_id("../../etc/passwd"), "etcpassw");
+        assert_eq!(short_session_id("a\0b\nc/d"), "abcd");
+        assert_eq!(short_session_id("日本語"), "nosessn");
+        assert_eq!(short_session_id(""), "nosessn");
+        assert_eq!(short_session_id(&"z".repeat(100_000)), "zzzzzzzz");
+    }
+}

@@ -1,0 +1,326 @@
+//! Figures about our own process from procfs: `status`, `smaps_rollup`, `stat`, `fd/`.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use serde::Serialize;
+
+use super::{io_reason, read_bounded, ProbeRoots};
+
+/// `/proc/<pid>/status`, memory lines converted from kB to bytes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcStatus {
+    pub vm_peak: Option<u64>,
+    pub vm_size: Option<u64>,
+    pub vm_hwm: Option<u64>,
+    pub vm_rss: Option<u64>,
+    pub rss_anon: Option<u64>,
+    pub rss_file: Option<u64>,
+    pub rss_shmem: Option<u64>,
+    pub vm_data: Option<u64>,
+    pub vm_stk: Option<u64>,
+    pub vm_exe: Option<u64>,
+    pub vm_lib: Option<u64>,
+    pub vm_pte: Option<u64>,
+    pub vm_swap: Option<u64>,
+    pub threads: Option<u64>,
+    pub voluntary_ctxt_switches: Option<u64>,
+    pub nonvoluntary_ctxt_switches: Option<u64>,
+}
+
+/// Parses `status` text; unknown lines are ignored, malformed numbers left `None`.
+pub fn parse_status(text: &str) -> ProcStatus {
+    let mut s = ProcStatus::default();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let slot = match key {
+            "VmPeak" => &mut s.vm_peak,
+            "VmSize" => &mut s.vm_size,
+            "VmHWM" => &mut s.vm_hwm,
+            "VmRSS" => &mut s.vm_rss,
+            "RssAnon" => &mut s.rss_anon,
+            "RssFile" => &mut s.rss_file,
+            "RssShmem" => &mut s.rss_shmem,
+            "VmData" => &mut s.vm_data,
+            "VmStk" => &mut s.vm_stk,
+            "VmExe" => &mut s.vm_exe,
+            "VmLib" => &mut s.vm_lib,
+            "VmPTE" => &mut s.vm_pte,
+            "VmSwap" => &mut s.vm_swap,
+            "Threads" => &mut s.threads,
+            "voluntary_ctxt_switches" => &mut s.voluntary_ctxt_switches,
+            "nonvoluntary_ctxt_switches" => &mut s.nonvoluntary_ctxt_switches,
+            _ => continue,
+        };
+        *slot = parse_quantity(value);
+    }
+    s
+}
+
+/// `"  123 kB"` → 125952 bytes; `"  7"` → 7. Units other than kB are not used by
+/// procfs; anything else is malformed.
+pub fn parse_quantity(v: &str) -> Option<u64> {
+    let mut parts = v.split_whitespace();
+    let n: u64 = parts.next()?.parse().ok()?;
+    match (parts.next(), parts.next()) {
+        (None, None) => Some(n),
+        (Some("kB"), None) => n.checked_mul(1024),
+        _ => None,
+    }
+}
+
+/// `/proc/<pid>/smaps_rollup`: every `Key: N kB` line, in bytes, keyed in camelCase
+/// (`Pss_Anon` → `pssAnon`, `AnonHugePages` → `anonHugePages`).
+pub type SmapsRollup = BTreeMap<String, u64>;
+
+pub fn parse_smaps_rollup(text: &str) -> Result<SmapsRollup, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        // The first line is an address range header (`00400000-7fff... [rollup]`).
+        if key.contains(' ') || key.is_empty() {
+            continue;
+        }
+        if let Some(bytes) = parse_quantity(value) {
+            out.insert(camel_case(key), bytes);
+        }
+    }
+    if out.is_empty() {
+        return Err("no figures found in smaps_rollup".to_string());
+    }
+    Ok(out)
+}
+
+fn camel_case(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper_next = false;
+    for (i, c) in key.chars().enumerate() {
+        if c == '_' {
+            upper_next = true;
+        } else if i == 0 {
+            out.extend(c.to_lowercase());
+        } else if upper_next {
+            out.extend(c.to_uppercase());
+            upper_next = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Fields of `/proc/<pid>/stat` we use.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProcStat {
+    pub pid: u32,
+    pub comm: String,
+    pub state: char,
+    pub ppid: u32,
+    pub minflt: u64,
+    pub majflt: u64,
+    pub num_threads: u64,
+    /// Clock ticks after boot.
+    pub starttime: u64,
+    /// Pages.
+    pub rss_pages: u64,
+}
+
+/// Parses `stat`. The command name sits in parentheses and may itself contain spaces
+/// and parentheses, so fields are counted from the last `)`.
+pub fn parse_stat(text: &str) -> Result<ProcStat, String> {
+    let open = text
+        .find('(')
+        .ok_or("stat: no '(' before the command name")?;
+    let close = text
+        .rfind(')')
+        .ok_or("stat: no ')' after the command name")?;
+    if close < open {
+        return Err("stat: malformed command name".into());
+    }
+    let pid = text[..open]
+        .trim()
+        .parse()
+        .map_err(|_| "stat: malformed pid")?;
+    let comm = text[open + 1..close].to_string();
+    let rest: Vec<&str> = text[close + 1..].split_whitespace().collect();
+    // rest[0] is field 3 (state); field N is rest[N - 3].
+    let field = |n: usize| -> Result<u64, String> {
+        rest.get(n - 3)
+            .ok_or_else(|| format!("stat: field {n} missing"))?
+            .parse()
+            .map_err(|_| format!("stat: field {n} is not a number"))
+    };
+    Ok(ProcStat {
+        pid,
+        comm,
+        state: rest.first().and_then(|s| s.chars().next()).unwrap_or('?'),
+        ppid: field(4)? as u32,
+        minflt: field(10)?,
+        majflt: field(12)?,
+        num_threads: field(20)?,
+        starttime: field(22)?,
+        rss_pages: field(24)?,
+    })
+}
+
+pub fn read_status(roots: &ProbeRoots) -> Result<ProcStatus, String> {
+    let p = roots.own("status");
+    let text = read_bounded(&p).map_err(|e| io_reason(&p, &e))?;
+    let s = parse_status(&text);
+    if s.vm_rss.is_none() && s.threads.is_none() {
+        return Err(format!("{}: no VmRSS or Threads line", p.display()));
+    }
+    Ok(s)
+}
+
+pub fn read_smaps_rollup(roots: &ProbeRoots) -> Result<SmapsRollup, String> {
+    let p = roots.own("smaps_rollup");
+    let text = read_bounded(&p).map_err(|e| io_reason(&p, &e))?;
+    parse_smaps_rollup(&text)
+}
+
+/// A process with more descriptors than this has a leak worth reporting as such; we
+/// stop counting rather than walk millions of entries on the dump path.
+pub const MAX_FDS_COUNTED: u64 = 1_000_000;
+
+pub fn count_open_fds(roots: &ProbeRoots) -> Result<u64, String> {
+    let p = roots.own("fd");
+    let dir = fs::read_dir(&p).map_err(|e| io_reason(&p, &e))?;
+    let mut n = 0u64;
+    for _ in dir {
+        n += 1;
+        if n >= MAX_FDS_COUNTED {
+            break;
+        }
+    }
+    // read_dir itself holds one descriptor on the directory while counting.
+    Ok(n.saturating_sub(if roots.pid_dir == "self" { 1 } else { 0 }))
+}
+
+/// Seconds since the process started: `/proc/uptime` minus the start time in `stat`.
+pub fn process_uptime_seconds(roots: &ProbeRoots) -> Result<f64, String> {
+    let sp = roots.own("stat");
+    let stat = parse_stat(&read_bounded(&sp).map_err(|e| io_reason(&sp, &e))?)?;
+    let up = read_system_uptime(roots)?;
+    let ticks = clock_ticks_per_second();
+    Ok((up - stat.starttime as f64 / ticks).max(0.0))
+}
+
+pub fn read_system_uptime(roots: &ProbeRoots) -> Result<f64, String> {
+    let up = roots.proc.join("uptime");
+    read_bounded(&up)
+        .map_err(|e| io_reason(&up, &e))?
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{}: malformed", up.display()))
+}
+
+pub fn clock_ticks_per_second() -> f64 {
+    #[cfg(unix)]
+    {
+        let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if t > 0 {
+            return t as f64;
+        }
+    }
+    100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATUS: &str = "Name:\tnode\nUmask:\t0022\nState:\tS (sleeping)\nVmPeak:\t 1200 kB\nVmSize:\t 1100 kB\nVmHWM:\t  500 kB\nVmRSS:\t  400 kB\nRssAnon:\t 300 kB\nRssFile:\t 90 kB\nRssShmem:\t 10 kB\nVmData:\t 800 kB\nVmPTE:\t 12 kB\nVmSwap:\t 0 kB\nThreads:\t11\nvoluntary_ctxt_switches:\t5\nnonvoluntary_ctxt_switches:\t7\n";
+
+    #[test]
+    fn status_is_parsed_to_bytes() {
+        let s = parse_status(STATUS);
+        assert_eq!(s.vm_rss, Some(400 * 1024));
+        assert_eq!(s.vm_hwm, Some(500 * 1024));
+        assert_eq!(s.rss_anon, Some(300 * 1024));
+        assert_eq!(s.vm_swap, Some(0));
+        assert_eq!(s.threads, Some(11));
+        assert_eq!(s.nonvoluntary_ctxt_switches, Some(7));
+        assert_eq!(s.vm_stk, None);
+    }
+
+    #[test]
+    fn malformed_quantities_are_none() {
+        assert_eq!(parse_quantity(" 12 kB"), Some(12 * 1024));
+        assert_eq!(parse_quantity(" 12"), Some(12));
+        assert_eq!(parse_quantity(" 12 MB"), None);
+        assert_eq!(parse_quantity(" x kB"), None);
+        assert_eq!(parse_quantity(""), None);
+        assert_eq!(parse_quantity(" 99999999999999999999 kB"), None);
+        let s = parse_status("VmRSS: lots\nThreads: -1\n");
+        assert_eq!((s.vm_rss, s.threads), (None, None));
+    }
+
+    #[test]
+    fn smaps_rollup_keys_are_camel_case() {
+        let text = "55d0c0000000-7ffd1d5fe000 ---p 00000000 00:00 0                          [rollup]\nRss:              51200 kB\nPss:              40000 kB\nPss_Anon:         30000 kB\nShared_Clean:      1000 kB\nAnonHugePages:        0 kB\nSwapPss:              0 kB\n";
+        let m = parse_smaps_rollup(text).unwrap();
+        assert_eq!(m["rss"], 51200 * 1024);
+        assert_eq!(m["pssAnon"], 30000 * 1024);
+        assert_eq!(m["sharedClean"], 1000 * 1024);
+        assert_eq!(m["anonHugePages"], 0);
+        assert_eq!(m["swapPss"], 0);
+        assert!(parse_smaps_rollup("garbage\n").is_err());
+    }
+
+    #[test]
+    fn stat_with_hostile_command_name() {
+        let mut fields = vec!["S".to_string(), "77".into()];
+        for i in 5..=52 {
+            fields.push(i.to_string());
+        }
+        let text = format!("1234 (a) b (c) {}", fields.join(" "));
+        let s = parse_stat(&text).unwrap();
+        assert_eq!(s.pid, 1234);
+        assert_eq!(s.comm, "a) b (c");
+        assert_eq!(s.state, 'S');
+        assert_eq!(s.ppid, 77);
+        assert_eq!(s.minflt, 10);
+        assert_eq!(s.majflt, 12);
+        assert_eq!(s.num_threads, 20);
+        assert_eq!(s.starttime, 22);
+        assert_eq!(s.rss_pages, 24);
+        assert!(parse_stat("1234 (x) S 1").is_err());
+        assert!(parse_stat("garbage").is_err());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn live_process_figures() {
+        let roots = ProbeRoots::default();
+        let s = read_status(&roots).unwrap();
+        assert!(s.vm_rss.unwrap() > 0);
+        assert!(s.threads.unwrap() >= 1);
+        let before = count_open_fds(&roots).unwrap();
+        let files: Vec<_> = (0..5)
+            .map(|_| std::fs::File::open("/proc/self/status").unwrap())
+            .collect();
+        assert_eq!(count_open_fds(&roots).unwrap(), before + 5);
+        drop(files);
+        let up = process_uptime_seconds(&roots).unwrap();
+        assert!((0.0..86_400.0 * 365.0).contains(&up));
+    }
+
+    #[test]
+    fn missing_files_fail_with_the_path() {
+        let roots = ProbeRoots {
+            proc: "/nonexistent-proc".into(),
+            pid_dir: "self".into(),
+        };
+        let e = read_status(&roots).unwrap_err();
+        assert!(e.starts_with("/nonexistent-proc/self/status"), "{e}");
+        assert!(count_open_fds(&roots).is_err());
+        assert!(process_uptime_seconds(&roots).is_err());
+    }
+}

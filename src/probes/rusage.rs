@@ -1,0 +1,60 @@
+//! `getrusage(RUSAGE_SELF)`: CPU time, peak RSS, page faults, context switches.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceUsage {
+    pub user_cpu_micros: u64,
+    pub system_cpu_micros: u64,
+    /// Peak resident set size in bytes.
+    pub max_rss_bytes: u64,
+    pub minor_page_faults: u64,
+    pub major_page_faults: u64,
+    pub voluntary_context_switches: u64,
+    pub involuntary_context_switches: u64,
+}
+
+#[cfg(unix)]
+pub fn read() -> Result<ResourceUsage, String> {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return Err(format!("getrusage: {}", std::io::Error::last_os_error()));
+    }
+    let micros = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
+    // Linux reports ru_maxrss in KiB, macOS in bytes.
+    let maxrss_unit = if cfg!(target_os = "macos") { 1 } else { 1024 };
+    Ok(ResourceUsage {
+        user_cpu_micros: micros(ru.ru_utime),
+        system_cpu_micros: micros(ru.ru_stime),
+        max_rss_bytes: ru.ru_maxrss.max(0) as u64 * maxrss_unit,
+        minor_page_faults: ru.ru_minflt.max(0) as u64,
+        major_page_faults: ru.ru_majflt.max(0) as u64,
+        voluntary_context_switches: ru.ru_nvcsw.max(0) as u64,
+        involuntary_context_switches: ru.ru_nivcsw.max(0) as u64,
+    })
+}
+
+#[cfg(not(unix))]
+pub fn read() -> Result<ResourceUsage, String> {
+    Err("unavailable: getrusage is not provided on this platform".to_string())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #[test]
+    fn reports_this_process() {
+        let a = super::read().unwrap();
+        // Burn a little CPU and fault in some pages.
+        let v: Vec<u8> = vec![1; 8 << 20];
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = x.wrapping_add(i ^ v[(i as usize) % v.len()] as u64);
+        }
+        std::hint::black_box(x);
+        let b = super::read().unwrap();
+        assert!(b.max_rss_bytes >= 8 << 20);
+        assert!(b.minor_page_faults >= a.minor_page_faults);
+        assert!(b.user_cpu_micros + b.system_cpu_micros >= a.user_cpu_micros + a.system_cpu_micros);
+    }
+}

@@ -1,0 +1,315 @@
+//! The dump document, schema version 1.
+//!
+//! One struct tree serves both phases: phase 1 fills what the host passed in plus
+//! identity and runtime facts; phase 2 adds `process`, `system` and the collection
+//! figures. Fields absent in phase 1 are omitted rather than null, so phase 2 is a strict
+//! superset and `atTrigger` is never rewritten (the crisis state must survive the
+//! post-cleanup numbers). `docs/schema.md` and `docs/dump.schema.json` describe it.
+
+use std::collections::BTreeMap;
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+use crate::probes::procfs::{ProcStatus, SmapsRollup};
+use crate::probes::rusage::ResourceUsage;
+pub use crate::probes::system::SystemInfo as SystemInfoSection;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Numbers above this cannot be represented exactly as integers by JSON readers that
+/// use doubles; integral values below it are written without a fractional part.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// Writes integral numbers as JSON integers (`1048576`, not `1048576.0`).
+pub fn serialize_number<S: Serializer>(n: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER {
+        s.serialize_i64(*n as i64)
+    } else {
+        s.serialize_f64(*n)
+    }
+}
+
+struct Num(Option<f64>);
+
+impl Serialize for Num {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(n) => serialize_number(&n, s),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// An ordered set of named figures, each possibly null (malformed input).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NumberMap(pub Vec<(&'static str, Option<f64>)>);
+
+impl NumberMap {
+    pub fn get(&self, key: &str) -> Option<f64> {
+        self.0.iter().find(|(k, _)| *k == key).and_then(|(_, v)| *v)
+    }
+}
+
+impl Serialize for NumberMap {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, &Num(*v))?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeapSpace {
+    pub name: Option<String>,
+    pub values: NumberMap,
+}
+
+impl Serialize for HeapSpace {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.values.0.len() + 1))?;
+        m.serialize_entry("spaceName", &self.name)?;
+        for (k, v) in &self.values.0 {
+            m.serialize_entry(k, &Num(*v))?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum SessionValue {
+    Number(#[serde(serialize_with = "serialize_number")] f64),
+    Text(String),
+    Bool(bool),
+}
+
+struct SessionMap<'a>(&'a [(String, SessionValue)]);
+
+impl Serialize for SessionMap<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+fn serialize_session<S: Serializer>(v: &[(String, SessionValue)], s: S) -> Result<S::Ok, S::Error> {
+    SessionMap(v).serialize(s)
+}
+
+/// The figures exactly as the host passed them when pressure hit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AtTrigger {
+    pub memory_usage: NumberMap,
+    pub v8_heap_stats: NumberMap,
+    pub v8_heap_spaces: Option<Vec<HeapSpace>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeInfo {
+    pub node_version: String,
+    pub napi_version: Option<u32>,
+    pub platform: &'static str,
+    pub arch: &'static str,
+    pub addon_version: &'static str,
+    pub app_version: Option<String>,
+    /// `native` for this addon; the pure-JS fallback writes `js`.
+    pub implementation: &'static str,
+}
+
+impl RuntimeInfo {
+    pub fn new(
+        node_version: String,
+        napi_version: Option<u32>,
+        app_version: Option<String>,
+    ) -> Self {
+        RuntimeInfo {
+            node_version,
+            napi_version,
+            platform: node_platform(),
+            arch: node_arch(),
+            addon_version: env!("CARGO_PKG_VERSION"),
+            app_version,
+            implementation: "native",
+        }
+    }
+}
+
+/// `process.platform` spelling of the compile target.
+pub fn node_platform() -> &'static str {
+    match std::env::consts::OS {
+        "macos" => "darwin",
+        "windows" => "win32",
+        other => other,
+    }
+}
+
+/// `process.arch` spelling of the compile target.
+pub fn node_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "x64",
+        "aarch64" => "arm64",
+        "x86" => "ia32",
+        "arm" => "arm",
+        other => other,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeFailure {
+    pub probe: &'static str,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Collection {
+    /// Phase 1, from the call until the document was serialized (in the phase-1 file)
+    /// or until the phase-1 file was in place (in the phase-2 file).
+    pub phase1_micros: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase2_millis: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe_micros: Option<BTreeMap<&'static str, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_probes: Option<Vec<ProbeFailure>>,
+}
+
+/// What phase 2 learns about this process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessSection {
+    pub status: Option<ProcStatus>,
+    pub smaps_rollup: Option<SmapsRollup>,
+    pub open_fds: Option<u64>,
+    pub resource_usage: Option<ResourceUsage>,
+    pub uptime_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub schema_version: u32,
+    pub trigger: &'static str,
+    pub dump_number: u32,
+    pub session_id: String,
+    pub pid: u32,
+    pub timestamp: String,
+    pub collection_complete: bool,
+    pub at_trigger: AtTrigger,
+    #[serde(serialize_with = "serialize_session")]
+    pub session: Vec<(String, SessionValue)>,
+    pub suggestion: Option<String>,
+    pub runtime: RuntimeInfo,
+    pub input_warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessSection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemInfoSection>,
+    pub collection: Collection,
+}
+
+impl Report {
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing plain structs into a Vec cannot fail; fall back to a minimal
+        // document rather than panic if that ever changes.
+        serde_json::to_vec_pretty(self).unwrap_or_else(|e| {
+            format!(
+                "{{\"schemaVersion\":{SCHEMA_VERSION},\"serializationError\":{:?}}}",
+                e.to_string()
+            )
+            .into_bytes()
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn sample() -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            trigger: "hard",
+            dump_number: 1,
+            session_id: "abc".into(),
+            pid: 42,
+            timestamp: "2026-11-24T12:07:55.123Z".into(),
+            collection_complete: false,
+            at_trigger: AtTrigger {
+                memory_usage: NumberMap(vec![("rss", Some(1048576.0)), ("heapUsed", None)]),
+                v8_heap_stats: NumberMap(vec![("heapSizeLimit", Some(0.5))]),
+                v8_heap_spaces: Some(vec![HeapSpace {
+                    name: Some("old_space".into()),
+                    values: NumberMap(vec![("spaceSize", Some(10.0))]),
+                }]),
+            },
+            session: vec![
+                ("b".into(), SessionValue::Number(2.0)),
+                ("a".into(), SessionValue::Text("x".into())),
+                ("c".into(), SessionValue::Bool(true)),
+            ],
+            suggestion: Some("save".into()),
+            runtime: RuntimeInfo::new("20.0.0".into(), Some(9), None),
+            input_warnings: vec![],
+            process: None,
+            system: None,
+            collection: Collection {
+                phase1_micros: 12,
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn serializes_camel_case_with_integers() {
+        let v: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+        assert_eq!(v["schemaVersion"], 1);
+        assert_eq!(v["dumpNumber"], 1);
+        assert_eq!(v["collectionComplete"], false);
+        assert_eq!(v["atTrigger"]["memoryUsage"]["rss"].as_u64(), Some(1048576));
+        assert!(v["atTrigger"]["memoryUsage"]["heapUsed"].is_null());
+        assert_eq!(
+            v["atTrigger"]["v8HeapStats"]["heapSizeLimit"].as_f64(),
+            Some(0.5)
+        );
+        assert_eq!(v["atTrigger"]["v8HeapSpaces"][0]["spaceName"], "old_space");
+        assert_eq!(v["session"]["b"].as_i64(), Some(2));
+        assert_eq!(v["session"]["c"], true);
+        assert_eq!(v["runtime"]["implementation"], "native");
+        assert_eq!(v["collection"]["phase1Micros"], 12);
+        // Phase-2 sections are absent, not null, in phase 1.
+        assert!(v.get("process").is_none());
+        assert!(v.get("system").is_none());
+        assert!(v["collection"].get("phase2Millis").is_none());
+    }
+
+    #[test]
+    fn session_keeps_insertion_order() {
+        let text = String::from_utf8(sample().to_json()).unwrap();
+        let b = text.find("\"b\"").unwrap();
+        let a = text.find("\"a\"").unwrap();
+        assert!(b < a);
+    }
+
+    #[test]
+    fn huge_numbers_stay_floats() {
+        let mut r = sample();
+        r.at_trigger.memory_usage = NumberMap(vec![("rss", Some(1e300))]);
+        let v: serde_json::Value = serde_json::from_slice(&r.to_json()).unwrap();
+        assert_eq!(v["atTrigger"]["memoryUsage"]["rss"].as_f64(), Some(1e300));
+    }
+
+    #[test]
+    fn platform_names_follow_node() {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        assert_eq!((node_platform(), node_arch()), ("linux", "x64"));
+    }
+}
