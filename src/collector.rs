@@ -60,7 +60,7 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
     report.collection_complete = true;
     report.collection.failed_probes = Some(runner.failures);
     report.collection.probe_micros = Some(runner.micros);
-    report.collection.phase2_millis = Some(start.elapsed().as_secs_f64() * 1000.0);
+    report.collection.phase2_millis = Some((start.elapsed().as_secs_f64() * 1e6).round() / 1e3);
     let bytes = report.to_json();
     match writer::write_atomic(&dir, &final_name, &bytes, Durability::PowerLoss) {
         Ok(_) => Phase2Outcome {

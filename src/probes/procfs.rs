@@ -97,6 +97,10 @@ pub fn parse_smaps_rollup(text: &str) -> Result<SmapsRollup, String> {
 }
 
 fn camel_case(key: &str) -> String {
+    // An all-capitals key is an acronym: `KSM` → `ksm`.
+    if key.chars().all(|c| c.is_ascii_uppercase()) {
+        return key.to_ascii_lowercase();
+    }
     let mut out = String::with_capacity(key.len());
     let mut upper_next = false;
     for (i, c) in key.chars().enumerate() {
@@ -208,7 +212,7 @@ pub fn process_uptime_seconds(roots: &ProbeRoots) -> Result<f64, String> {
     let stat = parse_stat(&read_bounded(&sp).map_err(|e| io_reason(&sp, &e))?)?;
     let up = read_system_uptime(roots)?;
     let ticks = clock_ticks_per_second();
-    Ok((up - stat.starttime as f64 / ticks).max(0.0))
+    Ok(round_millis((up - stat.starttime as f64 / ticks).max(0.0)))
 }
 
 pub fn read_system_uptime(roots: &ProbeRoots) -> Result<f64, String> {
@@ -219,6 +223,11 @@ pub fn read_system_uptime(roots: &ProbeRoots) -> Result<f64, String> {
         .next()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("{}: malformed", up.display()))
+}
+
+/// Rounds seconds to milliseconds, which is all the precision the sources carry.
+pub fn round_millis(secs: f64) -> f64 {
+    (secs * 1000.0).round() / 1000.0
 }
 
 pub fn clock_ticks_per_second() -> f64 {
@@ -264,12 +273,13 @@ mod tests {
 
     #[test]
     fn smaps_rollup_keys_are_camel_case() {
-        let text = "55d0c0000000-7ffd1d5fe000 ---p 00000000 00:00 0                          [rollup]\nRss:              51200 kB\nPss:              40000 kB\nPss_Anon:         30000 kB\nShared_Clean:      1000 kB\nAnonHugePages:        0 kB\nSwapPss:              0 kB\n";
+        let text = "55d0c0000000-7ffd1d5fe000 ---p 00000000 00:00 0                          [rollup]\nRss:              51200 kB\nPss:              40000 kB\nPss_Anon:         30000 kB\nShared_Clean:      1000 kB\nAnonHugePages:        0 kB\nKSM:        0 kB\nSwapPss:              0 kB\n";
         let m = parse_smaps_rollup(text).unwrap();
         assert_eq!(m["rss"], 51200 * 1024);
         assert_eq!(m["pssAnon"], 30000 * 1024);
         assert_eq!(m["sharedClean"], 1000 * 1024);
         assert_eq!(m["anonHugePages"], 0);
+        assert_eq!(m["ksm"], 0);
         assert_eq!(m["swapPss"], 0);
         assert!(parse_smaps_rollup("garbage\n").is_err());
     }
