@@ -37,10 +37,19 @@ pub fn collect(
         status: runner.run("status", || procfs::read_status(roots)),
         smaps_rollup: runner.run("smapsRollup", || procfs::read_smaps_rollup(roots)),
         open_fds: runner.run("openFds", || procfs::count_open_fds(roots)),
+        open_fds_limit: runner
+            .run("openFdsLimit", rusage::open_files_limit)
+            .flatten(),
         resource_usage: runner.run("resourceUsage", rusage::read),
+        page_faults: runner.run("pageFaults", || procfs::read_page_faults(roots)),
+        oom_score: runner.run("oomScore", || procfs::read_oom_score(roots)),
+        mappings: runner.run("mappings", || procfs::count_mappings(roots)),
         uptime_seconds: runner.run("uptime", || procfs::process_uptime_seconds(roots)),
     };
-    let system = runner.run("system", system::read);
+    let mut system = runner.run("system", system::read);
+    if let Some(s) = system.as_mut() {
+        s.meminfo = runner.run("meminfo", || procfs::read_meminfo(roots));
+    }
     (process, system)
 }
 

@@ -6,6 +6,7 @@
 
 #![deny(clippy::all)]
 
+pub mod analysis;
 pub mod background;
 pub mod binding;
 pub mod collector;

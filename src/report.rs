@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use crate::probes::procfs::{ProcStatus, SmapsRollup};
+use crate::probes::procfs::{Mappings, OomScore, PageFaults, ProcStatus, SmapsRollup};
 use crate::probes::rusage::ResourceUsage;
 pub use crate::probes::system::SystemInfo as SystemInfoSection;
 
@@ -189,7 +189,12 @@ pub struct ProcessSection {
     pub status: Option<ProcStatus>,
     pub smaps_rollup: Option<SmapsRollup>,
     pub open_fds: Option<u64>,
+    /// Soft `RLIMIT_NOFILE`; null when unlimited or unknown.
+    pub open_fds_limit: Option<u64>,
     pub resource_usage: Option<ResourceUsage>,
+    pub page_faults: Option<PageFaults>,
+    pub oom_score: Option<OomScore>,
+    pub mappings: Option<Mappings>,
     pub uptime_seconds: Option<f64>,
 }
 

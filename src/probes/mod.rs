@@ -2,6 +2,7 @@
 //! them at fixture trees), is bounded in what it reads, and fails on its own: a failed
 //! probe is listed in the dump with its reason and never stops the others.
 
+pub mod portable;
 pub mod procfs;
 pub mod rusage;
 pub mod system;

@@ -206,6 +206,143 @@ pub fn count_open_fds(roots: &ProbeRoots) -> Result<u64, String> {
     Ok(n.saturating_sub(if roots.pid_dir == "self" { 1 } else { 0 }))
 }
 
+/// How the kernel's OOM killer ranks this process (`oom_score`, 0–1000 and higher is
+/// killed first) and the adjustment applied to it (`oom_score_adj`, -1000–1000).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OomScore {
+    pub score: Option<i64>,
+    pub adj: Option<i64>,
+}
+
+pub fn read_oom_score(roots: &ProbeRoots) -> Result<OomScore, String> {
+    let read = |name: &str| -> Result<i64, String> {
+        let p = roots.own(name);
+        read_bounded(&p)
+            .map_err(|e| io_reason(&p, &e))?
+            .trim()
+            .parse()
+            .map_err(|_| format!("{}: not an integer", p.display()))
+    };
+    let score = read("oom_score");
+    let adj = read("oom_score_adj");
+    if let (Err(a), Err(_)) = (&score, &adj) {
+        return Err(a.clone());
+    }
+    Ok(OomScore {
+        score: score.ok(),
+        adj: adj.ok(),
+    })
+}
+
+/// Memory mappings from `/proc/<pid>/maps`: all of them, and those backed by a file.
+/// Only counted; paths are never recorded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mappings {
+    pub total: u64,
+    pub file_backed: u64,
+    /// The count stopped at [`MAX_MAPPINGS_COUNTED`].
+    pub truncated: bool,
+}
+
+/// A process has tens of thousands of mappings only when something maps files in a
+/// loop; past this the count is reported as a lower bound.
+pub const MAX_MAPPINGS_COUNTED: u64 = 200_000;
+
+pub fn count_mappings(roots: &ProbeRoots) -> Result<Mappings, String> {
+    use std::io::{BufRead, BufReader};
+    let p = roots.own("maps");
+    let f = fs::File::open(&p).map_err(|e| io_reason(&p, &e))?;
+    let mut m = Mappings::default();
+    let mut line = Vec::with_capacity(256);
+    let mut reader = BufReader::new(f);
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Err(io_reason(&p, &e)),
+        }
+        m.total += 1;
+        // The sixth field is the path; file-backed mappings have an absolute one.
+        if line
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|f| !f.is_empty())
+            .nth(5)
+            .is_some_and(|f| f.starts_with(b"/"))
+        {
+            m.file_backed += 1;
+        }
+        if m.total >= MAX_MAPPINGS_COUNTED {
+            m.truncated = true;
+            break;
+        }
+    }
+    Ok(m)
+}
+
+/// Page faults since the process started, from `stat`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageFaults {
+    pub minor: u64,
+    pub major: u64,
+}
+
+pub fn read_page_faults(roots: &ProbeRoots) -> Result<PageFaults, String> {
+    let sp = roots.own("stat");
+    let stat = parse_stat(&read_bounded(&sp).map_err(|e| io_reason(&sp, &e))?)?;
+    Ok(PageFaults {
+        minor: stat.minflt,
+        major: stat.majflt,
+    })
+}
+
+/// Selected `/proc/meminfo` lines, in bytes: the ones sysinfo does not give and a
+/// reader needs to tell reclaimable cache from memory really in use.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemInfo {
+    pub buffers: Option<u64>,
+    pub cached: Option<u64>,
+    pub shmem: Option<u64>,
+    pub s_reclaimable: Option<u64>,
+    pub dirty: Option<u64>,
+    pub commit_limit: Option<u64>,
+    pub committed_as: Option<u64>,
+}
+
+pub fn parse_meminfo(text: &str) -> MemInfo {
+    let mut m = MemInfo::default();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let slot = match key {
+            "Buffers" => &mut m.buffers,
+            "Cached" => &mut m.cached,
+            "Shmem" => &mut m.shmem,
+            "SReclaimable" => &mut m.s_reclaimable,
+            "Dirty" => &mut m.dirty,
+            "CommitLimit" => &mut m.commit_limit,
+            "Committed_AS" => &mut m.committed_as,
+            _ => continue,
+        };
+        *slot = parse_quantity(value);
+    }
+    m
+}
+
+pub fn read_meminfo(roots: &ProbeRoots) -> Result<MemInfo, String> {
+    let p = roots.proc.join("meminfo");
+    let m = parse_meminfo(&read_bounded(&p).map_err(|e| io_reason(&p, &e))?);
+    if m == MemInfo::default() {
+        return Err(format!("{}: none of the expected lines", p.display()));
+    }
+    Ok(m)
+}
+
 /// Seconds since the process started: `/proc/uptime` minus the start time in `stat`.
 pub fn process_uptime_seconds(roots: &ProbeRoots) -> Result<f64, String> {
     let sp = roots.own("stat");
@@ -305,6 +442,54 @@ mod tests {
         assert!(parse_stat("garbage").is_err());
     }
 
+    #[test]
+    fn meminfo_lines() {
+        let m = parse_meminfo("MemTotal: 100 kB\nBuffers: 2 kB\nCached:  30 kB\nCommitted_AS: 7 kB\nSReclaimable: 1 kB\nDirty: junk\n");
+        assert_eq!(m.buffers, Some(2048));
+        assert_eq!(m.cached, Some(30 * 1024));
+        assert_eq!(m.committed_as, Some(7 * 1024));
+        assert_eq!(m.s_reclaimable, Some(1024));
+        assert_eq!(m.dirty, None);
+    }
+
+    #[test]
+    fn fixture_process_files() {
+        let d = std::env::temp_dir().join(format!("mdd-procfs-fixture-{}", std::process::id()));
+        let own = d.join("self");
+        fs::create_dir_all(&own).unwrap();
+        fs::write(own.join("oom_score"), "667\n").unwrap();
+        fs::write(own.join("oom_score_adj"), "-100\n").unwrap();
+        fs::write(
+            own.join("maps"),
+            "00400000-00452000 r-xp 00000000 08:02 173521 /usr/bin/node\n7f0000000000-7f0000021000 rw-p 00000000 00:00 0\n7f0000100000-7f0000200000 r--p 00000000 08:02 1 /lib/libc.so.6\n7ffd1000-7ffd2000 rw-p 00000000 00:00 0 [stack]\n",
+        )
+        .unwrap();
+        let roots = ProbeRoots {
+            proc: d.clone(),
+            pid_dir: "self".into(),
+        };
+        assert_eq!(
+            read_oom_score(&roots).unwrap(),
+            OomScore {
+                score: Some(667),
+                adj: Some(-100)
+            }
+        );
+        assert_eq!(
+            count_mappings(&roots).unwrap(),
+            Mappings {
+                total: 4,
+                file_backed: 2,
+                truncated: false
+            }
+        );
+        fs::write(own.join("oom_score"), "x").unwrap();
+        assert_eq!(read_oom_score(&roots).unwrap().score, None);
+        fs::remove_file(own.join("oom_score_adj")).unwrap();
+        assert!(read_oom_score(&roots).is_err());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn live_process_figures() {
@@ -319,6 +504,12 @@ mod tests {
         assert_eq!(count_open_fds(&roots).unwrap(), before + 5);
         drop(files);
         let up = process_uptime_seconds(&roots).unwrap();
+        let maps = count_mappings(&roots).unwrap();
+        assert!(maps.total > 10 && maps.file_backed > 0 && maps.file_backed < maps.total);
+        let oom = read_oom_score(&roots).unwrap();
+        assert!(oom.score.is_some() && oom.adj.is_some());
+        assert!(read_page_faults(&roots).unwrap().minor > 0);
+        assert!(read_meminfo(&roots).unwrap().cached.is_some());
         assert!((0.0..86_400.0 * 365.0).contains(&up));
     }
 

@@ -58,3 +58,18 @@ mod tests {
         assert!(b.user_cpu_micros + b.system_cpu_micros >= a.user_cpu_micros + a.system_cpu_micros);
     }
 }
+
+/// The soft limit on open file descriptors (`RLIMIT_NOFILE`); `None` when unlimited.
+#[cfg(unix)]
+pub fn open_files_limit() -> Result<Option<u64>, String> {
+    let mut rl: libc::rlimit = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return Err(format!("getrlimit: {}", std::io::Error::last_os_error()));
+    }
+    Ok((rl.rlim_cur != libc::RLIM_INFINITY).then_some(rl.rlim_cur as u64))
+}
+
+#[cfg(not(unix))]
+pub fn open_files_limit() -> Result<Option<u64>, String> {
+    Err("unavailable: getrlimit is not provided on this platform".to_string())
+}

@@ -17,6 +17,8 @@ pub struct SystemInfo {
     pub cpu_count: usize,
     pub kernel_version: Option<String>,
     pub os_version: Option<String>,
+    /// Linux only: cache, shared memory and commit figures from `/proc/meminfo`.
+    pub meminfo: Option<super::procfs::MemInfo>,
 }
 
 pub fn read() -> Result<SystemInfo, String> {
@@ -40,6 +42,7 @@ pub fn read() -> Result<SystemInfo, String> {
             .unwrap_or(1),
         kernel_version: System::kernel_version(),
         os_version: System::long_os_version(),
+        meminfo: None,
     })
 }
 

@@ -1,0 +1,529 @@
+//! Analysis: turns the collected figures into named risks and one recommendation, so a
+//! maintainer reading a dump from a bug report sees first what most likely went wrong.
+//!
+//! Each rule is a pure function of [`Facts`]; every threshold is a named constant with
+//! the reason for its value, and each is unit-tested on both sides.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// `heap_size_limit` includes the young generation, so on small heaps used/limit
+/// rarely passes ~0.8 before V8 aborts: 0.7 is already close to the end.
+pub const HEAP_NEAR_LIMIT_WARNING: f64 = 0.70;
+pub const HEAP_NEAR_LIMIT_CRITICAL: f64 = 0.85;
+/// Any detached context is a leak candidate (an iframe, `vm` context or worker realm
+/// that should have been collected); several are a leak.
+pub const DETACHED_CONTEXTS_WARNING: f64 = 1.0;
+/// Native memory (RSS minus the V8 heap) this many times the heap, and at least
+/// [`NATIVE_MIN_BYTES`], means growth lives outside the JS heap (Buffers, addons,
+/// malloc fragmentation) where heap snapshots will not show it.
+pub const NATIVE_OVER_HEAP_RATIO: f64 = 2.0;
+pub const NATIVE_MIN_BYTES: f64 = 512.0 * MIB;
+/// RSS against the limit that actually kills the process (cgroup or physical memory).
+pub const RSS_NEAR_LIMIT_WARNING: f64 = 0.80;
+pub const RSS_NEAR_LIMIT_CRITICAL: f64 = 0.90;
+/// PSI `some avg10`: share of the last 10 s in which at least one task waited for
+/// memory. Above 10% the machine is visibly slowed by reclaim; `full` above 5% means
+/// all tasks stalled together, the step before the OOM killer.
+pub const PSI_SOME_AVG10_WARNING: f64 = 10.0;
+pub const PSI_FULL_AVG10_CRITICAL: f64 = 5.0;
+/// Swapped-out process memory makes every GC slow (V8 touches the whole heap); a few
+/// MiB is noise, 64 MiB is not.
+pub const SWAP_IN_USE_BYTES: f64 = 64.0 * MIB;
+/// Node runs about 10 threads (main, 4 libuv, V8 platform workers); hundreds mean
+/// leaked workers or native threads, each with its own stack.
+pub const MANY_THREADS: f64 = 100.0;
+/// Descriptors: 80% of the soft limit, or this many when unlimited.
+pub const OPEN_FDS_LIMIT_RATIO: f64 = 0.80;
+pub const OPEN_FDS_HIGH: f64 = 10_000.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Risk {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub evidence: BTreeMap<&'static str, f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Analysis {
+    pub risks: Vec<Risk>,
+    pub recommendation: String,
+}
+
+/// The figures the rules look at; each may be unknown.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts {
+    pub heap_used: Option<f64>,
+    pub heap_limit: Option<f64>,
+    pub heap_total: Option<f64>,
+    pub detached_contexts: Option<f64>,
+    pub malloced: Option<f64>,
+    pub external: Option<f64>,
+    pub rss: Option<f64>,
+    /// The smallest of the cgroup limit and physical memory.
+    pub effective_limit: Option<f64>,
+    /// What counts against `effective_limit` (cgroup usage, or RSS).
+    pub usage_against_limit: Option<f64>,
+    pub cgroup_oom_kills: Option<f64>,
+    pub cgroup_max_events: Option<f64>,
+    pub psi_some_avg10: Option<f64>,
+    pub psi_full_avg10: Option<f64>,
+    pub swap_bytes: Option<f64>,
+    pub threads: Option<f64>,
+    pub open_fds: Option<f64>,
+    pub open_fds_limit: Option<f64>,
+    pub children_rss: Option<f64>,
+}
+
+fn risk(
+    kind: &'static str,
+    severity: Severity,
+    message: String,
+    evidence: &[(&'static str, f64)],
+) -> Risk {
+    Risk {
+        kind,
+        severity,
+        message,
+        evidence: evidence.iter().copied().collect(),
+    }
+}
+
+fn mib(b: f64) -> String {
+    format!("{:.0} MiB", b / MIB)
+}
+
+pub fn analyze(f: &Facts) -> Analysis {
+    let mut risks = Vec::new();
+    if let (Some(used), Some(limit)) = (f.heap_used, f.heap_limit) {
+        if limit > 0.0 {
+            let ratio = used / limit;
+            let sev = if ratio >= HEAP_NEAR_LIMIT_CRITICAL {
+                Some(Severity::Critical)
+            } else if ratio >= HEAP_NEAR_LIMIT_WARNING {
+                Some(Severity::Warning)
+            } else {
+                None
+            };
+            if let Some(sev) = sev {
+                risks.push(risk(
+                    "heapNearLimit",
+                    sev,
+                    format!(
+                        "JS heap at {:.0}% of V8's limit ({} of {})",
+                        ratio * 100.0,
+                        mib(used),
+                        mib(limit)
+                    ),
+                    &[
+                        ("usedHeapSize", used),
+                        ("heapSizeLimit", limit),
+                        ("ratio", ratio),
+                    ],
+                ));
+            }
+        }
+    }
+    if let Some(n) = f
+        .detached_contexts
+        .filter(|n| *n >= DETACHED_CONTEXTS_WARNING)
+    {
+        risks.push(risk(
+            "detachedContexts",
+            Severity::Warning,
+            format!("{n:.0} detached V8 context(s): a context (vm, iframe, worker realm) is kept alive after its use"),
+            &[("numberOfDetachedContexts", n)],
+        ));
+    }
+    if let (Some(rss), Some(heap)) = (f.rss, f.heap_total) {
+        let native = rss - heap;
+        if native >= NATIVE_MIN_BYTES && native >= NATIVE_OVER_HEAP_RATIO * heap {
+            let mut ev = vec![("rss", rss), ("heapTotal", heap), ("nativeBytes", native)];
+            if let Some(m) = f.malloced {
+                ev.push(("mallocedMemory", m));
+            }
+            if let Some(e) = f.external {
+                ev.push(("external", e));
+            }
+            risks.push(risk(
+                "nativeMemoryHigh",
+                Severity::Warning,
+                format!(
+                    "{} of RSS is outside the JS heap ({} heap): Buffers, native addons or malloc",
+                    mib(native),
+                    mib(heap)
+                ),
+                &ev,
+            ));
+        }
+    }
+    if let (Some(used), Some(limit)) = (f.usage_against_limit, f.effective_limit) {
+        if limit > 0.0 {
+            let ratio = used / limit;
+            let sev = if ratio >= RSS_NEAR_LIMIT_CRITICAL {
+                Some(Severity::Critical)
+            } else if ratio >= RSS_NEAR_LIMIT_WARNING {
+                Some(Severity::Warning)
+            } else {
+                None
+            };
+            if let Some(sev) = sev {
+                risks.push(risk(
+                    "rssNearLimit",
+                    sev,
+                    format!(
+                        "memory use at {:.0}% of the limit that kills the process ({} of {})",
+                        ratio * 100.0,
+                        mib(used),
+                        mib(limit)
+                    ),
+                    &[("usage", used), ("effectiveLimit", limit), ("ratio", ratio)],
+                ));
+            }
+        }
+    }
+    if let Some(k) = f.cgroup_oom_kills.filter(|k| *k > 0.0) {
+        risks.push(risk(
+            "cgroupOomKills",
+            Severity::Critical,
+            format!("the kernel has already OOM-killed {k:.0} process(es) in this cgroup"),
+            &[("oomKill", k)],
+        ));
+    }
+    if let Some(m) = f.cgroup_max_events.filter(|m| *m > 0.0) {
+        risks.push(risk(
+            "cgroupLimitHit",
+            Severity::Warning,
+            format!("the cgroup hit its memory limit {m:.0} time(s) and had to reclaim"),
+            &[("maxEvents", m)],
+        ));
+    }
+    let full = f.psi_full_avg10.filter(|v| *v >= PSI_FULL_AVG10_CRITICAL);
+    let some = f.psi_some_avg10.filter(|v| *v >= PSI_SOME_AVG10_WARNING);
+    if full.is_some() || some.is_some() {
+        let mut ev = Vec::new();
+        if let Some(v) = f.psi_some_avg10 {
+            ev.push(("someAvg10", v));
+        }
+        if let Some(v) = f.psi_full_avg10 {
+            ev.push(("fullAvg10", v));
+        }
+        risks.push(risk(
+            "memoryPressureStall",
+            if full.is_some() { Severity::Critical } else { Severity::Warning },
+            format!(
+                "tasks stalled waiting for memory {:.1}% of the last 10 s (all tasks at once: {:.1}%)",
+                f.psi_some_avg10.unwrap_or(0.0),
+                f.psi_full_avg10.unwrap_or(0.0)
+            ),
+            &ev,
+        ));
+    }
+    if let Some(s) = f.swap_bytes.filter(|s| *s >= SWAP_IN_USE_BYTES) {
+        risks.push(risk(
+            "swapInUse",
+            Severity::Warning,
+            format!(
+                "{} of the process is swapped out; garbage collection will be slow",
+                mib(s)
+            ),
+            &[("vmSwap", s)],
+        ));
+    }
+    if let Some(t) = f.threads.filter(|t| *t >= MANY_THREADS) {
+        risks.push(risk(
+            "manyThreads",
+            Severity::Warning,
+            format!("{t:.0} threads (Node normally runs about 10)"),
+            &[("threads", t)],
+        ));
+    }
+    if let Some(n) = f.open_fds {
+        let near_limit = f
+            .open_fds_limit
+            .filter(|l| *l > 0.0 && n >= OPEN_FDS_LIMIT_RATIO * l);
+        if near_limit.is_some() || n >= OPEN_FDS_HIGH {
+            let mut ev = vec![("openFds", n)];
+            if let Some(l) = f.open_fds_limit {
+                ev.push(("limit", l));
+            }
+            risks.push(risk(
+                "openFdsHigh",
+                Severity::Warning,
+                match near_limit {
+                    Some(l) => format!(
+                        "{n:.0} open file descriptors, {:.0}% of the limit",
+                        n / l * 100.0
+                    ),
+                    None => format!("{n:.0} open file descriptors"),
+                },
+                &ev,
+            ));
+        }
+    }
+    if let (Some(children), Some(rss)) = (f.children_rss, f.rss) {
+        if children > rss && children > 0.0 {
+            risks.push(risk(
+                "childProcessesHeavy",
+                Severity::Warning,
+                format!(
+                    "child processes hold {} against {} for this process",
+                    mib(children),
+                    mib(rss)
+                ),
+                &[("descendantsRss", children), ("rss", rss)],
+            ));
+        }
+    }
+    // Most severe first; the rule order above breaks ties (most specific first).
+    risks.sort_by_key(|r| std::cmp::Reverse(r.severity));
+    let recommendation = recommend(risks.first());
+    Analysis {
+        risks,
+        recommendation,
+    }
+}
+
+fn recommend(top: Option<&Risk>) -> String {
+    match top.map(|r| r.kind) {
+        Some("cgroupOomKills") | Some("rssNearLimit") => "The process is close to the memory limit that kills it: reduce what is held in memory now (end the session, close large inputs) or raise the container/cgroup limit.",
+        Some("heapNearLimit") => "The JS heap is near V8's limit: shrink what the application keeps (history, caches) or raise --max-old-space-size; a heap snapshot of a smaller repro shows what grows.",
+        Some("nativeMemoryHigh") => "Most memory is outside the JS heap: look at Buffers, streams and native addons; heap snapshots will not show this growth.",
+        Some("childProcessesHeavy") => "Child processes hold more memory than this process: check the tools or subprocesses it started.",
+        Some("memoryPressureStall") | Some("swapInUse") | Some("cgroupLimitHit") => "The machine is short of memory: close other programs or give the process more memory.",
+        Some("detachedContexts") => "Detached V8 contexts point to a leak of vm contexts, iframes or worker realms: release references to them.",
+        Some("manyThreads") => "Unusually many threads: look for workers or native threads that are started and never ended.",
+        Some("openFdsHigh") => "Many open file descriptors: look for files, sockets or watchers that are opened and never closed.",
+        _ => "No memory risk stood out in this dump; compare it with the session's other dumps to see the trend.",
+    }
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(f: &Facts) -> Vec<(&'static str, Severity)> {
+        analyze(f)
+            .risks
+            .iter()
+            .map(|r| (r.kind, r.severity))
+            .collect()
+    }
+
+    #[test]
+    fn nothing_known_nothing_flagged() {
+        let a = analyze(&Facts::default());
+        assert!(a.risks.is_empty());
+        assert!(a.recommendation.starts_with("No memory risk"));
+    }
+
+    #[test]
+    fn heap_near_limit_both_sides() {
+        let f = |used: f64| Facts {
+            heap_used: Some(used),
+            heap_limit: Some(100.0),
+            ..Default::default()
+        };
+        assert_eq!(kinds(&f(69.9)), vec![]);
+        assert_eq!(kinds(&f(70.0)), vec![("heapNearLimit", Severity::Warning)]);
+        assert_eq!(kinds(&f(84.9)), vec![("heapNearLimit", Severity::Warning)]);
+        assert_eq!(kinds(&f(85.0)), vec![("heapNearLimit", Severity::Critical)]);
+        let a = analyze(&f(90.0));
+        assert_eq!(a.risks[0].evidence["ratio"], 0.9);
+        assert!(a.recommendation.contains("max-old-space-size"));
+        // A zero limit (malformed input) is not a division.
+        assert_eq!(
+            kinds(&Facts {
+                heap_used: Some(1.0),
+                heap_limit: Some(0.0),
+                ..Default::default()
+            }),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn detached_contexts_both_sides() {
+        let f = |n: f64| Facts {
+            detached_contexts: Some(n),
+            ..Default::default()
+        };
+        assert_eq!(kinds(&f(0.0)), vec![]);
+        assert_eq!(
+            kinds(&f(1.0)),
+            vec![("detachedContexts", Severity::Warning)]
+        );
+    }
+
+    #[test]
+    fn native_memory_both_sides() {
+        let heap = 300.0 * MIB;
+        let f = |rss: f64| Facts {
+            rss: Some(rss),
+            heap_total: Some(heap),
+            malloced: Some(MIB),
+            ..Default::default()
+        };
+        // Native = 2 x heap exactly, and above the floor: flagged.
+        assert_eq!(
+            kinds(&f(heap * 3.0)),
+            vec![("nativeMemoryHigh", Severity::Warning)]
+        );
+        assert_eq!(kinds(&f(heap * 3.0 - 1.0)), vec![]);
+        // A small heap with modest native memory stays under the absolute floor.
+        let small = Facts {
+            rss: Some(500.0 * MIB),
+            heap_total: Some(10.0 * MIB),
+            ..Default::default()
+        };
+        assert_eq!(kinds(&small), vec![]);
+        let big = Facts {
+            rss: Some(530.0 * MIB),
+            heap_total: Some(10.0 * MIB),
+            ..Default::default()
+        };
+        assert_eq!(kinds(&big), vec![("nativeMemoryHigh", Severity::Warning)]);
+        assert!(analyze(&big).recommendation.contains("outside the JS heap"));
+    }
+
+    #[test]
+    fn rss_near_limit_both_sides() {
+        let f = |u: f64| Facts {
+            usage_against_limit: Some(u),
+            effective_limit: Some(1000.0),
+            ..Default::default()
+        };
+        assert_eq!(kinds(&f(799.0)), vec![]);
+        assert_eq!(kinds(&f(800.0)), vec![("rssNearLimit", Severity::Warning)]);
+        assert_eq!(kinds(&f(900.0)), vec![("rssNearLimit", Severity::Critical)]);
+    }
+
+    #[test]
+    fn cgroup_events_both_sides() {
+        assert_eq!(
+            kinds(&Facts {
+                cgroup_oom_kills: Some(0.0),
+                cgroup_max_events: Some(0.0),
+                ..Default::default()
+            }),
+            vec![]
+        );
+        assert_eq!(
+            kinds(&Facts {
+                cgroup_oom_kills: Some(2.0),
+                cgroup_max_events: Some(5.0),
+                ..Default::default()
+            }),
+            vec![
+                ("cgroupOomKills", Severity::Critical),
+                ("cgroupLimitHit", Severity::Warning)
+            ]
+        );
+    }
+
+    #[test]
+    fn pressure_stall_both_sides() {
+        let f = |some: f64, full: f64| Facts {
+            psi_some_avg10: Some(some),
+            psi_full_avg10: Some(full),
+            ..Default::default()
+        };
+        assert_eq!(kinds(&f(9.99, 4.99)), vec![]);
+        assert_eq!(
+            kinds(&f(10.0, 0.0)),
+            vec![("memoryPressureStall", Severity::Warning)]
+        );
+        assert_eq!(
+            kinds(&f(20.0, 5.0)),
+            vec![("memoryPressureStall", Severity::Critical)]
+        );
+    }
+
+    #[test]
+    fn swap_threads_fds_children_both_sides() {
+        assert_eq!(
+            kinds(&Facts {
+                swap_bytes: Some(SWAP_IN_USE_BYTES - 1.0),
+                ..Default::default()
+            }),
+            vec![]
+        );
+        assert_eq!(
+            kinds(&Facts {
+                swap_bytes: Some(SWAP_IN_USE_BYTES),
+                ..Default::default()
+            }),
+            vec![("swapInUse", Severity::Warning)]
+        );
+        assert_eq!(
+            kinds(&Facts {
+                threads: Some(99.0),
+                ..Default::default()
+            }),
+            vec![]
+        );
+        assert_eq!(
+            kinds(&Facts {
+                threads: Some(100.0),
+                ..Default::default()
+            }),
+            vec![("manyThreads", Severity::Warning)]
+        );
+        let fds = |n: f64, l: Option<f64>| Facts {
+            open_fds: Some(n),
+            open_fds_limit: l,
+            ..Default::default()
+        };
+        assert_eq!(kinds(&fds(799.0, Some(1000.0))), vec![]);
+        assert_eq!(
+            kinds(&fds(800.0, Some(1000.0))),
+            vec![("openFdsHigh", Severity::Warning)]
+        );
+        assert_eq!(kinds(&fds(9_999.0, None)), vec![]);
+        assert_eq!(
+            kinds(&fds(10_000.0, None)),
+            vec![("openFdsHigh", Severity::Warning)]
+        );
+        let ch = |c: f64| Facts {
+            children_rss: Some(c),
+            rss: Some(100.0),
+            ..Default::default()
+        };
+        assert_eq!(kinds(&ch(100.0)), vec![]);
+        assert_eq!(
+            kinds(&ch(101.0)),
+            vec![("childProcessesHeavy", Severity::Warning)]
+        );
+    }
+
+    #[test]
+    fn most_severe_first_and_drives_the_recommendation() {
+        let f = Facts {
+            threads: Some(500.0),
+            usage_against_limit: Some(95.0),
+            effective_limit: Some(100.0),
+            ..Default::default()
+        };
+        let a = analyze(&f);
+        assert_eq!(a.risks[0].kind, "rssNearLimit");
+        assert_eq!(a.risks[1].kind, "manyThreads");
+        assert!(a.recommendation.contains("memory limit that kills it"));
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(json["risks"][0]["type"], "rssNearLimit");
+        assert_eq!(json["risks"][0]["severity"], "critical");
+    }
+}
