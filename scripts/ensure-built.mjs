@@ -1,0 +1,36 @@
+// Builds the native addon when it is missing or older than its sources, so that
+// `npm run demo` and `npm test` work straight after `npm ci` on a fresh machine.
+import { execFileSync } from 'node:child_process'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const binary = readdirSync(root).find((f) => /^memory-diagnostics-dumper\..+\.node$/.test(f))
+
+function newestSource() {
+  let newest = 0
+  const visit = (p) => {
+    const st = statSync(p)
+    if (st.isDirectory()) for (const f of readdirSync(p)) visit(join(p, f))
+    else newest = Math.max(newest, st.mtimeMs)
+  }
+  for (const p of ['src', 'Cargo.toml', 'Cargo.lock', 'build.rs', 'typings']) {
+    if (existsSync(join(root, p))) visit(join(root, p))
+  }
+  return newest
+}
+
+const stale = !binary || statSync(join(root, binary)).mtimeMs < newestSource()
+if (stale || process.argv.includes('--force')) {
+  console.log(binary ? 'Native addon is older than its sources; rebuilding…' : 'Building the native addon (first run)…')
+  try {
+    execFileSync('npx', ['napi', 'build', '--platform', '--release'], { cwd: root, stdio: 'inherit' })
+  } catch (e) {
+    console.error(
+      '\nBuilding the native addon failed. Building from source needs a Rust toolchain (https://rustup.rs);' +
+        ' users installing from npm get prebuilt binaries instead.',
+    )
+    process.exit(1)
+  }
+}
