@@ -1,5 +1,5 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -78,3 +78,64 @@ export function straceUnavailable(): string | null {
 }
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+
+/** A memory cgroup with a limit, created for a test; or the reason it cannot be. */
+export interface TestCgroup {
+  dir: string
+  version: 'v1' | 'v2'
+  limitFile: string
+  /** Runs `node script args` inside the cgroup. */
+  runNode(script: string, args: string[], opts?: { timeout?: number }): SpawnSyncReturns<string>
+  remove(): void
+}
+
+export function makeMemoryCgroup(limitBytes: number, tag: string): TestCgroup | string {
+  const candidates: Array<['v1' | 'v2', string, string]> = [
+    ['v1', '/sys/fs/cgroup/memory', 'memory.limit_in_bytes'],
+    ['v2', '/sys/fs/cgroup', 'memory.max'],
+  ]
+  const reasons: string[] = []
+  for (const [version, base, limitFile] of candidates) {
+    if (!existsSync(join(base, limitFile === 'memory.max' ? 'cgroup.controllers' : 'memory.limit_in_bytes'))) {
+      reasons.push(`${version}: no memory hierarchy at ${base}`)
+      continue
+    }
+    const dir = join(base, `mdd-test-${tag}-${process.pid}-${Date.now()}`)
+    try {
+      mkdirSync(dir)
+    } catch (e: any) {
+      reasons.push(`${version}: cannot create ${dir} (${e.code ?? e.message})`)
+      continue
+    }
+    try {
+      writeFileSync(join(dir, limitFile), String(limitBytes))
+    } catch (e: any) {
+      rmSync(dir, { recursive: false, force: true })
+      reasons.push(`${version}: cannot set ${limitFile} (${e.code ?? e.message})`)
+      continue
+    }
+    return {
+      dir,
+      version,
+      limitFile,
+      runNode(script, args, opts = {}) {
+        return spawnSync('sh', ['-c', 'echo $$ > "$0" && exec "$@"', join(dir, 'cgroup.procs'), process.execPath, script, ...args], {
+          cwd: root,
+          encoding: 'utf8',
+          timeout: opts.timeout ?? 120_000,
+        })
+      },
+      remove() {
+        for (let i = 0; i < 50; i++) {
+          try {
+            rmdirSync(dir)
+            return
+          } catch {
+            spawnSync('sleep', ['0.1'])
+          }
+        }
+      },
+    }
+  }
+  return reasons.join('; ')
+}

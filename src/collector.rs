@@ -4,8 +4,15 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::probes::{procfs, rusage, system, ProbeRoots, ProbeRunner};
-use crate::report::{ProcessSection, Report, SystemInfoSection};
+use serde::Serialize;
+
+use crate::analysis::{self, Facts};
+use crate::probes::cgroup::{self, CgroupInfo};
+use crate::probes::pressure::{self, Psi};
+use crate::probes::system::SystemInfo;
+use crate::probes::tree::{self, ProcessTree, TreeLimits, TreeProcess};
+use crate::probes::{portable, procfs, rusage, system, ProbeRoots, ProbeRunner};
+use crate::report::{ProcessSection, Report};
 use crate::writer::{self, Durability, RetentionReport};
 
 /// Everything phase 2 needs, handed over by phase 1.
@@ -28,29 +35,203 @@ pub struct Phase2Outcome {
     pub swept_temps: Vec<String>,
 }
 
+/// The limit that actually kills the process, and how close it is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryLimit {
+    /// The smaller of the cgroup's effective limit and physical memory.
+    pub effective_limit_bytes: u64,
+    /// `"cgroup"` or `"physical"`.
+    pub source: &'static str,
+    /// What counts against it: the cgroup's usage, or memory in use machine-wide.
+    pub usage_bytes: Option<u64>,
+    pub headroom_bytes: Option<u64>,
+    /// `usage / limit`.
+    pub usage_ratio: Option<f64>,
+}
+
+/// Everything phase 2 collects, before it goes into the report.
+#[derive(Debug, Clone, Default)]
+pub struct Collected {
+    pub process: ProcessSection,
+    pub system: Option<SystemInfo>,
+    pub cgroup: Option<CgroupInfo>,
+    pub pressure: Option<Psi>,
+    pub tree: Option<ProcessTree>,
+}
+
 /// Runs every probe; each may fail on its own.
-pub fn collect(
-    roots: &ProbeRoots,
-    runner: &mut ProbeRunner,
-) -> (ProcessSection, Option<SystemInfoSection>) {
+pub fn collect(roots: &ProbeRoots, runner: &mut ProbeRunner) -> Collected {
     let process = ProcessSection {
-        status: runner.run("status", || procfs::read_status(roots)),
-        smaps_rollup: runner.run("smapsRollup", || procfs::read_smaps_rollup(roots)),
-        open_fds: runner.run("openFds", || procfs::count_open_fds(roots)),
+        status: runner.run_linux("status", || procfs::read_status(roots)),
+        smaps_rollup: runner.run_linux("smapsRollup", || procfs::read_smaps_rollup(roots)),
+        open_fds: runner.run_linux("openFds", || procfs::count_open_fds(roots)),
         open_fds_limit: runner
             .run("openFdsLimit", rusage::open_files_limit)
             .flatten(),
         resource_usage: runner.run("resourceUsage", rusage::read),
-        page_faults: runner.run("pageFaults", || procfs::read_page_faults(roots)),
-        oom_score: runner.run("oomScore", || procfs::read_oom_score(roots)),
-        mappings: runner.run("mappings", || procfs::count_mappings(roots)),
-        uptime_seconds: runner.run("uptime", || procfs::process_uptime_seconds(roots)),
+        page_faults: runner.run_linux("pageFaults", || procfs::read_page_faults(roots)),
+        oom_score: runner.run_linux("oomScore", || procfs::read_oom_score(roots)),
+        mappings: runner.run_linux("mappings", || procfs::count_mappings(roots)),
+        uptime_seconds: runner.run_linux("uptime", || procfs::process_uptime_seconds(roots)),
     };
     let mut system = runner.run("system", system::read);
     if let Some(s) = system.as_mut() {
-        s.meminfo = runner.run("meminfo", || procfs::read_meminfo(roots));
+        s.meminfo = runner.run_linux("meminfo", || procfs::read_meminfo(roots));
     }
-    (process, system)
+    let cgroup = runner.run_linux("cgroup", || {
+        cgroup::read(&roots.proc, &roots.pid_dir, &roots.cgroup_fs)
+    });
+    let pressure = runner.run_linux("pressure", || pressure::read_system(&roots.proc));
+    let pid = std::process::id();
+    let tree = if cfg!(target_os = "linux") {
+        runner.run("processTree", || {
+            tree::read(&roots.proc, pid, TreeLimits::default())
+        })
+    } else {
+        runner.run("processTree", || {
+            portable_tree(pid, TreeLimits::default().max_processes)
+        })
+    };
+    Collected {
+        process,
+        system,
+        cgroup,
+        pressure,
+        tree,
+    }
+}
+
+/// The same tree from sysinfo, where there is no procfs.
+fn portable_tree(pid: u32, max: usize) -> Result<ProcessTree, String> {
+    let list = portable::read_tree(pid, max)?;
+    let processes: Vec<TreeProcess> = list
+        .iter()
+        .map(|p| TreeProcess {
+            pid: p.pid,
+            ppid: p.ppid.unwrap_or(0),
+            name: p.name.clone(),
+            rss_bytes: Some(p.rss_bytes),
+            depth: p.depth,
+        })
+        .collect();
+    let total: u64 = processes.iter().filter_map(|p| p.rss_bytes).sum();
+    let root_rss = processes.first().and_then(|p| p.rss_bytes).unwrap_or(0);
+    Ok(ProcessTree {
+        method: "sysinfo",
+        root_pid: pid,
+        process_count: processes.len(),
+        descendant_count: processes.len().saturating_sub(1),
+        total_rss_bytes: total,
+        descendants_rss_bytes: total - root_rss,
+        largest_descendant: processes
+            .iter()
+            .skip(1)
+            .max_by_key(|p| p.rss_bytes)
+            .cloned(),
+        truncated: processes.len() >= max,
+        truncated_reason: (processes.len() >= max).then(|| format!("stopped at {max} processes")),
+        vanished: 0,
+        processes,
+    })
+}
+
+/// The smaller of the cgroup's limit and physical memory, with usage and headroom.
+pub fn memory_limit(
+    cgroup: Option<&CgroupInfo>,
+    system: Option<&SystemInfo>,
+) -> Option<MemoryLimit> {
+    let physical = system.map(|s| s.total_memory).filter(|t| *t > 0);
+    let cg = cgroup.and_then(|c| c.effective_limit.map(|l| (l, c.usage)));
+    let (limit, source, usage) = match (cg, physical) {
+        (Some((l, u)), Some(p)) if l < p => (l, "cgroup", u),
+        (Some((l, u)), None) => (l, "cgroup", u),
+        (_, Some(p)) => (
+            p,
+            "physical",
+            system.map(|s| s.total_memory.saturating_sub(s.available_memory)),
+        ),
+        (None, None) => return None,
+    };
+    Some(MemoryLimit {
+        effective_limit_bytes: limit,
+        source,
+        usage_bytes: usage,
+        headroom_bytes: usage.map(|u| limit.saturating_sub(u)),
+        usage_ratio: usage.map(|u| (u as f64 / limit as f64 * 1e4).round() / 1e4),
+    })
+}
+
+fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// The figures the analysis rules look at, from the report and what phase 2 collected.
+pub fn facts(report: &Report, c: &Collected, limit: Option<&MemoryLimit>) -> Facts {
+    let heap = &report.at_trigger.v8_heap_stats;
+    let usage = &report.at_trigger.memory_usage;
+    let status = c.process.status.as_ref();
+    let psi = [
+        c.pressure.as_ref(),
+        c.cgroup.as_ref().and_then(|g| g.pressure.as_ref()),
+    ];
+    let some = psi
+        .iter()
+        .flatten()
+        .map(|p| p.some.avg10)
+        .fold(None, |m, v| max_opt(m, Some(v)));
+    let full = psi
+        .iter()
+        .flatten()
+        .filter_map(|p| p.full.as_ref().map(|f| f.avg10))
+        .fold(None, |m, v| max_opt(m, Some(v)));
+    let events = c.cgroup.as_ref().and_then(|g| g.events.as_ref());
+    Facts {
+        heap_used: heap.get("usedHeapSize"),
+        heap_limit: heap.get("heapSizeLimit"),
+        heap_total: usage.get("heapTotal").or(heap.get("totalHeapSize")),
+        detached_contexts: heap.get("numberOfDetachedContexts"),
+        malloced: heap.get("mallocedMemory"),
+        external: usage.get("external"),
+        rss: status
+            .and_then(|s| s.vm_rss)
+            .map(|v| v as f64)
+            .or_else(|| {
+                c.tree
+                    .as_ref()
+                    .and_then(|t| t.processes.first())
+                    .and_then(|p| p.rss_bytes)
+                    .map(|v| v as f64)
+            })
+            .or(usage.get("rss")),
+        effective_limit: limit.map(|l| l.effective_limit_bytes as f64),
+        usage_against_limit: limit.and_then(|l| l.usage_bytes).map(|v| v as f64),
+        cgroup_oom_kills: events.and_then(|e| e.oom_kill).map(|v| v as f64),
+        cgroup_max_events: events.and_then(|e| e.max).map(|v| v as f64),
+        psi_some_avg10: some,
+        psi_full_avg10: full,
+        swap_bytes: status.and_then(|s| s.vm_swap).map(|v| v as f64),
+        threads: status.and_then(|s| s.threads).map(|v| v as f64),
+        open_fds: c.process.open_fds.map(|v| v as f64),
+        open_fds_limit: c.process.open_fds_limit.map(|v| v as f64),
+        children_rss: c.tree.as_ref().map(|t| t.descendants_rss_bytes as f64),
+    }
+}
+
+/// Fills the phase-2 sections of `report` from what was collected.
+pub fn enrich(report: &mut Report, c: Collected) {
+    let limit = memory_limit(c.cgroup.as_ref(), c.system.as_ref());
+    report.analysis = Some(analysis::analyze(&facts(report, &c, limit.as_ref())));
+    report.memory_limit = limit;
+    report.process = Some(c.process);
+    report.system = c.system;
+    report.cgroup = c.cgroup;
+    report.pressure = c.pressure;
+    report.process_tree = c.tree;
+    report.collection_complete = true;
 }
 
 pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
@@ -63,10 +244,8 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
         roots,
     } = plan;
     let mut runner = ProbeRunner::new();
-    let (process, system) = collect(&roots, &mut runner);
-    report.process = Some(process);
-    report.system = system;
-    report.collection_complete = true;
+    let collected = collect(&roots, &mut runner);
+    enrich(&mut report, collected);
     report.collection.failed_probes = Some(runner.failures);
     report.collection.probe_micros = Some(runner.micros);
     report.collection.phase2_millis = Some((start.elapsed().as_secs_f64() * 1e6).round() / 1e3);
@@ -86,5 +265,114 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
             retention: RetentionReport::default(),
             swept_temps: writer::sweep_stale_temps(&dir),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::cgroup::CgroupEvents;
+
+    fn sys(total: u64, available: u64) -> SystemInfo {
+        SystemInfo {
+            total_memory: total,
+            available_memory: available,
+            ..Default::default()
+        }
+    }
+
+    fn cg(limit: Option<u64>, usage: u64) -> CgroupInfo {
+        CgroupInfo {
+            effective_limit: limit,
+            usage: Some(usage),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn effective_limit_is_the_smaller_one() {
+        let l = memory_limit(Some(&cg(Some(100), 60)), Some(&sys(1000, 900))).unwrap();
+        assert_eq!(
+            (
+                l.effective_limit_bytes,
+                l.source,
+                l.usage_bytes,
+                l.headroom_bytes
+            ),
+            (100, "cgroup", Some(60), Some(40))
+        );
+        assert_eq!(l.usage_ratio, Some(0.6));
+        let l = memory_limit(Some(&cg(Some(5000), 60)), Some(&sys(1000, 900))).unwrap();
+        assert_eq!(
+            (
+                l.effective_limit_bytes,
+                l.source,
+                l.usage_bytes,
+                l.headroom_bytes
+            ),
+            (1000, "physical", Some(100), Some(900))
+        );
+        let l = memory_limit(Some(&cg(None, 60)), Some(&sys(1000, 250))).unwrap();
+        assert_eq!((l.source, l.usage_bytes), ("physical", Some(750)));
+        let l = memory_limit(None, Some(&sys(1000, 250))).unwrap();
+        assert_eq!(l.source, "physical");
+        assert_eq!(
+            memory_limit(Some(&cg(Some(10), 20)), None)
+                .unwrap()
+                .headroom_bytes,
+            Some(0)
+        );
+        assert_eq!(memory_limit(None, None), None);
+    }
+
+    #[test]
+    fn facts_prefer_live_figures_and_the_worst_pressure() {
+        let report = crate::report::tests::sample();
+        let mut c = Collected::default();
+        c.process.status = Some(procfs::ProcStatus {
+            vm_rss: Some(5000),
+            threads: Some(12),
+            ..Default::default()
+        });
+        c.pressure = Some(pressure::parse_psi("some avg10=1.00 avg60=0 avg300=0 total=0").unwrap());
+        let mut g = cg(Some(100), 90);
+        g.pressure = Some(pressure::parse_psi("some avg10=30.00 avg60=0 avg300=0 total=0\nfull avg10=7.00 avg60=0 avg300=0 total=0").unwrap());
+        g.events = Some(CgroupEvents {
+            oom_kill: Some(2),
+            ..Default::default()
+        });
+        c.cgroup = Some(g);
+        let limit = memory_limit(c.cgroup.as_ref(), None);
+        let f = facts(&report, &c, limit.as_ref());
+        assert_eq!(f.rss, Some(5000.0));
+        assert_eq!(f.psi_some_avg10, Some(30.0));
+        assert_eq!(f.psi_full_avg10, Some(7.0));
+        assert_eq!(f.cgroup_oom_kills, Some(2.0));
+        assert_eq!(f.usage_against_limit, Some(90.0));
+        let mut r = report.clone();
+        enrich(&mut r, c);
+        let kinds: Vec<_> = r
+            .analysis
+            .as_ref()
+            .unwrap()
+            .risks
+            .iter()
+            .map(|r| r.kind)
+            .collect();
+        assert!(
+            kinds.contains(&"cgroupOomKills")
+                && kinds.contains(&"rssNearLimit")
+                && kinds.contains(&"memoryPressureStall"),
+            "{kinds:?}"
+        );
+        assert!(r.collection_complete);
+    }
+
+    #[test]
+    fn portable_tree_has_this_process() {
+        let t = portable_tree(std::process::id(), 64).unwrap();
+        assert_eq!(t.method, "sysinfo");
+        assert_eq!(t.processes[0].pid, std::process::id());
+        assert!(t.total_rss_bytes > 0);
     }
 }

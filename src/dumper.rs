@@ -140,6 +140,11 @@ impl Dumper {
             input_warnings: input.warnings,
             process: None,
             system: None,
+            memory_limit: None,
+            cgroup: None,
+            pressure: None,
+            process_tree: None,
+            analysis: None,
             collection: Collection::default(),
         };
         if let Err(e) = writer::prepare_dir(&dir) {

@@ -218,6 +218,16 @@ pub struct Report {
     pub process: Option<ProcessSection>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system: Option<SystemInfoSection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<crate::collector::MemoryLimit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<crate::probes::cgroup::CgroupInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pressure: Option<crate::probes::pressure::Psi>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_tree: Option<crate::probes::tree::ProcessTree>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<crate::analysis::Analysis>,
     pub collection: Collection,
 }
 
@@ -266,6 +276,11 @@ pub(crate) mod tests {
             input_warnings: vec![],
             process: None,
             system: None,
+            memory_limit: None,
+            cgroup: None,
+            pressure: None,
+            process_tree: None,
+            analysis: None,
             collection: Collection {
                 phase1_micros: 12,
                 ..Default::default()

@@ -2,10 +2,13 @@
 //! them at fixture trees), is bounded in what it reads, and fails on its own: a failed
 //! probe is listed in the dump with its reason and never stops the others.
 
+pub mod cgroup;
 pub mod portable;
+pub mod pressure;
 pub mod procfs;
 pub mod rusage;
 pub mod system;
+pub mod tree;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -27,6 +30,8 @@ pub struct ProbeRoots {
     pub proc: PathBuf,
     /// The process whose figures we read, as a directory name under `proc`.
     pub pid_dir: String,
+    /// `/sys/fs/cgroup`
+    pub cgroup_fs: PathBuf,
 }
 
 impl Default for ProbeRoots {
@@ -34,6 +39,7 @@ impl Default for ProbeRoots {
         ProbeRoots {
             proc: PathBuf::from("/proc"),
             pid_dir: "self".to_string(),
+            cgroup_fs: PathBuf::from("/sys/fs/cgroup"),
         }
     }
 }
@@ -64,6 +70,27 @@ pub struct ProbeRunner {
 impl ProbeRunner {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Runs a probe that reads Linux-only sources; elsewhere records it as unavailable.
+    /// `cfg!` rather than `#[cfg]` keeps the probe compiled (and type-checked) everywhere.
+    pub fn run_linux<T>(
+        &mut self,
+        name: &'static str,
+        f: impl FnOnce() -> Result<T, String>,
+    ) -> Option<T> {
+        if cfg!(target_os = "linux") {
+            self.run(name, f)
+        } else {
+            self.failures.push(ProbeFailure {
+                probe: name,
+                reason: format!(
+                    "unavailable on {}: Linux only (procfs, cgroup or PSI)",
+                    std::env::consts::OS
+                ),
+            });
+            None
+        }
     }
 
     pub fn run<T>(

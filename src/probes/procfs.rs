@@ -466,7 +466,7 @@ mod tests {
         .unwrap();
         let roots = ProbeRoots {
             proc: d.clone(),
-            pid_dir: "self".into(),
+            ..Default::default()
         };
         assert_eq!(
             read_oom_score(&roots).unwrap(),
@@ -517,7 +517,7 @@ mod tests {
     fn missing_files_fail_with_the_path() {
         let roots = ProbeRoots {
             proc: "/nonexistent-proc".into(),
-            pid_dir: "self".into(),
+            ..Default::default()
         };
         let e = read_status(&roots).unwrap_err();
         assert!(e.starts_with("/nonexistent-proc/self/status"), "{e}");

@@ -1,0 +1,107 @@
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { MemoryDiagnosticsDumper, input, makeMemoryCgroup, readDump, root, scratch } from './helpers.js'
+
+const MiB = 1 << 20
+
+describe('phase 2 sees the whole memory picture (live, this machine)', () => {
+  it("reports this process's cgroup exactly as the kernel files say", async () => {
+    const dumper = new MemoryDiagnosticsDumper({ directory: join(scratch(), 'd') })
+    const doc = readDump((await dumper.dump('hard', input()))!.filePath)
+    if (!doc.cgroup) {
+      console.log(`no memory cgroup here: ${JSON.stringify(doc.collection.failedProbes)}`)
+      expect(doc.collection.failedProbes.map((f: any) => f.probe)).toContain('cgroup')
+      return
+    }
+    const [limitFile, usageFile] = doc.cgroup.version === 'v2' ? ['memory.max', 'memory.current'] : ['memory.limit_in_bytes', 'memory.usage_in_bytes']
+    const raw = readFileSync(join(doc.cgroup.directory, limitFile), 'utf8').trim()
+    const kernelLimit = raw === 'max' || Number(raw) >= 2 ** 62 ? null : Number(raw)
+    expect(doc.cgroup.limit).toBe(kernelLimit)
+    const usage = Number(readFileSync(join(doc.cgroup.directory, usageFile), 'utf8'))
+    expect(Math.abs(doc.cgroup.usage - usage)).toBeLessThan(64 * MiB)
+    expect(readFileSync('/proc/self/cgroup', 'utf8')).toContain(doc.cgroup.path)
+  })
+
+  const limit = 160 * MiB
+  const cg = makeMemoryCgroup(limit, 'probe')
+  if (typeof cg === 'string') console.log(`skipped the cgroup-limit test: ${cg}`)
+  it.skipIf(typeof cg === 'string')('finds the limit that kills a process in a limited cgroup, and flags it near that limit', () => {
+    const group = cg as Exclude<typeof cg, string>
+    try {
+      const dir = join(scratch(), 'd')
+      const r = group.runNode(join(root, '__test__/children/cgroup-child.mjs'), [dir, '120'])
+      expect(r.status, r.stderr).toBe(0)
+      const doc = readDump(JSON.parse(r.stdout.trim()).filePath)
+      expect(doc.cgroup.directory).toBe(group.dir)
+      expect(doc.cgroup.version).toBe(group.version)
+      expect(doc.cgroup.limit).toBe(limit)
+      expect(doc.cgroup.effectiveLimit).toBe(limit)
+      expect(doc.cgroup.usage).toBeGreaterThan(120 * MiB)
+      expect(doc.cgroup.usage).toBeLessThanOrEqual(limit)
+      expect(doc.memoryLimit).toMatchObject({ source: 'cgroup', effectiveLimitBytes: limit })
+      expect(doc.memoryLimit.headroomBytes).toBe(limit - doc.memoryLimit.usageBytes)
+      const risk = doc.analysis.risks.find((x: any) => x.type === 'rssNearLimit')
+      expect(risk, JSON.stringify(doc.analysis)).toBeDefined()
+      expect(risk.evidence.effectiveLimit).toBe(limit)
+      expect(doc.analysis.recommendation).toMatch(/memory limit that kills it/)
+    } finally {
+      group.remove()
+    }
+  })
+
+  it('lists a child and a grandchild in the process tree with their memory', async () => {
+    const sh = spawn('sh', ['-c', 'sleep 30 & wait'], { stdio: 'ignore', detached: true })
+    try {
+      const grandchild = await waitFor(() => {
+        const kids = readFileSync(`/proc/${sh.pid}/task/${sh.pid}/children`, 'utf8').trim()
+        return kids ? Number(kids.split(' ')[0]) : undefined
+      })
+      const dumper = new MemoryDiagnosticsDumper({ directory: join(scratch(), 'd') })
+      const doc = readDump((await dumper.dump('hard', input()))!.filePath)
+      const tree = doc.processTree
+      expect(tree.rootPid).toBe(process.pid)
+      expect(tree.processes[0]).toMatchObject({ pid: process.pid, depth: 0 })
+      expect(tree.processes.find((p: any) => p.pid === sh.pid)).toMatchObject({ ppid: process.pid, name: 'sh', depth: 1 })
+      const gc = tree.processes.find((p: any) => p.pid === grandchild)
+      expect(gc).toMatchObject({ ppid: sh.pid, name: 'sleep', depth: 2 })
+      expect(gc.rssBytes).toBeGreaterThan(0)
+      expect(tree.descendantsRssBytes).toBeGreaterThanOrEqual(gc.rssBytes)
+      expect(tree.totalRssBytes).toBe(tree.processes.reduce((a: number, p: any) => a + (p.rssBytes ?? 0), 0))
+    } finally {
+      process.kill(-sh.pid!, 'SIGKILL')
+    }
+  })
+
+  it('records the Linux process figures and their collection time', async () => {
+    const dumper = new MemoryDiagnosticsDumper({ directory: join(scratch(), 'd') })
+    const doc = readDump((await dumper.dump('hard', input()))!.filePath)
+    expect(doc.process.status.vmPeak).toBeGreaterThanOrEqual(doc.process.status.vmRss)
+    expect(doc.process.status.vmPte).toBeGreaterThan(0)
+    expect(doc.process.oomScore.adj).toBe(Number(readFileSync('/proc/self/oom_score_adj', 'utf8')))
+    expect(doc.process.mappings.fileBacked).toBeGreaterThan(0)
+    expect(doc.process.pageFaults.minor).toBeGreaterThan(0)
+    expect(doc.system.cpuCount).toBeGreaterThan(0)
+    expect(doc.system.kernelVersion).toBe(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim())
+    expect(doc.system.meminfo.cached).toBeGreaterThan(0)
+    expect(doc.collection.failedProbes).toEqual([])
+    expect(Object.keys(doc.collection.probeMicros).sort()).toEqual(
+      ['cgroup', 'mappings', 'meminfo', 'oomScore', 'openFds', 'openFdsLimit', 'pageFaults', 'pressure', 'processTree', 'resourceUsage', 'smapsRollup', 'status', 'system', 'uptime'],
+    )
+  })
+})
+
+async function waitFor<T>(f: () => T | undefined, ms = 5000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    try {
+      const v = f()
+      if (v !== undefined) return v
+    } catch {
+      /* not there yet */
+    }
+    if (Date.now() > end) throw new Error('timed out waiting')
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
