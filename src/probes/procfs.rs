@@ -498,10 +498,15 @@ mod tests {
         assert!(s.vm_rss.unwrap() > 0);
         assert!(s.threads.unwrap() >= 1);
         let before = count_open_fds(&roots).unwrap();
-        let files: Vec<_> = (0..5)
+        let files: Vec<_> = (0..64)
             .map(|_| std::fs::File::open("/proc/self/status").unwrap())
             .collect();
-        assert_eq!(count_open_fds(&roots).unwrap(), before + 5);
+        // Other tests open and close files concurrently: allow for their few.
+        let after = count_open_fds(&roots).unwrap();
+        assert!(
+            (before + 54..=before + 74).contains(&after),
+            "{before} -> {after}"
+        );
         drop(files);
         let up = process_uptime_seconds(&roots).unwrap();
         let maps = count_mappings(&roots).unwrap();
