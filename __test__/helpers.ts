@@ -13,6 +13,23 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const addon: typeof import('../index.js') = require('../index.js')
 export const { MemoryDiagnosticsDumper } = addon
 
+type DumperClass = typeof import('../index.js').MemoryDiagnosticsDumper
+export interface Implementation {
+  name: 'native' | 'js'
+  MemoryDiagnosticsDumper: DumperClass
+  /** Environment that makes `index.js` pick this implementation in a child process. */
+  env: NodeJS.ProcessEnv
+}
+/** Both implementations, so that the suite runs against each and they cannot drift. */
+export const implementations: Implementation[] = [
+  { name: 'native', MemoryDiagnosticsDumper: require('../native.js').MemoryDiagnosticsDumper, env: {} },
+  {
+    name: 'js',
+    MemoryDiagnosticsDumper: require('../fallback.js').create('selected by the test suite').MemoryDiagnosticsDumper,
+    env: { MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS: '1' },
+  },
+]
+
 const Ajv2020 = (Ajv2020Module as any).default ?? Ajv2020Module
 const ajv: import('ajv').default = new Ajv2020({ allErrors: true, strict: true, strictRequired: false })
 const validateDoc = ajv.compile(JSON.parse(readFileSync(join(root, 'docs/dump.schema.json'), 'utf8')))

@@ -1,16 +1,17 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { readDump, root, runNode, scratch, straceUnavailable } from './helpers.js'
+import { implementations, readDump, root, runNode, scratch, straceUnavailable } from './helpers.js'
 
 const noStrace = straceUnavailable()
 if (noStrace) console.log(`skipped the no-fork tests: ${noStrace}`)
 
 /** Runs a child under strace and returns its process-creating calls. */
-function traceProcessCreation(script: string) {
+function traceProcessCreation(script: string, env: NodeJS.ProcessEnv = {}) {
   const dir = join(scratch(), 'diag')
   const log = join(scratch(), 'strace.log')
   const r = runNode(join(root, '__test__/children', script), [dir], {
+    env,
     prefix: ['strace', '-f', '-qq', '-o', log, '-e', 'trace=execve,execveat,fork,vfork,clone,clone3'],
   })
   expect(r.status, r.stderr).toBe(0)
@@ -25,8 +26,9 @@ function traceProcessCreation(script: string) {
 }
 
 describe.skipIf(noStrace !== null)('no fork, no exec', () => {
-  it('a complete dump (both phases) creates no process and executes no program', () => {
-    const { result, execs, forks, lines } = traceProcessCreation('dump-once.mjs')
+  it.each(implementations)('a complete $name dump (both phases) creates no process and executes no program', ({ name, env }) => {
+    const { result, execs, forks, lines } = traceProcessCreation('dump-once.mjs', env)
+    expect(readDump(result.filePath).runtime.implementation).toBe(name)
     expect(result.complete).toBe(true)
     expect(readDump(result.filePath).collectionComplete).toBe(true)
     // The only exec is strace starting node itself.

@@ -1,0 +1,743 @@
+'use strict'
+// The pure-JS implementation, used when the native binding cannot be loaded (an
+// unsupported platform, a missing optional dependency, the wrong libc) or when
+// MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS=1. Same API, same document schema, same file rules
+// and the same argument errors as the native addon; the test suite runs against both.
+//
+// What it cannot do as well: phase 1 allocates on the JS heap, phase 2 runs on the JS
+// thread (its file reads use the libuv threadpool), and the cgroup and process-tree
+// probes are native-only (listed in `collection.failedProbes`).
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { version: addonVersion } = require('./package.json')
+
+const DEFAULTS = { maxDumpsPerSession: 3, cooldownMs: 30_000, maxFiles: 20 }
+const LIMITS = { maxDumpsPerSession: 1_000_000, cooldownMs: 7 * 24 * 3600 * 1000, maxFiles: 100_000 }
+const MAX_TEXT_OPTION_CHARS = 1024
+const MAX_HEAP_SPACES = 32
+const MAX_SPACE_NAME_CHARS = 64
+const MAX_SESSION_KEYS = 64
+const MAX_SESSION_KEY_CHARS = 64
+const MAX_SESSION_STRING_CHARS = 1024
+const STALE_TEMP_AGE_MS = 600_000
+const SUGGESTIONS = {
+  hard: 'Memory use is high. Save your work and consider starting a new session or closing large files and long conversations to release memory.',
+  critical:
+    'Memory is critically low and the process may be killed soon. Save your work and restart the application; if this keeps happening, attach this diagnostics file to a bug report.',
+}
+const TRIGGERS = ['hard', 'critical', 'manual']
+
+// Field tables shared with src/input.rs: [js key, document key, required].
+const HEAP_STAT_FIELDS = [
+  ['total_heap_size', 'totalHeapSize', true],
+  ['total_heap_size_executable', 'totalHeapSizeExecutable', true],
+  ['total_physical_size', 'totalPhysicalSize', true],
+  ['total_available_size', 'totalAvailableSize', true],
+  ['used_heap_size', 'usedHeapSize', true],
+  ['heap_size_limit', 'heapSizeLimit', true],
+  ['malloced_memory', 'mallocedMemory', true],
+  ['peak_malloced_memory', 'peakMallocedMemory', true],
+  ['does_zap_garbage', 'doesZapGarbage', false],
+  ['number_of_native_contexts', 'numberOfNativeContexts', true],
+  ['number_of_detached_contexts', 'numberOfDetachedContexts', true],
+  ['total_global_handles_size', 'totalGlobalHandlesSize', false],
+  ['used_global_handles_size', 'usedGlobalHandlesSize', false],
+  ['external_memory', 'externalMemory', false],
+]
+const MEMORY_USAGE_FIELDS = ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'].map((k) => [k, k, true])
+const HEAP_SPACE_FIELDS = [
+  ['space_size', 'spaceSize', true],
+  ['space_used_size', 'spaceUsedSize', true],
+  ['space_available_size', 'spaceAvailableSize', true],
+  ['physical_space_size', 'physicalSpaceSize', true],
+]
+
+function invalidArg(field, expected, got) {
+  const e = new Error(`${field}: expected ${expected}, got ${got}`)
+  e.code = 'InvalidArg'
+  return e
+}
+
+/** `typeof`-style names as the native binding words them. */
+function typeName(v) {
+  if (v === undefined) return 'undefined'
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  return { boolean: 'a boolean', number: 'a number', string: 'a string', symbol: 'a symbol', object: 'an object', function: 'a function', bigint: 'a bigint' }[typeof v]
+}
+
+function chars(s) {
+  return [...s].length
+}
+
+/** A short description of a value, as the native binding gives it. */
+function describe(v) {
+  if (v === undefined) return 'undefined'
+  if (v === null) return 'null'
+  switch (typeof v) {
+    case 'number':
+      if (Number.isNaN(v)) return 'NaN'
+      if (v === Infinity) return 'inf'
+      if (v === -Infinity) return '-inf'
+      return String(v)
+    case 'string':
+      return chars(v) <= 40 ? JSON.stringify(v) : `a string of ${chars(v)} characters`
+    case 'boolean':
+      return String(v)
+    case 'object':
+      return Array.isArray(v) ? 'array' : 'object'
+    default:
+      return typeof v
+  }
+}
+
+function integer(v, field, min, max, dflt) {
+  if (v === undefined || v === null) return dflt
+  if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max) return v
+  throw invalidArg(field, `an integer from ${min} to ${max}`, describe(v))
+}
+
+function optionalText(v, field, maxChars) {
+  if (v === undefined || v === null) return null
+  if (typeof v !== 'string') throw invalidArg(field, 'a string', describe(v))
+  if (maxChars !== undefined && chars(v) > maxChars) {
+    throw invalidArg(field, `a string of at most ${maxChars} characters`, `a string of ${chars(v)} characters`)
+  }
+  return v
+}
+
+function expectObject(v, field) {
+  if (typeof v !== 'object' || v === null) throw invalidArg(field, 'an object', typeName(v))
+  return v
+}
+
+function shortSessionId(id) {
+  const short = [...id].filter((c) => /^[A-Za-z0-9_]$/.test(c)).slice(0, 8).join('')
+  return short || 'nosessn'
+}
+
+function truncateChars(s, max) {
+  const cs = [...s]
+  return cs.length > max ? [cs.slice(0, max).join(''), true] : [s, false]
+}
+
+// ---- input ------------------------------------------------------------------------
+
+function numberMap(warnings, container, fields, obj) {
+  const out = {}
+  for (const [js, key, required] of fields) {
+    const v = obj[js]
+    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) out[key] = v
+    else {
+      out[key] = null
+      if (v !== undefined || required) {
+        warnings.push(`${container}.${js}: expected a non-negative finite number, got ${describe(v)}; recorded as null`)
+      }
+    }
+  }
+  return out
+}
+
+function readInput(input) {
+  expectObject(input, 'input')
+  const warnings = []
+  const heap = expectObject(input.heapStatistics, 'input.heapStatistics')
+  const usage = expectObject(input.memoryUsage, 'input.memoryUsage')
+  const v8HeapStats = numberMap(warnings, 'heapStatistics', HEAP_STAT_FIELDS, heap)
+  const memoryUsage = numberMap(warnings, 'memoryUsage', MEMORY_USAGE_FIELDS, usage)
+  let v8HeapSpaces = null
+  const spaces = input.heapSpaces
+  if (spaces !== undefined && spaces !== null) {
+    if (!Array.isArray(spaces)) {
+      throw invalidArg('input.heapSpaces', 'an array (v8.getHeapSpaceStatistics()) or undefined', typeName(spaces))
+    }
+    if (spaces.length > MAX_HEAP_SPACES) warnings.push(`heapSpaces: ${spaces.length} entries given, kept the first ${MAX_HEAP_SPACES}`)
+    v8HeapSpaces = []
+    spaces.slice(0, MAX_HEAP_SPACES).forEach((s, i) => {
+      if (typeof s !== 'object' || s === null) {
+        warnings.push(`heapSpaces[${i}]: expected an object, got ${typeName(s)}; skipped`)
+        return
+      }
+      let name = null
+      if (typeof s.space_name === 'string') name = truncateChars(s.space_name, MAX_SPACE_NAME_CHARS)[0] || null
+      else warnings.push(`heapSpaces[${i}].space_name: expected a string, got ${describe(s.space_name)}; recorded as null`)
+      v8HeapSpaces.push({ spaceName: name, ...numberMap(warnings, `heapSpaces[${i}]`, HEAP_SPACE_FIELDS, s) })
+    })
+  }
+  const session = {}
+  const sv = input.session
+  if (sv !== undefined && sv !== null) {
+    if (typeof sv !== 'object' || Array.isArray(sv)) {
+      throw invalidArg('input.session', 'a flat object of numbers, strings and booleans, or undefined', typeName(sv))
+    }
+    const keys = Object.keys(sv)
+    if (keys.length > MAX_SESSION_KEYS) warnings.push(`session: ${keys.length} keys given, kept the first ${MAX_SESSION_KEYS}`)
+    for (const key of keys.slice(0, MAX_SESSION_KEYS)) {
+      const [k, keyCut] = truncateChars(key, MAX_SESSION_KEY_CHARS)
+      if (keyCut) warnings.push(`session: a key of ${chars(key)} characters was truncated to ${MAX_SESSION_KEY_CHARS}`)
+      const v = sv[key]
+      if (typeof v === 'number') {
+        if (Number.isFinite(v)) session[k] = v
+        else warnings.push(`session.${k}: expected a finite number, got a non-finite one; dropped`)
+      } else if (typeof v === 'boolean') session[k] = v
+      else if (typeof v === 'string') {
+        const [t, cut] = truncateChars(v, MAX_SESSION_STRING_CHARS)
+        if (cut) warnings.push(`session.${k}: string truncated to ${MAX_SESSION_STRING_CHARS} characters`)
+        session[k] = t
+      } else if (v !== undefined) {
+        warnings.push(`session.${k}: expected a number, string or boolean, got ${describe(v)}; dropped`)
+      }
+    }
+  }
+  return { atTrigger: { memoryUsage, v8HeapStats, v8HeapSpaces }, session, warnings }
+}
+
+// ---- files --------------------------------------------------------------------------
+
+const DUMP_NAME = /^memory-([A-Za-z0-9_]{1,8})-(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z)-(\d{1,10})\.json$/
+const TEMP_NAME = /^\.(.+)\.(\d+)-(\d+)\.tmp$/
+let tempSeq = 0
+
+function prepareDir(dir) {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+  } catch (e) {
+    throw new Error(`could not create diagnostics directory ${dir}: ${e.message}`)
+  }
+  let st
+  try {
+    st = fs.statSync(dir)
+  } catch (e) {
+    throw new Error(`could not inspect diagnostics directory ${dir}: ${e.message}`)
+  }
+  if (!st.isDirectory()) throw new Error(`could not use diagnostics directory ${dir}: the path exists and is not a directory`)
+  if (typeof process.geteuid === 'function') {
+    const euid = process.geteuid()
+    if (st.uid !== euid) {
+      throw new Error(`could not use diagnostics directory ${dir}: it is owned by uid ${st.uid}, not by this process's uid ${euid}`)
+    }
+    if (st.mode & 0o022) {
+      throw new Error(
+        `could not use diagnostics directory ${dir}: it is writable by group or others (mode ${(st.mode & 0o7777).toString(8)}); use a directory with mode 0700`,
+      )
+    }
+  }
+}
+
+const CREATE_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW || 0)
+
+function tempPath(dir, finalName) {
+  return path.join(dir, `.${finalName}.${process.pid}-${tempSeq++}.tmp`)
+}
+
+/** Phase 1: synchronous temporary file + rename, no fsync. */
+function writeAtomicSync(dir, finalName, text) {
+  const tmp = tempPath(dir, finalName)
+  const finalPath = path.join(dir, finalName)
+  let step = 'create temporary file'
+  try {
+    const fd = fs.openSync(tmp, CREATE_FLAGS, 0o600)
+    try {
+      step = 'write temporary file'
+      fs.writeSync(fd, text)
+    } finally {
+      fs.closeSync(fd)
+    }
+    step = 'rename into place'
+    fs.renameSync(tmp, finalPath)
+  } catch (e) {
+    try {
+      fs.unlinkSync(tmp)
+    } catch {}
+    throw new Error(`could not ${step} ${step === 'rename into place' ? finalPath : tmp}: ${e.message}`)
+  }
+}
+
+/** Phase 2: temporary file, fsync, rename, fsync of the directory. */
+async function writeAtomicDurable(dir, finalName, text) {
+  const fsp = fs.promises
+  const tmp = tempPath(dir, finalName)
+  const finalPath = path.join(dir, finalName)
+  let step = 'create temporary file'
+  try {
+    const fh = await fsp.open(tmp, CREATE_FLAGS, 0o600)
+    try {
+      step = 'write temporary file'
+      await fh.writeFile(text)
+      step = 'fsync temporary file'
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    step = 'rename into place'
+    await fsp.rename(tmp, finalPath)
+  } catch (e) {
+    await fsp.unlink(tmp).catch(() => {})
+    throw new Error(`could not ${step} ${step === 'rename into place' ? finalPath : tmp}: ${e.message}`)
+  }
+  try {
+    const d = await fsp.open(dir, 'r')
+    try {
+      await d.sync()
+    } catch (e) {
+      if (e.code !== 'EINVAL') throw new Error(`could not fsync directory ${dir}: ${e.message}`)
+    } finally {
+      await d.close()
+    }
+  } catch (e) {
+    if (e.message.startsWith('could not')) throw e
+  }
+}
+
+function applyRetention(dir, maxFiles) {
+  let names
+  try {
+    names = fs.readdirSync(dir, { withFileTypes: true })
+  } catch {
+    return
+  }
+  const ours = []
+  for (const e of names) {
+    const m = DUMP_NAME.exec(e.name)
+    if (m && (e.isFile() || e.isSymbolicLink())) ours.push([m[2], Number(m[3]), m[1], e.name])
+  }
+  ours.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1] || (a[2] < b[2] ? -1 : a[2] > b[2] ? 1 : 0)))
+  for (const o of ours.slice(0, Math.max(0, ours.length - maxFiles))) {
+    try {
+      fs.unlinkSync(path.join(dir, o[3]))
+    } catch {}
+  }
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return e.code === 'EPERM'
+  }
+}
+
+function sweepStaleTemps(dir) {
+  let names
+  try {
+    names = fs.readdirSync(dir)
+  } catch {
+    return
+  }
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name)
+    if (!m || !DUMP_NAME.test(m[1])) continue
+    const pid = Number(m[2])
+    let old = false
+    try {
+      old = Date.now() - fs.lstatSync(path.join(dir, name)).mtimeMs > STALE_TEMP_AGE_MS
+    } catch {
+      continue
+    }
+    if (old || (pid !== process.pid && (pid === 0 || !alive(pid)))) {
+      try {
+        fs.unlinkSync(path.join(dir, name))
+      } catch {}
+    }
+  }
+}
+
+// ---- phase 2 probes -----------------------------------------------------------------
+
+const STATUS_KEYS = {
+  VmPeak: 'vmPeak', VmSize: 'vmSize', VmHWM: 'vmHwm', VmRSS: 'vmRss', RssAnon: 'rssAnon', RssFile: 'rssFile', RssShmem: 'rssShmem',
+  VmData: 'vmData', VmStk: 'vmStk', VmExe: 'vmExe', VmLib: 'vmLib', VmPTE: 'vmPte', VmSwap: 'vmSwap', Threads: 'threads',
+  voluntary_ctxt_switches: 'voluntaryCtxtSwitches', nonvoluntary_ctxt_switches: 'nonvoluntaryCtxtSwitches',
+}
+const MEMINFO_KEYS = { Buffers: 'buffers', Cached: 'cached', Shmem: 'shmem', SReclaimable: 'sReclaimable', Dirty: 'dirty', CommitLimit: 'commitLimit', Committed_AS: 'committedAs' }
+
+function quantity(v) {
+  const p = v.trim().split(/\s+/)
+  if (!/^\d+$/.test(p[0] || '')) return null
+  if (p.length === 1) return Number(p[0])
+  if (p.length === 2 && p[1] === 'kB') return Number(p[0]) * 1024
+  return null
+}
+
+function keyed(text, keys) {
+  const out = Object.fromEntries(Object.values(keys).map((k) => [k, null]))
+  for (const line of text.split('\n')) {
+    const i = line.indexOf(':')
+    if (i > 0 && keys[line.slice(0, i)]) out[keys[line.slice(0, i)]] = quantity(line.slice(i + 1))
+  }
+  return out
+}
+
+function camel(key) {
+  if (/^[A-Z]+$/.test(key)) return key.toLowerCase()
+  return key[0].toLowerCase() + key.slice(1).replace(/_(.)/g, (_, c) => c.toUpperCase())
+}
+
+function parseStat(text) {
+  const close = text.lastIndexOf(')')
+  if (close < 0) throw new Error('stat: no command name')
+  const rest = text.slice(close + 1).trim().split(/\s+/)
+  const field = (n) => Number(rest[n - 3])
+  return { ppid: field(4), minflt: field(10), majflt: field(12), starttime: field(22) }
+}
+
+function parsePsi(text) {
+  const out = { some: null, full: null }
+  for (const line of text.split('\n')) {
+    const [kind, ...kv] = line.trim().split(/\s+/)
+    if (kind !== 'some' && kind !== 'full') continue
+    const o = {}
+    for (const p of kv) {
+      const [k, v] = p.split('=')
+      o[k] = Number(v)
+    }
+    if (![o.avg10, o.avg60, o.avg300, o.total].every((x) => Number.isFinite(x) && x >= 0)) throw new Error(`malformed PSI line ${JSON.stringify(line)}`)
+    out[kind] = { avg10: o.avg10, avg60: o.avg60, avg300: o.avg300, totalMicros: o.total }
+  }
+  if (!out.some) throw new Error("no 'some' line in PSI data")
+  return out
+}
+
+async function collect() {
+  const fsp = fs.promises
+  const failedProbes = []
+  const probeMicros = {}
+  const linux = process.platform === 'linux'
+  const run = async (name, fn, linuxOnly = true) => {
+    const t = process.hrtime.bigint()
+    try {
+      if (linuxOnly && !linux) throw new Error(`unavailable on ${process.platform}: Linux only (procfs, cgroup or PSI)`)
+      return await fn()
+    } catch (e) {
+      failedProbes.push({ probe: name, reason: e.message })
+      return null
+    } finally {
+      probeMicros[name] = Number((process.hrtime.bigint() - t) / 1000n)
+    }
+  }
+  const read = (p) => fsp.readFile(p, 'utf8')
+  const process_ = {
+    status: await run('status', async () => keyed(await read('/proc/self/status'), STATUS_KEYS)),
+    smapsRollup: await run('smapsRollup', async () => {
+      const out = {}
+      for (const line of (await read('/proc/self/smaps_rollup')).split('\n')) {
+        const i = line.indexOf(':')
+        if (i <= 0 || line.slice(0, i).includes(' ')) continue
+        const q = quantity(line.slice(i + 1))
+        if (q !== null) out[camel(line.slice(0, i))] = q
+      }
+      if (!Object.keys(out).length) throw new Error('no figures found in smaps_rollup')
+      return out
+    }),
+    // readdir itself holds one descriptor on the directory while listing it.
+    openFds: await run('openFds', async () => (await fsp.readdir('/proc/self/fd')).length - 1),
+    openFdsLimit: await run('openFdsLimit', async () => {
+      const line = (await read('/proc/self/limits')).split('\n').find((l) => l.startsWith('Max open files'))
+      const soft = line && line.slice('Max open files'.length).trim().split(/\s+/)[0]
+      if (!soft) throw new Error('/proc/self/limits: no "Max open files" line')
+      return soft === 'unlimited' ? null : Number(soft)
+    }),
+    resourceUsage: await run(
+      'resourceUsage',
+      async () => {
+        const r = process.resourceUsage()
+        return {
+          userCpuMicros: r.userCPUTime,
+          systemCpuMicros: r.systemCPUTime,
+          maxRssBytes: r.maxRSS * 1024,
+          minorPageFaults: r.minorPageFault,
+          majorPageFaults: r.majorPageFault,
+          voluntaryContextSwitches: r.voluntaryContextSwitches,
+          involuntaryContextSwitches: r.involuntaryContextSwitches,
+        }
+      },
+      false,
+    ),
+    pageFaults: await run('pageFaults', async () => {
+      const s = parseStat(await read('/proc/self/stat'))
+      return { minor: s.minflt, major: s.majflt }
+    }),
+    oomScore: await run('oomScore', async () => {
+      const n = async (f) => {
+        const v = Number((await read(`/proc/self/${f}`)).trim())
+        return Number.isInteger(v) ? v : null
+      }
+      return { score: await n('oom_score'), adj: await n('oom_score_adj') }
+    }),
+    mappings: await run('mappings', async () => {
+      const lines = (await read('/proc/self/maps')).split('\n').filter(Boolean)
+      return { total: lines.length, fileBacked: lines.filter((l) => (l.trim().split(/\s+/)[5] || '').startsWith('/')).length, truncated: false }
+    }),
+    uptimeSeconds: await run('uptime', async () => Math.round(process.uptime() * 1000) / 1000, false),
+  }
+  const system = await run(
+    'system',
+    async () => {
+      let mem = null
+      if (linux) mem = await read('/proc/meminfo').catch(() => null)
+      const m = mem ? keyed(mem, { MemAvailable: 'available', SwapTotal: 'swapTotal', SwapFree: 'swapFree' }) : {}
+      return {
+        totalMemory: os.totalmem(),
+        availableMemory: m.available ?? os.freemem(),
+        freeMemory: os.freemem(),
+        swapTotal: m.swapTotal ?? 0,
+        swapFree: m.swapFree ?? 0,
+        uptimeSeconds: Math.floor(os.uptime()),
+        loadAverage: os.loadavg(),
+        cpuCount: typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length,
+        kernelVersion: os.release(),
+        osVersion: os.version(),
+        meminfo: mem ? keyed(mem, MEMINFO_KEYS) : null,
+      }
+    },
+    false,
+  )
+  if (system && linux) probeMicros.meminfo = 0
+  const pressure = await run('pressure', async () => parsePsi(await read('/proc/pressure/memory')))
+  for (const probe of ['cgroup', 'processTree']) {
+    failedProbes.push({ probe, reason: 'unavailable in the js implementation (the native addon reads it)' })
+  }
+  return { process: process_, system, pressure, failedProbes, probeMicros }
+}
+
+// ---- analysis (the same rules and thresholds as src/analysis.rs) ----------------------
+
+const MIB = 1024 * 1024
+const mib = (b) => `${(b / MIB).toFixed(0)} MiB`
+
+function analyze(f) {
+  const risks = []
+  const add = (type, severity, message, evidence) => risks.push({ type, severity, message, evidence })
+  if (f.heapUsed != null && f.heapLimit > 0) {
+    const ratio = f.heapUsed / f.heapLimit
+    if (ratio >= 0.7) {
+      add('heapNearLimit', ratio >= 0.85 ? 'critical' : 'warning', `JS heap at ${(ratio * 100).toFixed(0)}% of V8's limit (${mib(f.heapUsed)} of ${mib(f.heapLimit)})`, {
+        heapSizeLimit: f.heapLimit,
+        ratio,
+        usedHeapSize: f.heapUsed,
+      })
+    }
+  }
+  if (f.detached >= 1) {
+    add('detachedContexts', 'warning', `${f.detached} detached V8 context(s): a context (vm, iframe, worker realm) is kept alive after its use`, {
+      numberOfDetachedContexts: f.detached,
+    })
+  }
+  if (f.rss != null && f.heapTotal != null) {
+    const native = f.rss - f.heapTotal
+    if (native >= 512 * MIB && native >= 2 * f.heapTotal) {
+      add('nativeMemoryHigh', 'warning', `${mib(native)} of RSS is outside the JS heap (${mib(f.heapTotal)} heap): Buffers, native addons or malloc`, {
+        heapTotal: f.heapTotal,
+        nativeBytes: native,
+        rss: f.rss,
+      })
+    }
+  }
+  if (f.usage != null && f.limit > 0) {
+    const ratio = f.usage / f.limit
+    if (ratio >= 0.8) {
+      add('rssNearLimit', ratio >= 0.9 ? 'critical' : 'warning', `memory use at ${(ratio * 100).toFixed(0)}% of the limit that kills the process (${mib(f.usage)} of ${mib(f.limit)})`, {
+        effectiveLimit: f.limit,
+        ratio,
+        usage: f.usage,
+      })
+    }
+  }
+  if (f.someAvg10 >= 10 || f.fullAvg10 >= 5) {
+    add(
+      'memoryPressureStall',
+      f.fullAvg10 >= 5 ? 'critical' : 'warning',
+      `tasks stalled waiting for memory ${(f.someAvg10 ?? 0).toFixed(1)}% of the last 10 s (all tasks at once: ${(f.fullAvg10 ?? 0).toFixed(1)}%)`,
+      { ...(f.someAvg10 != null && { someAvg10: f.someAvg10 }), ...(f.fullAvg10 != null && { fullAvg10: f.fullAvg10 }) },
+    )
+  }
+  if (f.swap >= 64 * MIB) add('swapInUse', 'warning', `${mib(f.swap)} of the process is swapped out; garbage collection will be slow`, { vmSwap: f.swap })
+  if (f.threads >= 100) add('manyThreads', 'warning', `${f.threads} threads (Node normally runs about 10)`, { threads: f.threads })
+  if (f.fds != null && ((f.fdLimit > 0 && f.fds >= 0.8 * f.fdLimit) || f.fds >= 10_000)) {
+    add('openFdsHigh', 'warning', `${f.fds} open file descriptors`, { openFds: f.fds, ...(f.fdLimit != null && { limit: f.fdLimit }) })
+  }
+  const order = { critical: 0, warning: 1, info: 2 }
+  risks.sort((a, b) => order[a.severity] - order[b.severity])
+  const advice = {
+    rssNearLimit:
+      'The process is close to the memory limit that kills it: reduce what is held in memory now (end the session, close large inputs) or raise the container/cgroup limit.',
+    heapNearLimit:
+      "The JS heap is near V8's limit: shrink what the application keeps (history, caches) or raise --max-old-space-size; a heap snapshot of a smaller repro shows what grows.",
+    nativeMemoryHigh: 'Most memory is outside the JS heap: look at Buffers, streams and native addons; heap snapshots will not show this growth.',
+    memoryPressureStall: 'The machine is short of memory: close other programs or give the process more memory.',
+    swapInUse: 'The machine is short of memory: close other programs or give the process more memory.',
+    detachedContexts: 'Detached V8 contexts point to a leak of vm contexts, iframes or worker realms: release references to them.',
+    manyThreads: 'Unusually many threads: look for workers or native threads that are started and never ended.',
+    openFdsHigh: 'Many open file descriptors: look for files, sockets or watchers that are opened and never closed.',
+  }
+  return {
+    risks,
+    recommendation: (risks[0] && advice[risks[0].type]) || "No memory risk stood out in this dump; compare it with the session's other dumps to see the trend.",
+  }
+}
+
+// ---- the dumper ---------------------------------------------------------------------
+
+function create(fallbackReason) {
+  class MemoryDiagnosticsDumper {
+    #config
+    #short
+    #count = 0
+    #last = null
+
+    constructor(options) {
+      expectObject(options, 'options')
+      const dir = options.directory
+      if (typeof dir !== 'string' || !dir.trim() || dir.includes('\0')) {
+        throw invalidArg('options.directory', 'a non-empty path string', describe(dir))
+      }
+      const sessionId = optionalText(options.sessionId, 'options.sessionId') ?? ''
+      const maxDumpsPerSession = integer(options.maxDumpsPerSession, 'options.maxDumpsPerSession', 1, LIMITS.maxDumpsPerSession, DEFAULTS.maxDumpsPerSession)
+      const cooldownMs = integer(options.cooldownMs, 'options.cooldownMs', 0, LIMITS.cooldownMs, DEFAULTS.cooldownMs)
+      const maxFiles = integer(options.maxFiles, 'options.maxFiles', 1, LIMITS.maxFiles, DEFAULTS.maxFiles)
+      const appVersion = optionalText(options.appVersion, 'options.appVersion', MAX_TEXT_OPTION_CHARS)
+      let s = {}
+      if (options.suggestions !== undefined && options.suggestions !== null) s = expectObject(options.suggestions, 'options.suggestions')
+      const suggestions = {
+        hard: optionalText(s.hard, 'options.suggestions.hard', MAX_TEXT_OPTION_CHARS) ?? SUGGESTIONS.hard,
+        critical: optionalText(s.critical, 'options.suggestions.critical', MAX_TEXT_OPTION_CHARS) ?? SUGGESTIONS.critical,
+        manual: optionalText(s.manual, 'options.suggestions.manual', MAX_TEXT_OPTION_CHARS),
+      }
+      this.#config = { directory: dir, maxDumpsPerSession, cooldownMs, maxFiles, appVersion, suggestions }
+      this.#short = shortSessionId(sessionId)
+      setImmediate(() => {
+        if (fs.existsSync(dir)) sweepStaleTemps(dir)
+      }).unref()
+    }
+
+    get dumpCount() {
+      return this.#count
+    }
+
+    get directory() {
+      return this.#config.directory
+    }
+
+    get sessionId() {
+      return this.#short
+    }
+
+    resetForNewSession(sessionId) {
+      this.#count = 0
+      this.#last = null
+      if (sessionId !== undefined && sessionId !== null) this.#short = shortSessionId(String(sessionId))
+    }
+
+    dump(trigger, input) {
+      const started = process.hrtime.bigint()
+      if (typeof trigger !== 'string' || !TRIGGERS.includes(trigger)) {
+        throw invalidArg('trigger', "'hard', 'critical' or 'manual'", describe(typeof trigger === 'string' ? trigger.slice(0, 64) : trigger))
+      }
+      const parsed = readInput(input)
+      const c = this.#config
+      const now = performance.now()
+      if (this.#count >= c.maxDumpsPerSession) return Promise.resolve(null)
+      if (this.#last !== null && now - this.#last < c.cooldownMs) return Promise.resolve(null)
+      this.#count += 1
+      this.#last = now
+      const dumpNumber = this.#count
+      const at = new Date()
+      const timestamp = at.toISOString()
+      const finalName = `memory-${this.#short}-${timestamp.replace(/[:.]/g, '-')}-${dumpNumber}.json`
+      const filePath = path.join(c.directory, finalName)
+      const doc = {
+        schemaVersion: 1,
+        trigger,
+        dumpNumber,
+        sessionId: this.#short,
+        pid: process.pid,
+        timestamp,
+        collectionComplete: false,
+        atTrigger: parsed.atTrigger,
+        session: parsed.session,
+        suggestion: c.suggestions[trigger] ?? null,
+        runtime: {
+          nodeVersion: process.versions.node,
+          napiVersion: Number(process.versions.napi) || null,
+          platform: process.platform,
+          arch: process.arch,
+          addonVersion,
+          appVersion: c.appVersion,
+          implementation: 'js',
+          fallbackReason,
+        },
+        inputWarnings: parsed.warnings,
+        collection: { phase1Micros: 0 },
+      }
+      const result = (complete, written, error) => ({ filePath, trigger, dumpNumber, complete, written, ...(error && { error }) })
+      try {
+        prepareDir(c.directory)
+        doc.collection.phase1Micros = Number((process.hrtime.bigint() - started) / 1000n)
+        writeAtomicSync(c.directory, finalName, JSON.stringify(doc, null, 2))
+      } catch (e) {
+        return Promise.resolve(result(false, false, `phase 1: ${e.message}`))
+      }
+      doc.collection.phase1Micros = Number((process.hrtime.bigint() - started) / 1000n)
+      return phase2(doc, c, finalName).then(
+        () => result(true, true),
+        (e) => result(false, true, `phase 2: ${e.message}; the phase-1 document is left in place`),
+      )
+    }
+  }
+
+  async function phase2(doc, c, finalName) {
+    const t = process.hrtime.bigint()
+    const got = await collect()
+    const h = doc.atTrigger.v8HeapStats
+    const u = doc.atTrigger.memoryUsage
+    const sys = got.system
+    const memoryLimit = sys && {
+      effectiveLimitBytes: sys.totalMemory,
+      source: 'physical',
+      usageBytes: sys.totalMemory - sys.availableMemory,
+      headroomBytes: sys.availableMemory,
+      usageRatio: Math.round(((sys.totalMemory - sys.availableMemory) / sys.totalMemory) * 1e4) / 1e4,
+    }
+    const st = got.process.status
+    const analysis = analyze({
+      heapUsed: h.usedHeapSize,
+      heapLimit: h.heapSizeLimit,
+      heapTotal: u.heapTotal ?? h.totalHeapSize,
+      detached: h.numberOfDetachedContexts,
+      rss: st?.vmRss ?? u.rss,
+      usage: memoryLimit?.usageBytes,
+      limit: memoryLimit?.effectiveLimitBytes,
+      someAvg10: got.pressure?.some.avg10,
+      fullAvg10: got.pressure?.full?.avg10,
+      swap: st?.vmSwap,
+      threads: st?.threads,
+      fds: got.process.openFds,
+      fdLimit: got.process.openFdsLimit,
+    })
+    const enriched = {
+      ...doc,
+      collectionComplete: true,
+      process: got.process,
+      ...(sys && { system: sys }),
+      ...(memoryLimit && { memoryLimit }),
+      ...(got.pressure && { pressure: got.pressure }),
+      analysis,
+      collection: {
+        phase1Micros: doc.collection.phase1Micros,
+        phase2Millis: Number((process.hrtime.bigint() - t) / 1000n) / 1000,
+        probeMicros: got.probeMicros,
+        failedProbes: got.failedProbes,
+      },
+    }
+    await writeAtomicDurable(c.directory, finalName, JSON.stringify(enriched, null, 2))
+    applyRetention(c.directory, c.maxFiles)
+    sweepStaleTemps(c.directory)
+  }
+
+  return { MemoryDiagnosticsDumper }
+}
+
+module.exports = { create }

@@ -1,0 +1,5 @@
+// ES module entry: the same objects as the CommonJS entry.
+import cjs from './index.js'
+
+export const { MemoryDiagnosticsDumper, implementation, fallbackReason } = cjs
+export default cjs
