@@ -22,7 +22,8 @@ function newestSource() {
 }
 
 if (process.env.MDD_SKIP_BUILD === '1') process.exit(0) // CI jobs that test a prebuilt binary
-const stale = !binary || statSync(join(root, binary)).mtimeMs < newestSource()
+const sources = newestSource()
+const stale = !binary || statSync(join(root, binary)).mtimeMs < sources
 if (stale || process.argv.includes('--force')) {
   console.log(binary ? 'Native addon is older than its sources; rebuilding…' : 'Building the native addon (first run)…')
   try {
@@ -33,5 +34,19 @@ if (stale || process.argv.includes('--force')) {
         ' users installing from npm get prebuilt binaries instead.',
     )
     process.exit(1)
+  }
+}
+
+// The test suite also loads a build with the `test-hooks` feature (fault points that
+// make the code panic on purpose); it lives under target/ and is never published.
+if (process.argv.includes('--with-test-hooks')) {
+  const hooks = join(root, 'target', 'test-hooks')
+  const hooksBinary = existsSync(hooks) && readdirSync(hooks).find((f) => f.endsWith('.node'))
+  if (!hooksBinary || statSync(join(hooks, hooksBinary)).mtimeMs < sources) {
+    console.log('Building the test-hooks variant of the addon…')
+    execFileSync('npx', ['napi', 'build', '--platform', '--features', 'test-hooks', '-o', 'target/test-hooks', '--no-js', '--dts', 'hooks.d.ts'], {
+      cwd: root,
+      stdio: 'inherit',
+    })
   }
 }

@@ -14,6 +14,15 @@ use parking_lot::Mutex;
 
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
 
+/// The message of a caught panic, for error reports.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
 static QUEUE: Mutex<Option<Sender<Job>>> = Mutex::new(None);
 
 /// Queues `job` for the background thread, starting the thread if needed. Gives the

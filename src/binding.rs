@@ -166,6 +166,14 @@ impl MemoryDiagnosticsDumper {
     }
 }
 
+/// Test builds only: makes the code panic at a named point (`phase1`, `phase2`, or a
+/// probe name such as `status`) to prove that panics never reach Node.
+#[cfg(feature = "test-hooks")]
+#[napi(catch_unwind)]
+pub fn test_arm_panic(point: String, on: bool) {
+    crate::test_hooks::arm(&point, on);
+}
+
 fn submit_phase2(
     meta: DumpMeta,
     plan: collector::Phase2Plan,
@@ -173,7 +181,7 @@ fn submit_phase2(
 ) {
     let job_meta = meta.clone();
     let submitted = background::submit(Box::new(move || {
-        let out = collector::run_phase2(plan);
+        let out = collector::run_phase2_guarded(plan);
         let r = DumpResult::new(&job_meta, out.complete, true, out.error);
         deferred.resolve(Box::new(move |_| Ok(Some(r))));
     }));

@@ -234,7 +234,26 @@ pub fn enrich(report: &mut Report, c: Collected) {
     report.collection_complete = true;
 }
 
+/// Phase 2 with any panic turned into a reported error: the promise must settle, and
+/// the phase-1 file stays as it was.
+pub fn run_phase2_guarded(plan: Phase2Plan) -> Phase2Outcome {
+    let dir = plan.dir.clone();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_phase2(plan))) {
+        Ok(outcome) => outcome,
+        Err(panic) => Phase2Outcome {
+            complete: false,
+            error: Some(format!(
+                "phase 2: internal error (panic): {}; the phase-1 document is left in place",
+                crate::background::panic_message(panic.as_ref())
+            )),
+            retention: RetentionReport::default(),
+            swept_temps: writer::sweep_stale_temps(&dir),
+        },
+    }
+}
+
 pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
+    crate::test_hooks::check("phase2");
     let start = Instant::now();
     let Phase2Plan {
         dir,

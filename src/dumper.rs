@@ -113,6 +113,7 @@ impl Dumper {
                 other => return DumpStart::Skipped(other),
             }
         };
+        crate::test_hooks::check("phase1");
         let now = UtcTime::now();
         let dir = self.config.directory.clone();
         let final_name = writer::dump_file_name(&short_id, &now, dump_number);

@@ -16,5 +16,6 @@ pub mod limits;
 pub mod options;
 pub mod probes;
 pub mod report;
+pub mod test_hooks;
 pub mod timefmt;
 pub mod writer;

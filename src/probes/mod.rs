@@ -99,7 +99,10 @@ impl ProbeRunner {
         f: impl FnOnce() -> Result<T, String>,
     ) -> Option<T> {
         let start = Instant::now();
-        let result = catch_unwind(AssertUnwindSafe(f));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            crate::test_hooks::check(name);
+            f()
+        }));
         self.micros.insert(name, start.elapsed().as_micros() as u64);
         match result {
             Ok(Ok(v)) => Some(v),
@@ -111,14 +114,12 @@ impl ProbeRunner {
                 None
             }
             Err(panic) => {
-                let msg = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_string());
                 self.failures.push(ProbeFailure {
                     probe: name,
-                    reason: format!("internal error (panic): {msg}"),
+                    reason: format!(
+                        "internal error (panic): {}",
+                        crate::background::panic_message(panic.as_ref())
+                    ),
                 });
                 None
             }

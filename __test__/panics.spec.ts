@@ -1,0 +1,56 @@
+import { readdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { dumpFiles, input, readDump, root, scratch } from './helpers.js'
+
+const require = createRequire(import.meta.url)
+const hooksDir = join(root, 'target', 'test-hooks')
+// The build with the `test-hooks` feature (made by `npm test`); never published.
+const hooks = require(join(hooksDir, readdirSync(hooksDir).find((f) => f.endsWith('.node'))!))
+
+describe('panics never reach Node', () => {
+  afterEach(() => {
+    for (const p of ['phase1', 'phase2', 'status']) hooks.testArmPanic(p, false)
+  })
+
+  it('the published build has no test hooks', () => {
+    expect(require(join(root, 'native.js')).testArmPanic).toBeUndefined()
+    expect(typeof hooks.testArmPanic).toBe('function')
+  })
+
+  it('a panic in phase 1 becomes a JS error; the process and the dumper carry on', async () => {
+    const dir = join(scratch(), 'd')
+    const d = new hooks.MemoryDiagnosticsDumper({ directory: dir, cooldownMs: 0 })
+    hooks.testArmPanic('phase1', true)
+    expect(() => d.dump('hard', input())).toThrow(/injected panic at phase1/)
+    hooks.testArmPanic('phase1', false)
+    const r = await d.dump('hard', input())
+    expect(r.complete).toBe(true)
+    expect(readDump(r.filePath).dumpNumber).toBe(2) // the panicking call's slot stayed consumed
+  })
+
+  it('a panic in phase 2 resolves the promise with an error and leaves phase 1 in place', async () => {
+    const dir = join(scratch(), 'd')
+    const d = new hooks.MemoryDiagnosticsDumper({ directory: dir, cooldownMs: 0 })
+    hooks.testArmPanic('phase2', true)
+    const r = await d.dump('critical', input())
+    expect(r).toMatchObject({ complete: false, written: true })
+    expect(r.error).toMatch(/^phase 2: internal error \(panic\): test hook: injected panic at phase2; the phase-1 document is left in place$/)
+    expect(dumpFiles(dir)).toEqual([r.filePath])
+    expect(readDump(r.filePath).collectionComplete).toBe(false)
+    // The background thread survived the panic.
+    hooks.testArmPanic('phase2', false)
+    expect((await d.dump('hard', input())).complete).toBe(true)
+  })
+
+  it('a panic inside one probe is recorded as that probe failing', async () => {
+    const d = new hooks.MemoryDiagnosticsDumper({ directory: join(scratch(), 'd'), cooldownMs: 0 })
+    hooks.testArmPanic('status', true)
+    const r = await d.dump('hard', input())
+    expect(r.complete).toBe(true)
+    const doc = readDump(r.filePath)
+    expect(doc.process.status).toBeNull()
+    expect(doc.collection.failedProbes).toEqual([{ probe: 'status', reason: 'internal error (panic): test hook: injected panic at status' }])
+  })
+})
