@@ -1,0 +1,314 @@
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import v8 from 'node:v8'
+import { Worker } from 'node:worker_threads'
+import { describe, expect, it } from 'vitest'
+import { DUMP_NAME, implementations, input, makeMemoryCgroup, readDump, root, scratch, validates } from './helpers.js'
+import { record } from './reliability.js'
+
+const TEMP_NAME = /^\.memory-.*\.json\.\d+-\d+\.tmp$/
+
+/** Looks at every file in a diagnostics directory after a death. */
+function inspect(dir: string) {
+  const out = { complete: 0, phase1: 0, temps: 0, violations: [] as string[] }
+  if (!existsSync(dir)) return out
+  for (const f of readdirSync(dir)) {
+    if (TEMP_NAME.test(f)) {
+      out.temps++
+      continue
+    }
+    if (!DUMP_NAME.test(f)) continue
+    try {
+      const doc = JSON.parse(readFileSync(join(dir, f), 'utf8'))
+      if (!validates(doc)) out.violations.push(`${f}: fails the schema`)
+      else if (doc.collectionComplete) out.complete++
+      else out.phase1++
+    } catch (e) {
+      // Removed by the retention of a writer still running in the same directory.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue
+      out.violations.push(`${f}: ${(e as Error).message}`)
+    }
+  }
+  return out
+}
+
+async function pool<T>(n: number, concurrency: number, run: (i: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = new Array(n)
+  let next = 0
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++
+        results[i] = await run(i)
+      }
+    }),
+  )
+  return results
+}
+
+const fds = () => readdirSync('/proc/self/fd').length
+const threads = () => Number(/Threads:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1])
+const rss = () => process.memoryUsage().rss
+
+describe('crash consistency: kill anywhere', () => {
+  const plans: Array<[string, NodeJS.Signals, number]> = [
+    ['native', 'SIGKILL', 1000],
+    ['native', 'SIGABRT', 200],
+    ['js', 'SIGKILL', 200],
+  ]
+  for (const [implName, signal, runs] of plans) {
+    const impl = implementations.find((i) => i.name === implName)!
+    it(`${implName}: ${runs} children dumping in a loop, ${signal} at a random moment: every dump file is complete, valid JSON`, async () => {
+      const dir = join(scratch(), 'diag')
+      const cwd = scratch() // where an aborting child may leave a core file
+      const totals = { complete: 0, phase1: 0, tempsSeen: 0, violations: [] as string[] }
+      await pool(runs, 2, (i) =>
+        new Promise<void>((resolve) => {
+          const child = spawn(process.execPath, [join(root, '__test__/children/dump-loop.mjs'), dir], {
+            cwd,
+            env: { ...process.env, ...impl.env },
+            stdio: ['ignore', 'pipe', 'ignore'],
+          })
+          const safety = setTimeout(() => child.kill('SIGKILL'), 20_000)
+          child.stdout!.once('data', () => setTimeout(() => child.kill(signal), Math.random() * 40))
+          child.on('exit', () => {
+            clearTimeout(safety)
+            const seen = inspect(dir)
+            totals.complete += seen.complete
+            totals.phase1 += seen.phase1
+            totals.tempsSeen += seen.temps
+            totals.violations.push(...seen.violations.map((v) => `run ${i}: ${v}`))
+            resolve()
+          })
+        }),
+      )
+      // The next dumper that opens the directory sweeps the dead writers' temporary files.
+      const next = new impl.MemoryDiagnosticsDumper({ directory: dir, cooldownMs: 0, maxFiles: 8 })
+      expect((await next.dump('hard', input()))!.complete).toBe(true)
+      const leftTemps = readdirSync(dir).filter((f) => TEMP_NAME.test(f))
+      record({
+        scenario: `Kill anywhere, ${signal}, ${implName}`,
+        iterations: runs,
+        violations: totals.violations.length + leftTemps.length,
+        how: `a Node child dumps in a loop (every other phase 2 overlapping the next phase 1); ${signal} 0–40 ms after it is ready; every dump file is parsed and schema-checked after each death`,
+        details: `files seen after deaths: ${totals.complete} complete, ${totals.phase1} phase-1 only; temporary files seen: ${totals.tempsSeen}, left after the next dumper: ${leftTemps.length}`,
+      })
+      expect(totals.violations).toEqual([])
+      expect(leftTemps).toEqual([])
+      expect(totals.complete + totals.phase1).toBeGreaterThan(runs / 2)
+    }, 600_000)
+  }
+})
+
+describe('crash consistency: real out-of-memory deaths', () => {
+  it('V8 heap OOM, 20 runs: every dump written before the crash survives and parses', async () => {
+    const runs = 20
+    let violations = 0
+    let files = 0
+    await pool(runs, 2, () =>
+      new Promise<void>((resolve) => {
+        const dir = join(scratch(), 'diag')
+        const child = spawn(process.execPath, ['--max-old-space-size=128', join(root, 'demo/child.mjs'), dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+        let out = ''
+        let err = ''
+        child.stdout!.on('data', (d) => (out += d))
+        child.stderr!.on('data', (d) => (err += d))
+        child.on('exit', () => {
+          const announced = (out.match(/phase-1 dump on disk/g) ?? []).length
+          const seen = inspect(dir)
+          files += seen.complete + seen.phase1
+          if (!/JavaScript heap out of memory/.test(err) || announced < 2 || seen.complete + seen.phase1 !== announced || seen.violations.length) violations++
+          resolve()
+        })
+      }),
+    )
+    record({
+      scenario: 'V8 heap out of memory',
+      iterations: runs,
+      violations,
+      how: 'demo/child.mjs with --max-old-space-size=128: its monitor dumps at 45% and 58% of heap_size_limit, then V8 aborts',
+      details: `${files} dump files survived, all valid`,
+    })
+    expect(violations).toBe(0)
+  }, 300_000)
+
+  const limit = 192 << 20
+  const cg = makeMemoryCgroup(limit, 'oom')
+  if (typeof cg === 'string') console.log(`skipped the kernel OOM test: ${cg}`)
+  it.skipIf(typeof cg === 'string')('kernel OOM kill in a 192 MiB memory cgroup, 20 runs: every dump written before the SIGKILL survives and parses', () => {
+    const group = cg as Exclude<typeof cg, string>
+    const runs = 20
+    let violations = 0
+    let files = 0
+    const deaths: string[] = []
+    try {
+      for (let i = 0; i < runs; i++) {
+        const dir = join(scratch(), 'diag')
+        const r = group.runNode(join(root, '__test__/children/grow-native.mjs'), [dir, String(limit)], { timeout: 60_000 })
+        deaths.push(r.signal ?? String(r.status))
+        const announced = (r.stdout.match(/^dumped /gm) ?? []).length
+        const seen = inspect(dir)
+        files += seen.complete + seen.phase1
+        if (r.signal !== 'SIGKILL' || announced !== 2 || seen.complete + seen.phase1 !== 2 || seen.violations.length) violations++
+      }
+    } finally {
+      group.remove()
+    }
+    record({
+      scenario: 'Kernel OOM kill (memory cgroup)',
+      iterations: runs,
+      violations,
+      how: `a child grows Buffers in a ${limit >> 20} MiB cgroup (${group.version}) and dumps at 50% and 75% of the limit until the kernel sends SIGKILL`,
+      details: `${files} dump files survived, all valid; deaths: ${[...new Set(deaths)].join(', ')}`,
+    })
+    expect(deaths.every((d) => d === 'SIGKILL')).toBe(true)
+    expect(violations).toBe(0)
+  }, 300_000)
+})
+
+function tryMountTmpfs(dir: string, size: string): string | null {
+  mkdirSync(dir, { recursive: true })
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { encoding: 'utf8' })
+  return r.status === 0 ? null : `cannot mount a tmpfs here: ${(r.stderr || r.error?.message || '').trim()}`
+}
+
+describe.each(implementations)('faults ($name)', ({ name, MemoryDiagnosticsDumper }) => {
+  const probeDir = join(scratch(), 'probe')
+  const noMount = tryMountTmpfs(probeDir, '64k')
+  if (!noMount) spawnSync('umount', [probeDir])
+  else console.log(`skipped the disk-full test: ${noMount}`)
+
+  it.skipIf(noMount !== null)('disk full: a clear error, no partial file, no temporary file, earlier dumps intact', async () => {
+    const mnt = join(scratch(), 'tmpfs')
+    expect(tryMountTmpfs(mnt, '256k')).toBeNull()
+    try {
+      const dir = join(mnt, 'diag')
+      const d = new MemoryDiagnosticsDumper({ directory: dir, cooldownMs: 0 })
+      const first = await d.dump('hard', input())
+      expect(first!.complete).toBe(true)
+      const before = readFileSync(first!.filePath, 'utf8')
+      const fill = (leavePages: number) => {
+        const st = statfsSync(mnt)
+        const free = Number(st.bavail) * Number(st.bsize)
+        writeFileSync(join(mnt, `filler-${leavePages}`), Buffer.alloc(Math.max(0, free - leavePages * Number(st.bsize))))
+      }
+      // One free page: phase 1 fits, phase 2 (a larger document, written beside it) does not.
+      fill(1)
+      const second = await d.dump('critical', input())
+      expect(second).toMatchObject({ written: true, complete: false })
+      expect(second!.error).toMatch(/^phase 2: could not write temporary file .*(No space left on device|ENOSPC)/)
+      expect(readDump(second!.filePath).collectionComplete).toBe(false)
+      // No page left: phase 1 fails cleanly.
+      fill(0)
+      const third = await d.dump('hard', input())
+      expect(third).toMatchObject({ written: false, complete: false })
+      expect(third!.error).toMatch(/^phase 1: could not write temporary file .*(No space left on device|ENOSPC)/)
+      expect(existsSync(third!.filePath)).toBe(false)
+      expect(readdirSync(dir).filter((f) => f.startsWith('.'))).toEqual([])
+      expect(readFileSync(first!.filePath, 'utf8')).toBe(before)
+      expect(d.dumpCount).toBe(3)
+      record({
+        scenario: `Disk full (tmpfs), ${name}`,
+        iterations: 2,
+        violations: 0,
+        how: 'a 256 KiB tmpfs filled to one free page (phase 2 cannot fit) and then to none (phase 1 cannot)',
+        details: 'both dumps resolved with ENOSPC errors; no partial or temporary file; the earlier dump unchanged',
+      })
+    } finally {
+      spawnSync('umount', [mnt])
+    }
+  })
+
+  it('directory deleted between dumps: recreated (0700) and the dumps go on', async () => {
+    const dir = join(scratch(), 'diag')
+    const d = new MemoryDiagnosticsDumper({ directory: dir, cooldownMs: 0 })
+    expect((await d.dump('hard', input()))!.complete).toBe(true)
+    rmSync(dir, { recursive: true })
+    const r = await d.dump('hard', input())
+    expect(r).toMatchObject({ complete: true, dumpNumber: 2 })
+    expect(readDump(r!.filePath).dumpNumber).toBe(2)
+  })
+})
+
+describe.each(implementations)('load ($name)', ({ name, MemoryDiagnosticsDumper, env }) => {
+  it('100 concurrent dump() calls and dumpers in 8 worker threads at once: exact caps, valid files, no leaked threads or descriptors', async () => {
+    const warm = new MemoryDiagnosticsDumper({ directory: join(scratch(), 'warm'), cooldownMs: 0 })
+    await warm.dump('hard', input())
+    const fdBefore = fds()
+    const threadsBefore = threads()
+    const base = scratch()
+    const main = new MemoryDiagnosticsDumper({ directory: join(base, 'main'), maxDumpsPerSession: 5, cooldownMs: 0, maxFiles: 100 })
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads')
+      const v8 = require('node:v8')
+      const { MemoryDiagnosticsDumper } = require(${JSON.stringify(join(root, 'index.js'))})
+      const d = new MemoryDiagnosticsDumper({ directory: workerData.dir, maxDumpsPerSession: 3, cooldownMs: 0, maxFiles: 100 })
+      Promise.all(Array.from({ length: 100 }, () => d.dump('hard', { heapStatistics: v8.getHeapStatistics(), memoryUsage: process.memoryUsage() })))
+        .then((r) => parentPort.postMessage(r.filter(Boolean).length))`
+    const workers = Array.from({ length: 8 }, (_, i) =>
+      new Promise<number>((resolve, reject) => {
+        const w = new Worker(code, { eval: true, env: { ...process.env, ...env }, workerData: { dir: join(base, `w${i}`) } })
+        w.once('message', (n) => w.terminate().then(() => resolve(n)))
+        w.once('error', reject)
+      }),
+    )
+    const mainResults = await Promise.all(Array.from({ length: 100 }, () => main.dump('critical', input())))
+    const workerCounts = await Promise.all(workers)
+    expect(mainResults.filter(Boolean)).toHaveLength(5)
+    expect(workerCounts).toEqual(Array(8).fill(3))
+    let files = 0
+    for (const sub of ['main', ...Array.from({ length: 8 }, (_, i) => `w${i}`)]) {
+      for (const f of readdirSync(join(base, sub))) {
+        readDump(join(base, sub, f))
+        files++
+      }
+    }
+    expect(files).toBe(5 + 8 * 3)
+    await new Promise((r) => setTimeout(r, 200))
+    const fdAfter = fds()
+    const threadsAfter = threads()
+    record({
+      scenario: `Concurrent calls and 8 worker threads, ${name}`,
+      iterations: 100 + 8 * 100,
+      violations: Math.abs(fdAfter - fdBefore) + Math.max(0, threadsAfter - threadsBefore),
+      how: '100 concurrent dump() calls (cap 5) in the main thread while 8 workers each make 100 (cap 3)',
+      details: `${files} valid files (exactly the caps); descriptors ${fdBefore} → ${fdAfter}; threads ${threadsBefore} → ${threadsAfter}`,
+    })
+    expect(fdAfter).toBe(fdBefore)
+    expect(threadsAfter).toBeLessThanOrEqual(threadsBefore)
+  })
+})
+
+describe('soak', () => {
+  it('10,000 dump attempts with cap and cooldown disabled: RSS and descriptors flat', async () => {
+    const native = implementations[0]
+    const dir = join(scratch(), 'diag')
+    const d = new native.MemoryDiagnosticsDumper({ directory: dir, maxDumpsPerSession: 1_000_000, cooldownMs: 0, maxFiles: 20 })
+    const heapStatistics = v8.getHeapStatistics()
+    const memoryUsage = process.memoryUsage()
+    const total = 10_000
+    let complete = 0
+    const sample: Array<{ at: number; rss: number; fds: number }> = []
+    const started = Date.now()
+    for (let i = 0; i < total; i += 10) {
+      const batch = await Promise.all(Array.from({ length: 10 }, () => d.dump('hard', { heapStatistics, memoryUsage, session: { i } })))
+      complete += batch.filter((r) => r && r.complete).length
+      if (i === 1000 || i + 10 >= total) sample.push({ at: i + 10, rss: rss(), fds: fds() })
+    }
+    const seconds = (Date.now() - started) / 1000
+    const [early, late] = sample
+    const growthMiB = (late.rss - early.rss) / 2 ** 20
+    record({
+      scenario: 'Soak: 10,000 dumps, native',
+      iterations: total,
+      violations: total - complete + (late.fds !== early.fds ? 1 : 0),
+      how: 'batches of 10 concurrent dumps with cap and cooldown disabled and maxFiles 20',
+      details: `${seconds.toFixed(1)} s; RSS ${(early.rss / 2 ** 20).toFixed(1)} MiB after 1,010 → ${(late.rss / 2 ** 20).toFixed(1)} MiB after 10,000 (${growthMiB >= 0 ? '+' : ''}${growthMiB.toFixed(1)} MiB); descriptors ${early.fds} → ${late.fds}; ${readdirSync(dir).length} files kept`,
+    })
+    expect(complete).toBe(total)
+    expect(late.fds).toBe(early.fds)
+    expect(growthMiB).toBeLessThan(32)
+    expect(readdirSync(dir).length).toBe(20)
+  }, 600_000)
+})
