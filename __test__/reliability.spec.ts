@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import v8 from 'node:v8'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
-import { DUMP_NAME, implementations, input, makeMemoryCgroup, readDump, root, scratch, validates } from './helpers.js'
+import { DUMP_NAME, implementations, input, makeMemoryCgroup, readDump, root, runNode, scratch, straceUnavailable, validates } from './helpers.js'
 import { record } from './reliability.js'
 
 const TEMP_NAME = /^\.memory-.*\.json\.\d+-\d+\.tmp$/
@@ -220,6 +220,23 @@ describe.each(implementations)('faults ($name)', ({ name, MemoryDiagnosticsDumpe
     }
   })
 
+  it.skipIf(noMount !== null)('read-only file system: a clear error, no crash, the slot stays consumed', async () => {
+    const mnt = join(scratch(), 'ro')
+    expect(tryMountTmpfs(mnt, '256k')).toBeNull()
+    try {
+      mkdirSync(join(mnt, 'diag'), { mode: 0o700 })
+      expect(spawnSync('mount', ['-o', 'remount,ro', mnt]).status).toBe(0)
+      const d = new MemoryDiagnosticsDumper({ directory: join(mnt, 'diag'), cooldownMs: 0 })
+      const r = await d.dump('hard', input())
+      expect(r).toMatchObject({ written: false, complete: false })
+      expect(r!.error).toMatch(/^phase 1: could not create temporary file .*(Read-only file system|EROFS)/)
+      expect(d.dumpCount).toBe(1)
+      expect(await d.dump('hard', input())).toMatchObject({ written: false, dumpNumber: 2 })
+    } finally {
+      spawnSync('umount', [mnt])
+    }
+  })
+
   it('directory deleted between dumps: recreated (0700) and the dumps go on', async () => {
     const dir = join(scratch(), 'diag')
     const d = new MemoryDiagnosticsDumper({ directory: dir, cooldownMs: 0 })
@@ -311,4 +328,52 @@ describe('soak', () => {
     expect(growthMiB).toBeLessThan(32)
     expect(readdirSync(dir).length).toBe(20)
   }, 600_000)
+})
+
+describe.each(implementations)('crash consistency: kill at each syscall ($name)', ({ name, env }) => {
+  const noStrace = straceUnavailable()
+  if (noStrace) console.log(`skipped the syscall-kill sweep: ${noStrace}`)
+  it.skipIf(noStrace !== null)('SIGKILL injected at the Nth openat, write, fsync and rename of every thread, for every N a dump reaches', () => {
+    const script = join(root, '__test__/children/dump-marked.mjs')
+    const kinds = ['openat', 'write', 'fsync', 'rename']
+    // A clean traced run tells how many calls of each kind each thread makes up to the end of the dump.
+    const baseDir = join(scratch(), 'diag')
+    const log = join(scratch(), 'trace.log')
+    const clean = runNode(script, [baseDir], { env, prefix: ['strace', '-f', '-qq', '-o', log, '-e', `trace=${kinds.join(',')},access,faccessat,faccessat2`] })
+    expect(clean.status, clean.stderr).toBe(0)
+    const perThread = new Map<string, Record<string, number>>()
+    for (const line of readFileSync(log, 'utf8').split('\n')) {
+      if (line.includes('mdd-marker-end')) break
+      const m = /^(\d+)\s+(\w+)\(/.exec(line)
+      if (!m || !kinds.includes(m[2])) continue
+      const counts = perThread.get(m[1]) ?? {}
+      counts[m[2]] = (counts[m[2]] ?? 0) + 1
+      perThread.set(m[1], counts)
+    }
+    const states = { none: 0, phase1: 0, complete: 0 }
+    const violations: string[] = []
+    let iterations = 0
+    for (const kind of kinds) {
+      const max = Math.max(...[...perThread.values()].map((c) => c[kind] ?? 0))
+      for (let n = 1; n <= max; n++) {
+        iterations++
+        const dir = join(scratch(), 'diag')
+        runNode(script, [dir], { env, prefix: ['strace', '-f', '-qq', '-o', '/dev/null', '-e', `trace=${kind}`, '-e', `inject=${kind}:signal=KILL:when=${n}`] })
+        const seen = inspect(dir)
+        violations.push(...seen.violations.map((v) => `${kind} #${n}: ${v}`))
+        if (seen.complete) states.complete++
+        else if (seen.phase1) states.phase1++
+        else states.none++
+      }
+    }
+    record({
+      scenario: `Kill at each syscall (strace), ${name}`,
+      iterations,
+      violations: violations.length,
+      how: `strace -f -e inject=<call>:signal=KILL:when=N for openat, write, fsync, rename and every N up to the most any thread makes by the end of one dump`,
+      details: `after the kill: ${states.none} runs with no dump yet, ${states.phase1} with the phase-1 file, ${states.complete} with the complete file; never a partial file`,
+    })
+    expect(violations).toEqual([])
+    expect(states.phase1).toBeGreaterThan(0)
+  }, 300_000)
 })
