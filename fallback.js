@@ -606,7 +606,28 @@ function create(fallbackReason) {
         critical: optionalText(s.critical, 'options.suggestions.critical', MAX_TEXT_OPTION_CHARS) ?? SUGGESTIONS.critical,
         manual: optionalText(s.manual, 'options.suggestions.manual', MAX_TEXT_OPTION_CHARS),
       }
-      this.#config = { directory: dir, maxDumpsPerSession, cooldownMs, maxFiles, appVersion, suggestions }
+      // The recorder and watchdog need a thread of their own: the options are checked as the
+      // native addon checks them, and their absence is recorded in every phase-2 document.
+      const sub = (key) => (options[key] === undefined || options[key] === null ? null : expectObject(options[key], `options.${key}`))
+      const rec = sub('recorder')
+      const wd = sub('watchdog')
+      const nativeOnly = []
+      if (wd) {
+        const ratio = wd.rssRatio
+        if (ratio !== undefined && ratio !== null && !(typeof ratio === 'number' && ratio > 0 && ratio <= 1)) {
+          throw invalidArg('options.watchdog.rssRatio', 'a number greater than 0 and at most 1', describe(ratio))
+        }
+        const bytes = wd.rssBytes === undefined || wd.rssBytes === null ? null : integer(wd.rssBytes, 'options.watchdog.rssBytes', 1, Number.MAX_SAFE_INTEGER, 0)
+        if ((ratio === undefined || ratio === null) && bytes === null) throw invalidArg('options.watchdog', 'rssRatio or rssBytes', 'neither')
+        integer(wd.stallMs, 'options.watchdog.stallMs', 10, 3_600_000, 5000)
+        nativeOnly.push('watchdog')
+      }
+      if (rec || wd) {
+        integer(rec?.intervalMs, 'options.recorder.intervalMs', 10, 3_600_000, 1000)
+        integer(rec?.samples, 'options.recorder.samples', 1, 10_000, 120)
+        nativeOnly.unshift('recorder')
+      }
+      this.#config = { directory: dir, maxDumpsPerSession, cooldownMs, maxFiles, appVersion, suggestions, nativeOnly }
       this.#short = shortSessionId(sessionId)
       setImmediate(() => {
         if (fs.existsSync(dir)) sweepStaleTemps(dir)
@@ -624,6 +645,14 @@ function create(fallbackReason) {
     get sessionId() {
       return this.#short
     }
+
+    /** Accepted for API compatibility; the recorder and watchdog are native-only. */
+    observe(heapStatistics, memoryUsage) {
+      expectObject(heapStatistics, 'heapStatistics')
+      expectObject(memoryUsage, 'memoryUsage')
+    }
+
+    close() {}
 
     resetForNewSession(sessionId) {
       this.#count = 0
@@ -729,7 +758,10 @@ function create(fallbackReason) {
         phase1Micros: doc.collection.phase1Micros,
         phase2Millis: Number((process.hrtime.bigint() - t) / 1000n) / 1000,
         probeMicros: got.probeMicros,
-        failedProbes: got.failedProbes,
+        failedProbes: [
+          ...got.failedProbes,
+          ...c.nativeOnly.map((probe) => ({ probe, reason: 'unavailable in the js implementation: it needs a native thread' })),
+        ],
       },
     }
     await writeAtomicDurable(c.directory, finalName, JSON.stringify(enriched, null, 2))

@@ -64,6 +64,18 @@ export interface DumperOptions {
   appVersion?: string | null
   /** Advice written into dumps of each trigger. */
   suggestions?: { hard?: string; critical?: string; manual?: string } | null
+  /**
+   * The flight recorder (native only): a thread samples RSS, swap, cgroup usage, PSI and the
+   * latest `observe()`d V8 figures every `intervalMs` (default 1000), keeps the last `samples`
+   * (default 120) as every dump's `history`, and appends each to `recorder-<session8>.jsonl`.
+   */
+  recorder?: { intervalMs?: number; samples?: number } | null
+  /**
+   * The watchdog (native only; starts the recorder with its defaults if needed): when RSS
+   * reaches `rssRatio` of the effective memory limit or `rssBytes`, and neither `observe()`
+   * nor `dump()` was called for `stallMs` (default 5000), it writes a `watchdog` dump itself.
+   */
+  watchdog?: { rssRatio?: number; rssBytes?: number; stallMs?: number } | null
 }
 
 /**
@@ -85,6 +97,17 @@ export declare class MemoryDiagnosticsDumper {
    * thread. Resolves to `null` when the session cap or cooldown skips the dump.
    */
   dump(trigger: Trigger, input: DumpInput): Promise<DumpResult | null>
+  /**
+   * Pushes the latest V8 figures to the recorder and watchdog (cheap: no I/O, nothing
+   * allocated on the JS heap). Call it on every check of the host's monitor: it also
+   * tells the watchdog that the event loop is alive.
+   */
+  observe(heapStatistics: HeapStatisticsInput, memoryUsage: MemoryUsageInput): void
+  /**
+   * Stops the recorder (which appends an `exit` record, so readers can tell a clean
+   * exit from a crash). Dumps still work afterwards. Idempotent.
+   */
+  close(): void
   /**
    * Starts a new session: the dump count and cooldown start over; `sessionId`, if
    * given, names the files from now on.

@@ -11,9 +11,24 @@ const TEMP_NAME = /^\.memory-.*\.json\.\d+-\d+\.tmp$/
 
 /** Looks at every file in a diagnostics directory after a death. */
 function inspect(dir: string) {
-  const out = { complete: 0, phase1: 0, temps: 0, violations: [] as string[] }
+  const out = { complete: 0, phase1: 0, temps: 0, recorderLines: 0, tornLines: 0, violations: [] as string[] }
   if (!existsSync(dir)) return out
   for (const f of readdirSync(dir)) {
+    if (/^recorder-.*\.jsonl(\.1)?$/.test(f)) {
+      // Every line but possibly the last (a death mid-write) must be complete JSON.
+      const lines = readFileSync(join(dir, f), 'utf8').split('\n')
+      const last = lines.pop()
+      if (last) out.tornLines++
+      lines.forEach((l, i) => {
+        try {
+          JSON.parse(l)
+          out.recorderLines++
+        } catch {
+          out.violations.push(`${f}: line ${i + 1} is not JSON`)
+        }
+      })
+      continue
+    }
     if (TEMP_NAME.test(f)) {
       out.temps++
       continue
@@ -62,7 +77,7 @@ describe('crash consistency: kill anywhere', () => {
     it(`${implName}: ${runs} children dumping in a loop, ${signal} at a random moment: every dump file is complete, valid JSON`, async () => {
       const dir = join(scratch(), 'diag')
       const cwd = scratch() // where an aborting child may leave a core file
-      const totals = { complete: 0, phase1: 0, tempsSeen: 0, violations: [] as string[] }
+      const totals = { complete: 0, phase1: 0, tempsSeen: 0, recorderLines: 0, tornLines: 0, violations: [] as string[] }
       await pool(runs, 2, (i) =>
         new Promise<void>((resolve) => {
           const child = spawn(process.execPath, [join(root, '__test__/children/dump-loop.mjs'), dir], {
@@ -78,6 +93,8 @@ describe('crash consistency: kill anywhere', () => {
             totals.complete += seen.complete
             totals.phase1 += seen.phase1
             totals.tempsSeen += seen.temps
+            totals.recorderLines += seen.recorderLines
+            totals.tornLines += seen.tornLines
             totals.violations.push(...seen.violations.map((v) => `run ${i}: ${v}`))
             resolve()
           })
@@ -91,8 +108,8 @@ describe('crash consistency: kill anywhere', () => {
         scenario: `Kill anywhere, ${signal}, ${implName}`,
         iterations: runs,
         violations: totals.violations.length + leftTemps.length,
-        how: `a Node child dumps in a loop (every other phase 2 overlapping the next phase 1); ${signal} 0–40 ms after it is ready; every dump file is parsed and schema-checked after each death`,
-        details: `files seen after deaths: ${totals.complete} complete, ${totals.phase1} phase-1 only; temporary files seen: ${totals.tempsSeen}, left after the next dumper: ${leftTemps.length}`,
+        how: `a Node child dumps in a loop (every other phase 2 overlapping the next phase 1${implName === 'native' ? ', recorder sampling every 10 ms' : ''}); ${signal} 0–40 ms after it is ready; every dump file is parsed and schema-checked after each death${implName === 'native' ? ', and every recorder line but a torn last one' : ''}`,
+        details: `files seen after deaths: ${totals.complete} complete, ${totals.phase1} phase-1 only; temporary files seen: ${totals.tempsSeen}, left after the next dumper: ${leftTemps.length}${implName === 'native' ? `; recorder lines checked: ${totals.recorderLines}, torn last lines: ${totals.tornLines}` : ''}`,
       })
       expect(totals.violations).toEqual([])
       expect(leftTemps).toEqual([])

@@ -1,4 +1,4 @@
-import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { DUMP_NAME, dumpFiles, implementations, input, isRoot, mode, readDump, root, runNode, scratch } from './helpers.js'
@@ -34,6 +34,15 @@ describe.each(implementations)('security ($name)', ({ name, MemoryDiagnosticsDum
     const d = new MemoryDiagnosticsDumper({ directory: join(base, 'linked'), maxFiles: 2, cooldownMs: 0 })
     for (let i = 0; i < 3; i++) await d.dump('hard', input())
     expect(readFileSync(victim, 'utf8')).toBe('precious')
+    if (name === 'native') {
+      // A link planted at the recorder's name: the recorder refuses to write through it.
+      symlinkSync(victim, join(real, 'recorder-linked.jsonl'))
+      const rec = new MemoryDiagnosticsDumper({ directory: real, sessionId: 'linked', recorder: { intervalMs: 10 } })
+      await new Promise((r) => setTimeout(r, 100))
+      rec.close()
+      expect(readFileSync(victim, 'utf8')).toBe('precious')
+      rmSync(join(real, 'recorder-linked.jsonl'))
+    }
     const left = readdirSync(real)
     expect(left.filter((f) => f.includes('planted'))).toEqual([])
     expect(left).toHaveLength(2)
@@ -85,14 +94,25 @@ describe.each(implementations)('security ($name)', ({ name, MemoryDiagnosticsDum
     mkdirSync(dir, { mode: 0o700 })
     const foreign = ['notes.txt', 'memory-report.json', 'memory-abc-2026.json', '.hidden', 'memory-a-2026-01-01T00-00-00-000Z-1.json.bak']
     for (const f of foreign) writeFileSync(join(dir, f), f)
-    const d = new MemoryDiagnosticsDumper({ directory: dir, maxFiles: 15, cooldownMs: 0, maxDumpsPerSession: 10 })
+    const d = new MemoryDiagnosticsDumper({
+      directory: dir,
+      maxFiles: 15,
+      cooldownMs: 0,
+      maxDumpsPerSession: 10,
+      // Native: one recorder file per session, bounded by maxFiles too.
+      ...(name === 'native' && { recorder: { intervalMs: 10 } }),
+    })
     let written = 0
     for (let s = 0; s < 100; s++) {
       d.resetForNewSession(`session${s}`)
       const rs = await Promise.all(Array.from({ length: 10 }, () => d.dump('hard', input())))
       written += rs.filter((r) => r && r.complete).length
     }
+    d.close()
     const ours = dumpFiles(dir)
+    const recorders = readdirSync(dir).filter((f) => f.startsWith('recorder-'))
+    if (name === 'native') expect(recorders.length).toBeGreaterThan(1)
+    expect(recorders.length).toBeLessThanOrEqual(15)
     expect(written).toBe(1000)
     expect(ours.length).toBeLessThanOrEqual(15)
     ours.forEach(readDump)
@@ -103,7 +123,7 @@ describe.each(implementations)('security ($name)', ({ name, MemoryDiagnosticsDum
       iterations: 1000,
       violations: Math.max(0, ours.length - 15) + foreign.filter((f) => !existsSync(join(dir, f))).length,
       how: '1,000 dumps over 100 sessions with maxFiles 15, beside 5 files that only look like ours',
-      details: `${ours.length} dumps kept, all valid; foreign files untouched`,
+      details: `${ours.length} dumps${name === 'native' ? ` and ${recorders.length} recorder files` : ''} kept, all valid; foreign files untouched`,
     })
   })
 })

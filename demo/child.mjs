@@ -18,6 +18,8 @@ const dumper = new MemoryDiagnosticsDumper({
   maxDumpsPerSession: 3,
   cooldownMs: 200,
   appVersion: 'memory-diagnostics-dumper demo',
+  // The flight recorder keeps the trajectory on disk, one line every 100 ms.
+  recorder: { intervalMs: 100, samples: 60 },
 })
 
 const retained = []
@@ -30,6 +32,7 @@ function level(ratio) {
 
 const monitor = setInterval(() => {
   const heapStatistics = v8.getHeapStatistics()
+  dumper.observe(heapStatistics, process.memoryUsage())
   const ratio = heapStatistics.used_heap_size / heapStatistics.heap_size_limit
   const lvl = level(ratio)
   if (!lvl || fired[lvl]) return

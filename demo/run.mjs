@@ -1,7 +1,7 @@
 // `npm run demo`: drives a real Node process into a V8 heap out-of-memory crash while
 // its monitor calls the dumper, then shows that the dumps survived the crash.
 import { spawn } from 'node:child_process'
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -11,24 +11,92 @@ mkdirSync(runDir, { recursive: true })
 const diagnostics = join(runDir, 'diagnostics') // the addon creates it, mode 0700
 const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`
 
-console.log('memory-diagnostics-dumper demo')
-console.log(`Starting a Node child with --max-old-space-size=128 that keeps retaining memory.`)
-console.log(`Its monitor dumps at hard and critical pressure into ${relative(root, diagnostics)}/\n`)
+const kernelMode = process.argv.includes('--kernel-oom')
+const LIMIT = 256 * 2 ** 20
 
+/** A memory cgroup for the kernel-OOM mode (v1 or v2), or why there is none. */
+function makeCgroup() {
+  for (const [base, limitFile] of [
+    ['/sys/fs/cgroup/memory', 'memory.limit_in_bytes'],
+    ['/sys/fs/cgroup', 'memory.max'],
+  ]) {
+    if (!existsSync(join(base, limitFile === 'memory.max' ? 'cgroup.controllers' : limitFile))) continue
+    const dir = join(base, `mdd-demo-${process.pid}`)
+    try {
+      mkdirSync(dir)
+      writeFileSync(join(dir, limitFile), String(LIMIT))
+      return { dir }
+    } catch (e) {
+      return { reason: `cannot create a memory cgroup under ${base} (${e.code ?? e.message}); run as root` }
+    }
+  }
+  return { reason: 'no cgroup memory controller is mounted' }
+}
+
+console.log(`memory-diagnostics-dumper demo${kernelMode ? ' (kernel OOM mode)' : ''}`)
+let child
+let cgroup
+if (kernelMode) {
+  cgroup = makeCgroup()
+  if (cgroup.reason) {
+    console.error(`The kernel-OOM demo needs a memory cgroup: ${cgroup.reason}.`)
+    process.exit(1)
+  }
+  console.log(`Starting a Node child in a ${LIMIT / 2 ** 20} MiB memory cgroup that keeps allocating Buffers.`)
+  console.log(`Its monitor dumps at 50% and 75% of the limit into ${relative(root, diagnostics)}/; the flight recorder samples every 100 ms.\n`)
+  child = spawn('sh', ['-c', 'echo $$ > "$0" && exec "$@"', join(cgroup.dir, 'cgroup.procs'), process.execPath, join(root, 'demo/grow-native.mjs'), diagnostics, String(LIMIT)], {
+    stdio: ['ignore', 'inherit', 'pipe'],
+  })
+} else {
+  console.log(`Starting a Node child with --max-old-space-size=128 that keeps retaining memory.`)
+  console.log(`Its monitor dumps at hard and critical pressure into ${relative(root, diagnostics)}/; the flight recorder samples every 100 ms.\n`)
+  child = spawn(process.execPath, ['--max-old-space-size=128', join(root, 'demo/child.mjs'), diagnostics], {
+    stdio: ['ignore', 'inherit', 'pipe'],
+  })
+}
 const started = Date.now()
-const child = spawn(process.execPath, ['--max-old-space-size=128', join(root, 'demo/child.mjs'), diagnostics], {
-  stdio: ['ignore', 'inherit', 'pipe'],
-})
 let stderr = ''
 child.stderr.on('data', (d) => (stderr += d))
 const [code, signal] = await new Promise((resolve) => child.on('exit', (c, s) => resolve([c, s])))
+const diedAt = Date.now()
+if (cgroup?.dir) {
+  for (let i = 0; i < 50 && existsSync(cgroup.dir); i++) {
+    try {
+      rmdirSync(cgroup.dir)
+    } catch {
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+}
 
-const oom = /JavaScript heap out of memory/.test(stderr)
+const oom = kernelMode ? signal === 'SIGKILL' : /JavaScript heap out of memory/.test(stderr)
 console.log(
-  `\nThe child died after ${((Date.now() - started) / 1000).toFixed(1)} s: ${signal ? `signal ${signal}` : `exit code ${code}`}` +
-    (oom ? ' (V8: "JavaScript heap out of memory")' : ''),
+  `\nThe child died after ${((diedAt - started) / 1000).toFixed(1)} s: ${signal ? `signal ${signal}` : `exit code ${code}`}` +
+    (oom ? (kernelMode ? ' (the kernel OOM killer)' : ' (V8: "JavaScript heap out of memory")') : ''),
 )
 if (!oom) console.log(stderr.split('\n').slice(0, 5).join('\n'))
+
+// The flight recorder's file: one JSON line per sample, no exit record after a crash.
+const recorderName = existsSync(diagnostics) ? readdirSync(diagnostics).find((f) => /^recorder-.*\.jsonl$/.test(f)) : undefined
+if (recorderName) {
+  const lines = readFileSync(join(diagnostics, recorderName), 'utf8').split('\n').filter(Boolean)
+  const records = lines.flatMap((l) => {
+    try {
+      return [JSON.parse(l)]
+    } catch {
+      return [] // a torn last line, if the death came mid-write
+    }
+  })
+  const samples = records.filter((r) => r.type === 'sample')
+  const last = samples.at(-1)
+  console.log(`\nFlight recorder (${relative(root, join(diagnostics, recorderName))}): ${samples.length} samples, ${records.some((r) => r.type === 'exit') ? 'with' : 'no'} exit record`)
+  if (last) {
+    console.log(`  last sample ${diedAt - last.epochMs} ms before the death; RSS over time:`)
+    const step = Math.max(1, Math.floor(samples.length / 6))
+    const picked = samples.filter((_, i) => i % step === 0 || i === samples.length - 1)
+    console.log('  ' + picked.map((s) => `${mib(s.rssBytes)}`).join(' → '))
+  }
+}
 
 let files = []
 try {
@@ -58,8 +126,8 @@ for (const f of files) {
 }
 
 if (oom && valid > 0 && valid === files.length) {
-  console.log(`\nThe process crashed; ${valid} dump file(s) survived and parse as complete JSON.`)
+  console.log(`\nThe process crashed; ${valid} dump file(s) and the recorder's trajectory survived and parse as JSON.`)
 } else {
-  console.error(`\nDemo failed: ${!oom ? 'the child did not die of heap OOM' : `${valid} of ${files.length} dump files are valid`}.`)
+  console.error(`\nDemo failed: ${!oom ? 'the child did not die of out-of-memory' : `${valid} of ${files.length} dump files are valid`}.`)
   process.exit(1)
 }

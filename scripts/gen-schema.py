@@ -75,6 +75,12 @@ analysis = obj({
       "evidence": {"type": "object", "additionalProperties": {"type": "number"}}})},
   "recommendation": {"type": "string"},
 })
+num_null = {"type": ["number", "null"], "minimum": 0}
+sample = obj({"type": {"const": "sample"}, "t": {"type": "string"}, "epochMs": {"type": "integer"},
+              "rssBytes": u64n, "swapBytes": u64n, "cgroupUsageBytes": u64n, "cgroupLimitBytes": u64n, "psiSomeAvg10": num_null,
+              "heapUsedBytes": num_null, "heapTotalBytes": num_null, "heapLimitBytes": num_null, "externalBytes": num_null, "v8AgeMs": u64n},
+             desc="One recorder sample (also one line of recorder-<session8>.jsonl)")
+watchdog = obj({"stalledMs": uint, "rssBytes": uint, "thresholdBytes": uint, "v8FiguresAgeMs": u64n}, desc="Why the watchdog wrote this dump")
 top = {
   "schemaVersion": {"const": 1},
   "trigger": {"enum": ["hard", "critical", "manual", "watchdog"]},
@@ -101,6 +107,8 @@ top = {
   "pressure": psi_ref,
   "processTree": process_tree,
   "analysis": analysis,
+  "history": {"type": "array", "items": {"$ref": "#/$defs/sample"}, "maxItems": 10000},
+  "watchdog": watchdog,
   "collection": collection,
 }
 base_required = ["schemaVersion","trigger","dumpNumber","sessionId","pid","timestamp","collectionComplete","atTrigger","session","suggestion","runtime","inputWarnings","collection"]
@@ -117,7 +125,7 @@ schema = {
   "then": {"required": ["process", "analysis"], "properties": {"collection": {"type": "object", "required": ["phase1Micros", "phase2Millis", "probeMicros", "failedProbes"]}}},
   "else": {"not": {"anyOf": [{"type": "object", "required": [k]} for k in ["process", "system", "memoryLimit", "cgroup", "pressure", "processTree", "analysis"]]},
            "properties": {"collection": {"type": "object", "not": {"anyOf": [{"type": "object", "required": ["phase2Millis"]}, {"type": "object", "required": ["failedProbes"]}]}}}},
-  "$defs": defs,
+  "$defs": {**defs, "sample": sample},
 }
 json.dump(schema, open("docs/dump.schema.json", "w"), indent=2)
 open("docs/dump.schema.json", "a").write("\n")

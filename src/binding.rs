@@ -87,6 +87,21 @@ impl MemoryDiagnosticsDumper {
         let prop = |key: &str| -> Result<RawValue> {
             raw_value(&obj.get_named_property::<Unknown>(key)?, usize::MAX).map(|v| v.0)
         };
+        let sub = |key: &str| -> Result<Option<Object>> {
+            let v = obj.get_named_property::<Unknown>(key)?;
+            match v.get_type()? {
+                ValueType::Undefined | ValueType::Null => Ok(None),
+                _ => expect_object(&v, &format!("options.{key}")).map(Some),
+            }
+        };
+        let recorder = sub("recorder")?;
+        let watchdog = sub("watchdog")?;
+        let sub_prop = |o: &Option<Object>, key: &str| -> Result<RawValue> {
+            match o {
+                Some(o) => read_prop(o, key),
+                None => Ok(RawValue::Missing),
+            }
+        };
         let raw = RawOptions {
             directory: prop("directory")?,
             session_id: prop("sessionId")?,
@@ -97,6 +112,13 @@ impl MemoryDiagnosticsDumper {
             suggestion_hard: sugg("hard")?,
             suggestion_critical: sugg("critical")?,
             suggestion_manual: sugg("manual")?,
+            recorder: recorder.is_some(),
+            recorder_interval_ms: sub_prop(&recorder, "intervalMs")?,
+            recorder_samples: sub_prop(&recorder, "samples")?,
+            watchdog: watchdog.is_some(),
+            watchdog_rss_ratio: sub_prop(&watchdog, "rssRatio")?,
+            watchdog_rss_bytes: sub_prop(&watchdog, "rssBytes")?,
+            watchdog_stall_ms: sub_prop(&watchdog, "stallMs")?,
         };
         let (config, session_id) = options::validate(&raw).map_err(invalid)?;
         let node_version = env
@@ -107,6 +129,9 @@ impl MemoryDiagnosticsDumper {
         let runtime = RuntimeInfo::new(node_version, napi_version, config.app_version.clone());
         let dir = config.directory.clone();
         let inner = Arc::new(Dumper::new(config, &session_id, runtime));
+        inner
+            .start_recorder()
+            .map_err(|e| Error::from_reason(format!("could not start the recorder thread: {e}")))?;
         // Leftovers of a dumper that died mid-write are swept off the JS thread.
         let _ = background::submit(Box::new(move || {
             if dir.is_dir() {
@@ -127,6 +152,7 @@ impl MemoryDiagnosticsDumper {
     ) -> Result<PromiseRaw<'env, Option<DumpResult>>> {
         let trigger = parse_trigger(&trigger)?;
         let input = read_input(&input)?;
+        self.inner.touch();
         let start = self.inner.begin(trigger, input);
         let (deferred, promise) = env.create_deferred::<Option<DumpResult>, Settle>()?;
         match start {
@@ -138,6 +164,35 @@ impl MemoryDiagnosticsDumper {
             DumpStart::Written { meta, plan } => submit_phase2(meta, *plan, deferred),
         }
         Ok(PromiseRaw::new(env.raw(), promise.raw()))
+    }
+
+    /// Pushes the latest V8 figures to the recorder and watchdog (cheap: no I/O, nothing
+    /// allocated on the JS heap). Call it on every check of the host's monitor: it also
+    /// tells the watchdog that the event loop is alive.
+    #[napi(catch_unwind)]
+    pub fn observe(
+        &self,
+        #[napi(ts_arg_type = "HeapStatisticsInput")] heap_statistics: Unknown,
+        #[napi(ts_arg_type = "MemoryUsageInput")] memory_usage: Unknown,
+    ) -> Result<()> {
+        let heap = expect_object(&heap_statistics, "heapStatistics")?;
+        let usage = expect_object(&memory_usage, "memoryUsage")?;
+        let mut checker = InputChecker::new();
+        let v8_heap_stats = number_map(&mut checker, "heapStatistics", &heap, HEAP_STAT_FIELDS)?;
+        let memory_usage = number_map(&mut checker, "memoryUsage", &usage, MEMORY_USAGE_FIELDS)?;
+        self.inner.observe(AtTrigger {
+            memory_usage,
+            v8_heap_stats,
+            v8_heap_spaces: None,
+        });
+        Ok(())
+    }
+
+    /// Stops the recorder (which appends an `exit` record, so readers can tell a clean
+    /// exit from a crash). Dumps still work afterwards. Idempotent.
+    #[napi(catch_unwind)]
+    pub fn close(&self) {
+        self.inner.close("close");
     }
 
     /// Starts a new session: the dump count and cooldown start over; `sessionId`, if
@@ -172,6 +227,13 @@ impl MemoryDiagnosticsDumper {
 #[napi(catch_unwind)]
 pub fn test_arm_panic(point: String, on: bool) {
     crate::test_hooks::arm(&point, on);
+}
+
+impl Drop for MemoryDiagnosticsDumper {
+    /// A dumper collected by the GC (or a worker shutting down) stops its recorder.
+    fn drop(&mut self) {
+        self.inner.close("released");
+    }
 }
 
 fn submit_phase2(
@@ -311,6 +373,7 @@ fn read_input(v: &Unknown) -> Result<TriggerInput> {
         },
         session,
         warnings: checker.warnings,
+        watchdog: None,
     })
 }
 

@@ -2,6 +2,7 @@
 //! hand-over of phase 2 to the background thread.
 
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -11,6 +12,7 @@ use crate::input::TriggerInput;
 use crate::limits::{Admission, Clock, MonotonicClock, SessionLimits};
 use crate::options::{short_session_id, DumperConfig, Trigger};
 use crate::probes::ProbeRoots;
+use crate::recorder;
 use crate::report::{Collection, Report, RuntimeInfo, SCHEMA_VERSION};
 use crate::timefmt::UtcTime;
 use crate::writer::{self, Durability};
@@ -26,6 +28,9 @@ pub struct Dumper {
     roots: ProbeRoots,
     clock: Box<dyn Clock>,
     state: Mutex<SessionState>,
+    /// The recorder's shared state (ring, observed figures), when it is on.
+    recorder: Option<Arc<recorder::Shared>>,
+    effective_limit: OnceLock<Option<u64>>,
 }
 
 /// Identity of one dump, known once its slot is reserved.
@@ -69,7 +74,10 @@ impl Dumper {
         clock: Box<dyn Clock>,
     ) -> Self {
         let limits = SessionLimits::new(config.max_dumps_per_session, config.cooldown_ms);
+        let recorder = config.recorder.map(|r| recorder::Shared::new(r.samples));
         Dumper {
+            recorder,
+            effective_limit: OnceLock::new(),
             state: Mutex::new(SessionState {
                 short_id: short_session_id(session_id),
                 limits,
@@ -83,6 +91,50 @@ impl Dumper {
 
     pub fn config(&self) -> &DumperConfig {
         &self.config
+    }
+
+    pub fn recorder(&self) -> Option<&Arc<recorder::Shared>> {
+        self.recorder.as_ref()
+    }
+
+    /// JS pushed fresh figures (`observe()`).
+    pub fn observe(&self, at_trigger: crate::report::AtTrigger) {
+        if let Some(r) = &self.recorder {
+            r.observe(at_trigger);
+        }
+    }
+
+    /// JS is alive (a `dump()` call).
+    pub fn touch(&self) {
+        if let Some(r) = &self.recorder {
+            r.touch();
+        }
+    }
+
+    pub fn roots(&self) -> &ProbeRoots {
+        &self.roots
+    }
+
+    /// Starts the recorder thread if configured.
+    pub fn start_recorder(self: &Arc<Self>) -> std::io::Result<()> {
+        match (&self.recorder, self.config.recorder) {
+            (Some(shared), Some(config)) => recorder::Recorder::start(
+                self.clone(),
+                shared.clone(),
+                config,
+                self.config.watchdog,
+                self.roots.clone(),
+            )
+            .map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Stops the recorder thread (it appends its exit record with `reason`); idempotent.
+    pub fn close(&self, reason: &'static str) {
+        if let Some(r) = &self.recorder {
+            r.request_stop(reason);
+        }
     }
 
     pub fn dump_count(&self) -> u32 {
@@ -139,6 +191,8 @@ impl Dumper {
                 .map(str::to_string),
             runtime: self.runtime.clone(),
             input_warnings: input.warnings,
+            history: self.recorder.as_ref().map(|r| r.history()),
+            watchdog: input.watchdog,
             process: None,
             system: None,
             memory_limit: None,
@@ -188,6 +242,57 @@ impl Dumper {
                 (DumpStart::Written { meta, plan }, Some(outcome))
             }
             other => (other, None),
+        }
+    }
+}
+
+impl recorder::Host for Dumper {
+    fn directory(&self) -> PathBuf {
+        self.config.directory.clone()
+    }
+
+    fn session_short_id(&self) -> String {
+        Dumper::session_short_id(self)
+    }
+
+    fn effective_limit(&self) -> Option<u64> {
+        *self.effective_limit.get_or_init(|| {
+            let cg = crate::probes::cgroup::read(
+                &self.roots.proc,
+                &self.roots.pid_dir,
+                &self.roots.cgroup_fs,
+            )
+            .ok();
+            let sys = crate::probes::system::read().ok();
+            collector::memory_limit(cg.as_ref(), sys.as_ref()).map(|l| l.effective_limit_bytes)
+        })
+    }
+
+    fn watchdog_dump(&self, stalled_ms: u64, rss: u64, threshold: u64) {
+        let (at_trigger, age) = match self.recorder.as_ref().and_then(|r| r.observed_at_trigger()) {
+            Some((a, age)) => (a, Some(age)),
+            None => (Default::default(), None),
+        };
+        let warning = match age {
+            Some(ms) => format!(
+                "watchdog: the V8 figures are {ms} ms old (from the last observe() or dump() call)"
+            ),
+            None => "watchdog: no V8 figures were ever observed; atTrigger is empty".to_string(),
+        };
+        let input = TriggerInput {
+            at_trigger,
+            session: vec![],
+            warnings: vec![warning],
+            watchdog: Some(crate::report::WatchdogInfo {
+                stalled_ms,
+                rss_bytes: rss,
+                threshold_bytes: threshold,
+                v8_figures_age_ms: age,
+            }),
+        };
+        // The event loop is stuck, so phase 2 runs right here, on the recorder thread.
+        if let DumpStart::Written { plan, .. } = self.begin(Trigger::Watchdog, input) {
+            collector::run_phase2_guarded(*plan);
         }
     }
 }
@@ -246,6 +351,7 @@ mod tests {
             },
             session: vec![],
             warnings: vec!["w".into()],
+            watchdog: None,
         }
     }
 

@@ -194,6 +194,8 @@ pub struct TriggerInput {
     pub at_trigger: AtTrigger,
     pub session: Vec<(String, SessionValue)>,
     pub warnings: Vec<String>,
+    /// Set by the watchdog for its own dumps.
+    pub watchdog: Option<crate::report::WatchdogInfo>,
 }
 
 /// Cuts a string to at most `max` characters; says whether it cut.

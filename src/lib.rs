@@ -15,6 +15,7 @@ pub mod input;
 pub mod limits;
 pub mod options;
 pub mod probes;
+pub mod recorder;
 pub mod report;
 pub mod test_hooks;
 pub mod timefmt;

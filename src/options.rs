@@ -20,9 +20,13 @@ pub const MAX_FILES_LIMIT: u32 = 100_000;
 pub const MAX_TEXT_OPTION_CHARS: usize = 1024;
 /// Characters of the session id that go into file names.
 pub const SESSION_SHORT_LEN: usize = 8;
+/// Byte counts above 2^53 cannot come from JS exactly.
+pub const MAX_SAFE_BYTES: u64 = 9_007_199_254_740_991;
 
 pub const DEFAULT_HARD_SUGGESTION: &str = "Memory use is high. Save your work and consider starting a new session or closing large files and long conversations to release memory.";
 pub const DEFAULT_CRITICAL_SUGGESTION: &str = "Memory is critically low and the process may be killed soon. Save your work and restart the application; if this keeps happening, attach this diagnostics file to a bug report.";
+
+pub const DEFAULT_WATCHDOG_SUGGESTION: &str = "Memory grew while the application stopped responding (its event loop was blocked). Save your work and restart it; attach this file and the recorder file to a bug report.";
 
 /// Why a dump was requested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +37,9 @@ pub enum Trigger {
     Critical,
     /// The host asked for a dump outside its pressure levels (a debug command, say).
     Manual,
+    /// The native watchdog: memory crossed its threshold while JS was silent. Never
+    /// accepted from JS.
+    Watchdog,
 }
 
 impl Trigger {
@@ -52,6 +59,7 @@ impl Trigger {
             Trigger::Hard => "hard",
             Trigger::Critical => "critical",
             Trigger::Manual => "manual",
+            Trigger::Watchdog => "watchdog",
         }
     }
 }
@@ -128,6 +136,15 @@ pub struct RawOptions {
     pub suggestion_hard: RawValue,
     pub suggestion_critical: RawValue,
     pub suggestion_manual: RawValue,
+    /// `options.recorder` is present (an object).
+    pub recorder: bool,
+    pub recorder_interval_ms: RawValue,
+    pub recorder_samples: RawValue,
+    /// `options.watchdog` is present (an object).
+    pub watchdog: bool,
+    pub watchdog_rss_ratio: RawValue,
+    pub watchdog_rss_bytes: RawValue,
+    pub watchdog_stall_ms: RawValue,
 }
 
 /// Validated dumper configuration.
@@ -139,6 +156,9 @@ pub struct DumperConfig {
     pub max_files: u32,
     pub app_version: Option<String>,
     pub suggestions: Suggestions,
+    /// The flight recorder; also started (with defaults) when only a watchdog is asked for.
+    pub recorder: Option<crate::recorder::RecorderConfig>,
+    pub watchdog: Option<crate::recorder::WatchdogConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -154,6 +174,7 @@ impl Suggestions {
             Trigger::Hard => Some(&self.hard),
             Trigger::Critical => Some(&self.critical),
             Trigger::Manual => self.manual.as_deref(),
+            Trigger::Watchdog => Some(DEFAULT_WATCHDOG_SUGGESTION),
         }
     }
 }
@@ -217,6 +238,70 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
             MAX_TEXT_OPTION_CHARS,
         )?,
     };
+    let watchdog = if raw.watchdog {
+        let rss_ratio = match &raw.watchdog_rss_ratio {
+            RawValue::Missing | RawValue::Other("null") => None,
+            RawValue::Number(n) if *n > 0.0 && *n <= 1.0 => Some(*n),
+            other => {
+                return Err(InvalidArg::new(
+                    "options.watchdog.rssRatio",
+                    "a number greater than 0 and at most 1",
+                    other.describe(),
+                ))
+            }
+        };
+        let rss_bytes = match &raw.watchdog_rss_bytes {
+            RawValue::Missing | RawValue::Other("null") => None,
+            _ => Some(integer(
+                &raw.watchdog_rss_bytes,
+                "options.watchdog.rssBytes",
+                1,
+                MAX_SAFE_BYTES,
+                0,
+            )?),
+        };
+        if rss_ratio.is_none() && rss_bytes.is_none() {
+            return Err(InvalidArg::new(
+                "options.watchdog",
+                "rssRatio or rssBytes",
+                "neither",
+            ));
+        }
+        Some(crate::recorder::WatchdogConfig {
+            rss_ratio,
+            rss_bytes,
+            stall_ms: integer(
+                &raw.watchdog_stall_ms,
+                "options.watchdog.stallMs",
+                10,
+                crate::recorder::MAX_INTERVAL_MS,
+                5000,
+            )?,
+        })
+    } else {
+        None
+    };
+    let recorder = if raw.recorder || watchdog.is_some() {
+        let d = crate::recorder::RecorderConfig::default();
+        Some(crate::recorder::RecorderConfig {
+            interval_ms: integer(
+                &raw.recorder_interval_ms,
+                "options.recorder.intervalMs",
+                crate::recorder::MIN_INTERVAL_MS,
+                crate::recorder::MAX_INTERVAL_MS,
+                d.interval_ms,
+            )?,
+            samples: integer(
+                &raw.recorder_samples,
+                "options.recorder.samples",
+                1,
+                crate::recorder::MAX_SAMPLES as u64,
+                d.samples as u64,
+            )? as u32,
+        })
+    } else {
+        None
+    };
     Ok((
         DumperConfig {
             directory,
@@ -225,6 +310,8 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
             max_files,
             app_version,
             suggestions,
+            recorder,
+            watchdog,
         },
         session_id,
     ))
@@ -411,6 +498,79 @@ mod tests {
         .unwrap();
         assert_eq!(c.suggestions.critical, "restart");
         assert_eq!(c.app_version, None);
+    }
+
+    #[test]
+    fn recorder_and_watchdog_options() {
+        let (c, _) = validate(&base()).unwrap();
+        assert_eq!((c.recorder, c.watchdog), (None, None));
+        let (c, _) = validate(&RawOptions {
+            recorder: true,
+            ..base()
+        })
+        .unwrap();
+        assert_eq!(c.recorder, Some(crate::recorder::RecorderConfig::default()));
+        // A watchdog alone starts the recorder with its defaults.
+        let (c, _) = validate(&RawOptions {
+            watchdog: true,
+            watchdog_rss_ratio: RawValue::Number(0.8),
+            ..base()
+        })
+        .unwrap();
+        assert_eq!(c.watchdog.unwrap().stall_ms, 5000);
+        assert_eq!(c.recorder.unwrap().interval_ms, 1000);
+        for (bad, field) in [
+            (
+                RawOptions {
+                    watchdog: true,
+                    ..base()
+                },
+                "options.watchdog",
+            ),
+            (
+                RawOptions {
+                    watchdog: true,
+                    watchdog_rss_ratio: RawValue::Number(1.5),
+                    ..base()
+                },
+                "options.watchdog.rssRatio",
+            ),
+            (
+                RawOptions {
+                    watchdog: true,
+                    watchdog_rss_bytes: RawValue::Number(-1.0),
+                    ..base()
+                },
+                "options.watchdog.rssBytes",
+            ),
+            (
+                RawOptions {
+                    watchdog: true,
+                    watchdog_rss_bytes: RawValue::Number(1e6),
+                    watchdog_stall_ms: RawValue::Number(1.0),
+                    ..base()
+                },
+                "options.watchdog.stallMs",
+            ),
+            (
+                RawOptions {
+                    recorder: true,
+                    recorder_interval_ms: RawValue::Number(1.0),
+                    ..base()
+                },
+                "options.recorder.intervalMs",
+            ),
+            (
+                RawOptions {
+                    recorder: true,
+                    recorder_samples: RawValue::Number(0.0),
+                    ..base()
+                },
+                "options.recorder.samples",
+            ),
+        ] {
+            assert_eq!(validate(&bad).unwrap_err().field, field);
+        }
     }
 
     #[test]

@@ -30,6 +30,11 @@ pub fn serialize_number<S: Serializer>(n: &f64, s: S) -> Result<S::Ok, S::Error>
     }
 }
 
+/// `Option<f64>` with integral values written as integers.
+pub fn serialize_opt_number<S: Serializer>(n: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    Num(*n).serialize(s)
+}
+
 struct Num(Option<f64>);
 
 impl Serialize for Num {
@@ -228,7 +233,25 @@ pub struct Report {
     pub process_tree: Option<crate::probes::tree::ProcessTree>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis: Option<crate::analysis::Analysis>,
+    /// The recorder's ring at the time of the dump: the trajectory that led to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<crate::recorder::Sample>>,
+    /// Only in dumps the watchdog wrote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watchdog: Option<WatchdogInfo>,
     pub collection: Collection,
+}
+
+/// Why the watchdog wrote a dump.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatchdogInfo {
+    /// How long neither `observe()` nor `dump()` had been called.
+    pub stalled_ms: u64,
+    pub rss_bytes: u64,
+    pub threshold_bytes: u64,
+    /// Age of the V8 figures in `atTrigger` (null: JS never pushed any).
+    pub v8_figures_age_ms: Option<u64>,
 }
 
 impl Report {
@@ -281,6 +304,8 @@ pub(crate) mod tests {
             pressure: None,
             process_tree: None,
             analysis: None,
+            history: None,
+            watchdog: None,
             collection: Collection {
                 phase1_micros: 12,
                 ..Default::default()

@@ -309,7 +309,42 @@ pub fn apply_retention(dir: &Path, max_files: usize) -> RetentionReport {
         }
     }
     report.kept = ours.len() - report.removed.len();
+    // Recorder files (one per session, plus its rotated `.1`) are bounded the same way,
+    // oldest first by modification time.
+    let mut recorders: Vec<(std::time::SystemTime, String)> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().into_string().ok()?;
+                    is_recorder_name(&name).then_some(())?;
+                    let meta = e.metadata().ok()?;
+                    (meta.is_file()).then_some((meta.modified().ok()?, name))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    recorders.sort();
+    let excess = recorders.len().saturating_sub(max_files);
+    for (_, name) in recorders.iter().take(excess) {
+        if fs::remove_file(dir.join(name)).is_ok() {
+            report.removed.push(name.clone());
+        }
+    }
     report
+}
+
+/// `recorder-<session8>.jsonl` or its rotated `recorder-<session8>.jsonl.1`.
+pub fn is_recorder_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("recorder-") else {
+        return false;
+    };
+    let session = rest
+        .strip_suffix(".jsonl")
+        .or_else(|| rest.strip_suffix(".jsonl.1"));
+    session.is_some_and(|s| {
+        !s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
 }
 
 /// Removes our temporary files whose writer is gone (a different pid that no longer
@@ -520,6 +555,16 @@ mod tests {
         assert!(d.join("notes.json").exists());
         assert!(d.join("memory-notes.json").exists());
         assert_eq!(apply_retention(&d, 4).removed.len(), 0);
+    }
+
+    #[test]
+    fn recorder_names() {
+        assert!(is_recorder_name("recorder-abc.jsonl"));
+        assert!(is_recorder_name("recorder-abc_1234.jsonl.1"));
+        assert!(!is_recorder_name("recorder-.jsonl"));
+        assert!(!is_recorder_name("recorder-abc.jsonl.2"));
+        assert!(!is_recorder_name("recorder-abcdefghi.jsonl"));
+        assert!(!is_recorder_name("recorder-a.b.jsonl"));
     }
 
     #[test]

@@ -64,4 +64,16 @@ export interface DumperOptions {
   appVersion?: string | null
   /** Advice written into dumps of each trigger. */
   suggestions?: { hard?: string; critical?: string; manual?: string } | null
+  /**
+   * The flight recorder (native only): a thread samples RSS, swap, cgroup usage, PSI and the
+   * latest `observe()`d V8 figures every `intervalMs` (default 1000), keeps the last `samples`
+   * (default 120) as every dump's `history`, and appends each to `recorder-<session8>.jsonl`.
+   */
+  recorder?: { intervalMs?: number; samples?: number } | null
+  /**
+   * The watchdog (native only; starts the recorder with its defaults if needed): when RSS
+   * reaches `rssRatio` of the effective memory limit or `rssBytes`, and neither `observe()`
+   * nor `dump()` was called for `stallMs` (default 5000), it writes a `watchdog` dump itself.
+   */
+  watchdog?: { rssRatio?: number; rssBytes?: number; stallMs?: number } | null
 }

@@ -9,6 +9,7 @@ const dumper = new MemoryDiagnosticsDumper({
   maxDumpsPerSession: 1_000_000,
   cooldownMs: 0,
   maxFiles: 8,
+  recorder: { intervalMs: 10, samples: 20 },
 })
 process.stdout.write('ready\n')
 for (let i = 0; ; i++) {

@@ -1,0 +1,183 @@
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import v8 from 'node:v8'
+import { Worker } from 'node:worker_threads'
+import { describe, expect, it } from 'vitest'
+import { MemoryDiagnosticsDumper, dumpFiles, input, makeMemoryCgroup, mode, readDump, root, runNode, scratch } from './helpers.js'
+
+const MiB = 2 ** 20
+
+/** Parses a recorder file; a torn last line (death mid-write) is tolerated and reported. */
+export function readRecorder(path: string) {
+  const lines = readFileSync(path, 'utf8').split('\n')
+  const last = lines.pop()
+  const records = lines.map((l, i) => {
+    try {
+      return JSON.parse(l)
+    } catch {
+      throw new Error(`${path}: line ${i + 1} is not JSON: ${l.slice(0, 80)}`)
+    }
+  })
+  return { records, torn: last !== '' && last !== undefined, samples: records.filter((r) => r.type === 'sample') }
+}
+
+describe('flight recorder', () => {
+  it('samples on its own thread, writes one JSON line per sample (0600), puts the ring in every dump, and close() appends an exit record', async () => {
+    const dir = join(scratch(), 'diag')
+    const d = new MemoryDiagnosticsDumper({ directory: dir, sessionId: 'rec', cooldownMs: 0, recorder: { intervalMs: 25, samples: 8 } })
+    d.observe(v8.getHeapStatistics(), process.memoryUsage())
+    await new Promise((r) => setTimeout(r, 400))
+    const pending = d.dump('hard', input())
+    const phase1 = readDump(dumpFiles(dir)[0])
+    const r = await pending
+    const phase2 = readDump(r!.filePath)
+    for (const doc of [phase1, phase2]) {
+      expect(doc.history).toHaveLength(8)
+      const last = doc.history[7]
+      expect(last.rssBytes).toBeGreaterThan(10 * MiB)
+      expect(last.heapLimitBytes).toBe(v8.getHeapStatistics().heap_size_limit)
+      expect(last.v8AgeMs).toBeGreaterThanOrEqual(300)
+      expect(doc.history[0].epochMs).toBeLessThan(last.epochMs)
+    }
+    d.close()
+    d.close() // idempotent
+    await new Promise((r) => setTimeout(r, 100))
+    const file = join(dir, 'recorder-rec.jsonl')
+    expect(mode(file)).toBe(0o600)
+    const { records, torn } = readRecorder(file)
+    expect(torn).toBe(false)
+    expect(records[0]).toMatchObject({ type: 'start', pid: process.pid, sessionId: 'rec', intervalMs: 25 })
+    expect(records.at(-1)).toMatchObject({ type: 'exit', reason: 'close' })
+    expect(records.filter((x) => x.type === 'sample').length).toBeGreaterThanOrEqual(10)
+    // Dumps still work after close().
+    expect((await d.dump('critical', input()))!.complete).toBe(true)
+  })
+
+  it('several dumpers in one process and in worker threads record independently', async () => {
+    const base = scratch()
+    const a = new MemoryDiagnosticsDumper({ directory: join(base, 'a'), sessionId: 'a', recorder: { intervalMs: 20 } })
+    const b = new MemoryDiagnosticsDumper({ directory: join(base, 'b'), sessionId: 'b', recorder: { intervalMs: 20 } })
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads')
+      const { MemoryDiagnosticsDumper } = require(${JSON.stringify(join(root, 'native.js'))})
+      const d = new MemoryDiagnosticsDumper({ directory: workerData, sessionId: 'w', recorder: { intervalMs: 20 } })
+      setTimeout(() => { d.close(); parentPort.postMessage('done') }, 300)`
+    await new Promise<void>((resolve, reject) => {
+      const w = new Worker(code, { eval: true, workerData: join(base, 'w') })
+      w.once('message', () => w.terminate().then(() => resolve()))
+      w.once('error', reject)
+    })
+    a.close()
+    await new Promise((r) => setTimeout(r, 200))
+    b.close()
+    await new Promise((r) => setTimeout(r, 100))
+    const [ra, rb, rw] = ['a/recorder-a.jsonl', 'b/recorder-b.jsonl', 'w/recorder-w.jsonl'].map((p) => readRecorder(join(base, p)))
+    for (const r of [ra, rb, rw]) expect(r.records.at(-1).type).toBe('exit')
+    // b kept sampling after a closed.
+    expect(rb.samples.at(-1).epochMs).toBeGreaterThan(ra.samples.at(-1).epochMs + 100)
+    expect(rw.samples.length).toBeGreaterThan(5)
+  })
+
+  it('a process that never calls close() exits promptly (its file has no "close" exit record)', () => {
+    const dir = join(scratch(), 'diag')
+    const started = Date.now()
+    const r = runNode(join(root, '__test__/children/recorder-exit.mjs'), [dir, 'no-close'])
+    const exitedAfterLastTimer = Date.now() - Number(r.stdout.trim())
+    expect(r.status, r.stderr).toBe(0)
+    // The recorder sleeps 60 s between samples; the process must not wait for it.
+    expect(exitedAfterLastTimer).toBeLessThan(1000)
+    expect(Date.now() - started).toBeLessThan(5000)
+    const { records } = readRecorder(join(dir, 'recorder-exit.jsonl'))
+    // Node may finalize the dumper while exiting: the thread then gets to write a
+    // "released" record, or not; never a "close" one.
+    expect(records.filter((x) => x.type === 'exit' && x.reason !== 'released')).toEqual([])
+  })
+
+  it('close() before exit leaves an exit record', () => {
+    const dir = join(scratch(), 'diag')
+    const r = runNode(join(root, '__test__/children/recorder-exit.mjs'), [dir, 'close'])
+    expect(r.status, r.stderr).toBe(0)
+    const { records } = readRecorder(join(dir, 'recorder-exit.jsonl'))
+    expect(records.at(-1)).toMatchObject({ type: 'exit', reason: 'close' })
+  })
+})
+
+describe('watchdog', () => {
+  it('writes a complete watchdog dump while the event loop is blocked and memory grows', async () => {
+    const dir = join(scratch(), 'diag')
+    const child = spawn(process.execPath, [join(root, '__test__/children/blocked-loop.mjs'), dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr!.on('data', (d) => (stderr += d))
+    const found = await new Promise<string | null>((resolve) => {
+      const deadline = Date.now() + 15_000
+      const poll = setInterval(() => {
+        const files = existsSync(dir) ? dumpFiles(dir) : []
+        for (const f of files) {
+          try {
+            if (JSON.parse(readFileSync(f, 'utf8')).collectionComplete) {
+              clearInterval(poll)
+              return resolve(f)
+            }
+          } catch {}
+        }
+        if (Date.now() > deadline || child.exitCode !== null) {
+          clearInterval(poll)
+          resolve(null)
+        }
+      }, 50)
+    })
+    const stillRunning = child.exitCode === null
+    child.kill('SIGKILL')
+    expect(found, stderr).not.toBeNull()
+    expect(stillRunning).toBe(true) // the dump appeared while the loop was still blocked
+    const doc = readDump(found!)
+    expect(doc.trigger).toBe('watchdog')
+    expect(doc.collectionComplete).toBe(true)
+    expect(doc.watchdog.stalledMs).toBeGreaterThanOrEqual(400)
+    expect(doc.watchdog.rssBytes).toBeGreaterThanOrEqual(doc.watchdog.thresholdBytes)
+    expect(doc.watchdog.v8FiguresAgeMs).toBeGreaterThanOrEqual(400)
+    expect(doc.inputWarnings[0]).toMatch(/^watchdog: the V8 figures are \d+ ms old/)
+    expect(doc.atTrigger.v8HeapStats.heapSizeLimit).toBeGreaterThan(0)
+    expect(doc.history.length).toBeGreaterThan(3)
+    expect(doc.suggestion).toMatch(/event loop was blocked/)
+  })
+})
+
+describe('evidence that survives the kill', () => {
+  const limit = 192 * MiB
+  const cg = makeMemoryCgroup(limit, 'rec')
+  if (typeof cg === 'string') console.log(`skipped the recorder kernel-OOM test: ${cg}`)
+  it.skipIf(typeof cg === 'string')('kernel OOM kill: the recorder file parses, ends within two intervals of the death, shows the growth, and has no exit record', () => {
+    const group = cg as Exclude<typeof cg, string>
+    try {
+      const dir = join(scratch(), 'diag')
+      const interval = 100
+      const r = group.runNode(join(root, '__test__/children/recorder-grow.mjs'), [dir, String(interval), String(limit)], { timeout: 60_000 })
+      const diedAt = Date.now()
+      expect(r.signal).toBe('SIGKILL')
+      const { records, samples } = readRecorder(join(dir, 'recorder-grow.jsonl'))
+      expect(records.some((x) => x.type === 'exit')).toBe(false)
+      expect(diedAt - samples.at(-1).epochMs).toBeLessThan(2 * interval + 250)
+      expect(samples.at(-1).rssBytes - samples[0].rssBytes).toBeGreaterThan(100 * MiB)
+      expect(samples.at(-1).cgroupLimitBytes).toBe(limit)
+      const dumps = dumpFiles(dir).map(readDump)
+      expect(dumps.map((d) => d.trigger).sort()).toEqual(['critical', 'hard'])
+      expect(dumps.every((d) => d.history.length > 0)).toBe(true)
+    } finally {
+      group.remove()
+    }
+  })
+
+  it('V8 heap OOM: the monitor dumps and the recorder file survive', () => {
+    const dir = join(scratch(), 'diag')
+    const r = spawnSync(process.execPath, ['--max-old-space-size=128', join(root, 'demo/child.mjs'), dir], { encoding: 'utf8', timeout: 60_000 })
+    expect(r.stderr).toMatch(/JavaScript heap out of memory/)
+    const { records, samples } = readRecorder(join(dir, 'recorder-demosess.jsonl'))
+    expect(records.some((x) => x.type === 'exit')).toBe(false)
+    expect(samples.length).toBeGreaterThan(3)
+    const withHeap = samples.filter((x) => x.heapUsedBytes !== null)
+    expect(withHeap.at(-1).heapUsedBytes).toBeGreaterThan(withHeap[0].heapUsedBytes)
+    expect(dumpFiles(dir).map(readDump).map((d) => d.trigger).sort()).toEqual(['critical', 'hard'])
+  })
+})

@@ -1,0 +1,570 @@
+//! The flight recorder and the watchdog: a native thread per dumper that samples memory
+//! every `intervalMs` without needing the event loop.
+//!
+//! Each sample goes into an in-memory ring (copied into every dump as `history`) and is
+//! appended as one JSON line to `recorder-<session8>.jsonl`, so the trajectory is in the
+//! page cache within one interval of being measured and survives any death, even the
+//! kernel OOM killer's SIGKILL. `close()` appends an `exit` record: a file without one
+//! ended in a crash, at about its last sample's time.
+//!
+//! The watchdog runs in the same thread: when RSS crosses its threshold and neither
+//! `observe()` nor `dump()` has been called for `stallMs` (the event loop is stuck), it
+//! writes a dump itself, with the last V8 figures JS pushed and their age. It is the only
+//! way a dump can appear while the event loop is blocked.
+
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use serde::Serialize;
+
+use crate::probes::{cgroup, pressure, procfs, ProbeRoots};
+use crate::timefmt::UtcTime;
+
+/// A recorder file is rotated to `<name>.1` (replacing any older one) past this size,
+/// so one session keeps at most twice this on disk: 4 MiB is about 10 hours of
+/// one-second samples.
+pub const RECORDER_MAX_BYTES: u64 = 4 * 1024 * 1024;
+pub const MIN_INTERVAL_MS: u64 = 10;
+pub const MAX_INTERVAL_MS: u64 = 3_600_000;
+pub const MAX_SAMPLES: u32 = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecorderConfig {
+    pub interval_ms: u64,
+    pub samples: u32,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        RecorderConfig {
+            interval_ms: 1000,
+            samples: 120,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WatchdogConfig {
+    /// Fire at this share of the effective memory limit...
+    pub rss_ratio: Option<f64>,
+    /// ...or at this many bytes of RSS (the smaller threshold wins when both are set).
+    pub rss_bytes: Option<u64>,
+    /// ...once neither `observe()` nor `dump()` has been called for this long.
+    pub stall_ms: u64,
+}
+
+/// The V8 figures JS last pushed through `observe()` (or `dump()`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct V8Figures {
+    pub heap_used: Option<f64>,
+    pub heap_total: Option<f64>,
+    pub heap_limit: Option<f64>,
+    pub external: Option<f64>,
+    pub rss: Option<f64>,
+}
+
+/// What `observe()` stored: when, the figures a sample needs, and the full maps a
+/// watchdog dump records as its `atTrigger`.
+#[derive(Debug, Clone)]
+struct Observed {
+    at_ms: u64,
+    figures: V8Figures,
+    at_trigger: crate::report::AtTrigger,
+}
+
+/// One line of the recorder file and one entry of a dump's `history`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sample {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub t: String,
+    pub epoch_ms: i64,
+    pub rss_bytes: Option<u64>,
+    pub swap_bytes: Option<u64>,
+    pub cgroup_usage_bytes: Option<u64>,
+    pub cgroup_limit_bytes: Option<u64>,
+    #[serde(serialize_with = "crate::report::serialize_opt_number")]
+    pub psi_some_avg10: Option<f64>,
+    #[serde(serialize_with = "crate::report::serialize_opt_number")]
+    pub heap_used_bytes: Option<f64>,
+    #[serde(serialize_with = "crate::report::serialize_opt_number")]
+    pub heap_total_bytes: Option<f64>,
+    #[serde(serialize_with = "crate::report::serialize_opt_number")]
+    pub heap_limit_bytes: Option<f64>,
+    #[serde(serialize_with = "crate::report::serialize_opt_number")]
+    pub external_bytes: Option<f64>,
+    /// How old the V8 figures are (they come from JS, which may be stuck); null if JS
+    /// never pushed any.
+    pub v8_age_ms: Option<u64>,
+}
+
+/// State shared by the JS thread, the recorder thread and the dumper.
+pub struct Shared {
+    start: Instant,
+    /// Monotonic ms of the last `observe()` or `dump()`.
+    last_activity_ms: AtomicU64,
+    observed: Mutex<Option<Observed>>,
+    ring: Mutex<VecDeque<Sample>>,
+    capacity: usize,
+    stop: Mutex<Option<&'static str>>,
+    wake: Condvar,
+}
+
+impl Shared {
+    pub fn new(capacity: u32) -> Arc<Shared> {
+        Arc::new(Shared {
+            start: Instant::now(),
+            last_activity_ms: AtomicU64::new(0),
+            observed: Mutex::new(None),
+            ring: Mutex::new(VecDeque::with_capacity(capacity as usize)),
+            capacity: capacity as usize,
+            stop: Mutex::new(None),
+            wake: Condvar::new(),
+        })
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// JS is alive: `observe()` or `dump()` was called.
+    pub fn touch(&self) {
+        self.last_activity_ms
+            .store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    pub fn observe(&self, at_trigger: crate::report::AtTrigger) {
+        let now = self.now_ms();
+        let h = &at_trigger.v8_heap_stats;
+        let u = &at_trigger.memory_usage;
+        let figures = V8Figures {
+            heap_used: h.get("usedHeapSize").or(u.get("heapUsed")),
+            heap_total: u.get("heapTotal").or(h.get("totalHeapSize")),
+            heap_limit: h.get("heapSizeLimit"),
+            external: u.get("external").or(h.get("externalMemory")),
+            rss: u.get("rss"),
+        };
+        *self.observed.lock() = Some(Observed {
+            at_ms: now,
+            figures,
+            at_trigger,
+        });
+        self.last_activity_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// The last V8 figures and their age in ms.
+    pub fn observed(&self) -> Option<(V8Figures, u64)> {
+        let now = self.now_ms();
+        self.observed
+            .lock()
+            .as_ref()
+            .map(|o| (o.figures.clone(), now.saturating_sub(o.at_ms)))
+    }
+
+    /// The last full figures (for a watchdog dump) and their age in ms.
+    pub fn observed_at_trigger(&self) -> Option<(crate::report::AtTrigger, u64)> {
+        let now = self.now_ms();
+        self.observed
+            .lock()
+            .as_ref()
+            .map(|o| (o.at_trigger.clone(), now.saturating_sub(o.at_ms)))
+    }
+
+    pub fn stalled_ms(&self) -> u64 {
+        self.now_ms()
+            .saturating_sub(self.last_activity_ms.load(Ordering::Relaxed))
+    }
+
+    pub fn history(&self) -> Vec<Sample> {
+        self.ring.lock().iter().cloned().collect()
+    }
+
+    fn push(&self, s: Sample) {
+        let mut ring = self.ring.lock();
+        if ring.len() == self.capacity {
+            ring.pop_front();
+        }
+        ring.push_back(s);
+    }
+
+    /// Asks the thread to stop, saying why (`close`: the host closed the dumper;
+    /// `released`: the dumper was garbage-collected or its worker ended). Returns false
+    /// if it was already asked.
+    pub fn request_stop(&self, reason: &'static str) -> bool {
+        let mut stop = self.stop.lock();
+        let first = stop.is_none();
+        if first {
+            *stop = Some(reason);
+        }
+        self.wake.notify_all();
+        first
+    }
+
+    /// Sleeps one interval, or less if stopped; the stop reason when the thread should stop.
+    fn wait(&self, interval: Duration) -> Option<&'static str> {
+        let mut stop = self.stop.lock();
+        if stop.is_none() {
+            self.wake.wait_for(&mut stop, interval);
+        }
+        *stop
+    }
+}
+
+/// Where the cgroup figures come from, found once.
+fn cgroup_files(roots: &ProbeRoots) -> Option<(PathBuf, &'static str, &'static str)> {
+    let c = cgroup::read(&roots.proc, &roots.pid_dir, &roots.cgroup_fs).ok()?;
+    let (usage, limit) = if c.version == "v2" {
+        ("memory.current", "memory.max")
+    } else {
+        ("memory.usage_in_bytes", "memory.limit_in_bytes")
+    };
+    Some((PathBuf::from(c.directory), usage, limit))
+}
+
+fn read_number(path: &Path) -> Option<u64> {
+    let n: u64 = fs::read_to_string(path).ok()?.trim().parse().ok()?;
+    (n < cgroup::V1_UNLIMITED_FLOOR).then_some(n)
+}
+
+/// Takes one sample: cheap procfs reads only.
+pub fn sample(
+    shared: &Shared,
+    roots: &ProbeRoots,
+    cg: Option<&(PathBuf, &'static str, &'static str)>,
+) -> Sample {
+    let now = UtcTime::now();
+    let status = procfs::read_status(roots).ok();
+    let (v8, age) = match shared.observed() {
+        Some((v, age)) => (v, Some(age)),
+        None => (V8Figures::default(), None),
+    };
+    Sample {
+        kind: "sample",
+        t: now.iso8601(),
+        epoch_ms: now.epoch_ms,
+        rss_bytes: status.as_ref().and_then(|s| s.vm_rss),
+        swap_bytes: status.as_ref().and_then(|s| s.vm_swap),
+        cgroup_usage_bytes: cg.and_then(|(d, u, _)| read_number(&d.join(u))),
+        cgroup_limit_bytes: cg.and_then(|(d, _, l)| read_number(&d.join(l))),
+        psi_some_avg10: pressure::read_system(&roots.proc)
+            .ok()
+            .map(|p| p.some.avg10),
+        heap_used_bytes: v8.heap_used,
+        heap_total_bytes: v8.heap_total,
+        heap_limit_bytes: v8.heap_limit,
+        external_bytes: v8.external,
+        v8_age_ms: age,
+    }
+}
+
+/// The append-only recorder file, rotated at [`RECORDER_MAX_BYTES`].
+pub struct RecorderFile {
+    dir: PathBuf,
+    name: String,
+    file: Option<File>,
+    size: u64,
+}
+
+impl RecorderFile {
+    pub fn file_name(session_short: &str) -> String {
+        format!("recorder-{session_short}.jsonl")
+    }
+
+    pub fn new(dir: &Path, session_short: &str) -> Self {
+        RecorderFile {
+            dir: dir.to_path_buf(),
+            name: Self::file_name(session_short),
+            file: None,
+            size: 0,
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(&self.name)
+    }
+
+    fn open(&mut self) -> std::io::Result<()> {
+        crate::writer::prepare_dir(&self.dir).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut o = OpenOptions::new();
+        o.append(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Never through a link planted at our name.
+            o.mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+        }
+        let f = o.open(self.path())?;
+        self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        self.file = Some(f);
+        Ok(())
+    }
+
+    /// Appends one JSON line with a single write, rotating first if the file is full.
+    pub fn append<T: Serialize>(&mut self, record: &T) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        if self.file.is_none() {
+            self.open()?;
+        }
+        if self.size + line.len() as u64 > RECORDER_MAX_BYTES {
+            self.file = None;
+            let rotated = self.dir.join(format!("{}.1", self.name));
+            fs::rename(self.path(), rotated)?;
+            self.open()?;
+        }
+        let f = self.file.as_mut().expect("opened above");
+        f.write_all(&line)?;
+        self.size += line.len() as u64;
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StartRecord<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    t: String,
+    epoch_ms: i64,
+    pid: u32,
+    session_id: &'a str,
+    interval_ms: u64,
+    schema_version: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExitRecord {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    t: String,
+    epoch_ms: i64,
+    reason: &'static str,
+}
+
+/// What the thread needs from its dumper, so the recorder stays testable without it.
+pub trait Host: Send + Sync + 'static {
+    fn directory(&self) -> PathBuf;
+    fn session_short_id(&self) -> String;
+    /// Called when the watchdog fires; `stalled_ms` is how long JS has been silent.
+    fn watchdog_dump(&self, stalled_ms: u64, rss: u64, threshold: u64);
+    /// The memory the watchdog compares RSS against (effective limit).
+    fn effective_limit(&self) -> Option<u64>;
+}
+
+pub struct Recorder {
+    pub shared: Arc<Shared>,
+}
+
+impl Recorder {
+    /// Starts the sampling thread. It holds only what it needs (never the JS object), so
+    /// it cannot keep anything alive, and it never keeps Node running.
+    pub fn start(
+        host: Arc<dyn Host>,
+        shared: Arc<Shared>,
+        config: RecorderConfig,
+        watchdog: Option<WatchdogConfig>,
+        roots: ProbeRoots,
+    ) -> std::io::Result<Recorder> {
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name("mdd-recorder".into())
+            .stack_size(256 * 1024)
+            .spawn(move || run(host, s, config, watchdog, roots))?;
+        Ok(Recorder { shared })
+    }
+}
+
+fn run(
+    host: Arc<dyn Host>,
+    shared: Arc<Shared>,
+    config: RecorderConfig,
+    watchdog: Option<WatchdogConfig>,
+    roots: ProbeRoots,
+) {
+    let cg = cgroup_files(&roots);
+    let mut session = host.session_short_id();
+    let mut file = RecorderFile::new(&host.directory(), &session);
+    fn start_record(session: &str, interval_ms: u64) -> StartRecord<'_> {
+        let now = UtcTime::now();
+        StartRecord {
+            kind: "start",
+            t: now.iso8601(),
+            epoch_ms: now.epoch_ms,
+            pid: std::process::id(),
+            session_id: session,
+            interval_ms,
+            schema_version: crate::report::SCHEMA_VERSION,
+        }
+    }
+    let _ = file.append(&start_record(&session, config.interval_ms));
+    let interval = Duration::from_millis(config.interval_ms);
+    let mut fired = false;
+    loop {
+        let s = sample(&shared, &roots, cg.as_ref());
+        let rss = s.rss_bytes;
+        let current = host.session_short_id();
+        if current != session {
+            session = current;
+            file = RecorderFile::new(&host.directory(), &session);
+            let _ = file.append(&start_record(&session, config.interval_ms));
+        }
+        // A full disk must not stop the sampling (the ring still feeds dumps).
+        let _ = file.append(&s);
+        shared.push(s);
+        if let (Some(w), Some(rss)) = (watchdog, rss) {
+            let threshold = watchdog_threshold(&w, host.effective_limit());
+            let stalled = shared.stalled_ms();
+            if let Some(threshold) = threshold {
+                if rss >= threshold && stalled >= w.stall_ms {
+                    if !fired {
+                        host.watchdog_dump(stalled, rss, threshold);
+                        fired = true;
+                    }
+                } else if stalled < w.stall_ms {
+                    // JS came back: a later stall may fire again (cap and cooldown apply).
+                    fired = false;
+                }
+            }
+        }
+        if let Some(reason) = shared.wait(interval) {
+            let now = UtcTime::now();
+            let _ = file.append(&ExitRecord {
+                kind: "exit",
+                t: now.iso8601(),
+                epoch_ms: now.epoch_ms,
+                reason,
+            });
+            break;
+        }
+    }
+}
+
+/// The RSS at which the watchdog fires: the smaller of `rssBytes` and `rssRatio` of the
+/// effective limit.
+pub fn watchdog_threshold(w: &WatchdogConfig, effective_limit: Option<u64>) -> Option<u64> {
+    let by_ratio = w
+        .rss_ratio
+        .zip(effective_limit)
+        .map(|(r, l)| (r * l as f64) as u64);
+    match (by_ratio, w.rss_bytes) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_keeps_the_last_samples() {
+        let s = Shared::new(3);
+        for i in 0..5 {
+            s.push(Sample {
+                kind: "sample",
+                t: String::new(),
+                epoch_ms: i,
+                rss_bytes: None,
+                swap_bytes: None,
+                cgroup_usage_bytes: None,
+                cgroup_limit_bytes: None,
+                psi_some_avg10: None,
+                heap_used_bytes: None,
+                heap_total_bytes: None,
+                heap_limit_bytes: None,
+                external_bytes: None,
+                v8_age_ms: None,
+            });
+        }
+        let h: Vec<i64> = s.history().iter().map(|x| x.epoch_ms).collect();
+        assert_eq!(h, vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn thresholds() {
+        let w = |r: Option<f64>, b: Option<u64>| WatchdogConfig {
+            rss_ratio: r,
+            rss_bytes: b,
+            stall_ms: 1,
+        };
+        assert_eq!(
+            watchdog_threshold(&w(Some(0.5), None), Some(1000)),
+            Some(500)
+        );
+        assert_eq!(
+            watchdog_threshold(&w(Some(0.5), Some(300)), Some(1000)),
+            Some(300)
+        );
+        assert_eq!(watchdog_threshold(&w(None, Some(300)), None), Some(300));
+        assert_eq!(watchdog_threshold(&w(Some(0.5), None), None), None);
+    }
+
+    #[test]
+    fn observe_and_stall() {
+        let s = Shared::new(2);
+        assert!(s.observed().is_none());
+        s.observe(crate::report::AtTrigger {
+            v8_heap_stats: crate::report::NumberMap(vec![("usedHeapSize", Some(1.0))]),
+            ..Default::default()
+        });
+        let (v, age) = s.observed().unwrap();
+        assert_eq!(v.heap_used, Some(1.0));
+        assert!(age < 1000);
+        assert!(s.stalled_ms() < 1000);
+        assert!(s.request_stop("close"));
+        assert!(!s.request_stop("released"));
+        assert_eq!(
+            s.wait(Duration::from_secs(10)),
+            Some("close"),
+            "a stopped recorder does not sleep"
+        );
+    }
+
+    #[test]
+    fn recorder_file_appends_lines_and_rotates() {
+        let dir = std::env::temp_dir().join(format!("mdd-rec-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let mut f = RecorderFile::new(&dir, "abc");
+        f.append(&serde_json::json!({"a": 1})).unwrap();
+        f.append(&serde_json::json!({"a": 2})).unwrap();
+        let text = fs::read_to_string(f.path()).unwrap();
+        assert_eq!(text, "{\"a\":1}\n{\"a\":2}\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            assert_eq!(fs::metadata(f.path()).unwrap().mode() & 0o777, 0o600);
+        }
+        f.size = RECORDER_MAX_BYTES;
+        f.append(&serde_json::json!({"a": 3})).unwrap();
+        assert_eq!(fs::read_to_string(f.path()).unwrap(), "{\"a\":3}\n");
+        assert!(fs::read_to_string(dir.join("recorder-abc.jsonl.1"))
+            .unwrap()
+            .ends_with("{\"a\":2}\n"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn recorder_file_never_follows_a_planted_link() {
+        let dir = std::env::temp_dir().join(format!("mdd-rec-link-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        crate::writer::prepare_dir(&dir).unwrap();
+        let target = dir.with_extension("target");
+        fs::write(&target, b"precious").unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("recorder-x.jsonl")).unwrap();
+        let mut f = RecorderFile::new(&dir, "x");
+        assert!(f.append(&serde_json::json!({"a": 1})).is_err());
+        assert_eq!(fs::read(&target).unwrap(), b"precious");
+        fs::remove_dir_all(&dir).unwrap();
+        fs::remove_file(&target).unwrap();
+    }
+}
