@@ -44,7 +44,7 @@ if (process.argv.includes('--with-test-hooks')) {
   const hooksBinary = existsSync(hooks) && readdirSync(hooks).find((f) => f.endsWith('.node'))
   if (!hooksBinary || statSync(join(hooks, hooksBinary)).mtimeMs < sources) {
     console.log('Building the test-hooks variant of the addon…')
-    execFileSync('npx', ['napi', 'build', '--platform', '--features', 'test-hooks', '-o', 'target/test-hooks', '--no-js', '--dts', 'hooks.d.ts'], {
+    execFileSync('npx', ['napi', 'build', '--platform', '--release', '--features', 'test-hooks', '-o', 'target/test-hooks', '--no-js', '--dts', 'hooks.d.ts'], {
       cwd: root,
       stdio: 'inherit',
     })

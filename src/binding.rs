@@ -236,6 +236,21 @@ impl Drop for MemoryDiagnosticsDumper {
     }
 }
 
+/// Test and benchmark builds only: the physical floor of phase 1 (the same exclusive
+/// create, write and rename the writer does) for `bytes`, with no serialization.
+#[cfg(feature = "test-hooks")]
+#[napi(catch_unwind)]
+pub fn bench_write_floor(dir: String, name: String, bytes: Buffer) -> Result<()> {
+    crate::writer::write_atomic(
+        std::path::Path::new(&dir),
+        &name,
+        &bytes,
+        crate::writer::Durability::ProcessCrash,
+    )
+    .map(|_| ())
+    .map_err(|e| Error::from_reason(e.to_string()))
+}
+
 fn submit_phase2(
     meta: DumpMeta,
     plan: collector::Phase2Plan,

@@ -75,14 +75,22 @@ impl InputChecker {
         Self::default()
     }
 
-    /// A byte count or counter: finite and non-negative, else `None` plus a warning.
-    pub fn number(&mut self, path: &str, raw: &RawValue, required: bool) -> Option<f64> {
+    /// A byte count or counter: finite and non-negative, else `None` plus a warning
+    /// about `container.key` (the name is only formatted when something is wrong: this
+    /// runs for every figure on the dump path).
+    pub fn number(
+        &mut self,
+        container: &str,
+        key: &str,
+        raw: &RawValue,
+        required: bool,
+    ) -> Option<f64> {
         match raw {
             RawValue::Number(n) if n.is_finite() && *n >= 0.0 => Some(*n),
             RawValue::Missing if !required => None,
             other => {
                 self.warnings.push(format!(
-                    "{path}: expected a non-negative finite number, got {}; recorded as null",
+                    "{container}.{key}: expected a non-negative finite number, got {}; recorded as null",
                     other.describe()
                 ));
                 None
@@ -100,7 +108,7 @@ impl InputChecker {
         let mut out = Vec::with_capacity(fields.len());
         for (js, camel, required) in fields {
             let raw = get(js);
-            let v = self.number(&format!("{container}.{js}"), &raw, *required);
+            let v = self.number(container, js, &raw, *required);
             out.push((*camel, v));
         }
         NumberMap(out)

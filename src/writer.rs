@@ -135,6 +135,10 @@ pub fn parse_temp_name(name: &str) -> Option<u32> {
 /// Creates the directory if missing (0700 for every level we create) and checks that
 /// it is a directory we alone can write to.
 pub fn prepare_dir(dir: &Path) -> Result<(), WriteError> {
+    // The usual case, the directory exists: one stat, no mkdir.
+    if fs::metadata(dir).is_ok() {
+        return check_dir_safety(dir);
+    }
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

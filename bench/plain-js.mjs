@@ -1,0 +1,40 @@
+// REFERENCE CONTENDER, not part of the package: the plain-JS approach hosts use today,
+// written as they typically write it, so the benchmark can compare against it.
+//   phase 1: JSON.stringify(payload, null, 2) + fs.writeFileSync to the final name
+//   phase 2: v8.getHeapSpaceStatistics(), process.resourceUsage(), /proc/self/smaps_rollup,
+//            /proc/self/fd, and a forked `ps -axo pid=,ppid=,rss=` to size the process
+//            tree; then fs.writeFileSync over the same file.
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import v8 from 'node:v8'
+
+export class PlainJsDumper {
+  #n = 0
+  constructor({ directory }) {
+    this.directory = directory
+    fs.mkdirSync(directory, { recursive: true })
+  }
+
+  dump(trigger, input) {
+    const n = ++this.#n
+    const filePath = path.join(this.directory, `plain-${process.pid}-${n}.json`)
+    const payload = { trigger, dumpNumber: n, timestamp: new Date().toISOString(), ...input }
+    fs.writeFileSync(filePath, JSON.stringify(payload, null, 2))
+    return new Promise((resolve) => {
+      const heapSpaces = v8.getHeapSpaceStatistics()
+      const resourceUsage = process.resourceUsage()
+      let smaps = null
+      let fds = null
+      try {
+        smaps = fs.readFileSync('/proc/self/smaps_rollup', 'utf8')
+        fds = fs.readdirSync('/proc/self/fd').length
+      } catch {}
+      execFile('ps', ['-axo', 'pid=,ppid=,rss='], { maxBuffer: 16 << 20 }, (err, stdout) => {
+        const tree = err ? null : stdout.trim().split('\n').length
+        fs.writeFileSync(filePath, JSON.stringify({ ...payload, heapSpaces, resourceUsage, smaps, fds, processes: tree }, null, 2))
+        resolve({ filePath, complete: !err })
+      })
+    })
+  }
+}
