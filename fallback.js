@@ -513,12 +513,15 @@ function analyze(f) {
   const add = (type, severity, message, evidence) => risks.push({ type, severity, message, evidence })
   if (f.heapUsed != null && f.heapLimit > 0) {
     const ratio = f.heapUsed / f.heapLimit
-    if (ratio >= 0.7) {
-      add('heapNearLimit', ratio >= 0.85 ? 'critical' : 'warning', `JS heap at ${(ratio * 100).toFixed(0)}% of V8's limit (${mib(f.heapUsed)} of ${mib(f.heapLimit)})`, {
-        heapSizeLimit: f.heapLimit,
-        ratio,
-        usedHeapSize: f.heapUsed,
-      })
+    const avail = f.heapAvailable != null ? f.heapAvailable / f.heapLimit : null
+    const critical = ratio >= 0.85 || (avail !== null && avail <= 0.25)
+    if (critical || ratio >= 0.7 || (avail !== null && avail <= 0.4)) {
+      add(
+        'heapNearLimit',
+        critical ? 'critical' : 'warning',
+        `JS heap at ${(ratio * 100).toFixed(0)}% of V8's limit (${mib(f.heapUsed)} of ${mib(f.heapLimit)})${f.heapAvailable != null ? `, ${mib(f.heapAvailable)} still available` : ''}`,
+        { heapSizeLimit: f.heapLimit, ratio, usedHeapSize: f.heapUsed, ...(f.heapAvailable != null && { totalAvailableSize: f.heapAvailable }) },
+      )
     }
   }
   if (f.detached >= 1) {
@@ -734,6 +737,7 @@ function create(fallbackReason) {
     const analysis = analyze({
       heapUsed: h.usedHeapSize,
       heapLimit: h.heapSizeLimit,
+      heapAvailable: h.totalAvailableSize,
       heapTotal: u.heapTotal ?? h.totalHeapSize,
       detached: h.numberOfDetachedContexts,
       rss: st?.vmRss ?? u.rss,

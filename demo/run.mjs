@@ -1,6 +1,6 @@
 // `npm run demo`: drives a real Node process into a V8 heap out-of-memory crash while
 // its monitor calls the dumper, then shows that the dumps survived the crash.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -125,7 +125,13 @@ for (const f of files) {
   }
 }
 
-if (oom && valid > 0 && valid === files.length) {
+// What a maintainer who receives these files would run.
+console.log(`\n$ npx memory-diagnostics-dumper inspect ${relative(root, diagnostics)}`)
+const inspected = spawnSync(process.execPath, [join(root, 'bin/memory-diagnostics-dumper.js'), 'inspect', diagnostics, '--svg', join(runDir, 'timeline.svg')], { encoding: 'utf8' })
+process.stdout.write(inspected.stdout.replace(/^/gm, '  '))
+console.log(`  (timeline picture: ${relative(root, join(runDir, 'timeline.svg'))})`)
+
+if (oom && valid > 0 && valid === files.length && inspected.status === 0) {
   console.log(`\nThe process crashed; ${valid} dump file(s) and the recorder's trajectory survived and parse as JSON.`)
 } else {
   console.error(`\nDemo failed: ${!oom ? 'the child did not die of out-of-memory' : `${valid} of ${files.length} dump files are valid`}.`)

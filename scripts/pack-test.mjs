@@ -32,7 +32,7 @@ const rootPack = packed(root)
 const platformPack = packed(platformDir)
 const rootFiles = rootPack.files.map((f) => f.path).sort()
 const platformFiles = platformPack.files.map((f) => f.path).sort()
-const required = ['index.js', 'index.mjs', 'index.d.ts', 'native.js', 'native.d.ts', 'fallback.js', 'package.json', 'README.md', 'docs/dump.schema.json']
+const required = ['index.js', 'index.mjs', 'index.d.ts', 'native.js', 'native.d.ts', 'fallback.js', 'inspect.js', 'bin/memory-diagnostics-dumper.js', 'package.json', 'README.md', 'docs/dump.schema.json']
 for (const f of required) if (!rootFiles.includes(f)) fail(`root package lacks ${f}: ${rootFiles}`)
 const forbidden = rootFiles.filter((f) => /\.node$|^src\/|^__test__\/|^tests\/|^target\/|^demo\/|^scripts\/|Cargo\.|\.rs$/.test(f))
 if (forbidden.length) fail(`root package ships files it should not: ${forbidden}`)
@@ -101,6 +101,11 @@ for (const format of ['esm', 'cjs']) {
   if (bundled[format].implementation !== 'native' || !bundled[format].complete) fail(`esbuild ${format} bundle: ${r.stdout}`)
 }
 
+// 5. The reader for maintainers runs from the installed package, without Rust.
+const inspected = spawnSync(join(consumer, 'node_modules', '.bin', 'memory-diagnostics-dumper'), ['inspect', join(consumer, 'diag-cjs'), '--json'], { cwd: consumer, env, encoding: 'utf8' })
+if (inspected.status !== 0) fail(`inspect from the installed package failed: ${inspected.stderr}`)
+const inspectSessions = JSON.parse(inspected.stdout).sessions.length
+
 const withoutBinary = project('consumer-no-binary', [rootPack.filename])
 for (const [kind, r] of Object.entries(withoutBinary)) {
   if (r.implementation !== 'js' || r.docImplementation !== 'js' || !r.complete) fail(`${kind} fallback consumer: ${JSON.stringify(r)}`)
@@ -117,6 +122,7 @@ console.log(
     platformPackedBytes: platformPack.size,
     native: withBinary,
     esbuild: bundled,
+    inspectSessions,
     fallback: withoutBinary,
   }),
 )

@@ -14,6 +14,12 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// rarely passes ~0.8 before V8 aborts: 0.7 is already close to the end.
 pub const HEAP_NEAR_LIMIT_WARNING: f64 = 0.70;
 pub const HEAP_NEAR_LIMIT_CRITICAL: f64 = 0.85;
+/// The same closeness seen from the other side: `total_available_size` (what V8 will
+/// still hand out) against the limit. It counts the young generation as available, so V8
+/// gives up while it still reads 25-30% (measured on a 128 MiB old space): 40% left is
+/// already late, 25% is the end.
+pub const HEAP_AVAILABLE_WARNING: f64 = 0.40;
+pub const HEAP_AVAILABLE_CRITICAL: f64 = 0.25;
 /// Any detached context is a leak candidate (an iframe, `vm` context or worker realm
 /// that should have been collected); several are a leak.
 pub const DETACHED_CONTEXTS_WARNING: f64 = 1.0;
@@ -68,6 +74,8 @@ pub struct Analysis {
 pub struct Facts {
     pub heap_used: Option<f64>,
     pub heap_limit: Option<f64>,
+    /// `total_available_size`.
+    pub heap_available: Option<f64>,
     pub heap_total: Option<f64>,
     pub detached_contexts: Option<f64>,
     pub malloced: Option<f64>,
@@ -111,29 +119,35 @@ pub fn analyze(f: &Facts) -> Analysis {
     if let (Some(used), Some(limit)) = (f.heap_used, f.heap_limit) {
         if limit > 0.0 {
             let ratio = used / limit;
-            let sev = if ratio >= HEAP_NEAR_LIMIT_CRITICAL {
+            let by_used = if ratio >= HEAP_NEAR_LIMIT_CRITICAL {
                 Some(Severity::Critical)
             } else if ratio >= HEAP_NEAR_LIMIT_WARNING {
                 Some(Severity::Warning)
             } else {
                 None
             };
-            if let Some(sev) = sev {
-                risks.push(risk(
-                    "heapNearLimit",
-                    sev,
-                    format!(
-                        "JS heap at {:.0}% of V8's limit ({} of {})",
-                        ratio * 100.0,
-                        mib(used),
-                        mib(limit)
-                    ),
-                    &[
-                        ("usedHeapSize", used),
-                        ("heapSizeLimit", limit),
-                        ("ratio", ratio),
-                    ],
-                ));
+            let by_available = match f.heap_available.map(|a| a / limit) {
+                Some(a) if a <= HEAP_AVAILABLE_CRITICAL => Some(Severity::Critical),
+                Some(a) if a <= HEAP_AVAILABLE_WARNING => Some(Severity::Warning),
+                _ => None,
+            };
+            if let Some(sev) = by_used.max(by_available) {
+                let mut ev = vec![
+                    ("usedHeapSize", used),
+                    ("heapSizeLimit", limit),
+                    ("ratio", ratio),
+                ];
+                let mut message = format!(
+                    "JS heap at {:.0}% of V8's limit ({} of {})",
+                    ratio * 100.0,
+                    mib(used),
+                    mib(limit)
+                );
+                if let Some(a) = f.heap_available {
+                    ev.push(("totalAvailableSize", a));
+                    message.push_str(&format!(", {} still available", mib(a)));
+                }
+                risks.push(risk("heapNearLimit", sev, message, &ev));
             }
         }
     }
@@ -353,6 +367,24 @@ mod tests {
                 ..Default::default()
             }),
             vec![]
+        );
+    }
+
+    #[test]
+    fn heap_available_both_sides() {
+        let f = |avail: f64| Facts {
+            heap_used: Some(50.0),
+            heap_limit: Some(100.0),
+            heap_available: Some(avail),
+            ..Default::default()
+        };
+        assert_eq!(kinds(&f(40.1)), vec![]);
+        assert_eq!(kinds(&f(40.0)), vec![("heapNearLimit", Severity::Warning)]);
+        assert_eq!(kinds(&f(25.1)), vec![("heapNearLimit", Severity::Warning)]);
+        assert_eq!(kinds(&f(25.0)), vec![("heapNearLimit", Severity::Critical)]);
+        assert_eq!(
+            analyze(&f(10.0)).risks[0].evidence["totalAvailableSize"],
+            10.0
         );
     }
 

@@ -192,6 +192,7 @@ pub fn facts(report: &Report, c: &Collected, limit: Option<&MemoryLimit>) -> Fac
     Facts {
         heap_used: heap.get("usedHeapSize"),
         heap_limit: heap.get("heapSizeLimit"),
+        heap_available: heap.get("totalAvailableSize"),
         heap_total: usage.get("heapTotal").or(heap.get("totalHeapSize")),
         detached_contexts: heap.get("numberOfDetachedContexts"),
         malloced: heap.get("mallocedMemory"),
