@@ -153,10 +153,11 @@ describe('evidence that survives the kill', () => {
     try {
       const dir = join(scratch(), 'diag')
       const interval = 100
-      const r = group.runNode(join(root, '__test__/children/recorder-grow.mjs'), [dir, String(interval), String(limit)], { timeout: 60_000 })
+      // The kernel-OOM demo's child: recorder every 100 ms, dumps at 50% and 75% of the limit.
+      const r = group.runNode(join(root, 'demo/grow-native.mjs'), [dir, String(limit)], { timeout: 60_000 })
       const diedAt = Date.now()
       expect(r.signal).toBe('SIGKILL')
-      const { records, samples } = readRecorder(join(dir, 'recorder-grow.jsonl'))
+      const { records, samples } = readRecorder(join(dir, 'recorder-kerneloo.jsonl'))
       expect(records.some((x) => x.type === 'exit')).toBe(false)
       expect(diedAt - samples.at(-1).epochMs).toBeLessThan(2 * interval + 250)
       expect(samples.at(-1).rssBytes - samples[0].rssBytes).toBeGreaterThan(100 * MiB)
