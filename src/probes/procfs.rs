@@ -29,14 +29,28 @@ pub struct ProcStatus {
     pub nonvoluntary_ctxt_switches: Option<u64>,
 }
 
-/// Parses `status` text; unknown lines are ignored, malformed numbers left `None`.
-pub fn parse_status(text: &str) -> ProcStatus {
-    let mut s = ProcStatus::default();
+/// Feeds every `Key: value` line of `text` to `slot`, which names the field a key
+/// fills (or `None` to skip it); values go through [`parse_quantity`].
+fn fill_keyed<T>(
+    text: &str,
+    out: &mut T,
+    slot: impl for<'a> Fn(&'a mut T, &str) -> Option<&'a mut Option<u64>>,
+) {
     for line in text.lines() {
         let Some((key, value)) = line.split_once(':') else {
             continue;
         };
-        let slot = match key {
+        if let Some(field) = slot(out, key) {
+            *field = parse_quantity(value);
+        }
+    }
+}
+
+/// Parses `status` text; unknown lines are ignored, malformed numbers left `None`.
+pub fn parse_status(text: &str) -> ProcStatus {
+    let mut s = ProcStatus::default();
+    fill_keyed(text, &mut s, |s, key| {
+        Some(match key {
             "VmPeak" => &mut s.vm_peak,
             "VmSize" => &mut s.vm_size,
             "VmHWM" => &mut s.vm_hwm,
@@ -53,10 +67,9 @@ pub fn parse_status(text: &str) -> ProcStatus {
             "Threads" => &mut s.threads,
             "voluntary_ctxt_switches" => &mut s.voluntary_ctxt_switches,
             "nonvoluntary_ctxt_switches" => &mut s.nonvoluntary_ctxt_switches,
-            _ => continue,
-        };
-        *slot = parse_quantity(value);
-    }
+            _ => return None,
+        })
+    });
     s
 }
 
@@ -315,11 +328,8 @@ pub struct MemInfo {
 
 pub fn parse_meminfo(text: &str) -> MemInfo {
     let mut m = MemInfo::default();
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once(':') else {
-            continue;
-        };
-        let slot = match key {
+    fill_keyed(text, &mut m, |m, key| {
+        Some(match key {
             "Buffers" => &mut m.buffers,
             "Cached" => &mut m.cached,
             "Shmem" => &mut m.shmem,
@@ -327,10 +337,9 @@ pub fn parse_meminfo(text: &str) -> MemInfo {
             "Dirty" => &mut m.dirty,
             "CommitLimit" => &mut m.commit_limit,
             "Committed_AS" => &mut m.committed_as,
-            _ => continue,
-        };
-        *slot = parse_quantity(value);
-    }
+            _ => return None,
+        })
+    });
     m
 }
 
