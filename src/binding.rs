@@ -66,27 +66,10 @@ impl MemoryDiagnosticsDumper {
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, #[napi(ts_arg_type = "DumperOptions")] options: Unknown) -> Result<Self> {
         let obj = expect_object(&options, "options")?;
-        let suggestions = match obj
-            .get_named_property::<Unknown>("suggestions")?
-            .get_type()?
-        {
-            ValueType::Undefined | ValueType::Null => None,
-            _ => Some(expect_object(
-                &obj.get_named_property::<Unknown>("suggestions")?,
-                "options.suggestions",
-            )?),
-        };
-        let sugg = |key: &str| -> Result<RawValue> {
-            match &suggestions {
-                Some(s) => {
-                    raw_value(&s.get_named_property::<Unknown>(key)?, usize::MAX).map(|v| v.0)
-                }
-                None => Ok(RawValue::Missing),
-            }
-        };
         let prop = |key: &str| -> Result<RawValue> {
             raw_value(&obj.get_named_property::<Unknown>(key)?, usize::MAX).map(|v| v.0)
         };
+        // Optional nested option objects: `suggestions`, `recorder`, `watchdog`.
         let sub = |key: &str| -> Result<Option<Object>> {
             let v = obj.get_named_property::<Unknown>(key)?;
             match v.get_type()? {
@@ -94,14 +77,17 @@ impl MemoryDiagnosticsDumper {
                 _ => expect_object(&v, &format!("options.{key}")).map(Some),
             }
         };
-        let recorder = sub("recorder")?;
-        let watchdog = sub("watchdog")?;
         let sub_prop = |o: &Option<Object>, key: &str| -> Result<RawValue> {
             match o {
-                Some(o) => read_prop(o, key),
+                Some(o) => {
+                    raw_value(&o.get_named_property::<Unknown>(key)?, usize::MAX).map(|v| v.0)
+                }
                 None => Ok(RawValue::Missing),
             }
         };
+        let suggestions = sub("suggestions")?;
+        let recorder = sub("recorder")?;
+        let watchdog = sub("watchdog")?;
         let raw = RawOptions {
             directory: prop("directory")?,
             session_id: prop("sessionId")?,
@@ -109,9 +95,9 @@ impl MemoryDiagnosticsDumper {
             cooldown_ms: prop("cooldownMs")?,
             max_files: prop("maxFiles")?,
             app_version: prop("appVersion")?,
-            suggestion_hard: sugg("hard")?,
-            suggestion_critical: sugg("critical")?,
-            suggestion_manual: sugg("manual")?,
+            suggestion_hard: sub_prop(&suggestions, "hard")?,
+            suggestion_critical: sub_prop(&suggestions, "critical")?,
+            suggestion_manual: sub_prop(&suggestions, "manual")?,
             recorder: recorder.is_some(),
             recorder_interval_ms: sub_prop(&recorder, "intervalMs")?,
             recorder_samples: sub_prop(&recorder, "samples")?,
