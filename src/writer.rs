@@ -7,7 +7,6 @@
 //! against the process dying, which the page cache survives, and it runs on the JS
 //! thread. Phase 2 fsyncs the file before the rename and the directory after it.
 
-use std::ffi::OsStr;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -395,11 +394,6 @@ fn process_alive(pid: u32) -> bool {
         let _ = pid;
         true
     }
-}
-
-/// True if `name` is one of our dump files (used by tests and tools).
-pub fn is_dump_name(name: &OsStr) -> bool {
-    name.to_str().and_then(parse_dump_name).is_some()
 }
 
 #[cfg(test)]
