@@ -10,6 +10,7 @@ const KNOWN_SCHEMA_VERSION = 1
 const DUMP_NAME = /^memory-[A-Za-z0-9_]{1,8}-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-\d+\.json$/
 const RECORDER_NAME = /^recorder-[A-Za-z0-9_]{1,8}\.jsonl(\.1)?$/
 const MIB = 2 ** 20
+const GIB = 2 ** 30
 
 // ---- a JSON Schema validator for the subset docs/dump.schema.json uses ------------------
 
@@ -301,6 +302,24 @@ function esc(s) {
   return String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c])
 }
 
+/**
+ * A round step and the axis top it gives, for 4 to 7 ticks: 1, 2 or 5 times a power of ten of
+ * MiB below 2 GiB, of GiB above (so ticks read 0, 50, 100, 150 MiB or 0, 2, 4, 6 GiB).
+ */
+function niceScale(max) {
+  const unit = max >= 2 * GIB ? GIB : MIB
+  const raw = max / unit / 5
+  const pow = 10 ** Math.floor(Math.log10(Math.max(raw, 1e-9)))
+  const m = [1, 2, 5, 10].find((k) => k * pow >= raw)
+  const step = Math.max(m * pow, unit === MIB ? 1 : 0.5) * unit
+  return { step, top: Math.max(step, Math.ceil((max * 1.02) / step) * step) }
+}
+
+function formatMib(b) {
+  if (b >= 2 * GIB) return `${+(b / GIB).toFixed(1)} GiB`
+  return `${Math.round(b / MIB)} MiB`
+}
+
 /** A timeline of the recorder samples with the dumps marked: plain SVG, no dependencies. */
 function svg(summary) {
   const W = 960
@@ -324,8 +343,20 @@ function svg(summary) {
   const ts = [...points.map((p) => p.epochMs), ...marks.map((m) => m.t)].filter(Number.isFinite)
   const t0 = Math.min(...ts)
   const t1 = Math.max(...ts, t0 + 1)
-  const vals = points.flatMap((p) => series.map((s) => p[s.key])).filter((v) => typeof v === 'number')
-  const vmax = Math.max(...vals, 1) * 1.05
+  // The y-axis follows the data, not the limits: a limit far above the process (physical RAM
+  // on a machine without a cgroup limit) would flatten every line onto zero. A limit series
+  // is drawn, and counted in the scale, only when it is within LIMIT_IN_RANGE of the data;
+  // otherwise the legend states its value.
+  const LIMIT_IN_RANGE = 1.5
+  const finite = (v) => typeof v === 'number' && Number.isFinite(v)
+  const dataMax = Math.max(1, ...points.flatMap((p) => series.filter((s) => !s.dash).map((s) => p[s.key])).filter(finite))
+  for (const s of series.filter((s) => s.dash)) {
+    const v = points.map((p) => p[s.key]).filter(finite)
+    s.max = v.length ? v.reduce((a, b) => Math.max(a, b), 0) : null
+    s.inRange = s.max != null && s.max <= dataMax * LIMIT_IN_RANGE
+  }
+  const scaleMax = Math.max(dataMax, ...series.filter((s) => s.inRange).map((s) => s.max))
+  const { step, top: vmax } = niceScale(scaleMax)
   const x = (t) => M.l + ((t - t0) / (t1 - t0)) * (W - M.l - M.r)
   const y = (v) => H - M.b - (v / vmax) * (H - M.t - M.b)
   const out = [
@@ -334,14 +365,14 @@ function svg(summary) {
     `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
     `<text x="${M.l}" y="20" font-size="14" font-weight="bold">Memory timeline: ${esc(summary.sessions.map((s) => s.sessionId).join(', '))}</text>`,
   ]
-  for (let i = 0; i <= 4; i++) {
-    const v = (vmax / 4) * i
+  for (let v = 0; v <= vmax + step / 2; v += step) {
     out.push(`<line x1="${M.l}" x2="${W - M.r}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#e0e0e0"/>`)
-    out.push(`<text x="${M.l - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${(v / MIB).toFixed(0)} MiB</text>`)
+    out.push(`<text x="${M.l - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${formatMib(v)}</text>`)
   }
   out.push(`<text x="${M.l}" y="${H - 20}">${esc(new Date(t0).toISOString())}</text>`)
   out.push(`<text x="${W - M.r}" y="${H - 20}" text-anchor="end">+${((t1 - t0) / 1000).toFixed(1)} s</text>`)
   for (const s of series) {
+    if (s.dash && !s.inRange) continue
     const pts = points.filter((p) => typeof p[s.key] === 'number').map((p) => `${x(p.epochMs).toFixed(1)},${y(p[s.key]).toFixed(1)}`)
     if (pts.length) {
       out.push(`<polyline class="series" data-series="${s.key}" fill="none" stroke="${s.color}" stroke-width="2.5"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''} points="${pts.join(' ')}"/>`)
@@ -354,7 +385,8 @@ function svg(summary) {
   series.forEach((s, i) => {
     const lx = M.l + 10 + i * 200
     out.push(`<line x1="${lx}" x2="${lx + 24}" y1="${M.t - 8}" y2="${M.t - 8}" stroke="${s.color}" stroke-width="3"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`)
-    out.push(`<text x="${lx + 30}" y="${M.t - 4}">${esc(s.label)}</text>`)
+    const off = s.dash && !s.inRange ? (s.max == null ? ' (unknown)' : ` ${formatMib(s.max)}, off scale`) : ''
+    out.push(`<text x="${lx + 30}" y="${M.t - 4}">${esc(s.label + off)}</text>`)
   })
   out.push('</svg>')
   return out.join('\n')

@@ -60,7 +60,12 @@ describe('memory-diagnostics-dumper inspect', () => {
   })
 
   it('draws a timeline SVG that renders with the series and the dumps on it (headless Chromium)', () => {
-    const dir = crashedSession()
+    // Fixture: a V8-OOM demo run on a machine without a cgroup limit, so the effective limit is
+    // physical RAM (23.5 GiB), far above the data. The picture must not depend on this machine.
+    const dir = join(scratch(), 'diag')
+    mkdirSync(dir)
+    const fixture = join(root, 'tests/fixtures/inspect/v8-oom-no-cgroup-limit')
+    for (const f of readdirSync(fixture)) copyFileSync(join(fixture, f), join(dir, f))
     const svgFile = join(scratch(), 'timeline.svg')
     const htmlFile = join(scratch(), 'timeline.html')
     expect(inspect(dir, '--svg', svgFile, '--html', htmlFile).status).toBe(0)
@@ -68,6 +73,16 @@ describe('memory-diagnostics-dumper inspect', () => {
     expect(svg).toMatch(/<polyline class="series" data-series="rssBytes"/)
     expect(svg).toMatch(/<polyline class="series" data-series="heapUsedBytes"/)
     expect(svg.match(/<line class="dump"/g)).toHaveLength(2)
+    // The y-axis follows the data with round ticks; the off-scale limit is named in the legend.
+    const ticks = [...svg.matchAll(/text-anchor="end">(\d+) MiB</g)].map((m) => Number(m[1]))
+    expect(ticks).toEqual([0, 50, 100, 150, 200, 250])
+    expect(svg).toMatch(/effective memory limit 23\.5 GiB, off scale/)
+    expect(svg).not.toMatch(/data-series="limit"/)
+    // Both series visibly rise: last point well above the first (SVG y grows downwards).
+    for (const key of ['rssBytes', 'heapUsedBytes']) {
+      const pts = svg.match(new RegExp(`data-series="${key}"[^>]* points="([^"]+)"`))![1].split(' ').map((p) => Number(p.split(',')[1]))
+      expect(pts[0] - pts.at(-1)!, key).toBeGreaterThan(100)
+    }
     expect(readFileSync(htmlFile, 'utf8')).toContain('<svg')
     const chromium = ['chromium', 'chromium-browser', 'google-chrome'].find((c) => spawnSync(c, ['--version']).status === 0)
     if (!chromium) {
