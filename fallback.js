@@ -8,6 +8,7 @@
 // thread (its file reads use the libuv threadpool), and the cgroup and process-tree
 // probes are native-only (listed in `collection.failedProbes`).
 
+const crypto = require('node:crypto')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -196,9 +197,24 @@ function readInput(input) {
 
 // ---- files --------------------------------------------------------------------------
 
-const DUMP_NAME = /^memory-([A-Za-z0-9_]{1,8})-(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z)-(\d{1,10})\.json$/
-const TEMP_NAME = /^\.(.+)\.(\d+)-(\d+)\.tmp$/
-let tempSeq = 0
+const DUMP_NAME = /^memory-([A-Za-z0-9_]{1,8})-(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z)-(\d{1,10})(?:\.(\d{1,10}))?\.json$/
+// `.<final>.A<token>.tmp` (this implementation: judged by age), `.<final>.L<token>.tmp` (the
+// native addon's, locked by their writer; this implementation cannot test the lock, so by
+// age too) and `.<final>.<pid>-<n>.tmp` (older versions: by age).
+const TEMP_NAME = /^\.(.+)\.(?:[AL][0-9a-f]{8,32}|\d+-\d+)\.tmp$/
+const FUTURE_TOLERANCE_MS = 60_000
+const MAX_NAME_ATTEMPTS = 1000
+
+function parseDumpName(name) {
+  const m = DUMP_NAME.exec(name)
+  if (!m || (m[4] !== undefined && Number(m[4]) < 2)) return null
+  return { session: m[1], stamp: m[2], number: Number(m[3]), copy: m[4] === undefined ? 1 : Number(m[4]) }
+}
+
+/** The k-th name to try for a dump whose first choice is `base` (k >= 2: `-<n>.<k>.json`). */
+function candidateName(base, k) {
+  return k <= 1 ? base : `${base.slice(0, -'.json'.length)}.${k}.json`
+}
 
 function prepareDir(dir) {
   try {
@@ -228,35 +244,57 @@ function prepareDir(dir) {
 
 const CREATE_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW || 0)
 
+/** A temporary name no other writer (any process, namespace or host) will pick. */
 function tempPath(dir, finalName) {
-  return path.join(dir, `.${finalName}.${process.pid}-${tempSeq++}.tmp`)
+  return path.join(dir, `.${finalName}.A${crypto.randomBytes(8).toString('hex')}.tmp`)
 }
 
-/** Phase 1: synchronous temporary file + rename, no fsync. */
-function writeAtomicSync(dir, finalName, text) {
-  const tmp = tempPath(dir, finalName)
-  const finalPath = path.join(dir, finalName)
+/**
+ * Phase 1: a temporary file, then a no-replace link to the first free name from `base`
+ * (`link()` never replaces), no fsync. Returns the name taken and the file's identity.
+ */
+function writeNewSync(dir, base, text) {
+  const tmp = tempPath(dir, base)
   let step = 'create temporary file'
+  let at = tmp
   try {
     const fd = fs.openSync(tmp, CREATE_FLAGS, 0o600)
+    let id
     try {
       step = 'write temporary file'
       fs.writeSync(fd, text)
+      const st = fs.fstatSync(fd)
+      id = { dev: st.dev, ino: st.ino }
     } finally {
       fs.closeSync(fd)
     }
-    step = 'rename into place'
-    fs.renameSync(tmp, finalPath)
+    step = 'link into place'
+    for (let k = 1; k <= MAX_NAME_ATTEMPTS; k++) {
+      const name = candidateName(base, k)
+      at = path.join(dir, name)
+      try {
+        fs.linkSync(tmp, at)
+        return { name, id }
+      } catch (e) {
+        if (e.code !== 'EEXIST') throw e
+      }
+    }
+    step = 'find a free name for'
+    throw new Error(`${MAX_NAME_ATTEMPTS} names taken`)
   } catch (e) {
+    throw new Error(`could not ${step} ${at}: ${e.message}`)
+  } finally {
     try {
       fs.unlinkSync(tmp)
     } catch {}
-    throw new Error(`could not ${step} ${step === 'rename into place' ? finalPath : tmp}: ${e.message}`)
   }
 }
 
-/** Phase 2: temporary file, fsync, rename, fsync of the directory. */
-async function writeAtomicDurable(dir, finalName, text) {
+/**
+ * Phase 2: temporary file, fsync, rename over the final name (only while it still holds
+ * this dump's phase-1 file `id`), fsync of the directory.
+ */
+async function replaceOwn(dir, finalName, id, text) {
   const fsp = fs.promises
   const tmp = tempPath(dir, finalName)
   const finalPath = path.join(dir, finalName)
@@ -271,11 +309,20 @@ async function writeAtomicDurable(dir, finalName, text) {
     } finally {
       await fh.close()
     }
+    step = 'replace'
+    let st
+    try {
+      st = await fsp.lstat(finalPath)
+    } catch (e) {
+      if (e.code === 'ENOENT') throw new Error('the phase-1 file was removed before phase 2 (retention)')
+      throw e
+    }
+    if (st.dev !== id.dev || st.ino !== id.ino) throw new Error("the name no longer holds this dump's phase-1 file")
     step = 'rename into place'
     await fsp.rename(tmp, finalPath)
   } catch (e) {
     await fsp.unlink(tmp).catch(() => {})
-    throw new Error(`could not ${step} ${step === 'rename into place' ? finalPath : tmp}: ${e.message}`)
+    throw new Error(`could not ${step} ${step === 'rename into place' || step === 'replace' ? finalPath : tmp}: ${e.message}`)
   }
   try {
     const d = await fsp.open(dir, 'r')
@@ -291,35 +338,48 @@ async function writeAtomicDurable(dir, finalName, text) {
   }
 }
 
-function applyRetention(dir, maxFiles) {
+/** `2026-11-24T12-07-55-123Z` for an epoch time. */
+function fileStamp(ms) {
+  return new Date(ms).toISOString().replace(/[:.]/g, '-')
+}
+
+/**
+ * At most `maxFiles` dumps, oldest first by the time in the name; a name dated more than a
+ * minute ahead (written by a clock that was ahead) counts as the oldest; never a name in
+ * `keep`. Recorder files are the native addon's (it can tell a live one by its lock); this
+ * implementation leaves them alone.
+ */
+function applyRetention(dir, maxFiles, keep = []) {
   let names
   try {
     names = fs.readdirSync(dir, { withFileTypes: true })
   } catch {
     return
   }
+  const horizon = fileStamp(Date.now() + FUTURE_TOLERANCE_MS)
   const ours = []
   for (const e of names) {
-    const m = DUMP_NAME.exec(e.name)
-    if (m && (e.isFile() || e.isSymbolicLink())) ours.push([m[2], Number(m[3]), m[1], e.name])
+    const p = parseDumpName(e.name)
+    if (p && (e.isFile() || e.isSymbolicLink())) ours.push({ ...p, trusted: p.stamp <= horizon, name: e.name })
   }
-  ours.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1] || (a[2] < b[2] ? -1 : a[2] > b[2] ? 1 : 0)))
-  for (const o of ours.slice(0, Math.max(0, ours.length - maxFiles))) {
+  const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0)
+  ours.sort((a, b) => cmp(a.trusted, b.trusted) || cmp(a.stamp, b.stamp) || a.number - b.number || a.copy - b.copy || cmp(a.session, b.session))
+  let excess = ours.length - maxFiles
+  for (const o of ours) {
+    if (excess <= 0) break
+    if (keep.includes(o.name)) continue
     try {
-      fs.unlinkSync(path.join(dir, o[3]))
+      fs.unlinkSync(path.join(dir, o.name))
     } catch {}
+    excess--
   }
 }
 
-function alive(pid) {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return e.code === 'EPERM'
-  }
-}
-
+/**
+ * Removes temporary files older than STALE_TEMP_AGE_MS, whoever wrote them. Pids are never
+ * consulted (a writer in another PID namespace or on another host would look dead), and
+ * no write of ours takes anywhere near that long.
+ */
 function sweepStaleTemps(dir) {
   let names
   try {
@@ -329,20 +389,26 @@ function sweepStaleTemps(dir) {
   }
   for (const name of names) {
     const m = TEMP_NAME.exec(name)
-    if (!m || !DUMP_NAME.test(m[1])) continue
-    const pid = Number(m[2])
-    let old = false
+    if (!m || !parseDumpName(m[1])) continue
     try {
-      old = Date.now() - fs.lstatSync(path.join(dir, name)).mtimeMs > STALE_TEMP_AGE_MS
-    } catch {
-      continue
-    }
-    if (old || (pid !== process.pid && (pid === 0 || !alive(pid)))) {
-      try {
-        fs.unlinkSync(path.join(dir, name))
-      } catch {}
-    }
+      if (Date.now() - fs.lstatSync(path.join(dir, name)).mtimeMs > STALE_TEMP_AGE_MS) fs.unlinkSync(path.join(dir, name))
+    } catch {}
   }
+}
+
+/** When this process started (epoch ms): Linux boot time + start time, else now − uptime. */
+let processStart = null
+function processStartMs() {
+  if (processStart !== null) return processStart
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8')
+    const start = Number(stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/)[19])
+    const btime = Number(/^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))[1])
+    // USER_HZ is 100 on every Linux architecture Node runs on.
+    if (Number.isFinite(start) && Number.isFinite(btime)) processStart = btime * 1000 + Math.round((start * 1000) / 100)
+  } catch {}
+  if (processStart === null) processStart = Math.round(Date.now() - process.uptime() * 1000)
+  return processStart
 }
 
 // ---- phase 2 probes -----------------------------------------------------------------
@@ -632,9 +698,12 @@ function create(fallbackReason) {
       }
       this.#config = { directory: dir, maxDumpsPerSession, cooldownMs, maxFiles, appVersion, suggestions, nativeOnly }
       this.#short = shortSessionId(sessionId)
-      setImmediate(() => {
-        if (fs.existsSync(dir)) sweepStaleTemps(dir)
-      }).unref()
+      // Stale temporary files and retention across every process using the directory (not
+      // the crisis path: a dumper is made once).
+      if (fs.existsSync(dir)) {
+        sweepStaleTemps(dir)
+        applyRetention(dir, maxFiles)
+      }
     }
 
     get dumpCount() {
@@ -678,14 +747,15 @@ function create(fallbackReason) {
       const dumpNumber = this.#count
       const at = new Date()
       const timestamp = at.toISOString()
-      const finalName = `memory-${this.#short}-${timestamp.replace(/[:.]/g, '-')}-${dumpNumber}.json`
-      const filePath = path.join(c.directory, finalName)
+      const baseName = `memory-${this.#short}-${timestamp.replace(/[:.]/g, '-')}-${dumpNumber}.json`
+      let filePath = path.join(c.directory, baseName)
       const doc = {
         schemaVersion: 1,
         trigger,
         dumpNumber,
         sessionId: this.#short,
         pid: process.pid,
+        processStartMs: processStartMs(),
         timestamp,
         collectionComplete: false,
         atTrigger: parsed.atTrigger,
@@ -702,25 +772,31 @@ function create(fallbackReason) {
           fallbackReason,
         },
         inputWarnings: parsed.warnings,
-        collection: { phase1Micros: 0 },
+        collection: { phase1Micros: 0, phase1Path: 'unarmed' },
       }
       const result = (complete, written, error) => ({ filePath, trigger, dumpNumber, complete, written, ...(error && { error }) })
+      let landed
       try {
         prepareDir(c.directory)
         doc.collection.phase1Micros = Number((process.hrtime.bigint() - started) / 1000n)
-        writeAtomicSync(c.directory, finalName, JSON.stringify(doc, null, 2))
+        landed = writeNewSync(c.directory, baseName, JSON.stringify(doc, null, 2))
       } catch (e) {
         return Promise.resolve(result(false, false, `phase 1: ${e.message}`))
       }
+      filePath = path.join(c.directory, landed.name)
       doc.collection.phase1Micros = Number((process.hrtime.bigint() - started) / 1000n)
-      return phase2(doc, c, finalName).then(
+      return phase2(doc, c, landed).then(
         () => result(true, true),
         (e) => result(false, true, `phase 2: ${e.message}; the phase-1 document is left in place`),
       )
     }
   }
 
-  async function phase2(doc, c, finalName) {
+  async function phase2(doc, c, landed) {
+    // After phase 1, on a later turn: retention (never the file just written) and the sweep.
+    await new Promise((resolve) => setImmediate(resolve))
+    applyRetention(c.directory, c.maxFiles, [landed.name])
+    sweepStaleTemps(c.directory)
     const t = process.hrtime.bigint()
     const got = await collect()
     const h = doc.atTrigger.v8HeapStats
@@ -760,6 +836,7 @@ function create(fallbackReason) {
       analysis,
       collection: {
         phase1Micros: doc.collection.phase1Micros,
+        phase1Path: doc.collection.phase1Path,
         phase2Millis: Number((process.hrtime.bigint() - t) / 1000n) / 1000,
         probeMicros: got.probeMicros,
         failedProbes: [
@@ -768,9 +845,7 @@ function create(fallbackReason) {
         ],
       },
     }
-    await writeAtomicDurable(c.directory, finalName, JSON.stringify(enriched, null, 2))
-    applyRetention(c.directory, c.maxFiles)
-    sweepStaleTemps(c.directory)
+    await replaceOwn(c.directory, landed.name, landed.id, JSON.stringify(enriched, null, 2))
   }
 
   return { MemoryDiagnosticsDumper }

@@ -7,8 +7,8 @@ const fs = require('node:fs')
 const path = require('node:path')
 
 const KNOWN_SCHEMA_VERSION = 1
-const DUMP_NAME = /^memory-[A-Za-z0-9_]{1,8}-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-\d+\.json$/
-const RECORDER_NAME = /^recorder-[A-Za-z0-9_]{1,8}\.jsonl(\.1)?$/
+const DUMP_NAME = /^memory-[A-Za-z0-9_]{1,8}-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-\d+(\.\d+)?\.json$/
+const RECORDER_NAME = /^recorder-[A-Za-z0-9_-]{1,64}\.jsonl(\.1)?$/
 const MIB = 2 ** 20
 const GIB = 2 ** 30
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync, utimesSync } from 'node:fs'
 import { join } from 'node:path'
 import v8 from 'node:v8'
 import { Worker } from 'node:worker_threads'
@@ -348,16 +348,22 @@ describe('files on disk', () => {
     expect(readFileSync(join(dir, 'memory-notes.json'), 'utf8')).toBe('mine too')
   })
 
-  it("sweeps a dead writer's temporary files", async () => {
+  it("sweeps abandoned temporary files by lock or age, never by pid", async () => {
     const dir = join(scratch(), 'diag')
     mkdirSync(dir, { mode: 0o700 })
-    // pid 0 is never a live writer.
-    const stale = '.memory-old-2026-01-01T00-00-00-000Z-1.json.0-3.tmp'
-    writeFileSync(join(dir, stale), '{"trunc')
-    writeFileSync(join(dir, '.unrelated.tmp'), 'keep')
+    const final = 'memory-old-2026-01-01T00-00-00-000Z-1.json'
+    const agedOut = `.${final}.0-3.tmp` // older versions' name (pid 0): judged by age, 11 minutes old
+    const freshPidName = `.${final}.0-4.tmp` // the same shape, fresh: a live writer elsewhere may own it
+    const freshJs = `.${final}.A0123456789abcdef.tmp` // the JS implementation's: by age
+    const unlockedNative = `.${final}.L0123456789abcdef.tmp` // the native addon's, its writer gone (no lock)
+    for (const f of [agedOut, freshPidName, freshJs, unlockedNative, '.unrelated.tmp']) writeFileSync(join(dir, f), '{"trunc')
+    const old = new Date(Date.now() - 11 * 60_000)
+    utimesSync(join(dir, agedOut), old, old)
     const dumper = new MemoryDiagnosticsDumper({ directory: dir })
     await dumper.dump('hard', input())
-    expect(readdirSync(dir).sort()).toEqual(['.unrelated.tmp', ...dumpFiles(dir).map((f) => f.slice(dir.length + 1))].sort())
+    // The JS implementation cannot test a lock: it judges the native kind by age as well.
+    const kept = ['.unrelated.tmp', freshPidName, freshJs, ...(impl === 'js' ? [unlockedNative] : [])]
+    expect(readdirSync(dir).sort()).toEqual([...kept, ...dumpFiles(dir).map((f) => f.slice(dir.length + 1))].sort())
   })
 
   it('records no environment variables or argument values', async () => {

@@ -49,8 +49,26 @@ export function input(extra: Partial<DumpInput> = {}): DumpInput {
   }
 }
 
-/** Exactly the dump file names the addon writes. */
-export const DUMP_NAME = /^memory-[A-Za-z0-9_]{1,8}-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-\d+\.json$/
+/** Exactly the dump file names the addon writes (`.<k>` when the first choice was taken). */
+export const DUMP_NAME = /^memory-[A-Za-z0-9_]{1,8}-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-\d+(\.\d+)?\.json$/
+/** The recorder's files: `recorder-<session8>-<pid>-<token>.jsonl`, rotated `.jsonl.1`. */
+export const RECORDER_NAME = /^recorder-[A-Za-z0-9_-]{1,64}\.jsonl(\.1)?$/
+
+/** The current recorder files of `session` in `dir` (one per process and session). */
+export function recorderFiles(dir: string, session: string): string[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir)
+    .filter((f) => f.startsWith(`recorder-${session}-`) && f.endsWith('.jsonl') && RECORDER_NAME.test(f))
+    .sort()
+    .map((f) => join(dir, f))
+}
+
+/** The one current recorder file of `session` in `dir`; throws if there is not exactly one. */
+export function recorderFile(dir: string, session: string): string {
+  const files = recorderFiles(dir, session)
+  if (files.length !== 1) throw new Error(`expected one recorder file of session ${session} in ${dir}, found ${JSON.stringify(files)}`)
+  return files[0]
+}
 
 export function dumpFiles(dir: string): string[] {
   return readdirSync(dir)

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import v8 from 'node:v8'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
-import { MemoryDiagnosticsDumper, dumpFiles, input, makeMemoryCgroup, mode, readDump, root, runNode, scratch } from './helpers.js'
+import { MemoryDiagnosticsDumper, dumpFiles, input, makeMemoryCgroup, mode, readDump, recorderFile, root, runNode, scratch } from './helpers.js'
 
 const MiB = 2 ** 20
 
@@ -43,11 +43,11 @@ describe('flight recorder', () => {
     d.close()
     d.close() // idempotent
     await new Promise((r) => setTimeout(r, 100))
-    const file = join(dir, 'recorder-rec.jsonl')
+    const file = recorderFile(dir, 'rec')
     expect(mode(file)).toBe(0o600)
     const { records, torn } = readRecorder(file)
     expect(torn).toBe(false)
-    expect(records[0]).toMatchObject({ type: 'start', pid: process.pid, sessionId: 'rec', intervalMs: 25 })
+    expect(records[0]).toMatchObject({ type: 'start', pid: process.pid, processStartMs: phase1.processStartMs, sessionId: 'rec', intervalMs: 25, continues: false })
     expect(records.at(-1)).toMatchObject({ type: 'exit', reason: 'close' })
     expect(records.filter((x) => x.type === 'sample').length).toBeGreaterThanOrEqual(10)
     // Dumps still work after close().
@@ -72,7 +72,7 @@ describe('flight recorder', () => {
     await new Promise((r) => setTimeout(r, 200))
     b.close()
     await new Promise((r) => setTimeout(r, 100))
-    const [ra, rb, rw] = ['a/recorder-a.jsonl', 'b/recorder-b.jsonl', 'w/recorder-w.jsonl'].map((p) => readRecorder(join(base, p)))
+    const [ra, rb, rw] = ['a', 'b', 'w'].map((p) => readRecorder(recorderFile(join(base, p), p)))
     for (const r of [ra, rb, rw]) expect(r.records.at(-1).type).toBe('exit')
     // b kept sampling after a closed.
     expect(rb.samples.at(-1).epochMs).toBeGreaterThan(ra.samples.at(-1).epochMs + 100)
@@ -81,7 +81,6 @@ describe('flight recorder', () => {
 
   it('a worker that ends without close() stops its recorder thread (exit record "released")', async () => {
     const dir = join(scratch(), 'diag')
-    const file = join(dir, 'recorder-worker.jsonl')
     const code = `
       const { MemoryDiagnosticsDumper } = require(${JSON.stringify(join(root, 'native.js'))})
       globalThis.kept = new MemoryDiagnosticsDumper({ directory: ${JSON.stringify(dir)}, sessionId: 'worker', recorder: { intervalMs: 20 } })
@@ -89,6 +88,7 @@ describe('flight recorder', () => {
     const w = new Worker(code, { eval: true })
     await new Promise((r) => w.once('message', r))
     await w.terminate()
+    const file = recorderFile(dir, 'worker')
     let records: any[] = []
     for (let i = 0; i < 100 && records.at(-1)?.type !== 'exit'; i++) {
       await new Promise((r) => setTimeout(r, 20))
@@ -110,7 +110,7 @@ describe('flight recorder', () => {
     // The recorder sleeps 60 s between samples; the process must not wait for it.
     expect(exitedAfterLastTimer).toBeLessThan(1000)
     expect(Date.now() - started).toBeLessThan(5000)
-    const { records } = readRecorder(join(dir, 'recorder-exit.jsonl'))
+    const { records } = readRecorder(recorderFile(dir, 'exit'))
     // Node may finalize the dumper while exiting: the thread then gets to write a
     // "released" record, or not; never a "close" one.
     expect(records.filter((x) => x.type === 'exit' && x.reason !== 'released')).toEqual([])
@@ -120,7 +120,7 @@ describe('flight recorder', () => {
     const dir = join(scratch(), 'diag')
     const r = runNode(join(root, '__test__/children/recorder-exit.mjs'), [dir, 'close'])
     expect(r.status, r.stderr).toBe(0)
-    const { records } = readRecorder(join(dir, 'recorder-exit.jsonl'))
+    const { records } = readRecorder(recorderFile(dir, 'exit'))
     expect(records.at(-1)).toMatchObject({ type: 'exit', reason: 'close' })
   })
 })
@@ -179,7 +179,7 @@ describe('evidence that survives the kill', () => {
       const r = group.runNode(join(root, 'demo/grow-native.mjs'), [dir, String(limit)], { timeout: 60_000 })
       const diedAt = Date.now()
       expect(r.signal).toBe('SIGKILL')
-      const { records, samples } = readRecorder(join(dir, 'recorder-kerneloo.jsonl'))
+      const { records, samples } = readRecorder(recorderFile(dir, 'kerneloo'))
       expect(records.some((x) => x.type === 'exit')).toBe(false)
       expect(diedAt - samples.at(-1).epochMs).toBeLessThan(2 * interval + 250)
       expect(samples.at(-1).rssBytes - samples[0].rssBytes).toBeGreaterThan(100 * MiB)
@@ -196,7 +196,7 @@ describe('evidence that survives the kill', () => {
     const dir = join(scratch(), 'diag')
     const r = spawnSync(process.execPath, ['--max-old-space-size=128', join(root, 'demo/child.mjs'), dir], { encoding: 'utf8', timeout: 60_000 })
     expect(r.stderr).toMatch(/JavaScript heap out of memory/)
-    const { records, samples } = readRecorder(join(dir, 'recorder-demosess.jsonl'))
+    const { records, samples } = readRecorder(recorderFile(dir, 'demosess'))
     expect(records.some((x) => x.type === 'exit')).toBe(false)
     expect(samples.length).toBeGreaterThan(3)
     const withHeap = samples.filter((x) => x.heapUsedBytes !== null)

@@ -1,4 +1,4 @@
-import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chownSync, existsSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { DUMP_NAME, dumpFiles, implementations, input, isRoot, mode, readDump, root, runNode, scratch } from './helpers.js'
@@ -30,7 +30,9 @@ describe.each(implementations)('security ($name)', ({ name, MemoryDiagnosticsDum
     // Links at dump names older than anything written: retention must remove the link only.
     for (let i = 1; i <= 5; i++) symlinkSync(victim, join(real, `memory-planted-2020-01-01T00-00-00-00${i}Z-1.json`))
     // A link at a stale temporary name: the sweep must remove the link only.
+    // (Temporary names of this shape are judged by age: the link is dated 20 minutes back.)
     symlinkSync(victim, join(real, '.memory-planted-2020-01-01T00-00-00-000Z-1.json.0-1.tmp'))
+    lutimesSync(join(real, '.memory-planted-2020-01-01T00-00-00-000Z-1.json.0-1.tmp'), new Date(Date.now() - 1_200_000), new Date(Date.now() - 1_200_000))
     const d = new MemoryDiagnosticsDumper({ directory: join(base, 'linked'), maxFiles: 2, cooldownMs: 0 })
     for (let i = 0; i < 3; i++) await d.dump('hard', input())
     expect(readFileSync(victim, 'utf8')).toBe('precious')
@@ -42,6 +44,11 @@ describe.each(implementations)('security ($name)', ({ name, MemoryDiagnosticsDum
       rec.close()
       expect(readFileSync(victim, 'utf8')).toBe('precious')
       rmSync(join(real, 'recorder-linked.jsonl'))
+      // It wrote its own trail under a name of its own instead.
+      const own = readdirSync(real).filter((f) => f.startsWith('recorder-linked-'))
+      expect(own).toHaveLength(1)
+      expect(lstatSync(join(real, own[0])).isFile()).toBe(true)
+      rmSync(join(real, own[0]))
     }
     const left = readdirSync(real)
     expect(left.filter((f) => f.includes('planted'))).toEqual([])

@@ -40,6 +40,7 @@ system = obj({
 })
 collection = obj({
   "phase1Micros": uint,
+  "phase1Path": {"enum": ["armed", "unarmed"], "description": "armed: written into the pre-armed unnamed file and linked into place; unarmed: through a named temporary file"},
   "phase2Millis": {"type": "number", "minimum": 0},
   "probeMicros": {"type": "object", "additionalProperties": uint},
   "failedProbes": {"type": "array", "items": obj({"probe": {"type": "string"}, "reason": {"type": "string"}})},
@@ -87,6 +88,7 @@ top = {
   "dumpNumber": {"type": "integer", "minimum": 1},
   "sessionId": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,8}$"},
   "pid": {"type": "integer", "minimum": 0},
+  "processStartMs": {"type": "integer", "minimum": 0, "description": "When the writing process started, epoch ms; with pid, names the process across PID namespaces and pid reuse (absent in documents of earlier versions)"},
   "timestamp": {"type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$"},
   "collectionComplete": {"type": "boolean"},
   "atTrigger": obj({"memoryUsage": {"$ref": "#/$defs/memoryUsage"}, "v8HeapStats": {"$ref": "#/$defs/v8HeapStats"},

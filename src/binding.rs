@@ -113,17 +113,16 @@ impl MemoryDiagnosticsDumper {
             .unwrap_or_else(|_| "unknown".to_string());
         let napi_version = env.get_napi_version().ok();
         let runtime = RuntimeInfo::new(node_version, napi_version, config.app_version.clone());
-        let dir = config.directory.clone();
         let inner = Arc::new(Dumper::new(config, &session_id, runtime));
         inner
             .start_recorder()
             .map_err(|e| Error::from_reason(format!("could not start the recorder thread: {e}")))?;
-        // Leftovers of a dumper that died mid-write are swept off the JS thread.
-        let _ = background::submit(Box::new(move || {
-            if dir.is_dir() {
-                crate::writer::sweep_stale_temps(&dir);
-            }
-        }));
+        // Pre-arm phase 1 now (an unnamed file, its space, the buffer), so the first dump
+        // is one write and one link.
+        inner.arm_slot().rearm();
+        // Leftovers of writers that died mid-write, and retention across every process
+        // using the directory (not the crisis path: a dumper is made once).
+        inner.housekeeping();
         Ok(MemoryDiagnosticsDumper { inner })
     }
 
@@ -222,12 +221,12 @@ impl Drop for MemoryDiagnosticsDumper {
     }
 }
 
-/// Test and benchmark builds only: the physical floor of phase 1 (the same exclusive
-/// create, write and rename the writer does) for `bytes`, with no serialization.
+/// Test and benchmark builds only: the unarmed phase 1's own work (exclusive create,
+/// write, no-replace rename) for `bytes`, with no serialization.
 #[cfg(feature = "test-hooks")]
 #[napi(catch_unwind)]
 pub fn bench_write_floor(dir: String, name: String, bytes: Buffer) -> Result<()> {
-    crate::writer::write_atomic(
+    crate::writer::write_new(
         std::path::Path::new(&dir),
         &name,
         &bytes,
@@ -235,6 +234,53 @@ pub fn bench_write_floor(dir: String, name: String, bytes: Buffer) -> Result<()>
     )
     .map(|_| ())
     .map_err(|e| Error::from_reason(e.to_string()))
+}
+
+#[cfg(feature = "test-hooks")]
+static FLOOR_ARMED: parking_lot::Mutex<Option<crate::writer::Armed>> =
+    parking_lot::Mutex::new(None);
+
+/// Test and benchmark builds only: opens (untimed) the pre-opened file for
+/// [`bench_link_floor`].
+#[cfg(feature = "test-hooks")]
+#[napi(catch_unwind)]
+pub fn bench_link_floor_arm(dir: String) -> Result<()> {
+    let a = crate::writer::Armed::arm(std::path::Path::new(&dir), 64 * 1024)
+        .map_err(|e| Error::from_reason(e.to_string()))?;
+    *FLOOR_ARMED.lock() = Some(a);
+    Ok(())
+}
+
+/// Test and benchmark builds only: the physical floor of armed phase 1, one write of
+/// `bytes` into the pre-opened file and one link to `name`.
+#[cfg(feature = "test-hooks")]
+#[napi(catch_unwind)]
+pub fn bench_link_floor(name: String, bytes: Buffer) -> Result<()> {
+    let mut a = FLOOR_ARMED
+        .lock()
+        .take()
+        .ok_or_else(|| Error::from_reason("benchLinkFloorArm() first"))?;
+    a.land_bytes(&name, &bytes)
+        .map(|_| ())
+        .map_err(|e| Error::from_reason(e.to_string()))
+}
+
+/// Test builds only: switches the dumper's arming off (forcing the unarmed phase 1) or on.
+#[cfg(feature = "test-hooks")]
+#[napi(catch_unwind)]
+pub fn test_set_arming(dumper: &MemoryDiagnosticsDumper, on: bool) {
+    dumper.inner.arm_slot().set_disabled(!on);
+    if on {
+        dumper.inner.arm_slot().rearm();
+    }
+}
+
+/// Test builds only: bytes reserved by the dumper's armed phase-1 file, or null when
+/// none is armed.
+#[cfg(feature = "test-hooks")]
+#[napi(catch_unwind)]
+pub fn test_armed_bytes(dumper: &MemoryDiagnosticsDumper) -> Option<f64> {
+    dumper.inner.arm_slot().reserved().map(|b| b as f64)
 }
 
 fn submit_phase2(

@@ -13,17 +13,23 @@ use crate::probes::system::SystemInfo;
 use crate::probes::tree::{self, ProcessTree, TreeLimits, TreeProcess};
 use crate::probes::{portable, procfs, rusage, system, ProbeRoots, ProbeRunner};
 use crate::report::{ProcessSection, Report};
-use crate::writer::{self, Durability, RetentionReport};
+use crate::timefmt::UtcTime;
+use crate::writer::{self, FileId, RetentionReport};
 
 /// Everything phase 2 needs, handed over by phase 1.
 #[derive(Debug, Clone)]
 pub struct Phase2Plan {
     pub dir: PathBuf,
+    /// The name phase 1 landed at (its first choice or the next free one).
     pub final_name: String,
+    /// The phase-1 file, so phase 2 replaces it and nothing else.
+    pub file_id: Option<FileId>,
     /// The phase-1 document; phase 2 only adds to it.
     pub report: Report,
     pub max_files: u32,
     pub roots: ProbeRoots,
+    /// The dumper's armed-file slot, re-armed here, off the JS thread.
+    pub arm: Option<std::sync::Arc<crate::dumper::ArmSlot>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -253,15 +259,32 @@ pub fn run_phase2_guarded(plan: Phase2Plan) -> Phase2Outcome {
     }
 }
 
+/// What runs right after phase 1, off the JS thread: re-arm the next phase 1, then
+/// retention (never the file just written) and the sweep of abandoned temporary files.
+fn after_phase1(plan: &Phase2Plan) -> (RetentionReport, Vec<String>) {
+    if let Some(arm) = &plan.arm {
+        arm.rearm();
+    }
+    let retention = writer::apply_retention(
+        &plan.dir,
+        plan.max_files as usize,
+        &[plan.final_name.as_str()],
+        &UtcTime::now(),
+    );
+    (retention, writer::sweep_stale_temps(&plan.dir))
+}
+
 pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
+    let (retention, swept_temps) = after_phase1(&plan);
     crate::test_hooks::check("phase2");
     let start = Instant::now();
     let Phase2Plan {
         dir,
         final_name,
+        file_id,
         mut report,
-        max_files,
         roots,
+        ..
     } = plan;
     let mut runner = ProbeRunner::new();
     let collected = collect(&roots, &mut runner);
@@ -270,20 +293,20 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
     report.collection.probe_micros = Some(runner.micros);
     report.collection.phase2_millis = Some((start.elapsed().as_secs_f64() * 1e6).round() / 1e3);
     let bytes = report.to_json();
-    match writer::write_atomic(&dir, &final_name, &bytes, Durability::PowerLoss) {
+    match writer::replace_own(&dir, &final_name, file_id, &bytes) {
         Ok(_) => Phase2Outcome {
             complete: true,
             error: None,
-            retention: writer::apply_retention(&dir, max_files as usize),
-            swept_temps: writer::sweep_stale_temps(&dir),
+            retention,
+            swept_temps,
         },
         Err(e) => Phase2Outcome {
             complete: false,
             error: Some(format!(
                 "phase 2: {e}; the phase-1 document is left in place"
             )),
-            retention: RetentionReport::default(),
-            swept_temps: writer::sweep_stale_temps(&dir),
+            retention,
+            swept_temps,
         },
     }
 }

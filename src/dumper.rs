@@ -1,7 +1,8 @@
 //! The dumper: admission (cap and cooldown), phase 1 on the caller's thread, and the
 //! hand-over of phase 2 to the background thread.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -15,7 +16,70 @@ use crate::probes::ProbeRoots;
 use crate::recorder;
 use crate::report::{Collection, Report, RuntimeInfo, SCHEMA_VERSION};
 use crate::timefmt::UtcTime;
-use crate::writer::{self, Durability};
+use crate::writer::{self, Armed, Durability};
+
+/// The dumper's pre-armed phase-1 file (see [`writer::Armed`]): at most one, taken by a
+/// phase 1, re-armed off the JS thread.
+pub struct ArmSlot {
+    dir: PathBuf,
+    slot: Mutex<Option<Armed>>,
+    reserve: AtomicUsize,
+    /// Test builds: arming switched off, to force the unarmed path.
+    disabled: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for ArmSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArmSlot")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ArmSlot {
+    pub fn new(dir: &Path) -> Self {
+        ArmSlot {
+            dir: dir.to_path_buf(),
+            slot: Mutex::new(None),
+            reserve: AtomicUsize::new(writer::PHASE1_RESERVE_BYTES),
+            disabled: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Arms if nothing is armed and the directory exists; true if a file is armed after.
+    pub fn rearm(&self) -> bool {
+        let mut slot = self.slot.lock();
+        if slot.is_none() && !self.disabled.load(Ordering::Relaxed) && self.dir.is_dir() {
+            *slot = Armed::arm(&self.dir, self.reserve.load(Ordering::Relaxed)).ok();
+        }
+        slot.is_some()
+    }
+
+    /// Switches arming off (and drops the armed file) or back on.
+    pub fn set_disabled(&self, off: bool) {
+        self.disabled.store(off, Ordering::Relaxed);
+        if off {
+            self.slot.lock().take();
+        }
+    }
+
+    fn take(&self) -> Option<Armed> {
+        self.slot.lock().take()
+    }
+
+    /// A document outgrew the reservation: reserve enough for it next time.
+    fn fit(&self, len: usize) {
+        if len > self.reserve.load(Ordering::Relaxed) {
+            self.reserve
+                .store(len.next_power_of_two().min(64 << 20), Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes reserved by the armed file, if one is armed.
+    pub fn reserved(&self) -> Option<u64> {
+        self.slot.lock().as_ref().map(|a| a.reserved())
+    }
+}
 
 struct SessionState {
     short_id: String,
@@ -31,6 +95,7 @@ pub struct Dumper {
     /// The recorder's shared state (ring, observed figures), when it is on.
     recorder: Option<Arc<recorder::Shared>>,
     effective_limit: OnceLock<Option<u64>>,
+    arm: Arc<ArmSlot>,
 }
 
 /// Identity of one dump, known once its slot is reserved.
@@ -78,6 +143,7 @@ impl Dumper {
         Dumper {
             recorder,
             effective_limit: OnceLock::new(),
+            arm: Arc::new(ArmSlot::new(&config.directory)),
             state: Mutex::new(SessionState {
                 short_id: short_session_id(session_id),
                 limits,
@@ -108,6 +174,21 @@ impl Dumper {
     pub fn touch(&self) {
         if let Some(r) = &self.recorder {
             r.touch();
+        }
+    }
+
+    pub fn arm_slot(&self) -> &Arc<ArmSlot> {
+        &self.arm
+    }
+
+    /// Construction-time housekeeping: the temporary files of dead writers and retention
+    /// across every process using the directory (one directory listing; a process that
+    /// died right after its phase 1 left one dump beyond `maxFiles`, removed here).
+    pub fn housekeeping(&self) {
+        let dir = &self.config.directory;
+        if dir.is_dir() {
+            writer::sweep_stale_temps(dir);
+            writer::apply_retention(dir, self.config.max_files as usize, &[], &UtcTime::now());
         }
     }
 
@@ -148,10 +229,17 @@ impl Dumper {
     /// Starts a new session: the count and cooldown start over, and a new id (if
     /// given) names the following files.
     pub fn reset_for_new_session(&self, session_id: Option<&str>) {
-        let mut st = self.state.lock();
-        st.limits.reset();
-        if let Some(id) = session_id {
-            st.short_id = short_session_id(id);
+        {
+            let mut st = self.state.lock();
+            st.limits.reset();
+            if let Some(id) = session_id {
+                st.short_id = short_session_id(id);
+            }
+        }
+        // The recorder ends the old session's trail (exit reason `sessionReset`) and
+        // starts a new file for the new one.
+        if let Some(r) = &self.recorder {
+            r.new_session();
         }
     }
 
@@ -168,9 +256,9 @@ impl Dumper {
         crate::test_hooks::check("phase1");
         let now = UtcTime::now();
         let dir = self.config.directory.clone();
-        let final_name = writer::dump_file_name(&short_id, &now, dump_number);
-        let meta = DumpMeta {
-            file_path: dir.join(&final_name),
+        let base_name = writer::dump_file_name(&short_id, &now, dump_number);
+        let mut meta = DumpMeta {
+            file_path: dir.join(&base_name),
             trigger: trigger.as_str(),
             dump_number,
         };
@@ -180,6 +268,7 @@ impl Dumper {
             dump_number,
             session_id: short_id,
             pid: std::process::id(),
+            process_start_ms: crate::report::process_start_ms(),
             timestamp: now.iso8601(),
             collection_complete: false,
             at_trigger: input.at_trigger,
@@ -202,30 +291,56 @@ impl Dumper {
             analysis: None,
             collection: Collection::default(),
         };
-        if let Err(e) = writer::prepare_dir(&dir) {
-            return DumpStart::Failed {
-                meta,
-                error: format!("phase 1: {e}"),
-            };
-        }
-        report.collection.phase1_micros = started.elapsed().as_micros() as u64;
-        let bytes = report.to_json();
-        if let Err(e) = writer::write_atomic(&dir, &final_name, &bytes, Durability::ProcessCrash) {
-            return DumpStart::Failed {
-                meta,
-                error: format!("phase 1: {e}"),
-            };
-        }
+        let landed = match self.arm.take() {
+            // Armed: serialize into the reserved buffer, one write, one link.
+            Some(mut armed) => {
+                report.collection.phase1_micros = started.elapsed().as_micros() as u64;
+                report.collection.phase1_path = "armed";
+                armed.buf.clear();
+                report.write_json(&mut armed.buf);
+                self.arm.fit(armed.buf.len());
+                match writer::check_dir_safety(&dir).and_then(|_| armed.land(&base_name)) {
+                    Ok(l) => Ok(l),
+                    // The directory was deleted or replaced, the link failed: the
+                    // unarmed path, with the same bytes.
+                    Err(_) => writer::prepare_dir(&dir).and_then(|_| {
+                        report.collection.phase1_path = "unarmed";
+                        armed.buf.clear();
+                        report.write_json(&mut armed.buf);
+                        writer::write_new(&dir, &base_name, &armed.buf, Durability::ProcessCrash)
+                    }),
+                }
+            }
+            None => writer::prepare_dir(&dir).and_then(|_| {
+                report.collection.phase1_micros = started.elapsed().as_micros() as u64;
+                report.collection.phase1_path = "unarmed";
+                let bytes = report.to_json();
+                self.arm.fit(bytes.len());
+                writer::write_new(&dir, &base_name, &bytes, Durability::ProcessCrash)
+            }),
+        };
+        let landed = match landed {
+            Ok(l) => l,
+            Err(e) => {
+                return DumpStart::Failed {
+                    meta,
+                    error: format!("phase 1: {e}"),
+                }
+            }
+        };
+        meta.file_path = landed.path.clone();
         // The phase-2 document carries the full phase-1 time, write included.
         report.collection.phase1_micros = started.elapsed().as_micros() as u64;
         DumpStart::Written {
             meta,
             plan: Box::new(Phase2Plan {
                 dir,
-                final_name,
+                final_name: landed.name,
+                file_id: landed.id,
                 report,
                 max_files: self.config.max_files,
                 roots: self.roots.clone(),
+                arm: Some(self.arm.clone()),
             }),
         }
     }
@@ -249,6 +364,10 @@ impl Dumper {
 impl recorder::Host for Dumper {
     fn directory(&self) -> PathBuf {
         self.config.directory.clone()
+    }
+
+    fn max_files(&self) -> usize {
+        self.config.max_files as usize
     }
 
     fn session_short_id(&self) -> String {

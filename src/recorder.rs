@@ -115,6 +115,16 @@ pub struct Shared {
     capacity: usize,
     stop: Mutex<Option<&'static str>>,
     wake: Condvar,
+    /// Bumped by `resetForNewSession()`: the thread ends the trail and starts a new one.
+    session_gen: AtomicU64,
+}
+
+/// Why [`Shared::wait`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    Tick,
+    Stop(&'static str),
+    NewSession(u64),
 }
 
 impl Shared {
@@ -127,6 +137,7 @@ impl Shared {
             capacity: capacity as usize,
             stop: Mutex::new(None),
             wake: Condvar::new(),
+            session_gen: AtomicU64::new(0),
         })
     }
 
@@ -207,13 +218,31 @@ impl Shared {
         first
     }
 
-    /// Sleeps one interval, or less if stopped; the stop reason when the thread should stop.
-    fn wait(&self, interval: Duration) -> Option<&'static str> {
+    /// A new session began: the thread ends the current trail with an `exit` record
+    /// (reason `sessionReset`) and starts a new file, at once.
+    pub fn new_session(&self) {
+        let _stop = self.stop.lock();
+        self.session_gen.fetch_add(1, Ordering::SeqCst);
+        self.wake.notify_all();
+    }
+
+    fn session_gen(&self) -> u64 {
+        self.session_gen.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps one interval, or less if stopped or a new session began.
+    fn wait(&self, interval: Duration, gen: u64) -> Wake {
         let mut stop = self.stop.lock();
-        if stop.is_none() {
+        if stop.is_none() && self.session_gen() == gen {
             self.wake.wait_for(&mut stop, interval);
         }
-        *stop
+        if let Some(reason) = *stop {
+            return Wake::Stop(reason);
+        }
+        match self.session_gen() {
+            g if g != gen => Wake::NewSession(g),
+            _ => Wake::Tick,
+        }
     }
 }
 
@@ -264,25 +293,41 @@ pub fn sample(
     }
 }
 
-/// The append-only recorder file, rotated at [`RECORDER_MAX_BYTES`].
+/// The append-only recorder file of one process and session, rotated at
+/// [`RECORDER_MAX_BYTES`]. Its name is this process's alone
+/// (`recorder-<session8>-<pid>-<token>.jsonl`): it is created exclusively (never an
+/// existing file, link or FIFO), locked with `flock` while open (so retention, in any
+/// process, never removes it), and every file, the rotated ones included, starts with a
+/// `start` record.
 pub struct RecorderFile {
     dir: PathBuf,
+    session: String,
+    interval_ms: u64,
     name: String,
     file: Option<File>,
     size: u64,
+    rotations: u32,
 }
 
 impl RecorderFile {
     pub fn file_name(session_short: &str) -> String {
-        format!("recorder-{session_short}.jsonl")
+        let token = crate::writer::random_token();
+        format!(
+            "recorder-{session_short}-{}-{}.jsonl",
+            std::process::id(),
+            &token[..8]
+        )
     }
 
-    pub fn new(dir: &Path, session_short: &str) -> Self {
+    pub fn new(dir: &Path, session_short: &str, interval_ms: u64) -> Self {
         RecorderFile {
             dir: dir.to_path_buf(),
+            session: session_short.to_string(),
+            interval_ms,
             name: Self::file_name(session_short),
             file: None,
             size: 0,
+            rotations: 0,
         }
     }
 
@@ -290,41 +335,100 @@ impl RecorderFile {
         self.dir.join(&self.name)
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Creates the file (a fresh name if ours is taken) and writes its `start` record.
     fn open(&mut self) -> std::io::Result<()> {
         crate::writer::prepare_dir(&self.dir).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let mut o = OpenOptions::new();
-        o.append(true).create(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            // Never through a link planted at our name.
-            o.mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
-        }
-        let f = o.open(self.path())?;
-        self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut attempts = 0;
+        let f = loop {
+            match open_exclusive(&self.path()) {
+                Ok(f) => break f,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 8 => {
+                    attempts += 1;
+                    self.name = Self::file_name(&self.session);
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.size = 0;
         self.file = Some(f);
+        let now = UtcTime::now();
+        let start = StartRecord {
+            kind: "start",
+            t: now.iso8601(),
+            epoch_ms: now.epoch_ms,
+            pid: std::process::id(),
+            process_start_ms: crate::report::process_start_ms(),
+            session_id: &self.session,
+            interval_ms: self.interval_ms,
+            schema_version: crate::report::SCHEMA_VERSION,
+            continues: self.rotations > 0,
+        };
+        let line = json_line(&start)?;
+        self.write_line(&line)
+    }
+
+    fn write_line(&mut self, line: &[u8]) -> std::io::Result<()> {
+        let f = self.file.as_mut().expect("opened");
+        f.write_all(line)?;
+        self.size += line.len() as u64;
+        Ok(())
+    }
+
+    /// Opens the file now (writing its `start` record) if it is not open yet.
+    pub fn ensure_open(&mut self) -> std::io::Result<()> {
+        if self.file.is_none() {
+            self.open()?;
+        }
         Ok(())
     }
 
     /// Appends one JSON line with a single write, rotating first if the file is full.
     pub fn append<T: Serialize>(&mut self, record: &T) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        if self.file.is_none() {
-            self.open()?;
-        }
+        let line = json_line(record)?;
+        self.ensure_open()?;
         if self.size + line.len() as u64 > RECORDER_MAX_BYTES {
-            self.file = None;
             let rotated = self.dir.join(format!("{}.1", self.name));
             fs::rename(self.path(), rotated)?;
+            // Closing releases the lock of the rotated file; the new one is locked.
+            self.file = None;
+            self.rotations += 1;
             self.open()?;
         }
-        let f = self.file.as_mut().expect("opened above");
-        f.write_all(&line)?;
-        self.size += line.len() as u64;
-        Ok(())
+        self.write_line(&line)
     }
+}
+
+fn json_line<T: Serialize>(record: &T) -> std::io::Result<Vec<u8>> {
+    let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+/// Creates `path` exclusively for appending, mode 0600, never through a link and never
+/// blocking (a FIFO planted at the name is refused, not opened), and locks it.
+fn open_exclusive(path: &Path) -> std::io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.append(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
+    }
+    let f = o.open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::io::AsRawFd;
+        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    }
+    Ok(f)
 }
 
 #[derive(Serialize)]
@@ -335,9 +439,12 @@ struct StartRecord<'a> {
     t: String,
     epoch_ms: i64,
     pid: u32,
+    process_start_ms: u64,
     session_id: &'a str,
     interval_ms: u64,
     schema_version: u32,
+    /// True in a file that continues the same trail after a rotation.
+    continues: bool,
 }
 
 #[derive(Serialize)]
@@ -358,6 +465,8 @@ pub trait Host: Send + Sync + 'static {
     fn watchdog_dump(&self, stalled_ms: u64, rss: u64, threshold: u64);
     /// The memory the watchdog compares RSS against (effective limit).
     fn effective_limit(&self) -> Option<u64>;
+    /// `maxFiles`: recorder files (and dumps) kept in the directory.
+    fn max_files(&self) -> usize;
 }
 
 pub struct Recorder {
@@ -391,32 +500,34 @@ fn run(
     roots: ProbeRoots,
 ) {
     let cg = cgroup_files(&roots);
-    let mut session = host.session_short_id();
-    let mut file = RecorderFile::new(&host.directory(), &session);
-    fn start_record(session: &str, interval_ms: u64) -> StartRecord<'_> {
-        let now = UtcTime::now();
-        StartRecord {
-            kind: "start",
-            t: now.iso8601(),
-            epoch_ms: now.epoch_ms,
-            pid: std::process::id(),
-            session_id: session,
-            interval_ms,
-            schema_version: crate::report::SCHEMA_VERSION,
-        }
-    }
-    let _ = file.append(&start_record(&session, config.interval_ms));
+    let mut gen = shared.session_gen();
+    let mut file = RecorderFile::new(
+        &host.directory(),
+        &host.session_short_id(),
+        config.interval_ms,
+    );
+    let _ = file.ensure_open();
+    // With its own file open (and locked), bound the directory's recorder files.
+    let _ = crate::writer::apply_retention(
+        &host.directory(),
+        host.max_files(),
+        &[file.name()],
+        &UtcTime::now(),
+    );
     let interval = Duration::from_millis(config.interval_ms);
     let mut fired = false;
+    let exit = |file: &mut RecorderFile, reason: &'static str| {
+        let now = UtcTime::now();
+        let _ = file.append(&ExitRecord {
+            kind: "exit",
+            t: now.iso8601(),
+            epoch_ms: now.epoch_ms,
+            reason,
+        });
+    };
     loop {
         let s = sample(&shared, &roots, cg.as_ref());
         let rss = s.rss_bytes;
-        let current = host.session_short_id();
-        if current != session {
-            session = current;
-            file = RecorderFile::new(&host.directory(), &session);
-            let _ = file.append(&start_record(&session, config.interval_ms));
-        }
         // A full disk must not stop the sampling (the ring still feeds dumps).
         let _ = file.append(&s);
         shared.push(s);
@@ -435,15 +546,22 @@ fn run(
                 }
             }
         }
-        if let Some(reason) = shared.wait(interval) {
-            let now = UtcTime::now();
-            let _ = file.append(&ExitRecord {
-                kind: "exit",
-                t: now.iso8601(),
-                epoch_ms: now.epoch_ms,
-                reason,
-            });
-            break;
+        match shared.wait(interval, gen) {
+            Wake::Tick => {}
+            Wake::Stop(reason) => {
+                exit(&mut file, reason);
+                break;
+            }
+            Wake::NewSession(g) => {
+                gen = g;
+                exit(&mut file, "sessionReset");
+                file = RecorderFile::new(
+                    &host.directory(),
+                    &host.session_short_id(),
+                    config.interval_ms,
+                );
+                let _ = file.ensure_open();
+            }
         }
     }
 }
@@ -520,24 +638,47 @@ mod tests {
         assert_eq!(v.heap_used, Some(1.0));
         assert!(age < 1000);
         assert!(s.stalled_ms() < 1000);
+        s.new_session();
+        assert_eq!(
+            s.wait(Duration::from_secs(10), 0),
+            Wake::NewSession(1),
+            "a new session wakes the thread at once"
+        );
         assert!(s.request_stop("close"));
         assert!(!s.request_stop("released"));
         assert_eq!(
-            s.wait(Duration::from_secs(10)),
-            Some("close"),
+            s.wait(Duration::from_secs(10), 1),
+            Wake::Stop("close"),
             "a stopped recorder does not sleep"
         );
     }
 
+    fn lines(p: &Path) -> Vec<serde_json::Value> {
+        fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     #[test]
-    fn recorder_file_appends_lines_and_rotates() {
+    fn recorder_file_starts_every_file_with_a_start_record_and_rotates() {
         let dir = std::env::temp_dir().join(format!("mdd-rec-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
-        let mut f = RecorderFile::new(&dir, "abc");
+        let mut f = RecorderFile::new(&dir, "abc", 1000);
+        assert!(f
+            .name()
+            .starts_with(&format!("recorder-abc-{}-", std::process::id())));
+        assert!(crate::writer::is_recorder_name(f.name()), "{}", f.name());
         f.append(&serde_json::json!({"a": 1})).unwrap();
         f.append(&serde_json::json!({"a": 2})).unwrap();
-        let text = fs::read_to_string(f.path()).unwrap();
-        assert_eq!(text, "{\"a\":1}\n{\"a\":2}\n");
+        let l = lines(&f.path());
+        assert_eq!(l.len(), 3);
+        assert_eq!(l[0]["type"], "start");
+        assert_eq!(l[0]["pid"], std::process::id());
+        assert_eq!(l[0]["processStartMs"], crate::report::process_start_ms());
+        assert_eq!(l[0]["continues"], false);
+        assert_eq!((l[1]["a"].as_u64(), l[2]["a"].as_u64()), (Some(1), Some(2)));
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
@@ -545,10 +686,49 @@ mod tests {
         }
         f.size = RECORDER_MAX_BYTES;
         f.append(&serde_json::json!({"a": 3})).unwrap();
-        assert_eq!(fs::read_to_string(f.path()).unwrap(), "{\"a\":3}\n");
-        assert!(fs::read_to_string(dir.join("recorder-abc.jsonl.1"))
-            .unwrap()
-            .ends_with("{\"a\":2}\n"));
+        let l = lines(&f.path());
+        assert_eq!(
+            l[0]["type"], "start",
+            "the new file starts with a start record"
+        );
+        assert_eq!(l[0]["continues"], true);
+        assert_eq!(l[1]["a"], 3);
+        let rotated = lines(&dir.join(format!("{}.1", f.name())));
+        assert_eq!(rotated[0]["type"], "start");
+        assert_eq!(rotated.last().unwrap()["a"], 2);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn two_trails_never_share_a_file() {
+        let dir = std::env::temp_dir().join(format!("mdd-rec-two-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let mut a = RecorderFile::new(&dir, "same", 1000);
+        let mut b = RecorderFile::new(&dir, "same", 1000);
+        a.ensure_open().unwrap();
+        b.ensure_open().unwrap();
+        assert_ne!(a.path(), b.path());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_at_the_name_is_refused_without_blocking() {
+        let dir = std::env::temp_dir().join(format!("mdd-rec-fifo-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        crate::writer::prepare_dir(&dir).unwrap();
+        let fifo = dir.join("recorder-x.jsonl");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let t = Instant::now();
+        assert!(open_exclusive(&fifo).is_err());
+        // A recorder whose chosen name is taken picks another one.
+        let mut f = RecorderFile::new(&dir, "x", 1000);
+        f.name = "recorder-x.jsonl".into();
+        f.append(&serde_json::json!({"a": 1})).unwrap();
+        assert_ne!(f.name(), "recorder-x.jsonl");
+        assert!(t.elapsed() < Duration::from_secs(2));
+        assert_eq!(lines(&f.path())[0]["type"], "start");
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -561,8 +741,7 @@ mod tests {
         let target = dir.with_extension("target");
         fs::write(&target, b"precious").unwrap();
         std::os::unix::fs::symlink(&target, dir.join("recorder-x.jsonl")).unwrap();
-        let mut f = RecorderFile::new(&dir, "x");
-        assert!(f.append(&serde_json::json!({"a": 1})).is_err());
+        assert!(open_exclusive(&dir.join("recorder-x.jsonl")).is_err());
         assert_eq!(fs::read(&target).unwrap(), b"precious");
         fs::remove_dir_all(&dir).unwrap();
         fs::remove_file(&target).unwrap();

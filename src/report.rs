@@ -179,6 +179,10 @@ pub struct Collection {
     /// Phase 1, from the call until the document was serialized (in the phase-1 file)
     /// or until the phase-1 file was in place (in the phase-2 file).
     pub phase1_micros: u64,
+    /// `armed`: phase 1 wrote into the pre-armed file and linked it into place;
+    /// `unarmed`: none was armed (or it could not be used), a named temporary file was.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub phase1_path: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phase2_millis: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -211,6 +215,8 @@ pub struct Report {
     pub dump_number: u32,
     pub session_id: String,
     pub pid: u32,
+    /// When the writing process started (epoch ms): with `pid`, names the process.
+    pub process_start_ms: u64,
     pub timestamp: String,
     pub collection_complete: bool,
     pub at_trigger: AtTrigger,
@@ -256,16 +262,47 @@ pub struct WatchdogInfo {
 
 impl Report {
     pub fn to_json(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(4096);
+        self.write_json(&mut buf);
+        buf
+    }
+
+    /// Serializes into `buf` (appending), reusing its capacity.
+    pub fn write_json(&self, buf: &mut Vec<u8>) {
+        let start = buf.len();
         // Serializing plain structs into a Vec cannot fail; fall back to a minimal
         // document rather than panic if that ever changes.
-        serde_json::to_vec_pretty(self).unwrap_or_else(|e| {
-            format!(
-                "{{\"schemaVersion\":{SCHEMA_VERSION},\"serializationError\":{:?}}}",
-                e.to_string()
-            )
-            .into_bytes()
-        })
+        if let Err(e) = serde_json::to_writer_pretty(&mut *buf, self) {
+            buf.truncate(start);
+            buf.extend_from_slice(
+                format!(
+                    "{{\"schemaVersion\":{SCHEMA_VERSION},\"serializationError\":{:?}}}",
+                    e.to_string()
+                )
+                .as_bytes(),
+            );
+        }
     }
+}
+
+/// When this process started, in epoch milliseconds, found once: on Linux from
+/// `/proc/stat`'s boot time and `/proc/self/stat`'s start time; elsewhere (or if procfs
+/// cannot be read) the time now minus the process's uptime as the OS reports it.
+pub fn process_start_ms() -> u64 {
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *START.get_or_init(|| {
+        crate::probes::procfs::process_start_ms(&crate::probes::ProbeRoots::default())
+            .unwrap_or_else(|_| {
+                let now = crate::timefmt::UtcTime::now().epoch_ms.max(0) as u64;
+                let pid = sysinfo::Pid::from_u32(std::process::id());
+                let mut sys = sysinfo::System::new();
+                sys.refresh_processes(sysinfo::ProcessesToUpdate::Some(&[pid]), false);
+                match sys.process(pid) {
+                    Some(p) if p.start_time() > 0 => p.start_time() * 1000,
+                    _ => now,
+                }
+            })
+    })
 }
 
 #[cfg(test)]
@@ -279,6 +316,7 @@ pub(crate) mod tests {
             dump_number: 1,
             session_id: "abc".into(),
             pid: 42,
+            process_start_ms: 1_795_003_000_000,
             timestamp: "2026-11-24T12:07:55.123Z".into(),
             collection_complete: false,
             at_trigger: AtTrigger {

@@ -1,11 +1,30 @@
-//! The safe writer: file naming, directory preparation, atomic replace, retention and
-//! the sweep of stale temporary files.
+//! The safe writer: file naming, directory preparation, the pre-armed phase-1 file,
+//! no-replace landing, phase 2's replace of its own file, retention and the sweep of
+//! stale temporary files.
 //!
-//! Every document is written to a fresh temporary file in the same directory (created
-//! exclusively, never following a link, mode 0600) and renamed over its final name, so
-//! the final name only ever holds a complete document. Phase 1 skips fsync: it guards
-//! against the process dying, which the page cache survives, and it runs on the JS
-//! thread. Phase 2 fsyncs the file before the rename and the directory after it.
+//! **Phase 1, armed** (Linux): when the dumper is constructed, and again off the JS thread
+//! after each dump, an unnamed file is opened in the dump directory (`O_TMPFILE`), space
+//! for a phase-1 document is allocated (`fallocate`, keeping the size 0) and a
+//! serialization buffer is reserved. Phase 1 is then one write into that file and one
+//! `linkat` to the final name: no descriptor to open, no block to allocate, nothing that
+//! can be left half-written under a name (an unnamed file vanishes with the process).
+//!
+//! **Phase 1, unarmed** (a second dump before re-arming, a deleted directory, a platform or
+//! file system without `O_TMPFILE`) and **phase 2** write a named temporary file, created
+//! exclusively and never through a link, locked with `flock` for as long as its writer
+//! needs it. Phase 1 skips fsync (it guards against the process dying, which the page
+//! cache survives); phase 2 fsyncs the file before the rename and the directory after it.
+//!
+//! **No dump replaces another.** Phase 1 takes its final name with no-replace semantics
+//! (`linkat`, `renameat2(RENAME_NOREPLACE)`, or `link` + `unlink`); when the name is taken
+//! it takes the next free one, `memory-…-<n>.<k>.json` with k = 2, 3, …. Phase 2 renames
+//! over the final name only while that name still holds its own phase-1 file.
+//!
+//! **Liveness of temporary files** never depends on pids (writers in other PID namespaces
+//! or on other hosts share directories): a native temporary file (`.<final>.L<token>.tmp`)
+//! is removed by a sweep only when no one holds its lock; any other temporary file of ours
+//! (the JS implementation's `.<final>.A<token>.tmp`, older versions' `.<final>.<pid>-<n>.tmp`)
+//! only when it is older than [`STALE_TEMP_AGE`].
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -21,9 +40,16 @@ pub const DUMP_SUFFIX: &str = ".json";
 pub const TEMP_SUFFIX: &str = ".tmp";
 /// Length of `UtcTime::file_stamp()`: `2026-11-24T12-07-55-123Z`.
 const STAMP_LEN: usize = 24;
-/// A temporary file older than this is stale whoever owns it: no write of ours takes
-/// anywhere near this long.
+/// An unlocked temporary file older than this is stale whoever wrote it: no write of
+/// ours takes anywhere near this long.
 pub const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
+/// Retention does not trust a name (or a modification time) dated further ahead of the
+/// clock than this: such files are removed first, never kept in place of fresh ones.
+pub const FUTURE_TOLERANCE_MS: i64 = 60_000;
+/// Space reserved for one phase-1 document when arming (grown to fit larger ones).
+pub const PHASE1_RESERVE_BYTES: usize = 64 * 1024;
+/// How many names past a taken one phase 1 tries before giving up.
+const MAX_NAME_ATTEMPTS: u32 = 1000;
 
 static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -57,6 +83,23 @@ fn err(action: &'static str, path: &Path, source: io::Error) -> WriteError {
     }
 }
 
+/// 16 hex digits that no other writer, in any process, namespace or host, will pick:
+/// std's per-process random hash keys over a counter and the time.
+pub fn random_token() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(TEMP_SEQ.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
+}
+
 /// `memory-<session8>-<stamp>-<n>.json`
 pub fn dump_file_name(session_short: &str, at: &UtcTime, dump_number: u32) -> String {
     format!(
@@ -65,22 +108,48 @@ pub fn dump_file_name(session_short: &str, at: &UtcTime, dump_number: u32) -> St
     )
 }
 
-/// A parsed dump file name, ordered by time, then number, then session.
+/// The `k`-th name to try for a dump whose first choice is `base`: `base` itself for
+/// k = 1, then `memory-…-<n>.<k>.json`.
+pub fn candidate_name(base: &str, k: u32) -> String {
+    if k <= 1 {
+        return base.to_string();
+    }
+    let stem = base.strip_suffix(DUMP_SUFFIX).unwrap_or(base);
+    format!("{stem}.{k}{DUMP_SUFFIX}")
+}
+
+/// A parsed dump file name, ordered by time, then number, then copy, then session.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DumpName {
     pub stamp: String,
     pub dump_number: u32,
+    /// 1 for the first choice, k for `-<n>.<k>.json`.
+    pub copy: u32,
     pub session_short: String,
+}
+
+fn digits(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 /// Parses exactly our own dump names; anything else is `None` and is never touched.
 pub fn parse_dump_name(name: &str) -> Option<DumpName> {
     let body = name.strip_prefix(DUMP_PREFIX)?.strip_suffix(DUMP_SUFFIX)?;
-    let (rest, number) = body.rsplit_once('-')?;
-    if number.is_empty() || number.len() > 10 || !number.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let dump_number: u32 = number.parse().ok()?;
+    let (rest, tail) = body.rsplit_once('-')?;
+    let (number, copy) = match tail.split_once('.') {
+        Some((n, k)) => {
+            let k = digits(k)?;
+            if k < 2 {
+                return None;
+            }
+            (n, k)
+        }
+        None => (tail, 1),
+    };
+    let dump_number = digits(number)?;
     if rest.len() < STAMP_LEN + 2 {
         return None;
     }
@@ -98,6 +167,7 @@ pub fn parse_dump_name(name: &str) -> Option<DumpName> {
     Some(DumpName {
         stamp: stamp.to_string(),
         dump_number,
+        copy,
         session_short: session_short.to_string(),
     })
 }
@@ -112,23 +182,36 @@ fn is_stamp(s: &str) -> bool {
         })
 }
 
-/// `.<final>.<pid>-<seq>.tmp`: hidden, ours by shape, and carrying the writer's pid so a
-/// later sweep can tell a dead writer's leftovers from a live writer's file.
-fn temp_name(final_name: &str) -> String {
-    let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
-    format!(".{final_name}.{}-{seq}{TEMP_SUFFIX}", std::process::id())
+/// How a sweep may decide that a temporary file's writer no longer needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TempKind {
+    /// `L<token>`: its writer holds an `flock` on it; free of the lock means abandoned.
+    Locked,
+    /// `A<token>` (the JS implementation) or `<pid>-<n>` (older versions): by age only.
+    Aged,
 }
 
-/// Parses our temporary names; returns the writer's pid.
-pub fn parse_temp_name(name: &str) -> Option<u32> {
+/// `.<final>.L<token>.tmp`: hidden, ours by shape, unique across processes and hosts.
+fn temp_name(final_name: &str) -> String {
+    format!(".{final_name}.L{}{TEMP_SUFFIX}", random_token())
+}
+
+/// Parses our temporary names.
+pub fn parse_temp_name(name: &str) -> Option<TempKind> {
     let inner = name.strip_prefix('.')?.strip_suffix(TEMP_SUFFIX)?;
     let (final_name, tag) = inner.rsplit_once('.')?;
-    let (pid, seq) = tag.split_once('-')?;
-    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
     parse_dump_name(final_name)?;
-    pid.parse().ok()
+    let hex = |s: &str| s.len() >= 8 && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(t) = tag.strip_prefix('L') {
+        return hex(t).then_some(TempKind::Locked);
+    }
+    if let Some(t) = tag.strip_prefix('A') {
+        return hex(t).then_some(TempKind::Aged);
+    }
+    let (pid, seq) = tag.split_once('-')?;
+    digits(seq)?;
+    digits(pid)?;
+    Some(TempKind::Aged)
 }
 
 /// Creates the directory if missing (0700 for every level we create) and checks that
@@ -202,8 +285,339 @@ pub enum Durability {
     PowerLoss,
 }
 
-/// Writes `bytes` to `dir/final_name` atomically. On any failure the temporary file is
-/// removed and the final name is left as it was.
+/// Identity of a file on disk (device and inode), so phase 2 replaces only its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    #[cfg(unix)]
+    fn of(meta: &fs::Metadata) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+    #[cfg(not(unix))]
+    fn of(_meta: &fs::Metadata) -> Option<FileId> {
+        None
+    }
+}
+
+/// A file that landed: where, and which file it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Landed {
+    pub path: PathBuf,
+    pub name: String,
+    pub id: Option<FileId>,
+}
+
+/// Takes an exclusive `flock` without waiting; true if we got it.
+#[cfg(unix)]
+fn try_lock(f: &File) -> bool {
+    use std::os::unix::io::AsRawFd;
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// Everything phase 1 needs, reserved ahead: an open unnamed file in the dump directory,
+/// its space, and the serialization buffer. A dumper holds at most one: one descriptor
+/// and [`Armed::reserved`] bytes of the file system.
+pub struct Armed {
+    file: File,
+    /// `/proc/self/fd/<fd>`, for `linkat(…, AT_SYMLINK_FOLLOW)` without privileges.
+    proc_path: std::ffi::CString,
+    reserved: u64,
+    /// The serialization buffer, its capacity reserved.
+    pub buf: Vec<u8>,
+    dir: PathBuf,
+}
+
+impl fmt::Debug for Armed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Armed")
+            .field("dir", &self.dir)
+            .field("reserved", &self.reserved)
+            .finish()
+    }
+}
+
+impl Armed {
+    /// Opens and reserves; fails where there is no `O_TMPFILE` (other platforms, some
+    /// file systems), and the dump then takes the unarmed path.
+    #[cfg(target_os = "linux")]
+    pub fn arm(dir: &Path, reserve: usize) -> io::Result<Armed> {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::AsRawFd;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+            .open(dir)?;
+        let fd = file.as_raw_fd();
+        // Allocate without growing the file: the document's write lands in blocks that
+        // are already ours, so a file system that fills up later cannot refuse it.
+        let r =
+            unsafe { libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, 0, reserve as libc::off_t) };
+        let reserved = if r == 0 { reserve as u64 } else { 0 };
+        let proc_path =
+            std::ffi::CString::new(format!("/proc/self/fd/{fd}")).map_err(io::Error::other)?;
+        Ok(Armed {
+            file,
+            proc_path,
+            reserved,
+            buf: Vec::with_capacity(reserve),
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn arm(_dir: &Path, _reserve: usize) -> io::Result<Armed> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no O_TMPFILE on this platform",
+        ))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Bytes of the file system reserved for the next phase-1 document.
+    pub fn reserved(&self) -> u64 {
+        self.reserved
+    }
+
+    /// Phase 1: one write of `buf` and one no-replace link to the first free name from
+    /// `base`. Consumes the armed file whatever happens.
+    /// The armed file is used up whatever happens: drop it afterwards.
+    pub fn land(&mut self, base: &str) -> Result<Landed, WriteError> {
+        let buf = std::mem::take(&mut self.buf);
+        let r = self.land_bytes(base, &buf);
+        self.buf = buf;
+        r
+    }
+
+    #[cfg(target_os = "linux")]
+    pub fn land_bytes(&mut self, base: &str, bytes: &[u8]) -> Result<Landed, WriteError> {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp_path = self.dir.join(format!(".{base} (unnamed)"));
+        self.file
+            .write_all(bytes)
+            .map_err(|e| err("write the armed file", &tmp_path, e))?;
+        let mut last = None;
+        for k in 1..=MAX_NAME_ATTEMPTS {
+            let name = candidate_name(base, k);
+            let path = self.dir.join(&name);
+            let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+                .map_err(|e| err("link into place", &path, io::Error::other(e.to_string())))?;
+            let r = unsafe {
+                libc::linkat(
+                    libc::AT_FDCWD,
+                    self.proc_path.as_ptr(),
+                    libc::AT_FDCWD,
+                    c.as_ptr(),
+                    libc::AT_SYMLINK_FOLLOW,
+                )
+            };
+            if r == 0 {
+                let id = self.file.metadata().ok().as_ref().and_then(FileId::of);
+                return Ok(Landed { path, name, id });
+            }
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EEXIST) {
+                return Err(err("link into place", &path, e));
+            }
+            last = Some(path);
+        }
+        Err(err(
+            "find a free name for",
+            &last.unwrap_or(tmp_path),
+            io::Error::other(format!("{MAX_NAME_ATTEMPTS} names taken")),
+        ))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn land_bytes(&mut self, base: &str, _bytes: &[u8]) -> Result<Landed, WriteError> {
+        Err(err(
+            "link into place",
+            &self.dir.join(base),
+            io::Error::new(io::ErrorKind::Unsupported, "no O_TMPFILE"),
+        ))
+    }
+}
+
+/// A named temporary file, locked while we hold it, removed unless it was renamed away.
+struct Temp {
+    path: PathBuf,
+    file: Option<File>,
+    kept: bool,
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = fs::remove_file(&self.path);
+        }
+        // Closing the file releases its lock, after the rename or the removal.
+        self.file.take();
+    }
+}
+
+fn write_temp(
+    dir: &Path,
+    final_name: &str,
+    bytes: &[u8],
+    durability: Durability,
+) -> Result<Temp, WriteError> {
+    let path = dir.join(temp_name(final_name));
+    let f = create_exclusive(&path).map_err(|e| err("create temporary file", &path, e))?;
+    let mut t = Temp {
+        path,
+        file: Some(f),
+        kept: false,
+    };
+    let f = t.file.as_mut().expect("just set");
+    #[cfg(unix)]
+    try_lock(f);
+    f.write_all(bytes)
+        .map_err(|e| err("write temporary file", &t.path, e))?;
+    if durability == Durability::PowerLoss {
+        // A failed fsync means the data may not be on disk: never rename it into place.
+        f.sync_all()
+            .map_err(|e| err("fsync temporary file", &t.path, e))?;
+    }
+    Ok(t)
+}
+
+/// Renames `from` to `to` unless `to` exists (`EEXIST` then).
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let a = std::ffi::CString::new(from.as_os_str().as_bytes()).map_err(io::Error::other)?;
+        let b = std::ffi::CString::new(to.as_os_str().as_bytes()).map_err(io::Error::other)?;
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_renameat2,
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        // Kernels or file systems without RENAME_NOREPLACE: link + unlink below.
+        if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+            return Err(e);
+        }
+    }
+    // link() never replaces; the temporary name goes afterwards.
+    fs::hard_link(from, to)?;
+    let _ = fs::remove_file(from);
+    Ok(())
+}
+
+/// The unarmed phase 1 (and any first write of a document): a locked named temporary
+/// file, then a no-replace rename to the first free name from `base`. On failure
+/// nothing is left behind and no existing file is touched.
+pub fn write_new(
+    dir: &Path,
+    base: &str,
+    bytes: &[u8],
+    durability: Durability,
+) -> Result<Landed, WriteError> {
+    // A sweep of another process can, in the instant between our create and our lock,
+    // remove the new temporary file; the rename then fails with ENOENT: try once more.
+    let mut again = true;
+    loop {
+        let mut t = write_temp(dir, base, bytes, durability)?;
+        for k in 1..=MAX_NAME_ATTEMPTS {
+            let name = candidate_name(base, k);
+            let path = dir.join(&name);
+            match rename_noreplace(&t.path, &path) {
+                Ok(()) => {
+                    t.kept = true;
+                    let id = t
+                        .file
+                        .as_ref()
+                        .and_then(|f| f.metadata().ok())
+                        .as_ref()
+                        .and_then(FileId::of);
+                    drop(t);
+                    if durability == Durability::PowerLoss {
+                        sync_dir(dir)?;
+                    }
+                    return Ok(Landed { path, name, id });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound && again && dir.is_dir() => {
+                    break;
+                }
+                Err(e) => return Err(err("rename into place", &path, e)),
+            }
+            if k == MAX_NAME_ATTEMPTS {
+                return Err(err(
+                    "find a free name for",
+                    &path,
+                    io::Error::other(format!("{MAX_NAME_ATTEMPTS} names taken")),
+                ));
+            }
+        }
+        again = false;
+    }
+}
+
+/// Phase 2: replaces `dir/name` with `bytes` (fsync'd), but only while that name still
+/// holds the file `expected` (our phase-1 document); a file that is gone or is another
+/// writer's is left alone and reported.
+pub fn replace_own(
+    dir: &Path,
+    name: &str,
+    expected: Option<FileId>,
+    bytes: &[u8],
+) -> Result<PathBuf, WriteError> {
+    let final_path = dir.join(name);
+    let mut t = write_temp(dir, name, bytes, Durability::PowerLoss)?;
+    if !t.path.exists() {
+        // Removed by another process's sweep between our create and our lock.
+        t = write_temp(dir, name, bytes, Durability::PowerLoss)?;
+    }
+    let current = fs::symlink_metadata(&final_path);
+    match (&current, expected) {
+        (Err(e), _) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(err(
+                "replace",
+                &final_path,
+                io::Error::other("the phase-1 file was removed before phase 2 (retention)"),
+            ));
+        }
+        (Ok(m), Some(id)) if FileId::of(m) != Some(id) => {
+            return Err(err(
+                "replace",
+                &final_path,
+                io::Error::other("the name no longer holds this dump's phase-1 file"),
+            ));
+        }
+        _ => {}
+    }
+    // rename() replaces a link planted at the final name; it never writes through it.
+    fs::rename(&t.path, &final_path).map_err(|e| err("rename into place", &final_path, e))?;
+    t.kept = true;
+    drop(t);
+    sync_dir(dir)?;
+    Ok(final_path)
+}
+
+/// Writes `bytes` to `dir/final_name` atomically, replacing whatever is there (tools and
+/// benchmarks; dumps use [`write_new`] and [`replace_own`]).
 pub fn write_atomic(
     dir: &Path,
     final_name: &str,
@@ -211,35 +625,14 @@ pub fn write_atomic(
     durability: Durability,
 ) -> Result<PathBuf, WriteError> {
     let final_path = dir.join(final_name);
-    let tmp_path = dir.join(temp_name(final_name));
-    let result = write_then_rename(&tmp_path, &final_path, bytes, durability);
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp_path);
-    }
-    result?;
+    let mut t = write_temp(dir, final_name, bytes, durability)?;
+    fs::rename(&t.path, &final_path).map_err(|e| err("rename into place", &final_path, e))?;
+    t.kept = true;
+    drop(t);
     if durability == Durability::PowerLoss {
         sync_dir(dir)?;
     }
     Ok(final_path)
-}
-
-fn write_then_rename(
-    tmp: &Path,
-    final_path: &Path,
-    bytes: &[u8],
-    durability: Durability,
-) -> Result<(), WriteError> {
-    let mut f = create_exclusive(tmp).map_err(|e| err("create temporary file", tmp, e))?;
-    f.write_all(bytes)
-        .map_err(|e| err("write temporary file", tmp, e))?;
-    if durability == Durability::PowerLoss {
-        // A failed fsync means the data may not be on disk: never rename it into place.
-        f.sync_all()
-            .map_err(|e| err("fsync temporary file", tmp, e))?;
-    }
-    drop(f);
-    // rename() replaces a link planted at the final name; it never writes through it.
-    fs::rename(tmp, final_path).map_err(|e| err("rename into place", final_path, e))
 }
 
 fn create_exclusive(path: &Path) -> io::Result<File> {
@@ -280,12 +673,55 @@ pub struct RetentionReport {
     pub errors: Vec<String>,
 }
 
-/// Removes the oldest of our dump files beyond `max_files`. Only names that parse as
-/// ours are counted or removed; `unlink` removes a link itself, never its target.
-pub fn apply_retention(dir: &Path, max_files: usize) -> RetentionReport {
+/// Opens a file of ours to test its lock: never through a link, never blocking (a FIFO
+/// planted at the name), only a regular file.
+#[cfg(unix)]
+fn open_for_lock_test(path: &Path) -> Option<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    f.metadata().ok()?.is_file().then_some(f)
+}
+
+/// True if a writer holds the lock on `path` (a live recorder's file, a live writer's
+/// temporary file). The test lock, if we got it, is released on return.
+#[cfg(unix)]
+fn locked_by_someone(path: &Path) -> bool {
+    match open_for_lock_test(path) {
+        Some(f) => !try_lock(&f),
+        None => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn locked_by_someone(_path: &Path) -> bool {
+    // No flock: treat every file as possibly live.
+    true
+}
+
+/// Bounds the directory, across every process that uses it:
+///
+/// - at most `max_files` dumps (names that parse as ours, nothing else is ever counted or
+///   removed), oldest first by the time in the name; a name dated more than
+///   [`FUTURE_TOLERANCE_MS`] ahead of `now` (written by a clock that was ahead) counts as
+///   the oldest, so fresh dumps are never removed in its place;
+/// - at most `max_files` recorder files, oldest first by modification time (future times
+///   first likewise), skipping any file a live recorder holds locked;
+/// - never a name in `keep` (the file just written, this dumper's own recorder file).
+///
+/// `unlink` removes a link itself, never its target.
+pub fn apply_retention(
+    dir: &Path,
+    max_files: usize,
+    keep: &[&str],
+    now: &UtcTime,
+) -> RetentionReport {
     let mut report = RetentionReport::default();
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
+    let entries: Vec<fs::DirEntry> = match fs::read_dir(dir) {
+        Ok(e) => e.filter_map(|e| e.ok()).collect(),
         Err(e) => {
             report
                 .errors
@@ -293,107 +729,135 @@ pub fn apply_retention(dir: &Path, max_files: usize) -> RetentionReport {
             return report;
         }
     };
-    let mut ours: Vec<(DumpName, String)> = entries
-        .filter_map(|e| e.ok())
+    let horizon = UtcTime::from_epoch_ms(now.epoch_ms + FUTURE_TOLERANCE_MS).file_stamp();
+    // (trusted, name order): untrusted (future) names sort first.
+    let mut ours: Vec<((bool, DumpName), String)> = entries
+        .iter()
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
             let parsed = parse_dump_name(&name)?;
             let ft = e.file_type().ok()?;
-            (ft.is_file() || ft.is_symlink()).then_some((parsed, name))
+            (ft.is_file() || ft.is_symlink()).then_some(((parsed.stamp <= horizon, parsed), name))
         })
         .collect();
     ours.sort();
-    let excess = ours.len().saturating_sub(max_files);
-    for (_, name) in ours.iter().take(excess) {
+    let mut excess = ours.len().saturating_sub(max_files);
+    for (_, name) in ours.iter() {
+        if excess == 0 {
+            break;
+        }
+        if keep.contains(&name.as_str()) {
+            continue;
+        }
         match fs::remove_file(dir.join(name)) {
             Ok(()) => report.removed.push(name.clone()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => report.errors.push(format!("could not remove {name}: {e}")),
         }
+        excess -= 1;
     }
     report.kept = ours.len() - report.removed.len();
-    // Recorder files (one per session, plus its rotated `.1`) are bounded the same way,
-    // oldest first by modification time.
-    let mut recorders: Vec<(std::time::SystemTime, String)> = fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let name = e.file_name().into_string().ok()?;
-                    is_recorder_name(&name).then_some(())?;
-                    let meta = e.metadata().ok()?;
-                    (meta.is_file()).then_some((meta.modified().ok()?, name))
-                })
-                .collect()
+    let now_sys = SystemTime::UNIX_EPOCH + Duration::from_millis(now.epoch_ms.max(0) as u64);
+    let future = now_sys + Duration::from_millis(FUTURE_TOLERANCE_MS as u64);
+    let mut recorders: Vec<((bool, SystemTime), String)> = entries
+        .iter()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            is_recorder_name(&name).then_some(())?;
+            let meta = e.metadata().ok()?;
+            let m = meta.modified().ok()?;
+            meta.is_file().then_some(((m <= future, m), name))
         })
-        .unwrap_or_default();
+        .collect();
     recorders.sort();
-    let excess = recorders.len().saturating_sub(max_files);
-    for (_, name) in recorders.iter().take(excess) {
-        if fs::remove_file(dir.join(name)).is_ok() {
+    let mut excess = recorders.len().saturating_sub(max_files);
+    for (_, name) in recorders.iter() {
+        if excess == 0 {
+            break;
+        }
+        let path = dir.join(name);
+        if keep.contains(&name.as_str()) || locked_by_someone(&path) {
+            continue;
+        }
+        if fs::remove_file(&path).is_ok() {
             report.removed.push(name.clone());
         }
+        excess -= 1;
     }
     report
 }
 
-/// `recorder-<session8>.jsonl` or its rotated `recorder-<session8>.jsonl.1`.
+/// `recorder-<id>.jsonl` or its rotated `recorder-<id>.jsonl.1`, where `<id>` is up to 64
+/// letters, digits, `_` and `-` (this version writes `<session8>-<pid>-<token>`).
 pub fn is_recorder_name(name: &str) -> bool {
     let Some(rest) = name.strip_prefix("recorder-") else {
         return false;
     };
-    let session = rest
+    let id = rest
         .strip_suffix(".jsonl")
         .or_else(|| rest.strip_suffix(".jsonl.1"));
-    session.is_some_and(|s| {
-        !s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    id.is_some_and(|s| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     })
 }
 
-/// Removes our temporary files whose writer is gone (a different pid that no longer
-/// runs) or that are older than [`STALE_TEMP_AGE`]. Returns the names removed.
+/// Removes our temporary files whose writer is gone: a locked kind whose lock no one
+/// holds, any other kind once older than [`STALE_TEMP_AGE`]. Pids are never consulted:
+/// a writer in another PID namespace or on another host would look dead. Returns the
+/// names removed.
 pub fn sweep_stale_temps(dir: &Path) -> Vec<String> {
     let mut removed = Vec::new();
     let Ok(entries) = fs::read_dir(dir) else {
         return removed;
     };
-    let me = std::process::id();
     let now = SystemTime::now();
     for e in entries.filter_map(|e| e.ok()) {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(pid) = parse_temp_name(name) else {
+        let Some(kind) = parse_temp_name(name) else {
             continue;
         };
-        let old = e
-            .metadata()
-            .ok()
-            .and_then(|m| m.modified().ok())
-            .and_then(|m| now.duration_since(m).ok())
-            .is_some_and(|age| age > STALE_TEMP_AGE);
-        let stale = old || (pid != me && !process_alive(pid));
-        if stale && fs::remove_file(dir.join(name)).is_ok() {
+        let path = dir.join(name);
+        let old = || {
+            fs::symlink_metadata(&path)
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age > STALE_TEMP_AGE)
+        };
+        let stale = match kind {
+            TempKind::Aged => old(),
+            #[cfg(unix)]
+            TempKind::Locked => match open_for_lock_test(&path) {
+                // We hold its lock now: no writer does. Remove it while holding the lock,
+                // and only if the name still is that file.
+                Some(f) if try_lock(&f) => {
+                    let same = f.metadata().ok().as_ref().and_then(FileId::of)
+                        == fs::symlink_metadata(&path)
+                            .ok()
+                            .as_ref()
+                            .and_then(FileId::of);
+                    let gone = same && fs::remove_file(&path).is_ok();
+                    if gone {
+                        removed.push(name.to_string());
+                    }
+                    continue;
+                }
+                Some(_) => false,
+                // Not a regular file we can open (a link planted at the name): by age.
+                None => old(),
+            },
+            #[cfg(not(unix))]
+            TempKind::Locked => old(),
+        };
+        if stale && fs::remove_file(&path).is_ok() {
             removed.push(name.to_string());
         }
     }
     removed
-}
-
-fn process_alive(pid: u32) -> bool {
-    #[cfg(unix)]
-    {
-        if pid == 0 || pid > i32::MAX as u32 {
-            return false;
-        }
-        // Signal 0 checks existence; EPERM means it exists but is not ours.
-        let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
-        r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = pid;
-        true
-    }
 }
 
 #[cfg(test)]
@@ -423,7 +887,22 @@ mod tests {
         assert_eq!(p.stamp, "2026-11-18T12-07-55-123Z");
         let t = temp_name(&n);
         assert!(t.starts_with(".memory-abc_123-") && t.ends_with(".tmp"));
-        assert_eq!(parse_temp_name(&t), Some(std::process::id()));
+        assert_eq!(parse_temp_name(&t), Some(TempKind::Locked));
+        assert_eq!(
+            parse_temp_name(&format!(".{n}.A0123456789abcdef.tmp")),
+            Some(TempKind::Aged)
+        );
+        assert_eq!(
+            parse_temp_name(&format!(".{n}.123-4.tmp")),
+            Some(TempKind::Aged)
+        );
+        let c = candidate_name(&n, 3);
+        assert_eq!(c, "memory-abc_123-2026-11-18T12-07-55-123Z-7.3.json");
+        let p = parse_dump_name(&c).unwrap();
+        assert_eq!((p.dump_number, p.copy), (7, 3));
+        assert_eq!(candidate_name(&n, 1), n);
+        assert!(parse_dump_name("memory-abc-2026-11-18T12-07-55-123Z-7.1.json").is_none());
+        assert!(parse_dump_name("memory-abc-2026-11-18T12-07-55-123Z-7.x.json").is_none());
     }
 
     #[test]
@@ -546,13 +1025,14 @@ mod tests {
         }
         fs::write(d.join("notes.json"), b"mine").unwrap();
         fs::write(d.join("memory-notes.json"), b"mine").unwrap();
-        let r = apply_retention(&d, 4);
+        let now = UtcTime::now();
+        let r = apply_retention(&d, 4, &[], &now);
         assert_eq!(r.removed.len(), 2, "{r:?}");
         assert_eq!(r.kept, 4);
         assert!(r.removed[0].contains("2023-11-14T22-13-20-000Z"), "{r:?}");
         assert!(d.join("notes.json").exists());
         assert!(d.join("memory-notes.json").exists());
-        assert_eq!(apply_retention(&d, 4).removed.len(), 0);
+        assert_eq!(apply_retention(&d, 4, &[], &now).removed.len(), 0);
     }
 
     #[test]
@@ -561,23 +1041,149 @@ mod tests {
         assert!(is_recorder_name("recorder-abc_1234.jsonl.1"));
         assert!(!is_recorder_name("recorder-.jsonl"));
         assert!(!is_recorder_name("recorder-abc.jsonl.2"));
-        assert!(!is_recorder_name("recorder-abcdefghi.jsonl"));
+        assert!(is_recorder_name("recorder-abc_1234-4242-0a1b2c3d.jsonl"));
+        assert!(is_recorder_name("recorder-abc_1234-4242-0a1b2c3d.jsonl.1"));
+        assert!(!is_recorder_name(&format!(
+            "recorder-{}.jsonl",
+            "a".repeat(65)
+        )));
+        assert!(!is_recorder_name("recorder-abc.jsonl.tmp"));
         assert!(!is_recorder_name("recorder-a.b.jsonl"));
     }
 
     #[test]
-    fn sweep_removes_dead_writers_temps_only() {
+    fn retention_distrusts_future_names_and_keeps_the_file_just_written() {
+        let d = tempdir("future");
+        prepare_dir(&d).unwrap();
+        let now = UtcTime::now();
+        let day = 86_400_000;
+        // Three dumps written by a clock a day ahead, then two fresh ones.
+        let ahead: Vec<String> = (0..3)
+            .map(|i| dump_file_name("s", &stamp(now.epoch_ms + day + i), 1))
+            .collect();
+        let fresh: Vec<String> = (0..2)
+            .map(|i| dump_file_name("s", &stamp(now.epoch_ms - 1000 + i), 1))
+            .collect();
+        for n in ahead.iter().chain(&fresh) {
+            fs::write(d.join(n), b"{}").unwrap();
+        }
+        let r = apply_retention(&d, 3, &[fresh[1].as_str()], &now);
+        assert_eq!(r.removed.len(), 2, "{r:?}");
+        assert!(r.removed.iter().all(|n| ahead.contains(n)), "{r:?}");
+        for n in &fresh {
+            assert!(d.join(n).exists(), "{n} was removed");
+        }
+        // The file just written is never removed, even when it is the oldest.
+        let old = dump_file_name("s", &stamp(1_000), 1);
+        fs::write(d.join(&old), b"{}").unwrap();
+        let r = apply_retention(&d, 1, &[old.as_str()], &now);
+        assert!(d.join(&old).exists(), "{r:?}");
+        assert_eq!(r.kept, 1, "{r:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn retention_never_removes_a_locked_recorder_file() {
+        let d = tempdir("recret");
+        prepare_dir(&d).unwrap();
+        let live = File::create(d.join("recorder-a-1-x.jsonl")).unwrap();
+        assert!(try_lock(&live));
+        std::thread::sleep(Duration::from_millis(20));
+        for n in ["recorder-b-2-y.jsonl", "recorder-c-3-z.jsonl"] {
+            fs::write(d.join(n), b"{}\n").unwrap();
+        }
+        let r = apply_retention(&d, 1, &[], &UtcTime::now());
+        assert!(d.join("recorder-a-1-x.jsonl").exists(), "{r:?}");
+        assert_eq!(
+            fs::read_dir(&d).unwrap().count(),
+            1,
+            "the unlocked ones are removed, the live one counts: {r:?}"
+        );
+        drop(live);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn armed_phase1_lands_without_replacing_and_takes_the_next_name() {
+        let d = tempdir("armed");
+        prepare_dir(&d).unwrap();
+        let base = "memory-a-2026-11-18T12-07-55-123Z-1.json";
+        let mut a = Armed::arm(&d, PHASE1_RESERVE_BYTES).unwrap();
+        assert_eq!(a.reserved(), PHASE1_RESERVE_BYTES as u64);
+        assert_eq!(
+            fs::read_dir(&d).unwrap().count(),
+            0,
+            "armed file has no name"
+        );
+        a.buf.extend_from_slice(b"first");
+        let l1 = a.land(base).unwrap();
+        assert_eq!(l1.name, base);
+        let mut b = Armed::arm(&d, PHASE1_RESERVE_BYTES).unwrap();
+        b.buf.extend_from_slice(b"second");
+        let l2 = b.land(base).unwrap();
+        assert_eq!(l2.name, "memory-a-2026-11-18T12-07-55-123Z-1.2.json");
+        let l3 = write_new(&d, base, b"third", Durability::ProcessCrash).unwrap();
+        assert_eq!(l3.name, "memory-a-2026-11-18T12-07-55-123Z-1.3.json");
+        assert_eq!(fs::read(&l1.path).unwrap(), b"first");
+        assert_eq!(fs::read(&l2.path).unwrap(), b"second");
+        assert_eq!(fs::read(&l3.path).unwrap(), b"third");
+        assert_eq!(fs::metadata(&l1.path).unwrap().len(), 5);
+        assert_eq!(mode(&l1.path), 0o600);
+        // Phase 2 replaces its own file only.
+        replace_own(&d, &l1.name, l1.id, b"first, enriched").unwrap();
+        assert_eq!(fs::read(&l1.path).unwrap(), b"first, enriched");
+        let e = replace_own(&d, &l2.name, l1.id, b"not mine").unwrap_err();
+        assert!(e.to_string().contains("no longer holds"), "{e}");
+        assert_eq!(fs::read(&l2.path).unwrap(), b"second");
+        fs::remove_file(&l3.path).unwrap();
+        let e = replace_own(&d, &l3.name, l3.id, b"gone").unwrap_err();
+        assert!(e.to_string().contains("removed before phase 2"), "{e}");
+        assert!(!l3.path.exists());
+        assert_eq!(
+            fs::read_dir(&d).unwrap().count(),
+            2,
+            "no temporary file left"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn sweep_removes_unlocked_and_old_temps_only() {
+        use std::os::unix::fs::OpenOptionsExt;
         let d = tempdir("sweep");
         prepare_dir(&d).unwrap();
         let final_name = "memory-a-2026-11-18T12-07-55-123Z-1.json";
-        // pid 0 never names a live writer; our own pid is alive.
-        let dead = format!(".{final_name}.0-1.tmp");
-        let live = format!(".{final_name}.{}-1.tmp", std::process::id());
-        fs::write(d.join(&dead), b"x").unwrap();
-        fs::write(d.join(&live), b"x").unwrap();
+        let abandoned = format!(".{final_name}.L00000000000000aa.tmp");
+        let live = format!(".{final_name}.L00000000000000bb.tmp");
+        let js_fresh = format!(".{final_name}.A00000000000000cc.tmp");
+        let js_old = format!(".{final_name}.A00000000000000dd.tmp");
+        let legacy_dead_pid = format!(".{final_name}.0-1.tmp");
+        for n in [&abandoned, &live, &js_fresh, &js_old, &legacy_dead_pid] {
+            fs::write(d.join(n), b"x").unwrap();
+        }
+        let holder = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(d.join(&live))
+            .unwrap();
+        assert!(try_lock(&holder));
+        let old = SystemTime::now() - STALE_TEMP_AGE - Duration::from_secs(5);
+        File::options()
+            .write(true)
+            .open(d.join(&js_old))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         fs::write(d.join(".other.tmp"), b"x").unwrap();
-        assert_eq!(sweep_stale_temps(&d), vec![dead.clone()]);
-        assert!(d.join(&live).exists());
-        assert!(d.join(".other.tmp").exists());
+        let mut removed = sweep_stale_temps(&d);
+        removed.sort();
+        let mut want = vec![abandoned.clone(), js_old.clone()];
+        want.sort();
+        assert_eq!(removed, want);
+        for n in [&live, &js_fresh, &legacy_dead_pid] {
+            assert!(d.join(n).exists(), "{n}");
+        }
+        drop(holder);
+        assert_eq!(sweep_stale_temps(&d), vec![live.clone()]);
     }
 }

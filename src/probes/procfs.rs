@@ -361,6 +361,23 @@ pub fn process_uptime_seconds(roots: &ProbeRoots) -> Result<f64, String> {
     Ok(round_millis((up - stat.starttime as f64 / ticks).max(0.0)))
 }
 
+/// When this process started, in epoch milliseconds: the boot time (`btime` in
+/// `/proc/stat`) plus the start time in `/proc/self/stat`. Stable for the life of the
+/// process, so together with the pid it names one process even across PID namespaces.
+pub fn process_start_ms(roots: &ProbeRoots) -> Result<u64, String> {
+    let sp = roots.own("stat");
+    let stat = parse_stat(&read_bounded(&sp).map_err(|e| io_reason(&sp, &e))?)?;
+    let p = roots.proc.join("stat");
+    let btime: u64 = read_bounded(&p)
+        .map_err(|e| io_reason(&p, &e))?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("{}: no btime line", p.display()))?;
+    let ticks = clock_ticks_per_second();
+    Ok(btime * 1000 + (stat.starttime as f64 * 1000.0 / ticks).round() as u64)
+}
+
 pub fn read_system_uptime(roots: &ProbeRoots) -> Result<f64, String> {
     let up = roots.proc.join("uptime");
     read_bounded(&up)
