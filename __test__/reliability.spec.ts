@@ -291,10 +291,12 @@ describe.each(implementations)('load ($name)', ({ name, MemoryDiagnosticsDumper,
   it('100 concurrent dump() calls and dumpers in 8 worker threads at once: exact caps, valid files, no leaked threads or descriptors', async () => {
     const warm = new MemoryDiagnosticsDumper({ directory: join(scratch(), 'warm'), cooldownMs: 0 })
     await warm.dump('hard', input())
+    const base = scratch()
+    mkdirSync(join(base, 'main'), { mode: 0o700 })
+    // Made first: a native dumper holds one descriptor, its armed phase-1 file, for its life.
+    const main = new MemoryDiagnosticsDumper({ directory: join(base, 'main'), maxDumpsPerSession: 5, cooldownMs: 0, maxFiles: 100 })
     const fdBefore = fds()
     const threadsBefore = threads()
-    const base = scratch()
-    const main = new MemoryDiagnosticsDumper({ directory: join(base, 'main'), maxDumpsPerSession: 5, cooldownMs: 0, maxFiles: 100 })
     const code = `
       const { parentPort, workerData } = require('node:worker_threads')
       const v8 = require('node:v8')

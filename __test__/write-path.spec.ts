@@ -7,6 +7,7 @@ import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { MemoryDiagnosticsDumper as NativeDumper, dumpFiles, implementations, input, readDump, recorderFile, recorderFiles, root, runNode, scratch, RECORDER_NAME } from './helpers.js'
+import { record } from './reliability.js'
 
 /** Parses a recorder file (every line complete: these tests end their recorders cleanly or kill them between samples). */
 function readRecorder(path: string) {
@@ -66,7 +67,15 @@ describe.each(implementations)('write path ($name)', ({ name: impl, MemoryDiagno
       expect(doc.processStartMs).toBe(readDump(paths[0]).processStartMs)
     })
     // Collisions did happen, and took the next free names.
-    expect(paths.filter((p) => /-\d+\.\d+\.json$/.test(p)).length).toBeGreaterThan(0)
+    const collisions = paths.filter((p) => /-\d+\.\d+\.json$/.test(p)).length
+    record({
+      scenario: `Name collisions, ${impl}`,
+      iterations: calls.length,
+      violations: calls.length - new Set(paths).size,
+      how: 'two dumpers with one sessionId and directory, and dump(); resetForNewSession(); dump() back to back, 40 rounds',
+      details: `${calls.length} distinct files, each holding its own call's document; ${collisions} took the next free name`,
+    })
+    expect(collisions).toBeGreaterThan(0)
     expect(dumpFiles(dir)).toHaveLength(calls.length)
     // processStartMs names this process: its start, as the OS reports it, within a second.
     expect(Math.abs(readDump(paths[0]).processStartMs - (Date.now() - process.uptime() * 1000))).toBeLessThan(1000)
@@ -86,6 +95,14 @@ describe.each(implementations)('write path ($name)', ({ name: impl, MemoryDiagno
       // The promise said written: the file is there.
       expect(existsSync(r!.filePath)).toBe(true)
     }
+    const lost = written.filter((f) => !existsSync(f)).length
+    record({
+      scenario: `Retention with a clock a day ahead, ${impl}`,
+      iterations: 3,
+      violations: lost,
+      how: 'three dumps named by a clock a day ahead in the directory, then three fresh dumps with maxFiles 3',
+      details: `fresh dumps kept: ${3 - lost} of 3; future-dated ones removed: ${ahead.filter((f) => !existsSync(join(dir, f))).length} of 3`,
+    })
     expect(dumpFiles(dir)).toEqual(written.sort())
     expect(ahead.filter((f) => existsSync(join(dir, f)))).toEqual([])
   })
@@ -136,7 +153,15 @@ describe.each(implementations)('write path ($name)', ({ name: impl, MemoryDiagno
           }),
       ),
     )
-    expect(outs.flatMap((o) => o.errors)).toEqual([])
+    const errors = outs.flatMap((o) => o.errors)
+    record({
+      scenario: `Writers in three PID namespaces, ${impl}`,
+      iterations: 3 * count,
+      violations: errors.length + outs.reduce((n, o) => n + (count - o.complete), 0),
+      how: 'three processes (this namespace, pid 1 of a new one, pid 3 of another; unshare --pid --fork) dump 60 times each into one directory, a new dumper (and its sweep) every 5 dumps, every other phase 2 overlapping the next dump',
+      details: `${outs.reduce((n, o) => n + o.complete, 0)} complete dumps; failures: ${errors.length}`,
+    })
+    expect(errors).toEqual([])
     expect(outs.map((o) => [o.written, o.complete])).toEqual(Array(3).fill([count, count]))
     expect(dumpFiles(dir)).toHaveLength(3 * count)
     dumpFiles(dir).forEach(readDump)
@@ -155,6 +180,13 @@ describe.each(implementations)('write path ($name)', ({ name: impl, MemoryDiagno
     const out = JSON.parse(run.stdout.trim().split('\n').pop()!)
     expect(out.exhaustedWith).toBe('EMFILE')
     if (impl === 'native') {
+      record({
+        scenario: 'Descriptors exhausted (EMFILE), native',
+        iterations: 1,
+        violations: out.result.written ? 0 : 1,
+        how: 'ulimit -n 64; the dumper is made, then /dev/null is opened until EMFILE, then dump()',
+        details: `phase 1 ${out.result.written ? 'landed (armed: one write, one linkat)' : `failed: ${out.result.error}`}; phase 2 ${out.result.complete ? 'complete' : 'failed (it needs descriptors), the phase-1 file left in place'}`,
+      })
       // The armed file needs no new descriptor: phase 1 lands.
       expect(out.result).toMatchObject({ written: true })
       const doc = readDump(out.result.filePath)
@@ -181,6 +213,13 @@ describe.each(implementations)('write path ($name)', ({ name: impl, MemoryDiagno
       expect(Number(statfsSync(mnt).bavail)).toBe(0)
       const r = await d.dump('critical', input())
       if (impl === 'native') {
+        record({
+          scenario: 'Disk filled after construction (tmpfs), native',
+          iterations: 1,
+          violations: r!.written ? 0 : 1,
+          how: 'a 512 KiB tmpfs, the dumper made, then filled to 0 free blocks, then dump()',
+          details: `phase 1 ${r!.written ? 'landed in its reserved space' : 'failed'}; phase 2 failed with ENOSPC, the phase-1 file left in place`,
+        })
         // Its space was reserved when the dumper was made: phase 1 lands; phase 2 cannot.
         expect(r).toMatchObject({ written: true, complete: false })
         expect(r!.error).toMatch(/^phase 2: .*(No space left on device|ENOSPC)/)

@@ -29,12 +29,14 @@ function contenders(base) {
   }
   const nativeDumper = new native.MemoryDiagnosticsDumper(opts(dir('native')))
   const jsDumper = new js.MemoryDiagnosticsDumper(opts(dir('js')))
-  const plain = new PlainJsDumper({ directory: dir('plain') })
   const reportDir = dir('report')
   const floorJs = dir('floor-js')
   const floorRust = dir('floor-rust')
-  // The same bytes as a native phase-1 document, for the floors.
-  const sample = JSON.stringify({ ...input(), pad: 'x'.repeat(2000) }, null, 2)
+  const floorLink = dir('floor-link')
+  // A real native phase-1 document (read before its phase 2 replaces it): the floors write
+  // exactly these bytes, and the plain-JS contender a document of the same size.
+  const sample = phase1Document(dir('sample'))
+  const plain = new PlainJsDumper({ directory: dir('plain'), padTo: sample.length })
   let n = 0
   return {
     native: (i) => nativeDumper.dump('hard', i),
@@ -45,8 +47,22 @@ function contenders(base) {
       fs.writeFileSync(path.join(reportDir, `report-${++n % 50}.json`), JSON.stringify(report))
     },
     'floor (writeFileSync)': () => fs.writeFileSync(path.join(floorJs, `f-${++n % 50}.json`), sample),
-    'floor (Rust create+write+rename)': () => hooks.benchWriteFloor(floorRust, `memory-floor-2026-01-01T00-00-00-000Z-${++n % 50}.json`, Buffer.from(sample)),
+    'floor (Rust create+write+rename)': () => hooks.benchWriteFloor(floorRust, `memory-floor-2026-01-01T00-00-00-000Z-${++n}.json`, sample),
+    'floor (Rust write+link, pre-opened)': () => hooks.benchLinkFloor(`memory-floor-2026-01-01T00-00-00-000Z-${++n}.json`, sample),
+    // Untimed set-up before a contender's call.
+    prepare: { 'floor (Rust write+link, pre-opened)': () => hooks.benchLinkFloorArm(floorLink) },
     sampleBytes: sample.length,
+  }
+}
+
+function phase1Document(dir) {
+  const d = new native.MemoryDiagnosticsDumper({ ...opts(dir), sessionId: 'sample' })
+  for (;;) {
+    d.dump('hard', input())
+    const f = fs.readdirSync(dir).find((x) => x.endsWith('.json'))
+    const text = fs.readFileSync(path.join(dir, f))
+    fs.rmSync(path.join(dir, f))
+    if (!JSON.parse(text).collectionComplete) return text
   }
 }
 
@@ -59,6 +75,7 @@ async function phase1(base, rounds) {
     for (let k = 0; k < names.length; k++) {
       const name = names[(k + r) % names.length] // alternate the order every round
       const i = input()
+      c.prepare[name]?.()
       const elu0 = performance.eventLoopUtilization()
       const t0 = performance.now()
       const p = c[name](i)
