@@ -628,6 +628,32 @@ function analyze(f) {
   if (f.fds != null && ((f.fdLimit > 0 && f.fds >= 0.8 * f.fdLimit) || f.fds >= 10_000)) {
     add('openFdsHigh', 'warning', `${f.fds} open file descriptors`, { openFds: f.fds, ...(f.fdLimit != null && { limit: f.fdLimit }) })
   }
+  // The host's word when nothing else fired: a pressure dump never reads as healthy.
+  const hostSeverity = { critical: 'critical', hard: 'warning', watchdog: 'warning' }[f.trigger]
+  const rank = { critical: 2, warning: 1, info: 0 }
+  // Never rated below the host's own word: a critical dump always has a critical risk.
+  if (hostSeverity && !risks.some((r) => rank[r.severity] >= rank[hostSeverity])) {
+    const evidence = {}
+    const seen = []
+    if (f.heapUsed != null && f.heapLimit > 0) {
+      evidence.heapUsedRatio = f.heapUsed / f.heapLimit
+      seen.push(`JS heap at ${((f.heapUsed / f.heapLimit) * 100).toFixed(0)}% of V8's limit`)
+      if (f.heapAvailable != null) {
+        evidence.heapAvailableRatio = f.heapAvailable / f.heapLimit
+        seen.push(`${((f.heapAvailable / f.heapLimit) * 100).toFixed(0)}% still available`)
+      }
+    }
+    if (f.usage != null && f.limit > 0) {
+      evidence.usageRatio = f.usage / f.limit
+      seen.push(`memory use at ${((f.usage / f.limit) * 100).toFixed(0)}% of the limit`)
+    }
+    add(
+      'hostReportedPressure',
+      hostSeverity,
+      `the host reported ${f.trigger} memory pressure; no figure in this dump crossed a ${hostSeverity} threshold${seen.length ? ` (${seen.join(', ')})` : ''}`,
+      evidence,
+    )
+  }
   const order = { critical: 0, warning: 1, info: 2 }
   risks.sort((a, b) => order[a.severity] - order[b.severity])
   const advice = {
@@ -641,6 +667,8 @@ function analyze(f) {
     detachedContexts: 'Detached V8 contexts point to a leak of vm contexts, iframes or worker realms: release references to them.',
     manyThreads: 'Unusually many threads: look for workers or native threads that are started and never ended.',
     openFdsHigh: 'Many open file descriptors: look for files, sockets or watchers that are opened and never closed.',
+    hostReportedPressure:
+      "The host measured memory pressure that the figures here do not explain on their own: compare with the session's other dumps and the recorder trail to see the trend, and check the host's own thresholds.",
   }
   return {
     risks,
@@ -825,6 +853,7 @@ function create(fallbackReason) {
       threads: st?.threads,
       fds: got.process.openFds,
       fdLimit: got.process.openFdsLimit,
+      trigger: doc.trigger,
     })
     const enriched = {
       ...doc,

@@ -45,6 +45,15 @@ pub const MANY_THREADS: f64 = 100.0;
 /// Descriptors: 80% of the soft limit, or this many when unlimited.
 pub const OPEN_FDS_LIMIT_RATIO: f64 = 0.80;
 pub const OPEN_FDS_HIGH: f64 = 10_000.0;
+/// Triggers by which the host says it is under memory pressure, and the severity they carry.
+/// The host's own measure (a lower limit, a trend) may see pressure that no threshold here
+/// crosses: such a dump must not read as healthy, so the host's word becomes a risk of its
+/// own when no other risk is at least that severe.
+pub const PRESSURE_TRIGGERS: [(&str, Severity); 3] = [
+    ("critical", Severity::Critical),
+    ("hard", Severity::Warning),
+    ("watchdog", Severity::Warning),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -94,6 +103,8 @@ pub struct Facts {
     pub open_fds: Option<f64>,
     pub open_fds_limit: Option<f64>,
     pub children_rss: Option<f64>,
+    /// Why the dump was written (`hard`, `critical`, `manual`, `watchdog`).
+    pub trigger: Option<&'static str>,
 }
 
 fn risk(
@@ -302,6 +313,15 @@ pub fn analyze(f: &Facts) -> Analysis {
             ));
         }
     }
+    // Never rated below the host's own word: a critical dump always has a critical risk.
+    if let Some((trigger, sev)) = PRESSURE_TRIGGERS
+        .iter()
+        .find(|(t, _)| Some(*t) == f.trigger)
+    {
+        if !risks.iter().any(|r| r.severity >= *sev) {
+            risks.push(host_reported(trigger, *sev, f));
+        }
+    }
     // Most severe first; the rule order above breaks ties (most specific first).
     risks.sort_by_key(|r| std::cmp::Reverse(r.severity));
     let recommendation = recommend(risks.first());
@@ -309,6 +329,44 @@ pub fn analyze(f: &Facts) -> Analysis {
         risks,
         recommendation,
     }
+}
+
+/// The host's own verdict, with the nearest figures this analysis knows.
+fn host_reported(trigger: &str, severity: Severity, f: &Facts) -> Risk {
+    let mut ev = Vec::new();
+    let mut seen = Vec::new();
+    if let (Some(used), Some(limit)) = (f.heap_used, f.heap_limit.filter(|l| *l > 0.0)) {
+        ev.push(("heapUsedRatio", used / limit));
+        seen.push(format!(
+            "JS heap at {:.0}% of V8's limit",
+            used / limit * 100.0
+        ));
+        if let Some(a) = f.heap_available {
+            ev.push(("heapAvailableRatio", a / limit));
+            seen.push(format!("{:.0}% still available", a / limit * 100.0));
+        }
+    }
+    if let (Some(u), Some(l)) = (
+        f.usage_against_limit,
+        f.effective_limit.filter(|l| *l > 0.0),
+    ) {
+        ev.push(("usageRatio", u / l));
+        seen.push(format!("memory use at {:.0}% of the limit", u / l * 100.0));
+    }
+    let seen = if seen.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", seen.join(", "))
+    };
+    risk(
+        "hostReportedPressure",
+        severity,
+        format!(
+            "the host reported {trigger} memory pressure; no figure in this dump crossed a {} threshold{seen}",
+            if severity == Severity::Critical { "critical" } else { "warning" }
+        ),
+        &ev,
+    )
 }
 
 fn recommend(top: Option<&Risk>) -> String {
@@ -321,6 +379,7 @@ fn recommend(top: Option<&Risk>) -> String {
         Some("detachedContexts") => "Detached V8 contexts point to a leak of vm contexts, iframes or worker realms: release references to them.",
         Some("manyThreads") => "Unusually many threads: look for workers or native threads that are started and never ended.",
         Some("openFdsHigh") => "Many open file descriptors: look for files, sockets or watchers that are opened and never closed.",
+        Some("hostReportedPressure") => "The host measured memory pressure that the figures here do not explain on their own: compare with the session's other dumps and the recorder trail to see the trend, and check the host's own thresholds.",
         _ => "No memory risk stood out in this dump; compare it with the session's other dumps to see the trend.",
     }
     .to_string()
@@ -540,6 +599,56 @@ mod tests {
             kinds(&ch(101.0)),
             vec![("childProcessesHeavy", Severity::Warning)]
         );
+    }
+
+    #[test]
+    fn a_pressure_trigger_never_reads_as_healthy() {
+        // A critical dump 0.6 s before a V8 heap OOM: available/limit just above 0.40.
+        let f = |trigger: &'static str| Facts {
+            heap_used: Some(58.0),
+            heap_limit: Some(100.0),
+            heap_available: Some(40.3),
+            trigger: Some(trigger),
+            ..Default::default()
+        };
+        let a = analyze(&f("critical"));
+        assert_eq!(
+            kinds(&f("critical")),
+            vec![("hostReportedPressure", Severity::Critical)]
+        );
+        assert!(!a.recommendation.starts_with("No memory risk"));
+        assert!(a.risks[0].message.contains(
+            "critical memory pressure; no figure in this dump crossed a critical threshold"
+        ));
+        assert!(a.risks[0].message.contains("40% still available"));
+        assert_eq!(a.risks[0].evidence["heapUsedRatio"], 0.58);
+        assert_eq!(
+            kinds(&f("hard")),
+            vec![("hostReportedPressure", Severity::Warning)]
+        );
+        assert_eq!(
+            kinds(&f("watchdog")),
+            vec![("hostReportedPressure", Severity::Warning)]
+        );
+        assert_eq!(kinds(&f("manual")), vec![]);
+        assert!(analyze(&f("manual"))
+            .recommendation
+            .starts_with("No memory risk"));
+        // A rule that fires as severely speaks for itself; a milder one gets the host's word on top.
+        let mut near = f("critical");
+        near.heap_available = Some(40.0);
+        assert_eq!(
+            kinds(&near),
+            vec![
+                ("hostReportedPressure", Severity::Critical),
+                ("heapNearLimit", Severity::Warning)
+            ]
+        );
+        near.trigger = Some("hard");
+        assert_eq!(kinds(&near), vec![("heapNearLimit", Severity::Warning)]);
+        near.heap_available = Some(20.0);
+        near.trigger = Some("critical");
+        assert_eq!(kinds(&near), vec![("heapNearLimit", Severity::Critical)]);
     }
 
     #[test]

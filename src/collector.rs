@@ -225,6 +225,7 @@ pub fn facts(report: &Report, c: &Collected, limit: Option<&MemoryLimit>) -> Fac
         open_fds: c.process.open_fds.map(|v| v as f64),
         open_fds_limit: c.process.open_fds_limit.map(|v| v as f64),
         children_rss: c.tree.as_ref().map(|t| t.descendants_rss_bytes as f64),
+        trigger: Some(report.trigger),
     }
 }
 
