@@ -1,5 +1,5 @@
-// Shared by the reliability specs: records each scenario's figures so that the test run
-// regenerates docs/reliability.md (see global-setup.ts).
+// Shared by the reliability specs: records each scenario's figures so that
+// `npm run reliability-report` can regenerate docs/reliability.md.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { root } from './helpers.js'
