@@ -15,7 +15,7 @@ describe('packaging (as published to npm)', () => {
     expect(out.native.esm).toMatchObject({ implementation: 'native', docImplementation: 'native', complete: true })
     expect(out.esbuild.esm).toEqual({ implementation: 'native', complete: true })
     expect(out.esbuild.cjs).toEqual({ implementation: 'native', complete: true })
-    expect(out.inspectSessions).toBe(1)
+    expect(out.inspectProcesses).toBe(1)
     expect(out.fallback.cjs).toMatchObject({ implementation: 'js', docImplementation: 'js', complete: true })
     expect(out.fallback.esm.fallbackReason).toMatch(/^the native binding did not load: /)
     expect(out.rootFiles.filter((f: string) => f.endsWith('.node'))).toEqual([])

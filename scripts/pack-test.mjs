@@ -104,7 +104,7 @@ for (const format of ['esm', 'cjs']) {
 // 5. The reader for maintainers runs from the installed package, without Rust.
 const inspected = spawnSync(join(consumer, 'node_modules', '.bin', 'memory-diagnostics-dumper'), ['inspect', join(consumer, 'diag-cjs'), '--json'], { cwd: consumer, env, encoding: 'utf8' })
 if (inspected.status !== 0) fail(`inspect from the installed package failed: ${inspected.stderr}`)
-const inspectSessions = JSON.parse(inspected.stdout).sessions.length
+const inspectProcesses = JSON.parse(inspected.stdout).processes.length
 
 const withoutBinary = project('consumer-no-binary', [rootPack.filename])
 for (const [kind, r] of Object.entries(withoutBinary)) {
@@ -122,7 +122,7 @@ console.log(
     platformPackedBytes: platformPack.size,
     native: withBinary,
     esbuild: bundled,
-    inspectSessions,
+    inspectProcesses,
     fallback: withoutBinary,
   }),
 )
