@@ -672,7 +672,8 @@ function analyze(f) {
   }
   return {
     risks,
-    recommendation: (risks[0] && advice[risks[0].type]) || "No memory risk stood out in this dump; compare it with the session's other dumps to see the trend.",
+    // The advice of the most severe specific risk: the host's word only when it stands alone.
+    recommendation: advice[(risks.find((r) => r.type !== 'hostReportedPressure') ?? risks[0])?.type] || "No memory risk stood out in this dump; compare it with the session's other dumps to see the trend.",
   }
 }
 

@@ -542,7 +542,7 @@ function verdictOf(p, rows, samples, allDumps) {
       outcome: 'crashed',
       at: iso(at.epochMs),
       atMs: at.epochMs,
-      evidence: `the recorder has no exit record; its last ${lastSample ? 'sample' : 'record'} (${iso(at.epochMs)}) is the last sign of life`,
+      evidence: `the recorder has no exit record; its last ${lastSample ? 'sample' : 'record'} is the last sign of life`,
       cause: causeOfDeath(samples, rows, at.epochMs, allDumps),
     }
   }

@@ -474,6 +474,9 @@ describe('memory-diagnostics-dumper inspect', () => {
       expect(critical.analysis.risks[0]).toBe(host)
     }
     expect(manual.analysis.risks.some((r: any) => r.type === 'hostReportedPressure')).toBe(false)
+    // The advice comes from a specific risk whenever there is one; the host's word stands alone otherwise.
+    const specific = critical.analysis.risks.some((r: any) => r.type !== 'hostReportedPressure')
+    expect(/^The host measured memory pressure/.test(critical.analysis.recommendation)).toBe(!specific)
   })
 })
 

@@ -324,7 +324,13 @@ pub fn analyze(f: &Facts) -> Analysis {
     }
     // Most severe first; the rule order above breaks ties (most specific first).
     risks.sort_by_key(|r| std::cmp::Reverse(r.severity));
-    let recommendation = recommend(risks.first());
+    // The advice of the most severe specific risk: the host's word only when it stands alone.
+    let recommendation = recommend(
+        risks
+            .iter()
+            .find(|r| r.kind != "hostReportedPressure")
+            .or(risks.first()),
+    );
     Analysis {
         risks,
         recommendation,
@@ -644,6 +650,7 @@ mod tests {
                 ("heapNearLimit", Severity::Warning)
             ]
         );
+        assert!(analyze(&near).recommendation.contains("max-old-space-size"));
         near.trigger = Some("hard");
         assert_eq!(kinds(&near), vec![("heapNearLimit", Severity::Warning)]);
         near.heap_available = Some(20.0);
