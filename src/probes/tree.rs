@@ -366,7 +366,12 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         let tree = loop {
             let t = read(Path::new("/proc"), me, TreeLimits::default()).unwrap();
-            if t.processes.iter().any(|p| p.ppid == sh) || Instant::now() > deadline {
+            // The grandchild is named `sh` from its fork until it execs `sleep`.
+            if t.processes
+                .iter()
+                .any(|p| p.ppid == sh && p.name == "sleep")
+                || Instant::now() > deadline
+            {
                 break t;
             }
             std::thread::sleep(Duration::from_millis(20));
