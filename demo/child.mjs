@@ -6,11 +6,15 @@ import v8 from 'node:v8'
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../index.js')
 const directory = process.argv[2]
 
-// heap_size_limit includes the young generation: with --max-old-space-size=128 it is
-// about 176 MiB, and V8 gives up with used/limit near 0.7. Thresholds above ~0.65 would
-// never fire, so hard is 45% and critical 58% of the limit.
-const HARD = 0.45
-const CRITICAL = 0.58
+// V8 gives up when the old space is full. heap_size_limit adds the young generation's
+// reservation, which differs between Node versions: with --max-old-space-size=128 it is
+// 176 MiB on Node 20 and 22 but 320 MiB on Node 24, where used/limit never passes 0.4.
+// So pressure is measured against the old-space limit this process was started with
+// (heap_size_limit when none was given): hard at 60%, critical at 80% of it.
+const HARD = 0.6
+const CRITICAL = 0.8
+const oldSpaceFlag = process.execArgv.map((a) => /^--max-old-space-size=(\d+)$/.exec(a)).find(Boolean)
+const limitBytes = (heapStatistics) => (oldSpaceFlag ? Number(oldSpaceFlag[1]) * 2 ** 20 : heapStatistics.heap_size_limit)
 
 const dumper = new MemoryDiagnosticsDumper({
   directory,
@@ -33,7 +37,7 @@ function level(ratio) {
 const monitor = setInterval(() => {
   const heapStatistics = v8.getHeapStatistics()
   dumper.observe(heapStatistics, process.memoryUsage())
-  const ratio = heapStatistics.used_heap_size / heapStatistics.heap_size_limit
+  const ratio = heapStatistics.used_heap_size / limitBytes(heapStatistics)
   const lvl = level(ratio)
   if (!lvl || fired[lvl]) return
   const started = performance.now()
@@ -45,7 +49,7 @@ const monitor = setInterval(() => {
   })
   const micros = Math.round((performance.now() - started) * 1000)
   fired[lvl] = true
-  console.log(`[child] ${lvl} pressure at ${(ratio * 100).toFixed(0)}% of the heap limit: phase-1 dump on disk after ${micros} µs`)
+  console.log(`[child] ${lvl} pressure at ${(ratio * 100).toFixed(0)}% of the old-space limit: phase-1 dump on disk after ${micros} µs`)
   // Give phase 2 a moment before the allocation resumes at full speed.
   pauseUntil = Date.now() + 150
   pending.then((r) => {
@@ -62,5 +66,5 @@ function allocate() {
   }
   setTimeout(allocate, 2)
 }
-console.log(`[child] pid ${process.pid}, heap limit ${(v8.getHeapStatistics().heap_size_limit / 2 ** 20).toFixed(0)} MiB; retaining memory until V8 gives up`)
+console.log(`[child] pid ${process.pid}, old-space limit ${(limitBytes(v8.getHeapStatistics()) / 2 ** 20).toFixed(0)} MiB; retaining memory until V8 gives up`)
 allocate()
