@@ -324,6 +324,9 @@ async function replaceOwn(dir, finalName, id, text) {
     await fsp.unlink(tmp).catch(() => {})
     throw new Error(`could not ${step} ${step === 'rename into place' || step === 'replace' ? finalPath : tmp}: ${e.message}`)
   }
+  // Windows cannot fsync a directory (FlushFileBuffers on a directory handle opened for
+  // reading fails with EPERM); the native writer skips it there too.
+  if (process.platform === 'win32') return
   try {
     const d = await fsp.open(dir, 'r')
     try {
