@@ -19,7 +19,7 @@ describe('packaging (as published to npm)', () => {
     expect(out.fallback.cjs).toMatchObject({ implementation: 'js', docImplementation: 'js', complete: true })
     expect(out.fallback.esm.fallbackReason).toMatch(/^the native binding did not load: /)
     expect(out.rootFiles.filter((f: string) => f.endsWith('.node'))).toEqual([])
-    expect(out.platformFiles).toContain('memory-diagnostics-dumper.linux-x64-gnu.node')
+    expect(out.platformFiles).toContain(`memory-diagnostics-dumper.linux-${process.arch}-gnu.node`)
   })
 
   it('passes publint', () => {

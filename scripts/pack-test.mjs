@@ -1,4 +1,5 @@
-// Packaging test: packs the root package and the linux-x64-gnu platform package as npm
+// Packaging test: packs the root package and this machine's glibc Linux platform package
+// (linux-x64-gnu, or linux-arm64-gnu on the release workflow's arm64 runner) as npm
 // would publish them, installs them into a fresh project whose PATH has no Rust
 // toolchain, and completes a dump from CommonJS and from ESM. A second project without
 // the platform package must still dump, through the pure-JS fallback. Prints one JSON
@@ -19,11 +20,12 @@ const fail = (msg) => {
 }
 
 // 1. The platform package, as `napi create-npm-dirs` + `napi artifacts` lay it out.
-const binary = readdirSync(root).find((f) => f === 'memory-diagnostics-dumper.linux-x64-gnu.node')
-if (!binary) fail('memory-diagnostics-dumper.linux-x64-gnu.node is not built (run npm run build)')
+const platform = `linux-${process.arch}-gnu`
+const binary = readdirSync(root).find((f) => f === `memory-diagnostics-dumper.${platform}.node`)
+if (!binary) fail(`memory-diagnostics-dumper.${platform}.node is not built (run npm run build)`)
 // napi keeps package dirs inside the project: npm/<platform> (ignored by git).
 execFileSync('npx', ['napi', 'create-npm-dirs'], { cwd: root, stdio: 'ignore' })
-const platformDir = join(root, 'npm', 'linux-x64-gnu')
+const platformDir = join(root, 'npm', platform)
 copyFileSync(join(root, binary), join(platformDir, binary))
 
 // 2. Pack both and check what ships.
