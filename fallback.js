@@ -445,6 +445,56 @@ function camel(key) {
   return key[0].toLowerCase() + key.slice(1).replace(/_(.)/g, (_, c) => c.toUpperCase())
 }
 
+const DEFAULT_SMAPS_ROLLUP_MAX_RSS_BYTES = 128 * 1024 * 1024
+const mibText = (b) => `${(b / (1024 * 1024)).toFixed(1)} MiB`
+
+/** Whether phase 2 reads smaps_rollup (null) or why not (as src/probes/rss_split.rs). */
+function smapsRollupSkipReason(policy, rss) {
+  if (policy.mode === 'always') return null
+  if (policy.mode === 'never') return "not read: options.smapsRollup is 'never'"
+  if (rss === null || rss === undefined) {
+    return 'not read: the resident size is unknown (status and statm unreadable), so the cost of the page-table walk cannot be bounded'
+  }
+  if (rss < policy.maxRssBytes) return null
+  return (
+    `not read: the resident size (${mibText(rss)}) is at or above options.smapsRollupMaxRssBytes (${mibText(policy.maxRssBytes)}); ` +
+    'producing smaps_rollup makes the kernel walk every page-table entry of the process under the memory-map lock the garbage collector needs ' +
+    "(smapsRollup: 'always' reads it anyway)"
+  )
+}
+
+/** process.rssSplit: each figure from the first source that has it (as src/probes/rss_split.rs). */
+function rssSplit(status, statm, smaps, skipped) {
+  const first = (...candidates) => {
+    for (const [bytes, source] of candidates) if (bytes !== null && bytes !== undefined) return { bytes, source }
+    return { bytes: null, source: null }
+  }
+  const fromSmaps = (v, source) => (skipped && (v === null || v === undefined) ? { bytes: null, source: null, skipped } : first([v, source]))
+  return {
+    rss: first([status?.vmRss, 'status:VmRSS'], [statm?.resident, 'statm:resident']),
+    anon: first([status?.rssAnon, 'status:RssAnon'], [statm && Math.max(0, statm.resident - statm.shared), 'statm:resident-shared']),
+    file: first([status?.rssFile, 'status:RssFile'], [statm?.shared, 'statm:shared']),
+    shmem: first([status?.rssShmem, 'status:RssShmem']),
+    swap: first([status?.vmSwap, 'status:VmSwap'], [smaps?.swap, 'smaps_rollup:Swap']),
+    pss: fromSmaps(smaps?.pss, 'smaps_rollup:Pss'),
+    swapPss: fromSmaps(smaps?.swapPss, 'smaps_rollup:SwapPss'),
+  }
+}
+
+/** statm counts pages; Node has no sysconf, so the page size comes from VmRSS when it can. */
+function parseStatm(text, vmRss) {
+  const f = text.trim().split(/\s+/)
+  const names = ['size', 'resident', 'shared']
+  const pages = names.map((name, i) => {
+    if (f[i] === undefined) throw new Error(`statm: ${name} missing`)
+    if (!/^\d+$/.test(f[i])) throw new Error(`statm: ${name} is not a number`)
+    return Number(f[i])
+  })
+  let page = 4096
+  if (vmRss > 0 && pages[1] > 0) page = 2 ** Math.round(Math.log2(vmRss / pages[1]))
+  return { size: pages[0] * page, resident: pages[1] * page, shared: pages[2] * page }
+}
+
 function parseStat(text) {
   const close = text.lastIndexOf(')')
   if (close < 0) throw new Error('stat: no command name')
@@ -470,9 +520,10 @@ function parsePsi(text) {
   return out
 }
 
-async function collect() {
+async function collect(smapsPolicy) {
   const fsp = fs.promises
   const failedProbes = []
+  const skippedProbes = []
   const probeMicros = {}
   const linux = process.platform === 'linux'
   const run = async (name, fn, linuxOnly = true) => {
@@ -488,9 +539,14 @@ async function collect() {
     }
   }
   const read = (p) => fsp.readFile(p, 'utf8')
-  const process_ = {
-    status: await run('status', async () => keyed(await read('/proc/self/status'), STATUS_KEYS)),
-    smapsRollup: await run('smapsRollup', async () => {
+  const status = await run('status', async () => keyed(await read('/proc/self/status'), STATUS_KEYS))
+  const statm = await run('statm', async () => parseStatm(await read('/proc/self/statm'), status?.vmRss))
+  // The cheap counters say how large the process is before anything walks its pages.
+  const skipped = linux ? smapsRollupSkipReason(smapsPolicy, status?.vmRss ?? statm?.resident) : null
+  if (skipped) skippedProbes.push({ probe: 'smapsRollup', reason: skipped })
+  const smapsRollup = skipped
+    ? null
+    : await run('smapsRollup', async () => {
       const out = {}
       for (const line of (await read('/proc/self/smaps_rollup')).split('\n')) {
         const i = line.indexOf(':')
@@ -500,7 +556,12 @@ async function collect() {
       }
       if (!Object.keys(out).length) throw new Error('no figures found in smaps_rollup')
       return out
-    }),
+    })
+  const process_ = {
+    status,
+    statm,
+    rssSplit: linux ? rssSplit(status, statm, smapsRollup, skipped) : null,
+    smapsRollup,
     // readdir itself holds one descriptor on the directory while listing it.
     openFds: await run('openFds', async () => (await fsp.readdir('/proc/self/fd')).length - 1),
     openFdsLimit: await run('openFdsLimit', async () => {
@@ -569,7 +630,7 @@ async function collect() {
   for (const probe of ['cgroup', 'processTree']) {
     failedProbes.push({ probe, reason: 'unavailable in the js implementation (the native addon reads it)' })
   }
-  return { process: process_, system, pressure, failedProbes, probeMicros }
+  return { process: process_, system, pressure, failedProbes, skippedProbes, probeMicros }
 }
 
 // ---- analysis (the same rules and thresholds as src/analysis.rs) ----------------------
@@ -728,7 +789,11 @@ function create(fallbackReason) {
         integer(rec?.samples, 'options.recorder.samples', 1, 10_000, 120)
         nativeOnly.unshift('recorder')
       }
-      this.#config = { directory: dir, maxDumpsPerSession, cooldownMs, maxFiles, appVersion, suggestions, nativeOnly }
+      const maxRssBytes = integer(options.smapsRollupMaxRssBytes, 'options.smapsRollupMaxRssBytes', 0, Number.MAX_SAFE_INTEGER, DEFAULT_SMAPS_ROLLUP_MAX_RSS_BYTES)
+      const mode = options.smapsRollup ?? 'auto'
+      if (!['auto', 'always', 'never'].includes(mode)) throw invalidArg('options.smapsRollup', "'auto', 'always' or 'never'", describe(mode))
+      const smapsRollup = { mode, maxRssBytes }
+      this.#config = { directory: dir, maxDumpsPerSession, cooldownMs, maxFiles, appVersion, suggestions, nativeOnly, smapsRollup }
       this.#short = shortSessionId(sessionId)
       // Stale temporary files and retention across every process using the directory (not
       // the crisis path: a dumper is made once).
@@ -830,7 +895,7 @@ function create(fallbackReason) {
     applyRetention(c.directory, c.maxFiles, [landed.name])
     sweepStaleTemps(c.directory)
     const t = process.hrtime.bigint()
-    const got = await collect()
+    const got = await collect(c.smapsRollup)
     const h = doc.atTrigger.v8HeapStats
     const u = doc.atTrigger.memoryUsage
     const sys = got.system
@@ -876,6 +941,7 @@ function create(fallbackReason) {
           ...got.failedProbes,
           ...c.nativeOnly.map((probe) => ({ probe, reason: 'unavailable in the js implementation: it needs a native thread' })),
         ],
+        skippedProbes: got.skippedProbes,
       },
     }
     await replaceOwn(c.directory, landed.name, landed.id, JSON.stringify(enriched, null, 2))

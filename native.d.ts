@@ -76,6 +76,15 @@ export interface DumperOptions {
    * nor `dump()` was called for `stallMs` (default 5000), it writes a `watchdog` dump itself.
    */
   watchdog?: { rssRatio?: number; rssBytes?: number; stallMs?: number } | null
+  /**
+   * When phase 2 reads `/proc/self/smaps_rollup` (PSS, swap PSS), which makes the kernel walk
+   * every page-table entry of the process under its memory-map lock: `'auto'` (default) only
+   * while resident memory is below `smapsRollupMaxRssBytes`, `'always'`, or `'never'`. The
+   * RSS split (`process.rssSplit`) comes from free counters either way.
+   */
+  smapsRollup?: 'auto' | 'always' | 'never' | null
+  /** The resident size below which `'auto'` reads `smaps_rollup`; default 134217728 (128 MiB). */
+  smapsRollupMaxRssBytes?: number | null
 }
 
 /**

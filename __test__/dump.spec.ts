@@ -59,7 +59,15 @@ describe('phase 1 and phase 2', () => {
     expect(phase2.runtime.appVersion).toBe('my-cli 1.2.3')
     expect(phase2.process.status.vmRss).toBeGreaterThan(1 << 20)
     expect(phase2.process.status.threads).toBeGreaterThan(0)
-    expect(phase2.process.smapsRollup.rss).toBeGreaterThan(1 << 20)
+    // The RSS split comes from /proc/self/status at any size, each figure naming its source.
+    const split = phase2.process.rssSplit
+    expect(split.rss).toEqual({ bytes: phase2.process.status.vmRss, source: 'status:VmRSS' })
+    expect(split.anon).toEqual({ bytes: phase2.process.status.rssAnon, source: 'status:RssAnon' })
+    expect(split.file).toEqual({ bytes: phase2.process.status.rssFile, source: 'status:RssFile' })
+    expect(split.shmem.source).toBe('status:RssShmem')
+    expect(split.swap.source).toBe('status:VmSwap')
+    expect(split.anon.bytes).toBeGreaterThan(1 << 20)
+    expect(phase2.process.statm.resident).toBeGreaterThan(1 << 20)
     expect(phase2.process.openFds).toBeGreaterThan(2)
     expect(phase2.process.resourceUsage.maxRssBytes).toBeGreaterThan(1 << 20)
     expect(phase2.process.uptimeSeconds).toBeGreaterThan(0)
@@ -69,6 +77,35 @@ describe('phase 1 and phase 2', () => {
     expect(phase2.collection.phase2Millis).toBeGreaterThan(0)
     expect(phase2.collection.phase1Micros).toBeGreaterThan(0)
     expect(readdirSync(dir)).toHaveLength(1) // no temporary files left
+  })
+
+  it('reads smaps_rollup below the resident-size threshold or when opted in, and says why it skipped it above', async () => {
+    // Thresholds set far on either side of any process size, so the machine cannot matter.
+    const below = newDumper({ smapsRollupMaxRssBytes: Number.MAX_SAFE_INTEGER, cooldownMs: 0 }).dumper
+    const above = newDumper({ smapsRollupMaxRssBytes: 1, cooldownMs: 0 }).dumper
+    const always = newDumper({ smapsRollup: 'always', smapsRollupMaxRssBytes: 1, cooldownMs: 0 }).dumper
+    const never = newDumper({ smapsRollup: 'never', cooldownMs: 0 }).dumper
+    const doc = async (d: any) => readDump((await d.dump('manual', input()))!.filePath)
+    for (const read of [await doc(below), await doc(always)]) {
+      expect(read.process.smapsRollup.rss).toBeGreaterThan(1 << 20)
+      expect(read.process.rssSplit.pss).toEqual({ bytes: read.process.smapsRollup.pss, source: 'smaps_rollup:Pss' })
+      expect(read.process.rssSplit.swapPss.source).toBe('smaps_rollup:SwapPss')
+      expect(read.collection.skippedProbes).toEqual([])
+      expect(read.collection.probeMicros).toHaveProperty('smapsRollup')
+    }
+    const big = await doc(above)
+    expect(big.process.smapsRollup).toBeNull()
+    expect(big.collection.skippedProbes).toHaveLength(1)
+    const { probe, reason } = big.collection.skippedProbes[0]
+    expect(probe).toBe('smapsRollup')
+    expect(reason).toMatch(/^not read: the resident size \(\d+\.\d MiB\) is at or above options\.smapsRollupMaxRssBytes \(0\.0 MiB\); .*page-table entry/)
+    expect(big.process.rssSplit.pss).toEqual({ bytes: null, source: null, skipped: reason })
+    expect(big.process.rssSplit.swapPss.skipped).toBe(reason)
+    expect(big.process.rssSplit.anon.source).toBe('status:RssAnon')
+    expect(big.collection.probeMicros).not.toHaveProperty('smapsRollup')
+    expect(big.collection.failedProbes.map((f: any) => f.probe)).not.toContain('smapsRollup')
+    const off = await doc(never)
+    expect(off.collection.skippedProbes).toEqual([{ probe: 'smapsRollup', reason: "not read: options.smapsRollup is 'never'" }])
   })
 
   it('counts open file descriptors live', async () => {
@@ -228,6 +265,10 @@ describe('argument validation', () => {
     ['sessionId number', () => new MemoryDiagnosticsDumper({ directory: dir(), sessionId: 7 as any }), /^options\.sessionId: expected a string, got 7/],
     ['suggestions not object', () => new MemoryDiagnosticsDumper({ directory: dir(), suggestions: 'x' as any }), /^options\.suggestions: expected an object, got a string/],
     ['suggestion too long', () => new MemoryDiagnosticsDumper({ directory: dir(), suggestions: { hard: 'x'.repeat(5000) } }), /^options\.suggestions\.hard: expected a string of at most 1024 characters/],
+    ['smapsRollup unknown', () => new MemoryDiagnosticsDumper({ directory: dir(), smapsRollup: 'sometimes' as any }), /^options\.smapsRollup: expected 'auto', 'always' or 'never', got "sometimes"$/],
+    ['smapsRollup not a string', () => new MemoryDiagnosticsDumper({ directory: dir(), smapsRollup: true as any }), /^options\.smapsRollup: expected 'auto', 'always' or 'never', got true$/],
+    ['smapsRollupMaxRssBytes negative', () => new MemoryDiagnosticsDumper({ directory: dir(), smapsRollupMaxRssBytes: -1 }), /^options\.smapsRollupMaxRssBytes: expected an integer from 0 to 9007199254740991, got -1$/],
+    ['smapsRollupMaxRssBytes string', () => new MemoryDiagnosticsDumper({ directory: dir(), smapsRollupMaxRssBytes: '1' as any }), /^options\.smapsRollupMaxRssBytes: expected an integer from 0 to 9007199254740991, got "1"$/],
   ]
   for (const [name, fn, message] of cases) {
     it(`constructor: ${name}`, () => {

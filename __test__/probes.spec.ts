@@ -75,7 +75,7 @@ describe('phase 2 sees the whole memory picture (live, this machine)', () => {
   })
 
   it('records the Linux process figures and their collection time', async () => {
-    const dumper = new MemoryDiagnosticsDumper({ directory: join(scratch(), 'd') })
+    const dumper = new MemoryDiagnosticsDumper({ directory: join(scratch(), 'd'), smapsRollup: 'always' })
     const doc = readDump((await dumper.dump('hard', input()))!.filePath)
     expect(doc.process.status.vmPeak).toBeGreaterThanOrEqual(doc.process.status.vmRss)
     expect(doc.process.status.vmPte).toBeGreaterThan(0)
@@ -87,7 +87,7 @@ describe('phase 2 sees the whole memory picture (live, this machine)', () => {
     expect(doc.system.meminfo.cached).toBeGreaterThan(0)
     expect(doc.collection.failedProbes).toEqual([])
     expect(Object.keys(doc.collection.probeMicros).sort()).toEqual(
-      ['cgroup', 'mappings', 'meminfo', 'oomScore', 'openFds', 'openFdsLimit', 'pageFaults', 'pressure', 'processTree', 'resourceUsage', 'smapsRollup', 'status', 'system', 'uptime'],
+      ['cgroup', 'mappings', 'meminfo', 'oomScore', 'openFds', 'openFdsLimit', 'pageFaults', 'pressure', 'processTree', 'resourceUsage', 'smapsRollup', 'statm', 'status', 'system', 'uptime'],
     )
   })
 })

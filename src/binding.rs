@@ -105,6 +105,8 @@ impl MemoryDiagnosticsDumper {
             watchdog_rss_ratio: sub_prop(&watchdog, "rssRatio")?,
             watchdog_rss_bytes: sub_prop(&watchdog, "rssBytes")?,
             watchdog_stall_ms: sub_prop(&watchdog, "stallMs")?,
+            smaps_rollup: prop("smapsRollup")?,
+            smaps_rollup_max_rss_bytes: prop("smapsRollupMaxRssBytes")?,
         };
         let (config, session_id) = options::validate(&raw).map_err(invalid)?;
         let node_version = env

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::analysis::{self, Facts};
 use crate::probes::cgroup::{self, CgroupInfo};
 use crate::probes::pressure::{self, Psi};
+use crate::probes::rss_split::{self, SmapsRollupPolicy};
 use crate::probes::system::SystemInfo;
 use crate::probes::tree::{self, ProcessTree, TreeLimits, TreeProcess};
 use crate::probes::{portable, procfs, rusage, system, ProbeRoots, ProbeRunner};
@@ -30,6 +31,7 @@ pub struct Phase2Plan {
     pub roots: ProbeRoots,
     /// The dumper's armed-file slot, re-armed here, off the JS thread.
     pub arm: Option<std::sync::Arc<crate::dumper::ArmSlot>>,
+    pub smaps_rollup: SmapsRollupPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,10 +69,41 @@ pub struct Collected {
 }
 
 /// Runs every probe; each may fail on its own.
-pub fn collect(roots: &ProbeRoots, runner: &mut ProbeRunner) -> Collected {
+pub fn collect(
+    roots: &ProbeRoots,
+    runner: &mut ProbeRunner,
+    smaps_policy: SmapsRollupPolicy,
+) -> Collected {
+    let status = runner.run_linux("status", || procfs::read_status(roots));
+    let statm = runner.run_linux("statm", || procfs::read_statm(roots));
+    // The cheap counters say how large the process is before anything walks its pages.
+    let rss = status
+        .as_ref()
+        .and_then(|s| s.vm_rss)
+        .or(statm.map(|m| m.resident));
+    let (smaps_rollup, smaps_skipped) = match smaps_policy.decide(rss) {
+        Err(reason) if cfg!(target_os = "linux") => {
+            runner.skip("smapsRollup", reason.clone());
+            (None, Some(reason))
+        }
+        _ => (
+            runner.run_linux("smapsRollup", || procfs::read_smaps_rollup(roots)),
+            None,
+        ),
+    };
+    let rss_split = cfg!(target_os = "linux").then(|| {
+        rss_split::build(
+            status.as_ref(),
+            statm.as_ref(),
+            smaps_rollup.as_ref(),
+            smaps_skipped.as_deref(),
+        )
+    });
     let process = ProcessSection {
-        status: runner.run_linux("status", || procfs::read_status(roots)),
-        smaps_rollup: runner.run_linux("smapsRollup", || procfs::read_smaps_rollup(roots)),
+        status,
+        statm,
+        rss_split,
+        smaps_rollup,
         open_fds: runner.run_linux("openFds", || procfs::count_open_fds(roots)),
         open_fds_limit: runner
             .run("openFdsLimit", rusage::open_files_limit)
@@ -285,12 +318,14 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
         file_id,
         mut report,
         roots,
+        smaps_rollup,
         ..
     } = plan;
     let mut runner = ProbeRunner::new();
-    let collected = collect(&roots, &mut runner);
+    let collected = collect(&roots, &mut runner, smaps_rollup);
     enrich(&mut report, collected);
     report.collection.failed_probes = Some(runner.failures);
+    report.collection.skipped_probes = Some(runner.skipped);
     report.collection.probe_micros = Some(runner.micros);
     report.collection.phase2_millis = Some((start.elapsed().as_secs_f64() * 1e6).round() / 1e3);
     let bytes = report.to_json();
@@ -410,6 +445,82 @@ mod tests {
             "{kinds:?}"
         );
         assert!(r.collection_complete);
+    }
+
+    /// A fixture process 4 GiB resident: the split comes from `status`, and
+    /// `smaps_rollup` (present in the fixture) is read only when the policy allows it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn large_process_keeps_its_split_without_the_page_table_walk() {
+        let d = std::env::temp_dir().join(format!("mdd-collector-4g-{}", std::process::id()));
+        let own = d.join("self");
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::write(
+            own.join("status"),
+            "VmRSS:\t4194304 kB\nRssAnon:\t4128768 kB\nRssFile:\t61440 kB\nRssShmem:\t4096 kB\nVmSwap:\t2048 kB\nThreads:\t11\n",
+        )
+        .unwrap();
+        std::fs::write(own.join("statm"), "2000000 1048576 16384 10 0 1000000 0\n").unwrap();
+        std::fs::write(
+            own.join("smaps_rollup"),
+            "00400000-7fff0000 ---p 00000000 00:00 0 [rollup]\nRss: 4194304 kB\nPss: 4190000 kB\nSwapPss: 2000 kB\n",
+        )
+        .unwrap();
+        let roots = ProbeRoots {
+            proc: d.clone(),
+            ..Default::default()
+        };
+        let mut runner = ProbeRunner::new();
+        let c = collect(&roots, &mut runner, SmapsRollupPolicy::default());
+        let split = c.process.rss_split.unwrap();
+        const KIB: u64 = 1024;
+        assert_eq!(split.rss.bytes, Some(4194304 * KIB));
+        assert_eq!(
+            (split.anon.bytes, split.anon.source),
+            (Some(4128768 * KIB), Some("status:RssAnon"))
+        );
+        assert_eq!(split.file.source, Some("status:RssFile"));
+        assert_eq!(split.shmem.bytes, Some(4096 * KIB));
+        assert_eq!(
+            (split.swap.bytes, split.swap.source),
+            (Some(2048 * KIB), Some("status:VmSwap"))
+        );
+        assert_eq!(split.pss.bytes, None);
+        let reason = split.pss.skipped.unwrap();
+        assert!(reason.contains("(4096.0 MiB)"), "{reason}");
+        assert!(c.process.smaps_rollup.is_none());
+        assert_eq!(runner.skipped.len(), 1);
+        assert_eq!(runner.skipped[0].probe, "smapsRollup");
+        assert_eq!(runner.skipped[0].reason, reason);
+        assert!(!runner.micros.contains_key("smapsRollup"), "never opened");
+        assert_eq!(
+            c.process.statm.unwrap().resident,
+            1048576 * procfs::page_size()
+        );
+
+        // The host opted in: read, and PSS is in the split.
+        let mut runner = ProbeRunner::new();
+        let c = collect(&roots, &mut runner, SmapsRollupPolicy::Always);
+        let split = c.process.rss_split.unwrap();
+        assert_eq!(
+            (split.pss.bytes, split.pss.source),
+            (Some(4190000 * KIB), Some("smaps_rollup:Pss"))
+        );
+        assert_eq!(split.swap_pss.bytes, Some(2000 * KIB));
+        assert!(runner.skipped.is_empty());
+        assert_eq!(c.process.smaps_rollup.unwrap()["rss"], 4194304 * KIB);
+
+        // Below the threshold the default reads it.
+        let mut runner = ProbeRunner::new();
+        let c = collect(
+            &roots,
+            &mut runner,
+            SmapsRollupPolicy::Auto {
+                max_rss_bytes: 5 << 30,
+            },
+        );
+        assert!(c.process.smaps_rollup.is_some() && runner.skipped.is_empty());
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

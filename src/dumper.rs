@@ -341,6 +341,7 @@ impl Dumper {
                 max_files: self.config.max_files,
                 roots: self.roots.clone(),
                 arm: Some(self.arm.clone()),
+                smaps_rollup: self.config.smaps_rollup,
             }),
         }
     }
@@ -514,7 +515,13 @@ mod tests {
         #[cfg(target_os = "linux")]
         {
             assert!(p2["process"]["status"]["vmRss"].as_u64().unwrap() > 0);
+            let split = &p2["process"]["rssSplit"];
+            assert!(split["anon"]["bytes"].as_u64().unwrap() > 0, "{split}");
+            assert_eq!(split["anon"]["source"], "status:RssAnon");
+            assert_eq!(split["swap"]["source"], "status:VmSwap");
+            // A test binary is far below the default threshold: smaps_rollup is read.
             assert!(p2["process"]["smapsRollup"]["rss"].as_u64().unwrap() > 0);
+            assert_eq!(split["pss"]["source"], "smaps_rollup:Pss");
             assert!(p2["process"]["openFds"].as_u64().unwrap() > 0);
             assert_eq!(
                 p2["collection"]["failedProbes"].as_array().unwrap().len(),

@@ -8,6 +8,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::probes::rss_split::{SmapsRollupPolicy, DEFAULT_SMAPS_ROLLUP_MAX_RSS_BYTES};
+
 pub const DEFAULT_MAX_DUMPS_PER_SESSION: u32 = 3;
 pub const DEFAULT_COOLDOWN_MS: u64 = 30_000;
 pub const DEFAULT_MAX_FILES: u32 = 20;
@@ -145,6 +147,8 @@ pub struct RawOptions {
     pub watchdog_rss_ratio: RawValue,
     pub watchdog_rss_bytes: RawValue,
     pub watchdog_stall_ms: RawValue,
+    pub smaps_rollup: RawValue,
+    pub smaps_rollup_max_rss_bytes: RawValue,
 }
 
 /// Validated dumper configuration.
@@ -159,6 +163,8 @@ pub struct DumperConfig {
     /// The flight recorder; also started (with defaults) when only a watchdog is asked for.
     pub recorder: Option<crate::recorder::RecorderConfig>,
     pub watchdog: Option<crate::recorder::WatchdogConfig>,
+    /// When phase 2 reads `/proc/self/smaps_rollup` (a page-table walk).
+    pub smaps_rollup: SmapsRollupPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -302,6 +308,26 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
     } else {
         None
     };
+    let max_rss_bytes = integer(
+        &raw.smaps_rollup_max_rss_bytes,
+        "options.smapsRollupMaxRssBytes",
+        0,
+        MAX_SAFE_BYTES,
+        DEFAULT_SMAPS_ROLLUP_MAX_RSS_BYTES,
+    )?;
+    let smaps_rollup = match &raw.smaps_rollup {
+        RawValue::Missing | RawValue::Other("null") => SmapsRollupPolicy::Auto { max_rss_bytes },
+        RawValue::Text(s) if s == "auto" => SmapsRollupPolicy::Auto { max_rss_bytes },
+        RawValue::Text(s) if s == "always" => SmapsRollupPolicy::Always,
+        RawValue::Text(s) if s == "never" => SmapsRollupPolicy::Never,
+        other => {
+            return Err(InvalidArg::new(
+                "options.smapsRollup",
+                "'auto', 'always' or 'never'",
+                other.describe(),
+            ))
+        }
+    };
     Ok((
         DumperConfig {
             directory,
@@ -312,6 +338,7 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
             suggestions,
             recorder,
             watchdog,
+            smaps_rollup,
         },
         session_id,
     ))
@@ -384,6 +411,61 @@ mod tests {
         assert_eq!(c.suggestions.hard, DEFAULT_HARD_SUGGESTION);
         assert_eq!(c.suggestions.manual, None);
         assert_eq!(sid, "");
+    }
+
+    #[test]
+    fn smaps_rollup_policy() {
+        let with = |mode: RawValue, max: RawValue| {
+            validate(&RawOptions {
+                smaps_rollup: mode,
+                smaps_rollup_max_rss_bytes: max,
+                ..base()
+            })
+        };
+        assert_eq!(
+            with(RawValue::Missing, RawValue::Missing)
+                .unwrap()
+                .0
+                .smaps_rollup,
+            SmapsRollupPolicy::Auto {
+                max_rss_bytes: DEFAULT_SMAPS_ROLLUP_MAX_RSS_BYTES
+            }
+        );
+        assert_eq!(
+            with(RawValue::Text("auto".into()), RawValue::Number(1.0))
+                .unwrap()
+                .0
+                .smaps_rollup,
+            SmapsRollupPolicy::Auto { max_rss_bytes: 1 }
+        );
+        assert_eq!(
+            with(RawValue::Text("always".into()), RawValue::Missing)
+                .unwrap()
+                .0
+                .smaps_rollup,
+            SmapsRollupPolicy::Always
+        );
+        assert_eq!(
+            with(RawValue::Text("never".into()), RawValue::Missing)
+                .unwrap()
+                .0
+                .smaps_rollup,
+            SmapsRollupPolicy::Never
+        );
+        let e = with(RawValue::Text("sometimes".into()), RawValue::Missing).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "options.smapsRollup: expected 'auto', 'always' or 'never', got \"sometimes\""
+        );
+        for bad in [
+            RawValue::Number(-1.0),
+            RawValue::Number(1.5),
+            RawValue::Bool(true),
+        ] {
+            let e = with(RawValue::Missing, bad).unwrap_err();
+            assert_eq!(e.field, "options.smapsRollupMaxRssBytes");
+            assert!(e.expected.starts_with("an integer from 0 to "), "{e}");
+        }
     }
 
     #[test]

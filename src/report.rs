@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use crate::probes::procfs::{Mappings, OomScore, PageFaults, ProcStatus, SmapsRollup};
+use crate::probes::procfs::{Mappings, OomScore, PageFaults, ProcStatus, SmapsRollup, Statm};
+use crate::probes::rss_split::RssSplit;
 use crate::probes::rusage::ResourceUsage;
 pub use crate::probes::system::SystemInfo as SystemInfoSection;
 
@@ -189,6 +190,9 @@ pub struct Collection {
     pub probe_micros: Option<BTreeMap<&'static str, u64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_probes: Option<Vec<ProbeFailure>>,
+    /// Probes deliberately not run (phase 2 only), e.g. `smapsRollup` on a large process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_probes: Option<Vec<ProbeFailure>>,
 }
 
 /// What phase 2 learns about this process.
@@ -196,6 +200,11 @@ pub struct Collection {
 #[serde(rename_all = "camelCase")]
 pub struct ProcessSection {
     pub status: Option<ProcStatus>,
+    pub statm: Option<Statm>,
+    /// Resident memory by kind, each figure with its source.
+    pub rss_split: Option<RssSplit>,
+    /// Null when its probe failed (`collection.failedProbes`) or was skipped
+    /// (`collection.skippedProbes`).
     pub smaps_rollup: Option<SmapsRollup>,
     pub open_fds: Option<u64>,
     /// Soft `RLIMIT_NOFILE`; null when unlimited or unknown.

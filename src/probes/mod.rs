@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod portable;
 pub mod pressure;
 pub mod procfs;
+pub mod rss_split;
 pub mod rusage;
 pub mod system;
 pub mod tree;
@@ -64,6 +65,8 @@ pub fn read_bounded(path: &Path) -> io::Result<String> {
 #[derive(Debug, Default)]
 pub struct ProbeRunner {
     pub failures: Vec<ProbeFailure>,
+    /// Probes deliberately not run, and why.
+    pub skipped: Vec<ProbeFailure>,
     pub micros: BTreeMap<&'static str, u64>,
 }
 
@@ -91,6 +94,14 @@ impl ProbeRunner {
             });
             None
         }
+    }
+
+    /// Records that `name` was deliberately not run.
+    pub fn skip(&mut self, name: &'static str, reason: String) {
+        self.skipped.push(ProbeFailure {
+            probe: name,
+            reason,
+        });
     }
 
     pub fn run<T>(

@@ -201,6 +201,53 @@ pub fn read_smaps_rollup(roots: &ProbeRoots) -> Result<SmapsRollup, String> {
     parse_smaps_rollup(&text)
 }
 
+/// `/proc/<pid>/statm`, in bytes (the file counts pages). `shared` is resident memory
+/// backed by a file or shared memory (`RssFile + RssShmem`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Statm {
+    pub size: u64,
+    pub resident: u64,
+    pub shared: u64,
+}
+
+pub fn parse_statm(text: &str, page_size: u64) -> Result<Statm, String> {
+    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>());
+    let mut next = |name: &str| -> Result<u64, String> {
+        match fields.next() {
+            Some(Ok(pages)) => pages
+                .checked_mul(page_size)
+                .ok_or_else(|| format!("statm: {name} overflows")),
+            Some(Err(_)) => Err(format!("statm: {name} is not a number")),
+            None => Err(format!("statm: {name} missing")),
+        }
+    };
+    Ok(Statm {
+        size: next("size")?,
+        resident: next("resident")?,
+        shared: next("shared")?,
+    })
+}
+
+pub fn read_statm(roots: &ProbeRoots) -> Result<Statm, String> {
+    let p = roots.own("statm");
+    parse_statm(
+        &read_bounded(&p).map_err(|e| io_reason(&p, &e))?,
+        page_size(),
+    )
+}
+
+pub fn page_size() -> u64 {
+    #[cfg(unix)]
+    {
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if n > 0 {
+            return n as u64;
+        }
+    }
+    4096
+}
+
 /// A process with more descriptors than this has a leak worth reporting as such; we
 /// stop counting rather than walk millions of entries on the dump path.
 pub const MAX_FDS_COUNTED: u64 = 1_000_000;
@@ -445,6 +492,22 @@ mod tests {
         assert_eq!(m["ksm"], 0);
         assert_eq!(m["swapPss"], 0);
         assert!(parse_smaps_rollup("garbage\n").is_err());
+    }
+
+    #[test]
+    fn statm_in_bytes() {
+        let m = parse_statm("2000 300 100 50 0 900 0\n", 4096).unwrap();
+        assert_eq!(
+            m,
+            Statm {
+                size: 2000 * 4096,
+                resident: 300 * 4096,
+                shared: 100 * 4096
+            }
+        );
+        assert!(parse_statm("2000 x 100", 4096).is_err());
+        assert!(parse_statm("2000", 4096).is_err());
+        assert!(parse_statm("", 4096).is_err());
     }
 
     #[test]
