@@ -113,6 +113,13 @@ export declare class MemoryDiagnosticsDumper {
    */
   observe(heapStatistics: HeapStatisticsInput, memoryUsage: MemoryUsageInput): void
   /**
+   * The memory the package entry's `observe()` writes the figures into, without a
+   * call into the addon: a `Float64Array` whose element 0 is a generation to
+   * increment after writing elements 1.. (the fields of `observedFigureKeys()`, NaN
+   * where a figure is missing). `null` without a recorder (nothing reads them).
+   */
+  get observedFigures(): Float64Array | null
+  /**
    * Stops the recorder (which appends an `exit` record, so readers can tell a clean
    * exit from a crash). Dumps still work afterwards. Idempotent.
    */
@@ -144,3 +151,9 @@ export interface DumpResult {
   /** What went wrong, if anything; the promise never rejects for I/O trouble. */
   error?: string
 }
+
+/**
+ * The figures behind `observedFigures` (from element 1), in order:
+ * `heapStatistics.<key>` then `memoryUsage.<key>`.
+ */
+export declare function observedFigureKeys(): Array<string>

@@ -54,6 +54,27 @@ describe('flight recorder', () => {
     expect((await d.dump('critical', input()))!.complete).toBe(true)
   })
 
+  it('observe() through the package entry stores each figure in its place, non-numbers as null, and still checks its arguments', async () => {
+    const dir = join(scratch(), 'diag')
+    const d = new MemoryDiagnosticsDumper({ directory: dir, sessionId: 'obs', cooldownMs: 0, recorder: { intervalMs: 20 }, watchdog: { rssBytes: 1, stallMs: 100 } })
+    const h: any = { ...v8.getHeapStatistics(), used_heap_size: 111, heap_size_limit: 'x', total_heap_size: 333 }
+    const u: any = { ...process.memoryUsage(), heapTotal: 222, external: 444 }
+    d.observe(h, u)
+    expect(() => d.observe(null as any, u)).toThrow(/^heapStatistics: expected an object, got null/)
+    expect(() => d.observe(h, 5 as any)).toThrow(/^memoryUsage: expected an object, got a number/)
+    // Block the event loop past stallMs: the watchdog dumps with the observed figures.
+    const until = Date.now() + 600
+    while (Date.now() < until);
+    await new Promise((r) => setTimeout(r, 100))
+    d.close()
+    const wd = dumpFiles(dir).map(readDump).find((doc) => doc.trigger === 'watchdog')
+    expect(wd, 'a watchdog dump').toBeDefined()
+    expect(wd.atTrigger.v8HeapStats).toMatchObject({ usedHeapSize: 111, heapSizeLimit: null, totalHeapSize: 333, numberOfNativeContexts: h.number_of_native_contexts })
+    expect(wd.atTrigger.memoryUsage).toEqual({ rss: u.rss, heapTotal: 222, heapUsed: u.heapUsed, external: 444, arrayBuffers: u.arrayBuffers })
+    const last = wd.history.at(-1)
+    expect(last).toMatchObject({ heapUsedBytes: 111, heapTotalBytes: 222, heapLimitBytes: null, externalBytes: 444 })
+  })
+
   it('several dumpers in one process and in worker threads record independently', async () => {
     const base = scratch()
     const a = new MemoryDiagnosticsDumper({ directory: join(base, 'a'), sessionId: 'a', recorder: { intervalMs: 20 } })

@@ -1,12 +1,13 @@
 //! The Node-API layer: converts and validates JS values, nothing else. Every exported
 //! entry point is `catch_unwind`, so no panic can cross into Node.
 
+use std::cell::RefCell;
 use std::ffi::c_char;
 use std::ptr;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
-use napi::{sys, JsDeferred, KeyCollectionMode, KeyConversion, KeyFilter};
+use napi::{sys, KeyCollectionMode, KeyConversion, KeyFilter};
 use napi_derive::napi;
 
 use crate::background;
@@ -18,6 +19,7 @@ use crate::input::{
 };
 use crate::options::{self, InvalidArg, RawOptions, RawValue, Trigger};
 use crate::report::{AtTrigger, RuntimeInfo};
+use crate::settler::{self, Settler, Ticket};
 
 /// What a dump's promise resolves to (or `null` when the cap or cooldown skipped it).
 #[napi(object)]
@@ -48,8 +50,6 @@ impl DumpResult {
     }
 }
 
-type Settle = Box<dyn FnOnce(Env) -> Result<Option<DumpResult>>>;
-
 fn invalid(e: InvalidArg) -> Error {
     Error::new(Status::InvalidArg, e.to_string())
 }
@@ -59,6 +59,8 @@ fn invalid(e: InvalidArg) -> Error {
 #[napi]
 pub struct MemoryDiagnosticsDumper {
     inner: Arc<Dumper>,
+    /// Settles every phase-2 promise; released by `close()` and when collected.
+    settler: RefCell<Option<Settler>>,
 }
 
 #[napi]
@@ -125,7 +127,10 @@ impl MemoryDiagnosticsDumper {
         // Leftovers of writers that died mid-write, and retention across every process
         // using the directory (not the crisis path: a dumper is made once).
         inner.housekeeping();
-        Ok(MemoryDiagnosticsDumper { inner })
+        Ok(MemoryDiagnosticsDumper {
+            inner,
+            settler: RefCell::new(Some(Settler::new(&env)?)),
+        })
     }
 
     /// Writes a complete phase-1 document before returning, then enriches it off the JS
@@ -141,16 +146,23 @@ impl MemoryDiagnosticsDumper {
         let input = read_input(&input)?;
         self.inner.touch();
         let start = self.inner.begin(trigger, input);
-        let (deferred, promise) = env.create_deferred::<Option<DumpResult>, Settle>()?;
-        match start {
-            DumpStart::Skipped(_) => deferred.resolve(Box::new(|_| Ok(None))),
+        let promise = match start {
+            DumpStart::Skipped(_) => settler::resolved(env, |raw| unsafe {
+                Option::<DumpResult>::to_napi_value(raw, None)
+            })?,
             DumpStart::Failed { meta, error } => {
                 let r = DumpResult::new(&meta, false, false, Some(error));
-                deferred.resolve(Box::new(move |_| Ok(Some(r))))
+                settler::resolved(env, |raw| unsafe {
+                    Option::<DumpResult>::to_napi_value(raw, Some(r))
+                })?
             }
-            DumpStart::Written { meta, plan } => submit_phase2(meta, *plan, deferred),
-        }
-        Ok(PromiseRaw::new(env.raw(), promise.raw()))
+            DumpStart::Written { meta, plan } => {
+                let (ticket, promise) = self.settler(env)?;
+                submit_phase2(meta, *plan, ticket);
+                promise
+            }
+        };
+        Ok(PromiseRaw::new(env.raw(), promise))
     }
 
     /// Pushes the latest V8 figures to the recorder and watchdog (cheap: no I/O, nothing
@@ -175,11 +187,56 @@ impl MemoryDiagnosticsDumper {
         Ok(())
     }
 
+    /// The memory the package entry's `observe()` writes the figures into, without a
+    /// call into the addon: a `Float64Array` whose element 0 is a generation to
+    /// increment after writing elements 1.. (the fields of `observedFigureKeys()`, NaN
+    /// where a figure is missing). `null` without a recorder (nothing reads them).
+    #[napi(getter, catch_unwind, ts_return_type = "Float64Array | null")]
+    pub fn observed_figures<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let raw = env.raw();
+        let Some(shared) = self.inner.recorder().cloned() else {
+            return unsafe { Unknown::from_napi_value(raw, Null::to_napi_value(raw, Null)?) };
+        };
+        let (data, len) = shared.figures_block();
+        let hint = Arc::into_raw(shared) as *mut std::ffi::c_void;
+        let mut buffer = ptr::null_mut();
+        let status = unsafe {
+            sys::napi_create_external_arraybuffer(
+                raw,
+                data.cast(),
+                len,
+                Some(release_figures),
+                hint,
+                &mut buffer,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            // Runtimes that forbid external buffers: `observe()` takes the checked path.
+            drop(unsafe { Arc::from_raw(hint as *const crate::recorder::Shared) });
+            return unsafe { Unknown::from_napi_value(raw, Null::to_napi_value(raw, Null)?) };
+        }
+        let mut array = ptr::null_mut();
+        check_status!(unsafe {
+            sys::napi_create_typedarray(
+                raw,
+                sys::TypedarrayType::float64_array,
+                len / 8,
+                buffer,
+                0,
+                &mut array,
+            )
+        })?;
+        unsafe { Unknown::from_napi_value(raw, array) }
+    }
+
     /// Stops the recorder (which appends an `exit` record, so readers can tell a clean
     /// exit from a crash). Dumps still work afterwards. Idempotent.
     #[napi(catch_unwind)]
     pub fn close(&self) {
         self.inner.close("close");
+        if let Some(s) = self.settler.borrow_mut().take() {
+            s.release();
+        }
     }
 
     /// Starts a new session: the dump count and cooldown start over; `sessionId`, if
@@ -208,6 +265,21 @@ impl MemoryDiagnosticsDumper {
     }
 }
 
+/// The figures behind `observedFigures` (from element 1), in order:
+/// `heapStatistics.<key>` then `memoryUsage.<key>`.
+#[napi(catch_unwind)]
+pub fn observed_figure_keys() -> Vec<String> {
+    HEAP_STAT_FIELDS
+        .iter()
+        .map(|(js, _, _)| format!("heapStatistics.{js}"))
+        .chain(
+            MEMORY_USAGE_FIELDS
+                .iter()
+                .map(|(js, _, _)| format!("memoryUsage.{js}")),
+        )
+        .collect()
+}
+
 /// Test builds only: makes the code panic at a named point (`phase1`, `phase2`, or a
 /// probe name such as `status`) to prove that panics never reach Node.
 #[cfg(feature = "test-hooks")]
@@ -220,6 +292,9 @@ impl Drop for MemoryDiagnosticsDumper {
     /// A dumper collected by the GC (or a worker shutting down) stops its recorder.
     fn drop(&mut self) {
         self.inner.close("released");
+        if let Some(s) = self.settler.get_mut().take() {
+            s.release();
+        }
     }
 }
 
@@ -285,16 +360,36 @@ pub fn test_armed_bytes(dumper: &MemoryDiagnosticsDumper) -> Option<f64> {
     dumper.inner.arm_slot().reserved().map(|b| b as f64)
 }
 
-fn submit_phase2(
-    meta: DumpMeta,
-    plan: collector::Phase2Plan,
-    deferred: JsDeferred<Option<DumpResult>, Settle>,
+impl MemoryDiagnosticsDumper {
+    /// A pending promise from this dumper's settler (a new one after `close()`).
+    fn settler(&self, env: &Env) -> Result<(Ticket, sys::napi_value)> {
+        let mut slot = self.settler.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(Settler::new(env)?);
+        }
+        match slot.as_ref() {
+            Some(s) => s.promise(env),
+            None => Err(Error::from_reason("no settler")),
+        }
+    }
+}
+
+/// The external buffer over a recorder's figures was collected.
+unsafe extern "C" fn release_figures(
+    _env: sys::napi_env,
+    _data: *mut std::ffi::c_void,
+    hint: *mut std::ffi::c_void,
 ) {
-    let job_meta = meta.clone();
+    drop(unsafe { Arc::from_raw(hint as *const crate::recorder::Shared) });
+}
+
+fn submit_phase2(meta: DumpMeta, plan: collector::Phase2Plan, ticket: Ticket) {
     let submitted = background::submit(Box::new(move || {
         let out = collector::run_phase2_guarded(plan);
-        let r = DumpResult::new(&job_meta, out.complete, true, out.error);
-        deferred.resolve(Box::new(move |_| Ok(Some(r))));
+        let r = DumpResult::new(&meta, out.complete, true, out.error);
+        ticket.settle(Box::new(move |env| unsafe {
+            Option::<DumpResult>::to_napi_value(env, Some(r))
+        }));
     }));
     if let Err(job) = submitted {
         // No background thread could be started (the machine is out of threads or

@@ -1,8 +1,9 @@
 //! memory-diagnostics-dumper: writes memory diagnostics to disk the moment a Node.js
 //! process comes under memory pressure.
 //!
-//! The `binding` module is the only one that knows about Node-API; everything else is
-//! plain Rust with its own unit tests, so `cargo test` exercises the core without Node.
+//! The `binding` module (with `settler`, which settles its promises) is the only one that
+//! knows about Node-API; everything else is plain Rust with its own unit tests, so
+//! `cargo test` exercises the core without Node.
 
 #![deny(clippy::all)]
 
@@ -17,6 +18,7 @@ pub mod options;
 pub mod probes;
 pub mod recorder;
 pub mod report;
+pub mod settler;
 pub mod test_hooks;
 pub mod timefmt;
 pub mod writer;

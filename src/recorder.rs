@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use serde::Serialize;
 
+use crate::input::{HEAP_STAT_FIELDS, MEMORY_USAGE_FIELDS};
 use crate::probes::{cgroup, pressure, procfs, ProbeRoots};
+use crate::report::{AtTrigger, NumberMap};
 use crate::timefmt::UtcTime;
 
 /// A recorder file is rotated to `<name>.1` (replacing any older one) past this size,
@@ -69,13 +71,39 @@ pub struct V8Figures {
     pub rss: Option<f64>,
 }
 
-/// What `observe()` stored: when, the figures a sample needs, and the full maps a
-/// watchdog dump records as its `atTrigger`.
+/// How many figures `observe()` stores: the `heapStatistics` fields of
+/// [`HEAP_STAT_FIELDS`] then the `memoryUsage` fields of [`MEMORY_USAGE_FIELDS`], in
+/// that order; NaN stands for a missing or malformed figure.
+pub const OBSERVED_LEN: usize = HEAP_STAT_FIELDS.len() + MEMORY_USAGE_FIELDS.len();
+pub type ObservedValues = [f64; OBSERVED_LEN];
+
+/// The last figures seen in the shared block, when they were first seen, and the
+/// generation they carried.
 #[derive(Debug, Clone)]
 struct Observed {
     at_ms: u64,
-    figures: V8Figures,
-    at_trigger: crate::report::AtTrigger,
+    generation: u64,
+    values: ObservedValues,
+}
+
+fn observed_value(values: &ObservedValues, heap: bool, key: &str) -> Option<f64> {
+    let (offset, fields) = if heap {
+        (0, HEAP_STAT_FIELDS)
+    } else {
+        (HEAP_STAT_FIELDS.len(), MEMORY_USAGE_FIELDS)
+    };
+    let i = fields.iter().position(|(_, doc, _)| *doc == key)?;
+    Some(values[offset + i]).filter(|v| v.is_finite() && *v >= 0.0)
+}
+
+fn observed_map(values: &[f64], fields: &[(&str, &'static str, bool)]) -> NumberMap {
+    NumberMap(
+        fields
+            .iter()
+            .zip(values)
+            .map(|((_, doc, _), v)| (*doc, Some(*v).filter(|v| v.is_finite() && *v >= 0.0)))
+            .collect(),
+    )
 }
 
 /// One line of the recorder file and one entry of a dump's `history`.
@@ -110,6 +138,12 @@ pub struct Shared {
     start: Instant,
     /// Monotonic ms of the last `observe()` or `dump()`.
     last_activity_ms: AtomicU64,
+    /// The block `observe()` writes: word 0 is a generation (an f64 JS increments after
+    /// writing the figures), words 1.. the [`OBSERVED_LEN`] figures as f64 bits. The
+    /// package entry's `observe()` writes it straight from JS through a `Float64Array`
+    /// over this memory (no call into the addon), so it is read with atomic loads and
+    /// checked against the generation; a sample that raced a write reads it again.
+    figures: [AtomicU64; OBSERVED_LEN + 1],
     observed: Mutex<Option<Observed>>,
     ring: Mutex<VecDeque<Sample>>,
     capacity: usize,
@@ -132,6 +166,7 @@ impl Shared {
         Arc::new(Shared {
             start: Instant::now(),
             last_activity_ms: AtomicU64::new(0),
+            figures: std::array::from_fn(|_| AtomicU64::new(0)),
             observed: Mutex::new(None),
             ring: Mutex::new(VecDeque::with_capacity(capacity as usize)),
             capacity: capacity as usize,
@@ -151,44 +186,105 @@ impl Shared {
             .store(self.now_ms(), Ordering::Relaxed);
     }
 
-    pub fn observe(&self, at_trigger: crate::report::AtTrigger) {
-        let now = self.now_ms();
+    /// Stores figures checked field by field (the validated `observe()` path).
+    pub fn observe(&self, at_trigger: AtTrigger) {
+        let mut values = [f64::NAN; OBSERVED_LEN];
         let h = &at_trigger.v8_heap_stats;
         let u = &at_trigger.memory_usage;
-        let figures = V8Figures {
-            heap_used: h.get("usedHeapSize").or(u.get("heapUsed")),
-            heap_total: u.get("heapTotal").or(h.get("totalHeapSize")),
-            heap_limit: h.get("heapSizeLimit"),
-            external: u.get("external").or(h.get("externalMemory")),
-            rss: u.get("rss"),
-        };
-        *self.observed.lock() = Some(Observed {
+        for (i, (_, doc, _)) in HEAP_STAT_FIELDS.iter().enumerate() {
+            values[i] = h.get(doc).unwrap_or(f64::NAN);
+        }
+        for (i, (_, doc, _)) in MEMORY_USAGE_FIELDS.iter().enumerate() {
+            values[HEAP_STAT_FIELDS.len() + i] = u.get(doc).unwrap_or(f64::NAN);
+        }
+        self.observe_values(&values);
+    }
+
+    /// Stores raw figures (NaN, negative or infinite ones count as missing) the way the
+    /// JS fast path does, on the JS thread.
+    pub fn observe_values(&self, values: &ObservedValues) {
+        for (slot, v) in self.figures[1..].iter().zip(values) {
+            slot.store(v.to_bits(), Ordering::Relaxed);
+        }
+        let generation = f64::from_bits(self.figures[0].load(Ordering::Relaxed)) + 1.0;
+        self.figures[0].store(generation.to_bits(), Ordering::Release);
+        self.poll();
+    }
+
+    /// The shared block for the JS fast path: its address and length in bytes. It lives
+    /// as long as this `Shared`.
+    pub fn figures_block(&self) -> (*mut u8, usize) {
+        (
+            self.figures.as_ptr() as *mut u8,
+            std::mem::size_of_val(&self.figures),
+        )
+    }
+
+    /// Picks up figures JS wrote since the last look; their time is when first seen
+    /// (within one recorder interval of the write), and it counts as JS activity.
+    fn poll(&self) {
+        let mut observed = self.observed.lock();
+        let mut generation = self.figures[0].load(Ordering::Acquire);
+        if f64::from_bits(generation) == 0.0
+            || observed.as_ref().map(|o| o.generation) == Some(generation)
+        {
+            return;
+        }
+        let mut values = [f64::NAN; OBSERVED_LEN];
+        for _ in 0..4 {
+            for (v, slot) in values.iter_mut().zip(&self.figures[1..]) {
+                *v = f64::from_bits(slot.load(Ordering::Relaxed));
+            }
+            let again = self.figures[0].load(Ordering::Acquire);
+            if again == generation {
+                break;
+            }
+            generation = again;
+        }
+        let now = self.now_ms();
+        *observed = Some(Observed {
             at_ms: now,
-            figures,
-            at_trigger,
+            generation,
+            values,
         });
         self.last_activity_ms.store(now, Ordering::Relaxed);
     }
 
     /// The last V8 figures and their age in ms.
     pub fn observed(&self) -> Option<(V8Figures, u64)> {
+        self.poll();
         let now = self.now_ms();
-        self.observed
-            .lock()
-            .as_ref()
-            .map(|o| (o.figures.clone(), now.saturating_sub(o.at_ms)))
+        let o = self.observed.lock().clone()?;
+        let h = |k| observed_value(&o.values, true, k);
+        let u = |k| observed_value(&o.values, false, k);
+        let figures = V8Figures {
+            heap_used: h("usedHeapSize").or(u("heapUsed")),
+            heap_total: u("heapTotal").or(h("totalHeapSize")),
+            heap_limit: h("heapSizeLimit"),
+            external: u("external").or(h("externalMemory")),
+            rss: u("rss"),
+        };
+        Some((figures, now.saturating_sub(o.at_ms)))
     }
 
     /// The last full figures (for a watchdog dump) and their age in ms.
-    pub fn observed_at_trigger(&self) -> Option<(crate::report::AtTrigger, u64)> {
+    pub fn observed_at_trigger(&self) -> Option<(AtTrigger, u64)> {
+        self.poll();
         let now = self.now_ms();
-        self.observed
-            .lock()
-            .as_ref()
-            .map(|o| (o.at_trigger.clone(), now.saturating_sub(o.at_ms)))
+        let o = self.observed.lock().clone()?;
+        let (heap, usage) = o.values.split_at(HEAP_STAT_FIELDS.len());
+        Some((
+            AtTrigger {
+                v8_heap_stats: observed_map(heap, HEAP_STAT_FIELDS),
+                memory_usage: observed_map(usage, MEMORY_USAGE_FIELDS),
+                v8_heap_spaces: None,
+            },
+            now.saturating_sub(o.at_ms),
+        ))
     }
 
     pub fn stalled_ms(&self) -> u64 {
+        self.poll();
         self.now_ms()
             .saturating_sub(self.last_activity_ms.load(Ordering::Relaxed))
     }
@@ -637,6 +733,30 @@ mod tests {
         let (v, age) = s.observed().unwrap();
         assert_eq!(v.heap_used, Some(1.0));
         assert!(age < 1000);
+        // The raw path: one value per field, NaN and negatives count as missing.
+        let mut values = [f64::NAN; OBSERVED_LEN];
+        values[4] = 5.0; // usedHeapSize
+        values[5] = 100.0; // heapSizeLimit
+        values[HEAP_STAT_FIELDS.len()] = 7.0; // rss
+        values[HEAP_STAT_FIELDS.len() + 1] = -1.0; // heapTotal
+        values[HEAP_STAT_FIELDS.len() + 3] = 3.0; // external
+        s.observe_values(&values);
+        let (v, _) = s.observed().unwrap();
+        assert_eq!(
+            v,
+            V8Figures {
+                heap_used: Some(5.0),
+                heap_total: None,
+                heap_limit: Some(100.0),
+                external: Some(3.0),
+                rss: Some(7.0)
+            }
+        );
+        let (t, _) = s.observed_at_trigger().unwrap();
+        assert_eq!(t.v8_heap_stats.get("usedHeapSize"), Some(5.0));
+        assert_eq!(t.v8_heap_stats.0.len(), HEAP_STAT_FIELDS.len());
+        assert_eq!(t.memory_usage.get("rss"), Some(7.0));
+        assert_eq!(t.memory_usage.0[1], ("heapTotal", None));
         assert!(s.stalled_ms() < 1000);
         s.new_session();
         assert_eq!(
