@@ -3,7 +3,7 @@
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { performance } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import v8 from 'node:v8'
 import { PlainJsDumper } from './plain-js.mjs'
 
@@ -95,22 +95,40 @@ async function phase1(base, rounds) {
 
 async function heapAlloc(base, iterations) {
   const c = contenders(base)
-  const out = {}
-  for (const name of ['native', 'js', 'plain JS', 'node report']) {
-    const inputs = Array.from({ length: iterations }, input) // the caller's own objects, made beforehand
-    globalThis.gc()
-    const before = v8.getHeapStatistics().used_heap_size
-    for (let k = 0; k < iterations; k++) await c[name](inputs[k])
-    const after = v8.getHeapStatistics().used_heap_size
-    out[name] = Math.max(0, (after - before) / iterations)
-    inputs.length = 0
+  /**
+   * Growth of used_heap_size per awaited call, after a warm-up (compiled code and feedback
+   * are not per-dump costs) and a full GC; the median of 5 repetitions, since V8's
+   * background work moves the figure between runs.
+   */
+  const perCall = async (f, make) => {
+    const reps = []
+    for (let rep = 0; rep < 5; rep++) {
+      const args = Array.from({ length: iterations }, make) // the caller's own objects, made beforehand
+      for (let k = 0; k < 20; k++) await f(make())
+      globalThis.gc()
+      const before = v8.getHeapStatistics().used_heap_size
+      for (let k = 0; k < iterations; k++) await f(args[k])
+      reps.push(Math.max(0, (v8.getHeapStatistics().used_heap_size - before) / iterations))
+    }
+    return median(reps)
   }
+  const out = {}
+  for (const name of ['native', 'js', 'plain JS', 'node report']) out[name] = await perCall(c[name], input)
   // What any awaited promise carrying an equivalent result object costs a JS caller.
   const sample = { filePath: path.join(base, 'native', 'memory-nosessn-2026-01-01T00-00-00-000Z-1.json'), trigger: 'hard', complete: true, written: true }
-  globalThis.gc()
-  const before = v8.getHeapStatistics().used_heap_size
-  for (let k = 0; k < iterations; k++) await Promise.resolve({ ...sample, dumpNumber: k })
-  out['baseline: await of a resolved promise'] = Math.max(0, (v8.getHeapStatistics().used_heap_size - before) / iterations)
+  let k = 0
+  out['baseline: await of a resolved promise'] = await perCall(() => Promise.resolve({ ...sample, dumpNumber: k++ }), () => null)
+  // Where the native figure goes: the same awaited call skipped by the session cap (the
+  // input read through Node-API, a promise resolved with null), and a full dump with
+  // empty input objects (promise, phase 2 settled through the dumper's threadsafe
+  // function, result object).
+  const capped = new native.MemoryDiagnosticsDumper({ ...opts(path.join(base, 'capped')), maxDumpsPerSession: 1 })
+  await capped.dump('hard', input())
+  const full = new native.MemoryDiagnosticsDumper(opts(path.join(base, 'empty-input')))
+  const empty = () => ({ heapStatistics: {}, memoryUsage: {} })
+  out['native, skipped by the cap (input read, promise resolved with null)'] = await perCall((i) => capped.dump('hard', i), input)
+  out['native, skipped by the cap, empty input objects'] = await perCall((i) => capped.dump('hard', i), empty)
+  out['native, full dump with empty input objects'] = await perCall((i) => full.dump('hard', i), empty)
   return out
 }
 
@@ -120,15 +138,37 @@ async function forks(base, name, count) {
   return { done: count }
 }
 
-async function scale(base, mib) {
-  // Make the process really that big: touched pages, resident.
+/** Median time of a direct read of /proc/self/smaps_rollup (the kernel's page-table walk). */
+function smapsReadMs(n = 9) {
+  const t = []
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now()
+    fs.readFileSync('/proc/self/smaps_rollup')
+    t.push(performance.now() - t0)
+  }
+  return median(t)
+}
+
+/** Makes the process really `mib` bigger: touched pages, resident. */
+function holdResident(mib) {
   const held = []
   for (let left = mib; left > 0; left -= 256) held.push(Buffer.alloc(Math.min(256, left) * 2 ** 20, 1))
+  return held
+}
+
+async function scale(base, mib) {
+  const atStart = { rssMiB: process.memoryUsage().rss / 2 ** 20, smapsReadMs: smapsReadMs() }
+  const held = holdResident(mib)
   const c = contenders(base)
+  // The same addon with the page-table walk opted in, for comparison.
+  const alwaysDir = path.join(base, 'native-always')
+  const always = new native.MemoryDiagnosticsDumper({ ...opts(alwaysDir), smapsRollup: 'always' })
+  c['native, smapsRollup always'] = (i) => always.dump('hard', i)
   const out = {}
-  const names = ['native', 'js', 'plain JS', 'node report']
+  const names = ['native', 'js', 'plain JS', 'node report', 'native, smapsRollup always']
   const lat = Object.fromEntries(names.map((n) => [n, []]))
-  const withoutSmaps = []
+  const phase2 = []
+  const sources = new Set()
   for (let r = 0; r < 8; r++) {
     for (let k = 0; k < names.length; k++) {
       const name = names[(k + r) % names.length]
@@ -136,15 +176,84 @@ async function scale(base, mib) {
       const res = await c[name](input())
       lat[name].push(performance.now() - t0)
       if (name === 'native') {
-        // The kernel walks every page table entry for smaps_rollup; the document says how long.
         const doc = JSON.parse(fs.readFileSync(res.filePath, 'utf8'))
-        withoutSmaps.push(doc.collection.phase2Millis - (doc.collection.probeMicros.smapsRollup ?? 0) / 1000)
+        phase2.push(doc.collection.phase2Millis)
+        const s = doc.process.rssSplit
+        sources.add(`anon ${s.anon.source}, file ${s.file.source}, shmem ${s.shmem.source}, swap ${s.swap.source}; pss ${s.pss.source ?? 'skipped'}`)
       }
     }
   }
   for (const n of names) out[n] = median(lat[n])
-  out.nativePhase2WithoutSmapsMs = median(withoutSmaps)
+  out.nativePhase2Millis = median(phase2)
+  out.rssSplitSources = [...sources]
   out.rssMiB = process.memoryUsage().rss / 2 ** 20
+  out.smapsReadMs = smapsReadMs()
+  out.atStart = atStart
+  held.length = 0
+  return out
+}
+
+/**
+ * The host's event-loop delay (p99, monitorEventLoopDelay) under a GC-heavy workload on the
+ * JS thread at `mib` resident: alternating segments without dumps, with the addon dumping
+ * back to back (phase 2 always in flight), and with smapsRollup 'always' for comparison.
+ */
+async function eventLoop(base, mib, seconds) {
+  const held = holdResident(mib)
+  const mk = (n, extra) => new native.MemoryDiagnosticsDumper({ ...opts(path.join(base, n)), maxFiles: 20, ...extra })
+  const conditions = { 'no dumps': null, native: mk('native', {}), 'native, smapsRollup always': mk('always', { smapsRollup: 'always' }) }
+  const names = Object.keys(conditions)
+  // One histogram, always enabled (re-enabling one counts the disabled time as a delay),
+  // reset at the start of each segment; a condition's figure is the median of its
+  // segments' p99.
+  const eld = monitorEventLoopDelay({ resolution: 1 })
+  eld.enable()
+  const p99s = Object.fromEntries(names.map((n) => [n, []]))
+  const means = Object.fromEntries(names.map((n) => [n, []]))
+  const dumps = Object.fromEntries(names.map((n) => [n, 0]))
+  // The workload: 5 ms slices of allocation (short-lived objects plus a churning retained
+  // set, so both scavenges and mark-compacts run), yielding to the loop between slices.
+  let keep = []
+  let running = true
+  const work = () => {
+    if (!running) return
+    const end = performance.now() + 5
+    while (performance.now() < end) {
+      const chunk = []
+      for (let i = 0; i < 100; i++) chunk.push({ i, s: `item ${i}`, a: [i, i + 1] })
+      keep.push(chunk)
+      if (keep.length > 1000) keep = keep.slice(500)
+    }
+    setImmediate(work)
+  }
+  const segmentMs = (seconds * 1000) / 6
+  for (let seg = 0; seg < 6 * names.length; seg++) {
+    const name = names[seg % names.length]
+    const dumper = conditions[name]
+    running = true
+    setImmediate(work)
+    let dumping = !!dumper
+    const loop = async () => {
+      while (dumping) {
+        await dumper.dump('hard', input())
+        dumps[name]++
+      }
+    }
+    const dumpLoop = dumper ? loop() : null
+    await new Promise((r) => setTimeout(r, 20))
+    eld.reset()
+    await new Promise((r) => setTimeout(r, segmentMs))
+    p99s[name].push(eld.percentile(99) / 1e6)
+    means[name].push(eld.mean / 1e6)
+    dumping = false
+    running = false
+    await dumpLoop
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  const out = { rssMiB: process.memoryUsage().rss / 2 ** 20 }
+  eld.disable()
+  for (const n of names) out[n] = { p99Ms: median(p99s[n]), maxP99Ms: Math.max(...p99s[n]), meanMs: median(means[n]), dumps: dumps[n] }
+  held.length = 0
   return out
 }
 
@@ -169,7 +278,6 @@ async function pressure(base, name) {
 }
 
 function observeCost(iterations) {
-  const d = new native.MemoryDiagnosticsDumper({ directory: fs.mkdtempSync('/tmp/mdd-observe-'), recorder: { intervalMs: 60_000 } })
   const h = v8.getHeapStatistics()
   const u = process.memoryUsage()
   const noop = (a, b) => a !== b
@@ -178,11 +286,22 @@ function observeCost(iterations) {
     for (let k = 0; k < iterations; k++) f(h, u)
     return Number(process.hrtime.bigint() - t0) / iterations
   }
+  const measure = (d) => {
+    time((a, b) => d.observe(a, b))
+    const ns = time((a, b) => d.observe(a, b))
+    d.close()
+    return ns
+  }
+  const dir = () => fs.mkdtempSync('/tmp/mdd-observe-')
+  // The addon's own checked observe() (every property read through Node-API), before the
+  // package entry is loaded...
+  const checkedNs = measure(new native.MemoryDiagnosticsDumper({ directory: dir(), recorder: { intervalMs: 60_000 } }))
+  // ...and observe() as hosts get it from the package entry (figures written from JS into
+  // the recorder's memory).
+  const entry = require('../index.js')
+  const observeNs = measure(new entry.MemoryDiagnosticsDumper({ directory: dir(), recorder: { intervalMs: 60_000 } }))
   time(noop)
-  time((a, b) => d.observe(a, b))
-  const res = { observeNs: time((a, b) => d.observe(a, b)), noopNs: time(noop) }
-  d.close()
-  return res
+  return { observeNs, checkedNs, noopNs: time(noop) }
 }
 
 const base = args[0]
@@ -192,5 +311,6 @@ else if (what === 'heap') result = await heapAlloc(base, Number(args[1]))
 else if (what === 'forks') result = await forks(base, args[1], Number(args[2]))
 else if (what === 'scale') result = await scale(base, Number(args[1]))
 else if (what === 'pressure') result = await pressure(base, args[1])
+else if (what === 'eventloop') result = await eventLoop(base, Number(args[1]), Number(args[2]))
 else if (what === 'observe') result = observeCost(Number(args[0]))
 process.stdout.write(JSON.stringify(result) + '\n')
