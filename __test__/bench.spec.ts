@@ -16,5 +16,12 @@ describe('npm run bench (quick mode)', () => {
     expect(r.stdout).toMatch(/\| phase 1 at most 2\.5x of the Rust write\+link floor \(disk\) \| \d+\.\d\d \|/)
     expect(r.stdout).toMatch(/\| phase 1 at most 0\.3x of the plain-JS phase 1 \(disk\) \| \d+\.\d\d \|/)
     expect(r.stdout).toMatch(/`observe\(\)`: \d+ ns per call/)
+    // The phase-2, heap, event-loop and observe() targets are each printed with a measured value.
+    for (const target of ['at most 0.75 KiB of V8 heap per awaited dump', 'phase 2 latency at 100 MiB within 1.2x of 100 MiB', 'host event-loop delay p99 at 100 MiB with phase 2 running', '`observe()` at most 1 µs per call (µs)']) {
+      expect(r.stdout).toMatch(new RegExp(`\\| ${target.replace(/[().*]/g, '\\$&')}[^|]* \\| \\d+\\.\\d\\d \\| (yes|\\*\\*no\\*\\*) \\|`))
+    }
+    // The RSS split's sources at every size, and the decomposed heap figure.
+    expect(r.stdout).toContain('anon status:RssAnon, file status:RssFile, shmem status:RssShmem, swap status:VmSwap')
+    expect(r.stdout).toMatch(/native, full dump with empty input objects: \d+\.\d\d KiB/)
   })
 })

@@ -202,8 +202,9 @@ const md = [
   '"JS-thread time per whole dump" is the event loop\'s active time from the call until the promise',
   'settled (phase 1 plus any phase-2 work that runs on the JS thread). "V8 heap per dump" is the',
   'growth of `used_heap_size` over awaited dumps with a 64 MiB young generation (no scavenge in',
-  'between), with the inputs built beforehand, so the caller\'s own `getHeapStatistics()` objects',
-  'are not counted; for the addon it is the promise and the result object.',
+  'between), after 20 warm-up calls and a full GC, median of 5 repetitions, with the inputs built',
+  'beforehand, so the caller\'s own `getHeapStatistics()` objects are not counted; for the addon it',
+  'is the input read through Node-API, the promise and the result object (decomposed above).',
   '',
 ]
 const text = md.join('\n')
