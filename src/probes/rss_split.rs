@@ -7,7 +7,7 @@
 //! proportional figures (PSS, swap PSS), but producing it makes the kernel walk every
 //! page-table entry of the process while holding its memory-map lock, the lock V8's
 //! garbage collector needs to map and unmap memory: its cost grows with resident memory
-//! (about 8 µs per MiB measured; `npm run bench` prints it). It is therefore read only
+//! (tens of milliseconds at 4 GiB; `npm run bench` prints it). It is therefore read only
 //! below a resident size (`smapsRollupMaxRssBytes`), or always when the host opts in
 //! (`smapsRollup: 'always'`); a skipped read says why.
 
