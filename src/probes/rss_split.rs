@@ -15,9 +15,10 @@ use serde::Serialize;
 
 use super::procfs::{ProcStatus, SmapsRollup, Statm};
 
-/// Below this resident size `smaps_rollup` costs about a millisecond or less (0.5 ms at
-/// 92 MiB, 1 ms at 143 MiB measured), no more than the rest of phase 2 together; above it
-/// the walk grows to tens of milliseconds per GiB under the lock.
+/// Below this resident size `smaps_rollup` costs about as much as the rest of phase 2
+/// together (about 1 ms): the fastest of 15 reads took 0.5 ms at 92 MiB and 1 ms at 143 MiB;
+/// 0.7 ms at 48 MiB and 4 ms at 159 MiB in a loaded benchmark run; above it the walk grows
+/// to tens of milliseconds per GiB (69 ms at 1 GiB, 109 ms at 4 GiB in that run).
 pub const DEFAULT_SMAPS_ROLLUP_MAX_RSS_BYTES: u64 = 128 * 1024 * 1024;
 
 /// When phase 2 reads `/proc/self/smaps_rollup`.
