@@ -54,9 +54,11 @@ describe('phase 2 sees the whole memory picture (live, this machine)', () => {
   it('lists a child and a grandchild in the process tree with their memory', async () => {
     const sh = spawn('sh', ['-c', 'sleep 30 & wait'], { stdio: 'ignore', detached: true })
     try {
+      // The grandchild is named sh from its fork until it execs sleep: wait for the exec.
       const grandchild = await waitFor(() => {
         const kids = readFileSync(`/proc/${sh.pid}/task/${sh.pid}/children`, 'utf8').trim()
-        return kids ? Number(kids.split(' ')[0]) : undefined
+        const pid = kids ? Number(kids.split(' ')[0]) : undefined
+        return pid && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep' ? pid : undefined
       })
       const dumper = new MemoryDiagnosticsDumper({ directory: join(scratch(), 'd') })
       const doc = readDump((await dumper.dump('hard', input()))!.filePath)
