@@ -40,6 +40,15 @@ const SAME_START_MS = 2000
 const DEATH_NEAR_LIMIT = 0.9
 /** V8 gives up with heap used near 0.7-0.8 of its limit (the limit counts the young generation). */
 const DEATH_NEAR_HEAP_LIMIT = 0.7
+/**
+ * The most the heap limit reserves for the young generation: 3 semi-spaces of 64 MiB on
+ * Node 24 (16 MiB before). With a small old space that is most of the limit: for
+ * --max-old-space-size=128 the limit is 176 MiB on Node 20 and 22 but 320 MiB on Node 24,
+ * where V8 gives up at 0.4 of it. So a heap within 90% of the limit less this reservation
+ * is near its end too.
+ */
+const YOUNG_GENERATION_MAX = 192 * MIB
+const nearHeapLimit = (used, limit) => used >= DEATH_NEAR_HEAP_LIMIT * limit || (limit - YOUNG_GENERATION_MAX >= 64 * MIB && used >= 0.9 * (limit - YOUNG_GENERATION_MAX))
 
 // ---- a JSON Schema validator for the subset docs/dump.schema.json uses ------------------
 
@@ -575,7 +584,7 @@ function causeOfDeath(samples, rows, diedMs, allDumps) {
     }
   }
   const heap = lastOf('heapUsedBytes')
-  if (heap && heap.heapLimitBytes > 0 && heap.heapUsedBytes >= DEATH_NEAR_HEAP_LIMIT * heap.heapLimitBytes) {
+  if (heap && heap.heapLimitBytes > 0 && nearHeapLimit(heap.heapUsedBytes, heap.heapLimitBytes)) {
     return {
       kind: 'v8HeapOom',
       confirmed: false,

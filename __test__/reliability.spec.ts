@@ -360,12 +360,13 @@ describe('soak', () => {
     record({
       scenario: 'Soak: 10,000 dumps, native',
       iterations: total,
-      violations: total - complete + (late.fds !== early.fds ? 1 : 0),
+      violations: total - complete + (late.fds > early.fds ? 1 : 0),
       how: 'batches of 10 concurrent dumps with cap and cooldown disabled and maxFiles 20',
       details: `${seconds.toFixed(1)} s; RSS ${(early.rss / 2 ** 20).toFixed(1)} MiB after 1,010 → ${(late.rss / 2 ** 20).toFixed(1)} MiB after 10,000 (${growthMiB >= 0 ? '+' : ''}${growthMiB.toFixed(1)} MiB); descriptors ${early.fds} → ${late.fds}; ${readdirSync(dir).length} files kept`,
     })
     expect(complete).toBe(total)
-    expect(late.fds).toBe(early.fds)
+    // A leak grows the count; Node itself may close descriptors of its own meanwhile (Node 24 did).
+    expect(late.fds).toBeLessThanOrEqual(early.fds)
     expect(growthMiB).toBeLessThan(32)
     expect(readdirSync(dir).length).toBe(20)
   }, 600_000)
