@@ -540,8 +540,26 @@ fn number_map(
     }
 }
 
+/// Reads one property for validation. The usual case, a number, costs two Node-API calls
+/// (get it, read it as a double) and no allocation: the key is NUL-terminated on the stack.
 fn read_prop(obj: &Object, key: &str) -> Result<RawValue> {
-    raw_value(&obj.get_named_property::<Unknown>(key)?, 64).map(|v| v.0)
+    let mut buf = [0u8; 64];
+    let bytes = key.as_bytes();
+    if bytes.len() >= buf.len() || bytes.contains(&0) {
+        return raw_value(&obj.get_named_property::<Unknown>(key)?, 64).map(|v| v.0);
+    }
+    buf[..bytes.len()].copy_from_slice(bytes);
+    let env = obj.value().env;
+    let mut value = ptr::null_mut();
+    check_status!(unsafe {
+        sys::napi_get_named_property(env, obj.raw(), buf.as_ptr() as *const c_char, &mut value)
+    })?;
+    let mut n = 0f64;
+    if unsafe { sys::napi_get_value_double(env, value, &mut n) } == sys::Status::napi_ok {
+        return Ok(RawValue::Number(n));
+    }
+    let v = unsafe { Unknown::from_napi_value(env, value) }?;
+    raw_value(&v, 64).map(|v| v.0)
 }
 
 fn expect_object<'env>(v: &Unknown<'env>, field: &str) -> Result<Object<'env>> {

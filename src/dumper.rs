@@ -314,7 +314,8 @@ impl Dumper {
             None => writer::prepare_dir(&dir).and_then(|_| {
                 report.collection.phase1_micros = started.elapsed().as_micros() as u64;
                 report.collection.phase1_path = "unarmed";
-                let bytes = report.to_json();
+                let mut bytes = Vec::with_capacity(8192);
+                report.write_json(&mut bytes);
                 self.arm.fit(bytes.len());
                 writer::write_new(&dir, &base_name, &bytes, Durability::ProcessCrash)
             }),

@@ -271,17 +271,27 @@ pub struct WatchdogInfo {
 
 impl Report {
     pub fn to_json(&self) -> Vec<u8> {
-        let mut buf = Vec::with_capacity(4096);
-        self.write_json(&mut buf);
+        let mut buf = Vec::with_capacity(8192);
+        self.write_json_as(&mut buf, true);
         buf
     }
 
-    /// Serializes into `buf` (appending), reusing its capacity.
+    /// Phase 1: compact JSON into `buf` (appending), reusing its capacity. Phase 2's
+    /// [`Report::to_json`] is indented for people; phase 1 is on the crisis path.
     pub fn write_json(&self, buf: &mut Vec<u8>) {
+        self.write_json_as(buf, false)
+    }
+
+    fn write_json_as(&self, buf: &mut Vec<u8>, pretty: bool) {
         let start = buf.len();
+        let r = if pretty {
+            serde_json::to_writer_pretty(&mut *buf, self)
+        } else {
+            serde_json::to_writer(&mut *buf, self)
+        };
         // Serializing plain structs into a Vec cannot fail; fall back to a minimal
         // document rather than panic if that ever changes.
-        if let Err(e) = serde_json::to_writer_pretty(&mut *buf, self) {
+        if let Err(e) = r {
             buf.truncate(start);
             buf.extend_from_slice(
                 format!(
