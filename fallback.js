@@ -22,7 +22,22 @@ const MAX_SPACE_NAME_CHARS = 64
 const MAX_SESSION_KEYS = 64
 const MAX_SESSION_KEY_CHARS = 64
 const MAX_SESSION_STRING_CHARS = 1024
+const MAX_SAMPLES = 120
+const MAX_SAMPLE_KEYS = 32
+const MAX_NAME_CHARS = 64
+const MAX_RESOURCE_TYPES = 64
+// The option names each options object accepts (src/options.rs has the same lists).
+const OPTION_KEYS = ['directory', 'sessionId', 'maxDumpsPerSession', 'cooldownMs', 'maxFiles', 'appVersion', 'suggestions', 'recorder', 'watchdog', 'smapsRollup', 'smapsRollupMaxRssBytes', 'now']
+const SUGGESTION_KEYS = ['hard', 'critical', 'manual']
+const RECORDER_KEYS = ['intervalMs', 'samples']
+const WATCHDOG_KEYS = ['rssRatio', 'rssBytes', 'stallMs']
 const STALE_TEMP_AGE_MS = 600_000
+// The cooldown's monotonic clock, taken when this module loads so that fake timers in a
+// host's tests leave it alone (as they leave the native clock alone); `options.now` is
+// the way to drive it.
+const monotonicNow = performance.now.bind(performance)
+// Likewise the turn phase 2 waits for: fake timers in a host's tests must not hold it back.
+const realSetImmediate = setImmediate
 const SUGGESTIONS = {
   hard: 'Memory use is high. Save your work and consider starting a new session or closing large files and long conversations to release memory.',
   critical:
@@ -114,6 +129,37 @@ function expectObject(v, field) {
   return v
 }
 
+function editDistance(a, b) {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 0; i < a.length; i++) {
+    const cur = [i + 1]
+    for (let j = 0; j < b.length; j++) cur[j + 1] = Math.min(prev[j] + (a[i] === b[j] ? 0 : 1), prev[j + 1] + 1, cur[j] + 1)
+    prev = cur
+  }
+  return prev[b.length]
+}
+
+/** The known name nearest to `key`: a prefix match first, then the edit distance. */
+function closest(key, known) {
+  const k = [...key.toLowerCase()].slice(0, 64)
+  let best = null
+  for (const name of known) {
+    const c = [...name.toLowerCase()]
+    const prefix = Math.min(k.length, c.length) >= 3 && (c.join('').startsWith(k.join('')) || k.join('').startsWith(c.join('')))
+    const score = [prefix ? 0 : 1, editDistance(k, c)]
+    if (!best || score[0] < best[0][0] || (score[0] === best[0][0] && score[1] < best[0][1])) best = [score, name]
+  }
+  return best[1]
+}
+
+/** Refuses the first unknown key of an options object, naming the closest known one. */
+function checkKeys(container, obj, known) {
+  const unknown = Object.keys(obj).find((k) => !known.includes(k))
+  if (unknown !== undefined) {
+    throw invalidArg(`${container}.${truncateChars(unknown, 64)[0]}`, `one of the known options (did you mean ${container}.${closest(unknown, known)}?)`, 'an unknown option')
+  }
+}
+
 function shortSessionId(id) {
   const short = [...id].filter((c) => /^[A-Za-z0-9_]$/.test(c)).slice(0, 8).join('')
   return short || 'nosessn'
@@ -192,7 +238,49 @@ function readInput(input) {
       }
     }
   }
-  return { atTrigger: { memoryUsage, v8HeapStats, v8HeapSpaces }, session, warnings }
+  const atTrigger = { memoryUsage, v8HeapStats, v8HeapSpaces }
+  const ar = input.activeResources
+  if (ar !== undefined && ar !== null) {
+    if (typeof ar !== 'object' || Array.isArray(ar)) {
+      throw invalidArg('input.activeResources', 'a flat object of counts by resource type, or undefined', typeName(ar))
+    }
+    atTrigger.activeResources = flatNumbers(warnings, 'activeResources', ar, MAX_RESOURCE_TYPES, true)
+  }
+  let samples
+  const sm = input.samples
+  if (sm !== undefined && sm !== null) {
+    if (!Array.isArray(sm)) {
+      throw invalidArg('input.samples', `an array of at most ${MAX_SAMPLES} flat objects of numbers, or undefined`, typeName(sm))
+    }
+    const first = Math.max(0, sm.length - MAX_SAMPLES)
+    if (first > 0) warnings.push(`samples: ${sm.length} samples given, kept the last ${MAX_SAMPLES}`)
+    samples = []
+    for (let i = first; i < sm.length; i++) {
+      const o = sm[i]
+      if (typeof o !== 'object' || o === null || Array.isArray(o)) {
+        warnings.push(`samples[${i}]: expected a flat object of numbers, got ${typeName(o)}; skipped`)
+        continue
+      }
+      samples.push(flatNumbers(warnings, `samples[${i}]`, o, MAX_SAMPLE_KEYS, false))
+    }
+  }
+  return { atTrigger, session, warnings, samples }
+}
+
+/** A flat `name -> number` object, at most `maxKeys` entries (the first ones kept). */
+function flatNumbers(warnings, container, obj, maxKeys, counts) {
+  const keys = Object.keys(obj)
+  if (keys.length > maxKeys) warnings.push(`${container}: ${keys.length} keys given, kept the first ${maxKeys}`)
+  const out = {}
+  for (const key of keys.slice(0, maxKeys)) {
+    const name = truncateChars(key, MAX_NAME_CHARS)[0]
+    const v = obj[key]
+    if (typeof v === 'number' && Number.isFinite(v) && (!counts || v >= 0)) out[name] = v
+    else if (v !== undefined) {
+      warnings.push(`${container}.${name}: expected ${counts ? 'a non-negative finite number' : 'a finite number'}, got ${describe(v)}; dropped`)
+    }
+  }
+  return out
 }
 
 // ---- files --------------------------------------------------------------------------
@@ -216,29 +304,50 @@ function candidateName(base, k) {
   return k <= 1 ? base : `${base.slice(0, -'.json'.length)}.${k}.json`
 }
 
+/**
+ * Creates the directory (0700) or makes an existing one safe: refused when it is not a
+ * directory, is another user's, or is a sticky shared directory writable by others; a
+ * directory of ours that group or others may write to is tightened to 0700 through an
+ * open handle. Returns the old mode when it tightened, else null.
+ */
 function prepareDir(dir) {
-  try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-  } catch (e) {
-    throw new Error(`could not create diagnostics directory ${dir}: ${e.message}`)
+  // The usual case, the directory exists: no mkdir.
+  if (!fs.existsSync(dir)) {
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+    } catch (e) {
+      throw new Error(`could not create diagnostics directory ${dir}: ${e.message}`)
+    }
   }
-  let st
+  let fd
   try {
-    st = fs.statSync(dir)
+    fd = fs.openSync(dir, 'r')
   } catch (e) {
     throw new Error(`could not inspect diagnostics directory ${dir}: ${e.message}`)
   }
-  if (!st.isDirectory()) throw new Error(`could not use diagnostics directory ${dir}: the path exists and is not a directory`)
-  if (typeof process.geteuid === 'function') {
+  try {
+    const st = fs.fstatSync(fd)
+    if (!st.isDirectory()) throw new Error(`could not use diagnostics directory ${dir}: the path exists and is not a directory`)
+    if (typeof process.geteuid !== 'function') return null
     const euid = process.geteuid()
     if (st.uid !== euid) {
       throw new Error(`could not use diagnostics directory ${dir}: it is owned by uid ${st.uid}, not by this process's uid ${euid}`)
     }
-    if (st.mode & 0o022) {
+    const mode = st.mode & 0o7777
+    if (!(mode & 0o022)) return null
+    if (mode & 0o1000) {
       throw new Error(
-        `could not use diagnostics directory ${dir}: it is writable by group or others (mode ${(st.mode & 0o7777).toString(8)}); use a directory with mode 0700`,
+        `could not use diagnostics directory ${dir}: it is a shared sticky directory writable by group or others (mode ${mode.toString(8)}); use a private subdirectory`,
       )
     }
+    try {
+      fs.fchmodSync(fd, 0o700)
+    } catch (e) {
+      throw new Error(`could not tighten diagnostics directory to mode 0700 ${dir}: ${e.message}`)
+    }
+    return mode
+  } finally {
+    fs.closeSync(fd)
   }
 }
 
@@ -749,9 +858,13 @@ function create(fallbackReason) {
     #short
     #count = 0
     #last = null
+    #problem = null
+    #tightenedFrom = null
+    #closed = false
 
     constructor(options) {
       expectObject(options, 'options')
+      checkKeys('options', options, OPTION_KEYS)
       const dir = options.directory
       if (typeof dir !== 'string' || !dir.trim() || dir.includes('\0')) {
         throw invalidArg('options.directory', 'a non-empty path string', describe(dir))
@@ -762,7 +875,10 @@ function create(fallbackReason) {
       const maxFiles = integer(options.maxFiles, 'options.maxFiles', 1, LIMITS.maxFiles, DEFAULTS.maxFiles)
       const appVersion = optionalText(options.appVersion, 'options.appVersion', MAX_TEXT_OPTION_CHARS)
       let s = {}
-      if (options.suggestions !== undefined && options.suggestions !== null) s = expectObject(options.suggestions, 'options.suggestions')
+      if (options.suggestions !== undefined && options.suggestions !== null) {
+        s = expectObject(options.suggestions, 'options.suggestions')
+        checkKeys('options.suggestions', s, SUGGESTION_KEYS)
+      }
       const suggestions = {
         hard: optionalText(s.hard, 'options.suggestions.hard', MAX_TEXT_OPTION_CHARS) ?? SUGGESTIONS.hard,
         critical: optionalText(s.critical, 'options.suggestions.critical', MAX_TEXT_OPTION_CHARS) ?? SUGGESTIONS.critical,
@@ -773,6 +889,8 @@ function create(fallbackReason) {
       const sub = (key) => (options[key] === undefined || options[key] === null ? null : expectObject(options[key], `options.${key}`))
       const rec = sub('recorder')
       const wd = sub('watchdog')
+      if (rec) checkKeys('options.recorder', rec, RECORDER_KEYS)
+      if (wd) checkKeys('options.watchdog', wd, WATCHDOG_KEYS)
       const nativeOnly = []
       if (wd) {
         const ratio = wd.rssRatio
@@ -793,11 +911,27 @@ function create(fallbackReason) {
       const mode = options.smapsRollup ?? 'auto'
       if (!['auto', 'always', 'never'].includes(mode)) throw invalidArg('options.smapsRollup', "'auto', 'always' or 'never'", describe(mode))
       const smapsRollup = { mode, maxRssBytes }
-      this.#config = { directory: dir, maxDumpsPerSession, cooldownMs, maxFiles, appVersion, suggestions, nativeOnly, smapsRollup }
+      const now = options.now
+      if (now !== undefined && now !== null && typeof now !== 'function') {
+        throw invalidArg('options.now', 'a function returning milliseconds, such as () => Date.now()', describe(now))
+      }
+      this.#config = { directory: dir, maxDumpsPerSession, cooldownMs, maxFiles, appVersion, suggestions, nativeOnly, smapsRollup, now: now ?? null, clock: 0 }
       this.#short = shortSessionId(sessionId)
+      // An unusable directory is the dumper's `problem`, never a throw: the host must start
+      // even when its diagnostics cannot.
+      try {
+        this.#tightenedFrom = prepareDir(dir)
+        try {
+          fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK)
+        } catch (e) {
+          throw new Error(`could not write to diagnostics directory ${dir}: ${e.message}`)
+        }
+      } catch (e) {
+        this.#problem = e.message
+      }
       // Stale temporary files and retention across every process using the directory (not
       // the crisis path: a dumper is made once).
-      if (fs.existsSync(dir)) {
+      if (!this.#problem) {
         sweepStaleTemps(dir)
         applyRetention(dir, maxFiles)
       }
@@ -815,13 +949,19 @@ function create(fallbackReason) {
       return this.#short
     }
 
+    get problem() {
+      return this.#problem
+    }
+
     /** Accepted for API compatibility; the recorder and watchdog are native-only. */
     observe(heapStatistics, memoryUsage) {
       expectObject(heapStatistics, 'heapStatistics')
       expectObject(memoryUsage, 'memoryUsage')
     }
 
-    close() {}
+    close() {
+      this.#closed = true
+    }
 
     resetForNewSession(sessionId) {
       this.#count = 0
@@ -836,9 +976,22 @@ function create(fallbackReason) {
       }
       const parsed = readInput(input)
       const c = this.#config
-      const now = performance.now()
-      if (this.#count >= c.maxDumpsPerSession) return Promise.resolve(null)
-      if (this.#last !== null && now - this.#last < c.cooldownMs) return Promise.resolve(null)
+      let now = monotonicNow()
+      if (c.now) {
+        // The host's clock (fake timers in its tests); the monotonic clock otherwise.
+        let v
+        try {
+          v = c.now()
+        } catch {}
+        if (typeof v === 'number' && Number.isFinite(v)) c.clock = Math.floor(Math.max(0, v))
+        else parsed.warnings.push('options.now: threw or did not return a number; the cooldown used its previous value')
+        now = c.clock
+      }
+      if (this.#problem) return Promise.resolve({ trigger, complete: false, written: false, error: this.#problem })
+      const skip = (skipped, retryAfterMs) => Promise.resolve({ trigger, complete: false, written: false, skipped, retryAfterMs })
+      if (this.#closed) return skip('closed', null)
+      if (this.#count >= c.maxDumpsPerSession) return skip('cap', null)
+      if (this.#last !== null && now - this.#last < c.cooldownMs) return skip('cooldown', Math.ceil(c.cooldownMs - Math.max(0, now - this.#last)))
       this.#count += 1
       this.#last = now
       const dumpNumber = this.#count
@@ -869,15 +1022,27 @@ function create(fallbackReason) {
           fallbackReason,
         },
         inputWarnings: parsed.warnings,
+        ...(parsed.samples && { samples: parsed.samples }),
         collection: { phase1Micros: 0, phase1Path: 'unarmed' },
       }
+      let tightenedFrom = this.#tightenedFrom
+      this.#tightenedFrom = null
       const result = (complete, written, error) => ({ filePath, trigger, dumpNumber, complete, written, ...(error && { error }) })
       let landed
       try {
-        prepareDir(c.directory)
+        tightenedFrom = prepareDir(c.directory) ?? tightenedFrom
+        if (tightenedFrom !== null) {
+          // Before `collection`, where the native document has it.
+          const collection = doc.collection
+          delete doc.collection
+          doc.directory = { tightenedFrom: tightenedFrom.toString(8) }
+          doc.collection = collection
+        }
         doc.collection.phase1Micros = Number((process.hrtime.bigint() - started) / 1000n)
         landed = writeNewSync(c.directory, baseName, JSON.stringify(doc, null, 2))
       } catch (e) {
+        // A document that could not be written leaves the note for the next one.
+        if (tightenedFrom !== null && this.#tightenedFrom === null) this.#tightenedFrom = tightenedFrom
         return Promise.resolve(result(false, false, `phase 1: ${e.message}`))
       }
       filePath = path.join(c.directory, landed.name)
@@ -891,7 +1056,7 @@ function create(fallbackReason) {
 
   async function phase2(doc, c, landed) {
     // After phase 1, on a later turn: retention (never the file just written) and the sweep.
-    await new Promise((resolve) => setImmediate(resolve))
+    await new Promise((resolve) => realSetImmediate(resolve))
     applyRetention(c.directory, c.maxFiles, [landed.name])
     sweepStaleTemps(c.directory)
     const t = process.hrtime.bigint()

@@ -31,7 +31,7 @@ if (process.env.MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS === '1') {
 }
 
 const implementation = binding ? 'native' : 'js'
-const { MemoryDiagnosticsDumper } = binding || require('./fallback.js').create(fallbackReason)
+const MemoryDiagnosticsDumper = require('./wrap.js').wrap((binding || require('./fallback.js').create(fallbackReason)).MemoryDiagnosticsDumper)
 
 // observe() runs on the host's monitor timer, so the native one is made nearly free: the
 // figures are written from JS straight into the recorder's memory (a Float64Array the
@@ -60,7 +60,8 @@ const OBSERVED_FIGURE_KEYS = [
   'memoryUsage.arrayBuffers',
 ]
 if (binding && typeof binding.observedFigureKeys === 'function' && binding.observedFigureKeys().join() === OBSERVED_FIGURE_KEYS.join()) {
-  const proto = MemoryDiagnosticsDumper.prototype
+  // The native class under the public one (wrap.js), whose observe() forwards here.
+  const proto = binding.MemoryDiagnosticsDumper.prototype
   const checked = proto.observe
   const figures = Symbol('observedFigures')
   const n = (v) => (typeof v === 'number' ? v : NaN)

@@ -1,11 +1,11 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync, utimesSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import v8 from 'node:v8'
 import { Worker } from 'node:worker_threads'
-import { describe, expect, it } from 'vitest'
-import { dumpFiles, implementations, input, isRoot, mode, readDump, root, runNode, scratch, straceUnavailable } from './helpers.js'
+import { describe, expect, it, vi } from 'vitest'
+import { dumpFiles, implementations, input, isRoot, mode, readDump, root, runNode, scratch, straceUnavailable, written } from './helpers.js'
 
-describe.each(implementations)('$name implementation', ({ name: impl, MemoryDiagnosticsDumper, env }) => {
+describe.each(implementations)('$name implementation', ({ name: impl, MemoryDiagnosticsDumper, Raw, env }) => {
 
 function newDumper(extra: Record<string, unknown> = {}) {
   const dir = join(scratch(), 'diagnostics')
@@ -52,7 +52,7 @@ describe('phase 1 and phase 2', () => {
       complete: true,
       written: true,
     })
-    const phase2 = readDump(result!.filePath)
+    const phase2 = readDump(written(result))
     expect(phase2.collectionComplete).toBe(true)
     expect(phase2.atTrigger).toEqual(phase1.atTrigger)
     expect(phase2.timestamp).toBe(phase1.timestamp)
@@ -110,10 +110,10 @@ describe('phase 1 and phase 2', () => {
 
   it('counts open file descriptors live', async () => {
     const { dumper } = newDumper({ cooldownMs: 0 })
-    const a = readDump((await dumper.dump('hard', input()))!.filePath).process.openFds
+    const a = readDump(written(await dumper.dump('hard', input()))).process.openFds
     const { openSync, closeSync } = await import('node:fs')
     const fds = Array.from({ length: 20 }, () => openSync(join(root, 'package.json'), 'r'))
-    const b = readDump((await dumper.dump('hard', input()))!.filePath).process.openFds
+    const b = readDump(written(await dumper.dump('hard', input()))).process.openFds
     fds.forEach(closeSync)
     expect(b - a).toBeGreaterThanOrEqual(20)
     expect(b - a).toBeLessThan(30)
@@ -121,40 +121,56 @@ describe('phase 1 and phase 2', () => {
 })
 
 describe('session limits', () => {
-  it('stops at maxDumpsPerSession and resolves null without writing', async () => {
+  it('stops at maxDumpsPerSession and resolves { written: false, skipped: "cap", retryAfterMs: null } without writing', async () => {
     const { dir, dumper } = newDumper({ maxDumpsPerSession: 3, cooldownMs: 0 })
     const results = []
     for (let i = 0; i < 5; i++) results.push(await dumper.dump('hard', input()))
-    expect(results.map((r) => r && r.dumpNumber)).toEqual([1, 2, 3, null, null])
+    expect(results.map((r) => r.dumpNumber ?? r.skipped)).toEqual([1, 2, 3, 'cap', 'cap'])
+    expect(results[4]).toEqual({ trigger: 'hard', written: false, complete: false, skipped: 'cap', retryAfterMs: null })
     expect(dumper.dumpCount).toBe(3)
     expect(dumpFiles(dir)).toHaveLength(3)
   })
 
-  it('honours the cooldown', async () => {
+  it('honours the cooldown and says how long until the next dump is allowed', async () => {
     const { dir, dumper } = newDumper({ cooldownMs: 60_000 })
-    expect(await dumper.dump('hard', input())).not.toBeNull()
-    expect(await dumper.dump('critical', input())).toBeNull()
+    expect(await dumper.dump('hard', input())).toMatchObject({ written: true })
+    const skipped = await dumper.dump('critical', input())
+    expect(skipped).toMatchObject({ trigger: 'critical', written: false, complete: false, skipped: 'cooldown' })
+    expect(skipped.retryAfterMs).toBeGreaterThan(50_000)
+    expect(skipped.retryAfterMs).toBeLessThanOrEqual(60_000)
+    expect(Object.keys(skipped).sort()).toEqual(['complete', 'retryAfterMs', 'skipped', 'trigger', 'written'])
     expect(dumper.dumpCount).toBe(1)
     expect(dumpFiles(dir)).toHaveLength(1)
   })
 
   it('uses the default cap of 3 and cooldown of 30 s', async () => {
     const { dumper } = newDumper()
-    expect(await dumper.dump('hard', input())).not.toBeNull()
-    expect(await dumper.dump('hard', input())).toBeNull() // cooldown
+    expect(await dumper.dump('hard', input())).toMatchObject({ written: true })
+    const r = await dumper.dump('hard', input())
+    expect(r.skipped).toBe('cooldown')
+    expect(r.retryAfterMs).toBeGreaterThan(25_000)
     expect(dumper.dumpCount).toBe(1)
+  })
+
+  it('skips as "closed" after close(), without a slot', async () => {
+    const { dir, dumper } = newDumper({ cooldownMs: 0 })
+    expect(await dumper.dump('hard', input())).toMatchObject({ written: true })
+    dumper.close()
+    expect(await dumper.dump('critical', input())).toEqual({ trigger: 'critical', written: false, complete: false, skipped: 'closed', retryAfterMs: null })
+    expect(dumper.dumpCount).toBe(1)
+    expect(dumpFiles(dir)).toHaveLength(1)
   })
 
   it('starts over on resetForNewSession, with the new id in file names', async () => {
     const { dir, dumper } = newDumper({ maxDumpsPerSession: 1, cooldownMs: 60_000 })
-    expect(await dumper.dump('hard', input())).not.toBeNull()
-    expect(await dumper.dump('hard', input())).toBeNull()
+    expect(await dumper.dump('hard', input())).toMatchObject({ written: true })
+    expect(await dumper.dump('hard', input())).toMatchObject({ skipped: 'cap' })
     dumper.resetForNewSession('second/../session')
     expect(dumper.dumpCount).toBe(0)
     expect(dumper.sessionId).toBe('secondse')
     const r = await dumper.dump('critical', input())
     expect(r!.dumpNumber).toBe(1)
-    expect(r!.filePath).toContain('/memory-secondse-')
+    expect(written(r)).toContain('/memory-secondse-')
     dumper.resetForNewSession()
     expect(dumper.sessionId).toBe('secondse')
     expect(dumpFiles(dir)).toHaveLength(2)
@@ -163,10 +179,11 @@ describe('session limits', () => {
   it('gives exactly the cap to 50 concurrent calls', async () => {
     const { dir, dumper } = newDumper({ maxDumpsPerSession: 3, cooldownMs: 0 })
     const results = await Promise.all(Array.from({ length: 50 }, () => dumper.dump('hard', input())))
-    const written = results.filter((r) => r !== null)
-    expect(written).toHaveLength(3)
-    expect(written.map((r) => r!.dumpNumber).sort()).toEqual([1, 2, 3])
-    expect(written.every((r) => r!.complete)).toBe(true)
+    const done = results.filter((r) => r.written)
+    expect(done).toHaveLength(3)
+    expect(done.map((r) => r.dumpNumber).sort()).toEqual([1, 2, 3])
+    expect(done.every((r) => r.complete)).toBe(true)
+    expect(results.filter((r) => r.skipped === 'cap')).toHaveLength(47)
     expect(dumpFiles(dir)).toHaveLength(3)
     dumpFiles(dir).forEach(readDump)
   })
@@ -187,34 +204,24 @@ describe('session limits', () => {
     // Whichever of the two reserved first wins (here the inner one, since the outer
     // reserves after reading its input); the other is refused by the cooldown.
     const innerResult = await (inner as Promise<unknown>)
-    expect([outer, innerResult].filter((r) => r !== null)).toHaveLength(1)
+    expect([outer, innerResult as typeof outer].filter((r) => r.written)).toHaveLength(1)
+    expect([outer, innerResult as typeof outer].filter((r) => r.skipped === 'cooldown')).toHaveLength(1)
     expect(dumpFiles(dir)).toHaveLength(1)
   })
 })
 
 describe('failures', () => {
-  it('resolves with an error and keeps the slot when the directory cannot be created', async () => {
+  it('resolves with an error and keeps the slot when the directory becomes unusable after construction', async () => {
     const base = scratch()
-    writeFileSync(join(base, 'file'), 'not a directory')
-    const dumper = new MemoryDiagnosticsDumper({ directory: join(base, 'file', 'diagnostics'), cooldownMs: 0 })
+    const dir = join(base, 'sub', 'diagnostics')
+    const dumper = new MemoryDiagnosticsDumper({ directory: dir, cooldownMs: 0 })
+    expect(dumper.problem).toBeNull()
+    rmSync(join(base, 'sub'), { recursive: true })
+    writeFileSync(join(base, 'sub'), 'not a directory')
     const r = await dumper.dump('hard', input())
-    expect(r).not.toBeNull()
-    expect(r!.written).toBe(false)
-    expect(r!.complete).toBe(false)
-    expect(r!.error).toMatch(/^phase 1: could not create diagnostics directory .*file\/diagnostics: .*not a directory/i)
+    expect(r).toMatchObject({ written: false, complete: false, dumpNumber: 1 })
+    expect(r.error).toMatch(/^phase 1: could not create diagnostics directory .*sub\/diagnostics: .*not a directory/i)
     expect(dumper.dumpCount).toBe(1)
-  })
-
-  it('refuses a directory writable by others, naming the path and reason', async () => {
-    const dir = join(scratch(), 'shared')
-    mkdirSync(dir)
-    chmodSync(dir, 0o777)
-    const dumper = new MemoryDiagnosticsDumper({ directory: dir })
-    const r = await dumper.dump('hard', input())
-    expect(r!.written).toBe(false)
-    expect(r!.error).toContain(dir)
-    expect(r!.error).toContain('writable by group or others (mode 777)')
-    expect(readdirSync(dir)).toEqual([])
   })
 
   if (isRoot) console.log('skipped the read-only directory test: root ignores directory permissions (reliability.spec.ts covers a read-only mount)')
@@ -269,6 +276,12 @@ describe('argument validation', () => {
     ['smapsRollup not a string', () => new MemoryDiagnosticsDumper({ directory: dir(), smapsRollup: true as any }), /^options\.smapsRollup: expected 'auto', 'always' or 'never', got true$/],
     ['smapsRollupMaxRssBytes negative', () => new MemoryDiagnosticsDumper({ directory: dir(), smapsRollupMaxRssBytes: -1 }), /^options\.smapsRollupMaxRssBytes: expected an integer from 0 to 9007199254740991, got -1$/],
     ['smapsRollupMaxRssBytes string', () => new MemoryDiagnosticsDumper({ directory: dir(), smapsRollupMaxRssBytes: '1' as any }), /^options\.smapsRollupMaxRssBytes: expected an integer from 0 to 9007199254740991, got "1"$/],
+    // A typo used to be ignored silently: `cooldown: 5` left the 30 s default in force.
+    ['unknown option (typo)', () => new MemoryDiagnosticsDumper({ directory: dir(), cooldown: 5 } as any), /^options\.cooldown: expected one of the known options \(did you mean options\.cooldownMs\?\), got an unknown option$/],
+    ['unknown option', () => new MemoryDiagnosticsDumper({ directory: dir(), maxDumps: 5 } as any), /^options\.maxDumps: .*did you mean options\.maxDumpsPerSession\?/],
+    ['unknown nested option', () => new MemoryDiagnosticsDumper({ directory: dir(), suggestions: { critcal: 'x' } } as any), /^options\.suggestions\.critcal: .*did you mean options\.suggestions\.critical\?/],
+    ['unknown recorder option', () => new MemoryDiagnosticsDumper({ directory: dir(), recorder: { interval: 5 } } as any), /^options\.recorder\.interval: .*did you mean options\.recorder\.intervalMs\?/],
+    ['now not a function', () => new MemoryDiagnosticsDumper({ directory: dir(), now: 5 } as any), /^options\.now: expected a function returning milliseconds/],
   ]
   for (const [name, fn, message] of cases) {
     it(`constructor: ${name}`, () => {
@@ -284,33 +297,104 @@ describe('argument validation', () => {
     })
   }
 
+  const heapThrows = {
+    get heapStatistics(): never {
+      throw new Error('a getter that throws')
+    },
+  }
   const dumpCases: Array<[string, unknown, unknown, RegExp]> = [
     ['unknown trigger', 'soft', input(), /^trigger: expected 'hard', 'critical' or 'manual', got "soft"/],
     ['trigger not a string', 3, input(), /^trigger: expected 'hard', 'critical' or 'manual', got 3/],
-    ['input missing', 'hard', undefined, /^input: expected an object, got undefined/],
+    ['trigger missing', undefined, undefined, /^trigger: expected 'hard', 'critical' or 'manual', got undefined/],
     ['input not an object', 'hard', 'x', /^input: expected an object, got a string/],
-    ['heapStatistics missing', 'hard', { memoryUsage: process.memoryUsage() }, /^input\.heapStatistics: expected an object, got undefined/],
+    ['heapStatistics null', 'hard', { heapStatistics: null }, /^input\.heapStatistics: expected an object, got null/],
     ['memoryUsage wrong', 'hard', { heapStatistics: v8.getHeapStatistics(), memoryUsage: 12 }, /^input\.memoryUsage: expected an object, got a number/],
     ['heapSpaces wrong', 'hard', input({ heapSpaces: {} as any }), /^input\.heapSpaces: expected an array .*got an object/],
     ['session an array', 'hard', input({ session: [1] as any }), /^input\.session: expected a flat object .*got an array/],
+    ['samples not an array', 'hard', { samples: { a: 1 } }, /^input\.samples: expected an array of at most 120 flat objects of numbers, or undefined, got an object/],
+    ['activeResources an array', 'hard', { activeResources: ['TCPWrap'] }, /^input\.activeResources: expected a flat object of counts by resource type, or undefined, got an array/],
+    ['a getter that throws', 'hard', heapThrows, /a getter that throws/],
   ]
   for (const [name, trigger, arg, message] of dumpCases) {
-    it(`dump: ${name} throws and consumes no slot`, () => {
+    it(`dump: ${name} resolves { written: false, error } naming the field, warns once, uses no slot`, async () => {
       const d = join(scratch(), 'd')
       const dumper = new MemoryDiagnosticsDumper({ directory: d, cooldownMs: 0 })
+      const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+      try {
+        let thrown: unknown = 'nothing'
+        let pending: Promise<unknown> | undefined
+        try {
+          pending = dumper.dump(trigger as any, arg as any)
+        } catch (e) {
+          thrown = e
+        }
+        expect(thrown).toBe('nothing')
+        const r: any = await pending
+        expect(r.written).toBe(false)
+        expect(r.complete).toBe(false)
+        expect(r.error).toMatch(message)
+        expect(r.skipped).toBeUndefined()
+        expect(r.filePath).toBeUndefined()
+        // Again, the same mistake: no second warning.
+        expect(await dumper.dump(trigger as any, arg as any)).toEqual(r)
+        expect(warn).toHaveBeenCalledTimes(1)
+        expect(String(warn.mock.calls[0][0])).toMatch(message.source.startsWith('^') ? new RegExp(`^dump\\(\\): ${message.source.slice(1)}`) : message)
+        expect(warn.mock.calls[0][1]).toMatchObject({ type: 'MemoryDiagnosticsDumperWarning' })
+      } finally {
+        warn.mockRestore()
+      }
+      expect(dumper.dumpCount).toBe(0)
+      expect(dumpFiles(d)).toEqual([])
+    })
+  }
+
+  it('warns once per distinct problem', async () => {
+    const { dumper } = newDumper({ cooldownMs: 0 })
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+    try {
+      for (const t of ['soft', 'soft', 'medium', 'soft', 'medium']) await dumper.dump(t as any)
+      expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([
+        `dump(): trigger: expected 'hard', 'critical' or 'manual', got "soft"`,
+        `dump(): trigger: expected 'hard', 'critical' or 'manual', got "medium"`,
+      ])
+    } finally {
+      warn.mockRestore()
+    }
+  })
+
+  it("a monitor calling `void dumper.dump(level)` without try/catch still runs its cleanup on the next line", () => {
+    const { dumper } = newDumper()
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+    let cleanedUp = false
+    const onPressure = (level: string) => {
+      void dumper.dump(level as any)
+      cleanedUp = true
+    }
+    try {
+      onPressure('severe')
+    } catch {}
+    warn.mockRestore()
+    expect(cleanedUp).toBe(true)
+  })
+
+  it('the implementation underneath still validates and throws InvalidArg (the entry point converts it)', () => {
+    const raw = new Raw({ directory: join(scratch(), 'd') })
+    for (const [trigger, arg, message] of [
+      ['soft', input(), /^trigger: expected/],
+      ['hard', undefined, /^input: expected an object, got undefined/],
+      ['hard', { memoryUsage: process.memoryUsage() }, /^input\.heapStatistics: expected an object, got undefined/],
+    ] as const) {
       let err: any
       try {
-        dumper.dump(trigger as any, arg as any)
+        raw.dump(trigger as any, arg as any)
       } catch (e) {
         err = e
       }
-      expect(err, 'expected a throw').toBeInstanceOf(Error)
-      expect(err.code).toBe('InvalidArg')
+      expect(err?.code).toBe('InvalidArg')
       expect(err.message).toMatch(message)
-      expect(dumper.dumpCount).toBe(0)
-      expect(existsSync(d)).toBe(false)
-    })
-  }
+    }
+    expect(raw.dumpCount).toBe(0)
+  })
 })
 
 describe('malformed and oversized input', () => {
@@ -320,7 +404,7 @@ describe('malformed and oversized input', () => {
     delete heapStatistics.total_heap_size
     const memoryUsage: any = { ...process.memoryUsage(), rss: Infinity, heapUsed: null }
     const r = await dumper.dump('hard', { heapStatistics, memoryUsage })
-    const doc = readDump(r!.filePath)
+    const doc = readDump(written(r))
     expect(doc.atTrigger.v8HeapStats.usedHeapSize).toBeNull()
     expect(doc.atTrigger.v8HeapStats.heapSizeLimit).toBeNull()
     expect(doc.atTrigger.v8HeapStats.mallocedMemory).toBeNull()
@@ -346,7 +430,7 @@ describe('malformed and oversized input', () => {
     session.k2 = { nested: true }
     session.k3 = true
     const r = await dumper.dump('hard', input({ session: session as any }))
-    const doc = readDump(r!.filePath)
+    const doc = readDump(written(r))
     expect(Object.keys(doc.session)).toHaveLength(63) // 64 kept, one dropped (the nested object)
     expect(doc.session.k1).toHaveLength(1024)
     expect(doc.session.k3).toBe(true)
@@ -366,7 +450,7 @@ describe('files on disk', () => {
     const r = await dumper.dump('hard', input())
     expect(mode(dir)).toBe(0o700)
     expect(mode(join(base, 'a'))).toBe(0o700)
-    expect(mode(r!.filePath)).toBe(0o600)
+    expect(mode(written(r))).toBe(0o600)
   })
 
   it('keeps at most maxFiles dumps across sessions and never touches other files', async () => {
@@ -375,16 +459,16 @@ describe('files on disk', () => {
     writeFileSync(join(dir, 'notes.json'), 'mine')
     writeFileSync(join(dir, 'memory-notes.json'), 'mine too')
     const dumper = new MemoryDiagnosticsDumper({ directory: dir, maxFiles: 4, cooldownMs: 0, maxDumpsPerSession: 3 })
-    const written: string[] = []
+    const paths: string[] = []
     for (let s = 0; s < 4; s++) {
       dumper.resetForNewSession(`session${s}`)
       for (let i = 0; i < 3; i++) {
-        written.push((await dumper.dump('hard', input()))!.filePath)
+        paths.push(written(await dumper.dump('hard', input())))
         await new Promise((r) => setTimeout(r, 2))
       }
     }
     const left = dumpFiles(dir)
-    expect(left).toEqual(written.slice(-4).sort())
+    expect(left).toEqual(paths.slice(-4).sort())
     expect(readFileSync(join(dir, 'notes.json'), 'utf8')).toBe('mine')
     expect(readFileSync(join(dir, 'memory-notes.json'), 'utf8')).toBe('mine too')
   })
@@ -414,13 +498,249 @@ describe('files on disk', () => {
     try {
       const { dumper } = newDumper()
       const r = await dumper.dump('hard', input({ session: { ok: 1 } }))
-      const text = readFileSync(r!.filePath, 'utf8')
+      const text = readFileSync(written(r), 'utf8')
       expect(text).not.toContain(canary)
       expect(text).not.toContain('MDD_SECRET_TOKEN')
     } finally {
       delete process.env.MDD_SECRET_TOKEN
       process.argv.pop()
     }
+  })
+})
+
+describe('the directory, prepared at construction', () => {
+  it('creates a missing directory 0700 at construction, before any dump', () => {
+    const dir = join(scratch(), 'new', 'diagnostics')
+    const dumper = new MemoryDiagnosticsDumper({ directory: dir })
+    expect(mode(dir)).toBe(0o700)
+    expect(dumper.problem).toBeNull()
+  })
+
+  for (const loose of [0o775, 0o777, 0o770]) {
+    it(`tightens an existing directory of ours with mode ${loose.toString(8)} to 0700 and records the old mode in the first dump`, async () => {
+      // What a plain mkdirSync makes under umask 002 (a previous dumper's directory, say).
+      const dir = join(scratch(), 'loose')
+      mkdirSync(dir)
+      chmodSync(dir, loose)
+      writeFileSync(join(dir, 'old-dump.json'), 'kept')
+      const dumper = new MemoryDiagnosticsDumper({ directory: dir, cooldownMs: 0 })
+      expect(mode(dir)).toBe(0o700)
+      expect(dumper.problem).toBeNull()
+      const first = await dumper.dump('hard', input())
+      expect(first).toMatchObject({ written: true, complete: true })
+      expect(readDump(written(first)).directory).toEqual({ tightenedFrom: loose.toString(8) })
+      const second = await dumper.dump('hard', input())
+      expect(readDump(written(second)).directory).toBeUndefined()
+      expect(readFileSync(join(dir, 'old-dump.json'), 'utf8')).toBe('kept')
+    })
+  }
+
+  it('records a loosening that happened after construction too', async () => {
+    const { dir, dumper } = newDumper({ cooldownMs: 0 })
+    chmodSync(dir, 0o757)
+    const r = await dumper.dump('critical', input())
+    expect(readDump(written(r)).directory).toEqual({ tightenedFrom: '757' })
+    expect(mode(dir)).toBe(0o700)
+  })
+
+  const unusable: Array<[string, () => string, RegExp]> = [
+    [
+      'a file, not a directory',
+      () => {
+        const f = join(scratch(), 'file')
+        writeFileSync(f, 'not a directory')
+        return f
+      },
+      /could not use diagnostics directory .*file: the path exists and is not a directory/,
+    ],
+    [
+      'a path under a file',
+      () => {
+        const f = join(scratch(), 'file')
+        writeFileSync(f, 'x')
+        return join(f, 'diagnostics')
+      },
+      /could not create diagnostics directory .*file\/diagnostics: .*not a directory/i,
+    ],
+    [
+      'a sticky shared directory (like /tmp)',
+      () => {
+        const d = join(scratch(), 'shared')
+        mkdirSync(d)
+        chmodSync(d, 0o1777)
+        return d
+      },
+      /shared sticky directory writable by group or others \(mode 1777\)/,
+    ],
+  ]
+  if (isRoot) {
+    unusable.push([
+      "another user's directory",
+      () => {
+        const d = join(scratch(), 'foreign')
+        mkdirSync(d, { mode: 0o775 })
+        chownSync(d, 65534, 65534)
+        return d
+      },
+      /owned by uid 65534, not by this process's uid 0/,
+    ])
+  }
+  for (const [what, make, message] of unusable) {
+    it(`${what}: the constructor does not throw; problem says why, one warning, every dump resolves { written: false, error } without a slot`, async () => {
+      const dir = make()
+      const modeBefore = existsSync(dir) ? statSync(dir).mode & 0o7777 : null
+      const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+      let dumper!: InstanceType<typeof MemoryDiagnosticsDumper>
+      try {
+        dumper = new MemoryDiagnosticsDumper({ directory: dir, cooldownMs: 0 })
+        expect(dumper.problem).toMatch(message)
+        expect(dumper.problem).toContain(dir)
+        const results = []
+        for (let i = 0; i < 5; i++) results.push(await dumper.dump(i % 2 ? 'hard' : 'critical'))
+        for (const r of results) {
+          expect(r).toMatchObject({ written: false, complete: false, error: dumper.problem })
+          expect(r.dumpNumber).toBeUndefined()
+          expect(r.skipped).toBeUndefined()
+        }
+        expect(warn).toHaveBeenCalledTimes(1)
+        expect(String(warn.mock.calls[0][0])).toBe(`diagnostics are disabled: ${dumper.problem}`)
+      } finally {
+        warn.mockRestore()
+      }
+      expect(dumper.dumpCount).toBe(0)
+      if (modeBefore !== null) expect(statSync(dir).mode & 0o7777).toBe(modeBefore) // never chmod'ed
+    })
+  }
+})
+
+describe('dump(trigger) with the input omitted', () => {
+  it('collects the heap statistics, memory usage, heap spaces and active resources itself', async () => {
+    const { dumper } = newDumper()
+    const timer = setInterval(() => {}, 60_000) // one more active resource of a known type
+    const before = v8.getHeapStatistics()
+    const r = await dumper.dump('hard')
+    clearInterval(timer)
+    const doc = readDump(written(r))
+    const at = doc.atTrigger
+    expect(at.v8HeapStats.heapSizeLimit).toBe(before.heap_size_limit)
+    expect(at.v8HeapStats.usedHeapSize).toBeGreaterThan(0)
+    expect(at.memoryUsage.rss).toBeGreaterThan(1 << 20)
+    expect(at.memoryUsage.heapUsed).toBeGreaterThan(0)
+    expect(at.v8HeapSpaces.map((s: any) => s.spaceName)).toEqual(v8.getHeapSpaceStatistics().map((s) => s.space_name))
+    expect(at.activeResources.Timeout).toBeGreaterThanOrEqual(1)
+    expect(Object.values(at.activeResources).every((n) => Number.isInteger(n) && (n as number) > 0)).toBe(true)
+    expect(doc.inputWarnings).toEqual([])
+  })
+
+  it('keeps what the host passes: explicit input wins, field by field, and null leaves an optional field out', async () => {
+    const { dumper } = newDumper({ cooldownMs: 0 })
+    const memoryUsage = { rss: 111, heapTotal: 222, heapUsed: 333, external: 444, arrayBuffers: 555 }
+    const r = await dumper.dump('critical', { memoryUsage, heapSpaces: null, activeResources: { TCPWrap: 3 } })
+    const at = readDump(written(r)).atTrigger
+    expect(at.memoryUsage).toEqual(memoryUsage)
+    expect(at.v8HeapSpaces).toBeNull()
+    expect(at.activeResources).toEqual({ TCPWrap: 3 })
+    expect(at.v8HeapStats.heapSizeLimit).toBe(v8.getHeapStatistics().heap_size_limit)
+  })
+
+  it('observe() with no arguments collects the figures too', () => {
+    const { dumper } = newDumper()
+    expect(() => dumper.observe()).not.toThrow()
+  })
+})
+
+describe('host samples', () => {
+  it('records the host\'s own recent samples as given', async () => {
+    const { dumper } = newDumper()
+    const samples = Array.from({ length: 5 }, (_, i) => ({ t: 1_700_000_000_000 + i * 1000, heapUsed: 1e6 * (i + 1), ratio: 0.5 + i / 10, delta: 2 - i }))
+    const r = await dumper.dump('hard', { samples })
+    const doc = readDump(written(r))
+    expect(doc.samples).toEqual(samples)
+    expect(doc.inputWarnings).toEqual([])
+  })
+
+  it('bounds them: the last 120 kept, 32 keys each, non-finite values and non-objects dropped with warnings', async () => {
+    const { dumper } = newDumper()
+    const samples: any[] = Array.from({ length: 150 }, (_, i) => ({ i }))
+    samples[140] = { i: 140, bad: NaN, text: 'x', nested: { a: 1 } }
+    samples[141] = 'not an object'
+    samples[142] = Object.fromEntries(Array.from({ length: 40 }, (_, k) => [`k${k}`, k]))
+    const r = await dumper.dump('hard', { samples })
+    const doc = readDump(written(r))
+    expect(doc.samples).toHaveLength(119)
+    expect(doc.samples[0]).toEqual({ i: 30 })
+    expect(doc.samples.at(-1)).toEqual({ i: 149 })
+    expect(doc.samples[110]).toEqual({ i: 140 })
+    expect(Object.keys(doc.samples[111])).toHaveLength(32)
+    expect(doc.inputWarnings).toEqual([
+      'samples: 150 samples given, kept the last 120',
+      'samples[140].bad: expected a finite number, got NaN; dropped',
+      'samples[140].text: expected a finite number, got "x"; dropped',
+      'samples[140].nested: expected a finite number, got object; dropped',
+      'samples[141]: expected a flat object of numbers, got a string; skipped',
+      'samples[142]: 40 keys given, kept the first 32',
+    ])
+  })
+})
+
+describe('the cooldown under fake timers (options.now)', () => {
+  it('is driven by vi.advanceTimersByTime when the dumper is given now: () => Date.now()', async () => {
+    vi.useFakeTimers()
+    try {
+      const { dir, dumper } = newDumper({ now: () => Date.now() })
+      expect(await dumper.dump('hard')).toMatchObject({ written: true, dumpNumber: 1 })
+      vi.advanceTimersByTime(29_000)
+      expect(await dumper.dump('hard')).toMatchObject({ skipped: 'cooldown', retryAfterMs: 1000 })
+      vi.advanceTimersByTime(1000)
+      expect(await dumper.dump('critical')).toMatchObject({ written: true, dumpNumber: 2 })
+      vi.advanceTimersByTime(30_000)
+      expect(await dumper.dump('critical')).toMatchObject({ written: true, dumpNumber: 3 })
+      vi.advanceTimersByTime(60_000)
+      expect(await dumper.dump('critical')).toMatchObject({ skipped: 'cap', retryAfterMs: null })
+      expect(dumpFiles(dir)).toHaveLength(3)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('without now, fake timers do not move the cooldown (it is measured on a monotonic clock)', async () => {
+    vi.useFakeTimers()
+    try {
+      const { dumper } = newDumper()
+      expect(await dumper.dump('hard')).toMatchObject({ written: true })
+      vi.advanceTimersByTime(60_000)
+      expect(await dumper.dump('hard')).toMatchObject({ skipped: 'cooldown' })
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('a clock that throws or returns no number keeps its previous value', async () => {
+    let t: unknown = 0
+    const { dumper } = newDumper({
+      now: () => {
+        if (t === 'throw') throw new Error('clock broke')
+        return t as number
+      },
+    })
+    expect(await dumper.dump('hard')).toMatchObject({ written: true })
+    for (const bad of ['throw', NaN, 'later', Infinity]) {
+      t = bad
+      expect(await dumper.dump('hard')).toMatchObject({ skipped: 'cooldown', retryAfterMs: 30_000 })
+    }
+    t = 30_000
+    expect(await dumper.dump('hard')).toMatchObject({ written: true, dumpNumber: 2 })
+  })
+
+  it('a broken clock never costs the dump: it is written, with the problem in inputWarnings', async () => {
+    const { dumper } = newDumper({
+      now: () => {
+        throw new Error('clock broke')
+      },
+    })
+    const r = await dumper.dump('critical')
+    expect(r).toMatchObject({ written: true, complete: true })
+    expect(readDump(written(r)).inputWarnings).toEqual(['options.now: threw or did not return a number; the cooldown used its previous value'])
   })
 })
 
@@ -449,7 +769,7 @@ describe('threads', () => {
     runs.forEach((m, i) => {
       expect(m.count).toBe(2)
       expect(m.results.filter((r: any) => r && r.complete)).toHaveLength(2)
-      expect(m.results.filter((r: any) => r === null)).toHaveLength(1)
+      expect(m.results.filter((r: any) => r.skipped === 'cap')).toHaveLength(1)
       const files = dumpFiles(join(base, `w${i}`))
       expect(files).toHaveLength(2)
       files.forEach((f) => expect(readDump(f)).toMatchObject({ sessionId: `w${i}`, runtime: { implementation: impl } }))

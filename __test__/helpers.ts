@@ -15,21 +15,30 @@ export const addon: typeof import('../index.js') = require('../index.js')
 export const { MemoryDiagnosticsDumper } = addon
 
 type DumperClass = typeof import('../index.js').MemoryDiagnosticsDumper
+type RawDumperClass = typeof import('../native.js').MemoryDiagnosticsDumper
 export interface Implementation {
   name: 'native' | 'js'
+  /** The public class over this implementation, as `index.js` exports it. */
   MemoryDiagnosticsDumper: DumperClass
+  /** The implementation underneath, which validates every value and throws `InvalidArg`. */
+  Raw: RawDumperClass
   /** Environment that makes `index.js` pick this implementation in a child process. */
   env: NodeJS.ProcessEnv
 }
+const { wrap } = require('../wrap.js')
+const rawNative: RawDumperClass = require('../native.js').MemoryDiagnosticsDumper
+const rawJs: RawDumperClass = require('../fallback.js').create('selected by the test suite').MemoryDiagnosticsDumper
 /** Both implementations, so that the suite runs against each and they cannot drift. */
 export const implementations: Implementation[] = [
-  { name: 'native', MemoryDiagnosticsDumper: require('../native.js').MemoryDiagnosticsDumper, env: {} },
-  {
-    name: 'js',
-    MemoryDiagnosticsDumper: require('../fallback.js').create('selected by the test suite').MemoryDiagnosticsDumper,
-    env: { MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS: '1' },
-  },
+  { name: 'native', MemoryDiagnosticsDumper: wrap(rawNative), Raw: rawNative, env: {} },
+  { name: 'js', MemoryDiagnosticsDumper: wrap(rawJs), Raw: rawJs, env: { MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS: '1' } },
 ]
+
+/** The file path of a dump that used a slot; fails the test otherwise. */
+export function written(r: import('../index.js').DumpResult): string {
+  if (r.filePath === undefined) throw new Error(`expected a dump that used a slot, got ${JSON.stringify(r)}`)
+  return r.filePath
+}
 
 const Ajv2020 = (Ajv2020Module as any).default ?? Ajv2020Module
 const ajv: import('ajv').default = new Ajv2020({ allErrors: true, strict: true, strictRequired: false })
@@ -94,9 +103,9 @@ export function mode(path: string): number {
   return statSync(path).mode & 0o7777
 }
 
-export function runNode(script: string, args: string[] = [], opts: { env?: NodeJS.ProcessEnv; prefix?: string[] } = {}): SpawnSyncReturns<string> {
+export function runNode(script: string, args: string[] = [], opts: { env?: NodeJS.ProcessEnv; prefix?: string[]; nodeArgs?: string[] } = {}): SpawnSyncReturns<string> {
   const cmd = opts.prefix ?? []
-  const argv = [...cmd, process.execPath, script, ...args]
+  const argv = [...cmd, process.execPath, ...(opts.nodeArgs ?? []), script, ...args]
   return spawnSync(argv[0], argv.slice(1), {
     cwd: root,
     encoding: 'utf8',

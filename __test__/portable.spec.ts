@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { implementations, input, readDump, scratch } from './helpers.js'
+import { implementations, input, readDump, scratch, written } from './helpers.js'
 
 describe.each(implementations)('on this platform ($name)', ({ name, MemoryDiagnosticsDumper }) => {
   it('writes phase 1 before dump() returns, then the complete document; caps and validates', async () => {
@@ -17,7 +17,7 @@ describe.each(implementations)('on this platform ($name)', ({ name, MemoryDiagno
     expect(readDump(join(dir, files[0]))).toMatchObject({ trigger: 'hard', dumpNumber: 1 })
     const r = await p
     expect(r).toMatchObject({ complete: true, written: true, dumpNumber: 1 })
-    const doc = readDump(r!.filePath)
+    const doc = readDump(written(r))
     expect(doc.runtime).toMatchObject({ platform: process.platform, arch: process.arch, implementation: name })
     expect(doc.system.totalMemory).toBeGreaterThan(0)
     expect(doc.analysis.recommendation.length).toBeGreaterThan(0)

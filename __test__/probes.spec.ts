@@ -2,14 +2,14 @@ import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { MemoryDiagnosticsDumper, input, makeMemoryCgroup, readDump, root, scratch } from './helpers.js'
+import { MemoryDiagnosticsDumper, input, makeMemoryCgroup, readDump, root, scratch, written } from './helpers.js'
 
 const MiB = 1 << 20
 
 describe('phase 2 sees the whole memory picture (live, this machine)', () => {
   it("reports this process's cgroup exactly as the kernel files say", async () => {
     const dumper = new MemoryDiagnosticsDumper({ directory: join(scratch(), 'd') })
-    const doc = readDump((await dumper.dump('hard', input()))!.filePath)
+    const doc = readDump(written(await dumper.dump('hard', input())))
     if (!doc.cgroup) {
       console.log(`no memory cgroup here: ${JSON.stringify(doc.collection.failedProbes)}`)
       expect(doc.collection.failedProbes.map((f: any) => f.probe)).toContain('cgroup')
@@ -61,7 +61,7 @@ describe('phase 2 sees the whole memory picture (live, this machine)', () => {
         return pid && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep' ? pid : undefined
       })
       const dumper = new MemoryDiagnosticsDumper({ directory: join(scratch(), 'd') })
-      const doc = readDump((await dumper.dump('hard', input()))!.filePath)
+      const doc = readDump(written(await dumper.dump('hard', input())))
       const tree = doc.processTree
       expect(tree.rootPid).toBe(process.pid)
       expect(tree.processes[0]).toMatchObject({ pid: process.pid, depth: 0 })
@@ -78,7 +78,7 @@ describe('phase 2 sees the whole memory picture (live, this machine)', () => {
 
   it('records the Linux process figures and their collection time', async () => {
     const dumper = new MemoryDiagnosticsDumper({ directory: join(scratch(), 'd'), smapsRollup: 'always' })
-    const doc = readDump((await dumper.dump('hard', input()))!.filePath)
+    const doc = readDump(written(await dumper.dump('hard', input())))
     expect(doc.process.status.vmPeak).toBeGreaterThanOrEqual(doc.process.status.vmRss)
     expect(doc.process.status.vmPte).toBeGreaterThan(0)
     expect(doc.process.oomScore.adj).toBe(Number(readFileSync('/proc/self/oom_score_adj', 'utf8')))

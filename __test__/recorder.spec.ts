@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import v8 from 'node:v8'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
-import { MemoryDiagnosticsDumper, dumpFiles, input, makeMemoryCgroup, mode, readDump, recorderFile, root, runNode, scratch } from './helpers.js'
+import { MemoryDiagnosticsDumper, dumpFiles, input, makeMemoryCgroup, mode, readDump, recorderFile, root, runNode, scratch, written } from './helpers.js'
 
 const MiB = 2 ** 20
 
@@ -31,7 +31,7 @@ describe('flight recorder', () => {
     const pending = d.dump('hard', input())
     const phase1 = readDump(dumpFiles(dir)[0])
     const r = await pending
-    const phase2 = readDump(r!.filePath)
+    const phase2 = readDump(written(r))
     for (const doc of [phase1, phase2]) {
       expect(doc.history).toHaveLength(8)
       const last = doc.history[7]
@@ -50,8 +50,8 @@ describe('flight recorder', () => {
     expect(records[0]).toMatchObject({ type: 'start', pid: process.pid, processStartMs: phase1.processStartMs, sessionId: 'rec', intervalMs: 25, continues: false })
     expect(records.at(-1)).toMatchObject({ type: 'exit', reason: 'close' })
     expect(records.filter((x) => x.type === 'sample').length).toBeGreaterThanOrEqual(10)
-    // Dumps still work after close().
-    expect((await d.dump('critical', input()))!.complete).toBe(true)
+    // Later dumps are skipped as closed, without a slot.
+    expect(await d.dump('critical', input())).toMatchObject({ written: false, skipped: 'closed', retryAfterMs: null })
   })
 
   it('observe() through the package entry stores each figure in its place, non-numbers as null, and still checks its arguments', async () => {

@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, u
 import { join } from 'node:path'
 import v8 from 'node:v8'
 import { Worker } from 'node:worker_threads'
-import { describe, expect, it } from 'vitest'
-import { DUMP_NAME, implementations, input, makeMemoryCgroup, readDump, root, runNode, scratch, straceUnavailable, validates } from './helpers.js'
+import { describe, expect, it, vi } from 'vitest'
+import { DUMP_NAME, implementations, input, makeMemoryCgroup, readDump, root, runNode, scratch, straceUnavailable, validates, written } from './helpers.js'
 import { record } from './reliability.js'
 
 // `.L<token>`: the native addon's (locked by its writer); `.A<token>`: the JS implementation's (judged by age).
@@ -226,7 +226,7 @@ describe.each(implementations)('faults ($name)', ({ name, MemoryDiagnosticsDumpe
       const d = new MemoryDiagnosticsDumper({ directory: dir, cooldownMs: 0 })
       const first = await d.dump('hard', input())
       expect(first!.complete).toBe(true)
-      const before = readFileSync(first!.filePath, 'utf8')
+      const before = readFileSync(written(first), 'utf8')
       const fill = (leavePages: number) => {
         const st = statfsSync(mnt)
         const free = Number(st.bavail) * Number(st.bsize)
@@ -237,15 +237,15 @@ describe.each(implementations)('faults ($name)', ({ name, MemoryDiagnosticsDumpe
       const second = await d.dump('critical', input())
       expect(second).toMatchObject({ written: true, complete: false })
       expect(second!.error).toMatch(/^phase 2: could not write temporary file .*(No space left on device|ENOSPC)/)
-      expect(readDump(second!.filePath).collectionComplete).toBe(false)
+      expect(readDump(written(second)).collectionComplete).toBe(false)
       // No page left: phase 1 fails cleanly.
       fill(0)
       const third = await d.dump('hard', input())
       expect(third).toMatchObject({ written: false, complete: false })
       expect(third!.error).toMatch(/^phase 1: could not write temporary file .*(No space left on device|ENOSPC)/)
-      expect(existsSync(third!.filePath)).toBe(false)
+      expect(existsSync(written(third))).toBe(false)
       expect(readdirSync(dir).filter((f) => f.startsWith('.'))).toEqual([])
-      expect(readFileSync(first!.filePath, 'utf8')).toBe(before)
+      expect(readFileSync(written(first), 'utf8')).toBe(before)
       expect(d.dumpCount).toBe(3)
       record({
         scenario: `Disk full (tmpfs), ${name}`,
@@ -259,18 +259,25 @@ describe.each(implementations)('faults ($name)', ({ name, MemoryDiagnosticsDumpe
     }
   })
 
-  it.skipIf(noMount !== null)('read-only file system: a clear error, no crash, the slot stays consumed', async () => {
+  it.skipIf(noMount !== null)('read-only file system: found at construction (problem, no slot); after construction a clear error, the slot consumed', async () => {
     const mnt = join(scratch(), 'ro')
     expect(tryMountTmpfs(mnt, '256k')).toBeNull()
     try {
       mkdirSync(join(mnt, 'diag'), { mode: 0o700 })
+      const before = new MemoryDiagnosticsDumper({ directory: join(mnt, 'diag'), cooldownMs: 0 })
+      expect(before.problem).toBeNull()
       expect(spawnSync('mount', ['-o', 'remount,ro', mnt]).status).toBe(0)
+      const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
       const d = new MemoryDiagnosticsDumper({ directory: join(mnt, 'diag'), cooldownMs: 0 })
-      const r = await d.dump('hard', input())
+      warn.mockRestore()
+      expect(d.problem).toMatch(/could not write to diagnostics directory .*(Read-only file system|EROFS)/)
+      expect(await d.dump('hard', input())).toMatchObject({ written: false, error: d.problem })
+      expect(d.dumpCount).toBe(0)
+      const r = await before.dump('hard', input())
       expect(r).toMatchObject({ written: false, complete: false })
       expect(r!.error).toMatch(/^phase 1: could not create temporary file .*(Read-only file system|EROFS)/)
-      expect(d.dumpCount).toBe(1)
-      expect(await d.dump('hard', input())).toMatchObject({ written: false, dumpNumber: 2 })
+      expect(before.dumpCount).toBe(1)
+      expect(await before.dump('hard', input())).toMatchObject({ written: false, dumpNumber: 2 })
     } finally {
       spawnSync('umount', [mnt])
     }
@@ -283,7 +290,7 @@ describe.each(implementations)('faults ($name)', ({ name, MemoryDiagnosticsDumpe
     rmSync(dir, { recursive: true })
     const r = await d.dump('hard', input())
     expect(r).toMatchObject({ complete: true, dumpNumber: 2 })
-    expect(readDump(r!.filePath).dumpNumber).toBe(2)
+    expect(readDump(written(r)).dumpNumber).toBe(2)
   })
 })
 

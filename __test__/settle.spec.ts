@@ -59,8 +59,8 @@ describe('settling dump promises', () => {
       })()`
     const r = runNode('-e', [code])
     expect(r.status, r.stderr).toBe(0)
-    // A dump after close() still settles (a new threadsafe function), and the process still ends.
-    expect(JSON.parse(r.stdout.trim())).toMatchObject({ complete: true, written: true, dumpNumber: 4 })
-    expect(dumpFiles(dir)).toHaveLength(4)
+    // A dump after close() settles at once (skipped as closed), and the process still ends.
+    expect(JSON.parse(r.stdout.trim())).toEqual({ trigger: 'manual', complete: false, written: false, skipped: 'closed', retryAfterMs: null })
+    expect(dumpFiles(dir)).toHaveLength(3)
   })
 })

@@ -53,7 +53,7 @@ const monitor = setInterval(() => {
   // Give phase 2 a moment before the allocation resumes at full speed.
   pauseUntil = Date.now() + 150
   pending.then((r) => {
-    if (r) console.log(`[child]   phase 2 ${r.complete ? 'complete' : `failed: ${r.error}`} for dump ${r.dumpNumber}`)
+    if (!r.skipped) console.log(`[child]   phase 2 ${r.complete ? 'complete' : `failed: ${r.error}`} for dump ${r.dumpNumber}`)
   })
 }, 25)
 monitor.unref()

@@ -14,39 +14,83 @@ use crate::background;
 use crate::collector;
 use crate::dumper::{DumpMeta, DumpStart, Dumper};
 use crate::input::{
-    InputChecker, TriggerInput, HEAP_STAT_FIELDS, MAX_HEAP_SPACES, MAX_SESSION_KEYS,
-    MAX_STRING_READ_BYTES, MEMORY_USAGE_FIELDS,
+    InputChecker, TriggerInput, HEAP_STAT_FIELDS, MAX_HEAP_SPACES, MAX_RESOURCE_TYPES, MAX_SAMPLES,
+    MAX_SAMPLE_KEYS, MAX_SESSION_KEYS, MAX_STRING_READ_BYTES, MEMORY_USAGE_FIELDS,
 };
+use crate::limits::{Admission, HostClock};
 use crate::options::{self, InvalidArg, RawOptions, RawValue, Trigger};
-use crate::report::{AtTrigger, RuntimeInfo};
+use crate::report::{AtTrigger, NamedNumbers, RuntimeInfo};
 use crate::settler::{self, Settler, Ticket};
 
-/// What a dump's promise resolves to (or `null` when the cap or cooldown skipped it).
-#[napi(object)]
-pub struct DumpResult {
-    /// Where the dump is (or would have been, when `written` is false).
-    pub file_path: String,
-    pub trigger: String,
-    /// 1-based number of this dump within the session.
-    pub dump_number: u32,
-    /// True once the enriched phase-2 document is in place.
-    pub complete: bool,
-    /// True when a complete document (phase 1 at least) exists at `filePath`.
-    pub written: bool,
-    /// What went wrong, if anything; the promise never rejects for I/O trouble.
-    pub error: Option<String>,
+/// What a dump's promise resolves to: `DumpResult` in typings/header.d.ts. Fields that
+/// do not apply are left out, so each shape reads as documented.
+pub struct DumpOutcome {
+    trigger: &'static str,
+    /// The slot used: where the dump is (or would have been) and its number.
+    slot: Option<(String, u32)>,
+    complete: bool,
+    written: bool,
+    error: Option<String>,
+    /// `cap`, `cooldown` or `closed`, with the wait before a dump can be admitted
+    /// (null: not in this session).
+    skipped: Option<(&'static str, Option<f64>)>,
 }
 
-impl DumpResult {
+impl DumpOutcome {
     fn new(meta: &DumpMeta, complete: bool, written: bool, error: Option<String>) -> Self {
-        DumpResult {
-            file_path: meta.file_path.to_string_lossy().into_owned(),
-            trigger: meta.trigger.to_string(),
-            dump_number: meta.dump_number,
+        DumpOutcome {
+            trigger: meta.trigger,
+            slot: Some((
+                meta.file_path.to_string_lossy().into_owned(),
+                meta.dump_number,
+            )),
             complete,
             written,
             error,
+            skipped: None,
         }
+    }
+
+    fn not_written(trigger: Trigger, error: Option<String>, admission: Option<Admission>) -> Self {
+        DumpOutcome {
+            trigger: trigger.as_str(),
+            slot: None,
+            complete: false,
+            written: false,
+            error,
+            skipped: admission.map(|a| match a {
+                Admission::CoolingDown { remaining_ms } => ("cooldown", Some(remaining_ms as f64)),
+                Admission::Closed => ("closed", None),
+                Admission::CapReached | Admission::Granted(_) => ("cap", None),
+            }),
+        }
+    }
+}
+
+impl ToNapiValue for DumpOutcome {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        let env = Env::from_raw(env);
+        let mut o = Object::new(&env)?;
+        if let Some((path, number)) = val.slot {
+            o.set("filePath", path)?;
+            o.set("trigger", val.trigger)?;
+            o.set("dumpNumber", number)?;
+        } else {
+            o.set("trigger", val.trigger)?;
+        }
+        o.set("complete", val.complete)?;
+        o.set("written", val.written)?;
+        if let Some(e) = val.error {
+            o.set("error", e)?;
+        }
+        if let Some((reason, retry)) = val.skipped {
+            o.set("skipped", reason)?;
+            match retry {
+                Some(ms) => o.set("retryAfterMs", ms)?,
+                None => o.set("retryAfterMs", Null)?,
+            }
+        }
+        Object::to_napi_value(env.raw(), o)
     }
 }
 
@@ -61,6 +105,8 @@ pub struct MemoryDiagnosticsDumper {
     inner: Arc<Dumper>,
     /// Settles every phase-2 promise; released by `close()` and when collected.
     settler: RefCell<Option<Settler>>,
+    /// `options.now` and the clock it feeds, for host tests with fake timers.
+    host_clock: Option<(HostClock, FunctionRef<(), f64>)>,
 }
 
 #[napi]
@@ -68,6 +114,7 @@ impl MemoryDiagnosticsDumper {
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, #[napi(ts_arg_type = "DumperOptions")] options: Unknown) -> Result<Self> {
         let obj = expect_object(&options, "options")?;
+        options::check_keys("options", &own_keys(&obj)?, options::OPTION_KEYS).map_err(invalid)?;
         let prop = |key: &str| -> Result<RawValue> {
             raw_value(&obj.get_named_property::<Unknown>(key)?, usize::MAX).map(|v| v.0)
         };
@@ -90,6 +137,20 @@ impl MemoryDiagnosticsDumper {
         let suggestions = sub("suggestions")?;
         let recorder = sub("recorder")?;
         let watchdog = sub("watchdog")?;
+        for (key, o, known) in [
+            (
+                "options.suggestions",
+                &suggestions,
+                options::SUGGESTION_KEYS,
+            ),
+            ("options.recorder", &recorder, options::RECORDER_KEYS),
+            ("options.watchdog", &watchdog, options::WATCHDOG_KEYS),
+        ] {
+            if let Some(o) = o {
+                options::check_keys(key, &own_keys(o)?, known).map_err(invalid)?;
+            }
+        }
+        let now = obj.get_named_property::<Unknown>("now")?;
         let raw = RawOptions {
             directory: prop("directory")?,
             session_id: prop("sessionId")?,
@@ -109,6 +170,7 @@ impl MemoryDiagnosticsDumper {
             watchdog_stall_ms: sub_prop(&watchdog, "stallMs")?,
             smaps_rollup: prop("smapsRollup")?,
             smaps_rollup_max_rss_bytes: prop("smapsRollupMaxRssBytes")?,
+            now: raw_value(&now, 64)?.0,
         };
         let (config, session_id) = options::validate(&raw).map_err(invalid)?;
         let node_version = env
@@ -117,44 +179,77 @@ impl MemoryDiagnosticsDumper {
             .unwrap_or_else(|_| "unknown".to_string());
         let napi_version = env.get_napi_version().ok();
         let runtime = RuntimeInfo::new(node_version, napi_version, config.app_version.clone());
-        let inner = Arc::new(Dumper::new(config, &session_id, runtime));
+        let host_clock = if config.host_clock {
+            let f = unsafe { now.cast::<Function<(), f64>>() }?;
+            Some((HostClock::default(), f.create_ref()?))
+        } else {
+            None
+        };
+        let inner = Arc::new(match &host_clock {
+            Some((clock, _)) => {
+                Dumper::with_clock(config, &session_id, runtime, Box::new(clock.clone()))
+            }
+            None => Dumper::new(config, &session_id, runtime),
+        });
+        // An unusable directory is the dumper's `problem`, never a throw: the host must
+        // start even when its diagnostics cannot.
+        inner.prepare_directory();
         inner
             .start_recorder()
             .map_err(|e| Error::from_reason(format!("could not start the recorder thread: {e}")))?;
-        // Pre-arm phase 1 now (an unnamed file, its space, the buffer), so the first dump
-        // is one write and one link.
-        inner.arm_slot().rearm();
-        // Leftovers of writers that died mid-write, and retention across every process
-        // using the directory (not the crisis path: a dumper is made once).
-        inner.housekeeping();
+        if inner.problem().is_none() {
+            // Pre-arm phase 1 now (an unnamed file, its space, the buffer), so the first
+            // dump is one write and one link.
+            inner.arm_slot().rearm();
+            // Leftovers of writers that died mid-write, and retention across every
+            // process using the directory (not the crisis path: a dumper is made once).
+            inner.housekeeping();
+        }
         Ok(MemoryDiagnosticsDumper {
             inner,
             settler: RefCell::new(Some(Settler::new(&env)?)),
+            host_clock,
         })
     }
 
     /// Writes a complete phase-1 document before returning, then enriches it off the JS
-    /// thread. Resolves to `null` when the session cap or cooldown skips the dump.
-    #[napi(catch_unwind, ts_return_type = "Promise<DumpResult | null>")]
+    /// thread. A skipped dump resolves `{ written: false, skipped, retryAfterMs }`; an
+    /// unusable directory resolves `{ written: false, error }` without using a slot.
+    /// Bad arguments throw `InvalidArg` here: the package's entry point turns them into
+    /// a resolved `{ written: false, error }`.
+    #[napi(catch_unwind, ts_return_type = "Promise<DumpResult>")]
     pub fn dump<'env>(
         &self,
         env: &'env Env,
         #[napi(ts_arg_type = "Trigger")] trigger: Unknown<'env>,
-        #[napi(ts_arg_type = "DumpInput")] input: Unknown<'env>,
-    ) -> Result<PromiseRaw<'env, Option<DumpResult>>> {
+        #[napi(
+            ts_arg_type = "DumpInput & Required<Pick<DumpInput, 'heapStatistics' | 'memoryUsage'>>"
+        )]
+        input: Unknown<'env>,
+    ) -> Result<PromiseRaw<'env, DumpOutcome>> {
         let trigger = parse_trigger(&trigger)?;
-        let input = read_input(&input)?;
+        let mut input = read_input(&input)?;
+        if let Some((clock, now)) = &self.host_clock {
+            match now.borrow_back(env).and_then(|f| f.call(())) {
+                Ok(ms) if ms.is_finite() => clock.set(ms),
+                _ => input.warnings.push(
+                    "options.now: threw or did not return a number; the cooldown used its previous value"
+                        .to_string(),
+                ),
+            }
+        }
         self.inner.touch();
         let start = self.inner.begin(trigger, input);
+        let resolved = |r: DumpOutcome| {
+            settler::resolved(env, move |raw| unsafe { DumpOutcome::to_napi_value(raw, r) })
+        };
         let promise = match start {
-            DumpStart::Skipped(_) => settler::resolved(env, |raw| unsafe {
-                Option::<DumpResult>::to_napi_value(raw, None)
-            })?,
+            DumpStart::Skipped(a) => resolved(DumpOutcome::not_written(trigger, None, Some(a)))?,
+            DumpStart::Refused { error } => {
+                resolved(DumpOutcome::not_written(trigger, Some(error), None))?
+            }
             DumpStart::Failed { meta, error } => {
-                let r = DumpResult::new(&meta, false, false, Some(error));
-                settler::resolved(env, |raw| unsafe {
-                    Option::<DumpResult>::to_napi_value(raw, Some(r))
-                })?
+                resolved(DumpOutcome::new(&meta, false, false, Some(error)))?
             }
             DumpStart::Written { meta, plan } => {
                 let (ticket, promise) = self.settler(env)?;
@@ -182,7 +277,7 @@ impl MemoryDiagnosticsDumper {
         self.inner.observe(AtTrigger {
             memory_usage,
             v8_heap_stats,
-            v8_heap_spaces: None,
+            ..Default::default()
         });
         Ok(())
     }
@@ -230,7 +325,8 @@ impl MemoryDiagnosticsDumper {
     }
 
     /// Stops the recorder (which appends an `exit` record, so readers can tell a clean
-    /// exit from a crash). Dumps still work afterwards. Idempotent.
+    /// exit from a crash). Later dumps resolve `{ written: false, skipped: 'closed' }`.
+    /// Idempotent.
     #[napi(catch_unwind)]
     pub fn close(&self) {
         self.inner.close("close");
@@ -256,6 +352,13 @@ impl MemoryDiagnosticsDumper {
     #[napi(getter, catch_unwind)]
     pub fn directory(&self) -> String {
         self.inner.config().directory.to_string_lossy().into_owned()
+    }
+
+    /// Why no dump can be written (the directory was found unusable at construction),
+    /// or null. Every dump then resolves `{ written: false, error }` without using a slot.
+    #[napi(getter, catch_unwind)]
+    pub fn problem(&self) -> Option<String> {
+        self.inner.problem().map(str::to_string)
     }
 
     /// The file-name-safe short session id in use.
@@ -386,10 +489,8 @@ unsafe extern "C" fn release_figures(
 fn submit_phase2(meta: DumpMeta, plan: collector::Phase2Plan, ticket: Ticket) {
     let submitted = background::submit(Box::new(move || {
         let out = collector::run_phase2_guarded(plan);
-        let r = DumpResult::new(&meta, out.complete, true, out.error);
-        ticket.settle(Box::new(move |env| unsafe {
-            Option::<DumpResult>::to_napi_value(env, Some(r))
-        }));
+        let r = DumpOutcome::new(&meta, out.complete, true, out.error);
+        ticket.settle(Box::new(move |env| unsafe { DumpOutcome::to_napi_value(env, r) }));
     }));
     if let Err(job) = submitted {
         // No background thread could be started (the machine is out of threads or
@@ -509,16 +610,118 @@ fn read_input(v: &Unknown) -> Result<TriggerInput> {
         }
     }
 
+    let resources_v = obj.get_named_property::<Unknown>("activeResources")?;
+    let active_resources = match resources_v.get_type()? {
+        ValueType::Undefined | ValueType::Null => None,
+        ValueType::Object if !resources_v.is_array()? => Some(flat_numbers(
+            &mut checker,
+            "activeResources",
+            &unsafe { resources_v.cast::<Object>() }?,
+            MAX_RESOURCE_TYPES,
+            true,
+        )?),
+        _ => {
+            return Err(invalid(InvalidArg::new(
+                "input.activeResources",
+                "a flat object of counts by resource type, or undefined",
+                type_name(&resources_v)?,
+            )))
+        }
+    };
+
+    let samples_v = obj.get_named_property::<Unknown>("samples")?;
+    let samples = match samples_v.get_type()? {
+        ValueType::Undefined | ValueType::Null => None,
+        _ if samples_v.is_array()? => {
+            let arr = unsafe { samples_v.cast::<Object>() }?;
+            let len = arr.get_array_length()? as usize;
+            // The most recent samples are the ones that matter: keep the last ones.
+            let first = len.saturating_sub(MAX_SAMPLES);
+            if first > 0 {
+                checker.cut("samples", "samples", len, "last", MAX_SAMPLES);
+            }
+            let mut out = Vec::with_capacity(len - first);
+            for i in first..len {
+                let item = arr.get_element::<Unknown>(i as u32)?;
+                match item.get_type()? {
+                    ValueType::Object if !item.is_array()? => {
+                        let o = unsafe { item.cast::<Object>() }?;
+                        out.push(flat_numbers(
+                            &mut checker,
+                            &format!("samples[{i}]"),
+                            &o,
+                            MAX_SAMPLE_KEYS,
+                            false,
+                        )?);
+                    }
+                    _ => checker.warnings.push(format!(
+                        "samples[{i}]: expected a flat object of numbers, got {}; skipped",
+                        type_name(&item)?
+                    )),
+                }
+            }
+            Some(out)
+        }
+        _ => {
+            return Err(invalid(InvalidArg::new(
+                "input.samples",
+                format!("an array of at most {MAX_SAMPLES} flat objects of numbers, or undefined"),
+                type_name(&samples_v)?,
+            )))
+        }
+    };
+
     Ok(TriggerInput {
         at_trigger: AtTrigger {
             memory_usage,
             v8_heap_stats,
             v8_heap_spaces,
+            active_resources,
         },
         session,
         warnings: checker.warnings,
+        samples,
         watchdog: None,
     })
+}
+
+/// A flat `name -> number` object, at most `max_keys` entries (the first ones kept).
+fn flat_numbers(
+    checker: &mut InputChecker,
+    container: &str,
+    obj: &Object,
+    max_keys: usize,
+    counts: bool,
+) -> Result<NamedNumbers> {
+    let keys = own_keys(obj)?;
+    if keys.len() > max_keys {
+        checker.cut(container, "keys", keys.len(), "first", max_keys);
+    }
+    let mut out = Vec::with_capacity(keys.len().min(max_keys));
+    for key in keys.iter().take(max_keys) {
+        let raw = read_prop(obj, key)?;
+        if let Some(entry) = checker.named_number(container, key, &raw, counts) {
+            out.push(entry);
+        }
+    }
+    Ok(NamedNumbers(out))
+}
+
+/// The own enumerable string keys of an options object.
+fn own_keys(obj: &Object) -> Result<Vec<String>> {
+    let keys = obj.get_all_property_names(
+        KeyCollectionMode::OwnOnly,
+        KeyFilter::Enumerable,
+        KeyConversion::NumbersToStrings,
+    )?;
+    let n = keys.get_array_length()?;
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        if let (RawValue::Text(k), _) = raw_value(&keys.get_element::<Unknown>(i)?, 256)? {
+            out.push(k);
+        }
+    }
+    Ok(out)
 }
 
 fn number_map(

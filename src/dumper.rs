@@ -2,7 +2,7 @@
 //! hand-over of phase 2 to the background thread.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -14,7 +14,7 @@ use crate::limits::{Admission, Clock, MonotonicClock, SessionLimits};
 use crate::options::{short_session_id, DumperConfig, Trigger};
 use crate::probes::ProbeRoots;
 use crate::recorder;
-use crate::report::{Collection, Report, RuntimeInfo, SCHEMA_VERSION};
+use crate::report::{Collection, DirectoryNote, Report, RuntimeInfo, SCHEMA_VERSION};
 use crate::timefmt::UtcTime;
 use crate::writer::{self, Armed, Durability};
 
@@ -84,6 +84,8 @@ impl ArmSlot {
 struct SessionState {
     short_id: String,
     limits: SessionLimits,
+    /// The mode a loose directory had before it was tightened, for the next document.
+    tightened_from: Option<u32>,
 }
 
 pub struct Dumper {
@@ -96,6 +98,10 @@ pub struct Dumper {
     recorder: Option<Arc<recorder::Shared>>,
     effective_limit: OnceLock<Option<u64>>,
     arm: Arc<ArmSlot>,
+    /// Why the directory cannot be used, found at construction: every dump is refused
+    /// with it, without using a slot.
+    problem: OnceLock<String>,
+    closed: AtomicBool,
 }
 
 /// Identity of one dump, known once its slot is reserved.
@@ -109,8 +115,10 @@ pub struct DumpMeta {
 /// What phase 1 did.
 #[derive(Debug)]
 pub enum DumpStart {
-    /// Cap or cooldown: nothing was written.
+    /// Cap, cooldown or closed: nothing was written.
     Skipped(Admission),
+    /// The directory is unusable (`Dumper::problem`): no slot used, nothing written.
+    Refused { error: String },
     /// The slot is consumed but no file could be written.
     Failed { meta: DumpMeta, error: String },
     /// The phase-1 file is complete at `meta.file_path`; phase 2 is ready to run.
@@ -122,13 +130,16 @@ pub enum DumpStart {
 
 impl Dumper {
     pub fn new(config: DumperConfig, session_id: &str, runtime: RuntimeInfo) -> Self {
-        Self::with_parts(
-            config,
-            session_id,
-            runtime,
-            ProbeRoots::default(),
-            Box::new(MonotonicClock::new()),
-        )
+        Self::with_clock(config, session_id, runtime, Box::new(MonotonicClock::new()))
+    }
+
+    pub fn with_clock(
+        config: DumperConfig,
+        session_id: &str,
+        runtime: RuntimeInfo,
+        clock: Box<dyn Clock>,
+    ) -> Self {
+        Self::with_parts(config, session_id, runtime, ProbeRoots::default(), clock)
     }
 
     pub fn with_parts(
@@ -147,12 +158,38 @@ impl Dumper {
             state: Mutex::new(SessionState {
                 short_id: short_session_id(session_id),
                 limits,
+                tightened_from: None,
             }),
+            problem: OnceLock::new(),
+            closed: AtomicBool::new(false),
             config,
             runtime,
             roots,
             clock,
         }
+    }
+
+    /// Prepares the directory at construction (created 0700, or tightened to 0700 if it
+    /// is ours and group- or world-writable). An unusable directory does not fail the
+    /// construction: it becomes the dumper's `problem`, and every dump is refused with it.
+    pub fn prepare_directory(&self) {
+        match writer::prepare_dir(&self.config.directory)
+            .and_then(|t| writer::check_writable(&self.config.directory).map(|_| t))
+        {
+            Ok(tightened) => self.state.lock().tightened_from = tightened,
+            Err(e) => {
+                let _ = self.problem.set(e.to_string());
+            }
+        }
+    }
+
+    /// Why no dump can be written, if the directory was found unusable.
+    pub fn problem(&self) -> Option<&str> {
+        self.problem.get().map(String::as_str)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 
     pub fn config(&self) -> &DumperConfig {
@@ -211,8 +248,10 @@ impl Dumper {
         }
     }
 
-    /// Stops the recorder thread (it appends its exit record with `reason`); idempotent.
+    /// Stops the recorder thread (it appends its exit record with `reason`); later dumps
+    /// are skipped as `closed`. Idempotent.
     pub fn close(&self, reason: &'static str) {
+        self.closed.store(true, Ordering::SeqCst);
         if let Some(r) = &self.recorder {
             r.request_stop(reason);
         }
@@ -246,10 +285,18 @@ impl Dumper {
     /// Phase 1: reserve the slot, then write the complete phase-1 document.
     pub fn begin(&self, trigger: Trigger, input: TriggerInput) -> DumpStart {
         let started = Instant::now();
-        let (dump_number, short_id) = {
+        if let Some(problem) = self.problem() {
+            return DumpStart::Refused {
+                error: problem.to_string(),
+            };
+        }
+        if self.is_closed() {
+            return DumpStart::Skipped(Admission::Closed);
+        }
+        let (dump_number, short_id, mut tightened_from) = {
             let mut st = self.state.lock();
             match st.limits.try_reserve(self.clock.now_ms()) {
-                Admission::Granted(n) => (n, st.short_id.clone()),
+                Admission::Granted(n) => (n, st.short_id.clone(), st.tightened_from.take()),
                 other => return DumpStart::Skipped(other),
             }
         };
@@ -280,6 +327,8 @@ impl Dumper {
                 .map(str::to_string),
             runtime: self.runtime.clone(),
             input_warnings: input.warnings,
+            samples: input.samples,
+            directory: None,
             history: self.recorder.as_ref().map(|r| r.history()),
             watchdog: input.watchdog,
             process: None,
@@ -291,7 +340,31 @@ impl Dumper {
             analysis: None,
             collection: Collection::default(),
         };
-        let landed = match self.arm.take() {
+        // The directory first, so that a loose one is tightened (and this document says
+        // so) before anything lands in it. If it was deleted or replaced since the file
+        // was armed, the armed file is dropped: the unarmed path recreates it.
+        let mut armed = self.arm.take();
+        let secured = match writer::secure_dir(&dir) {
+            Ok(t) => Ok(t),
+            Err(_) => {
+                armed = None;
+                writer::prepare_dir(&dir)
+            }
+        };
+        match secured {
+            Ok(now_tightened) => tightened_from = now_tightened.or(tightened_from),
+            Err(e) => {
+                self.keep_tightened_note(tightened_from);
+                return DumpStart::Failed {
+                    meta,
+                    error: format!("phase 1: {e}"),
+                };
+            }
+        }
+        report.directory = tightened_from.map(|m| DirectoryNote {
+            tightened_from: format!("{m:o}"),
+        });
+        let landed = match armed {
             // Armed: serialize into the reserved buffer, one write, one link.
             Some(mut armed) => {
                 report.collection.phase1_micros = started.elapsed().as_micros() as u64;
@@ -299,7 +372,7 @@ impl Dumper {
                 armed.buf.clear();
                 report.write_json(&mut armed.buf);
                 self.arm.fit(armed.buf.len());
-                match writer::check_dir_safety(&dir).and_then(|_| armed.land(&base_name)) {
+                match armed.land(&base_name) {
                     Ok(l) => Ok(l),
                     // The directory was deleted or replaced, the link failed: the
                     // unarmed path, with the same bytes.
@@ -311,22 +384,23 @@ impl Dumper {
                     }),
                 }
             }
-            None => writer::prepare_dir(&dir).and_then(|_| {
+            None => {
                 report.collection.phase1_micros = started.elapsed().as_micros() as u64;
                 report.collection.phase1_path = "unarmed";
                 let mut bytes = Vec::with_capacity(8192);
                 report.write_json(&mut bytes);
                 self.arm.fit(bytes.len());
                 writer::write_new(&dir, &base_name, &bytes, Durability::ProcessCrash)
-            }),
+            }
         };
         let landed = match landed {
             Ok(l) => l,
             Err(e) => {
+                self.keep_tightened_note(tightened_from);
                 return DumpStart::Failed {
                     meta,
                     error: format!("phase 1: {e}"),
-                }
+                };
             }
         };
         meta.file_path = landed.path.clone();
@@ -344,6 +418,14 @@ impl Dumper {
                 arm: Some(self.arm.clone()),
                 smaps_rollup: self.config.smaps_rollup,
             }),
+        }
+    }
+
+    /// A document that could not be written leaves the note for the next one.
+    fn keep_tightened_note(&self, tightened_from: Option<u32>) {
+        if tightened_from.is_some() {
+            let mut st = self.state.lock();
+            st.tightened_from = st.tightened_from.or(tightened_from);
         }
     }
 
@@ -404,6 +486,7 @@ impl recorder::Host for Dumper {
             at_trigger,
             session: vec![],
             warnings: vec![warning],
+            samples: None,
             watchdog: Some(crate::report::WatchdogInfo {
                 stalled_ms,
                 rss_bytes: rss,
@@ -472,6 +555,7 @@ mod tests {
             },
             session: vec![],
             warnings: vec!["w".into()],
+            samples: None,
             watchdog: None,
         }
     }
@@ -588,6 +672,57 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(dm.dump_count(), 1);
+    }
+
+    #[test]
+    fn unusable_directory_refuses_every_dump_without_a_slot() {
+        let parent = dir("problem");
+        std::fs::write(&parent, b"a file, not a directory").unwrap();
+        let dm = dumper(&parent, 3.0, 0.0, FakeClock::default());
+        dm.prepare_directory();
+        let problem = dm.problem().unwrap().to_string();
+        assert!(problem.contains("not a directory"), "{problem}");
+        for _ in 0..5 {
+            match dm.begin(Trigger::Hard, input(1.0)) {
+                DumpStart::Refused { error } => assert_eq!(error, problem),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(dm.dump_count(), 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn loose_directory_is_tightened_and_the_first_dump_says_so() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = dir("loose");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o775)).unwrap();
+        let dm = dumper(&d, 3.0, 0.0, FakeClock::default());
+        dm.prepare_directory();
+        assert_eq!(dm.problem(), None);
+        let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o700);
+        let DumpStart::Written { meta, .. } = dm.begin(Trigger::Hard, input(1.0)) else {
+            panic!()
+        };
+        assert_eq!(read(&meta.file_path)["directory"]["tightenedFrom"], "775");
+        let DumpStart::Written { meta, .. } = dm.begin(Trigger::Hard, input(1.0)) else {
+            panic!()
+        };
+        assert!(read(&meta.file_path).get("directory").is_none());
+    }
+
+    #[test]
+    fn closed_dumper_skips() {
+        let d = dir("closed");
+        let dm = dumper(&d, 3.0, 0.0, FakeClock::default());
+        dm.close("close");
+        assert!(matches!(
+            dm.begin(Trigger::Hard, input(1.0)),
+            DumpStart::Skipped(Admission::Closed)
+        ));
+        assert_eq!(dm.dump_count(), 0);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! binding before any slot is consumed.
 
 use crate::options::RawValue;
-use crate::report::{AtTrigger, HeapSpace, NumberMap, SessionValue};
+use crate::report::{AtTrigger, HeapSpace, NamedNumbers, NumberMap, SessionValue};
 
 /// `v8.getHeapStatistics()` keys, their camelCase names in the document, and whether
 /// Node 20+ always provides them (a missing required one is worth a warning).
@@ -63,6 +63,15 @@ pub const MAX_SESSION_STRING_CHARS: usize = 1024;
 /// The binding reads at most this many bytes of any string (UTF-8 is at most 4 bytes a
 /// character), so a multi-megabyte string costs nothing on the dump path.
 pub const MAX_STRING_READ_BYTES: usize = MAX_SESSION_STRING_CHARS * 4 + 4;
+
+/// The host's own recent samples: at most this many (the most recent are kept).
+pub const MAX_SAMPLES: usize = 120;
+/// Each sample is a flat object of at most this many numbers.
+pub const MAX_SAMPLE_KEYS: usize = 32;
+/// Names in samples and active-resource types are cut at this many characters.
+pub const MAX_NAME_CHARS: usize = 64;
+/// `process.getActiveResourcesInfo()` has a dozen or so types; more is not that data.
+pub const MAX_RESOURCE_TYPES: usize = 64;
 
 /// Collects the checked input and every warning about it.
 #[derive(Debug, Default)]
@@ -189,6 +198,41 @@ impl InputChecker {
         Some((key_out, value))
     }
 
+    /// One entry of a flat `name -> number` object (`samples[i]`, `activeResources`):
+    /// finite (and non-negative when `counts`), else dropped with a warning.
+    pub fn named_number(
+        &mut self,
+        container: &str,
+        key: &str,
+        raw: &RawValue,
+        counts: bool,
+    ) -> Option<(String, f64)> {
+        let (name, _) = truncate_chars(key, MAX_NAME_CHARS);
+        match raw {
+            RawValue::Number(n) if n.is_finite() && (!counts || *n >= 0.0) => Some((name, *n)),
+            RawValue::Missing => None,
+            other => {
+                let expected = if counts {
+                    "a non-negative finite number"
+                } else {
+                    "a finite number"
+                };
+                self.warnings.push(format!(
+                    "{container}.{name}: expected {expected}, got {}; dropped",
+                    other.describe()
+                ));
+                None
+            }
+        }
+    }
+
+    /// Says how much of an oversized flat object or array was kept.
+    pub fn cut(&mut self, container: &str, what: &str, given: usize, kept: &str, max: usize) {
+        self.warnings.push(format!(
+            "{container}: {given} {what} given, kept the {kept} {max}"
+        ));
+    }
+
     pub fn too_many_session_keys(&mut self, given: usize) {
         self.warnings.push(format!(
             "session: {given} keys given, kept the first {MAX_SESSION_KEYS}"
@@ -202,6 +246,8 @@ pub struct TriggerInput {
     pub at_trigger: AtTrigger,
     pub session: Vec<(String, SessionValue)>,
     pub warnings: Vec<String>,
+    /// The host's own recent samples (`dump(trigger, { samples })`).
+    pub samples: Option<Vec<NamedNumbers>>,
     /// Set by the watchdog for its own dumps.
     pub watchdog: Option<crate::report::WatchdogInfo>,
 }
@@ -316,6 +362,39 @@ mod tests {
         assert_eq!(s.name, None);
         assert_eq!(s.values.get("spaceUsedSize"), Some(8.0));
         assert!(c.warnings[0].starts_with("heapSpaces[2].space_name: expected a string"));
+    }
+
+    #[test]
+    fn named_numbers_keep_finite_values_only() {
+        let mut c = InputChecker::new();
+        assert_eq!(
+            c.named_number("samples[0]", "heapUsed", &RawValue::Number(-3.5), false),
+            Some(("heapUsed".into(), -3.5))
+        );
+        assert_eq!(
+            c.named_number("activeResources", "Timeout", &RawValue::Number(-1.0), true),
+            None
+        );
+        assert_eq!(
+            c.named_number("samples[1]", "x", &RawValue::Number(f64::NAN), false),
+            None
+        );
+        assert_eq!(
+            c.named_number("samples[2]", "y", &RawValue::Other("object"), false),
+            None
+        );
+        assert_eq!(
+            c.warnings,
+            [
+                "activeResources.Timeout: expected a non-negative finite number, got -1; dropped",
+                "samples[1].x: expected a finite number, got NaN; dropped",
+                "samples[2].y: expected a finite number, got object; dropped",
+            ]
+        );
+        let (k, _) = c
+            .named_number("s", &"k".repeat(100), &RawValue::Number(1.0), false)
+            .unwrap();
+        assert_eq!(k.len(), MAX_NAME_CHARS);
     }
 
     #[test]

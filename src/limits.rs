@@ -6,6 +6,8 @@
 //! most likely error again, and retrying on every pressure check would turn a full disk
 //! into a tight loop.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A monotonic millisecond clock; injected so tests can move time by hand.
@@ -38,6 +40,29 @@ impl Clock for MonotonicClock {
     }
 }
 
+/// The host's own clock (`options.now`, for host tests with fake timers): the binding
+/// stores the value the host's function returned just before each dump. The watchdog,
+/// which runs while JS is silent, sees the last stored value.
+#[derive(Clone, Default)]
+pub struct HostClock(Arc<AtomicU64>);
+
+impl HostClock {
+    pub fn set(&self, now_ms: f64) {
+        let ms = if now_ms.is_finite() && now_ms > 0.0 {
+            now_ms.min(u64::MAX as f64) as u64
+        } else {
+            0
+        };
+        self.0.store(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for HostClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// The answer to "may I dump now?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
@@ -47,6 +72,8 @@ pub enum Admission {
     CapReached,
     /// The previous dump was less than `cooldownMs` ago.
     CoolingDown { remaining_ms: u64 },
+    /// The dumper was closed (`close()`); never returned by `SessionLimits`.
+    Closed,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +183,25 @@ mod tests {
             l.try_reserve(50),
             Admission::CoolingDown { remaining_ms: 10 }
         );
+    }
+
+    #[test]
+    fn host_clock_drives_the_cooldown() {
+        let c = HostClock::default();
+        let mut l = SessionLimits::new(5, 30_000);
+        c.set(1_700_000_000_000.0);
+        assert_eq!(l.try_reserve(c.now_ms()), Admission::Granted(1));
+        c.set(1_700_000_029_999.0);
+        assert_eq!(
+            l.try_reserve(c.now_ms()),
+            Admission::CoolingDown { remaining_ms: 1 }
+        );
+        c.set(1_700_000_030_000.0);
+        assert_eq!(l.try_reserve(c.now_ms()), Admission::Granted(2));
+        c.set(f64::NAN);
+        assert_eq!(c.now_ms(), 0);
+        c.set(-5.0);
+        assert_eq!(c.now_ms(), 0);
     }
 
     #[test]

@@ -149,6 +149,8 @@ pub struct RawOptions {
     pub watchdog_stall_ms: RawValue,
     pub smaps_rollup: RawValue,
     pub smaps_rollup_max_rss_bytes: RawValue,
+    /// `options.now`: a clock function for host tests (fake timers).
+    pub now: RawValue,
 }
 
 /// Validated dumper configuration.
@@ -165,6 +167,8 @@ pub struct DumperConfig {
     pub watchdog: Option<crate::recorder::WatchdogConfig>,
     /// When phase 2 reads `/proc/self/smaps_rollup` (a page-table walk).
     pub smaps_rollup: SmapsRollupPolicy,
+    /// The host supplied its own millisecond clock (`options.now`).
+    pub host_clock: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -328,6 +332,17 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
             ))
         }
     };
+    let host_clock = match &raw.now {
+        RawValue::Missing | RawValue::Other("null") => false,
+        RawValue::Other("function") => true,
+        other => {
+            return Err(InvalidArg::new(
+                "options.now",
+                "a function returning milliseconds, such as () => Date.now()",
+                other.describe(),
+            ))
+        }
+    };
     Ok((
         DumperConfig {
             directory,
@@ -339,9 +354,80 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
             recorder,
             watchdog,
             smaps_rollup,
+            host_clock,
         },
         session_id,
     ))
+}
+
+/// The option names each options object accepts; anything else is a typo to report.
+pub const OPTION_KEYS: &[&str] = &[
+    "directory",
+    "sessionId",
+    "maxDumpsPerSession",
+    "cooldownMs",
+    "maxFiles",
+    "appVersion",
+    "suggestions",
+    "recorder",
+    "watchdog",
+    "smapsRollup",
+    "smapsRollupMaxRssBytes",
+    "now",
+];
+pub const SUGGESTION_KEYS: &[&str] = &["hard", "critical", "manual"];
+pub const RECORDER_KEYS: &[&str] = &["intervalMs", "samples"];
+pub const WATCHDOG_KEYS: &[&str] = &["rssRatio", "rssBytes", "stallMs"];
+
+/// Refuses the first key of `container` that is not in `known`, naming the closest
+/// known one: `cooldown: 5` silently ignored would leave the 30 s default in force.
+pub fn check_keys<S: AsRef<str>>(
+    container: &str,
+    keys: &[S],
+    known: &[&str],
+) -> Result<(), InvalidArg> {
+    match keys.iter().map(AsRef::as_ref).find(|k| !known.contains(k)) {
+        None => Ok(()),
+        Some(k) => Err(InvalidArg::new(
+            format!("{container}.{}", crate::input::truncate_chars(k, 64).0),
+            format!(
+                "one of the known options (did you mean {container}.{}?)",
+                closest(k, known)
+            ),
+            "an unknown option",
+        )),
+    }
+}
+
+/// The known name nearest to `key`: one that starts with it (or it with one) first,
+/// then the smallest case-insensitive edit distance; ties go to the earlier name.
+pub fn closest<'a>(key: &str, known: &[&'a str]) -> &'a str {
+    let key: Vec<char> = key.to_lowercase().chars().take(64).collect();
+    let mut best = ((true, usize::MAX), known[0]);
+    for k in known {
+        let cand: Vec<char> = k.to_lowercase().chars().collect();
+        let prefix =
+            key.len().min(cand.len()) >= 3 && (cand.starts_with(&key) || key.starts_with(&cand));
+        let score = (!prefix, edit_distance(&key, &cand));
+        if score < best.0 {
+            best = (score, k);
+        }
+    }
+    best.1
+}
+
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn optional_text(
@@ -653,6 +739,49 @@ mod tests {
         ] {
             assert_eq!(validate(&bad).unwrap_err().field, field);
         }
+    }
+
+    #[test]
+    fn unknown_keys_name_the_closest_known_one() {
+        assert!(check_keys("options", &["directory", "cooldownMs"], OPTION_KEYS).is_ok());
+        let e = check_keys("options", &["directory", "cooldown"], OPTION_KEYS).unwrap_err();
+        assert_eq!(e.field, "options.cooldown");
+        assert_eq!(
+            e.to_string(),
+            "options.cooldown: expected one of the known options (did you mean options.cooldownMs?), got an unknown option"
+        );
+        for (typo, want) in [
+            ("maxDumps", "maxDumpsPerSession"),
+            ("sessionID", "sessionId"),
+            ("dir", "directory"),
+            ("maxfiles", "maxFiles"),
+            ("suggestion", "suggestions"),
+        ] {
+            assert_eq!(closest(typo, OPTION_KEYS), want, "{typo}");
+        }
+        let e = check_keys("options.watchdog", &["stall"], WATCHDOG_KEYS).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("did you mean options.watchdog.stallMs?"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn now_must_be_a_function() {
+        let (c, _) = validate(&RawOptions {
+            now: RawValue::Other("function"),
+            ..base()
+        })
+        .unwrap();
+        assert!(c.host_clock);
+        assert!(!validate(&base()).unwrap().0.host_clock);
+        let e = validate(&RawOptions {
+            now: RawValue::Number(5.0),
+            ..base()
+        })
+        .unwrap_err();
+        assert_eq!(e.field, "options.now");
     }
 
     #[test]

@@ -278,6 +278,7 @@ impl Shared {
                 v8_heap_stats: observed_map(heap, HEAP_STAT_FIELDS),
                 memory_usage: observed_map(usage, MEMORY_USAGE_FIELDS),
                 v8_heap_spaces: None,
+                active_resources: None,
             },
             now.saturating_sub(o.at_ms),
         ))

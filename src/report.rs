@@ -108,6 +108,29 @@ fn serialize_session<S: Serializer>(v: &[(String, SessionValue)], s: S) -> Resul
     SessionMap(v).serialize(s)
 }
 
+/// An ordered set of named finite numbers with names chosen by the host (active
+/// resources by type, one of the host's own samples).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NamedNumbers(pub Vec<(String, f64)>);
+
+impl Serialize for NamedNumbers {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, &Num(Some(*v)))?;
+        }
+        m.end()
+    }
+}
+
+/// The diagnostics directory was found group- or world-writable and tightened to 0700.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryNote {
+    /// The mode it had, in octal (`"775"`).
+    pub tightened_from: String,
+}
+
 /// The figures exactly as the host passed them when pressure hit.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -115,6 +138,10 @@ pub struct AtTrigger {
     pub memory_usage: NumberMap,
     pub v8_heap_stats: NumberMap,
     pub v8_heap_spaces: Option<Vec<HeapSpace>>,
+    /// `process.getActiveResourcesInfo()` counted by type (handles and requests that
+    /// keep the event loop alive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_resources: Option<NamedNumbers>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -234,6 +261,12 @@ pub struct Report {
     pub suggestion: Option<String>,
     pub runtime: RuntimeInfo,
     pub input_warnings: Vec<String>,
+    /// The host's own recent samples, as passed (`dump(trigger, { samples })`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<Vec<NamedNumbers>>,
+    /// Set when the dumper tightened a loose diagnostics directory before this dump.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<DirectoryNote>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub process: Option<ProcessSection>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -345,6 +378,7 @@ pub(crate) mod tests {
                     name: Some("old_space".into()),
                     values: NumberMap(vec![("spaceSize", Some(10.0))]),
                 }]),
+                active_resources: None,
             },
             session: vec![
                 ("b".into(), SessionValue::Number(2.0)),
@@ -354,6 +388,8 @@ pub(crate) mod tests {
             suggestion: Some("save".into()),
             runtime: RuntimeInfo::new("20.0.0".into(), Some(9), None),
             input_warnings: vec![],
+            samples: None,
+            directory: None,
             process: None,
             system: None,
             memory_limit: None,

@@ -214,12 +214,14 @@ pub fn parse_temp_name(name: &str) -> Option<TempKind> {
     Some(TempKind::Aged)
 }
 
-/// Creates the directory if missing (0700 for every level we create) and checks that
-/// it is a directory we alone can write to.
-pub fn prepare_dir(dir: &Path) -> Result<(), WriteError> {
-    // The usual case, the directory exists: one stat, no mkdir.
+/// Creates the directory if missing (0700 for every level we create) and makes sure it
+/// is a directory we alone can write to. A directory of ours that group or others may
+/// write to (what a plain `mkdir` makes under umask 002) is tightened to 0700; the old
+/// mode is returned so the next dump can record it.
+pub fn prepare_dir(dir: &Path) -> Result<Option<u32>, WriteError> {
+    // The usual case, the directory exists: one open and one fstat, no mkdir.
     if fs::metadata(dir).is_ok() {
-        return check_dir_safety(dir);
+        return secure_dir(dir);
     }
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
@@ -231,15 +233,21 @@ pub fn prepare_dir(dir: &Path) -> Result<(), WriteError> {
     builder
         .create(dir)
         .map_err(|e| err("create diagnostics directory", dir, e))?;
-    check_dir_safety(dir)
+    secure_dir(dir)
 }
 
-/// Refuses a directory that another user owns, or that group or others may write to:
-/// anyone who can write there could plant or remove files between our steps. A
-/// symlink on the way to the directory is followed (dotfile folders often are links);
-/// the names we create inside it never are.
-pub fn check_dir_safety(dir: &Path) -> Result<(), WriteError> {
-    let meta = fs::metadata(dir).map_err(|e| err("inspect diagnostics directory", dir, e))?;
+/// Refuses what cannot be made safe: a path that is not a directory, a directory
+/// another user owns, or a sticky shared directory (such as /tmp itself) that group or
+/// others may write to. A directory of ours that is group- or world-writable is
+/// tightened to 0700 through the open handle (so a swapped path cannot redirect the
+/// chmod); anyone who could write there could otherwise plant or remove files between
+/// our steps. A symlink on the way to the directory is followed (dotfile folders often
+/// are links); the names we create inside it never are.
+pub fn secure_dir(dir: &Path) -> Result<Option<u32>, WriteError> {
+    let handle = fs::File::open(dir).map_err(|e| err("inspect diagnostics directory", dir, e))?;
+    let meta = handle
+        .metadata()
+        .map_err(|e| err("inspect diagnostics directory", dir, e))?;
     if !meta.is_dir() {
         return Err(err(
             "use diagnostics directory",
@@ -249,7 +257,7 @@ pub fn check_dir_safety(dir: &Path) -> Result<(), WriteError> {
     }
     #[cfg(unix)]
     {
-        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let euid = unsafe { libc::geteuid() };
         if meta.uid() != euid {
             return Err(err(
@@ -261,14 +269,40 @@ pub fn check_dir_safety(dir: &Path) -> Result<(), WriteError> {
                 )),
             ));
         }
-        if meta.mode() & 0o022 != 0 {
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            if mode & 0o1000 != 0 {
+                return Err(err(
+                    "use diagnostics directory",
+                    dir,
+                    io::Error::other(format!(
+                        "it is a shared sticky directory writable by group or others (mode {mode:o}); use a private subdirectory"
+                    )),
+                ));
+            }
+            handle
+                .set_permissions(fs::Permissions::from_mode(0o700))
+                .map_err(|e| err("tighten diagnostics directory to mode 0700", dir, e))?;
+            return Ok(Some(mode));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether this process may create files in `dir` (a read-only mount, a directory
+/// without write permission). Checked once at construction, so that a configuration
+/// mistake shows when the host starts rather than under pressure.
+pub fn check_writable(dir: &Path) -> Result<(), WriteError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+            .map_err(|e| err("use diagnostics directory", dir, io::Error::other(e)))?;
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
             return Err(err(
-                "use diagnostics directory",
+                "write to diagnostics directory",
                 dir,
-                io::Error::other(format!(
-                    "it is writable by group or others (mode {:o}); use a directory with mode 0700",
-                    meta.mode() & 0o7777
-                )),
+                io::Error::last_os_error(),
             ));
         }
     }
@@ -998,21 +1032,34 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn unsafe_directories_are_refused() {
+    fn unsafe_directories_are_refused_and_loose_ones_tightened() {
         use std::os::unix::fs::PermissionsExt;
         let d = tempdir("perm");
-        prepare_dir(&d).unwrap();
-        fs::set_permissions(&d, fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(prepare_dir(&d).unwrap(), None);
+        assert_eq!(mode(&d), 0o700);
+        // Ours and group-writable (a plain mkdir under umask 002): tightened, old mode told.
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o775)).unwrap();
+        assert_eq!(prepare_dir(&d).unwrap(), Some(0o775));
+        assert_eq!(mode(&d), 0o700);
+        assert_eq!(prepare_dir(&d).unwrap(), None);
+        // Not group- or world-writable: left as it is.
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(prepare_dir(&d).unwrap(), None);
+        assert_eq!(mode(&d), 0o755);
+        // A sticky shared directory is never chmod'ed.
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o1777)).unwrap();
         let e = prepare_dir(&d).unwrap_err();
         assert!(
             e.to_string()
-                .contains("writable by group or others (mode 777)"),
+                .contains("shared sticky directory writable by group or others (mode 1777)"),
             "{e}"
         );
+        assert_eq!(mode(&d), 0o1777);
         let f = tempdir("file");
         fs::write(&f, b"x").unwrap();
         let e = prepare_dir(&f).unwrap_err();
         assert!(e.to_string().contains(&f.display().to_string()), "{e}");
+        assert!(e.to_string().contains("not a directory"), "{e}");
     }
 
     #[test]

@@ -40,17 +40,93 @@ export interface HeapSpaceInput {
   physical_space_size: number
 }
 
-/** What the host passes to `dump()` at the moment of pressure. */
+/**
+ * What the host passes to `dump()` at the moment of pressure. Every field may be
+ * omitted: `dump(trigger)` collects `heapStatistics`, `memoryUsage`, `heapSpaces` and
+ * `activeResources` itself on the JS thread; a field the host passes wins, and `null`
+ * leaves an optional one out.
+ */
 export interface DumpInput {
-  heapStatistics: HeapStatisticsInput
-  memoryUsage: MemoryUsageInput
+  heapStatistics?: HeapStatisticsInput
+  memoryUsage?: MemoryUsageInput
   heapSpaces?: ReadonlyArray<HeapSpaceInput> | null
+  /** Active handles and requests counted by type, as from `process.getActiveResourcesInfo()`: `{ TCPWrap: 2, Timeout: 5 }`. */
+  activeResources?: Readonly<Record<string, number>> | null
   /** A small flat object of numbers, strings and booleans (at most 64 keys, strings cut at 1024 characters). */
   session?: Readonly<Record<string, number | string | boolean>> | null
+  /**
+   * The host's own recent samples, oldest first: at most 120 flat objects of at most 32
+   * finite numbers each (the last 120 are kept), recorded as the document's `samples`.
+   */
+  samples?: ReadonlyArray<Readonly<Record<string, number>>> | null
 }
 
+/** A dump that used a session slot and wrote its document. */
+export interface DumpWritten {
+  /** A complete document (phase 1 at least) exists at `filePath`. */
+  written: true
+  /** True once the enriched phase-2 document is in place. */
+  complete: boolean
+  filePath: string
+  trigger: Trigger
+  /** 1-based number of this dump within the session. */
+  dumpNumber: number
+  /** Why phase 2 did not complete, if it did not (the phase-1 document stays in place). */
+  error?: string
+  skipped?: undefined
+  retryAfterMs?: undefined
+}
+
+/** A dump that used a session slot but could not write its document (I/O trouble). */
+export interface DumpFailed {
+  written: false
+  complete: false
+  /** Where the dump would have been. */
+  filePath: string
+  trigger: Trigger
+  dumpNumber: number
+  error: string
+  skipped?: undefined
+  retryAfterMs?: undefined
+}
+
+/** No slot was used and nothing written: a bad argument, or an unusable directory (`dumper.problem`). */
+export interface DumpRefused {
+  written: false
+  complete: false
+  /** What was wrong, naming the field and what was expected. */
+  error: string
+  /** The trigger, when it was a valid one. */
+  trigger?: Trigger
+  skipped?: undefined
+  retryAfterMs?: undefined
+  filePath?: undefined
+  dumpNumber?: undefined
+}
+
+/** The session cap, the cooldown or `close()` kept this dump from being written. */
+export interface DumpSkipped {
+  written: false
+  complete: false
+  skipped: 'cap' | 'cooldown' | 'closed'
+  /** Milliseconds until the cooldown admits a dump; null for `cap` and `closed` (not in this session). */
+  retryAfterMs: number | null
+  trigger: Trigger
+  error?: undefined
+  filePath?: undefined
+  dumpNumber?: undefined
+}
+
+/** What `dump()` resolves to; it never rejects. */
+export type DumpResult = DumpWritten | DumpFailed | DumpRefused | DumpSkipped
+
 export interface DumperOptions {
-  /** Where dumps go; created with mode 0700 if missing. */
+  /**
+   * Where dumps go, prepared at construction: created with mode 0700 if missing; if it
+   * is ours and group- or world-writable it is tightened to 0700 (the first dump records
+   * the old mode). If it cannot be used, the constructor does not throw: `problem` says
+   * why and every dump resolves `{ written: false, error }`.
+   */
   directory: string
   /** Any string; its first 8 letters, digits or underscores go into file names. */
   sessionId?: string
@@ -85,4 +161,10 @@ export interface DumperOptions {
   smapsRollup?: 'auto' | 'always' | 'never' | null
   /** The resident size below which `'auto'` reads `smaps_rollup`; default 134217728 (128 MiB). */
   smapsRollupMaxRssBytes?: number | null
+  /**
+   * The clock the cooldown is measured with, in milliseconds (default: a monotonic
+   * clock). For host tests with fake timers: `now: () => Date.now()` under
+   * `vi.useFakeTimers()` lets `vi.advanceTimersByTime(30_000)` end a cooldown.
+   */
+  now?: (() => number) | null
 }
