@@ -457,7 +457,17 @@ function dumpRow({ file, doc, valid, time }) {
       .map((r) => `${clean(obj(r).type, 30)} (${clean(obj(r).severity, 10)})`),
     complete: doc.collectionComplete === true,
     valid,
+    hostSamples: hostSamples(doc.samples),
   }
+}
+
+/** The host's own samples in a dump (`dump(trigger, { samples })`), in one line. */
+function hostSamples(samples) {
+  const list = arr(samples).map(obj)
+  if (!list.length) return null
+  const [first, last] = [list[0], list.at(-1)]
+  const keys = [...new Set(list.flatMap((x) => Object.keys(x)))].slice(0, 8)
+  return `${list.length} host sample${list.length === 1 ? '' : 's'}: ${keys.map((k) => `${clean(k, 64)} ${num(first[k]) ?? '-'} → ${num(last[k]) ?? '-'}`).join(', ')}`
 }
 
 /** A recorder record as a chart point, every figure checked. */
@@ -692,6 +702,7 @@ function text(summary) {
     lines.push(processTitle(p))
     if (p.dumps.length) lines.push(table(dumpTable(p)).replace(/^/gm, '  '))
     else lines.push('  no dumps')
+    for (const d of p.dumps) if (d.hostSamples) lines.push(`  #${d.dumpNumber} ${d.hostSamples}`)
     if (p.recorder.samples) lines.push(`  Recorder: ${p.recorder.samples} samples in ${p.recorder.files.map((f) => path.basename(f.file)).join(', ')}`)
     lines.push(`  ${verdictLine(p.verdict)}`)
     const g = growthLine(p.verdict.growth)

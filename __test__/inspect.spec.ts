@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { decodePng, dumpFiles, implementations, input, readDump, root, runNode, scratch, validates } from './helpers.js'
+import { decodePng, dumpFiles, implementations, input, readDump, root, runNode, scratch, validates, written } from './helpers.js'
 
 const cli = join(root, 'bin', 'memory-diagnostics-dumper.js')
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000 })
@@ -75,6 +75,17 @@ describe('memory-diagnostics-dumper inspect', () => {
       ['hard', true, true],
       ['critical', true, true],
     ])
+  })
+
+  it.each(implementations)('shows the host samples a $name dump recorded', async ({ MemoryDiagnosticsDumper }) => {
+    const dir = join(scratch(), 'diag')
+    const d = new MemoryDiagnosticsDumper({ directory: dir, sessionId: 'samples' })
+    const samples = [1, 2, 3].map((i) => ({ t: i * 1000, heapUsed: i * 10 }))
+    await d.dump('hard', { samples })
+    const r = inspect(dir)
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/^ {2}#1 3 host samples: t 1000 → 3000, heapUsed 10 → 30$/m)
+    expect(JSON.parse(inspect(dir, '--json').stdout).processes[0].dumps[0].hostSamples).toBe('3 host samples: t 1000 → 3000, heapUsed 10 → 30')
   })
 
   it('tells a clean exit from the recorder exit record', () => {
@@ -443,7 +454,7 @@ describe('memory-diagnostics-dumper inspect', () => {
   it.each(implementations)('its schema check agrees with a full JSON Schema validator on $name documents', async ({ MemoryDiagnosticsDumper }) => {
     const d = new MemoryDiagnosticsDumper({ directory: join(scratch(), 'd'), recorder: { intervalMs: 20 } })
     await new Promise((r) => setTimeout(r, 60))
-    const doc = readDump((await d.dump('hard', input({ session: { a: 1 } })))!.filePath)
+    const doc = readDump(written(await d.dump('hard', input({ session: { a: 1 } }))))
     d.close()
     const mutants = [
       doc,

@@ -7,11 +7,25 @@ const d = new MemoryDiagnosticsDumper({ directory: '/tmp/x' })
 const input = { heapStatistics: v8.getHeapStatistics(), memoryUsage: process.memoryUsage() }
 // @ts-expect-error an unknown trigger
 void d.dump('soft', input)
-// @ts-expect-error memoryUsage is required
-void d.dump('hard', { heapStatistics: v8.getHeapStatistics() })
+// @ts-expect-error a trigger is required
+void d.dump()
 // @ts-expect-error session values are flat
 void d.dump('hard', { ...input, session: { nested: { a: 1 } } })
+// @ts-expect-error samples are flat objects of numbers
+void d.dump('hard', { samples: [{ label: 'x' }] })
+// @ts-expect-error active resources are counts
+void d.dump('hard', { activeResources: { TCPWrap: 'two' } })
 // @ts-expect-error directory is required
 new MemoryDiagnosticsDumper({ sessionId: 'x' })
-// @ts-expect-error the result may be null
-void d.dump('hard', input).then((r) => r.filePath)
+// @ts-expect-error an unknown option (a typo of cooldownMs)
+new MemoryDiagnosticsDumper({ directory: '/tmp/x', cooldown: 5 })
+// @ts-expect-error now returns milliseconds
+new MemoryDiagnosticsDumper({ directory: '/tmp/x', now: () => new Date() })
+// @ts-expect-error filePath is only there when the dump used a slot
+void d.dump('hard').then((r) => r.filePath.length)
+// Reading a result: these narrow without errors.
+void d.dump('hard').then((r) => {
+  if (r.written) return r.filePath.length + r.dumpNumber
+  if (r.skipped) return r.skipped === 'cooldown' ? (r.retryAfterMs ?? 0) : 0
+  return r.error.length
+})
