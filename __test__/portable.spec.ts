@@ -2,7 +2,7 @@
 // of the suite asserts on Linux procfs, cgroups and strace).
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { implementations, input, readDump, scratch, written } from './helpers.js'
 
 describe.each(implementations)('on this platform ($name)', ({ name, MemoryDiagnosticsDumper }) => {
@@ -21,9 +21,12 @@ describe.each(implementations)('on this platform ($name)', ({ name, MemoryDiagno
     expect(doc.runtime).toMatchObject({ platform: process.platform, arch: process.arch, implementation: name })
     expect(doc.system.totalMemory).toBeGreaterThan(0)
     expect(doc.analysis.recommendation.length).toBeGreaterThan(0)
-    expect(await d.dump('critical', input())).not.toBeNull()
-    expect(await d.dump('critical', input())).toBeNull()
-    expect(() => d.dump('soft' as any, input())).toThrow(/^trigger: expected 'hard', 'critical' or 'manual', got "soft"$/)
+    expect(await d.dump('critical')).toMatchObject({ written: true, dumpNumber: 2 })
+    expect(await d.dump('critical', input())).toMatchObject({ written: false, skipped: 'cap', retryAfterMs: null })
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+    expect(await d.dump('soft' as any, input())).toMatchObject({ written: false, error: `trigger: expected 'hard', 'critical' or 'manual', got "soft"` })
+    expect(warn).toHaveBeenCalledTimes(1)
+    warn.mockRestore()
     expect(existsSync(join(dir, files[0]))).toBe(true)
   })
 

@@ -91,6 +91,9 @@ for (const name of ['native', 'js', 'plain JS', 'node report']) {
   pressure[name] = { landed: r.ok ? r.value.resolved : Math.min(valid, 100), crashed: !r.ok }
 }
 
+log('collecting omitted input on the JS thread…')
+const collect = run(['collect', shm ? path.join(shm, 'collect') : sub('collect'), quick ? '10' : '300']).value
+
 log('observe() cost…')
 const observe = run(['observe', quick ? '10000' : '1000000']).value
 
@@ -188,6 +191,11 @@ const md = [
   '| condition | event-loop delay p99 (worst) | mean | dumps completed |',
   '| --- | --- | --- | --- |',
   ...['no dumps', N, 'native, smapsRollup always'].map((n) => `| ${n === N ? 'native (default), dumping back to back' : n === 'no dumps' ? 'no dumps' : "native with smapsRollup: 'always', dumping back to back"} | ${loop[n].p99Ms.toFixed(2)} ms (${loop[n].maxP99Ms.toFixed(2)} ms) | ${loop[n].meanMs.toFixed(2)} ms | ${loop[n].dumps} |`),
+  '',
+  `Collecting omitted input on the JS thread: ${fmtUs(collect['all of it (what dump(trigger) collects)'])} per \`dump(trigger)\` (median), of which ${Object.entries(collect)
+    .filter(([k]) => k.includes('()'))
+    .map(([k, v]) => `\`${k}\` ${fmtUs(v)}`)
+    .join(', ')}. Phase 1 through the public class on ${shm ? 'tmpfs' : 'disk'}, alternating: ${fmtUs(collect['phase 1, input omitted'])} with the input omitted, ${fmtUs(collect['phase 1, input passed'])} with the same figures passed (collected beforehand, untimed): ${ratio(collect['phase 1, input omitted'], collect['phase 1, input passed'])}.`,
   '',
   '## Targets',
   '',

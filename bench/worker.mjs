@@ -11,6 +11,7 @@ const require = createRequire(import.meta.url)
 const root = path.join(path.dirname(new URL(import.meta.url).pathname), '..')
 const native = require('../native.js')
 const js = require('../fallback.js').create('benchmark')
+const { wrap, fill, activeResources } = require('../wrap.js')
 const hooksDir = path.join(root, 'target', 'test-hooks')
 const hooks = require(path.join(hooksDir, fs.readdirSync(hooksDir).find((f) => f.endsWith('.node'))))
 
@@ -307,6 +308,45 @@ function observeCost(iterations) {
   return { observeNs, checkedNs, noopNs: time(noop) }
 }
 
+/**
+ * What `dump(trigger)` with the input omitted costs the JS thread: each Node API it calls,
+ * the whole collection, and phase 1 through the public class with the input omitted
+ * against the same call with the input passed (built beforehand, untimed), alternating.
+ */
+async function collectCost(base, rounds) {
+  const us = (f) => {
+    const t0 = performance.now()
+    f()
+    return (performance.now() - t0) * 1000
+  }
+  const parts = {
+    'v8.getHeapStatistics()': () => v8.getHeapStatistics(),
+    'process.memoryUsage()': () => process.memoryUsage(),
+    'v8.getHeapSpaceStatistics()': () => v8.getHeapSpaceStatistics(),
+    'process.getActiveResourcesInfo() by type': () => activeResources(),
+    'all of it (what dump(trigger) collects)': () => fill(undefined),
+  }
+  const times = Object.fromEntries(Object.keys(parts).map((k) => [k, []]))
+  for (let r = 0; r < rounds * 10; r++) for (const [k, f] of Object.entries(parts)) times[k].push(us(f))
+  fs.mkdirSync(base, { recursive: true, mode: 0o700 })
+  const d = new (wrap(native.MemoryDiagnosticsDumper))(opts(base))
+  const omitted = []
+  const passed = []
+  for (let r = 0; r < rounds; r++) {
+    for (const which of r % 2 ? ['passed', 'omitted'] : ['omitted', 'passed']) {
+      const given = which === 'passed' ? fill(undefined) : undefined
+      const t0 = performance.now()
+      const p = d.dump('hard', given)
+      ;(which === 'passed' ? passed : omitted).push((performance.now() - t0) * 1000)
+      await p
+    }
+  }
+  const out = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]))
+  out['phase 1, input omitted'] = median(omitted)
+  out['phase 1, input passed'] = median(passed)
+  return out
+}
+
 const base = args[0]
 let result
 if (what === 'phase1') result = await phase1(base, Number(args[1]))
@@ -316,4 +356,5 @@ else if (what === 'scale') result = await scale(base, Number(args[1]))
 else if (what === 'pressure') result = await pressure(base, args[1])
 else if (what === 'eventloop') result = await eventLoop(base, Number(args[1]), Number(args[2]))
 else if (what === 'observe') result = observeCost(Number(args[0]))
+else if (what === 'collect') result = await collectCost(base, Number(args[1]))
 process.stdout.write(JSON.stringify(result) + '\n')
