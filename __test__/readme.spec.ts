@@ -1,0 +1,81 @@
+// The README's TypeScript blocks are the first code a new user copies: each one is
+// type-checked (strict) against the published typings and run as written, so the README
+// cannot drift from the API.
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { describe, expect, it, vi } from 'vitest'
+import { dumpFiles, readDump, root, scratch } from './helpers.js'
+import { toModule } from './ts-run.js'
+
+const readme = readFileSync(join(root, 'README.md'), 'utf8')
+const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1])
+// Inside the repository so that `vitest` and @types/node resolve; ignored by git.
+const dir = join(root, '.readme-blocks')
+rmSync(dir, { recursive: true, force: true })
+mkdirSync(dir, { recursive: true })
+blocks.forEach((code, i) => {
+  writeFileSync(join(dir, `block-${i}.mts`), code)
+  writeFileSync(join(dir, `block-${i}.mjs`), toModule(code))
+})
+writeFileSync(
+  join(dir, 'tsconfig.json'),
+  JSON.stringify({
+    compilerOptions: {
+      target: 'ES2022',
+      module: 'NodeNext',
+      moduleResolution: 'NodeNext',
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      types: ['node'],
+      paths: { 'memory-diagnostics-dumper': ['../index.d.mts'] },
+    },
+    include: ['*.mts'],
+  }),
+)
+
+describe('README code blocks', () => {
+  it('has the blocks a user copies: the import, Use, results, fake timers, the recorder', () => {
+    expect(blocks.length).toBeGreaterThanOrEqual(5)
+    expect(blocks.some((b) => b.includes("void dumper.dump('hard')"))).toBe(true)
+  })
+
+  it('type-check under strict', () => {
+    const r = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', dir], { encoding: 'utf8' })
+    expect(r.stdout + r.stderr).toBe('')
+    expect(r.status).toBe(0)
+  }, 120_000)
+
+  blocks.forEach((code, i) => {
+    const title = code.split('\n').find((l) => l.includes('MemoryDiagnosticsDumper(') || l.includes('console.log')) ?? code.split('\n')[0]
+    if (code.includes("from 'vitest'")) {
+      // A block for host tests runs inside this test runner, as it would in the host's.
+      it(`block ${i} runs as written, in a vitest test (${title.trim()})`, async () => {
+        const log = vi.spyOn(console, 'log').mockImplementation(() => {})
+        try {
+          await import(pathToFileURL(join(dir, `block-${i}.mjs`)).href)
+          // What the block's comments promise.
+          expect(log.mock.calls).toEqual([['cooldown'], [true]])
+        } finally {
+          log.mockRestore()
+          vi.useRealTimers()
+        }
+      })
+      return
+    }
+    it(`block ${i} runs as written in a fresh Node process (${title.trim()})`, () => {
+      const cwd = scratch('readme')
+      const r = spawnSync(process.execPath, [join(dir, `block-${i}.mjs`)], { cwd, encoding: 'utf8', timeout: 60_000 })
+      expect(r.stderr).toBe('')
+      expect(r.status).toBe(0)
+      if (code.includes('.then((result)')) expect(r.stdout).toMatch(/^dump 1 at \/.*\/diagnostics\/memory-nosessn-.*-1\.json complete\n$/)
+      if (code.includes('new MemoryDiagnosticsDumper(') && code.includes('dump(')) {
+        const files = dumpFiles(join(cwd, 'diagnostics'))
+        expect(files.length).toBe(1)
+        readDump(files[0])
+      }
+    })
+  })
+})
