@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { dumpFiles, input, readDump, root, scratch } from './helpers.js'
 
 const require = createRequire(import.meta.url)
@@ -28,6 +28,22 @@ describe('panics never reach Node', () => {
     const r = await d.dump('hard', input())
     expect(r.complete).toBe(true)
     expect(readDump(r.filePath).dumpNumber).toBe(2) // the panicking call's slot stayed consumed
+  })
+
+  it('through the package entry, a panic in phase 1 resolves { written: false, error } instead of throwing', async () => {
+    const { wrap } = require(join(root, 'wrap.js'))
+    const d = new (wrap(hooks.MemoryDiagnosticsDumper))({ directory: join(scratch(), 'd'), cooldownMs: 0 })
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+    hooks.testArmPanic('phase1', true)
+    let pending: Promise<any> | undefined
+    expect(() => (pending = d.dump('hard'))).not.toThrow()
+    hooks.testArmPanic('phase1', false)
+    const r = await pending
+    expect(r).toMatchObject({ trigger: 'hard', written: false, complete: false })
+    expect(r.error).toMatch(/injected panic at phase1/)
+    expect(warn).toHaveBeenCalledTimes(1)
+    warn.mockRestore()
+    expect(await d.dump('hard')).toMatchObject({ written: true, dumpNumber: 2 })
   })
 
   it('a panic in phase 2 resolves the promise with an error and leaves phase 1 in place', async () => {
