@@ -310,7 +310,7 @@ describe.each(implementations)('load ($name)', ({ name, MemoryDiagnosticsDumper,
       const { MemoryDiagnosticsDumper } = require(${JSON.stringify(join(root, 'index.js'))})
       const d = new MemoryDiagnosticsDumper({ directory: workerData.dir, maxDumpsPerSession: 3, cooldownMs: 0, maxFiles: 100 })
       Promise.all(Array.from({ length: 100 }, () => d.dump('hard', { heapStatistics: v8.getHeapStatistics(), memoryUsage: process.memoryUsage() })))
-        .then((r) => parentPort.postMessage(r.filter(Boolean).length))`
+        .then((r) => parentPort.postMessage(r.filter((x) => x.written).length))`
     const workers = Array.from({ length: 8 }, (_, i) =>
       new Promise<number>((resolve, reject) => {
         const w = new Worker(code, { eval: true, env: { ...process.env, ...env }, workerData: { dir: join(base, `w${i}`) } })
@@ -320,7 +320,7 @@ describe.each(implementations)('load ($name)', ({ name, MemoryDiagnosticsDumper,
     )
     const mainResults = await Promise.all(Array.from({ length: 100 }, () => main.dump('critical', input())))
     const workerCounts = await Promise.all(workers)
-    expect(mainResults.filter(Boolean)).toHaveLength(5)
+    expect(mainResults.filter((r) => r.written)).toHaveLength(5)
     expect(workerCounts).toEqual(Array(8).fill(3))
     let files = 0
     for (const sub of ['main', ...Array.from({ length: 8 }, (_, i) => `w${i}`)]) {
