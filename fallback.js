@@ -319,6 +319,29 @@ function prepareDir(dir) {
       throw new Error(`could not create diagnostics directory ${dir}: ${e.message}`)
     }
   }
+  // One stat, no descriptor, in the usual case.
+  const checked = (st) => {
+    if (!st.isDirectory()) throw new Error(`could not use diagnostics directory ${dir}: the path exists and is not a directory`)
+    if (typeof process.geteuid === 'function' && st.uid !== process.geteuid()) {
+      throw new Error(`could not use diagnostics directory ${dir}: it is owned by uid ${st.uid}, not by this process's uid ${process.geteuid()}`)
+    }
+    return st
+  }
+  let st
+  try {
+    st = fs.statSync(dir)
+  } catch (e) {
+    throw new Error(`could not inspect diagnostics directory ${dir}: ${e.message}`)
+  }
+  checked(st)
+  const mode = st.mode & 0o7777
+  if (typeof process.geteuid !== 'function' || !(mode & 0o022)) return null
+  if (mode & 0o1000) {
+    throw new Error(
+      `could not use diagnostics directory ${dir}: it is a shared sticky directory writable by group or others (mode ${mode.toString(8)}); use a private subdirectory`,
+    )
+  }
+  // Tightened through a handle checked to be the same directory.
   let fd
   try {
     fd = fs.openSync(dir, 'r')
@@ -326,26 +349,14 @@ function prepareDir(dir) {
     throw new Error(`could not inspect diagnostics directory ${dir}: ${e.message}`)
   }
   try {
-    const st = fs.fstatSync(fd)
-    if (!st.isDirectory()) throw new Error(`could not use diagnostics directory ${dir}: the path exists and is not a directory`)
-    if (typeof process.geteuid !== 'function') return null
-    const euid = process.geteuid()
-    if (st.uid !== euid) {
-      throw new Error(`could not use diagnostics directory ${dir}: it is owned by uid ${st.uid}, not by this process's uid ${euid}`)
-    }
-    const mode = st.mode & 0o7777
-    if (!(mode & 0o022)) return null
-    if (mode & 0o1000) {
-      throw new Error(
-        `could not use diagnostics directory ${dir}: it is a shared sticky directory writable by group or others (mode ${mode.toString(8)}); use a private subdirectory`,
-      )
-    }
+    const opened = checked(fs.fstatSync(fd))
+    if (opened.dev !== st.dev || opened.ino !== st.ino) throw new Error(`could not use diagnostics directory ${dir}: it was replaced while it was being checked`)
     try {
       fs.fchmodSync(fd, 0o700)
     } catch (e) {
       throw new Error(`could not tighten diagnostics directory to mode 0700 ${dir}: ${e.message}`)
     }
-    return mode
+    return opened.mode & 0o7777
   } finally {
     fs.closeSync(fd)
   }

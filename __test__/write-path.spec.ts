@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, s
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { MemoryDiagnosticsDumper as NativeDumper, dumpFiles, implementations, input, readDump, recorderFile, recorderFiles, root, runNode, scratch, RECORDER_NAME } from './helpers.js'
+import { MemoryDiagnosticsDumper as NativeDumper, dumpFiles, implementations, input, readDump, recorderFile, recorderFiles, root, runNode, scratch, RECORDER_NAME, written } from './helpers.js'
 import { record } from './reliability.js'
 
 /** Parses a recorder file (every line complete: these tests end their recorders cleanly or kill them between samples). */
@@ -87,15 +87,15 @@ describe.each(implementations)('write path ($name)', ({ name: impl, MemoryDiagno
     const ahead = [1, 2, 3].map((i) => `memory-ahead-${stampOf(Date.now() + 86_400_000 + i)}-${i}.json`)
     for (const f of ahead) writeFileSync(join(dir, f), '{}')
     const d = new MemoryDiagnosticsDumper({ directory: dir, maxFiles: 3, cooldownMs: 0 })
-    const written: string[] = []
+    const paths: string[] = []
     for (let i = 0; i < 3; i++) {
       const r = await d.dump('hard', input())
       expect(r).toMatchObject({ written: true, complete: true })
-      written.push(r!.filePath)
+      paths.push(written(r))
       // The promise said written: the file is there.
-      expect(existsSync(r!.filePath)).toBe(true)
+      expect(existsSync(written(r))).toBe(true)
     }
-    const lost = written.filter((f) => !existsSync(f)).length
+    const lost = paths.filter((f) => !existsSync(f)).length
     record({
       scenario: `Retention with a clock a day ahead, ${impl}`,
       iterations: 3,
@@ -103,7 +103,7 @@ describe.each(implementations)('write path ($name)', ({ name: impl, MemoryDiagno
       how: 'three dumps named by a clock a day ahead in the directory, then three fresh dumps with maxFiles 3',
       details: `fresh dumps kept: ${3 - lost} of 3; future-dated ones removed: ${ahead.filter((f) => !existsSync(join(dir, f))).length} of 3`,
     })
-    expect(dumpFiles(dir)).toEqual(written.sort())
+    expect(dumpFiles(dir)).toEqual(paths.sort())
     expect(ahead.filter((f) => existsSync(join(dir, f)))).toEqual([])
   })
 
@@ -223,7 +223,7 @@ describe.each(implementations)('write path ($name)', ({ name: impl, MemoryDiagno
         // Its space was reserved when the dumper was made: phase 1 lands; phase 2 cannot.
         expect(r).toMatchObject({ written: true, complete: false })
         expect(r!.error).toMatch(/^phase 2: .*(No space left on device|ENOSPC)/)
-        const doc = readDump(r!.filePath)
+        const doc = readDump(written(r))
         expect(doc).toMatchObject({ collectionComplete: false, trigger: 'critical', collection: { phase1Path: 'armed' } })
       } else {
         expect(r).toMatchObject({ written: false, complete: false })
@@ -245,23 +245,23 @@ describe('pre-armed phase 1 (native)', () => {
     // Armed: no name exists for the file before the link.
     expect(readdirSync(dir)).toEqual([])
     const r1 = await d.dump('hard', input())
-    expect(readDump(r1!.filePath).collection.phase1Path).toBe('armed')
-    expect(statSync(r1!.filePath).size).toBe(readFileSync(r1!.filePath).length)
+    expect(readDump(written(r1)).collection.phase1Path).toBe('armed')
+    expect(statSync(written(r1)).size).toBe(readFileSync(written(r1)).length)
     // Re-armed off the JS thread after the dump.
     expect(hooks.testArmedBytes(d)).toBe(64 * 1024)
     hooks.testSetArming(d, false)
     expect(hooks.testArmedBytes(d)).toBeNull()
     const r2 = await d.dump('hard', input())
     expect(r2).toMatchObject({ written: true, complete: true })
-    expect(readDump(r2!.filePath).collection.phase1Path).toBe('unarmed')
+    expect(readDump(written(r2)).collection.phase1Path).toBe('unarmed')
     hooks.testSetArming(d, true)
     rmSync(dir, { recursive: true })
     const r3 = await d.dump('hard', input())
     expect(r3).toMatchObject({ written: true, complete: true })
-    expect(readDump(r3!.filePath).collection.phase1Path).toBe('unarmed')
+    expect(readDump(written(r3)).collection.phase1Path).toBe('unarmed')
     const r4 = await d.dump('hard', input())
-    expect(readDump(r4!.filePath).collection.phase1Path).toBe('armed')
-    expect(readdirSync(dir).sort()).toEqual([r3, r4].map((r) => r!.filePath.slice(dir.length + 1)).sort())
+    expect(readDump(written(r4)).collection.phase1Path).toBe('armed')
+    expect(readdirSync(dir).sort()).toEqual([r3, r4].map((r) => written(r).slice(dir.length + 1)).sort())
   })
 })
 

@@ -239,36 +239,17 @@ pub fn prepare_dir(dir: &Path) -> Result<Option<u32>, WriteError> {
 /// Refuses what cannot be made safe: a path that is not a directory, a directory
 /// another user owns, or a sticky shared directory (such as /tmp itself) that group or
 /// others may write to. A directory of ours that is group- or world-writable is
-/// tightened to 0700 through the open handle (so a swapped path cannot redirect the
+/// tightened to 0700 through an open handle (so a swapped path cannot redirect the
 /// chmod); anyone who could write there could otherwise plant or remove files between
 /// our steps. A symlink on the way to the directory is followed (dotfile folders often
 /// are links); the names we create inside it never are.
 pub fn secure_dir(dir: &Path) -> Result<Option<u32>, WriteError> {
-    let handle = fs::File::open(dir).map_err(|e| err("inspect diagnostics directory", dir, e))?;
-    let meta = handle
-        .metadata()
-        .map_err(|e| err("inspect diagnostics directory", dir, e))?;
-    if !meta.is_dir() {
-        return Err(err(
-            "use diagnostics directory",
-            dir,
-            io::Error::other("the path exists and is not a directory"),
-        ));
-    }
+    // One stat, no descriptor: phase 1 must work when the process has none left (EMFILE).
+    let meta = fs::metadata(dir).map_err(|e| err("inspect diagnostics directory", dir, e))?;
+    check_owned_dir(dir, &meta)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let euid = unsafe { libc::geteuid() };
-        if meta.uid() != euid {
-            return Err(err(
-                "use diagnostics directory",
-                dir,
-                io::Error::other(format!(
-                    "it is owned by uid {}, not by this process's uid {euid}",
-                    meta.uid()
-                )),
-            ));
-        }
         let mode = meta.mode() & 0o7777;
         if mode & 0o022 != 0 {
             if mode & 0o1000 != 0 {
@@ -280,13 +261,55 @@ pub fn secure_dir(dir: &Path) -> Result<Option<u32>, WriteError> {
                     )),
                 ));
             }
+            // Tightened through an open handle checked to be the same directory, so a path
+            // swapped in between cannot redirect the chmod.
+            let handle =
+                fs::File::open(dir).map_err(|e| err("inspect diagnostics directory", dir, e))?;
+            let opened = handle
+                .metadata()
+                .map_err(|e| err("inspect diagnostics directory", dir, e))?;
+            if (opened.dev(), opened.ino()) != (meta.dev(), meta.ino()) {
+                return Err(err(
+                    "use diagnostics directory",
+                    dir,
+                    io::Error::other("it was replaced while it was being checked"),
+                ));
+            }
+            check_owned_dir(dir, &opened)?;
             handle
                 .set_permissions(fs::Permissions::from_mode(0o700))
                 .map_err(|e| err("tighten diagnostics directory to mode 0700", dir, e))?;
-            return Ok(Some(mode));
+            return Ok(Some(opened.mode() & 0o7777));
         }
     }
     Ok(None)
+}
+
+/// A directory, owned by this process's user.
+fn check_owned_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), WriteError> {
+    if !meta.is_dir() {
+        return Err(err(
+            "use diagnostics directory",
+            dir,
+            io::Error::other("the path exists and is not a directory"),
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let euid = unsafe { libc::geteuid() };
+        if meta.uid() != euid {
+            return Err(err(
+                "use diagnostics directory",
+                dir,
+                io::Error::other(format!(
+                    "it is owned by uid {}, not by this process's uid {euid}",
+                    meta.uid()
+                )),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether this process may create files in `dir` (a read-only mount, a directory
