@@ -192,7 +192,7 @@ const md = [
   '| --- | --- | --- | --- |',
   ...['no dumps', N, 'native, smapsRollup always'].map((n) => `| ${n === N ? 'native (default), dumping back to back' : n === 'no dumps' ? 'no dumps' : "native with smapsRollup: 'always', dumping back to back"} | ${loop[n].p99Ms.toFixed(2)} ms (${loop[n].maxP99Ms.toFixed(2)} ms) | ${loop[n].meanMs.toFixed(2)} ms | ${loop[n].dumps} |`),
   '',
-  `Collecting omitted input on the JS thread: ${fmtUs(collect['all of it (what dump(trigger) collects)'])} per \`dump(trigger)\` (median), of which ${Object.entries(collect)
+  `Collecting omitted input on the JS thread: ${fmtUs(collect['all of it (what dump(trigger) collects)'])} per \`dump(trigger)\` (median), measured between dumps as a host makes the calls, of which ${Object.entries(collect)
     .filter(([k]) => k.includes('()'))
     .map(([k, v]) => `\`${k}\` ${fmtUs(v)}`)
     .join(', ')}. Phase 1 through the public class on ${shm ? 'tmpfs' : 'disk'}, alternating: ${fmtUs(collect['phase 1, input omitted'])} with the input omitted, ${fmtUs(collect['phase 1, input passed'])} with the same figures passed (collected beforehand, untimed): ${ratio(collect['phase 1, input omitted'], collect['phase 1, input passed'])}.`,

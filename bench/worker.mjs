@@ -309,16 +309,13 @@ function observeCost(iterations) {
 }
 
 /**
- * What `dump(trigger)` with the input omitted costs the JS thread: each Node API it calls,
- * the whole collection, and phase 1 through the public class with the input omitted
- * against the same call with the input passed (built beforehand, untimed), alternating.
+ * What `dump(trigger)` with the input omitted costs the JS thread, measured in place: each
+ * round times each Node API the collection calls and the whole collection between dumps (as
+ * a host calls them, not in a tight loop, where they look several times cheaper), then
+ * phase 1 through the public class with the input omitted and with the same figures passed
+ * (built beforehand, untimed), alternating.
  */
 async function collectCost(base, rounds) {
-  const us = (f) => {
-    const t0 = performance.now()
-    f()
-    return (performance.now() - t0) * 1000
-  }
   const parts = {
     'v8.getHeapStatistics()': () => v8.getHeapStatistics(),
     'process.memoryUsage()': () => process.memoryUsage(),
@@ -326,25 +323,26 @@ async function collectCost(base, rounds) {
     'process.getActiveResourcesInfo() by type': () => activeResources(),
     'all of it (what dump(trigger) collects)': () => fill(undefined),
   }
-  const times = Object.fromEntries(Object.keys(parts).map((k) => [k, []]))
-  for (let r = 0; r < rounds * 10; r++) for (const [k, f] of Object.entries(parts)) times[k].push(us(f))
+  const names = Object.keys(parts)
+  const times = Object.fromEntries([...names, 'phase 1, input omitted', 'phase 1, input passed'].map((k) => [k, []]))
   fs.mkdirSync(base, { recursive: true, mode: 0o700 })
   const d = new (wrap(native.MemoryDiagnosticsDumper))(opts(base))
-  const omitted = []
-  const passed = []
   for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(k + r) % names.length]
+      const t0 = performance.now()
+      parts[name]()
+      times[name].push((performance.now() - t0) * 1000)
+    }
     for (const which of r % 2 ? ['passed', 'omitted'] : ['omitted', 'passed']) {
       const given = which === 'passed' ? fill(undefined) : undefined
       const t0 = performance.now()
       const p = d.dump('hard', given)
-      ;(which === 'passed' ? passed : omitted).push((performance.now() - t0) * 1000)
+      times[`phase 1, input ${which}`].push((performance.now() - t0) * 1000)
       await p
     }
   }
-  const out = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]))
-  out['phase 1, input omitted'] = median(omitted)
-  out['phase 1, input passed'] = median(passed)
-  return out
+  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]))
 }
 
 const base = args[0]
