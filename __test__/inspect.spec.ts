@@ -474,8 +474,8 @@ describe('memory-diagnostics-dumper inspect', () => {
     // An idle process: no figure near any threshold, as in a critical dump written just before
     // a V8 heap OOM whose available/limit ratio sat just above 0.40.
     const d = new MemoryDiagnosticsDumper({ directory: join(scratch(), 'd'), cooldownMs: 0 })
-    const critical = readDump((await d.dump('critical', input()))!.filePath)
-    const manual = readDump((await d.dump('manual', input()))!.filePath)
+    const critical = readDump(written(await d.dump('critical', input())))
+    const manual = readDump(written(await d.dump('manual', input())))
     d.close()
     expect(critical.analysis.recommendation).not.toMatch(/No memory risk stood out/)
     expect(critical.analysis.risks[0].severity).toBe('critical')
