@@ -39,7 +39,7 @@ describe.each(implementations)('on this platform ($name)', ({ name, MemoryDiagno
     for (const sessionId of ['first', 'second']) {
       const r = await new MemoryDiagnosticsDumper({ directory: dir, sessionId, cooldownMs: 0 }).dump('hard', input())
       expect(r).toMatchObject({ complete: true, written: true })
-      expect(readDump(r!.filePath).collectionComplete).toBe(true)
+      expect(readDump(written(r)).collectionComplete).toBe(true)
     }
     const names = readdirSync(dir).sort()
     expect(names).toHaveLength(3)
@@ -53,8 +53,8 @@ describe.each(implementations)('on this platform ($name)', ({ name, MemoryDiagno
     while (dir.length < 300) dir = join(dir, 'a-directory-name-of-forty-characters-xx')
     const r = await new MemoryDiagnosticsDumper({ directory: dir, cooldownMs: 0 }).dump('critical', input())
     expect(r).toMatchObject({ complete: true, written: true })
-    expect(r!.filePath.length).toBeGreaterThan(300)
-    expect(readDump(r!.filePath).trigger).toBe('critical')
+    expect(written(r).length).toBeGreaterThan(300)
+    expect(readDump(written(r)).trigger).toBe('critical')
   })
 
   it('reports, without throwing, a file standing where the directory should be', async () => {

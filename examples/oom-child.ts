@@ -4,14 +4,20 @@
 // before the host's cleanup line runs, and then the process dies of a real V8 OOM.
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import v8 from 'node:v8'
 import { MemoryPressureMonitor } from './monitor.js'
 
 const directory = process.argv[2]
 if (!directory) throw new Error('usage: oom-child <directory>')
 
+// V8 gives up when the old space (96 MiB here) is full; heap_size_limit adds a young
+// generation whose size differs between Node versions. Hard at 60%, critical at 80% of
+// the old space, as ratios of heap_size_limit.
+const oldSpace = 96 * 2 ** 20
+const limit = v8.getHeapStatistics().heap_size_limit
 const monitor = new MemoryPressureMonitor({
   directory,
-  heapRatio: { hard: 0.35, critical: 0.5 },
+  heapRatio: { hard: (0.6 * oldSpace) / limit, critical: (0.8 * oldSpace) / limit },
   dumper: { sessionId: 'oom-child', cooldownMs: 0 },
   cleanup: (level) => {
     const files = readdirSync(directory).filter((f) => f.startsWith('memory-') && f.endsWith('.json'))
