@@ -153,6 +153,15 @@ export interface DumperOptions {
    */
   watchdog?: { rssRatio?: number; rssBytes?: number; stallMs?: number } | null
   /**
+   * When phase 2 reads `/proc/self/smaps_rollup` (PSS, swap PSS), which makes the kernel walk
+   * every page-table entry of the process under its memory-map lock: `'auto'` (default) only
+   * while resident memory is below `smapsRollupMaxRssBytes`, `'always'`, or `'never'`. The
+   * RSS split (`process.rssSplit`) comes from free counters either way.
+   */
+  smapsRollup?: 'auto' | 'always' | 'never' | null
+  /** The resident size below which `'auto'` reads `smaps_rollup`; default 134217728 (128 MiB). */
+  smapsRollupMaxRssBytes?: number | null
+  /**
    * The clock the cooldown is measured with, in milliseconds (default: a monotonic
    * clock). For host tests with fake timers: `now: () => Date.now()` under
    * `vi.useFakeTimers()` lets `vi.advanceTimersByTime(30_000)` end a cooldown.
@@ -189,6 +198,13 @@ export declare class MemoryDiagnosticsDumper {
    */
   observe(heapStatistics: HeapStatisticsInput, memoryUsage: MemoryUsageInput): void
   /**
+   * The memory the package entry's `observe()` writes the figures into, without a
+   * call into the addon: a `Float64Array` whose element 0 is a generation to
+   * increment after writing elements 1.. (the fields of `observedFigureKeys()`, NaN
+   * where a figure is missing). `null` without a recorder (nothing reads them).
+   */
+  get observedFigures(): Float64Array | null
+  /**
    * Stops the recorder (which appends an `exit` record, so readers can tell a clean
    * exit from a crash). Later dumps resolve `{ written: false, skipped: 'closed' }`.
    * Idempotent.
@@ -211,3 +227,9 @@ export declare class MemoryDiagnosticsDumper {
   /** The file-name-safe short session id in use. */
   get sessionId(): string
 }
+
+/**
+ * The figures behind `observedFigures` (from element 1), in order:
+ * `heapStatistics.<key>` then `memoryUsage.<key>`.
+ */
+export declare function observedFigureKeys(): Array<string>

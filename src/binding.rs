@@ -241,7 +241,9 @@ impl MemoryDiagnosticsDumper {
         self.inner.touch();
         let start = self.inner.begin(trigger, input);
         let resolved = |r: DumpOutcome| {
-            settler::resolved(env, move |raw| unsafe { DumpOutcome::to_napi_value(raw, r) })
+            settler::resolved(env, move |raw| unsafe {
+                DumpOutcome::to_napi_value(raw, r)
+            })
         };
         let promise = match start {
             DumpStart::Skipped(a) => resolved(DumpOutcome::not_written(trigger, None, Some(a)))?,
@@ -490,7 +492,9 @@ fn submit_phase2(meta: DumpMeta, plan: collector::Phase2Plan, ticket: Ticket) {
     let submitted = background::submit(Box::new(move || {
         let out = collector::run_phase2_guarded(plan);
         let r = DumpOutcome::new(&meta, out.complete, true, out.error);
-        ticket.settle(Box::new(move |env| unsafe { DumpOutcome::to_napi_value(env, r) }));
+        ticket.settle(Box::new(move |env| unsafe {
+            DumpOutcome::to_napi_value(env, r)
+        }));
     }));
     if let Err(job) = submitted {
         // No background thread could be started (the machine is out of threads or
