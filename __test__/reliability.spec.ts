@@ -266,6 +266,22 @@ describe.each(implementations)('faults ($name)', ({ name, MemoryDiagnosticsDumpe
       mkdirSync(join(mnt, 'diag'), { mode: 0o700 })
       const before = new MemoryDiagnosticsDumper({ directory: join(mnt, 'diag'), cooldownMs: 0 })
       expect(before.problem).toBeNull()
+      if (name === 'native') {
+        // The native dumper holds its pre-armed phase-1 file open for writing, so the kernel
+        // refuses to remount the file system read-only under it (EBUSY) and its dump lands.
+        expect(spawnSync('mount', ['-o', 'remount,ro', mnt]).status).not.toBe(0)
+        expect(await before.dump('hard', input())).toMatchObject({ written: true, complete: true })
+        before.close()
+        // A dumper made after the remount finds the read-only file system at construction.
+        for (let i = 0; i < 50 && spawnSync('mount', ['-o', 'remount,ro', mnt]).status !== 0; i++) await new Promise((r) => setTimeout(r, 20))
+        const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+        const d = new MemoryDiagnosticsDumper({ directory: join(mnt, 'diag'), cooldownMs: 0 })
+        warn.mockRestore()
+        expect(d.problem).toMatch(/could not write to diagnostics directory .*(Read-only file system|EROFS)/)
+        expect(await d.dump('hard', input())).toMatchObject({ written: false, error: d.problem })
+        expect(d.dumpCount).toBe(0)
+        return
+      }
       expect(spawnSync('mount', ['-o', 'remount,ro', mnt]).status).toBe(0)
       const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
       const d = new MemoryDiagnosticsDumper({ directory: join(mnt, 'diag'), cooldownMs: 0 })

@@ -262,6 +262,13 @@ describe('pre-armed phase 1 (native)', () => {
     const r4 = await d.dump('hard', input())
     expect(readDump(written(r4)).collection.phase1Path).toBe('armed')
     expect(readdirSync(dir).sort()).toEqual([r3, r4].map((r) => written(r).slice(dir.length + 1)).sort())
+    // close() ends dumping, so it releases the armed file (its descriptor and reserved blocks).
+    for (let i = 0; i < 200 && hooks.testArmedBytes(d) == null; i++) await new Promise((r) => setTimeout(r, 10))
+    expect(hooks.testArmedBytes(d)).toBe(64 * 1024)
+    d.close()
+    expect(hooks.testArmedBytes(d)).toBeNull()
+    await new Promise((r) => setTimeout(r, 100))
+    expect(hooks.testArmedBytes(d)).toBeNull()
   })
 })
 

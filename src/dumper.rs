@@ -249,9 +249,11 @@ impl Dumper {
     }
 
     /// Stops the recorder thread (it appends its exit record with `reason`); later dumps
-    /// are skipped as `closed`. Idempotent.
+    /// are skipped as `closed`, so the pre-armed phase-1 file (a descriptor and its reserved
+    /// blocks) is released and never re-armed. Idempotent.
     pub fn close(&self, reason: &'static str) {
         self.closed.store(true, Ordering::SeqCst);
+        self.arm.set_disabled(true);
         if let Some(r) = &self.recorder {
             r.request_stop(reason);
         }
