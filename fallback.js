@@ -741,6 +741,36 @@ function analyze(f) {
   }
 }
 
+// ---- heap snapshot option -------------------------------------------------------------
+
+const HEAP_SNAPSHOT_UNSUPPORTED =
+  'unsupported in the js implementation: the redacting copy and the memory guard need the native addon (see docs/heap-snapshots.md)'
+
+/** `options.heapSnapshot`, checked as the native addon checks it (src/options.rs). */
+function heapSnapshotOptions(h) {
+  if (!h) return null
+  const field = 'options.heapSnapshot.triggers'
+  const expected = "a non-empty array of 'hard', 'critical' and 'manual'"
+  let triggers = ['critical']
+  const t = h.triggers
+  if (t !== undefined && t !== null) {
+    if (!Array.isArray(t) || t.length > 16) throw invalidArg(field, expected, describe(t))
+    if (t.length === 0) throw invalidArg(field, expected, 'an empty array')
+    t.forEach((x, i) => {
+      if (typeof x !== 'string' || !TRIGGERS.includes(x)) {
+        throw invalidArg(`${field}[${i}]`, "'hard', 'critical' or 'manual'", describe(typeof x === 'string' ? x.slice(0, 64) : x))
+      }
+    })
+    triggers = [...new Set(t)]
+  }
+  const maxPerSession = integer(h.maxPerSession, 'options.heapSnapshot.maxPerSession', 1, 100, 1)
+  const maxBytes = integer(h.maxBytes, 'options.heapSnapshot.maxBytes', 2 ** 20, Number.MAX_SAFE_INTEGER, 2 ** 30)
+  if (h.redact !== undefined && h.redact !== null && typeof h.redact !== 'boolean') {
+    throw invalidArg('options.heapSnapshot.redact', 'a boolean', describe(h.redact))
+  }
+  return { triggers, maxPerSession, maxBytes, redact: h.redact !== false }
+}
+
 // ---- the dumper ---------------------------------------------------------------------
 
 function create(fallbackReason) {
@@ -793,7 +823,8 @@ function create(fallbackReason) {
       const mode = options.smapsRollup ?? 'auto'
       if (!['auto', 'always', 'never'].includes(mode)) throw invalidArg('options.smapsRollup', "'auto', 'always' or 'never'", describe(mode))
       const smapsRollup = { mode, maxRssBytes }
-      this.#config = { directory: dir, maxDumpsPerSession, cooldownMs, maxFiles, appVersion, suggestions, nativeOnly, smapsRollup }
+      const heapSnapshot = heapSnapshotOptions(sub('heapSnapshot'))
+      this.#config = { directory: dir, maxDumpsPerSession, cooldownMs, maxFiles, appVersion, suggestions, nativeOnly, smapsRollup, heapSnapshot }
       this.#short = shortSessionId(sessionId)
       // Stale temporary files and retention across every process using the directory (not
       // the crisis path: a dumper is made once).
@@ -871,7 +902,16 @@ function create(fallbackReason) {
         inputWarnings: parsed.warnings,
         collection: { phase1Micros: 0, phase1Path: 'unarmed' },
       }
-      const result = (complete, written, error) => ({ filePath, trigger, dumpNumber, complete, written, ...(error && { error }) })
+      const heapSnapshot = c.heapSnapshot && c.heapSnapshot.triggers.includes(trigger) ? { skipped: HEAP_SNAPSHOT_UNSUPPORTED } : null
+      const result = (complete, written, error) => ({
+        filePath,
+        trigger,
+        dumpNumber,
+        complete,
+        written,
+        ...(error && { error }),
+        ...(heapSnapshot && complete && { heapSnapshot }),
+      })
       let landed
       try {
         prepareDir(c.directory)
@@ -882,14 +922,14 @@ function create(fallbackReason) {
       }
       filePath = path.join(c.directory, landed.name)
       doc.collection.phase1Micros = Number((process.hrtime.bigint() - started) / 1000n)
-      return phase2(doc, c, landed).then(
+      return phase2(doc, c, landed, heapSnapshot).then(
         () => result(true, true),
         (e) => result(false, true, `phase 2: ${e.message}; the phase-1 document is left in place`),
       )
     }
   }
 
-  async function phase2(doc, c, landed) {
+  async function phase2(doc, c, landed, heapSnapshot) {
     // After phase 1, on a later turn: retention (never the file just written) and the sweep.
     await new Promise((resolve) => setImmediate(resolve))
     applyRetention(c.directory, c.maxFiles, [landed.name])
@@ -932,6 +972,7 @@ function create(fallbackReason) {
       ...(memoryLimit && { memoryLimit }),
       ...(got.pressure && { pressure: got.pressure }),
       analysis,
+      ...(heapSnapshot && { heapSnapshot }),
       collection: {
         phase1Micros: doc.collection.phase1Micros,
         phase1Path: doc.collection.phase1Path,

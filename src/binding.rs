@@ -90,6 +90,11 @@ impl MemoryDiagnosticsDumper {
         let suggestions = sub("suggestions")?;
         let recorder = sub("recorder")?;
         let watchdog = sub("watchdog")?;
+        let heap = sub("heapSnapshot")?;
+        let heap_triggers = match &heap {
+            Some(h) => raw_list(&h.get_named_property::<Unknown>("triggers")?)?,
+            None => Err(RawValue::Missing),
+        };
         let raw = RawOptions {
             directory: prop("directory")?,
             session_id: prop("sessionId")?,
@@ -109,6 +114,11 @@ impl MemoryDiagnosticsDumper {
             watchdog_stall_ms: sub_prop(&watchdog, "stallMs")?,
             smaps_rollup: prop("smapsRollup")?,
             smaps_rollup_max_rss_bytes: prop("smapsRollupMaxRssBytes")?,
+            heap_snapshot: heap.is_some(),
+            heap_snapshot_triggers: heap_triggers,
+            heap_snapshot_max_per_session: sub_prop(&heap, "maxPerSession")?,
+            heap_snapshot_max_bytes: sub_prop(&heap, "maxBytes")?,
+            heap_snapshot_redact: sub_prop(&heap, "redact")?,
         };
         let (config, session_id) = options::validate(&raw).map_err(invalid)?;
         let node_version = env
@@ -585,6 +595,23 @@ fn type_name(v: &Unknown) -> Result<String> {
         _ => "an unknown value",
     }
     .to_string())
+}
+
+/// An array's items for validation (at most 16: more is not a list of triggers), or the
+/// value itself when it is not an array.
+fn raw_list(v: &Unknown) -> Result<std::result::Result<Vec<RawValue>, RawValue>> {
+    if !v.is_array()? {
+        return Ok(Err(raw_value(v, 64)?.0));
+    }
+    let arr = unsafe { v.cast::<Object>() }?;
+    let len = arr.get_array_length()?;
+    if len > 16 {
+        return Ok(Err(RawValue::Other("array")));
+    }
+    (0..len)
+        .map(|i| raw_value(&arr.get_element::<Unknown>(i)?, 64).map(|v| v.0))
+        .collect::<Result<Vec<_>>>()
+        .map(Ok)
 }
 
 /// Converts a JS value for validation, reading at most `max_bytes` of a string. The
