@@ -902,7 +902,7 @@ function create(fallbackReason) {
         inputWarnings: parsed.warnings,
         collection: { phase1Micros: 0, phase1Path: 'unarmed' },
       }
-      const heapSnapshot = c.heapSnapshot && c.heapSnapshot.triggers.includes(trigger) ? { skipped: HEAP_SNAPSHOT_UNSUPPORTED } : null
+      const heapSnapshot = c.heapSnapshot && c.heapSnapshot.triggers.includes(trigger) ? { status: 'skipped', skipped: HEAP_SNAPSHOT_UNSUPPORTED } : null
       const result = (complete, written, error) => ({
         filePath,
         trigger,

@@ -31,7 +31,9 @@ if (process.env.MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS === '1') {
 }
 
 const implementation = binding ? 'native' : 'js'
-const { MemoryDiagnosticsDumper } = binding || require('./fallback.js').create(fallbackReason)
+const { MemoryDiagnosticsDumper } = binding
+  ? { MemoryDiagnosticsDumper: require('./heap-snapshot.js').withHeapSnapshots(binding.MemoryDiagnosticsDumper) }
+  : require('./fallback.js').create(fallbackReason)
 
 // observe() runs on the host's monitor timer, so the native one is made nearly free: the
 // figures are written from JS straight into the recorder's memory (a Float64Array the

@@ -85,4 +85,12 @@ export interface DumperOptions {
   smapsRollup?: 'auto' | 'always' | 'never' | null
   /** The resident size below which `'auto'` reads `smaps_rollup`; default 134217728 (128 MiB). */
   smapsRollupMaxRssBytes?: number | null
+  /**
+   * Opt-in heap snapshot after the dumps of `triggers` (default `['critical']`), at most
+   * `maxPerSession` (default 1) per session, all snapshots in the directory together at most
+   * `maxBytes` (default 1 GiB). Taken only when the memory headroom phase 2 measured exceeds the
+   * estimated need; it blocks the JS thread while V8 writes it. `redact` (default true) replaces
+   * the values of strings in the heap by their length. Native only. See docs/heap-snapshots.md.
+   */
+  heapSnapshot?: { triggers?: ReadonlyArray<Trigger>; maxPerSession?: number; maxBytes?: number; redact?: boolean } | null
 }
