@@ -51,6 +51,13 @@ function loadSnapshot(path: string): { strings: string[]; text: string } {
   return { strings: s.strings, text }
 }
 
+/** `inspect`'s text output for a directory. */
+function inspectText(dir: string): string {
+  const r = runNode(join(root, 'bin/memory-diagnostics-dumper.js'), ['inspect', dir])
+  expect(r.status, r.stderr).toBe(0)
+  return r.stdout
+}
+
 const heapFiles = (dir: string) => readdirSync(dir).filter((f) => HEAP_NAME.test(f))
 
 describe('heap snapshots (native)', () => {
@@ -81,6 +88,7 @@ describe('heap snapshots (native)', () => {
       `heap snapshot: ${(hs.bytes / MiB).toFixed(1)} MiB in ${hs.millis.toFixed(0)} ms (JS thread), copy ${hs.copyMillis.toFixed(0)} ms; ` +
         `peak extra ${(doc.heapSnapshot.peakExtraBytes / MiB).toFixed(0)} MiB vs estimate ${(doc.heapSnapshot.neededBytes / MiB).toFixed(0)} MiB`,
     )
+    expect(inspectText(dir)).toMatch(/Heap snapshot after #1: heap-leaky-\S+\.heapsnapshot, \d+ MiB, string values redacted, the JS thread blocked \d+ ms/)
     // Nothing else in the directory: no temporary file left.
     expect(readdirSync(dir).sort()).toEqual([hs.filePath.split('/').at(-1), r.filePath.split('/').at(-1)].sort())
   })
@@ -142,6 +150,7 @@ describe('heap snapshots (native)', () => {
       expect(doc.heapSnapshot.headroomBytes).toBeLessThanOrEqual(doc.memoryLimit.headroomBytes)
       expect(heapFiles(dir)).toEqual([])
       expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([])
+      expect(inspectText(dir)).toContain('Heap snapshot after #1: skipped: not enough memory headroom')
     } finally {
       group.remove()
     }
@@ -180,6 +189,7 @@ describe('heap snapshots (native)', () => {
     // The dump keeps the evidence that the process ended during a snapshot.
     const doc = readDump(join(dir, readdirSync(dir).find((f) => f.startsWith('memory-'))!))
     expect(doc.heapSnapshot).toMatchObject({ status: 'pending', file: pendingDoc.heapSnapshot.file })
+    expect(inspectText(dir)).toContain('Heap snapshot after #1: was being taken when the process ended')
     // The next dumper's start sweeps the temporary file (its writer's lock is gone).
     const next = runNode(join(root, '__test__/children/heap-leak.mjs'), [dir, '0', 'C', '{"triggers":["manual"]}', 'hard', '1'])
     expect(next.status, next.stderr).toBe(0)
