@@ -670,27 +670,11 @@ pub(crate) mod tests {
             [2, 7, 28], // holder.tail -> cons
             [4, 1, 35], // holder -hidden 1-> string(6)
         ];
-        let flat = |rows: &[[u64; 7]]| {
-            rows.iter()
-                .map(|r| {
-                    r.iter()
-                        .map(|v| v.to_string())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .collect::<Vec<_>>()
-                .join(",\n")
-        };
-        let e = edges
-            .iter()
-            .map(|r| {
-                r.iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .collect::<Vec<_>>()
-            .join(",\n");
+        fn flat<const N: usize>(rows: &[[u64; N]]) -> String {
+            let row = |r: &[u64; N]| r.map(|v| v.to_string()).join(",");
+            rows.iter().map(row).collect::<Vec<_>>().join(",\n")
+        }
+        let e = flat(&edges);
         format!(
             "{{\"snapshot\":{meta},\n\"nodes\":[{}],\n\"edges\":[{e}],\n\"trace_function_infos\":[1,5,8,1,2,3],\n\"trace_tree\":[],\n\"samples\":[],\n\"locations\":[1,2,3,4],\n\"strings\":[\"\",\"(GC roots)\",\"SecretHolder\",\"token\",\"sk-CANARY-42\",\"leakyClosure\",\"a\\\"b\\u00e9\\n\",\"tail\",\"file:///app.js\",\"unused ☃\"]}}",
             flat(&nodes)

@@ -803,6 +803,24 @@ fn locked_by_someone(_path: &Path) -> bool {
     true
 }
 
+/// The directory's entries; a listing failure goes into `report`.
+fn list_dir(dir: &Path, report: &mut RetentionReport) -> Option<Vec<fs::DirEntry>> {
+    match fs::read_dir(dir) {
+        Ok(e) => Some(e.filter_map(|e| e.ok()).collect()),
+        Err(e) => {
+            report
+                .errors
+                .push(format!("could not list {}: {e}", dir.display()));
+            None
+        }
+    }
+}
+
+/// File stamps later than this are from a clock that was ahead: trusted least.
+fn future_horizon(now: &UtcTime) -> String {
+    UtcTime::from_epoch_ms(now.epoch_ms + FUTURE_TOLERANCE_MS).file_stamp()
+}
+
 /// Bounds the directory, across every process that uses it:
 ///
 /// - at most `max_files` dumps (names that parse as ours, nothing else is ever counted or
@@ -821,16 +839,10 @@ pub fn apply_retention(
     now: &UtcTime,
 ) -> RetentionReport {
     let mut report = RetentionReport::default();
-    let entries: Vec<fs::DirEntry> = match fs::read_dir(dir) {
-        Ok(e) => e.filter_map(|e| e.ok()).collect(),
-        Err(e) => {
-            report
-                .errors
-                .push(format!("could not list {}: {e}", dir.display()));
-            return report;
-        }
+    let Some(entries) = list_dir(dir, &mut report) else {
+        return report;
     };
-    let horizon = UtcTime::from_epoch_ms(now.epoch_ms + FUTURE_TOLERANCE_MS).file_stamp();
+    let horizon = future_horizon(now);
     // (trusted, name order): untrusted (future) names sort first.
     let mut ours: Vec<((bool, DumpName), String)> = entries
         .iter()
@@ -900,18 +912,12 @@ pub fn apply_heap_retention(
     now: &UtcTime,
 ) -> RetentionReport {
     let mut report = RetentionReport::default();
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            report
-                .errors
-                .push(format!("could not list {}: {e}", dir.display()));
-            return report;
-        }
+    let Some(entries) = list_dir(dir, &mut report) else {
+        return report;
     };
-    let horizon = UtcTime::from_epoch_ms(now.epoch_ms + FUTURE_TOLERANCE_MS).file_stamp();
+    let horizon = future_horizon(now);
     let mut ours: Vec<((bool, DumpName), String, u64)> = entries
-        .filter_map(|e| e.ok())
+        .iter()
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
             let parsed = parse_heap_name(&name)?;
