@@ -27,10 +27,11 @@ const MAX_SAMPLE_KEYS = 32
 const MAX_NAME_CHARS = 64
 const MAX_RESOURCE_TYPES = 64
 // The option names each options object accepts (src/options.rs has the same lists).
-const OPTION_KEYS = ['directory', 'sessionId', 'maxDumpsPerSession', 'cooldownMs', 'maxFiles', 'appVersion', 'suggestions', 'recorder', 'watchdog', 'smapsRollup', 'smapsRollupMaxRssBytes', 'now']
+const OPTION_KEYS = ['directory', 'sessionId', 'maxDumpsPerSession', 'cooldownMs', 'maxFiles', 'appVersion', 'suggestions', 'recorder', 'watchdog', 'smapsRollup', 'smapsRollupMaxRssBytes', 'now', 'heapSnapshot']
 const SUGGESTION_KEYS = ['hard', 'critical', 'manual']
 const RECORDER_KEYS = ['intervalMs', 'samples']
 const WATCHDOG_KEYS = ['rssRatio', 'rssBytes', 'stallMs']
+const HEAP_SNAPSHOT_KEYS = ['triggers', 'maxPerSession', 'maxBytes', 'redact']
 const STALE_TEMP_AGE_MS = 600_000
 // The cooldown's monotonic clock, taken when this module loads so that fake timers in a
 // host's tests leave it alone (as they leave the native clock alone); `options.now` is
@@ -861,6 +862,36 @@ function analyze(f) {
   }
 }
 
+// ---- heap snapshot option -------------------------------------------------------------
+
+const HEAP_SNAPSHOT_UNSUPPORTED =
+  'unsupported in the js implementation: the redacting copy and the memory guard need the native addon (see docs/heap-snapshots.md)'
+
+/** `options.heapSnapshot`, checked as the native addon checks it (src/options.rs). */
+function heapSnapshotOptions(h) {
+  if (!h) return null
+  const field = 'options.heapSnapshot.triggers'
+  const expected = "a non-empty array of 'hard', 'critical' and 'manual'"
+  let triggers = ['critical']
+  const t = h.triggers
+  if (t !== undefined && t !== null) {
+    if (!Array.isArray(t) || t.length > 16) throw invalidArg(field, expected, describe(t))
+    if (t.length === 0) throw invalidArg(field, expected, 'an empty array')
+    t.forEach((x, i) => {
+      if (typeof x !== 'string' || !TRIGGERS.includes(x)) {
+        throw invalidArg(`${field}[${i}]`, "'hard', 'critical' or 'manual'", describe(typeof x === 'string' ? x.slice(0, 64) : x))
+      }
+    })
+    triggers = [...new Set(t)]
+  }
+  const maxPerSession = integer(h.maxPerSession, 'options.heapSnapshot.maxPerSession', 1, 100, 1)
+  const maxBytes = integer(h.maxBytes, 'options.heapSnapshot.maxBytes', 2 ** 20, Number.MAX_SAFE_INTEGER, 2 ** 30)
+  if (h.redact !== undefined && h.redact !== null && typeof h.redact !== 'boolean') {
+    throw invalidArg('options.heapSnapshot.redact', 'a boolean', describe(h.redact))
+  }
+  return { triggers, maxPerSession, maxBytes, redact: h.redact !== false }
+}
+
 // ---- the dumper ---------------------------------------------------------------------
 
 function create(fallbackReason) {
@@ -902,6 +933,8 @@ function create(fallbackReason) {
       const wd = sub('watchdog')
       if (rec) checkKeys('options.recorder', rec, RECORDER_KEYS)
       if (wd) checkKeys('options.watchdog', wd, WATCHDOG_KEYS)
+      const hs = sub('heapSnapshot')
+      if (hs) checkKeys('options.heapSnapshot', hs, HEAP_SNAPSHOT_KEYS)
       const nativeOnly = []
       if (wd) {
         const ratio = wd.rssRatio
@@ -926,7 +959,8 @@ function create(fallbackReason) {
       if (now !== undefined && now !== null && typeof now !== 'function') {
         throw invalidArg('options.now', 'a function returning milliseconds, such as () => Date.now()', describe(now))
       }
-      this.#config = { directory: dir, maxDumpsPerSession, cooldownMs, maxFiles, appVersion, suggestions, nativeOnly, smapsRollup, now: now ?? null, clock: 0 }
+      const heapSnapshot = heapSnapshotOptions(hs)
+      this.#config = { directory: dir, maxDumpsPerSession, cooldownMs, maxFiles, appVersion, suggestions, nativeOnly, smapsRollup, heapSnapshot, now: now ?? null, clock: 0 }
       this.#short = shortSessionId(sessionId)
       // An unusable directory is the dumper's `problem`, never a throw: the host must start
       // even when its diagnostics cannot.
@@ -1038,7 +1072,16 @@ function create(fallbackReason) {
       }
       let tightenedFrom = this.#tightenedFrom
       this.#tightenedFrom = null
-      const result = (complete, written, error) => ({ filePath, trigger, dumpNumber, complete, written, ...(error && { error }) })
+      const heapSnapshot = c.heapSnapshot && c.heapSnapshot.triggers.includes(trigger) ? { status: 'skipped', skipped: HEAP_SNAPSHOT_UNSUPPORTED } : null
+      const result = (complete, written, error) => ({
+        filePath,
+        trigger,
+        dumpNumber,
+        complete,
+        written,
+        ...(error && { error }),
+        ...(heapSnapshot && complete && { heapSnapshot }),
+      })
       let landed
       try {
         tightenedFrom = prepareDir(c.directory) ?? tightenedFrom
@@ -1058,14 +1101,14 @@ function create(fallbackReason) {
       }
       filePath = path.join(c.directory, landed.name)
       doc.collection.phase1Micros = Number((process.hrtime.bigint() - started) / 1000n)
-      return phase2(doc, c, landed).then(
+      return phase2(doc, c, landed, heapSnapshot).then(
         () => result(true, true),
         (e) => result(false, true, `phase 2: ${e.message}; the phase-1 document is left in place`),
       )
     }
   }
 
-  async function phase2(doc, c, landed) {
+  async function phase2(doc, c, landed, heapSnapshot) {
     // After phase 1, on a later turn: retention (never the file just written) and the sweep.
     await new Promise((resolve) => realSetImmediate(resolve))
     applyRetention(c.directory, c.maxFiles, [landed.name])
@@ -1108,6 +1151,7 @@ function create(fallbackReason) {
       ...(memoryLimit && { memoryLimit }),
       ...(got.pressure && { pressure: got.pressure }),
       analysis,
+      ...(heapSnapshot && { heapSnapshot }),
       collection: {
         phase1Micros: doc.collection.phase1Micros,
         phase1Path: doc.collection.phase1Path,

@@ -31,7 +31,12 @@ if (process.env.MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS === '1') {
 }
 
 const implementation = binding ? 'native' : 'js'
-const MemoryDiagnosticsDumper = require('./wrap.js').wrap((binding || require('./fallback.js').create(fallbackReason)).MemoryDiagnosticsDumper)
+// The public class (wrap.js) over the implementation: native (with the JS half of heap
+// snapshots) or the pure-JS fallback.
+const Implementation = binding
+  ? require('./heap-snapshot.js').withHeapSnapshots(binding.MemoryDiagnosticsDumper)
+  : require('./fallback.js').create(fallbackReason).MemoryDiagnosticsDumper
+const MemoryDiagnosticsDumper = require('./wrap.js').wrap(Implementation)
 
 // observe() runs on the host's monitor timer, so the native one is made nearly free: the
 // figures are written from JS straight into the recorder's memory (a Float64Array the

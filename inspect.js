@@ -456,6 +456,7 @@ function dumpRow({ file, doc, valid, time }) {
       .slice(0, 3)
       .map((r) => `${clean(obj(r).type, 30)} (${clean(obj(r).severity, 10)})`),
     complete: doc.collectionComplete === true,
+    heapSnapshot: doc.heapSnapshot && typeof doc.heapSnapshot === 'object' ? heapSnapshotText(obj(doc.heapSnapshot)) : null,
     valid,
     hostSamples: hostSamples(doc.samples),
   }
@@ -468,6 +469,24 @@ function hostSamples(samples) {
   const [first, last] = [list[0], list.at(-1)]
   const keys = [...new Set(list.flatMap((x) => Object.keys(x)))].slice(0, 8)
   return `${list.length} host sample${list.length === 1 ? '' : 's'}: ${keys.map((k) => `${clean(k, 64)} ${num(first[k]) ?? '-'} → ${num(last[k]) ?? '-'}`).join(', ')}`
+}
+
+/** One line on the heap snapshot that followed a dump (docs/heap-snapshots.md). */
+function heapSnapshotText(h) {
+  const need = num(h.neededBytes) != null ? ` (needed ~${mib(num(h.neededBytes))}, headroom ${mib(num(h.headroomBytes))})` : ''
+  switch (h.status) {
+    case 'written':
+      return (
+        `${clean(h.file, 120)}, ${mib(num(h.bytes))}, ${h.redacted === false ? 'NOT redacted: it holds every string in the heap' : 'string values redacted'}, ` +
+        `the JS thread blocked ${Math.round(num(h.millis) ?? 0)} ms, peak extra memory ${mib(num(h.peakExtraBytes))}${need}`
+      )
+    case 'skipped':
+      return `skipped: ${clean(h.skipped, 400)}`
+    case 'pending':
+      return `was being taken when the process ended (${clean(h.file, 120) || 'its file'} was never completed)${need}; the snapshot itself may have cost the process its memory`
+    default:
+      return `failed: ${clean(h.error, 400) || 'unknown error'}`
+  }
 }
 
 /** A recorder record as a chart point, every figure checked. */
@@ -703,6 +722,7 @@ function text(summary) {
     if (p.dumps.length) lines.push(table(dumpTable(p)).replace(/^/gm, '  '))
     else lines.push('  no dumps')
     for (const d of p.dumps) if (d.hostSamples) lines.push(`  #${d.dumpNumber} ${d.hostSamples}`)
+    for (const d of p.dumps) if (d.heapSnapshot) lines.push(`  Heap snapshot after #${d.dumpNumber ?? '?'}: ${d.heapSnapshot}.`)
     if (p.recorder.samples) lines.push(`  Recorder: ${p.recorder.samples} samples in ${p.recorder.files.map((f) => path.basename(f.file)).join(', ')}`)
     lines.push(`  ${verdictLine(p.verdict)}`)
     const g = growthLine(p.verdict.growth)

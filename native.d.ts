@@ -73,6 +73,8 @@ export interface DumpWritten {
   dumpNumber: number
   /** Why phase 2 did not complete, if it did not (the phase-1 document stays in place). */
   error?: string
+  /** Only when `options.heapSnapshot` applies to the trigger: the snapshot, or why none. */
+  heapSnapshot?: HeapSnapshotResult
   skipped?: undefined
   retryAfterMs?: undefined
 }
@@ -167,6 +169,14 @@ export interface DumperOptions {
    * `vi.useFakeTimers()` lets `vi.advanceTimersByTime(30_000)` end a cooldown.
    */
   now?: (() => number) | null
+  /**
+   * Opt-in heap snapshot after the dumps of `triggers` (default `['critical']`), at most
+   * `maxPerSession` (default 1) per session, all snapshots in the directory together at most
+   * `maxBytes` (default 1 GiB). Taken only when the memory headroom phase 2 measured exceeds the
+   * estimated need; it blocks the JS thread while V8 writes it. `redact` (default true) replaces
+   * the values of strings in the heap by their length. Native only. See docs/heap-snapshots.md.
+   */
+  heapSnapshot?: { triggers?: ReadonlyArray<Trigger>; maxPerSession?: number; maxBytes?: number; redact?: boolean } | null
 }
 
 /**
@@ -215,6 +225,18 @@ export declare class MemoryDiagnosticsDumper {
    * given, names the files from now on.
    */
   resetForNewSession(sessionId?: string | undefined | null): void
+  /**
+   * Internal (the package's entry calls it): starts measuring memory for the pending
+   * heap snapshot `ticket` and returns the temporary path V8 is to write it to, or
+   * null for an unknown ticket.
+   */
+  heapSnapshotStart(ticket: number): string | null
+  /**
+   * Internal (the package's entry calls it): V8 has written the pending snapshot
+   * `ticket` in `millis` (or failed with `error`). Off the JS thread: the redacting
+   * copy, the no-replace landing, retention, the dump's last replace.
+   */
+  heapSnapshotFinish(ticket: number, millis: number, error?: string | undefined | null): Promise<HeapSnapshotResult | null>
   /** Dumps written (or attempted) in the current session. */
   get dumpCount(): number
   /** The diagnostics directory as configured. */
@@ -226,6 +248,27 @@ export declare class MemoryDiagnosticsDumper {
   get problem(): string | null
   /** The file-name-safe short session id in use. */
   get sessionId(): string
+}
+
+/** The heap snapshot that followed a dump (the dump document's `heapSnapshot` section). */
+export interface HeapSnapshotResult {
+  /** `written`, `skipped` or `failed` (`pending` only inside the package). */
+  status: string
+  skipped?: string
+  error?: string
+  neededBytes?: number
+  headroomBytes?: number
+  /** The snapshot's path. */
+  filePath?: string
+  bytes?: number
+  /** How long V8 blocked the JS thread writing it. */
+  millis?: number
+  /** How long the redacting copy took, off the JS thread. */
+  copyMillis?: number
+  redacted?: boolean
+  peakExtraBytes?: number
+  /** Internal: the package's entry takes a pending snapshot by this number. */
+  ticket?: number
 }
 
 /**

@@ -281,6 +281,7 @@ describe('argument validation', () => {
     ['unknown option', () => new MemoryDiagnosticsDumper({ directory: dir(), maxDumps: 5 } as any), /^options\.maxDumps: .*did you mean options\.maxDumpsPerSession\?/],
     ['unknown nested option', () => new MemoryDiagnosticsDumper({ directory: dir(), suggestions: { critcal: 'x' } } as any), /^options\.suggestions\.critcal: .*did you mean options\.suggestions\.critical\?/],
     ['unknown recorder option', () => new MemoryDiagnosticsDumper({ directory: dir(), recorder: { interval: 5 } } as any), /^options\.recorder\.interval: .*did you mean options\.recorder\.intervalMs\?/],
+    ['unknown heap snapshot option', () => new MemoryDiagnosticsDumper({ directory: dir(), heapSnapshot: { maxBytesTotal: 5 } } as any), /^options\.heapSnapshot\.maxBytesTotal: .*did you mean options\.heapSnapshot\.maxBytes\?/],
     ['now not a function', () => new MemoryDiagnosticsDumper({ directory: dir(), now: 5 } as any), /^options\.now: expected a function returning milliseconds/],
   ]
   for (const [name, fn, message] of cases) {

@@ -26,11 +26,12 @@ export interface Implementation {
   env: NodeJS.ProcessEnv
 }
 const { wrap } = require('../wrap.js')
+const { withHeapSnapshots } = require('../heap-snapshot.js')
 const rawNative: RawDumperClass = require('../native.js').MemoryDiagnosticsDumper
 const rawJs: RawDumperClass = require('../fallback.js').create('selected by the test suite').MemoryDiagnosticsDumper
 /** Both implementations, so that the suite runs against each and they cannot drift. */
 export const implementations: Implementation[] = [
-  { name: 'native', MemoryDiagnosticsDumper: wrap(rawNative), Raw: rawNative, env: {} },
+  { name: 'native', MemoryDiagnosticsDumper: wrap(withHeapSnapshots(rawNative)), Raw: rawNative, env: {} },
   { name: 'js', MemoryDiagnosticsDumper: wrap(rawJs), Raw: rawJs, env: { MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS: '1' } },
 ]
 

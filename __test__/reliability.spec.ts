@@ -352,11 +352,12 @@ describe.each(implementations)('load ($name)', ({ name, MemoryDiagnosticsDumper,
     record({
       scenario: `Concurrent calls and 8 worker threads, ${name}`,
       iterations: 100 + 8 * 100,
-      violations: Math.abs(fdAfter - fdBefore) + Math.max(0, threadsAfter - threadsBefore),
+      violations: Math.max(0, fdAfter - fdBefore) + Math.max(0, threadsAfter - threadsBefore),
       how: '100 concurrent dump() calls (cap 5) in the main thread while 8 workers each make 100 (cap 3)',
       details: `${files} valid files (exactly the caps); descriptors ${fdBefore} → ${fdAfter}; threads ${threadsBefore} → ${threadsAfter}`,
     })
-    expect(fdAfter).toBe(fdBefore)
+    // A leak grows the count; Node may close descriptors of its own meanwhile (seen on Node 22).
+    expect(fdAfter).toBeLessThanOrEqual(fdBefore)
     expect(threadsAfter).toBeLessThanOrEqual(threadsBefore)
   })
 })

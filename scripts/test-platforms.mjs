@@ -85,7 +85,7 @@ function stage(name, binaryName, binaryPath, npmPlatform) {
   const pkg = join(dir, 'pkg')
   rmSync(pkg, { recursive: true, force: true })
   mkdirSync(pkg, { recursive: true })
-  for (const f of ['package.json', 'index.js', 'index.mjs', 'native.js', 'fallback.js', 'wrap.js', 'inspect.js', 'vitest.config.mts', 'bin', 'docs', 'demo', '__test__', 'tests']) {
+  for (const f of ['package.json', 'index.js', 'index.mjs', 'native.js', 'fallback.js', 'wrap.js', 'heap-snapshot.js', 'inspect.js', 'vitest.config.mts', 'bin', 'docs', 'demo', '__test__', 'tests']) {
     cpSync(join(root, f), join(pkg, f), { recursive: true })
   }
   if (binaryPath) copyFileSync(binaryPath, join(pkg, binaryName))
@@ -283,7 +283,7 @@ function musl() {
     const dir = join(platformsDir, 'linux-x64-musl', 'pkg')
     rmSync(dir, { recursive: true, force: true })
     mkdirSync(dir, { recursive: true })
-    for (const f of ['package.json', 'index.js', 'native.js', 'fallback.js', 'wrap.js']) copyFileSync(join(root, f), join(dir, f))
+    for (const f of ['package.json', 'index.js', 'native.js', 'fallback.js', 'wrap.js', 'heap-snapshot.js']) copyFileSync(join(root, f), join(dir, f))
     copyFileSync(so, join(dir, 'memory-diagnostics-dumper.linux-x64-musl.node'))
     writeFileSync(
       join(dir, 'musl.cjs'),

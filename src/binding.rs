@@ -34,6 +34,58 @@ pub struct DumpOutcome {
     /// `cap`, `cooldown` or `closed`, with the wait before a dump can be admitted
     /// (null: not in this session).
     skipped: Option<(&'static str, Option<f64>)>,
+    /// Only when `options.heapSnapshot` applies to the trigger: the snapshot, or why none.
+    heap_snapshot: Option<HeapSnapshotResult>,
+}
+
+/// The heap snapshot that followed a dump (the dump document's `heapSnapshot` section).
+#[napi(object)]
+pub struct HeapSnapshotResult {
+    /// `written`, `skipped` or `failed` (`pending` only inside the package).
+    pub status: String,
+    pub skipped: Option<String>,
+    pub error: Option<String>,
+    pub needed_bytes: Option<f64>,
+    pub headroom_bytes: Option<f64>,
+    /// The snapshot's path.
+    pub file_path: Option<String>,
+    pub bytes: Option<f64>,
+    /// How long V8 blocked the JS thread writing it.
+    pub millis: Option<f64>,
+    /// How long the redacting copy took, off the JS thread.
+    pub copy_millis: Option<f64>,
+    pub redacted: Option<bool>,
+    pub peak_extra_bytes: Option<f64>,
+    /// Internal: the package's entry takes a pending snapshot by this number.
+    pub ticket: Option<u32>,
+}
+
+impl HeapSnapshotResult {
+    fn new(
+        dir: &std::path::Path,
+        s: &crate::heapdump::HeapSnapshotSection,
+        ticket: Option<u32>,
+    ) -> Self {
+        let f = |v: Option<u64>| v.map(|b| b as f64);
+        HeapSnapshotResult {
+            status: s.status.to_string(),
+            skipped: s.skipped.clone(),
+            error: s.error.clone(),
+            needed_bytes: f(s.needed_bytes),
+            headroom_bytes: f(s.headroom_bytes),
+            file_path: s
+                .file
+                .as_ref()
+                .filter(|_| s.status == "written")
+                .map(|n| dir.join(n).to_string_lossy().into_owned()),
+            bytes: f(s.bytes),
+            millis: s.millis,
+            copy_millis: s.copy_millis,
+            redacted: s.redacted,
+            peak_extra_bytes: f(s.peak_extra_bytes),
+            ticket,
+        }
+    }
 }
 
 impl DumpOutcome {
@@ -48,6 +100,7 @@ impl DumpOutcome {
             written,
             error,
             skipped: None,
+            heap_snapshot: None,
         }
     }
 
@@ -63,6 +116,7 @@ impl DumpOutcome {
                 Admission::Closed => ("closed", None),
                 Admission::CapReached | Admission::Granted(_) => ("cap", None),
             }),
+            heap_snapshot: None,
         }
     }
 }
@@ -89,6 +143,9 @@ impl ToNapiValue for DumpOutcome {
                 Some(ms) => o.set("retryAfterMs", ms)?,
                 None => o.set("retryAfterMs", Null)?,
             }
+        }
+        if let Some(h) = val.heap_snapshot {
+            o.set("heapSnapshot", h)?;
         }
         Object::to_napi_value(env.raw(), o)
     }
@@ -137,6 +194,11 @@ impl MemoryDiagnosticsDumper {
         let suggestions = sub("suggestions")?;
         let recorder = sub("recorder")?;
         let watchdog = sub("watchdog")?;
+        let heap = sub("heapSnapshot")?;
+        let heap_triggers = match &heap {
+            Some(h) => raw_list(&h.get_named_property::<Unknown>("triggers")?)?,
+            None => Err(RawValue::Missing),
+        };
         for (key, o, known) in [
             (
                 "options.suggestions",
@@ -145,6 +207,7 @@ impl MemoryDiagnosticsDumper {
             ),
             ("options.recorder", &recorder, options::RECORDER_KEYS),
             ("options.watchdog", &watchdog, options::WATCHDOG_KEYS),
+            ("options.heapSnapshot", &heap, options::HEAP_SNAPSHOT_KEYS),
         ] {
             if let Some(o) = o {
                 options::check_keys(key, &own_keys(o)?, known).map_err(invalid)?;
@@ -171,6 +234,11 @@ impl MemoryDiagnosticsDumper {
             smaps_rollup: prop("smapsRollup")?,
             smaps_rollup_max_rss_bytes: prop("smapsRollupMaxRssBytes")?,
             now: raw_value(&now, 64)?.0,
+            heap_snapshot: heap.is_some(),
+            heap_snapshot_triggers: heap_triggers,
+            heap_snapshot_max_per_session: sub_prop(&heap, "maxPerSession")?,
+            heap_snapshot_max_bytes: sub_prop(&heap, "maxBytes")?,
+            heap_snapshot_redact: sub_prop(&heap, "redact")?,
         };
         let (config, session_id) = options::validate(&raw).map_err(invalid)?;
         let node_version = env
@@ -344,6 +412,77 @@ impl MemoryDiagnosticsDumper {
         self.inner.reset_for_new_session(session_id.as_deref());
     }
 
+    /// Internal (the package's entry calls it): starts measuring memory for the pending
+    /// heap snapshot `ticket` and returns the temporary path V8 is to write it to, or
+    /// null for an unknown ticket.
+    #[napi(catch_unwind)]
+    pub fn heap_snapshot_start(&self, ticket: u32) -> Option<String> {
+        self.inner
+            .heap()
+            .and_then(|h| h.start(ticket))
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
+    /// Internal (the package's entry calls it): V8 has written the pending snapshot
+    /// `ticket` in `millis` (or failed with `error`). Off the JS thread: the redacting
+    /// copy, the no-replace landing, retention, the dump's last replace.
+    #[napi(catch_unwind, ts_return_type = "Promise<HeapSnapshotResult | null>")]
+    pub fn heap_snapshot_finish<'env>(
+        &self,
+        env: &'env Env,
+        ticket: u32,
+        millis: f64,
+        error: Option<String>,
+    ) -> Result<PromiseRaw<'env, Option<HeapSnapshotResult>>> {
+        type SettleHeap = Box<dyn FnOnce(Env) -> Result<Option<HeapSnapshotResult>>>;
+        let (deferred, promise) =
+            env.create_deferred::<Option<HeapSnapshotResult>, SettleHeap>()?;
+        let pending = self.inner.heap().and_then(|h| h.take(ticket));
+        match pending {
+            None => deferred.resolve(Box::new(|_| Ok(None))),
+            Some(p) => {
+                let dir = p.dir.clone();
+                let job = move || {
+                    let s = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        crate::heapdump::finish(p, millis, error)
+                    }))
+                    .unwrap_or_else(|panic| {
+                        crate::heapdump::HeapSnapshotSection {
+                            status: "failed",
+                            error: Some(format!(
+                                "internal error (panic): {}",
+                                background::panic_message(panic.as_ref())
+                            )),
+                            ..Default::default()
+                        }
+                    });
+                    let r = HeapSnapshotResult::new(&dir, &s, None);
+                    deferred.resolve(Box::new(move |_| Ok(Some(r))));
+                };
+                // A thread of its own: a large copy must not hold up the phase 2 of the
+                // dumps that follow. Snapshots are few (maxPerSession).
+                let job: background::Job = Box::new(job);
+                let slot = std::sync::Arc::new(parking_lot::Mutex::new(Some(job)));
+                let theirs = slot.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("mdd-heap-copy".into())
+                    .spawn(move || {
+                        if let Some(job) = theirs.lock().take() {
+                            job();
+                        }
+                    });
+                if spawned.is_err() {
+                    if let Some(job) = slot.lock().take() {
+                        if let Err(job) = background::submit(job) {
+                            job();
+                        }
+                    }
+                }
+            }
+        }
+        Ok(PromiseRaw::new(env.raw(), promise.raw()))
+    }
+
     /// Dumps written (or attempted) in the current session.
     #[napi(getter, catch_unwind)]
     pub fn dump_count(&self) -> u32 {
@@ -489,9 +628,11 @@ unsafe extern "C" fn release_figures(
 }
 
 fn submit_phase2(meta: DumpMeta, plan: collector::Phase2Plan, ticket: Ticket) {
+    let dir = plan.dir.clone();
     let submitted = background::submit(Box::new(move || {
         let out = collector::run_phase2_guarded(plan);
-        let r = DumpOutcome::new(&meta, out.complete, true, out.error);
+        let mut r = DumpOutcome::new(&meta, out.complete, true, out.error);
+        r.heap_snapshot = out.heap.map(|(s, t)| HeapSnapshotResult::new(&dir, &s, t));
         ticket.settle(Box::new(move |env| unsafe {
             DumpOutcome::to_napi_value(env, r)
         }));
@@ -792,6 +933,23 @@ fn type_name(v: &Unknown) -> Result<String> {
         _ => "an unknown value",
     }
     .to_string())
+}
+
+/// An array's items for validation (at most 16: more is not a list of triggers), or the
+/// value itself when it is not an array.
+fn raw_list(v: &Unknown) -> Result<std::result::Result<Vec<RawValue>, RawValue>> {
+    if !v.is_array()? {
+        return Ok(Err(raw_value(v, 64)?.0));
+    }
+    let arr = unsafe { v.cast::<Object>() }?;
+    let len = arr.get_array_length()?;
+    if len > 16 {
+        return Ok(Err(RawValue::Other("array")));
+    }
+    (0..len)
+        .map(|i| raw_value(&arr.get_element::<Unknown>(i)?, 64).map(|v| v.0))
+        .collect::<Result<Vec<_>>>()
+        .map(Ok)
 }
 
 /// Converts a JS value for validation, reading at most `max_bytes` of a string. The

@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::analysis::{self, Facts};
+use crate::heapdump::{HeapSnapshotSection, HeapState, Pending};
 use crate::probes::cgroup::{self, CgroupInfo};
 use crate::probes::pressure::{self, Psi};
 use crate::probes::rss_split::{self, SmapsRollupPolicy};
@@ -32,6 +33,8 @@ pub struct Phase2Plan {
     /// The dumper's armed-file slot, re-armed here, off the JS thread.
     pub arm: Option<std::sync::Arc<crate::dumper::ArmSlot>>,
     pub smaps_rollup: SmapsRollupPolicy,
+    /// The heap-snapshot state, when `options.heapSnapshot` is set.
+    pub heap: Option<std::sync::Arc<HeapState>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +44,9 @@ pub struct Phase2Outcome {
     pub error: Option<String>,
     pub retention: RetentionReport,
     pub swept_temps: Vec<String>,
+    /// The heap-snapshot section written into the document, and the ticket of a pending
+    /// snapshot (for the JS side to take it).
+    pub heap: Option<(HeapSnapshotSection, Option<u32>)>,
 }
 
 /// The limit that actually kills the process, and how close it is.
@@ -289,6 +295,7 @@ pub fn run_phase2_guarded(plan: Phase2Plan) -> Phase2Outcome {
             )),
             retention: RetentionReport::default(),
             swept_temps: writer::sweep_stale_temps(&dir),
+            heap: None,
         },
     }
 }
@@ -319,6 +326,8 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
         mut report,
         roots,
         smaps_rollup,
+        heap,
+        max_files,
         ..
     } = plan;
     let mut runner = ProbeRunner::new();
@@ -328,14 +337,41 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
     report.collection.skipped_probes = Some(runner.skipped);
     report.collection.probe_micros = Some(runner.micros);
     report.collection.phase2_millis = Some((start.elapsed().as_secs_f64() * 1e6).round() / 1e3);
+    // Phase 2's figures decide about a heap snapshot; its section goes into this document.
+    let planned = heap.as_ref().and_then(|h| h.plan(&dir, &report));
+    report.heap_snapshot = planned.as_ref().map(|p| p.section.clone());
     let bytes = report.to_json();
-    match writer::replace_own(&dir, &final_name, file_id, &bytes) {
-        Ok(_) => Phase2Outcome {
-            complete: true,
-            error: None,
-            retention,
-            swept_temps,
-        },
+    match writer::replace_own_id(&dir, &final_name, file_id, &bytes) {
+        Ok((_, dump_id)) => {
+            let heap_out = match (planned, heap) {
+                (Some(p), Some(state)) => {
+                    let section = p.section.clone();
+                    let ticket = p.raw.map(|(raw, heap_name)| {
+                        state.add(Pending {
+                            raw,
+                            dir: dir.clone(),
+                            heap_name,
+                            dump_name: final_name.clone(),
+                            dump_id,
+                            config: state.config.clone(),
+                            report,
+                            section: p.section,
+                            max_files,
+                            sampler: None,
+                        })
+                    });
+                    Some((section, ticket))
+                }
+                _ => None,
+            };
+            Phase2Outcome {
+                complete: true,
+                error: None,
+                retention,
+                swept_temps,
+                heap: heap_out,
+            }
+        }
         Err(e) => Phase2Outcome {
             complete: false,
             error: Some(format!(
@@ -343,6 +379,7 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
             )),
             retention,
             swept_temps,
+            heap: None,
         },
     }
 }

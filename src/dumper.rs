@@ -9,6 +9,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use crate::collector::{self, Phase2Outcome, Phase2Plan};
+use crate::heapdump::HeapState;
 use crate::input::TriggerInput;
 use crate::limits::{Admission, Clock, MonotonicClock, SessionLimits};
 use crate::options::{short_session_id, DumperConfig, Trigger};
@@ -102,6 +103,8 @@ pub struct Dumper {
     /// with it, without using a slot.
     problem: OnceLock<String>,
     closed: AtomicBool,
+    /// The opt-in heap snapshot, when configured.
+    heap: Option<Arc<HeapState>>,
 }
 
 /// Identity of one dump, known once its slot is reserved.
@@ -152,6 +155,10 @@ impl Dumper {
         let limits = SessionLimits::new(config.max_dumps_per_session, config.cooldown_ms);
         let recorder = config.recorder.map(|r| recorder::Shared::new(r.samples));
         Dumper {
+            heap: config
+                .heap_snapshot
+                .clone()
+                .map(|c| Arc::new(HeapState::new(c))),
             recorder,
             effective_limit: OnceLock::new(),
             arm: Arc::new(ArmSlot::new(&config.directory)),
@@ -214,6 +221,10 @@ impl Dumper {
         }
     }
 
+    pub fn heap(&self) -> Option<&Arc<HeapState>> {
+        self.heap.as_ref()
+    }
+
     pub fn arm_slot(&self) -> &Arc<ArmSlot> {
         &self.arm
     }
@@ -226,6 +237,15 @@ impl Dumper {
         if dir.is_dir() {
             writer::sweep_stale_temps(dir);
             writer::apply_retention(dir, self.config.max_files as usize, &[], &UtcTime::now());
+            if let Some(h) = &self.heap {
+                writer::apply_heap_retention(
+                    dir,
+                    self.config.max_files as usize,
+                    h.config.max_bytes,
+                    &[],
+                    &UtcTime::now(),
+                );
+            }
         }
     }
 
@@ -276,6 +296,9 @@ impl Dumper {
             if let Some(id) = session_id {
                 st.short_id = short_session_id(id);
             }
+        }
+        if let Some(h) = &self.heap {
+            h.reset();
         }
         // The recorder ends the old session's trail (exit reason `sessionReset`) and
         // starts a new file for the new one.
@@ -340,6 +363,7 @@ impl Dumper {
             pressure: None,
             process_tree: None,
             analysis: None,
+            heap_snapshot: None,
             collection: Collection::default(),
         };
         // The directory first, so that a loose one is tightened (and this document says
@@ -419,6 +443,7 @@ impl Dumper {
                 roots: self.roots.clone(),
                 arm: Some(self.arm.clone()),
                 smaps_rollup: self.config.smaps_rollup,
+                heap: self.heap.clone(),
             }),
         }
     }

@@ -12,6 +12,8 @@ pub mod background;
 pub mod binding;
 pub mod collector;
 pub mod dumper;
+pub mod heapdump;
+pub mod heapsnap;
 pub mod input;
 pub mod limits;
 pub mod options;

@@ -127,7 +127,7 @@ impl RawValue {
 }
 
 /// Options as given by the host, before validation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RawOptions {
     pub directory: RawValue,
     pub session_id: RawValue,
@@ -151,6 +151,124 @@ pub struct RawOptions {
     pub smaps_rollup_max_rss_bytes: RawValue,
     /// `options.now`: a clock function for host tests (fake timers).
     pub now: RawValue,
+    /// `options.heapSnapshot` is present (an object).
+    pub heap_snapshot: bool,
+    /// `options.heapSnapshot.triggers`: the array's items, or the value when it is not an
+    /// array (`Err(RawValue::Missing)`: not given).
+    pub heap_snapshot_triggers: Result<Vec<RawValue>, RawValue>,
+    pub heap_snapshot_max_per_session: RawValue,
+    pub heap_snapshot_max_bytes: RawValue,
+    pub heap_snapshot_redact: RawValue,
+}
+
+impl Default for RawOptions {
+    fn default() -> Self {
+        RawOptions {
+            directory: RawValue::Missing,
+            session_id: RawValue::Missing,
+            max_dumps_per_session: RawValue::Missing,
+            cooldown_ms: RawValue::Missing,
+            max_files: RawValue::Missing,
+            app_version: RawValue::Missing,
+            suggestion_hard: RawValue::Missing,
+            suggestion_critical: RawValue::Missing,
+            suggestion_manual: RawValue::Missing,
+            recorder: false,
+            recorder_interval_ms: RawValue::Missing,
+            recorder_samples: RawValue::Missing,
+            watchdog: false,
+            watchdog_rss_ratio: RawValue::Missing,
+            watchdog_rss_bytes: RawValue::Missing,
+            watchdog_stall_ms: RawValue::Missing,
+            smaps_rollup: RawValue::Missing,
+            smaps_rollup_max_rss_bytes: RawValue::Missing,
+            heap_snapshot: false,
+            heap_snapshot_triggers: Err(RawValue::Missing),
+            heap_snapshot_max_per_session: RawValue::Missing,
+            heap_snapshot_max_bytes: RawValue::Missing,
+            heap_snapshot_redact: RawValue::Missing,
+            now: RawValue::Missing,
+        }
+    }
+}
+
+/// The opt-in heap snapshot (`options.heapSnapshot`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeapSnapshotConfig {
+    /// The triggers whose dumps may be followed by a snapshot.
+    pub triggers: Vec<Trigger>,
+    /// Snapshots taken per session (skipped ones do not count).
+    pub max_per_session: u32,
+    /// Bytes all heap snapshots in the directory may take together; a snapshot larger
+    /// than this is not kept.
+    pub max_bytes: u64,
+    /// Replace the values of strings in the heap by their length (the default).
+    pub redact: bool,
+}
+
+pub const DEFAULT_HEAP_SNAPSHOT_MAX_BYTES: u64 = 1 << 30;
+pub const MAX_HEAP_SNAPSHOTS_PER_SESSION: u64 = 100;
+/// Smaller than any real snapshot: a budget below it is a unit mistake.
+pub const MIN_HEAP_SNAPSHOT_BYTES: u64 = 1 << 20;
+
+fn heap_snapshot_config(raw: &RawOptions) -> Result<Option<HeapSnapshotConfig>, InvalidArg> {
+    if !raw.heap_snapshot {
+        return Ok(None);
+    }
+    const FIELD: &str = "options.heapSnapshot.triggers";
+    const EXPECTED: &str = "a non-empty array of 'hard', 'critical' and 'manual'";
+    let triggers = match &raw.heap_snapshot_triggers {
+        Err(RawValue::Missing) | Err(RawValue::Other("null")) => vec![Trigger::Critical],
+        Err(other) => return Err(InvalidArg::new(FIELD, EXPECTED, other.describe())),
+        Ok(items) if items.is_empty() => {
+            return Err(InvalidArg::new(FIELD, EXPECTED, "an empty array"))
+        }
+        Ok(items) => {
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let t = match item {
+                    RawValue::Text(s) => Trigger::parse(s),
+                    _ => None,
+                }
+                .ok_or_else(|| {
+                    InvalidArg::new(format!("{FIELD}[{i}]"), Trigger::ACCEPTED, item.describe())
+                })?;
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+            out
+        }
+    };
+    let redact = match &raw.heap_snapshot_redact {
+        RawValue::Missing | RawValue::Other("null") => true,
+        RawValue::Bool(b) => *b,
+        other => {
+            return Err(InvalidArg::new(
+                "options.heapSnapshot.redact",
+                "a boolean",
+                other.describe(),
+            ))
+        }
+    };
+    Ok(Some(HeapSnapshotConfig {
+        triggers,
+        max_per_session: integer(
+            &raw.heap_snapshot_max_per_session,
+            "options.heapSnapshot.maxPerSession",
+            1,
+            MAX_HEAP_SNAPSHOTS_PER_SESSION,
+            1,
+        )? as u32,
+        max_bytes: integer(
+            &raw.heap_snapshot_max_bytes,
+            "options.heapSnapshot.maxBytes",
+            MIN_HEAP_SNAPSHOT_BYTES,
+            MAX_SAFE_BYTES,
+            DEFAULT_HEAP_SNAPSHOT_MAX_BYTES,
+        )?,
+        redact,
+    }))
 }
 
 /// Validated dumper configuration.
@@ -169,6 +287,8 @@ pub struct DumperConfig {
     pub smaps_rollup: SmapsRollupPolicy,
     /// The host supplied its own millisecond clock (`options.now`).
     pub host_clock: bool,
+    /// The opt-in heap snapshot; `None` (the default) takes none.
+    pub heap_snapshot: Option<HeapSnapshotConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -355,6 +475,7 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
             watchdog,
             smaps_rollup,
             host_clock,
+            heap_snapshot: heap_snapshot_config(raw)?,
         },
         session_id,
     ))
@@ -374,10 +495,12 @@ pub const OPTION_KEYS: &[&str] = &[
     "smapsRollup",
     "smapsRollupMaxRssBytes",
     "now",
+    "heapSnapshot",
 ];
 pub const SUGGESTION_KEYS: &[&str] = &["hard", "critical", "manual"];
 pub const RECORDER_KEYS: &[&str] = &["intervalMs", "samples"];
 pub const WATCHDOG_KEYS: &[&str] = &["rssRatio", "rssBytes", "stallMs"];
+pub const HEAP_SNAPSHOT_KEYS: &[&str] = &["triggers", "maxPerSession", "maxBytes", "redact"];
 
 /// Refuses the first key of `container` that is not in `known`, naming the closest
 /// known one: `cooldown: 5` silently ignored would leave the 30 s default in force.
@@ -782,6 +905,89 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.field, "options.now");
+    }
+
+    #[test]
+    fn heap_snapshot_options() {
+        let (c, _) = validate(&base()).unwrap();
+        assert_eq!(c.heap_snapshot, None, "off by default");
+        let on = |f: fn(&mut RawOptions)| {
+            let mut r = RawOptions {
+                heap_snapshot: true,
+                ..base()
+            };
+            f(&mut r);
+            validate(&r).map(|(c, _)| c.heap_snapshot.unwrap())
+        };
+        let d = on(|_| {}).unwrap();
+        assert_eq!(
+            d,
+            HeapSnapshotConfig {
+                triggers: vec![Trigger::Critical],
+                max_per_session: 1,
+                max_bytes: DEFAULT_HEAP_SNAPSHOT_MAX_BYTES,
+                redact: true,
+            }
+        );
+        let c = on(|r| {
+            r.heap_snapshot_triggers = Ok(vec![
+                RawValue::Text("hard".into()),
+                RawValue::Text("manual".into()),
+                RawValue::Text("hard".into()),
+            ]);
+            r.heap_snapshot_max_per_session = RawValue::Number(2.0);
+            r.heap_snapshot_max_bytes = RawValue::Number(5e6);
+            r.heap_snapshot_redact = RawValue::Bool(false);
+        })
+        .unwrap();
+        assert_eq!(c.triggers, vec![Trigger::Hard, Trigger::Manual]);
+        assert_eq!(
+            (c.max_per_session, c.max_bytes, c.redact),
+            (2, 5_000_000, false)
+        );
+        type Case = (fn(&mut RawOptions), &'static str, &'static str);
+        let cases: [Case; 7] = [
+            (
+                |r| r.heap_snapshot_triggers = Err(RawValue::Text("critical".into())),
+                "options.heapSnapshot.triggers",
+                "expected a non-empty array of 'hard', 'critical' and 'manual', got \"critical\"",
+            ),
+            (
+                |r| r.heap_snapshot_triggers = Ok(vec![]),
+                "options.heapSnapshot.triggers",
+                "got an empty array",
+            ),
+            (
+                |r| r.heap_snapshot_triggers = Ok(vec![RawValue::Text("watchdog".into())]),
+                "options.heapSnapshot.triggers[0]",
+                "got \"watchdog\"",
+            ),
+            (
+                |r| r.heap_snapshot_max_per_session = RawValue::Number(0.0),
+                "options.heapSnapshot.maxPerSession",
+                "an integer from 1 to 100",
+            ),
+            (
+                |r| r.heap_snapshot_max_bytes = RawValue::Number(1000.0),
+                "options.heapSnapshot.maxBytes",
+                "an integer from 1048576",
+            ),
+            (
+                |r| r.heap_snapshot_max_bytes = RawValue::Text("1GB".into()),
+                "options.heapSnapshot.maxBytes",
+                "got \"1GB\"",
+            ),
+            (
+                |r| r.heap_snapshot_redact = RawValue::Text("no".into()),
+                "options.heapSnapshot.redact",
+                "expected a boolean",
+            ),
+        ];
+        for (f, field, msg) in cases {
+            let e = on(f).unwrap_err();
+            assert_eq!(e.field, field);
+            assert!(e.to_string().contains(msg), "{e}");
+        }
     }
 
     #[test]

@@ -287,6 +287,10 @@ pub struct Report {
     /// Only in dumps the watchdog wrote.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watchdog: Option<WatchdogInfo>,
+    /// Only when `options.heapSnapshot` applies to this dump's trigger: the snapshot that
+    /// followed it, or why none was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heap_snapshot: Option<crate::heapdump::HeapSnapshotSection>,
     pub collection: Collection,
 }
 
@@ -397,6 +401,7 @@ pub(crate) mod tests {
             pressure: None,
             process_tree: None,
             analysis: None,
+            heap_snapshot: None,
             history: None,
             watchdog: None,
             collection: Collection {

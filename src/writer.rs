@@ -38,6 +38,8 @@ use crate::timefmt::UtcTime;
 pub const DUMP_PREFIX: &str = "memory-";
 pub const DUMP_SUFFIX: &str = ".json";
 pub const TEMP_SUFFIX: &str = ".tmp";
+pub const HEAP_PREFIX: &str = "heap-";
+pub const HEAP_SUFFIX: &str = ".heapsnapshot";
 /// Length of `UtcTime::file_stamp()`: `2026-11-24T12-07-55-123Z`.
 const STAMP_LEN: usize = 24;
 /// An unlocked temporary file older than this is stale whoever wrote it: no write of
@@ -108,14 +110,33 @@ pub fn dump_file_name(session_short: &str, at: &UtcTime, dump_number: u32) -> St
     )
 }
 
-/// The `k`-th name to try for a dump whose first choice is `base`: `base` itself for
-/// k = 1, then `memory-…-<n>.<k>.json`.
+/// `heap-<session8>-<stamp>-<n>.heapsnapshot`: the heap snapshot that follows dump `n`.
+pub fn heap_file_name(session_short: &str, at: &UtcTime, dump_number: u32) -> String {
+    format!(
+        "{HEAP_PREFIX}{session_short}-{}-{dump_number}{HEAP_SUFFIX}",
+        at.file_stamp()
+    )
+}
+
+/// The `k`-th name to try for a file whose first choice is `base`: `base` itself for
+/// k = 1, then `memory-…-<n>.<k>.json` (or `heap-…-<n>.<k>.heapsnapshot`).
 pub fn candidate_name(base: &str, k: u32) -> String {
     if k <= 1 {
         return base.to_string();
     }
-    let stem = base.strip_suffix(DUMP_SUFFIX).unwrap_or(base);
-    format!("{stem}.{k}{DUMP_SUFFIX}")
+    for suffix in [DUMP_SUFFIX, HEAP_SUFFIX] {
+        if let Some(stem) = base.strip_suffix(suffix) {
+            return format!("{stem}.{k}{suffix}");
+        }
+    }
+    format!("{base}.{k}")
+}
+
+/// Parses exactly our own heap snapshot names (the dump names' shape, `heap-` and
+/// `.heapsnapshot` around it).
+pub fn parse_heap_name(name: &str) -> Option<DumpName> {
+    let body = name.strip_prefix(HEAP_PREFIX)?.strip_suffix(HEAP_SUFFIX)?;
+    parse_dump_name(&format!("{DUMP_PREFIX}{body}{DUMP_SUFFIX}"))
 }
 
 /// A parsed dump file name, ordered by time, then number, then copy, then session.
@@ -200,7 +221,7 @@ fn temp_name(final_name: &str) -> String {
 pub fn parse_temp_name(name: &str) -> Option<TempKind> {
     let inner = name.strip_prefix('.')?.strip_suffix(TEMP_SUFFIX)?;
     let (final_name, tag) = inner.rsplit_once('.')?;
-    parse_dump_name(final_name)?;
+    parse_dump_name(final_name).or_else(|| parse_heap_name(final_name))?;
     let hex = |s: &str| s.len() >= 8 && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
     if let Some(t) = tag.strip_prefix('L') {
         return hex(t).then_some(TempKind::Locked);
@@ -596,39 +617,102 @@ pub fn write_new(
     let mut again = true;
     loop {
         let mut t = write_temp(dir, base, bytes, durability)?;
-        for k in 1..=MAX_NAME_ATTEMPTS {
-            let name = candidate_name(base, k);
-            let path = dir.join(&name);
-            match rename_noreplace(&t.path, &path) {
-                Ok(()) => {
-                    t.kept = true;
-                    let id = t
-                        .file
-                        .as_ref()
-                        .and_then(|f| f.metadata().ok())
-                        .as_ref()
-                        .and_then(FileId::of);
-                    drop(t);
-                    if durability == Durability::PowerLoss {
-                        sync_dir(dir)?;
-                    }
-                    return Ok(Landed { path, name, id });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound && again && dir.is_dir() => {
-                    break;
-                }
-                Err(e) => return Err(err("rename into place", &path, e)),
+        match land_temp(&mut t, dir, base, durability) {
+            Err(e) if e.source.kind() == io::ErrorKind::NotFound && again && dir.is_dir() => {
+                again = false;
             }
-            if k == MAX_NAME_ATTEMPTS {
-                return Err(err(
-                    "find a free name for",
-                    &path,
-                    io::Error::other(format!("{MAX_NAME_ATTEMPTS} names taken")),
-                ));
-            }
+            other => return other,
         }
-        again = false;
+    }
+}
+
+/// Renames a temporary file to the first free name from `base`, never replacing one.
+fn land_temp(
+    t: &mut Temp,
+    dir: &Path,
+    base: &str,
+    durability: Durability,
+) -> Result<Landed, WriteError> {
+    for k in 1..=MAX_NAME_ATTEMPTS {
+        let name = candidate_name(base, k);
+        let path = dir.join(&name);
+        match rename_noreplace(&t.path, &path) {
+            Ok(()) => {
+                t.kept = true;
+                let id = t
+                    .file
+                    .as_ref()
+                    .and_then(|f| f.metadata().ok())
+                    .as_ref()
+                    .and_then(FileId::of);
+                if durability == Durability::PowerLoss {
+                    sync_dir(dir)?;
+                }
+                return Ok(Landed { path, name, id });
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(err("rename into place", &path, e)),
+        }
+    }
+    Err(err(
+        "find a free name for",
+        &dir.join(base),
+        io::Error::other(format!("{MAX_NAME_ATTEMPTS} names taken")),
+    ))
+}
+
+/// A named temporary file (`.<final>.L<token>.tmp`, mode 0600) that its writer holds
+/// locked until it lands or is dropped; dropped unlanded, it is removed. A writer that
+/// dies leaves it unlocked, and the next sweep removes it.
+pub struct LockedTemp {
+    inner: Temp,
+    dir: PathBuf,
+    base: String,
+}
+
+impl fmt::Debug for LockedTemp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockedTemp")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+impl LockedTemp {
+    /// Creates (exclusively, never through a link) and locks a temporary file for `base`.
+    pub fn create(dir: &Path, base: &str) -> Result<LockedTemp, WriteError> {
+        let path = dir.join(temp_name(base));
+        let f = create_exclusive(&path).map_err(|e| err("create temporary file", &path, e))?;
+        #[cfg(unix)]
+        try_lock(&f);
+        Ok(LockedTemp {
+            inner: Temp {
+                path,
+                file: Some(f),
+                kept: false,
+            },
+            dir: dir.to_path_buf(),
+            base: base.to_string(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The open file (write-only, positioned where the last write ended).
+    pub fn file(&mut self) -> &mut File {
+        self.inner.file.as_mut().expect("open until dropped")
+    }
+
+    /// fsyncs the file, then renames it to the first free name from `base` (never
+    /// replacing a file) and fsyncs the directory.
+    pub fn land(mut self) -> Result<Landed, WriteError> {
+        self.file()
+            .sync_all()
+            .map_err(|e| err("fsync temporary file", &self.inner.path, e))?;
+        let (dir, base) = (self.dir.clone(), self.base.clone());
+        land_temp(&mut self.inner, &dir, &base, Durability::PowerLoss)
     }
 }
 
@@ -641,6 +725,17 @@ pub fn replace_own(
     expected: Option<FileId>,
     bytes: &[u8],
 ) -> Result<PathBuf, WriteError> {
+    replace_own_id(dir, name, expected, bytes).map(|(p, _)| p)
+}
+
+/// [`replace_own`], also returning the identity of the file now at the name (so a
+/// later replace can check it in turn).
+pub fn replace_own_id(
+    dir: &Path,
+    name: &str,
+    expected: Option<FileId>,
+    bytes: &[u8],
+) -> Result<(PathBuf, Option<FileId>), WriteError> {
     let final_path = dir.join(name);
     let mut t = write_temp(dir, name, bytes, Durability::PowerLoss)?;
     if !t.path.exists() {
@@ -665,12 +760,18 @@ pub fn replace_own(
         }
         _ => {}
     }
+    let id = t
+        .file
+        .as_ref()
+        .and_then(|f| f.metadata().ok())
+        .as_ref()
+        .and_then(FileId::of);
     // rename() replaces a link planted at the final name; it never writes through it.
     fs::rename(&t.path, &final_path).map_err(|e| err("rename into place", &final_path, e))?;
     t.kept = true;
     drop(t);
     sync_dir(dir)?;
-    Ok(final_path)
+    Ok((final_path, id))
 }
 
 /// Writes `bytes` to `dir/final_name` atomically, replacing whatever is there (tools and
@@ -759,6 +860,24 @@ fn locked_by_someone(_path: &Path) -> bool {
     true
 }
 
+/// The directory's entries; a listing failure goes into `report`.
+fn list_dir(dir: &Path, report: &mut RetentionReport) -> Option<Vec<fs::DirEntry>> {
+    match fs::read_dir(dir) {
+        Ok(e) => Some(e.filter_map(|e| e.ok()).collect()),
+        Err(e) => {
+            report
+                .errors
+                .push(format!("could not list {}: {e}", dir.display()));
+            None
+        }
+    }
+}
+
+/// File stamps later than this are from a clock that was ahead: trusted least.
+fn future_horizon(now: &UtcTime) -> String {
+    UtcTime::from_epoch_ms(now.epoch_ms + FUTURE_TOLERANCE_MS).file_stamp()
+}
+
 /// Bounds the directory, across every process that uses it:
 ///
 /// - at most `max_files` dumps (names that parse as ours, nothing else is ever counted or
@@ -777,16 +896,10 @@ pub fn apply_retention(
     now: &UtcTime,
 ) -> RetentionReport {
     let mut report = RetentionReport::default();
-    let entries: Vec<fs::DirEntry> = match fs::read_dir(dir) {
-        Ok(e) => e.filter_map(|e| e.ok()).collect(),
-        Err(e) => {
-            report
-                .errors
-                .push(format!("could not list {}: {e}", dir.display()));
-            return report;
-        }
+    let Some(entries) = list_dir(dir, &mut report) else {
+        return report;
     };
-    let horizon = UtcTime::from_epoch_ms(now.epoch_ms + FUTURE_TOLERANCE_MS).file_stamp();
+    let horizon = future_horizon(now);
     // (trusted, name order): untrusted (future) names sort first.
     let mut ours: Vec<((bool, DumpName), String)> = entries
         .iter()
@@ -841,6 +954,60 @@ pub fn apply_retention(
         }
         excess -= 1;
     }
+    report
+}
+
+/// Bounds the heap snapshots in the directory, across every process that uses it: at
+/// most `max_files` of them and at most `max_bytes` together, oldest first by the time
+/// in the name (future-dated names first, as for dumps), never a name in `keep`. Only
+/// complete snapshots have these names (they land by rename), so none is being written.
+pub fn apply_heap_retention(
+    dir: &Path,
+    max_files: usize,
+    max_bytes: u64,
+    keep: &[&str],
+    now: &UtcTime,
+) -> RetentionReport {
+    let mut report = RetentionReport::default();
+    let Some(entries) = list_dir(dir, &mut report) else {
+        return report;
+    };
+    let horizon = future_horizon(now);
+    let mut ours: Vec<((bool, DumpName), String, u64)> = entries
+        .iter()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let parsed = parse_heap_name(&name)?;
+            let meta = fs::symlink_metadata(e.path()).ok()?;
+            (meta.is_file() || meta.file_type().is_symlink()).then_some((
+                (parsed.stamp <= horizon, parsed),
+                name,
+                meta.len(),
+            ))
+        })
+        .collect();
+    ours.sort();
+    let mut count = ours.len();
+    let mut total: u64 = ours.iter().map(|(_, _, len)| len).sum();
+    for (_, name, len) in ours.iter() {
+        if count <= max_files && total <= max_bytes {
+            break;
+        }
+        if keep.contains(&name.as_str()) {
+            continue;
+        }
+        match fs::remove_file(dir.join(name)) {
+            Ok(()) => report.removed.push(name.clone()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                report.errors.push(format!("could not remove {name}: {e}"));
+                continue;
+            }
+        }
+        count -= 1;
+        total -= len;
+    }
+    report.kept = count;
     report
 }
 
@@ -960,6 +1127,65 @@ mod tests {
         assert_eq!(candidate_name(&n, 1), n);
         assert!(parse_dump_name("memory-abc-2026-11-18T12-07-55-123Z-7.1.json").is_none());
         assert!(parse_dump_name("memory-abc-2026-11-18T12-07-55-123Z-7.x.json").is_none());
+    }
+
+    #[test]
+    fn heap_names() {
+        let n = heap_file_name("abc_123", &stamp(1_795_003_675_123), 7);
+        assert_eq!(n, "heap-abc_123-2026-11-18T12-07-55-123Z-7.heapsnapshot");
+        assert_eq!(parse_heap_name(&n).unwrap().dump_number, 7);
+        let c = candidate_name(&n, 2);
+        assert_eq!(c, "heap-abc_123-2026-11-18T12-07-55-123Z-7.2.heapsnapshot");
+        assert_eq!(parse_heap_name(&c).unwrap().copy, 2);
+        assert!(parse_dump_name(&n).is_none());
+        assert!(parse_heap_name("memory-abc_123-2026-11-18T12-07-55-123Z-7.json").is_none());
+        assert!(parse_heap_name("heap-abc-2026-11-18T12-07-55-123Z-7.heapsnapshot.bak").is_none());
+        assert_eq!(parse_temp_name(&temp_name(&n)), Some(TempKind::Locked));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn locked_temp_lands_without_replacing_and_is_swept_only_when_abandoned() {
+        let d = tempdir("heaptemp");
+        prepare_dir(&d).unwrap();
+        let base = "heap-a-2026-11-18T12-07-55-123Z-1.heapsnapshot";
+        fs::write(d.join(base), b"older").unwrap();
+        let mut t = LockedTemp::create(&d, base).unwrap();
+        t.file().write_all(b"snapshot").unwrap();
+        assert!(sweep_stale_temps(&d).is_empty(), "a held temp is live");
+        let l = t.land().unwrap();
+        assert_eq!(l.name, "heap-a-2026-11-18T12-07-55-123Z-1.2.heapsnapshot");
+        assert_eq!(fs::read(d.join(base)).unwrap(), b"older");
+        assert_eq!(fs::read(&l.path).unwrap(), b"snapshot");
+        assert_eq!(mode(&l.path), 0o600);
+        // Dropped unlanded: gone (a writer that dies leaves it unlocked: the kill tests).
+        let t = LockedTemp::create(&d, base).unwrap();
+        let p = t.path().to_path_buf();
+        drop(t);
+        assert!(!p.exists());
+    }
+
+    #[test]
+    fn heap_retention_holds_count_and_bytes() {
+        let d = tempdir("heapret");
+        prepare_dir(&d).unwrap();
+        let names: Vec<String> = (0..5)
+            .map(|i| heap_file_name("s", &stamp(1_700_000_000_000 + i * 1000), 1))
+            .collect();
+        for n in &names {
+            fs::write(d.join(n), vec![b'x'; 100]).unwrap();
+        }
+        fs::write(d.join("heap-notes.heapsnapshot"), vec![b'x'; 1000]).unwrap();
+        let now = UtcTime::now();
+        let r = apply_heap_retention(&d, 10, 250, &[], &now);
+        assert_eq!(r.removed, names[..3].to_vec(), "{r:?}");
+        assert_eq!(r.kept, 2);
+        let r = apply_heap_retention(&d, 1, u64::MAX, &[names[3].as_str()], &now);
+        assert_eq!(r.removed, vec![names[4].clone()], "{r:?}");
+        assert!(d.join("heap-notes.heapsnapshot").exists(), "not ours");
+        // The file just written stays even when it alone is over the budget.
+        let r = apply_heap_retention(&d, 1, 10, &[names[3].as_str()], &now);
+        assert!(r.removed.is_empty() && d.join(&names[3]).exists(), "{r:?}");
     }
 
     #[test]

@@ -73,6 +73,8 @@ export interface DumpWritten {
   dumpNumber: number
   /** Why phase 2 did not complete, if it did not (the phase-1 document stays in place). */
   error?: string
+  /** Only when `options.heapSnapshot` applies to the trigger: the snapshot, or why none. */
+  heapSnapshot?: HeapSnapshotResult
   skipped?: undefined
   retryAfterMs?: undefined
 }
@@ -167,4 +169,12 @@ export interface DumperOptions {
    * `vi.useFakeTimers()` lets `vi.advanceTimersByTime(30_000)` end a cooldown.
    */
   now?: (() => number) | null
+  /**
+   * Opt-in heap snapshot after the dumps of `triggers` (default `['critical']`), at most
+   * `maxPerSession` (default 1) per session, all snapshots in the directory together at most
+   * `maxBytes` (default 1 GiB). Taken only when the memory headroom phase 2 measured exceeds the
+   * estimated need; it blocks the JS thread while V8 writes it. `redact` (default true) replaces
+   * the values of strings in the heap by their length. Native only. See docs/heap-snapshots.md.
+   */
+  heapSnapshot?: { triggers?: ReadonlyArray<Trigger>; maxPerSession?: number; maxBytes?: number; redact?: boolean } | null
 }

@@ -1,0 +1,225 @@
+// The opt-in heap snapshot, with real processes: a child leaks objects of a class that holds
+// a canary string, dumps with `heapSnapshot` on, and the snapshot is checked as DevTools would
+// load it (counts and string indices), for the class name and against the canary.
+import { spawn } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { implementations, makeMemoryCgroup, mode, readDump, root, runNode, scratch } from './helpers.js'
+
+const CHILD = join(root, '__test__/children/heap-leak.mjs')
+const MiB = 1 << 20
+const HEAP_NAME = /^heap-[A-Za-z0-9_]{1,8}-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-\d+(\.\d+)?\.heapsnapshot$/
+
+function leakChild(dir: string, args: { count?: number; canary: string; options?: object; triggers?: string; sessions?: number }, env = {}) {
+  const r = runNode(CHILD, [dir, String(args.count ?? 5000), args.canary, JSON.stringify(args.options ?? {}), args.triggers ?? 'critical', String(args.sessions ?? 1)], { env })
+  expect(r.status, r.stderr).toBe(0)
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+  expect(lines.at(-1)).toMatchObject({ alive: true })
+  return lines.slice(0, -1)
+}
+
+/** Checks a snapshot the way a loader depends on it; returns it parsed. */
+function loadSnapshot(path: string): { strings: string[]; text: string } {
+  const text = readFileSync(path, 'utf8')
+  const s = JSON.parse(text)
+  const meta = s.snapshot.meta
+  const nf = meta.node_fields.length
+  const ef = meta.edge_fields.length
+  expect(s.nodes.length % nf).toBe(0)
+  expect(s.nodes.length / nf).toBe(s.snapshot.node_count)
+  expect(s.edges.length / ef).toBe(s.snapshot.edge_count)
+  const name = meta.node_fields.indexOf('name')
+  const edgeCount = meta.node_fields.indexOf('edge_count')
+  let edges = 0
+  const bad: string[] = []
+  for (let i = 0; i < s.nodes.length; i += nf) {
+    if (s.nodes[i + name] >= s.strings.length) bad.push(`node ${i / nf}: name ${s.nodes[i + name]}`)
+    edges += s.nodes[i + edgeCount]
+  }
+  expect(edges).toBe(s.snapshot.edge_count)
+  const types: string[] = meta.edge_types[meta.edge_fields.indexOf('type')]
+  const et = meta.edge_fields.indexOf('type')
+  const en = meta.edge_fields.indexOf('name_or_index')
+  const to = meta.edge_fields.indexOf('to_node')
+  for (let i = 0; i < s.edges.length; i += ef) {
+    const t = types[s.edges[i + et]]
+    if (t !== 'element' && t !== 'hidden' && s.edges[i + en] >= s.strings.length) bad.push(`edge ${i / ef}: name ${s.edges[i + en]}`)
+    if (s.edges[i + to] % nf !== 0 || s.edges[i + to] >= s.nodes.length) bad.push(`edge ${i / ef}: to ${s.edges[i + to]}`)
+  }
+  expect(bad.slice(0, 5)).toEqual([])
+  return { strings: s.strings, text }
+}
+
+/** `inspect`'s text output for a directory. */
+function inspectText(dir: string): string {
+  const r = runNode(join(root, 'bin/memory-diagnostics-dumper.js'), ['inspect', dir])
+  expect(r.status, r.stderr).toBe(0)
+  return r.stdout
+}
+
+const heapFiles = (dir: string) => readdirSync(dir).filter((f) => HEAP_NAME.test(f))
+
+describe('heap snapshots (native)', () => {
+  it('a leaking child with headroom gets a redacted snapshot that loads: class names stay, string values go', () => {
+    const dir = join(scratch(), 'd')
+    const canary = `CANARY${process.pid}REDACT`
+    const [r] = leakChild(dir, { canary })
+    expect(r.complete).toBe(true)
+    const hs = r.heapSnapshot
+    expect(hs.status, JSON.stringify(hs)).toBe('written')
+    expect(hs.redacted).toBe(true)
+    expect(HEAP_NAME.test(hs.filePath.split('/').at(-1))).toBe(true)
+    expect(mode(hs.filePath)).toBe(0o600)
+    expect(statSync(hs.filePath).size).toBe(hs.bytes)
+    const { strings, text } = loadSnapshot(hs.filePath)
+    expect(strings).toContain('LeakedSessionRecord')
+    expect(strings).toContain('transcript')
+    expect(text).not.toContain(canary)
+    expect(strings.some((s) => /^<redacted \d+ chars>$/.test(s))).toBe(true)
+    // The dump links it, with the guard's figures and the measured cost.
+    const doc = readDump(r.filePath)
+    expect(doc.heapSnapshot).toMatchObject({ status: 'written', file: hs.filePath.split('/').at(-1), bytes: hs.bytes, redacted: true })
+    expect(doc.heapSnapshot.headroomBytes).toBeGreaterThan(doc.heapSnapshot.neededBytes)
+    expect(doc.heapSnapshot.peakExtraBytes).toBeGreaterThan(0)
+    // The estimate covers what the snapshot really took.
+    expect(doc.heapSnapshot.peakExtraBytes).toBeLessThan(doc.heapSnapshot.neededBytes)
+    console.log(
+      `heap snapshot: ${(hs.bytes / MiB).toFixed(1)} MiB in ${hs.millis.toFixed(0)} ms (JS thread), copy ${hs.copyMillis.toFixed(0)} ms; ` +
+        `peak extra ${(doc.heapSnapshot.peakExtraBytes / MiB).toFixed(0)} MiB vs estimate ${(doc.heapSnapshot.neededBytes / MiB).toFixed(0)} MiB`,
+    )
+    expect(inspectText(dir)).toMatch(/Heap snapshot after #1: heap-leaky-\S+\.heapsnapshot, \d+ MiB, string values redacted, the JS thread blocked \d+ ms/)
+    // Nothing else in the directory: no temporary file left.
+    expect(readdirSync(dir).sort()).toEqual([hs.filePath.split('/').at(-1), r.filePath.split('/').at(-1)].sort())
+  })
+
+  it('keeps string values with redact: false', () => {
+    const dir = join(scratch(), 'd')
+    const canary = `CANARY${process.pid}PLAIN`
+    const [r] = leakChild(dir, { canary, options: { redact: false } })
+    expect(r.heapSnapshot).toMatchObject({ status: 'written', redacted: false })
+    const { strings, text } = loadSnapshot(r.heapSnapshot.filePath)
+    expect(text).toContain(canary)
+    expect(strings).toContain('LeakedSessionRecord')
+    expect(readDump(r.filePath).heapSnapshot.redacted).toBe(false)
+  })
+
+  it('holds the per-session cap and the byte budget across sessions', () => {
+    const dir = join(scratch(), 'd')
+    // Two critical dumps per session, three sessions; snapshots here are a few MiB each.
+    const results = leakChild(dir, { canary: 'C', triggers: 'critical,critical,hard', sessions: 3, options: { maxBytes: 12 * MiB } })
+    const hs = results.map((r) => r.heapSnapshot)
+    expect(hs.map((h) => h?.status)).toEqual(['written', 'skipped', undefined, 'written', 'skipped', undefined, 'written', 'skipped', undefined])
+    expect(hs[1].skipped).toMatch(/maxPerSession = 1/)
+    expect(readDump(results[1].filePath).heapSnapshot.status).toBe('skipped')
+    const sizes = heapFiles(dir).map((f) => statSync(join(dir, f)).size)
+    expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(12 * MiB)
+    expect(existsSync(hs[6].filePath)).toBe(true)
+    expect(hs[6].bytes).toBeGreaterThan(4 * MiB)
+    expect(heapFiles(dir).length).toBeLessThan(3)
+  })
+
+  it('does not keep a snapshot larger than the byte budget, and leaves no file behind', () => {
+    const dir = join(scratch(), 'd')
+    const [r] = leakChild(dir, { canary: 'C', options: { maxBytes: MiB } })
+    expect(r.heapSnapshot.status).toBe('failed')
+    expect(r.heapSnapshot.error).toMatch(/larger than heapSnapshot.maxBytes \(1048576 bytes\)/)
+    expect(heapFiles(dir)).toEqual([])
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([])
+    expect(readDump(r.filePath).heapSnapshot.status).toBe('failed')
+  })
+
+  const cgLimit = 96 * MiB
+  const cg = makeMemoryCgroup(cgLimit, 'heapsnap')
+  if (typeof cg === 'string') console.log(`skipped the cgroup heap-snapshot test: ${cg}`)
+  it.skipIf(typeof cg === 'string')('skips the snapshot when the cgroup leaves too little headroom, and the child lives', () => {
+    const group = cg as Exclude<typeof cg, string>
+    try {
+      const dir = join(scratch(), 'd')
+      const r = group.runNode(CHILD, [dir, '20000', 'C', '{}', 'critical', '1'])
+      expect(r.status, r.stderr).toBe(0)
+      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+      expect(lines.at(-1)).toMatchObject({ alive: true, leaked: 20000 })
+      const hs = lines[0].heapSnapshot
+      expect(hs.status, JSON.stringify(hs)).toBe('skipped')
+      expect(hs.skipped).toMatch(/not enough memory headroom/)
+      expect(hs.headroomBytes).toBeLessThanOrEqual(cgLimit)
+      expect(hs.neededBytes).toBeGreaterThan(hs.headroomBytes)
+      const doc = readDump(lines[0].filePath)
+      expect(doc.heapSnapshot).toMatchObject({ status: 'skipped', neededBytes: hs.neededBytes, headroomBytes: hs.headroomBytes })
+      expect(doc.heapSnapshot.headroomBytes).toBeLessThanOrEqual(doc.memoryLimit.headroomBytes)
+      expect(heapFiles(dir)).toEqual([])
+      expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([])
+      expect(inspectText(dir)).toContain('Heap snapshot after #1: skipped: not enough memory headroom')
+    } finally {
+      group.remove()
+    }
+  })
+
+  it('a SIGKILL during the snapshot leaves no file under its name, and the next start removes the temporary file', async () => {
+    const dir = join(scratch(), 'd')
+    const child = spawn(process.execPath, [CHILD, dir, '60000', 'C', '{}', 'critical', '1'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    // Kill as soon as the dump says the snapshot is under way.
+    let pendingDoc: any = null
+    for (let i = 0; i < 3000 && !pendingDoc; i++) {
+      await new Promise((r) => setTimeout(r, 10))
+      const dump = existsSync(dir) ? readdirSync(dir).find((f) => f.startsWith('memory-') && f.endsWith('.json')) : undefined
+      if (!dump) continue
+      try {
+        const doc = JSON.parse(readFileSync(join(dir, dump), 'utf8'))
+        if (doc.heapSnapshot?.status === 'pending') pendingDoc = doc
+      } catch {}
+    }
+    expect(pendingDoc, 'the dump never said pending').not.toBeNull()
+    // ...and V8 has begun writing into the temporary file: a kill in mid-write.
+    const rawTemp = () => readdirSync(dir).find((f) => f.startsWith('.heap-') && f.endsWith('.tmp'))
+    let writing = 0
+    for (let i = 0; i < 6000 && !writing; i++) {
+      const t = rawTemp()
+      if (t) writing = statSync(join(dir, t), { throwIfNoEntry: false } as any)?.size ?? 0
+      if (!writing) await new Promise((r) => setTimeout(r, 5))
+    }
+    expect(writing, 'V8 never started writing').toBeGreaterThan(0)
+    child.kill('SIGKILL')
+    await exited
+    expect(heapFiles(dir)).toEqual([])
+    const temps = readdirSync(dir).filter((f) => f.startsWith('.heap-') && f.endsWith('.tmp'))
+    expect(temps.length).toBe(1)
+    // The dump keeps the evidence that the process ended during a snapshot.
+    const doc = readDump(join(dir, readdirSync(dir).find((f) => f.startsWith('memory-'))!))
+    expect(doc.heapSnapshot).toMatchObject({ status: 'pending', file: pendingDoc.heapSnapshot.file })
+    expect(inspectText(dir)).toContain('Heap snapshot after #1: was being taken when the process ended')
+    // The next dumper's start sweeps the temporary file (its writer's lock is gone).
+    const next = runNode(join(root, '__test__/children/heap-leak.mjs'), [dir, '0', 'C', '{"triggers":["manual"]}', 'hard', '1'])
+    expect(next.status, next.stderr).toBe(0)
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([])
+    expect(heapFiles(dir)).toEqual([])
+  })
+})
+
+describe('heap snapshot option in both implementations', () => {
+  for (const impl of implementations) {
+    it(`${impl.name}: validates options.heapSnapshot with the same messages`, () => {
+      const dir = join(scratch(), 'd')
+      const make = (heapSnapshot: unknown) => () => new impl.MemoryDiagnosticsDumper({ directory: dir, heapSnapshot } as any)
+      expect(make({ triggers: 'critical' })).toThrow("options.heapSnapshot.triggers: expected a non-empty array of 'hard', 'critical' and 'manual', got \"critical\"")
+      expect(make({ triggers: [] })).toThrow('options.heapSnapshot.triggers: expected a non-empty array')
+      expect(make({ triggers: ['watchdog'] })).toThrow("options.heapSnapshot.triggers[0]: expected 'hard', 'critical' or 'manual', got \"watchdog\"")
+      expect(make({ maxPerSession: 0 })).toThrow('options.heapSnapshot.maxPerSession: expected an integer from 1 to 100, got 0')
+      expect(make({ maxBytes: 10 })).toThrow('options.heapSnapshot.maxBytes: expected an integer from 1048576 to 9007199254740991, got 10')
+      expect(make({ redact: 'no' })).toThrow('options.heapSnapshot.redact: expected a boolean, got "no"')
+      expect(make(5)).toThrow('options.heapSnapshot: expected an object, got a number')
+      expect(make({})).not.toThrow()
+      expect(make(null)).not.toThrow()
+    })
+  }
+
+  it('js: reports snapshots as unsupported, in the result and the dump', () => {
+    const dir = join(scratch(), 'd')
+    const [r] = leakChild(dir, { canary: 'C', count: 10 }, { MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS: '1' })
+    expect(r.heapSnapshot.skipped).toMatch(/unsupported in the js implementation/)
+    expect(readDump(r.filePath).heapSnapshot.skipped).toBe(r.heapSnapshot.skipped)
+    expect(heapFiles(dir)).toEqual([])
+  })
+})

@@ -1,0 +1,46 @@
+'use strict'
+// The JS half of the opt-in heap snapshot (docs/heap-snapshots.md). V8's snapshot API is
+// only reachable from JS, so when a dump's phase 2 (native, off the JS thread) allows a
+// snapshot, it hands back a ticket; this wrapper has V8 write the snapshot into the locked
+// temporary file the native side prepared, then hands it back to the native side, which
+// copies it (redacting string values) off the JS thread, lands it under its final name and
+// records the outcome in the dump. Nothing here throws into the host.
+
+const v8 = require('node:v8')
+
+/** A subclass of the native dumper whose dump() promise includes the snapshot. */
+function withHeapSnapshots(Native) {
+  class MemoryDiagnosticsDumper extends Native {
+    dump(trigger, input) {
+      const p = super.dump(trigger, input)
+      return p.then((r) => (r && r.heapSnapshot && r.heapSnapshot.status === 'pending' ? this.#snapshot(r) : r))
+    }
+
+    async #snapshot(result) {
+      const ticket = result.heapSnapshot.ticket
+      let hs = null
+      try {
+        const tmp = this.heapSnapshotStart(ticket)
+        let error = null
+        const started = performance.now()
+        if (tmp === null || tmp === undefined) error = 'the pending snapshot was not found'
+        else {
+          try {
+            v8.writeHeapSnapshot(tmp)
+          } catch (e) {
+            error = String((e && e.message) || e).slice(0, 500)
+          }
+        }
+        hs = await this.heapSnapshotFinish(ticket, performance.now() - started, error)
+      } catch (e) {
+        hs = { status: 'failed', error: `internal error: ${String((e && e.message) || e).slice(0, 500)}` }
+      }
+      const out = { ...result, heapSnapshot: hs || { status: 'failed', error: 'the pending snapshot was not found' } }
+      delete out.heapSnapshot.ticket
+      return out
+    }
+  }
+  return MemoryDiagnosticsDumper
+}
+
+module.exports = { withHeapSnapshots }

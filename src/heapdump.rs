@@ -1,0 +1,675 @@
+//! The opt-in heap snapshot that follows a dump (`options.heapSnapshot`).
+//!
+//! Order of events: phase 1 and phase 2 are on disk first. Phase 2 then decides, from
+//! what it measured, whether a snapshot may be taken ([`decide`]): only when the
+//! effective headroom (the smallest of the cgroup's limit minus its usage, the system's
+//! available memory and the headroom against the effective limit) exceeds the estimated
+//! need. A skip is recorded in the phase-2 document. A snapshot to be taken gets a locked
+//! temporary file in the dump directory and the document says `pending`, so a process
+//! that dies during the snapshot leaves that evidence. The package's entry wrapper has
+//! V8 write the snapshot into the temporary file (the API is only reachable from JS),
+//! then [`finish`] runs off the JS thread: the redacting copy into a second locked
+//! temporary file, a no-replace rename to `heap-<session8>-<time>-<n>.heapsnapshot`,
+//! retention with its own byte budget, and one more atomic replace of the dump with the
+//! outcome.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::heapsnap;
+use crate::options::HeapSnapshotConfig;
+use crate::report::Report;
+use crate::timefmt::UtcTime;
+use crate::writer::{self, FileId, LockedTemp};
+
+/// The estimate of the extra memory a snapshot needs: V8 builds the whole snapshot graph
+/// and its string table in native memory before writing it. Node's documentation says
+/// about twice the heap; measured here on Node 20 with heaps of many small objects it
+/// was 8 to 10 times `usedHeapSize` (10.5 MB heap: 104 MB extra; 126 MB: 1.2 GB; 419 MB:
+/// 3.4 GB), so the estimate is 10 times, plus a fixed margin for the writer's buffers.
+pub const NEED_FACTOR: u64 = 10;
+pub const NEED_MARGIN_BYTES: u64 = 64 << 20;
+pub const ESTIMATE: &str = "10 x usedHeapSize + 64 MiB";
+
+/// The `heapSnapshot` section of a dump document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeapSnapshotSection {
+    /// `pending` (phase 2 is on disk, the snapshot is being taken), `written`, `skipped`
+    /// or `failed`.
+    pub status: &'static str,
+    /// Why no snapshot was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// What went wrong while taking or copying it (nothing is left under its name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needed_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headroom_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<&'static str>,
+    /// The snapshot's file name, in the dump's directory (the intended one while pending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// How long V8 took to write it (the JS thread was blocked for this long).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub millis: Option<f64>,
+    /// How long the redacting copy took (off the JS thread).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_millis: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redacted: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strings_redacted: Option<u64>,
+    /// The highest resident set size seen while the snapshot was taken, minus the one
+    /// before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_extra_bytes: Option<u64>,
+}
+
+impl HeapSnapshotSection {
+    fn skipped(reason: String, needed: Option<u64>, headroom: Option<u64>) -> Self {
+        HeapSnapshotSection {
+            status: "skipped",
+            skipped: Some(reason),
+            needed_bytes: needed,
+            headroom_bytes: headroom,
+            estimate: needed.map(|_| ESTIMATE),
+            ..Default::default()
+        }
+    }
+}
+
+/// What phase 2 decides.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// The option is off or this trigger is not one of its triggers: no section.
+    NotAsked,
+    Skip(Box<HeapSnapshotSection>),
+    Take {
+        needed: u64,
+        headroom: u64,
+    },
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.0} MiB", b as f64 / (1u64 << 20) as f64)
+}
+
+/// The effective headroom phase 2 measured: the smallest of the cgroup's limit minus its
+/// usage, the system's available memory and the headroom against the effective limit.
+pub fn headroom(report: &Report) -> Option<u64> {
+    let cgroup = report
+        .cgroup
+        .as_ref()
+        .and_then(|c| Some(c.effective_limit?.saturating_sub(c.usage?)));
+    let available = report.system.as_ref().map(|s| s.available_memory);
+    let limit = report.memory_limit.as_ref().and_then(|l| l.headroom_bytes);
+    [cgroup, available, limit].into_iter().flatten().min()
+}
+
+/// Whether this dump may be followed by a snapshot. `taken`: snapshots already taken in
+/// the session; `disk_free`: bytes free for us in the directory, if known.
+pub fn decide(
+    report: &Report,
+    config: &HeapSnapshotConfig,
+    taken: u32,
+    disk_free: Option<u64>,
+) -> Decision {
+    if !config.triggers.iter().any(|t| t.as_str() == report.trigger) {
+        return Decision::NotAsked;
+    }
+    let used = report
+        .at_trigger
+        .v8_heap_stats
+        .get("usedHeapSize")
+        .or_else(|| report.at_trigger.memory_usage.get("heapUsed"))
+        .map(|u| u as u64);
+    let needed = used.map(|u| {
+        u.saturating_mul(NEED_FACTOR)
+            .saturating_add(NEED_MARGIN_BYTES)
+    });
+    let room = headroom(report);
+    if taken >= config.max_per_session {
+        return Decision::Skip(Box::new(HeapSnapshotSection::skipped(
+            format!(
+                "this session already has {taken} heap snapshot(s) (maxPerSession = {})",
+                config.max_per_session
+            ),
+            needed,
+            room,
+        )));
+    }
+    let Some(needed) = needed else {
+        return Decision::Skip(Box::new(HeapSnapshotSection::skipped(
+            "the dump's input has no usedHeapSize, so the memory a snapshot needs cannot be estimated".into(),
+            None,
+            room,
+        )));
+    };
+    let Some(room) = room else {
+        return Decision::Skip(Box::new(HeapSnapshotSection::skipped(
+            "phase 2 could not measure the memory headroom".into(),
+            Some(needed),
+            None,
+        )));
+    };
+    if room <= needed {
+        return Decision::Skip(Box::new(HeapSnapshotSection::skipped(
+            format!(
+                "not enough memory headroom: a snapshot needs an estimated {} ({ESTIMATE}), the headroom is {}",
+                mib(needed),
+                mib(room)
+            ),
+            Some(needed),
+            Some(room),
+        )));
+    }
+    // The raw snapshot and its copy are on disk together for a moment; the raw one is
+    // about twice the heap.
+    let disk_need = used.unwrap_or(0).saturating_mul(4);
+    if let Some(free) = disk_free.filter(|f| *f < disk_need) {
+        return Decision::Skip(Box::new(HeapSnapshotSection::skipped(
+            format!(
+                "not enough disk space: about {} needed, {} free",
+                mib(disk_need),
+                mib(free)
+            ),
+            Some(needed),
+            Some(room),
+        )));
+    }
+    Decision::Take {
+        needed,
+        headroom: room,
+    }
+}
+
+/// Bytes available to us on the file system of `dir`.
+pub fn disk_free(dir: &std::path::Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+            return None;
+        }
+        Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+/// Samples this process's resident set size while a snapshot is taken.
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<u64>>,
+    before: u64,
+    hwm_before: Option<u64>,
+}
+
+#[cfg(target_os = "linux")]
+fn rss_now() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn rss_now() -> Option<u64> {
+    None
+}
+
+/// `VmHWM`: the peak resident set size of the process so far.
+fn rss_peak() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+impl Sampler {
+    /// Starts sampling every 2 ms on a thread of its own; `None` where the resident
+    /// set size cannot be read.
+    pub fn start() -> Option<Sampler> {
+        let before = rss_now()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("mdd-heap-sampler".into())
+            .spawn(move || {
+                let mut max = before;
+                while !flag.load(Ordering::Relaxed) {
+                    max = max.max(rss_now().unwrap_or(0));
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                max.max(rss_now().unwrap_or(0))
+            })
+            .ok()?;
+        Some(Sampler {
+            stop,
+            handle: Some(handle),
+            before,
+            hwm_before: rss_peak(),
+        })
+    }
+
+    /// Stops sampling; the highest resident set size seen minus the one before. A new
+    /// process-wide peak (`VmHWM`) set meanwhile is exact, and used when higher.
+    pub fn finish(mut self) -> Option<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut max = self.handle.take()?.join().ok()?;
+        if let (Some(a), Some(b)) = (self.hwm_before, rss_peak()) {
+            if b > a {
+                max = max.max(b);
+            }
+        }
+        Some(max.saturating_sub(self.before))
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A snapshot phase 2 allowed, waiting for the JS side to have V8 write it.
+pub struct Pending {
+    /// V8 writes here: a locked temporary file in the dump directory.
+    pub raw: LockedTemp,
+    pub dir: PathBuf,
+    /// The first choice of name for the snapshot.
+    pub heap_name: String,
+    pub dump_name: String,
+    /// The phase-2 file at `dump_name`, replaced only while it is still there.
+    pub dump_id: Option<FileId>,
+    pub report: Report,
+    pub section: HeapSnapshotSection,
+    pub config: HeapSnapshotConfig,
+    pub max_files: u32,
+    pub sampler: Option<Sampler>,
+}
+
+/// The dumper's heap-snapshot state: the option, the session's count, the pending ones.
+pub struct HeapState {
+    pub config: HeapSnapshotConfig,
+    taken: AtomicU32,
+    next_ticket: AtomicU32,
+    pending: Mutex<Vec<(u32, Pending)>>,
+}
+
+impl std::fmt::Debug for HeapState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeapState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HeapState {
+    pub fn new(config: HeapSnapshotConfig) -> Self {
+        HeapState {
+            config,
+            taken: AtomicU32::new(0),
+            next_ticket: AtomicU32::new(1),
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A new session: its snapshots are counted from zero.
+    pub fn reset(&self) {
+        self.taken.store(0, Ordering::SeqCst);
+    }
+
+    /// Phase 2, before its document is written: decides, and for a snapshot to be taken
+    /// creates its temporary file. Returns the section for the document and, when
+    /// pending, the parts of [`Pending`] that exist only once the document is written.
+    pub fn plan(&self, dir: &std::path::Path, report: &Report) -> Option<Planned> {
+        let taken = self.taken.load(Ordering::SeqCst);
+        match decide(report, &self.config, taken, disk_free(dir)) {
+            Decision::NotAsked => None,
+            Decision::Skip(s) => Some(Planned {
+                section: *s,
+                raw: None,
+            }),
+            Decision::Take { needed, headroom } => {
+                let heap_name =
+                    writer::heap_file_name(&report.session_id, &UtcTime::now(), report.dump_number);
+                let base = HeapSnapshotSection {
+                    status: "pending",
+                    needed_bytes: Some(needed),
+                    headroom_bytes: Some(headroom),
+                    estimate: Some(ESTIMATE),
+                    file: Some(heap_name.clone()),
+                    redacted: Some(self.config.redact),
+                    ..Default::default()
+                };
+                match LockedTemp::create(dir, &heap_name) {
+                    Ok(raw) => {
+                        self.taken.fetch_add(1, Ordering::SeqCst);
+                        Some(Planned {
+                            section: base,
+                            raw: Some((raw, heap_name)),
+                        })
+                    }
+                    Err(e) => Some(Planned {
+                        section: HeapSnapshotSection {
+                            status: "failed",
+                            error: Some(e.to_string()),
+                            file: None,
+                            ..base
+                        },
+                        raw: None,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Registers a pending snapshot; its ticket goes to the JS side.
+    pub fn add(&self, p: Pending) -> u32 {
+        let t = self.next_ticket.fetch_add(1, Ordering::SeqCst);
+        self.pending.lock().push((t, p));
+        t
+    }
+
+    /// The JS side is about to have V8 write the snapshot: starts the memory sampler
+    /// and returns the path to write to.
+    pub fn start(&self, ticket: u32) -> Option<PathBuf> {
+        let mut pending = self.pending.lock();
+        let p = pending.iter_mut().find(|(t, _)| *t == ticket)?;
+        p.1.sampler = Sampler::start();
+        Some(p.1.raw.path().to_path_buf())
+    }
+
+    pub fn take(&self, ticket: u32) -> Option<Pending> {
+        let mut pending = self.pending.lock();
+        let i = pending.iter().position(|(t, _)| *t == ticket)?;
+        Some(pending.remove(i).1)
+    }
+}
+
+/// What [`HeapState::plan`] decided, for phase 2.
+pub struct Planned {
+    pub section: HeapSnapshotSection,
+    /// The raw snapshot's temporary file and the snapshot's first choice of name.
+    pub raw: Option<(LockedTemp, String)>,
+}
+
+fn round_ms(ms: f64) -> f64 {
+    (ms * 1e3).round() / 1e3
+}
+
+/// After V8 wrote the raw snapshot (or failed to: `js_error`): the copy, the landing,
+/// retention, and the dump's last replace. Runs off the JS thread.
+pub fn finish(mut p: Pending, millis: f64, js_error: Option<String>) -> HeapSnapshotSection {
+    let peak = p.sampler.take().and_then(Sampler::finish);
+    let mut s = HeapSnapshotSection {
+        status: "written",
+        millis: Some(round_ms(millis)),
+        peak_extra_bytes: peak,
+        ..p.section.clone()
+    };
+    let outcome = match js_error {
+        Some(e) => Err(format!("V8 could not write the snapshot: {e}")),
+        None => land(&mut p, &mut s),
+    };
+    if let Err(e) = outcome {
+        s.status = "failed";
+        s.error = Some(e);
+        s.file = None;
+        s.bytes = None;
+    }
+    let mut report = p.report;
+    report.heap_snapshot = Some(s.clone());
+    if let Err(e) = writer::replace_own(&p.dir, &p.dump_name, p.dump_id, &report.to_json()) {
+        // The snapshot (if written) stays; the dump keeps its `pending` section.
+        let msg = format!("the dump could not be updated: {e}");
+        s.error = Some(match s.error.take() {
+            Some(prev) => format!("{prev}; {msg}"),
+            None => msg,
+        });
+    }
+    s
+}
+
+fn land(p: &mut Pending, s: &mut HeapSnapshotSection) -> Result<(), String> {
+    let started = Instant::now();
+    let raw_path = p.raw.path().to_path_buf();
+    let raw_len = std::fs::metadata(&raw_path)
+        .map_err(|e| format!("could not read {}: {e}", raw_path.display()))?
+        .len();
+    if raw_len == 0 {
+        return Err("V8 wrote an empty snapshot".into());
+    }
+    let landed = if p.config.redact {
+        let input = std::fs::File::open(&raw_path)
+            .map_err(|e| format!("could not open {}: {e}", raw_path.display()))?;
+        let mut out = LockedTemp::create(&p.dir, &p.heap_name).map_err(|e| e.to_string())?;
+        let stats = heapsnap::copy_snapshot(input, out.file(), true, p.config.max_bytes)
+            .map_err(|e| match e {
+                heapsnap::RedactError::TooLarge(_) => format!(
+                    "the redacted snapshot is larger than heapSnapshot.maxBytes ({} bytes); it was not kept",
+                    p.config.max_bytes
+                ),
+                other => format!("the redacting copy failed: {other}"),
+            })?;
+        s.strings_redacted = Some(stats.strings_redacted);
+        out.land().map_err(|e| e.to_string())?
+    } else {
+        if raw_len > p.config.max_bytes {
+            return Err(format!(
+                "the snapshot ({raw_len} bytes) is larger than heapSnapshot.maxBytes ({} bytes); it was not kept",
+                p.config.max_bytes
+            ));
+        }
+        // Unredacted: the file V8 wrote lands as it is. A placeholder takes the raw
+        // temporary file's place in `p` (it is removed when `p` is dropped).
+        let placeholder = LockedTemp::create(&p.dir, &p.heap_name).map_err(|e| e.to_string())?;
+        std::mem::replace(&mut p.raw, placeholder)
+            .land()
+            .map_err(|e| e.to_string())?
+    };
+    s.copy_millis = Some(round_ms(started.elapsed().as_secs_f64() * 1e3));
+    s.bytes = std::fs::metadata(&landed.path).ok().map(|m| m.len());
+    s.file = Some(landed.name.clone());
+    writer::apply_heap_retention(
+        &p.dir,
+        p.max_files as usize,
+        p.config.max_bytes,
+        &[landed.name.as_str()],
+        &UtcTime::now(),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Trigger;
+    use crate::report::NumberMap;
+
+    fn config() -> HeapSnapshotConfig {
+        HeapSnapshotConfig {
+            triggers: vec![Trigger::Critical],
+            max_per_session: 1,
+            max_bytes: 1 << 30,
+            redact: true,
+        }
+    }
+
+    fn report(
+        trigger: &'static str,
+        used: Option<f64>,
+        available: u64,
+        cgroup: Option<(u64, u64)>,
+    ) -> Report {
+        let mut r = crate::report::tests::sample();
+        r.trigger = trigger;
+        r.at_trigger.v8_heap_stats = NumberMap(vec![("usedHeapSize", used)]);
+        r.at_trigger.memory_usage = NumberMap(vec![]);
+        r.system = Some(crate::probes::system::SystemInfo {
+            total_memory: 64 << 30,
+            available_memory: available,
+            ..Default::default()
+        });
+        r.cgroup = cgroup.map(|(limit, usage)| crate::probes::cgroup::CgroupInfo {
+            effective_limit: Some(limit),
+            usage: Some(usage),
+            ..Default::default()
+        });
+        r.memory_limit = crate::collector::memory_limit(r.cgroup.as_ref(), r.system.as_ref());
+        r
+    }
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn takes_only_with_headroom_above_the_estimate() {
+        let c = config();
+        // 50 MiB heap: needs 564 MiB.
+        let need = 50 * MIB * NEED_FACTOR + NEED_MARGIN_BYTES;
+        let r = report("critical", Some((50 * MIB) as f64), 8 << 30, None);
+        assert_eq!(
+            decide(&r, &c, 0, None),
+            Decision::Take {
+                needed: need,
+                headroom: 8 << 30
+            }
+        );
+        // A cgroup with 300 MiB left is the smallest headroom, whatever the system has.
+        let r = report(
+            "critical",
+            Some((50 * MIB) as f64),
+            8 << 30,
+            Some((1 << 30, 724 * MIB)),
+        );
+        match decide(&r, &c, 0, None) {
+            Decision::Skip(s) => {
+                assert_eq!(
+                    (s.needed_bytes, s.headroom_bytes),
+                    (Some(need), Some(300 * MIB))
+                );
+                assert_eq!(s.status, "skipped");
+                let why = s.skipped.unwrap();
+                assert!(
+                    why.contains("needs an estimated 564 MiB")
+                        && why.contains("headroom is 300 MiB"),
+                    "{why}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Low system memory counts as well.
+        let r = report(
+            "critical",
+            Some((50 * MIB) as f64),
+            500 * MIB,
+            Some((8 << 30, MIB)),
+        );
+        assert!(
+            matches!(decide(&r, &c, 0, None), Decision::Skip(s) if s.headroom_bytes == Some(500 * MIB))
+        );
+    }
+
+    #[test]
+    fn triggers_cap_input_and_disk() {
+        let c = config();
+        let r = report("hard", Some(1e6), 8 << 30, None);
+        assert_eq!(decide(&r, &c, 0, None), Decision::NotAsked);
+        let r = report("critical", Some(1e6), 8 << 30, None);
+        match decide(&r, &c, 1, None) {
+            Decision::Skip(s) => assert!(s.skipped.unwrap().contains("maxPerSession = 1")),
+            other => panic!("{other:?}"),
+        }
+        let r = report("critical", None, 8 << 30, None);
+        match decide(&r, &c, 0, None) {
+            Decision::Skip(s) => assert!(s.skipped.unwrap().contains("no usedHeapSize")),
+            other => panic!("{other:?}"),
+        }
+        let r = report("critical", Some((10 * MIB) as f64), 8 << 30, None);
+        match decide(&r, &c, 0, Some(20 * MIB)) {
+            Decision::Skip(s) => assert!(s.skipped.unwrap().contains("not enough disk space")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            decide(&r, &c, 0, Some(1 << 30)),
+            Decision::Take { .. }
+        ));
+    }
+
+    #[test]
+    fn finish_redacts_lands_and_updates_the_dump() {
+        let d = std::env::temp_dir().join(format!("mdd-heapdump-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        writer::prepare_dir(&d).unwrap();
+        let mut r = report("critical", Some(1e6), 8 << 30, None);
+        r.session_id = "sess".into();
+        let dump = writer::write_new(
+            &d,
+            "memory-sess-2026-11-18T12-07-55-123Z-1.json",
+            b"{}",
+            writer::Durability::ProcessCrash,
+        )
+        .unwrap();
+        let state = HeapState::new(config());
+        let planned = state.plan(&d, &r).unwrap();
+        assert_eq!(planned.section.status, "pending");
+        let (mut raw, heap_name) = planned.raw.unwrap();
+        use std::io::Write;
+        raw.file()
+            .write_all(heapsnap::tests::sample().as_bytes())
+            .unwrap();
+        let ticket = state.add(Pending {
+            raw,
+            dir: d.clone(),
+            heap_name,
+            dump_name: dump.name.clone(),
+            dump_id: dump.id,
+            report: r,
+            section: planned.section,
+            config: config(),
+            max_files: 5,
+            sampler: None,
+        });
+        assert!(state.start(ticket).unwrap().exists());
+        // The cap counts the snapshot taken.
+        assert!(matches!(
+            state.plan(&d, &report("critical", Some(1e6), 8 << 30, None)),
+            Some(Planned { raw: None, .. })
+        ));
+        let s = finish(state.take(ticket).unwrap(), 12.5, None);
+        assert_eq!(s.status, "written", "{s:?}");
+        let file = s.file.clone().unwrap();
+        assert!(
+            file.starts_with("heap-sess-") && file.ends_with("-1.heapsnapshot"),
+            "{file}"
+        );
+        let text = std::fs::read_to_string(d.join(&file)).unwrap();
+        assert!(!text.contains("sk-CANARY-42") && text.contains("SecretHolder"));
+        assert_eq!(s.bytes, Some(text.len() as u64));
+        assert_eq!(s.strings_redacted, Some(4));
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&dump.path).unwrap()).unwrap();
+        assert_eq!(doc["heapSnapshot"]["status"], "written");
+        assert_eq!(doc["heapSnapshot"]["file"], file.as_str());
+        assert_eq!(doc["heapSnapshot"]["millis"], 12.5);
+        // Only the dump and the snapshot: no temporary file left.
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
