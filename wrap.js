@@ -57,17 +57,17 @@ function wrap(Implementation) {
     }
 
     dump(trigger, input) {
-      try {
-        return this.#inner.dump(trigger, fill(input))
-      } catch (e) {
-        const error = String((e && e.message) || e)
+      const refused = (e, prefix) => {
+        const error = prefix + String((e && e.message) || e)
         this.#warn(`dump(): ${error}`, (e && e.code) || 'Error')
-        return Promise.resolve({
-          ...(TRIGGERS.includes(trigger) && { trigger }),
-          complete: false,
-          written: false,
-          error,
-        })
+        return { ...(TRIGGERS.includes(trigger) && { trigger }), complete: false, written: false, error }
+      }
+      try {
+        // The implementations resolve every outcome; a rejection would be a bug in them, and
+        // still must not become an unhandled rejection in a host that ignores the promise.
+        return Promise.resolve(this.#inner.dump(trigger, fill(input))).then(undefined, (e) => refused(e, 'internal error: '))
+      } catch (e) {
+        return Promise.resolve(refused(e, ''))
       }
     }
 

@@ -46,6 +46,23 @@ describe('panics never reach Node', () => {
     expect(await d.dump('hard')).toMatchObject({ written: true, dumpNumber: 2 })
   })
 
+  it('through the package entry, a promise the implementation rejects still resolves { written: false, error }', async () => {
+    // No implementation rejects today; the wrapper keeps a future bug from becoming an
+    // unhandled rejection in a host that ignores the promise (`void dumper.dump(level)`).
+    const { wrap } = require(join(root, 'wrap.js'))
+    class Rejecting {
+      problem = null
+      dump() {
+        return Promise.reject(new Error('boom in phase 2'))
+      }
+    }
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+    const r = await new (wrap(Rejecting))({}).dump('critical')
+    expect(r).toEqual({ trigger: 'critical', written: false, complete: false, error: 'internal error: boom in phase 2' })
+    expect(warn).toHaveBeenCalledTimes(1)
+    warn.mockRestore()
+  })
+
   it('a panic in phase 2 resolves the promise with an error and leaves phase 1 in place', async () => {
     const dir = join(scratch(), 'd')
     const d = new hooks.MemoryDiagnosticsDumper({ directory: dir, cooldownMs: 0 })
