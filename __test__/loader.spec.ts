@@ -22,7 +22,9 @@ d.dump('manual', { heapStatistics: v8.getHeapStatistics(), memoryUsage: process.
 /** Installs the package's JS files (and optionally binaries) into a fresh directory and runs the probe there. */
 function installAndRun(binaries: string[], opts: { preload?: string } = {}) {
   const dir = scratch('mdd-loader')
-  for (const f of ['index.js', 'native.js', 'fallback.js', 'wrap.js', 'heap-snapshot.js', 'package.json']) copyFileSync(join(root, f), join(dir, f))
+  // Every top-level file package.json ships (index.js requires its siblings) and package.json.
+  const { files } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { files: string[] }
+  for (const f of ['package.json', ...files.filter((f) => !f.includes('/'))]) copyFileSync(join(root, f), join(dir, f))
   for (const b of binaries) copyFileSync(join(root, b), join(dir, b))
   writeFileSync(join(dir, 'probe.cjs'), probe)
   const args = opts.preload ? ['--require', opts.preload, 'probe.cjs'] : ['probe.cjs']

@@ -75,6 +75,12 @@ function cargoBuild(triple, file, env = {}, extra = []) {
   return join(root, 'target', triple, 'release', file)
 }
 
+/** The package's top-level files as package.json ships them (its entry files among them), and package.json. */
+function packageEntryFiles() {
+  const { files } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+  return ['package.json', ...files.filter((f) => !f.includes('/') && existsSync(join(root, f)))]
+}
+
 /**
  * A directory laid out like the repository, with the binary under the name the loader
  * looks for on that platform, and a node_modules holding that platform's builds of the
@@ -85,7 +91,7 @@ function stage(name, binaryName, binaryPath, npmPlatform) {
   const pkg = join(dir, 'pkg')
   rmSync(pkg, { recursive: true, force: true })
   mkdirSync(pkg, { recursive: true })
-  for (const f of ['package.json', 'index.js', 'index.mjs', 'native.js', 'fallback.js', 'wrap.js', 'heap-snapshot.js', 'inspect.js', 'vitest.config.mts', 'bin', 'docs', 'demo', '__test__', 'tests']) {
+  for (const f of [...new Set([...packageEntryFiles(), 'vitest.config.mts', 'bin', 'docs', 'demo', '__test__', 'tests'])]) {
     cpSync(join(root, f), join(pkg, f), { recursive: true })
   }
   if (binaryPath) copyFileSync(binaryPath, join(pkg, binaryName))
@@ -283,7 +289,7 @@ function musl() {
     const dir = join(platformsDir, 'linux-x64-musl', 'pkg')
     rmSync(dir, { recursive: true, force: true })
     mkdirSync(dir, { recursive: true })
-    for (const f of ['package.json', 'index.js', 'native.js', 'fallback.js', 'wrap.js', 'heap-snapshot.js']) copyFileSync(join(root, f), join(dir, f))
+    for (const f of packageEntryFiles()) copyFileSync(join(root, f), join(dir, f))
     copyFileSync(so, join(dir, 'memory-diagnostics-dumper.linux-x64-musl.node'))
     writeFileSync(
       join(dir, 'musl.cjs'),
