@@ -12,6 +12,7 @@ pub mod background;
 pub mod binding;
 pub mod collector;
 pub mod dumper;
+pub mod filelock;
 pub mod heapdump;
 pub mod heapsnap;
 pub mod input;

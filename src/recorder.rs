@@ -393,7 +393,7 @@ pub fn sample(
 /// The append-only recorder file of one process and session, rotated at
 /// [`RECORDER_MAX_BYTES`]. Its name is this process's alone
 /// (`recorder-<session8>-<pid>-<token>.jsonl`): it is created exclusively (never an
-/// existing file, link or FIFO), locked with `flock` while open (so retention, in any
+/// existing file, link or FIFO), locked ([`crate::filelock`]) while open (so retention, in any
 /// process, never removes it), and every file, the rotated ones included, starts with a
 /// `start` record.
 pub struct RecorderFile {
@@ -520,11 +520,7 @@ fn open_exclusive(path: &Path) -> std::io::Result<File> {
     if !f.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::io::AsRawFd;
-        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    }
+    crate::filelock::try_lock(&f);
     Ok(f)
 }
 

@@ -11,7 +11,7 @@
 //!
 //! **Phase 1, unarmed** (a second dump before re-arming, a deleted directory, a platform or
 //! file system without `O_TMPFILE`) and **phase 2** write a named temporary file, created
-//! exclusively and never through a link, locked with `flock` for as long as its writer
+//! exclusively and never through a link, locked ([`crate::filelock`]) for as long as its writer
 //! needs it. Phase 1 skips fsync (it guards against the process dying, which the page
 //! cache survives); phase 2 fsyncs the file before the rename and the directory after it.
 //!
@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use crate::filelock::try_lock;
 use crate::timefmt::UtcTime;
 
 pub const DUMP_PREFIX: &str = "memory-";
@@ -206,7 +207,7 @@ fn is_stamp(s: &str) -> bool {
 /// How a sweep may decide that a temporary file's writer no longer needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TempKind {
-    /// `L<token>`: its writer holds an `flock` on it; free of the lock means abandoned.
+    /// `L<token>`: its writer holds a lock on it ([`crate::filelock`]); free of the lock means abandoned.
     Locked,
     /// `A<token>` (the JS implementation) or `<pid>-<n>` (older versions): by age only.
     Aged,
@@ -393,16 +394,11 @@ pub struct Landed {
     pub id: Option<FileId>,
 }
 
-/// Takes an exclusive `flock` without waiting; true if we got it.
-#[cfg(unix)]
-fn try_lock(f: &File) -> bool {
-    use std::os::unix::io::AsRawFd;
-    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
-}
-
 /// Everything phase 1 needs, reserved ahead: an open unnamed file in the dump directory,
 /// its space, and the serialization buffer. A dumper holds at most one: one descriptor
-/// and [`Armed::reserved`] bytes of the file system.
+/// and [`Armed::reserved`] bytes of the file system. (Linux only: elsewhere [`Armed::arm`]
+/// fails and phase 1 takes the unarmed path.)
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub struct Armed {
     file: File,
     /// `/proc/self/fd/<fd>`, for `linkat(…, AT_SYMLINK_FOLLOW)` without privileges.
@@ -559,7 +555,6 @@ fn write_temp(
         kept: false,
     };
     let f = t.file.as_mut().expect("just set");
-    #[cfg(unix)]
     try_lock(f);
     f.write_all(bytes)
         .map_err(|e| err("write temporary file", &t.path, e))?;
@@ -683,7 +678,6 @@ impl LockedTemp {
     pub fn create(dir: &Path, base: &str) -> Result<LockedTemp, WriteError> {
         let path = dir.join(temp_name(base));
         let f = create_exclusive(&path).map_err(|e| err("create temporary file", &path, e))?;
-        #[cfg(unix)]
         try_lock(&f);
         Ok(LockedTemp {
             inner: Temp {
@@ -833,31 +827,31 @@ pub struct RetentionReport {
 
 /// Opens a file of ours to test its lock: never through a link, never blocking (a FIFO
 /// planted at the name), only a regular file.
-#[cfg(unix)]
 fn open_for_lock_test(path: &Path) -> Option<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .ok()?;
+    let mut o = OpenOptions::new();
+    o.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        // FILE_FLAG_OPEN_REPARSE_POINT: a link is opened as itself (and is not a file).
+        o.custom_flags(0x0020_0000);
+    }
+    let f = o.open(path).ok()?;
     f.metadata().ok()?.is_file().then_some(f)
 }
 
 /// True if a writer holds the lock on `path` (a live recorder's file, a live writer's
 /// temporary file). The test lock, if we got it, is released on return.
-#[cfg(unix)]
 fn locked_by_someone(path: &Path) -> bool {
     match open_for_lock_test(path) {
         Some(f) => !try_lock(&f),
         None => false,
     }
-}
-
-#[cfg(not(unix))]
-fn locked_by_someone(_path: &Path) -> bool {
-    // No flock: treat every file as possibly live.
-    true
 }
 
 /// The directory's entries; a listing failure goes into `report`.
@@ -1054,7 +1048,6 @@ pub fn sweep_stale_temps(dir: &Path) -> Vec<String> {
         };
         let stale = match kind {
             TempKind::Aged => old(),
-            #[cfg(unix)]
             TempKind::Locked => match open_for_lock_test(&path) {
                 // We hold its lock now: no writer does. Remove it while holding the lock,
                 // and only if the name still is that file.
@@ -1074,8 +1067,6 @@ pub fn sweep_stale_temps(dir: &Path) -> Vec<String> {
                 // Not a regular file we can open (a link planted at the name): by age.
                 None => old(),
             },
-            #[cfg(not(unix))]
-            TempKind::Locked => old(),
         };
         if stale && fs::remove_file(&path).is_ok() {
             removed.push(name.to_string());
