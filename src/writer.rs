@@ -592,10 +592,51 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
             return Err(e);
         }
     }
-    // link() never replaces; the temporary name goes afterwards.
-    fs::hard_link(from, to)?;
-    let _ = fs::remove_file(from);
-    Ok(())
+    #[cfg(windows)]
+    {
+        // MoveFileExW without MOVEFILE_REPLACE_EXISTING never replaces (ERROR_ALREADY_EXISTS
+        // or ERROR_FILE_EXISTS: AlreadyExists), renames a file that is still open (ours are
+        // opened with delete sharing) and, unlike a hard link, works on FAT and exFAT too.
+        use std::os::windows::ffi::OsStrExt;
+        #[link(name = "kernel32")]
+        extern "system" {
+            fn MoveFileExW(from: *const u16, to: *const u16, flags: u32) -> i32;
+        }
+        let wide = |p: &Path| -> Vec<u16> { p.as_os_str().encode_wide().chain([0]).collect() };
+        let (a, b) = (wide(&long_path(from)), wide(&long_path(to)));
+        if unsafe { MoveFileExW(a.as_ptr(), b.as_ptr(), 0) } != 0 {
+            return Ok(());
+        }
+        Err(io::Error::last_os_error())
+    }
+    #[cfg(not(windows))]
+    {
+        // link() never replaces; the temporary name goes afterwards.
+        fs::hard_link(from, to)?;
+        let _ = fs::remove_file(from);
+        Ok(())
+    }
+}
+
+/// An absolute path with the `\\?\` prefix, so the wide-character calls we make ourselves
+/// take paths over 260 characters (std adds it for its own calls).
+#[cfg(windows)]
+fn long_path(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let s = abs.as_os_str().to_string_lossy();
+    if s.starts_with(r"\\?\") {
+        return abs;
+    }
+    let out = match s.strip_prefix(r"\\") {
+        // \\server\share\… becomes \\?\UNC\server\share\…
+        Some(unc) => std::ffi::OsString::from(format!(r"\\?\UNC\{unc}")),
+        None => {
+            let mut o = std::ffi::OsString::from(r"\\?\");
+            o.push(abs.as_os_str());
+            o
+        }
+    };
+    PathBuf::from(out)
 }
 
 /// The unarmed phase 1 (and any first write of a document): a locked named temporary
