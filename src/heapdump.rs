@@ -206,7 +206,33 @@ pub fn disk_free(dir: &std::path::Path) -> Option<u64> {
         }
         Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        use std::os::windows::ffi::OsStrExt;
+        #[link(name = "kernel32")]
+        extern "system" {
+            fn GetDiskFreeSpaceExW(
+                dir: *const u16,
+                free_to_caller: *mut u64,
+                total: *mut u64,
+                free: *mut u64,
+            ) -> i32;
+        }
+        // Any directory on the volume will do; the absolute path works for long ones too.
+        let abs = std::path::absolute(dir).ok()?;
+        let w: Vec<u16> = abs.as_os_str().encode_wide().chain([0]).collect();
+        let mut avail = 0u64;
+        let ok = unsafe {
+            GetDiskFreeSpaceExW(
+                w.as_ptr(),
+                &mut avail,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        (ok != 0).then_some(avail)
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = dir;
         None
@@ -228,12 +254,56 @@ fn rss_now() -> Option<u64> {
     Some(pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64)
 }
 
-#[cfg(not(target_os = "linux"))]
+/// The working set (Windows's resident set) and its peak so far, of this process.
+#[cfg(windows)]
+fn working_set() -> Option<(u64, u64)> {
+    use std::ffi::c_void;
+    /// `PROCESS_MEMORY_COUNTERS`.
+    #[repr(C)]
+    #[derive(Default)]
+    struct Counters {
+        cb: u32,
+        page_fault_count: u32,
+        peak_working_set_size: usize,
+        working_set_size: usize,
+        quota_peak_paged_pool_usage: usize,
+        quota_paged_pool_usage: usize,
+        quota_peak_non_paged_pool_usage: usize,
+        quota_non_paged_pool_usage: usize,
+        pagefile_usage: usize,
+        peak_pagefile_usage: usize,
+    }
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn GetCurrentProcess() -> *mut c_void;
+        fn K32GetProcessMemoryInfo(process: *mut c_void, counters: *mut Counters, cb: u32) -> i32;
+    }
+    let mut c = Counters {
+        cb: std::mem::size_of::<Counters>() as u32,
+        ..Default::default()
+    };
+    let ok = unsafe { K32GetProcessMemoryInfo(GetCurrentProcess(), &mut c, c.cb) };
+    (ok != 0).then_some((c.working_set_size as u64, c.peak_working_set_size as u64))
+}
+
+#[cfg(windows)]
+fn rss_now() -> Option<u64> {
+    working_set().map(|(now, _)| now)
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
 fn rss_now() -> Option<u64> {
     None
 }
 
+/// The peak working set of the process so far.
+#[cfg(windows)]
+fn rss_peak() -> Option<u64> {
+    working_set().map(|(_, peak)| peak)
+}
+
 /// `VmHWM`: the peak resident set size of the process so far.
+#[cfg(not(windows))]
 fn rss_peak() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
