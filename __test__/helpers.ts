@@ -140,6 +140,8 @@ export function makeMemoryCgroup(limitBytes: number, tag: string): TestCgroup | 
     ['v1', '/sys/fs/cgroup/memory', 'memory.limit_in_bytes'],
     ['v2', '/sys/fs/cgroup', 'memory.max'],
   ]
+  // Memory cgroups are Linux's (under Wine a Windows Node would see the host's /sys as Z:\sys).
+  if (process.platform !== 'linux') return `no memory cgroups on ${process.platform}`
   const reasons: string[] = []
   for (const [version, base, limitFile] of candidates) {
     if (!existsSync(join(base, limitFile === 'memory.max' ? 'cgroup.controllers' : 'memory.limit_in_bytes'))) {
