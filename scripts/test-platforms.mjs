@@ -1,8 +1,8 @@
 // `npm run test:platforms [-- windows arm64 musl]`: builds the addon for platforms other
 // than this Linux x64 glibc machine and runs what can run here:
 //   windows  x86_64-pc-windows-gnu (mingw-w64) standing in for the published msvc build;
-//            the loader, portable and heap-snapshot specs with the official Windows Node
-//            under Wine
+//            the Rust unit tests, and the loader, portable and heap-snapshot specs with
+//            the official Windows Node, under Wine
 //   arm64    aarch64-unknown-linux-gnu (gcc-aarch64-linux-gnu); the loader, portable and
 //            core (dump) specs and the V8 heap-OOM demo with the official arm64 Node under
 //            qemu-user
@@ -161,6 +161,13 @@ function windows() {
     if (!existsSync(shim)) run('x86_64-w64-mingw32-gcc', ['-O2', '-shared', '-o', shim, join(root, 'scripts', 'wine', 'bcryptprimitives.c'), '-ladvapi32'])
     return env
   })
+  // The Rust core's unit tests as a Windows program (the writer's locks, no-replace
+  // renames and name collisions, retention, the sweep), run by Wine as cargo's runner.
+  step(leg, 'cargo test --target x86_64-pc-windows-gnu under Wine (the core on Windows)', () =>
+    run('nice', ['-n', '10', 'cargo', 'test', '--quiet', '--lib', '--target', 'x86_64-pc-windows-gnu', '--features', 'napi/dyn-symbols'], {
+      env: { ...wine, LIBNODE_PATH: join(platformsDir, 'libnode'), CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER: 'wine' },
+    }),
+  )
   // The official Node is an msvc build: the loader asks for the msvc file name.
   const pkg = step(leg, 'stage package and test tools (npm --os=win32 --cpu=x64)', () => stage('win32-x64', 'memory-diagnostics-dumper.win32-x64-msvc.node', dll, ['--os=win32', '--cpu=x64']))
   // Output goes to a file: a Windows Node under Wine cannot write to a Unix pipe.

@@ -614,7 +614,11 @@ mod tests {
             ..Default::default()
         };
         let e = read_status(&roots).unwrap_err();
-        assert!(e.starts_with("/nonexistent-proc/self/status"), "{e}");
+        assert!(
+            e.replace('\\', "/")
+                .starts_with("/nonexistent-proc/self/status"),
+            "{e}"
+        );
         assert!(count_open_fds(&roots).is_err());
         assert!(process_uptime_seconds(&roots).is_err());
     }
