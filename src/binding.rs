@@ -248,6 +248,7 @@ impl MemoryDiagnosticsDumper {
         let napi_version = env.get_napi_version().ok();
         let runtime = RuntimeInfo::new(node_version, napi_version, config.app_version.clone());
         let host_clock = if config.host_clock {
+            // SAFETY: the options reader checked `now` is a function when `host_clock` is set.
             let f = unsafe { now.cast::<Function<(), f64>>() }?;
             Some((HostClock::default(), f.create_ref()?))
         } else {
@@ -309,6 +310,7 @@ impl MemoryDiagnosticsDumper {
         self.inner.touch();
         let start = self.inner.begin(trigger, input);
         let resolved = |r: DumpOutcome| {
+            // SAFETY: the settler calls this with the live env of this call on the JS thread; `r` is an owned plain value.
             settler::resolved(env, move |raw| unsafe {
                 DumpOutcome::to_napi_value(raw, r)
             })
@@ -360,11 +362,13 @@ impl MemoryDiagnosticsDumper {
     pub fn observed_figures<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
         let raw = env.raw();
         let Some(shared) = self.inner.recorder().cloned() else {
+            // SAFETY: `raw` is this call's env and the value was just created in it.
             return unsafe { Unknown::from_napi_value(raw, Null::to_napi_value(raw, Null)?) };
         };
         let (data, len) = shared.figures_block();
         let hint = Arc::into_raw(shared) as *mut std::ffi::c_void;
         let mut buffer = ptr::null_mut();
+        // SAFETY: `data`/`len` describe the recorder's figures block, which lives as long as `Shared`; the `Arc` leaked into `hint` keeps it alive until V8 calls `release_figures`, which reclaims it exactly once.
         let status = unsafe {
             sys::napi_create_external_arraybuffer(
                 raw,
@@ -377,10 +381,13 @@ impl MemoryDiagnosticsDumper {
         };
         if status != sys::Status::napi_ok {
             // Runtimes that forbid external buffers: `observe()` takes the checked path.
+            // SAFETY: creation failed, so V8 never took `hint`: reclaim the `Arc` leaked just above, once.
             drop(unsafe { Arc::from_raw(hint as *const crate::recorder::Shared) });
+            // SAFETY: `raw` is this call's env and the value was just created in it.
             return unsafe { Unknown::from_napi_value(raw, Null::to_napi_value(raw, Null)?) };
         }
         let mut array = ptr::null_mut();
+        // SAFETY: `buffer` is the array buffer just created in `raw`; `len / 8` Float64 elements fit inside it (the block is a whole number of f64).
         check_status!(unsafe {
             sys::napi_create_typedarray(
                 raw,
@@ -391,6 +398,7 @@ impl MemoryDiagnosticsDumper {
                 &mut array,
             )
         })?;
+        // SAFETY: `array` was just created in `raw` by the call above.
         unsafe { Unknown::from_napi_value(raw, array) }
     }
 
@@ -624,6 +632,7 @@ unsafe extern "C" fn release_figures(
     _data: *mut std::ffi::c_void,
     hint: *mut std::ffi::c_void,
 ) {
+    // SAFETY: `hint` is the `Arc` leaked by `observed_figures` for this buffer; V8 calls this finalizer once.
     drop(unsafe { Arc::from_raw(hint as *const crate::recorder::Shared) });
 }
 
@@ -633,6 +642,7 @@ fn submit_phase2(meta: DumpMeta, plan: collector::Phase2Plan, ticket: Ticket) {
         let out = collector::run_phase2_guarded(plan);
         let mut r = DumpOutcome::new(&meta, out.complete, true, out.error);
         r.heap_snapshot = out.heap.map(|(s, t)| HeapSnapshotResult::new(&dir, &s, t));
+        // SAFETY: the settler calls this on the JS thread with a live env; `r` is an owned plain value.
         ticket.settle(Box::new(move |env| unsafe {
             DumpOutcome::to_napi_value(env, r)
         }));
@@ -678,6 +688,7 @@ fn read_input(v: &Unknown) -> Result<TriggerInput> {
     let v8_heap_spaces = match spaces_v.get_type()? {
         ValueType::Undefined | ValueType::Null => None,
         _ if spaces_v.is_array()? => {
+            // SAFETY: the value was checked to be an array (an object) on the line above.
             let arr = unsafe { spaces_v.cast::<Object>() }?;
             let len = arr.get_array_length()? as usize;
             if len > MAX_HEAP_SPACES {
@@ -722,6 +733,7 @@ fn read_input(v: &Unknown) -> Result<TriggerInput> {
     match session_v.get_type()? {
         ValueType::Undefined | ValueType::Null => {}
         ValueType::Object if !session_v.is_array()? => {
+            // SAFETY: the match arm checked the value is a non-array object.
             let sobj = unsafe { session_v.cast::<Object>() }?;
             let keys = sobj.get_all_property_names(
                 KeyCollectionMode::OwnOnly,
@@ -761,6 +773,7 @@ fn read_input(v: &Unknown) -> Result<TriggerInput> {
         ValueType::Object if !resources_v.is_array()? => Some(flat_numbers(
             &mut checker,
             "activeResources",
+            // SAFETY: the match arm checked the value is a non-array object.
             &unsafe { resources_v.cast::<Object>() }?,
             MAX_RESOURCE_TYPES,
             true,
@@ -778,6 +791,7 @@ fn read_input(v: &Unknown) -> Result<TriggerInput> {
     let samples = match samples_v.get_type()? {
         ValueType::Undefined | ValueType::Null => None,
         _ if samples_v.is_array()? => {
+            // SAFETY: the value was checked to be an array (an object) on the line above.
             let arr = unsafe { samples_v.cast::<Object>() }?;
             let len = arr.get_array_length()? as usize;
             // The most recent samples are the ones that matter: keep the last ones.
@@ -790,6 +804,7 @@ fn read_input(v: &Unknown) -> Result<TriggerInput> {
                 let item = arr.get_element::<Unknown>(i as u32)?;
                 match item.get_type()? {
                     ValueType::Object if !item.is_array()? => {
+                        // SAFETY: the match arm checked the value is a non-array object.
                         let o = unsafe { item.cast::<Object>() }?;
                         out.push(flat_numbers(
                             &mut checker,
@@ -899,19 +914,23 @@ fn read_prop(obj: &Object, key: &str) -> Result<RawValue> {
     buf[..bytes.len()].copy_from_slice(bytes);
     let env = obj.value().env;
     let mut value = ptr::null_mut();
+    // SAFETY: `buf` is NUL-terminated (its length was checked above) and outlives the call; `obj` and `env` belong to the current call.
     check_status!(unsafe {
         sys::napi_get_named_property(env, obj.raw(), buf.as_ptr() as *const c_char, &mut value)
     })?;
     let mut n = 0f64;
+    // SAFETY: `value` was just returned by `napi_get_named_property` in this env; a non-number gives an error status, not UB.
     if unsafe { sys::napi_get_value_double(env, value, &mut n) } == sys::Status::napi_ok {
         return Ok(RawValue::Number(n));
     }
+    // SAFETY: `value` is a live handle in this env (see above).
     let v = unsafe { Unknown::from_napi_value(env, value) }?;
     raw_value(&v, 64).map(|v| v.0)
 }
 
 fn expect_object<'env>(v: &Unknown<'env>, field: &str) -> Result<Object<'env>> {
     match v.get_type()? {
+        // SAFETY: the value's type was checked to be an object by the match.
         ValueType::Object => Ok(unsafe { v.cast::<Object>() }?),
         _ => Err(invalid(InvalidArg::new(field, "an object", type_name(v)?))),
     }
@@ -941,6 +960,7 @@ fn raw_list(v: &Unknown) -> Result<std::result::Result<Vec<RawValue>, RawValue>>
     if !v.is_array()? {
         return Ok(Err(raw_value(v, 64)?.0));
     }
+    // SAFETY: the value was checked to be an array (an object) just above.
     let arr = unsafe { v.cast::<Object>() }?;
     let len = arr.get_array_length()?;
     if len > 16 {
@@ -958,7 +978,9 @@ fn raw_value(v: &Unknown, max_bytes: usize) -> Result<(RawValue, bool)> {
     Ok(match v.get_type()? {
         ValueType::Undefined => (RawValue::Missing, false),
         ValueType::Null => (RawValue::Other("null"), false),
+        // SAFETY: the match checked the value is a number.
         ValueType::Number => (RawValue::Number(unsafe { v.cast::<f64>() }?), false),
+        // SAFETY: the match checked the value is a boolean.
         ValueType::Boolean => (RawValue::Bool(unsafe { v.cast::<bool>() }?), false),
         ValueType::String => {
             let (s, cut) = read_string_bounded(v, max_bytes)?;
@@ -977,12 +999,14 @@ fn read_string_bounded(v: &Unknown, max_bytes: usize) -> Result<(String, bool)> 
     let env = v.value().env;
     let value = v.raw();
     let mut len = 0usize;
+    // SAFETY: `value` is a string handle (checked by the caller's match) in this env; a null buffer asks only for the length.
     check_status!(unsafe {
         sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len)
     })?;
     let want = len.min(max_bytes);
     let mut buf = vec![0u8; want + 1];
     let mut written = 0usize;
+    // SAFETY: `buf` holds `buf.len()` writable bytes, room for `want` bytes and the NUL Node-API appends.
     check_status!(unsafe {
         sys::napi_get_value_string_utf8(
             env,

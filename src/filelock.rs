@@ -22,8 +22,8 @@ pub const WINDOWS_LOCK_OFFSET: u64 = 1 << 62;
 /// available here.
 #[cfg(unix)]
 pub fn try_lock(f: &File) -> bool {
-    use std::os::unix::io::AsRawFd;
-    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+    // std's `File::try_lock` is this `flock(LOCK_EX | LOCK_NB)` on Unix, without unsafe.
+    f.try_lock().is_ok()
 }
 
 #[cfg(windows)]
@@ -67,6 +67,8 @@ pub fn try_lock(f: &File) -> bool {
         h_event: std::ptr::null_mut(),
     };
     // A synchronous handle with FAIL_IMMEDIATELY: returns at once, nothing pending.
+    // SAFETY: the handle is `f`'s, open for the whole call; `ov` is a valid, exclusively
+    // borrowed OVERLAPPED that outlives it (the call does not complete asynchronously).
     unsafe {
         win::LockFileEx(
             f.as_raw_handle(),

@@ -200,7 +200,9 @@ pub fn disk_free(dir: &std::path::Path) -> Option<u64> {
     {
         use std::os::unix::ffi::OsStrExt;
         let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+        // SAFETY: `statvfs` is plain old data; all-zero bytes are a valid value that the call overwrites.
         let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is a NUL-terminated path and `st` a valid, exclusively borrowed out-parameter.
         if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
             return None;
         }
@@ -222,6 +224,8 @@ pub fn disk_free(dir: &std::path::Path) -> Option<u64> {
         let abs = std::path::absolute(dir).ok()?;
         let w: Vec<u16> = abs.as_os_str().encode_wide().chain([0]).collect();
         let mut avail = 0u64;
+        // SAFETY: `w` is a NUL-terminated wide path that outlives the call; `avail` is a
+        // valid out-parameter and the two optional ones are null, which the API allows.
         let ok = unsafe {
             GetDiskFreeSpaceExW(
                 w.as_ptr(),
@@ -251,7 +255,7 @@ pub struct Sampler {
 fn rss_now() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64)
+    Some(pages * crate::probes::procfs::page_size())
 }
 
 /// The working set (Windows's resident set) and its peak so far, of this process.
@@ -282,6 +286,8 @@ fn working_set() -> Option<(u64, u64)> {
         cb: std::mem::size_of::<Counters>() as u32,
         ..Default::default()
     };
+    // SAFETY: the pseudo-handle of this process needs no closing; `c` is a valid,
+    // exclusively borrowed struct of the size passed in `cb`.
     let ok = unsafe { K32GetProcessMemoryInfo(GetCurrentProcess(), &mut c, c.cb) };
     (ok != 0).then_some((c.working_set_size as u64, c.peak_working_set_size as u64))
 }

@@ -6,6 +6,7 @@
 //! `cargo test` exercises the core without Node.
 
 #![deny(clippy::all)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod analysis;
 pub mod background;

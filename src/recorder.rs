@@ -840,6 +840,7 @@ mod tests {
         crate::writer::prepare_dir(&dir).unwrap();
         let fifo = dir.join("recorder-x.jsonl");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: `c` is a NUL-terminated path that outlives the call.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         let t = Instant::now();
         assert!(open_exclusive(&fifo).is_err());

@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 pub type MakeValue = Box<dyn FnOnce(sys::napi_env) -> Result<sys::napi_value> + Send>;
 
 struct RawTsfn(sys::napi_threadsafe_function);
-// The handle is only passed to Node-API calls documented as callable from any thread
+// SAFETY: the handle is only passed to Node-API calls documented as callable from any thread
 // (call, acquire, release); ref and unref happen on the JS thread.
 unsafe impl Send for RawTsfn {}
 
@@ -46,7 +46,7 @@ pub struct Ticket {
 }
 
 struct Deferred(sys::napi_deferred);
-// A deferred is only used on the JS thread (in `call_js`); the job merely carries it.
+// SAFETY: a deferred is only used on the JS thread (in `call_js`); the job merely carries it.
 unsafe impl Send for Deferred {}
 
 struct Delivery {
@@ -67,6 +67,7 @@ impl Settler {
         });
         let name = "memoryDiagnosticsDump";
         let mut js_name = ptr::null_mut();
+        // SAFETY: `name` outlives the call and its length is passed; `js_name` is a valid out-parameter; `env` is the live env of the calling JS thread.
         check_status!(unsafe {
             sys::napi_create_string_utf8(
                 env,
@@ -77,6 +78,7 @@ impl Settler {
         })?;
         let finalize_data = Arc::into_raw(shared.clone()) as *mut c_void;
         let mut raw = ptr::null_mut();
+        // SAFETY: `env` is live on the JS thread; `finalize_data` is an `Arc` leaked for `finalize`, which Node calls once; `call_js` matches the expected signature.
         let status = unsafe {
             sys::napi_create_threadsafe_function(
                 env,
@@ -93,12 +95,14 @@ impl Settler {
             )
         };
         if status != sys::Status::napi_ok {
+            // SAFETY: creation failed, so Node never took `finalize_data`: reclaim the `Arc` leaked above, once.
             drop(unsafe { Arc::from_raw(finalize_data as *const Shared) });
             return Err(Error::new(
                 Status::from(status),
                 "could not create the threadsafe function that settles dumps",
             ));
         }
+        // SAFETY: `raw` was just created in this live env, on its JS thread.
         check_status!(unsafe { sys::napi_unref_threadsafe_function(env, raw) })?;
         *shared.raw.lock() = Some(RawTsfn(raw));
         Ok(Settler { shared })
@@ -114,11 +118,14 @@ impl Settler {
                 "the dump settler was finalized",
             ));
         };
+        // SAFETY: `tsfn` is held under the lock, so `finalize` has not released it; acquire may be called from any thread.
         check_status!(unsafe { sys::napi_acquire_threadsafe_function(tsfn.0) })?;
         let mut deferred = ptr::null_mut();
         let mut promise = ptr::null_mut();
+        // SAFETY: `env` is the live env of the calling JS thread; both out-parameters are valid.
         let created = unsafe { sys::napi_create_promise(env, &mut deferred, &mut promise) };
         if created != sys::Status::napi_ok {
+            // SAFETY: undoes the acquire above on the same, still-live function.
             unsafe {
                 sys::napi_release_threadsafe_function(
                     tsfn.0,
@@ -128,6 +135,7 @@ impl Settler {
             check_status!(created)?;
         }
         if self.shared.pending.fetch_add(1, Ordering::Relaxed) == 0 {
+            // SAFETY: on the JS thread with a live env; the function is live (held under the lock).
             unsafe { sys::napi_ref_threadsafe_function(env, tsfn.0) };
         }
         Ok((
@@ -142,6 +150,7 @@ impl Settler {
     /// Gives up the dumper's share; pending promises still settle.
     pub fn release(self) {
         if let Some(tsfn) = self.shared.raw.lock().as_ref() {
+            // SAFETY: the function is live (held under the lock); release may be called from any thread and balances the acquire of `promise`.
             unsafe {
                 sys::napi_release_threadsafe_function(
                     tsfn.0,
@@ -161,7 +170,9 @@ pub fn resolved(
     let value = make(env)?;
     let mut deferred = ptr::null_mut();
     let mut promise = ptr::null_mut();
+    // SAFETY: `env` is the live env of the calling JS thread; both out-parameters are valid.
     check_status!(unsafe { sys::napi_create_promise(env, &mut deferred, &mut promise) })?;
+    // SAFETY: `deferred` was just created and is resolved exactly once; `value` belongs to `env`.
     check_status!(unsafe { sys::napi_resolve_deferred(env, deferred, value) })?;
     Ok(promise)
 }
@@ -186,6 +197,7 @@ impl Ticket {
             deferred,
             make,
         }));
+        // SAFETY: the ticket holds an acquire on the function, so it is live; `data` is a leaked box that `call_js` reclaims exactly once, or we do below if the call is refused.
         let status = unsafe {
             sys::napi_call_threadsafe_function(
                 tsfn.0,
@@ -195,8 +207,10 @@ impl Ticket {
         };
         if status != sys::Status::napi_ok {
             // Closing: the environment is being torn down.
+            // SAFETY: the call was refused, so `call_js` never sees `data`: reclaim the box leaked above, once.
             drop(unsafe { Box::from_raw(data) });
         }
+        // SAFETY: balances the ticket's acquire; callable from any thread.
         unsafe {
             sys::napi_release_threadsafe_function(
                 tsfn.0,
@@ -223,6 +237,7 @@ unsafe extern "C" fn call_js(
     if data.is_null() {
         return;
     }
+    // SAFETY: `data` is the box leaked by `Ticket::settle`; Node hands each queued item to `call_js` exactly once.
     let mut delivery = unsafe { Box::from_raw(data as *mut Delivery) };
     // A null env: Node is tearing the environment down and frees what is queued.
     if env.is_null() {
@@ -233,15 +248,18 @@ unsafe extern "C" fn call_js(
             Some(make) => make(env),
             None => {
                 let mut null = ptr::null_mut();
+                // SAFETY: `env` is live (checked non-null above) and this runs on its JS thread.
                 check_status!(unsafe { sys::napi_get_null(env, &mut null) }).map(|_| null)
             }
         };
         match value {
+            // SAFETY: the deferred was created for this delivery and is settled exactly once, here, on the JS thread.
             Ok(v) => unsafe { sys::napi_resolve_deferred(env, delivery.deferred.0, v) },
             Err(e) => {
                 let mut msg = ptr::null_mut();
                 let mut err = ptr::null_mut();
                 let text = e.reason.clone();
+                // SAFETY: `text` outlives the calls and its length is passed; the deferred is settled exactly once, here, on the JS thread.
                 unsafe {
                     sys::napi_create_string_utf8(
                         env,
@@ -257,12 +275,14 @@ unsafe extern "C" fn call_js(
     }));
     if delivery.shared.pending.fetch_sub(1, Ordering::Relaxed) == 1 {
         if let Some(tsfn) = delivery.shared.raw.lock().as_ref() {
+            // SAFETY: on the JS thread with a live env; the function is live (held under the lock).
             unsafe { sys::napi_unref_threadsafe_function(env, tsfn.0) };
         }
     }
 }
 
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: `data` is the `Arc` leaked at creation for this finalizer, which Node calls once.
     let shared = unsafe { Arc::from_raw(data as *const Shared) };
     *shared.raw.lock() = None;
 }

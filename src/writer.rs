@@ -319,6 +319,7 @@ fn check_owned_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), WriteError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
+        // SAFETY: `geteuid` has no preconditions and cannot fail.
         let euid = unsafe { libc::geteuid() };
         if meta.uid() != euid {
             return Err(err(
@@ -343,6 +344,7 @@ pub fn check_writable(dir: &Path) -> Result<(), WriteError> {
         use std::os::unix::ffi::OsStrExt;
         let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
             .map_err(|e| err("use diagnostics directory", dir, io::Error::other(e)))?;
+        // SAFETY: `c` is a NUL-terminated path that outlives the call.
         if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
             return Err(err(
                 "write to diagnostics directory",
@@ -435,6 +437,7 @@ impl Armed {
         // Allocate without growing the file: the document's write lands in blocks that
         // are already ours, so a file system that fills up later cannot refuse it.
         let r =
+            // SAFETY: `fd` is the open file owned by `file`, which outlives the call.
             unsafe { libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, 0, reserve as libc::off_t) };
         let reserved = if r == 0 { reserve as u64 } else { 0 };
         let proc_path =
@@ -488,6 +491,7 @@ impl Armed {
             let path = self.dir.join(&name);
             let c = std::ffi::CString::new(path.as_os_str().as_bytes())
                 .map_err(|e| err("link into place", &path, io::Error::other(e.to_string())))?;
+            // SAFETY: both paths are NUL-terminated `CString`s that outlive the call.
             let r = unsafe {
                 libc::linkat(
                     libc::AT_FDCWD,
@@ -573,6 +577,7 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
         use std::os::unix::ffi::OsStrExt;
         let a = std::ffi::CString::new(from.as_os_str().as_bytes()).map_err(io::Error::other)?;
         let b = std::ffi::CString::new(to.as_os_str().as_bytes()).map_err(io::Error::other)?;
+        // SAFETY: both paths are NUL-terminated `CString`s that outlive the call; `renameat2` takes these argument types.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_renameat2,
@@ -604,6 +609,7 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
         }
         let wide = |p: &Path| -> Vec<u16> { p.as_os_str().encode_wide().chain([0]).collect() };
         let (a, b) = (wide(&long_path(from)), wide(&long_path(to)));
+        // SAFETY: both are NUL-terminated wide paths that outlive the call.
         if unsafe { MoveFileExW(a.as_ptr(), b.as_ptr(), 0) } != 0 {
             return Ok(());
         }

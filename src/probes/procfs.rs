@@ -240,6 +240,7 @@ pub fn read_statm(roots: &ProbeRoots) -> Result<Statm, String> {
 pub fn page_size() -> u64 {
     #[cfg(unix)]
     {
+        // SAFETY: `sysconf` reads a constant of the system; it has no preconditions.
         let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         if n > 0 {
             return n as u64;
@@ -443,6 +444,7 @@ pub fn round_millis(secs: f64) -> f64 {
 pub fn clock_ticks_per_second() -> f64 {
     #[cfg(unix)]
     {
+        // SAFETY: `sysconf` reads a constant of the system; it has no preconditions.
         let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         if t > 0 {
             return t as f64;

@@ -17,7 +17,9 @@ pub struct ResourceUsage {
 
 #[cfg(unix)]
 pub fn read() -> Result<ResourceUsage, String> {
+    // SAFETY: `rusage` is plain old data; all-zero bytes are a valid value that the call overwrites.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, exclusively borrowed out-parameter.
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
         return Err(format!("getrusage: {}", std::io::Error::last_os_error()));
     }
@@ -62,7 +64,9 @@ mod tests {
 /// The soft limit on open file descriptors (`RLIMIT_NOFILE`); `None` when unlimited.
 #[cfg(unix)]
 pub fn open_files_limit() -> Result<Option<u64>, String> {
+    // SAFETY: `rlimit` is plain old data; all-zero bytes are a valid value that the call overwrites.
     let mut rl: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `rl` is a valid, exclusively borrowed out-parameter.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
         return Err(format!("getrlimit: {}", std::io::Error::last_os_error()));
     }

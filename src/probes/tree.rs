@@ -65,17 +65,6 @@ pub struct ProcessTree {
     pub vanished: u32,
 }
 
-fn page_size() -> u64 {
-    #[cfg(unix)]
-    {
-        let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        if p > 0 {
-            return p as u64;
-        }
-    }
-    4096
-}
-
 /// One process's entry, or `None` if it is gone.
 fn describe(proc_root: &Path, pid: u32, depth: u32, page: u64) -> Option<TreeProcess> {
     let dir = proc_root.join(pid.to_string());
@@ -149,7 +138,7 @@ fn read_with(
 ) -> Result<ProcessTree, String> {
     let start = Instant::now();
     let deadline = start + limits.max_duration;
-    let page = page_size();
+    let page = crate::probes::procfs::page_size();
     let root = describe(proc_root, root_pid, 0, page).ok_or_else(|| {
         format!(
             "{}: process {root_pid} is not readable",
@@ -312,7 +301,7 @@ mod tests {
         assert_eq!(t.process_count, 4);
         assert_eq!(
             t.processes.iter().find(|p| p.pid == 102).unwrap().rss_bytes,
-            Some(10 * page_size())
+            Some(10 * crate::probes::procfs::page_size())
         );
         fs::remove_dir_all(root).unwrap();
     }
@@ -349,6 +338,7 @@ mod tests {
         impl Drop for Kill {
             fn drop(&mut self) {
                 // The shell's own child is killed through the process group.
+                // SAFETY: `kill` takes plain integers; the group is the test's own child's.
                 unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
                 let _ = self.0.wait();
             }
