@@ -56,6 +56,7 @@ pub const PRESSURE_TRIGGERS: [(&str, Severity); 3] = [
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -64,8 +65,10 @@ pub enum Severity {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Risk {
     #[serde(rename = "type")]
+    #[cfg_attr(test, schemars(schema_with = "crate::schema::risk_kind"))]
     pub kind: &'static str,
     pub severity: Severity,
     pub message: String,
@@ -73,6 +76,7 @@ pub struct Risk {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Analysis {
     pub risks: Vec<Risk>,
     pub recommendation: String,
@@ -107,12 +111,29 @@ pub struct Facts {
     pub trigger: Option<&'static str>,
 }
 
+/// Every `risks[].type` the analysis can write.
+pub const RISK_KINDS: &[&str] = &[
+    "heapNearLimit",
+    "detachedContexts",
+    "nativeMemoryHigh",
+    "rssNearLimit",
+    "cgroupOomKills",
+    "cgroupLimitHit",
+    "memoryPressureStall",
+    "swapInUse",
+    "manyThreads",
+    "openFdsHigh",
+    "childProcessesHeavy",
+    "hostReportedPressure",
+];
+
 fn risk(
     kind: &'static str,
     severity: Severity,
     message: String,
     evidence: &[(&'static str, f64)],
 ) -> Risk {
+    debug_assert!(RISK_KINDS.contains(&kind), "{kind} is not in RISK_KINDS");
     Risk {
         kind,
         severity,

@@ -51,16 +51,19 @@ pub struct Phase2Outcome {
 
 /// The limit that actually kills the process, and how close it is.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MemoryLimit {
     /// The smaller of the cgroup's effective limit and physical memory.
     pub effective_limit_bytes: u64,
     /// `"cgroup"` or `"physical"`.
+    #[cfg_attr(test, schemars(extend("enum" = ["cgroup", "physical"])))]
     pub source: &'static str,
     /// What counts against it: the cgroup's usage, or memory in use machine-wide.
     pub usage_bytes: Option<u64>,
     pub headroom_bytes: Option<u64>,
     /// `usage / limit`.
+    #[cfg_attr(test, schemars(extend("minimum" = 0)))]
     pub usage_ratio: Option<f64>,
 }
 

@@ -38,25 +38,31 @@ pub const ESTIMATE: &str = "10 x usedHeapSize + 64 MiB";
 
 /// The `heapSnapshot` section of a dump document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HeapSnapshotSection {
     /// `pending` (phase 2 is on disk, the snapshot is being taken), `written`, `skipped`
     /// or `failed`.
+    #[cfg_attr(test, schemars(extend("enum" = ["pending", "written", "skipped", "failed"])))]
     pub status: &'static str,
     /// Why no snapshot was taken.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(extend("maxLength" = 1000)))]
     pub skipped: Option<String>,
     /// What went wrong while taking or copying it (nothing is left under its name).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(extend("maxLength" = 2000)))]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub needed_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub headroom_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(extend("maxLength" = 200)))]
     pub estimate: Option<&'static str>,
     /// The snapshot's file name, in the dump's directory (the intended one while pending).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(schema_with = "crate::schema::heap_file"))]
     pub file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,

@@ -22,6 +22,8 @@ pub mod options;
 pub mod probes;
 pub mod recorder;
 pub mod report;
+#[cfg(test)]
+mod schema;
 pub mod settler;
 pub mod test_hooks;
 pub mod timefmt;

@@ -108,9 +108,11 @@ fn observed_map(values: &[f64], fields: &[(&str, &'static str, bool)]) -> Number
 
 /// One line of the recorder file and one entry of a dump's `history`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Sample {
     #[serde(rename = "type")]
+    #[cfg_attr(test, schemars(extend("const" = "sample")))]
     pub kind: &'static str,
     pub t: String,
     pub epoch_ms: i64,

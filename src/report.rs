@@ -125,26 +125,34 @@ impl Serialize for NamedNumbers {
 
 /// The diagnostics directory was found group- or world-writable and tightened to 0700.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DirectoryNote {
     /// The mode it had, in octal (`"775"`).
+    #[cfg_attr(test, schemars(extend("pattern" = "^[0-7]{3,4}$")))]
     pub tightened_from: String,
 }
 
 /// The figures exactly as the host passed them when pressure hit.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AtTrigger {
+    #[cfg_attr(test, schemars(schema_with = "crate::schema::memory_usage"))]
     pub memory_usage: NumberMap,
+    #[cfg_attr(test, schemars(schema_with = "crate::schema::heap_stats"))]
     pub v8_heap_stats: NumberMap,
+    #[cfg_attr(test, schemars(schema_with = "crate::schema::heap_spaces"))]
     pub v8_heap_spaces: Option<Vec<HeapSpace>>,
     /// `process.getActiveResourcesInfo()` counted by type (handles and requests that
     /// keep the event loop alive).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(schema_with = "crate::schema::active_resources"))]
     pub active_resources: Option<NamedNumbers>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RuntimeInfo {
     pub node_version: String,
@@ -154,7 +162,11 @@ pub struct RuntimeInfo {
     pub addon_version: &'static str,
     pub app_version: Option<String>,
     /// `native` for this addon; the pure-JS fallback writes `js`.
+    #[cfg_attr(test, schemars(extend("enum" = ["native", "js"])))]
     pub implementation: &'static str,
+    /// Written by the pure-JS fallback only: why the native addon was not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
 }
 
 impl RuntimeInfo {
@@ -171,6 +183,7 @@ impl RuntimeInfo {
             addon_version: env!("CARGO_PKG_VERSION"),
             app_version,
             implementation: "native",
+            fallback_reason: None,
         }
     }
 }
@@ -196,12 +209,14 @@ pub fn node_arch() -> &'static str {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ProbeFailure {
     pub probe: &'static str,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Collection {
     /// Phase 1, from the call until the document was serialized (in the phase-1 file)
@@ -210,6 +225,7 @@ pub struct Collection {
     /// `armed`: phase 1 wrote into the pre-armed file and linked it into place;
     /// `unarmed`: none was armed (or it could not be used), a named temporary file was.
     #[serde(skip_serializing_if = "str::is_empty")]
+    #[cfg_attr(test, schemars(extend("enum" = ["armed", "unarmed"])))]
     pub phase1_path: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phase2_millis: Option<f64>,
@@ -224,6 +240,7 @@ pub struct Collection {
 
 /// What phase 2 learns about this process.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ProcessSection {
     pub status: Option<ProcStatus>,
@@ -232,6 +249,7 @@ pub struct ProcessSection {
     pub rss_split: Option<RssSplit>,
     /// Null when its probe failed (`collection.failedProbes`) or was skipped
     /// (`collection.skippedProbes`).
+    #[cfg_attr(test, schemars(extend("propertyNames" = {"pattern": "^[a-z][A-Za-z0-9]*$"})))]
     pub smaps_rollup: Option<SmapsRollup>,
     pub open_fds: Option<u64>,
     /// Soft `RLIMIT_NOFILE`; null when unlimited or unknown.
@@ -244,25 +262,33 @@ pub struct ProcessSection {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    #[cfg_attr(test, schemars(schema_with = "crate::schema::schema_version"))]
     pub schema_version: u32,
+    #[cfg_attr(test, schemars(schema_with = "crate::schema::trigger"))]
     pub trigger: &'static str,
+    #[cfg_attr(test, schemars(extend("minimum" = 1)))]
     pub dump_number: u32,
+    #[cfg_attr(test, schemars(schema_with = "crate::schema::session_id"))]
     pub session_id: String,
     pub pid: u32,
     /// When the writing process started (epoch ms): with `pid`, names the process.
     pub process_start_ms: u64,
+    #[cfg_attr(test, schemars(extend("pattern" = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")))]
     pub timestamp: String,
     pub collection_complete: bool,
     pub at_trigger: AtTrigger,
     #[serde(serialize_with = "serialize_session")]
+    #[cfg_attr(test, schemars(schema_with = "crate::schema::session"))]
     pub session: Vec<(String, SessionValue)>,
     pub suggestion: Option<String>,
     pub runtime: RuntimeInfo,
     pub input_warnings: Vec<String>,
     /// The host's own recent samples, as passed (`dump(trigger, { samples })`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(schema_with = "crate::schema::samples"))]
     pub samples: Option<Vec<NamedNumbers>>,
     /// Set when the dumper tightened a loose diagnostics directory before this dump.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -283,6 +309,7 @@ pub struct Report {
     pub analysis: Option<crate::analysis::Analysis>,
     /// The recorder's ring at the time of the dump: the trajectory that led to it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(schema_with = "crate::schema::history"))]
     pub history: Option<Vec<crate::recorder::Sample>>,
     /// Only in dumps the watchdog wrote.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -296,6 +323,7 @@ pub struct Report {
 
 /// Why the watchdog wrote a dump.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WatchdogInfo {
     /// How long neither `observe()` nor `dump()` had been called.

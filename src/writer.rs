@@ -119,6 +119,19 @@ pub fn heap_file_name(session_short: &str, at: &UtcTime, dump_number: u32) -> St
     )
 }
 
+/// The regular expression (JavaScript and JSON Schema syntax) that matches every name
+/// [`dump_file_name`] (with `DUMP_PREFIX`, `DUMP_SUFFIX`) or [`heap_file_name`] (with
+/// `HEAP_PREFIX`, `HEAP_SUFFIX`) and [`candidate_name`] give.
+pub fn name_pattern(prefix: &str, suffix: &str) -> String {
+    let esc = |s: &str| s.replace('.', "\\.");
+    format!(
+        "^{}[A-Za-z0-9_]{{1,{}}}-\\d{{4}}-\\d\\d-\\d\\dT\\d\\d-\\d\\d-\\d\\d-\\d{{3}}Z-\\d+(\\.\\d+)?{}$",
+        esc(prefix),
+        crate::options::SESSION_SHORT_LEN,
+        esc(suffix)
+    )
+}
+
 /// The `k`-th name to try for a file whose first choice is `base`: `base` itself for
 /// k = 1, then `memory-…-<n>.<k>.json` (or `heap-…-<n>.<k>.heapsnapshot`).
 pub fn candidate_name(base: &str, k: u32) -> String {

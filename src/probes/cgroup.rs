@@ -24,6 +24,7 @@ pub const V1_UNLIMITED_FLOOR: u64 = 1 << 62;
 const MAX_ANCESTORS: usize = 32;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CgroupEvents {
     /// v2 `memory.events` `low`: reclaimed despite being under `memory.low`.
@@ -42,6 +43,7 @@ pub struct CgroupEvents {
 /// `cache` → `file`, `shmem`, `mapped_file` → `fileMapped`, and `kernel` from
 /// `memory.kmem.usage_in_bytes`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CgroupMemStat {
     pub anon: Option<u64>,
@@ -53,9 +55,11 @@ pub struct CgroupMemStat {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CgroupInfo {
     /// `"v2"` or `"v1"`: the hierarchy read.
+    #[cfg_attr(test, schemars(extend("enum" = ["v1", "v2"])))]
     pub version: &'static str,
     /// Both a v2 and a v1 memory line were present in `/proc/self/cgroup`.
     pub hybrid: bool,

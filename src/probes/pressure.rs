@@ -10,17 +10,22 @@ use serde::Serialize;
 use super::{io_reason, read_bounded};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PsiLine {
     /// Percent of the last 10, 60 and 300 seconds.
+    #[cfg_attr(test, schemars(extend("minimum" = 0)))]
     pub avg10: f64,
+    #[cfg_attr(test, schemars(extend("minimum" = 0)))]
     pub avg60: f64,
+    #[cfg_attr(test, schemars(extend("minimum" = 0)))]
     pub avg300: f64,
     /// Total stall time since boot (or cgroup creation), microseconds.
     pub total_micros: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Psi {
     /// At least one task stalled.
     pub some: PsiLine,

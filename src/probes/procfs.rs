@@ -9,6 +9,7 @@ use super::{io_reason, read_bounded, ProbeRoots};
 
 /// `/proc/<pid>/status`, memory lines converted from kB to bytes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ProcStatus {
     pub vm_peak: Option<u64>,
@@ -204,6 +205,7 @@ pub fn read_smaps_rollup(roots: &ProbeRoots) -> Result<SmapsRollup, String> {
 /// `/proc/<pid>/statm`, in bytes (the file counts pages). `shared` is resident memory
 /// backed by a file or shared memory (`RssFile + RssShmem`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Statm {
     pub size: u64,
@@ -270,9 +272,11 @@ pub fn count_open_fds(roots: &ProbeRoots) -> Result<u64, String> {
 /// How the kernel's OOM killer ranks this process (`oom_score`, 0–1000 and higher is
 /// killed first) and the adjustment applied to it (`oom_score_adj`, -1000–1000).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OomScore {
     pub score: Option<i64>,
+    #[cfg_attr(test, schemars(extend("minimum" = -1000, "maximum" = 1000)))]
     pub adj: Option<i64>,
 }
 
@@ -299,6 +303,7 @@ pub fn read_oom_score(roots: &ProbeRoots) -> Result<OomScore, String> {
 /// Memory mappings from `/proc/<pid>/maps`: all of them, and those backed by a file.
 /// Only counted; paths are never recorded.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Mappings {
     pub total: u64,
@@ -345,6 +350,7 @@ pub fn count_mappings(roots: &ProbeRoots) -> Result<Mappings, String> {
 
 /// Page faults since the process started, from `stat`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PageFaults {
     pub minor: u64,
@@ -363,6 +369,7 @@ pub fn read_page_faults(roots: &ProbeRoots) -> Result<PageFaults, String> {
 /// Selected `/proc/meminfo` lines, in bytes: the ones sysinfo does not give and a
 /// reader needs to tell reclaimable cache from memory really in use.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MemInfo {
     pub buffers: Option<u64>,

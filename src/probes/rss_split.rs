@@ -72,6 +72,7 @@ fn mib(bytes: u64) -> String {
 /// One figure and where it came from (`file:key`, e.g. `status:RssAnon`); both null when
 /// no source had it. `skipped` says why a source that has it was not read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Figure {
     pub bytes: Option<u64>,
@@ -97,6 +98,7 @@ impl Figure {
 
 /// `process.rssSplit`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RssSplit {
     pub rss: Figure,

@@ -5,6 +5,7 @@ use serde::Serialize;
 use sysinfo::{MemoryRefreshKind, System};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SystemInfo {
     pub total_memory: u64,

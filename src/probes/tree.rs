@@ -35,6 +35,7 @@ impl Default for TreeLimits {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TreeProcess {
     pub pid: u32,
@@ -47,12 +48,15 @@ pub struct TreeProcess {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ProcessTree {
     /// `"children"` (the kernel's per-task lists) or `"scan"` (all of `/proc`).
+    #[cfg_attr(test, schemars(extend("enum" = ["children", "scan", "sysinfo"])))]
     pub method: &'static str,
     pub root_pid: u32,
     /// Root first, then breadth-first.
+    #[cfg_attr(test, schemars(extend("minItems" = 1)))]
     pub processes: Vec<TreeProcess>,
     pub process_count: usize,
     pub descendant_count: usize,
