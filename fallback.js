@@ -14,62 +14,27 @@ const os = require('node:os')
 const path = require('node:path')
 const { version: addonVersion } = require('./package.json')
 
-const DEFAULTS = { maxDumpsPerSession: 3, cooldownMs: 30_000, maxFiles: 20 }
-const LIMITS = { maxDumpsPerSession: 1_000_000, cooldownMs: 7 * 24 * 3600 * 1000, maxFiles: 100_000 }
-const MAX_TEXT_OPTION_CHARS = 1024
-const MAX_HEAP_SPACES = 32
-const MAX_SPACE_NAME_CHARS = 64
-const MAX_SESSION_KEYS = 64
-const MAX_SESSION_KEY_CHARS = 64
-const MAX_SESSION_STRING_CHARS = 1024
-const MAX_SAMPLES = 120
-const MAX_SAMPLE_KEYS = 32
-const MAX_NAME_CHARS = 64
-const MAX_RESOURCE_TYPES = 64
-// The option names each options object accepts (src/options.rs has the same lists).
-const OPTION_KEYS = ['directory', 'sessionId', 'maxDumpsPerSession', 'cooldownMs', 'maxFiles', 'appVersion', 'suggestions', 'recorder', 'watchdog', 'smapsRollup', 'smapsRollupMaxRssBytes', 'now', 'heapSnapshot']
-const SUGGESTION_KEYS = ['hard', 'critical', 'manual']
-const RECORDER_KEYS = ['intervalMs', 'samples']
-const WATCHDOG_KEYS = ['rssRatio', 'rssBytes', 'stallMs']
-const HEAP_SNAPSHOT_KEYS = ['triggers', 'maxPerSession', 'maxBytes', 'redact']
-const STALE_TEMP_AGE_MS = 600_000
+// Everything both implementations must agree on (limits, defaults, field tables, option
+// names, strings, thresholds, name patterns) comes from the Rust crate through contract.json.
+const CONTRACT = require('./contract.json')
+const { defaults: DEFAULTS, limits: LIMITS } = CONTRACT.options
+const MAX_TEXT_OPTION_CHARS = LIMITS.textOptionChars
+const { maxHeapSpaces: MAX_HEAP_SPACES, maxSpaceNameChars: MAX_SPACE_NAME_CHARS, maxSessionKeys: MAX_SESSION_KEYS } = CONTRACT.input
+const { maxSessionKeyChars: MAX_SESSION_KEY_CHARS, maxSessionStringChars: MAX_SESSION_STRING_CHARS } = CONTRACT.input
+const { maxSamples: MAX_SAMPLES, maxSampleKeys: MAX_SAMPLE_KEYS, maxNameChars: MAX_NAME_CHARS, maxResourceTypes: MAX_RESOURCE_TYPES } = CONTRACT.input
+const { heapStatFields: HEAP_STAT_FIELDS, memoryUsageFields: MEMORY_USAGE_FIELDS, heapSpaceFields: HEAP_SPACE_FIELDS } = CONTRACT.input
+// The option names each options object accepts.
+const { options: OPTION_KEYS, suggestions: SUGGESTION_KEYS, recorder: RECORDER_KEYS, watchdog: WATCHDOG_KEYS, heapSnapshot: HEAP_SNAPSHOT_KEYS } = CONTRACT.options.keys
+const STALE_TEMP_AGE_MS = CONTRACT.files.staleTempAgeMs
 // The cooldown's monotonic clock, taken when this module loads so that fake timers in a
 // host's tests leave it alone (as they leave the native clock alone); `options.now` is
 // the way to drive it.
 const monotonicNow = performance.now.bind(performance)
 // Likewise the turn phase 2 waits for: fake timers in a host's tests must not hold it back.
 const realSetImmediate = setImmediate
-const SUGGESTIONS = {
-  hard: 'Memory use is high. Save your work and consider starting a new session or closing large files and long conversations to release memory.',
-  critical:
-    'Memory is critically low and the process may be killed soon. Save your work and restart the application; if this keeps happening, attach this diagnostics file to a bug report.',
-}
-const TRIGGERS = ['hard', 'critical', 'manual']
-
-// Field tables shared with src/input.rs: [js key, document key, required].
-const HEAP_STAT_FIELDS = [
-  ['total_heap_size', 'totalHeapSize', true],
-  ['total_heap_size_executable', 'totalHeapSizeExecutable', true],
-  ['total_physical_size', 'totalPhysicalSize', true],
-  ['total_available_size', 'totalAvailableSize', true],
-  ['used_heap_size', 'usedHeapSize', true],
-  ['heap_size_limit', 'heapSizeLimit', true],
-  ['malloced_memory', 'mallocedMemory', true],
-  ['peak_malloced_memory', 'peakMallocedMemory', true],
-  ['does_zap_garbage', 'doesZapGarbage', false],
-  ['number_of_native_contexts', 'numberOfNativeContexts', true],
-  ['number_of_detached_contexts', 'numberOfDetachedContexts', true],
-  ['total_global_handles_size', 'totalGlobalHandlesSize', false],
-  ['used_global_handles_size', 'usedGlobalHandlesSize', false],
-  ['external_memory', 'externalMemory', false],
-]
-const MEMORY_USAGE_FIELDS = ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'].map((k) => [k, k, true])
-const HEAP_SPACE_FIELDS = [
-  ['space_size', 'spaceSize', true],
-  ['space_used_size', 'spaceUsedSize', true],
-  ['space_available_size', 'spaceAvailableSize', true],
-  ['physical_space_size', 'physicalSpaceSize', true],
-]
+const SUGGESTIONS = CONTRACT.suggestions
+const TRIGGERS = CONTRACT.triggers.accepted
+const ACCEPTED_TRIGGERS = CONTRACT.triggers.acceptedText
 
 function invalidArg(field, expected, got) {
   const e = new Error(`${field}: expected ${expected}, got ${got}`)
@@ -162,7 +127,7 @@ function checkKeys(container, obj, known) {
 }
 
 function shortSessionId(id) {
-  const short = [...id].filter((c) => /^[A-Za-z0-9_]$/.test(c)).slice(0, 8).join('')
+  const short = [...id].filter((c) => /^[A-Za-z0-9_]$/.test(c)).slice(0, CONTRACT.options.sessionShortLen).join('')
   return short || 'nosessn'
 }
 
@@ -209,12 +174,13 @@ function readInput(input) {
         return
       }
       let name = null
-      if (typeof s.space_name === 'string') name = truncateChars(s.space_name, MAX_SPACE_NAME_CHARS)[0] || null
+      if (typeof s.space_name === 'string') name = truncateChars(s.space_name.toWellFormed(), MAX_SPACE_NAME_CHARS)[0] || null
       else warnings.push(`heapSpaces[${i}].space_name: expected a string, got ${describe(s.space_name)}; recorded as null`)
       v8HeapSpaces.push({ spaceName: name, ...numberMap(warnings, `heapSpaces[${i}]`, HEAP_SPACE_FIELDS, s) })
     })
   }
-  const session = {}
+  // Own keys only, `__proto__` included (it is data here, never a prototype).
+  const session = Object.create(null)
   const sv = input.session
   if (sv !== undefined && sv !== null) {
     if (typeof sv !== 'object' || Array.isArray(sv)) {
@@ -223,15 +189,20 @@ function readInput(input) {
     const keys = Object.keys(sv)
     if (keys.length > MAX_SESSION_KEYS) warnings.push(`session: ${keys.length} keys given, kept the first ${MAX_SESSION_KEYS}`)
     for (const key of keys.slice(0, MAX_SESSION_KEYS)) {
-      const [k, keyCut] = truncateChars(key, MAX_SESSION_KEY_CHARS)
-      if (keyCut) warnings.push(`session: a key of ${chars(key)} characters was truncated to ${MAX_SESSION_KEY_CHARS}`)
+      // As the native addon reads text: a lone surrogate becomes U+FFFD.
+      const [k, keyCut] = truncateChars(key.toWellFormed(), MAX_SESSION_KEY_CHARS)
+      if (keyCut) warnings.push(`session: a key longer than ${MAX_SESSION_KEY_CHARS} characters was cut to its first ${MAX_SESSION_KEY_CHARS}`)
+      if (Object.hasOwn(session, k)) {
+        warnings.push(`session.${k}: the key repeats an earlier one once cut to ${MAX_SESSION_KEY_CHARS} characters; dropped`)
+        continue
+      }
       const v = sv[key]
       if (typeof v === 'number') {
         if (Number.isFinite(v)) session[k] = v
         else warnings.push(`session.${k}: expected a finite number, got a non-finite one; dropped`)
       } else if (typeof v === 'boolean') session[k] = v
       else if (typeof v === 'string') {
-        const [t, cut] = truncateChars(v, MAX_SESSION_STRING_CHARS)
+        const [t, cut] = truncateChars(v.toWellFormed(), MAX_SESSION_STRING_CHARS)
         if (cut) warnings.push(`session.${k}: string truncated to ${MAX_SESSION_STRING_CHARS} characters`)
         session[k] = t
       } else if (v !== undefined) {
@@ -286,13 +257,12 @@ function flatNumbers(warnings, container, obj, maxKeys, counts) {
 
 // ---- files --------------------------------------------------------------------------
 
-const DUMP_NAME = /^memory-([A-Za-z0-9_]{1,8})-(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z)-(\d{1,10})(?:\.(\d{1,10}))?\.json$/
+const DUMP_NAME = new RegExp(CONTRACT.files.dumpName)
 // `.<final>.A<token>.tmp` (this implementation: judged by age), `.<final>.L<token>.tmp` (the
 // native addon's, locked by their writer; this implementation cannot test the lock, so by
 // age too) and `.<final>.<pid>-<n>.tmp` (older versions: by age).
 const TEMP_NAME = /^\.(.+)\.(?:[AL][0-9a-f]{8,32}|\d+-\d+)\.tmp$/
-const FUTURE_TOLERANCE_MS = 60_000
-const MAX_NAME_ATTEMPTS = 1000
+const { futureToleranceMs: FUTURE_TOLERANCE_MS, maxNameAttempts: MAX_NAME_ATTEMPTS } = CONTRACT.files
 
 function parseDumpName(name) {
   const m = DUMP_NAME.exec(name)
@@ -302,7 +272,30 @@ function parseDumpName(name) {
 
 /** The k-th name to try for a dump whose first choice is `base` (k >= 2: `-<n>.<k>.json`). */
 function candidateName(base, k) {
-  return k <= 1 ? base : `${base.slice(0, -'.json'.length)}.${k}.json`
+  const suffix = CONTRACT.files.dumpSuffix
+  return k <= 1 ? base : `${base.slice(0, -suffix.length)}.${k}${suffix}`
+}
+
+/**
+ * Creates `dir` and its missing parents one at a time. Not `mkdirSync({ recursive: true })`:
+ * under /proc (where mkdir fails with ENOENT on an existing parent) Node's recursive
+ * mkdir loops forever.
+ */
+function mkdirs(dir) {
+  const missing = []
+  for (let d = path.resolve(dir); !fs.existsSync(d); ) {
+    missing.unshift(d)
+    const up = path.dirname(d)
+    if (up === d) break
+    d = up
+  }
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d, { mode: 0o700 })
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e
+    }
+  }
 }
 
 /**
@@ -315,7 +308,7 @@ function prepareDir(dir) {
   // The usual case, the directory exists: no mkdir.
   if (!fs.existsSync(dir)) {
     try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+      mkdirs(dir)
     } catch (e) {
       throw new Error(`could not create diagnostics directory ${dir}: ${e.message}`)
     }
@@ -566,7 +559,7 @@ function camel(key) {
   return key[0].toLowerCase() + key.slice(1).replace(/_(.)/g, (_, c) => c.toUpperCase())
 }
 
-const DEFAULT_SMAPS_ROLLUP_MAX_RSS_BYTES = 128 * 1024 * 1024
+const DEFAULT_SMAPS_ROLLUP_MAX_RSS_BYTES = DEFAULTS.smapsRollupMaxRssBytes
 const mibText = (b) => `${(b / (1024 * 1024)).toFixed(1)} MiB`
 
 /** Whether phase 2 reads smaps_rollup (null) or why not (as src/probes/rss_split.rs). */
@@ -754,83 +747,126 @@ async function collect(smapsPolicy) {
   return { process: process_, system, pressure, failedProbes, skippedProbes, probeMicros }
 }
 
-// ---- analysis (the same rules and thresholds as src/analysis.rs) ----------------------
+// ---- analysis (the rules of src/analysis.rs; thresholds and advice from contract.json) ----
 
 const MIB = 1024 * 1024
 const mib = (b) => `${(b / MIB).toFixed(0)} MiB`
 
+/**
+ * Risks and one recommendation from `f`, whose fields are those of `analysis::Facts` in
+ * camelCase (each may be missing). tests/fixtures/golden/analysis.json holds what both
+ * implementations must give.
+ */
 function analyze(f) {
+  const T = CONTRACT.analysis.thresholds
+  const known = (v) => typeof v === 'number' && Number.isFinite(v)
   const risks = []
   const add = (type, severity, message, evidence) => risks.push({ type, severity, message, evidence })
-  if (f.heapUsed != null && f.heapLimit > 0) {
+  const rank = { critical: 2, warning: 1, info: 0 }
+  const max = (a, b) => (a && (!b || rank[a] >= rank[b]) ? a : b)
+  if (known(f.heapUsed) && known(f.heapLimit) && f.heapLimit > 0) {
     const ratio = f.heapUsed / f.heapLimit
-    const avail = f.heapAvailable != null ? f.heapAvailable / f.heapLimit : null
-    const critical = ratio >= 0.85 || (avail !== null && avail <= 0.25)
-    if (critical || ratio >= 0.7 || (avail !== null && avail <= 0.4)) {
+    const byUsed = ratio >= T.heapNearLimitCritical ? 'critical' : ratio >= T.heapNearLimitWarning ? 'warning' : null
+    const avail = known(f.heapAvailable) ? f.heapAvailable / f.heapLimit : null
+    const byAvail = avail === null ? null : avail <= T.heapAvailableCritical ? 'critical' : avail <= T.heapAvailableWarning ? 'warning' : null
+    const sev = max(byUsed, byAvail)
+    if (sev) {
       add(
         'heapNearLimit',
-        critical ? 'critical' : 'warning',
-        `JS heap at ${(ratio * 100).toFixed(0)}% of V8's limit (${mib(f.heapUsed)} of ${mib(f.heapLimit)})${f.heapAvailable != null ? `, ${mib(f.heapAvailable)} still available` : ''}`,
-        { heapSizeLimit: f.heapLimit, ratio, usedHeapSize: f.heapUsed, ...(f.heapAvailable != null && { totalAvailableSize: f.heapAvailable }) },
+        sev,
+        `JS heap at ${(ratio * 100).toFixed(0)}% of V8's limit (${mib(f.heapUsed)} of ${mib(f.heapLimit)})${known(f.heapAvailable) ? `, ${mib(f.heapAvailable)} still available` : ''}`,
+        { usedHeapSize: f.heapUsed, heapSizeLimit: f.heapLimit, ratio, ...(known(f.heapAvailable) && { totalAvailableSize: f.heapAvailable }) },
       )
     }
   }
-  if (f.detached >= 1) {
-    add('detachedContexts', 'warning', `${f.detached} detached V8 context(s): a context (vm, iframe, worker realm) is kept alive after its use`, {
-      numberOfDetachedContexts: f.detached,
+  if (known(f.detachedContexts) && f.detachedContexts >= T.detachedContextsWarning) {
+    const n = f.detachedContexts
+    add('detachedContexts', 'warning', `${n.toFixed(0)} detached V8 context(s): a context (vm, iframe, worker realm) is kept alive after its use`, {
+      numberOfDetachedContexts: n,
     })
   }
-  if (f.rss != null && f.heapTotal != null) {
+  if (known(f.rss) && known(f.heapTotal)) {
     const native = f.rss - f.heapTotal
-    if (native >= 512 * MIB && native >= 2 * f.heapTotal) {
+    if (native >= T.nativeMinBytes && native >= T.nativeOverHeapRatio * f.heapTotal) {
       add('nativeMemoryHigh', 'warning', `${mib(native)} of RSS is outside the JS heap (${mib(f.heapTotal)} heap): Buffers, native addons or malloc`, {
+        rss: f.rss,
         heapTotal: f.heapTotal,
         nativeBytes: native,
-        rss: f.rss,
+        ...(known(f.malloced) && { mallocedMemory: f.malloced }),
+        ...(known(f.external) && { external: f.external }),
       })
     }
   }
-  if (f.usage != null && f.limit > 0) {
-    const ratio = f.usage / f.limit
-    if (ratio >= 0.8) {
-      add('rssNearLimit', ratio >= 0.9 ? 'critical' : 'warning', `memory use at ${(ratio * 100).toFixed(0)}% of the limit that kills the process (${mib(f.usage)} of ${mib(f.limit)})`, {
-        effectiveLimit: f.limit,
+  if (known(f.usageAgainstLimit) && known(f.effectiveLimit) && f.effectiveLimit > 0) {
+    const [used, limit] = [f.usageAgainstLimit, f.effectiveLimit]
+    const ratio = used / limit
+    const sev = ratio >= T.rssNearLimitCritical ? 'critical' : ratio >= T.rssNearLimitWarning ? 'warning' : null
+    if (sev) {
+      add('rssNearLimit', sev, `memory use at ${(ratio * 100).toFixed(0)}% of the limit that kills the process (${mib(used)} of ${mib(limit)})`, {
+        usage: used,
+        effectiveLimit: limit,
         ratio,
-        usage: f.usage,
       })
     }
   }
-  if (f.someAvg10 >= 10 || f.fullAvg10 >= 5) {
+  if (known(f.cgroupOomKills) && f.cgroupOomKills > 0) {
+    add('cgroupOomKills', 'critical', `the kernel has already OOM-killed ${f.cgroupOomKills.toFixed(0)} process(es) in this cgroup`, { oomKill: f.cgroupOomKills })
+  }
+  if (known(f.cgroupMaxEvents) && f.cgroupMaxEvents > 0) {
+    add('cgroupLimitHit', 'warning', `the cgroup hit its memory limit ${f.cgroupMaxEvents.toFixed(0)} time(s) and had to reclaim`, { maxEvents: f.cgroupMaxEvents })
+  }
+  const some = known(f.psiSomeAvg10) ? f.psiSomeAvg10 : null
+  const full = known(f.psiFullAvg10) ? f.psiFullAvg10 : null
+  const fullHit = full !== null && full >= T.psiFullAvg10Critical
+  if (fullHit || (some !== null && some >= T.psiSomeAvg10Warning)) {
     add(
       'memoryPressureStall',
-      f.fullAvg10 >= 5 ? 'critical' : 'warning',
-      `tasks stalled waiting for memory ${(f.someAvg10 ?? 0).toFixed(1)}% of the last 10 s (all tasks at once: ${(f.fullAvg10 ?? 0).toFixed(1)}%)`,
-      { ...(f.someAvg10 != null && { someAvg10: f.someAvg10 }), ...(f.fullAvg10 != null && { fullAvg10: f.fullAvg10 }) },
+      fullHit ? 'critical' : 'warning',
+      `tasks stalled waiting for memory ${(some ?? 0).toFixed(1)}% of the last 10 s (all tasks at once: ${(full ?? 0).toFixed(1)}%)`,
+      { ...(some !== null && { someAvg10: some }), ...(full !== null && { fullAvg10: full }) },
     )
   }
-  if (f.swap >= 64 * MIB) add('swapInUse', 'warning', `${mib(f.swap)} of the process is swapped out; garbage collection will be slow`, { vmSwap: f.swap })
-  if (f.threads >= 100) add('manyThreads', 'warning', `${f.threads} threads (Node normally runs about 10)`, { threads: f.threads })
-  if (f.fds != null && ((f.fdLimit > 0 && f.fds >= 0.8 * f.fdLimit) || f.fds >= 10_000)) {
-    add('openFdsHigh', 'warning', `${f.fds} open file descriptors`, { openFds: f.fds, ...(f.fdLimit != null && { limit: f.fdLimit }) })
+  if (known(f.swapBytes) && f.swapBytes >= T.swapInUseBytes) {
+    add('swapInUse', 'warning', `${mib(f.swapBytes)} of the process is swapped out; garbage collection will be slow`, { vmSwap: f.swapBytes })
   }
-  // The host's word when nothing else fired: a pressure dump never reads as healthy.
-  const hostSeverity = { critical: 'critical', hard: 'warning', watchdog: 'warning' }[f.trigger]
-  const rank = { critical: 2, warning: 1, info: 0 }
+  if (known(f.threads) && f.threads >= T.manyThreads) {
+    add('manyThreads', 'warning', `${f.threads.toFixed(0)} threads (Node normally runs about 10)`, { threads: f.threads })
+  }
+  if (known(f.openFds)) {
+    const n = f.openFds
+    const l = known(f.openFdsLimit) ? f.openFdsLimit : null
+    const nearLimit = l !== null && l > 0 && n >= T.openFdsLimitRatio * l
+    if (nearLimit || n >= T.openFdsHigh) {
+      add(
+        'openFdsHigh',
+        'warning',
+        nearLimit ? `${n.toFixed(0)} open file descriptors, ${((n / l) * 100).toFixed(0)}% of the limit` : `${n.toFixed(0)} open file descriptors`,
+        { openFds: n, ...(l !== null && { limit: l }) },
+      )
+    }
+  }
+  if (known(f.childrenRss) && known(f.rss) && f.childrenRss > f.rss && f.childrenRss > 0) {
+    add('childProcessesHeavy', 'warning', `child processes hold ${mib(f.childrenRss)} against ${mib(f.rss)} for this process`, {
+      descendantsRss: f.childrenRss,
+      rss: f.rss,
+    })
+  }
   // Never rated below the host's own word: a critical dump always has a critical risk.
+  const hostSeverity = Object.hasOwn(CONTRACT.analysis.pressureTriggers, f.trigger) ? CONTRACT.analysis.pressureTriggers[f.trigger] : null
   if (hostSeverity && !risks.some((r) => rank[r.severity] >= rank[hostSeverity])) {
     const evidence = {}
     const seen = []
-    if (f.heapUsed != null && f.heapLimit > 0) {
+    if (known(f.heapUsed) && known(f.heapLimit) && f.heapLimit > 0) {
       evidence.heapUsedRatio = f.heapUsed / f.heapLimit
       seen.push(`JS heap at ${((f.heapUsed / f.heapLimit) * 100).toFixed(0)}% of V8's limit`)
-      if (f.heapAvailable != null) {
+      if (known(f.heapAvailable)) {
         evidence.heapAvailableRatio = f.heapAvailable / f.heapLimit
         seen.push(`${((f.heapAvailable / f.heapLimit) * 100).toFixed(0)}% still available`)
       }
     }
-    if (f.usage != null && f.limit > 0) {
-      evidence.usageRatio = f.usage / f.limit
-      seen.push(`memory use at ${((f.usage / f.limit) * 100).toFixed(0)}% of the limit`)
+    if (known(f.usageAgainstLimit) && known(f.effectiveLimit) && f.effectiveLimit > 0) {
+      evidence.usageRatio = f.usageAgainstLimit / f.effectiveLimit
+      seen.push(`memory use at ${((f.usageAgainstLimit / f.effectiveLimit) * 100).toFixed(0)}% of the limit`)
     }
     add(
       'hostReportedPressure',
@@ -839,27 +875,12 @@ function analyze(f) {
       evidence,
     )
   }
-  const order = { critical: 0, warning: 1, info: 2 }
-  risks.sort((a, b) => order[a.severity] - order[b.severity])
-  const advice = {
-    rssNearLimit:
-      'The process is close to the memory limit that kills it: reduce what is held in memory now (end the session, close large inputs) or raise the container/cgroup limit.',
-    heapNearLimit:
-      "The JS heap is near V8's limit: shrink what the application keeps (history, caches) or raise --max-old-space-size; a heap snapshot of a smaller repro shows what grows.",
-    nativeMemoryHigh: 'Most memory is outside the JS heap: look at Buffers, streams and native addons; heap snapshots will not show this growth.',
-    memoryPressureStall: 'The machine is short of memory: close other programs or give the process more memory.',
-    swapInUse: 'The machine is short of memory: close other programs or give the process more memory.',
-    detachedContexts: 'Detached V8 contexts point to a leak of vm contexts, iframes or worker realms: release references to them.',
-    manyThreads: 'Unusually many threads: look for workers or native threads that are started and never ended.',
-    openFdsHigh: 'Many open file descriptors: look for files, sockets or watchers that are opened and never closed.',
-    hostReportedPressure:
-      "The host measured memory pressure that the figures here do not explain on their own: compare with the session's other dumps and the recorder trail to see the trend, and check the host's own thresholds.",
-  }
-  return {
-    risks,
-    // The advice of the most severe specific risk: the host's word only when it stands alone.
-    recommendation: advice[(risks.find((r) => r.type !== 'hostReportedPressure') ?? risks[0])?.type] || "No memory risk stood out in this dump; compare it with the session's other dumps to see the trend.",
-  }
+  // Most severe first; the rule order above breaks ties (a stable sort).
+  risks.sort((a, b) => rank[b.severity] - rank[a.severity])
+  // The advice of the most severe specific risk: the host's word only when it stands alone.
+  const top = risks.find((r) => r.type !== 'hostReportedPressure') ?? risks[0]
+  const advice = CONTRACT.analysis.advice
+  return { risks, recommendation: top && Object.hasOwn(advice, top.type) ? advice[top.type] : CONTRACT.analysis.noRiskAdvice }
 }
 
 // ---- heap snapshot option -------------------------------------------------------------
@@ -879,13 +900,13 @@ function heapSnapshotOptions(h) {
     if (t.length === 0) throw invalidArg(field, expected, 'an empty array')
     t.forEach((x, i) => {
       if (typeof x !== 'string' || !TRIGGERS.includes(x)) {
-        throw invalidArg(`${field}[${i}]`, "'hard', 'critical' or 'manual'", describe(typeof x === 'string' ? x.slice(0, 64) : x))
+        throw invalidArg(`${field}[${i}]`, ACCEPTED_TRIGGERS, describe(typeof x === 'string' ? x.slice(0, 64) : x))
       }
     })
     triggers = [...new Set(t)]
   }
-  const maxPerSession = integer(h.maxPerSession, 'options.heapSnapshot.maxPerSession', 1, 100, 1)
-  const maxBytes = integer(h.maxBytes, 'options.heapSnapshot.maxBytes', 2 ** 20, Number.MAX_SAFE_INTEGER, 2 ** 30)
+  const maxPerSession = integer(h.maxPerSession, 'options.heapSnapshot.maxPerSession', 1, LIMITS.heapSnapshotsPerSession, 1)
+  const maxBytes = integer(h.maxBytes, 'options.heapSnapshot.maxBytes', LIMITS.minHeapSnapshotBytes, LIMITS.safeBytes, DEFAULTS.heapSnapshotMaxBytes)
   if (h.redact !== undefined && h.redact !== null && typeof h.redact !== 'boolean') {
     throw invalidArg('options.heapSnapshot.redact', 'a boolean', describe(h.redact))
   }
@@ -943,12 +964,12 @@ function create(fallbackReason) {
         }
         const bytes = wd.rssBytes === undefined || wd.rssBytes === null ? null : integer(wd.rssBytes, 'options.watchdog.rssBytes', 1, Number.MAX_SAFE_INTEGER, 0)
         if ((ratio === undefined || ratio === null) && bytes === null) throw invalidArg('options.watchdog', 'rssRatio or rssBytes', 'neither')
-        integer(wd.stallMs, 'options.watchdog.stallMs', 10, 3_600_000, 5000)
+        integer(wd.stallMs, 'options.watchdog.stallMs', LIMITS.minIntervalMs, LIMITS.maxIntervalMs, DEFAULTS.watchdogStallMs)
         nativeOnly.push('watchdog')
       }
       if (rec || wd) {
-        integer(rec?.intervalMs, 'options.recorder.intervalMs', 10, 3_600_000, 1000)
-        integer(rec?.samples, 'options.recorder.samples', 1, 10_000, 120)
+        integer(rec?.intervalMs, 'options.recorder.intervalMs', LIMITS.minIntervalMs, LIMITS.maxIntervalMs, DEFAULTS.recorderIntervalMs)
+        integer(rec?.samples, 'options.recorder.samples', 1, LIMITS.maxSamples, DEFAULTS.recorderSamples)
         nativeOnly.unshift('recorder')
       }
       const maxRssBytes = integer(options.smapsRollupMaxRssBytes, 'options.smapsRollupMaxRssBytes', 0, Number.MAX_SAFE_INTEGER, DEFAULT_SMAPS_ROLLUP_MAX_RSS_BYTES)
@@ -1009,15 +1030,18 @@ function create(fallbackReason) {
     }
 
     resetForNewSession(sessionId) {
+      if (sessionId !== undefined && sessionId !== null && typeof sessionId !== 'string') {
+        throw invalidArg('sessionId', 'a string, or undefined', describe(sessionId))
+      }
       this.#count = 0
       this.#last = null
-      if (sessionId !== undefined && sessionId !== null) this.#short = shortSessionId(String(sessionId))
+      if (typeof sessionId === 'string') this.#short = shortSessionId(sessionId)
     }
 
     dump(trigger, input) {
       const started = process.hrtime.bigint()
       if (typeof trigger !== 'string' || !TRIGGERS.includes(trigger)) {
-        throw invalidArg('trigger', "'hard', 'critical' or 'manual'", describe(typeof trigger === 'string' ? trigger.slice(0, 64) : trigger))
+        throw invalidArg('trigger', ACCEPTED_TRIGGERS, describe(typeof trigger === 'string' ? trigger.slice(0, 64) : trigger))
       }
       const parsed = readInput(input)
       const c = this.#config
@@ -1042,10 +1066,10 @@ function create(fallbackReason) {
       const dumpNumber = this.#count
       const at = new Date()
       const timestamp = at.toISOString()
-      const baseName = `memory-${this.#short}-${timestamp.replace(/[:.]/g, '-')}-${dumpNumber}.json`
+      const baseName = `${CONTRACT.files.dumpPrefix}${this.#short}-${timestamp.replace(/[:.]/g, '-')}-${dumpNumber}${CONTRACT.files.dumpSuffix}`
       let filePath = path.join(c.directory, baseName)
       const doc = {
-        schemaVersion: 1,
+        schemaVersion: CONTRACT.schemaVersion,
         trigger,
         dumpNumber,
         sessionId: this.#short,
@@ -1131,16 +1155,18 @@ function create(fallbackReason) {
       heapLimit: h.heapSizeLimit,
       heapAvailable: h.totalAvailableSize,
       heapTotal: u.heapTotal ?? h.totalHeapSize,
-      detached: h.numberOfDetachedContexts,
+      detachedContexts: h.numberOfDetachedContexts,
+      malloced: h.mallocedMemory,
+      external: u.external,
       rss: st?.vmRss ?? u.rss,
-      usage: memoryLimit?.usageBytes,
-      limit: memoryLimit?.effectiveLimitBytes,
-      someAvg10: got.pressure?.some.avg10,
-      fullAvg10: got.pressure?.full?.avg10,
-      swap: st?.vmSwap,
+      usageAgainstLimit: memoryLimit?.usageBytes,
+      effectiveLimit: memoryLimit?.effectiveLimitBytes,
+      psiSomeAvg10: got.pressure?.some.avg10,
+      psiFullAvg10: got.pressure?.full?.avg10,
+      swapBytes: st?.vmSwap,
       threads: st?.threads,
-      fds: got.process.openFds,
-      fdLimit: got.process.openFdsLimit,
+      openFds: got.process.openFds,
+      openFdsLimit: got.process.openFdsLimit,
       trigger: doc.trigger,
     })
     const enriched = {
@@ -1170,4 +1196,4 @@ function create(fallbackReason) {
   return { MemoryDiagnosticsDumper }
 }
 
-module.exports = { create }
+module.exports = { create, analyze }

@@ -43,27 +43,8 @@ const MemoryDiagnosticsDumper = require('./wrap.js').wrap(Implementation)
 // addon lends; element 0 is a generation bumped after each write) instead of being read
 // through Node-API property by property. Containers that are not objects still go through
 // the addon's checked observe(), which throws the same errors as before.
-const OBSERVED_FIGURE_KEYS = [
-  'heapStatistics.total_heap_size',
-  'heapStatistics.total_heap_size_executable',
-  'heapStatistics.total_physical_size',
-  'heapStatistics.total_available_size',
-  'heapStatistics.used_heap_size',
-  'heapStatistics.heap_size_limit',
-  'heapStatistics.malloced_memory',
-  'heapStatistics.peak_malloced_memory',
-  'heapStatistics.does_zap_garbage',
-  'heapStatistics.number_of_native_contexts',
-  'heapStatistics.number_of_detached_contexts',
-  'heapStatistics.total_global_handles_size',
-  'heapStatistics.used_global_handles_size',
-  'heapStatistics.external_memory',
-  'memoryUsage.rss',
-  'memoryUsage.heapTotal',
-  'memoryUsage.heapUsed',
-  'memoryUsage.external',
-  'memoryUsage.arrayBuffers',
-]
+const { heapStatFields, memoryUsageFields } = require('./contract.json').input
+const OBSERVED_FIGURE_KEYS = [...heapStatFields.map(([k]) => `heapStatistics.${k}`), ...memoryUsageFields.map(([k]) => `memoryUsage.${k}`)]
 if (binding && typeof binding.observedFigureKeys === 'function' && binding.observedFigureKeys().join() === OBSERVED_FIGURE_KEYS.join()) {
   // The native class under the public one (wrap.js), whose observe() forwards here.
   const proto = binding.MemoryDiagnosticsDumper.prototype

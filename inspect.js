@@ -6,10 +6,13 @@
 const fs = require('node:fs')
 const path = require('node:path')
 
-const KNOWN_SCHEMA_VERSION = 1
+const CONTRACT = require('./contract.json')
+const KNOWN_SCHEMA_VERSION = CONTRACT.schemaVersion
 // Any dump or recorder name: session ids, pids and collision suffixes vary between writers.
-const DUMP_NAME = /^memory-.+\.json$/
-const RECORDER_NAME = /^recorder-.+\.jsonl(\.1)?$/
+const reEscape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+const F = CONTRACT.files
+const DUMP_NAME = new RegExp(`^${reEscape(F.dumpPrefix)}.+${reEscape(F.dumpSuffix)}$`)
+const RECORDER_NAME = new RegExp(`^${reEscape(F.recorderPrefix)}.+${reEscape(F.recorderSuffix)}(${reEscape(F.rotatedSuffix)})?$`)
 const MIB = 2 ** 20
 const GIB = 2 ** 30
 

@@ -11,7 +11,7 @@
 const v8 = require('node:v8')
 
 const WARNING_TYPE = 'MemoryDiagnosticsDumperWarning'
-const TRIGGERS = ['hard', 'critical', 'manual']
+const TRIGGERS = require('./contract.json').triggers.accepted
 /** Distinct warnings per dumper; beyond this the results still carry the error. */
 const MAX_WARNINGS = 32
 

@@ -60,7 +60,8 @@ export function input(extra: Partial<DumpInput> = {}): DumpInput {
 }
 
 /** Exactly the dump file names the addon writes (`.<k>` when the first choice was taken). */
-export const DUMP_NAME = /^memory-[A-Za-z0-9_]{1,8}-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-\d+(\.\d+)?\.json$/
+export const contract = JSON.parse(readFileSync(join(root, 'contract.json'), 'utf8'))
+export const DUMP_NAME = new RegExp(contract.files.dumpName)
 /** The recorder's files: `recorder-<session8>-<pid>-<token>.jsonl`, rotated `.jsonl.1`. */
 export const RECORDER_NAME = /^recorder-[A-Za-z0-9_-]{1,64}\.jsonl(\.1)?$/
 

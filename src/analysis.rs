@@ -396,20 +396,26 @@ fn host_reported(trigger: &str, severity: Severity, f: &Facts) -> Risk {
     )
 }
 
+/// The recommendation for each kind of top risk (kinds absent here share no advice).
+pub const ADVICE: &[(&[&str], &str)] = &[
+    (&["cgroupOomKills", "rssNearLimit"], "The process is close to the memory limit that kills it: reduce what is held in memory now (end the session, close large inputs) or raise the container/cgroup limit."),
+    (&["heapNearLimit"], "The JS heap is near V8's limit: shrink what the application keeps (history, caches) or raise --max-old-space-size; a heap snapshot of a smaller repro shows what grows."),
+    (&["nativeMemoryHigh"], "Most memory is outside the JS heap: look at Buffers, streams and native addons; heap snapshots will not show this growth."),
+    (&["childProcessesHeavy"], "Child processes hold more memory than this process: check the tools or subprocesses it started."),
+    (&["memoryPressureStall", "swapInUse", "cgroupLimitHit"], "The machine is short of memory: close other programs or give the process more memory."),
+    (&["detachedContexts"], "Detached V8 contexts point to a leak of vm contexts, iframes or worker realms: release references to them."),
+    (&["manyThreads"], "Unusually many threads: look for workers or native threads that are started and never ended."),
+    (&["openFdsHigh"], "Many open file descriptors: look for files, sockets or watchers that are opened and never closed."),
+    (&["hostReportedPressure"], "The host measured memory pressure that the figures here do not explain on their own: compare with the session's other dumps and the recorder trail to see the trend, and check the host's own thresholds."),
+];
+/// The recommendation when no risk stands out.
+pub const NO_RISK_ADVICE: &str =
+    "No memory risk stood out in this dump; compare it with the session's other dumps to see the trend.";
+
 fn recommend(top: Option<&Risk>) -> String {
-    match top.map(|r| r.kind) {
-        Some("cgroupOomKills") | Some("rssNearLimit") => "The process is close to the memory limit that kills it: reduce what is held in memory now (end the session, close large inputs) or raise the container/cgroup limit.",
-        Some("heapNearLimit") => "The JS heap is near V8's limit: shrink what the application keeps (history, caches) or raise --max-old-space-size; a heap snapshot of a smaller repro shows what grows.",
-        Some("nativeMemoryHigh") => "Most memory is outside the JS heap: look at Buffers, streams and native addons; heap snapshots will not show this growth.",
-        Some("childProcessesHeavy") => "Child processes hold more memory than this process: check the tools or subprocesses it started.",
-        Some("memoryPressureStall") | Some("swapInUse") | Some("cgroupLimitHit") => "The machine is short of memory: close other programs or give the process more memory.",
-        Some("detachedContexts") => "Detached V8 contexts point to a leak of vm contexts, iframes or worker realms: release references to them.",
-        Some("manyThreads") => "Unusually many threads: look for workers or native threads that are started and never ended.",
-        Some("openFdsHigh") => "Many open file descriptors: look for files, sockets or watchers that are opened and never closed.",
-        Some("hostReportedPressure") => "The host measured memory pressure that the figures here do not explain on their own: compare with the session's other dumps and the recorder trail to see the trend, and check the host's own thresholds.",
-        _ => "No memory risk stood out in this dump; compare it with the session's other dumps to see the trend.",
-    }
-    .to_string()
+    top.and_then(|r| ADVICE.iter().find(|(kinds, _)| kinds.contains(&r.kind)))
+        .map_or(NO_RISK_ADVICE, |(_, text)| *text)
+        .to_string()
 }
 
 #[cfg(test)]

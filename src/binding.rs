@@ -15,7 +15,8 @@ use crate::collector;
 use crate::dumper::{DumpMeta, DumpStart, Dumper};
 use crate::input::{
     InputChecker, TriggerInput, HEAP_STAT_FIELDS, MAX_HEAP_SPACES, MAX_RESOURCE_TYPES, MAX_SAMPLES,
-    MAX_SAMPLE_KEYS, MAX_SESSION_KEYS, MAX_STRING_READ_BYTES, MEMORY_USAGE_FIELDS,
+    MAX_SAMPLE_KEYS, MAX_SESSION_KEYS, MAX_SESSION_KEY_CHARS, MAX_STRING_READ_BYTES,
+    MEMORY_USAGE_FIELDS,
 };
 use crate::limits::{Admission, HostClock};
 use crate::options::{self, InvalidArg, RawOptions, RawValue, Trigger};
@@ -416,8 +417,27 @@ impl MemoryDiagnosticsDumper {
     /// Starts a new session: the dump count and cooldown start over; `sessionId`, if
     /// given, names the files from now on.
     #[napi(catch_unwind)]
-    pub fn reset_for_new_session(&self, session_id: Option<String>) {
-        self.inner.reset_for_new_session(session_id.as_deref());
+    pub fn reset_for_new_session(
+        &self,
+        #[napi(ts_arg_type = "string | undefined | null")] session_id: Option<Unknown>,
+    ) -> Result<()> {
+        let id = match session_id
+            .as_ref()
+            .map(|v| raw_value(v, usize::MAX))
+            .transpose()?
+        {
+            None | Some((RawValue::Missing | RawValue::Other("null"), _)) => None,
+            Some((RawValue::Text(s), _)) => Some(s),
+            Some((other, _)) => {
+                return Err(invalid(InvalidArg::new(
+                    "sessionId",
+                    "a string, or undefined",
+                    other.describe(),
+                )))
+            }
+        };
+        self.inner.reset_for_new_session(id.as_deref());
+        Ok(())
     }
 
     /// Internal (the package's entry calls it): starts measuring memory for the pending
@@ -746,14 +766,16 @@ fn read_input(v: &Unknown) -> Result<TriggerInput> {
             }
             for i in 0..n.min(MAX_SESSION_KEYS) {
                 let key_v = keys.get_element::<Unknown>(i as u32)?;
-                let (RawValue::Text(key), _) = raw_value(&key_v, 256)? else {
+                // The value is looked up by the key itself, not by its UTF-8 text, which
+                // may be cut, hold a NUL or a replaced lone surrogate. Four bytes a
+                // character: the text read holds the characters the document keeps.
+                let value = sobj.get_property::<Unknown, Unknown>(key_v)?;
+                let (RawValue::Text(key), key_cut) = raw_value(&key_v, MAX_SESSION_KEY_CHARS * 4)?
+                else {
                     continue;
                 };
-                let (raw, cut) = raw_value(
-                    &sobj.get_named_property::<Unknown>(&key)?,
-                    MAX_STRING_READ_BYTES,
-                )?;
-                if let Some(entry) = checker.session_entry(&key, raw, cut) {
+                let (raw, cut) = raw_value(&value, MAX_STRING_READ_BYTES)?;
+                if let Some(entry) = checker.session_entry(&key, key_cut, raw, cut, &session) {
                     session.push(entry);
                 }
             }

@@ -154,20 +154,31 @@ impl InputChecker {
         ));
     }
 
-    /// One `session` entry. `read_bytes_truncated` says the binding stopped reading a
-    /// string early (it was longer than the read bound).
+    /// One `session` entry, given the entries already `kept`. `key_read_truncated` and
+    /// `read_bytes_truncated` say the binding stopped reading the key or a string value
+    /// early (it was longer than the read bound).
+    /// A key is cut to its first [`MAX_SESSION_KEY_CHARS`] characters (the binding reads
+    /// at least that many); one that then repeats a kept key is dropped, so the document
+    /// never holds a JSON key twice.
     pub fn session_entry(
         &mut self,
         key: &str,
+        key_read_truncated: bool,
         raw: RawValue,
         read_bytes_truncated: bool,
+        kept: &[(String, SessionValue)],
     ) -> Option<(String, SessionValue)> {
         let (key_out, key_cut) = truncate_chars(key, MAX_SESSION_KEY_CHARS);
-        if key_cut {
+        if key_cut || key_read_truncated {
             self.warnings.push(format!(
-                "session: a key of {} characters was truncated to {MAX_SESSION_KEY_CHARS}",
-                key.chars().count()
+                "session: a key longer than {MAX_SESSION_KEY_CHARS} characters was cut to its first {MAX_SESSION_KEY_CHARS}"
             ));
+        }
+        if kept.iter().any(|(k, _)| *k == key_out) {
+            self.warnings.push(format!(
+                "session.{key_out}: the key repeats an earlier one once cut to {MAX_SESSION_KEY_CHARS} characters; dropped"
+            ));
+            return None;
         }
         let value = match raw {
             RawValue::Number(n) if n.is_finite() => SessionValue::Number(n),
@@ -311,17 +322,36 @@ mod tests {
     }
 
     #[test]
+    fn a_key_that_repeats_a_kept_one_once_cut_is_dropped() {
+        let mut c = InputChecker::new();
+        let long = |tail: &str| format!("{}{tail}", "k".repeat(MAX_SESSION_KEY_CHARS));
+        let first = c
+            .session_entry(&long("a"), false, RawValue::Number(1.0), false, &[])
+            .unwrap();
+        let kept = vec![first];
+        assert!(c
+            .session_entry(&long("b"), false, RawValue::Number(2.0), false, &kept)
+            .is_none());
+        assert_eq!(kept[0].1, SessionValue::Number(1.0));
+        assert!(c
+            .warnings
+            .last()
+            .unwrap()
+            .contains("repeats an earlier one"));
+    }
+
+    #[test]
     fn session_entries_are_bounded() {
         let mut c = InputChecker::new();
         let (k, v) = c
-            .session_entry("historyEntries", RawValue::Number(42.0), false)
+            .session_entry("historyEntries", false, RawValue::Number(42.0), false, &[])
             .unwrap();
         assert_eq!(
             (k.as_str(), v),
             ("historyEntries", SessionValue::Number(42.0))
         );
         let (_, v) = c
-            .session_entry("s", RawValue::Text("é".repeat(5000)), false)
+            .session_entry("s", false, RawValue::Text("é".repeat(5000)), false, &[])
             .unwrap();
         assert_eq!(v, SessionValue::Text("é".repeat(MAX_SESSION_STRING_CHARS)));
         assert!(c
@@ -330,11 +360,11 @@ mod tests {
             .unwrap()
             .contains("session.s: string truncated"));
         let (k, _) = c
-            .session_entry(&"k".repeat(500), RawValue::Bool(true), false)
+            .session_entry(&"k".repeat(500), false, RawValue::Bool(true), false, &[])
             .unwrap();
         assert_eq!(k.len(), MAX_SESSION_KEY_CHARS);
         assert!(c
-            .session_entry("o", RawValue::Other("object"), false)
+            .session_entry("o", false, RawValue::Other("object"), false, &[])
             .is_none());
         assert!(c
             .warnings
@@ -342,10 +372,10 @@ mod tests {
             .unwrap()
             .contains("session.o: expected a number, string or boolean, got object; dropped"));
         assert!(c
-            .session_entry("n", RawValue::Number(f64::INFINITY), false)
+            .session_entry("n", false, RawValue::Number(f64::INFINITY), false, &[])
             .is_none());
         let (_, v) = c
-            .session_entry("short", RawValue::Text("abc".into()), true)
+            .session_entry("short", false, RawValue::Text("abc".into()), true, &[])
             .unwrap();
         assert_eq!(v, SessionValue::Text("abc".into()));
         assert!(c

@@ -12,6 +12,8 @@ pub mod analysis;
 pub mod background;
 pub mod binding;
 pub mod collector;
+#[cfg(test)]
+mod contract;
 pub mod dumper;
 pub mod filelock;
 pub mod heapdump;

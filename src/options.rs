@@ -403,9 +403,9 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
             stall_ms: integer(
                 &raw.watchdog_stall_ms,
                 "options.watchdog.stallMs",
-                10,
+                crate::recorder::MIN_INTERVAL_MS,
                 crate::recorder::MAX_INTERVAL_MS,
-                5000,
+                crate::recorder::DEFAULT_STALL_MS,
             )?,
         })
     } else {

@@ -42,11 +42,16 @@ pub struct RecorderConfig {
     pub samples: u32,
 }
 
+pub const DEFAULT_INTERVAL_MS: u64 = 1000;
+pub const DEFAULT_SAMPLES: u32 = 120;
+/// The watchdog's default stall: JS silent this long while memory is over the threshold.
+pub const DEFAULT_STALL_MS: u64 = 5000;
+
 impl Default for RecorderConfig {
     fn default() -> Self {
         RecorderConfig {
-            interval_ms: 1000,
-            samples: 120,
+            interval_ms: DEFAULT_INTERVAL_MS,
+            samples: DEFAULT_SAMPLES,
         }
     }
 }
@@ -410,12 +415,7 @@ pub struct RecorderFile {
 
 impl RecorderFile {
     pub fn file_name(session_short: &str) -> String {
-        let token = crate::writer::random_token();
-        format!(
-            "recorder-{session_short}-{}-{}.jsonl",
-            std::process::id(),
-            &token[..8]
-        )
+        crate::writer::recorder_file_name(session_short)
     }
 
     pub fn new(dir: &Path, session_short: &str, interval_ms: u64) -> Self {
@@ -490,7 +490,7 @@ impl RecorderFile {
         let line = json_line(record)?;
         self.ensure_open()?;
         if self.size + line.len() as u64 > RECORDER_MAX_BYTES {
-            let rotated = self.dir.join(format!("{}.1", self.name));
+            let rotated = self.dir.join(crate::writer::rotated_name(&self.name));
             fs::rename(self.path(), rotated)?;
             // Closing releases the lock of the rotated file; the new one is locked.
             self.file = None;

@@ -41,6 +41,10 @@ pub const DUMP_SUFFIX: &str = ".json";
 pub const TEMP_SUFFIX: &str = ".tmp";
 pub const HEAP_PREFIX: &str = "heap-";
 pub const HEAP_SUFFIX: &str = ".heapsnapshot";
+pub const RECORDER_PREFIX: &str = "recorder-";
+pub const RECORDER_SUFFIX: &str = ".jsonl";
+/// Appended to a recorder file's name when it is rotated.
+pub const ROTATED_SUFFIX: &str = ".1";
 /// Length of `UtcTime::file_stamp()`: `2026-11-24T12-07-55-123Z`.
 const STAMP_LEN: usize = 24;
 /// An unlocked temporary file older than this is stale whoever wrote it: no write of
@@ -52,7 +56,7 @@ pub const FUTURE_TOLERANCE_MS: i64 = 60_000;
 /// Space reserved for one phase-1 document when arming (grown to fit larger ones).
 pub const PHASE1_RESERVE_BYTES: usize = 64 * 1024;
 /// How many names past a taken one phase 1 tries before giving up.
-const MAX_NAME_ATTEMPTS: u32 = 1000;
+pub const MAX_NAME_ATTEMPTS: u32 = 1000;
 
 static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -119,13 +123,28 @@ pub fn heap_file_name(session_short: &str, at: &UtcTime, dump_number: u32) -> St
     )
 }
 
+/// `recorder-<session8>-<pid>-<token8>.jsonl`: one per process and session.
+pub fn recorder_file_name(session_short: &str) -> String {
+    format!(
+        "{RECORDER_PREFIX}{session_short}-{}-{}{RECORDER_SUFFIX}",
+        std::process::id(),
+        &random_token()[..8]
+    )
+}
+
+/// The name a recorder file takes when it is rotated.
+pub fn rotated_name(name: &str) -> String {
+    format!("{name}{ROTATED_SUFFIX}")
+}
+
 /// The regular expression (JavaScript and JSON Schema syntax) that matches every name
 /// [`dump_file_name`] (with `DUMP_PREFIX`, `DUMP_SUFFIX`) or [`heap_file_name`] (with
-/// `HEAP_PREFIX`, `HEAP_SUFFIX`) and [`candidate_name`] give.
+/// `HEAP_PREFIX`, `HEAP_SUFFIX`) and [`candidate_name`] give. Its groups: the short
+/// session id, the stamp, the dump number and the copy `k` (absent for the first name).
 pub fn name_pattern(prefix: &str, suffix: &str) -> String {
     let esc = |s: &str| s.replace('.', "\\.");
     format!(
-        "^{}[A-Za-z0-9_]{{1,{}}}-\\d{{4}}-\\d\\d-\\d\\dT\\d\\d-\\d\\d-\\d\\d-\\d{{3}}Z-\\d+(\\.\\d+)?{}$",
+        "^{}([A-Za-z0-9_]{{1,{}}})-(\\d{{4}}-\\d\\d-\\d\\dT\\d\\d-\\d\\d-\\d\\d-\\d{{3}}Z)-(\\d{{1,10}})(?:\\.(\\d{{1,10}}))?{}$",
         esc(prefix),
         crate::options::SESSION_SHORT_LEN,
         esc(suffix)

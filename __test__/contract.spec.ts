@@ -1,0 +1,114 @@
+// One contract for both implementations: the golden cases (the same files cargo test
+// checks the native core against) run here against the JS fallback and, through the
+// public class, against both implementations; and each drift once found between them.
+import { spawnSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { contract, DUMP_NAME, implementations, readDump, root, scratch, written } from './helpers.js'
+
+const require = createRequire(import.meta.url)
+const { analyze } = require('../fallback.js')
+
+const goldenPath = (name: string) => join(root, 'tests', 'fixtures', 'golden', name)
+const analysisGolden = JSON.parse(readFileSync(goldenPath('analysis.json'), 'utf8'))
+const inputGolden = JSON.parse(readFileSync(goldenPath('input.json'), 'utf8'))
+
+/** The values JSON cannot hold, spelled as strings in the golden files. */
+function revive(v: unknown): unknown {
+  if (v === '$NaN') return NaN
+  if (v === '$Infinity') return Infinity
+  if (v === '$undefined') return undefined
+  if (v === '$function') return () => 1
+  if (Array.isArray(v)) return v.map(revive)
+  if (v && typeof v === 'object') {
+    // Own keys only, `__proto__` included, as JSON.parse made them.
+    const out: Record<string, unknown> = {}
+    for (const k of Object.keys(v)) Object.defineProperty(out, k, { value: revive((v as any)[k]), enumerable: true, writable: true, configurable: true })
+    return out
+  }
+  return v
+}
+
+describe('golden analysis: facts to risks and recommendation', () => {
+  it('uses the thresholds and advice of contract.json, which cargo test keeps in step with the crate', () => {
+    expect(contract.analysis.thresholds.heapNearLimitCritical).toBeGreaterThan(contract.analysis.thresholds.heapNearLimitWarning)
+    expect(Object.keys(contract.analysis.advice).sort()).toEqual([...contract.analysis.riskKinds].sort())
+  })
+  for (const c of analysisGolden.cases) {
+    it(`js: ${c.name}`, () => {
+      expect(c.expect, 'run cargo test with GOLDEN_BLESS=1 once to fill the expectations').not.toBeNull()
+      expect(analyze(c.facts)).toEqual(c.expect)
+    })
+  }
+})
+
+describe('golden phase-1 documents: the same input gives the same document in both implementations', () => {
+  const bless = process.env.GOLDEN_BLESS === '1'
+  const got: Record<string, unknown[]> = {}
+  for (const impl of implementations) {
+    for (const c of inputGolden.cases) {
+      it(`${impl.name}: ${c.name}`, async () => {
+        const dir = join(scratch(), 'd')
+        const d = new impl.MemoryDiagnosticsDumper({ directory: dir, sessionId: 'golden', cooldownMs: 0 })
+        const r = await d.dump(c.trigger, revive(c.input) as any)
+        d.close()
+        const file = written(r)
+        expect(file.slice(dir.length + 1)).toMatch(DUMP_NAME)
+        const doc = readDump(file)
+        const seen = { atTrigger: doc.atTrigger, session: doc.session, inputWarnings: doc.inputWarnings, suggestion: doc.suggestion }
+        ;(got[c.name] ??= []).push(seen)
+        if (bless && impl.name === 'native') c.expect = seen
+        else expect(seen).toEqual(c.expect)
+      })
+    }
+  }
+  if (bless) {
+    it('rewrites the expectations (GOLDEN_BLESS=1)', () => {
+      writeFileSync(goldenPath('input.json'), `${JSON.stringify(inputGolden, null, 2)}\n`)
+      for (const seen of Object.values(got)) expect(seen[1]).toEqual(seen[0])
+    })
+  }
+})
+
+describe('drifts once found between the implementations', () => {
+  for (const impl of implementations) {
+    it(`${impl.name}: resetForNewSession() takes a string or nothing, and names the argument otherwise`, () => {
+      const d = new impl.Raw({ directory: join(scratch(), 'd'), sessionId: 'before' })
+      for (const bad of [12345, {}, true]) {
+        let e: any
+        try {
+          d.resetForNewSession(bad as any)
+        } catch (x) {
+          e = x
+        }
+        expect(e?.code).toBe('InvalidArg')
+        expect(e.message).toMatch(/^sessionId: expected a string, or undefined, got /)
+      }
+      expect(d.sessionId).toBe('before')
+      d.resetForNewSession('after')
+      expect(d.sessionId).toBe('after')
+      d.resetForNewSession(undefined)
+      expect(d.sessionId).toBe('after')
+      d.close()
+    })
+
+    it(`${impl.name}: a directory under /proc is an error, quickly (no endless mkdir)`, () => {
+      const r = spawnSync(
+        process.execPath,
+        [
+          '-e',
+          `const { MemoryDiagnosticsDumper } = require(${JSON.stringify(join(root, 'index.js'))})
+           const d = new MemoryDiagnosticsDumper({ directory: '/proc/self/mdd-test/x' })
+           d.dump('manual').then((r) => { console.log(JSON.stringify({ problem: d.problem, written: r.written })); d.close() })`,
+        ],
+        { env: { ...process.env, ...impl.env }, timeout: 20_000, encoding: 'utf8' },
+      )
+      expect(r.error, 'the child did not finish in 20 s').toBeUndefined()
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!)
+      expect(out.written).toBe(false)
+      expect(out.problem).toMatch(/could not create diagnostics directory \/proc\/self\/mdd-test\/x/)
+    })
+  }
+})
