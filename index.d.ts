@@ -1,6 +1,21 @@
 import type { DumperOptions, DumpInput, DumpResult, HeapStatisticsInput, MemoryUsageInput, Trigger } from './native.js'
 
-export * from './native.js'
+// The public types, named one by one: the native binding's own exports (its raw class,
+// internal functions, the loader's target) are not part of the package's surface.
+export type {
+  DumpFailed,
+  DumpInput,
+  DumpRefused,
+  DumpResult,
+  DumpSkipped,
+  DumpWritten,
+  DumperOptions,
+  HeapSnapshotResult,
+  HeapSpaceInput,
+  HeapStatisticsInput,
+  MemoryUsageInput,
+  Trigger,
+} from './native.js'
 
 /** Which implementation is active: the native addon, or the pure-JS fallback. */
 export declare const implementation: 'native' | 'js'

@@ -79,3 +79,14 @@ describe('README code blocks', () => {
     })
   })
 })
+
+describe('README links', () => {
+  it('every relative link resolves inside the package as npm publishes it', () => {
+    const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts', '--loglevel=error'], { cwd: root, encoding: 'utf8', timeout: 120_000 })
+    expect(r.status, r.stderr).toBe(0)
+    const shipped = new Set(JSON.parse(r.stdout)[0].files.map((f: { path: string }) => f.path))
+    const links = [...readme.matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)].map((m) => m[1]).filter((l) => !/^[a-z]+:/.test(l))
+    expect(links.length).toBeGreaterThan(5)
+    expect(links.filter((l) => !shipped.has(l))).toEqual([])
+  })
+})

@@ -2,6 +2,10 @@
 // reports exactly these errors, so the typings cannot silently decay to `any`.
 import v8 from 'node:v8'
 import { MemoryDiagnosticsDumper } from 'memory-diagnostics-dumper'
+// @ts-expect-error the native loader's target is not part of the package's surface
+import { __napiBindingTarget } from 'memory-diagnostics-dumper'
+// @ts-expect-error nor are the binding's internal functions
+import { observedFigureKeys } from 'memory-diagnostics-dumper'
 
 const d = new MemoryDiagnosticsDumper({ directory: '/tmp/x' })
 const input = { heapStatistics: v8.getHeapStatistics(), memoryUsage: process.memoryUsage() }
@@ -29,3 +33,8 @@ void d.dump('hard').then((r) => {
   if (r.skipped) return r.skipped === 'cooldown' ? (r.retryAfterMs ?? 0) : 0
   return r.error.length
 })
+// The trigger of a result is a Trigger, not any string.
+// @ts-expect-error 'soft' is not a trigger
+void d.dump('hard').then((r) => r.trigger === 'soft')
+void __napiBindingTarget
+void observedFigureKeys
