@@ -1,5 +1,7 @@
-//! The Node-API layer: converts and validates JS values, nothing else. Every exported
-//! entry point is `catch_unwind`, so no panic can cross into Node.
+//! The Node-API layer: converts and validates JS values and settles promises (through
+//! `settler`); the dump itself, phase 2's scheduling and the directory's housekeeping are
+//! the core's (`dumper`). Every exported entry point is `catch_unwind`, so no panic can
+//! cross into Node.
 
 use std::cell::RefCell;
 use std::ffi::c_char;
@@ -10,9 +12,8 @@ use napi::bindgen_prelude::*;
 use napi::{sys, KeyCollectionMode, KeyConversion, KeyFilter};
 use napi_derive::napi;
 
-use crate::background;
 use crate::collector;
-use crate::dumper::{DumpMeta, DumpStart, Dumper};
+use crate::dumper::{DumpMeta, Dumped, Dumper, Phase2On};
 use crate::input::{
     InputChecker, TriggerInput, HEAP_STAT_FIELDS, MAX_HEAP_SPACES, MAX_RESOURCE_TYPES, MAX_SAMPLES,
     MAX_SAMPLE_KEYS, MAX_SESSION_KEYS, MAX_SESSION_KEY_CHARS, MAX_STRING_READ_BYTES,
@@ -261,20 +262,9 @@ impl MemoryDiagnosticsDumper {
             }
             None => Dumper::new(config, &session_id, runtime),
         });
-        // An unusable directory is the dumper's `problem`, never a throw: the host must
-        // start even when its diagnostics cannot.
-        inner.prepare_directory();
         inner
-            .start_recorder()
+            .start()
             .map_err(|e| Error::from_reason(format!("could not start the recorder thread: {e}")))?;
-        if inner.problem().is_none() {
-            // Pre-arm phase 1 now (an unnamed file, its space, the buffer), so the first
-            // dump is one write and one link.
-            inner.arm_slot().rearm();
-            // Leftovers of writers that died mid-write, and retention across every
-            // process using the directory (not the crisis path: a dumper is made once).
-            inner.housekeeping();
-        }
         Ok(MemoryDiagnosticsDumper {
             inner,
             settler: RefCell::new(Some(Settler::new(&env)?)),
@@ -309,26 +299,41 @@ impl MemoryDiagnosticsDumper {
             }
         }
         self.inner.touch();
-        let start = self.inner.begin(trigger, input);
         let resolved = |r: DumpOutcome| {
             // SAFETY: the settler calls this with the live env of this call on the JS thread; `r` is an owned plain value.
             settler::resolved(env, move |raw| unsafe {
                 DumpOutcome::to_napi_value(raw, r)
             })
         };
-        let promise = match start {
-            DumpStart::Skipped(a) => resolved(DumpOutcome::not_written(trigger, None, Some(a)))?,
-            DumpStart::Refused { error } => {
+        // The promise of a written dump, settled when its phase 2 is done.
+        let mut pending = None;
+        let dumped = self
+            .inner
+            .dump(trigger, input, Phase2On::Background, |meta| {
+                let meta = meta.clone();
+                match self.settler(env) {
+                    Ok((ticket, promise)) => {
+                        pending = Some(Ok(promise));
+                        Box::new(move |dir, out| settle_phase2(&meta, dir, out, ticket))
+                    }
+                    Err(e) => {
+                        pending = Some(Err(e));
+                        Box::new(|_, _| {})
+                    }
+                }
+            });
+        let promise = match dumped {
+            Dumped::Skipped(a) => resolved(DumpOutcome::not_written(trigger, None, Some(a)))?,
+            Dumped::Refused { error } => {
                 resolved(DumpOutcome::not_written(trigger, Some(error), None))?
             }
-            DumpStart::Failed { meta, error } => {
+            Dumped::Failed { meta, error } => {
                 resolved(DumpOutcome::new(&meta, false, false, Some(error)))?
             }
-            DumpStart::Written { meta, plan } => {
-                let (ticket, promise) = self.settler(env)?;
-                submit_phase2(meta, *plan, ticket);
-                promise
-            }
+            Dumped::Written { .. } => match pending {
+                Some(p) => p?,
+                None => return Err(Error::from_reason("no promise for a written dump")),
+            },
         };
         Ok(PromiseRaw::new(env.raw(), promise))
     }
@@ -468,45 +473,10 @@ impl MemoryDiagnosticsDumper {
         let pending = self.inner.heap().and_then(|h| h.take(ticket));
         match pending {
             None => deferred.resolve(Box::new(|_| Ok(None))),
-            Some(p) => {
-                let dir = p.dir.clone();
-                let job = move || {
-                    let s = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        crate::heapdump::finish(p, millis, error)
-                    }))
-                    .unwrap_or_else(|panic| {
-                        crate::heapdump::HeapSnapshotSection {
-                            status: "failed",
-                            error: Some(format!(
-                                "internal error (panic): {}",
-                                background::panic_message(panic.as_ref())
-                            )),
-                            ..Default::default()
-                        }
-                    });
-                    let r = HeapSnapshotResult::new(&dir, &s, None);
-                    deferred.resolve(Box::new(move |_| Ok(Some(r))));
-                };
-                // A thread of its own: a large copy must not hold up the phase 2 of the
-                // dumps that follow. Snapshots are few (maxPerSession).
-                let job: background::Job = Box::new(job);
-                let slot = std::sync::Arc::new(parking_lot::Mutex::new(Some(job)));
-                let theirs = slot.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("mdd-heap-copy".into())
-                    .spawn(move || {
-                        if let Some(job) = theirs.lock().take() {
-                            job();
-                        }
-                    });
-                if spawned.is_err() {
-                    if let Some(job) = slot.lock().take() {
-                        if let Err(job) = background::submit(job) {
-                            job();
-                        }
-                    }
-                }
-            }
+            Some(p) => crate::heapdump::finish_off_thread(p, millis, error, move |dir, s| {
+                let r = HeapSnapshotResult::new(dir, &s, None);
+                deferred.resolve(Box::new(move |_| Ok(Some(r))));
+            }),
         }
         Ok(PromiseRaw::new(env.raw(), promise.raw()))
     }
@@ -656,23 +626,19 @@ unsafe extern "C" fn release_figures(
     drop(unsafe { Arc::from_raw(hint as *const crate::recorder::Shared) });
 }
 
-fn submit_phase2(meta: DumpMeta, plan: collector::Phase2Plan, ticket: Ticket) {
-    let dir = plan.dir.clone();
-    let submitted = background::submit(Box::new(move || {
-        let out = collector::run_phase2_guarded(plan);
-        let mut r = DumpOutcome::new(&meta, out.complete, true, out.error);
-        r.heap_snapshot = out.heap.map(|(s, t)| HeapSnapshotResult::new(&dir, &s, t));
-        // SAFETY: the settler calls this on the JS thread with a live env; `r` is an owned plain value.
-        ticket.settle(Box::new(move |env| unsafe {
-            DumpOutcome::to_napi_value(env, r)
-        }));
+/// Settles a written dump's promise with its phase-2 outcome (on the thread that ran it).
+fn settle_phase2(
+    meta: &DumpMeta,
+    dir: &std::path::Path,
+    out: collector::Phase2Outcome,
+    ticket: Ticket,
+) {
+    let mut r = DumpOutcome::new(meta, out.complete, true, out.error);
+    r.heap_snapshot = out.heap.map(|(s, t)| HeapSnapshotResult::new(dir, &s, t));
+    // SAFETY: the settler calls this on the JS thread with a live env; `r` is an owned plain value.
+    ticket.settle(Box::new(move |env| unsafe {
+        DumpOutcome::to_napi_value(env, r)
     }));
-    if let Err(job) = submitted {
-        // No background thread could be started (the machine is out of threads or
-        // memory). The job owns the deferred and must not be dropped unrun, or the
-        // promise would never settle; running it here costs the JS thread one phase 2.
-        job();
-    }
 }
 
 fn parse_trigger(v: &Unknown) -> Result<Trigger> {

@@ -4,8 +4,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde::Serialize;
-
 use crate::analysis::{self, Facts};
 use crate::heapdump::{HeapSnapshotSection, HeapState, Pending};
 use crate::probes::cgroup::{self, CgroupInfo};
@@ -31,7 +29,7 @@ pub struct Phase2Plan {
     pub max_files: u32,
     pub roots: ProbeRoots,
     /// The dumper's armed-file slot, re-armed here, off the JS thread.
-    pub arm: Option<std::sync::Arc<crate::dumper::ArmSlot>>,
+    pub arm: Option<std::sync::Arc<crate::writer::ArmSlot>>,
     pub smaps_rollup: SmapsRollupPolicy,
     /// The heap-snapshot state, when `options.heapSnapshot` is set.
     pub heap: Option<std::sync::Arc<HeapState>>,
@@ -49,23 +47,7 @@ pub struct Phase2Outcome {
     pub heap: Option<(HeapSnapshotSection, Option<u32>)>,
 }
 
-/// The limit that actually kills the process, and how close it is.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct MemoryLimit {
-    /// The smaller of the cgroup's effective limit and physical memory.
-    pub effective_limit_bytes: u64,
-    /// `"cgroup"` or `"physical"`.
-    #[cfg_attr(test, schemars(extend("enum" = ["cgroup", "physical"])))]
-    pub source: &'static str,
-    /// What counts against it: the cgroup's usage, or memory in use machine-wide.
-    pub usage_bytes: Option<u64>,
-    pub headroom_bytes: Option<u64>,
-    /// `usage / limit`.
-    #[cfg_attr(test, schemars(extend("minimum" = 0)))]
-    pub usage_ratio: Option<f64>,
-}
+pub use crate::report::MemoryLimit;
 
 /// Everything phase 2 collects, before it goes into the report.
 #[derive(Debug, Clone, Default)]

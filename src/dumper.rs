@@ -1,8 +1,10 @@
-//! The dumper: admission (cap and cooldown), phase 1 on the caller's thread, and the
-//! hand-over of phase 2 to the background thread.
+//! The dumper: one entry point, [`Dumper::dump`], runs a whole dump for the binding and
+//! for the watchdog alike: admission (cap and cooldown), phase 1 on the caller's thread,
+//! then phase 2 (the enriched replace, retention and the temp sweep) where the caller
+//! asks, with its outcome handed to the caller's callback.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -17,70 +19,9 @@ use crate::probes::ProbeRoots;
 use crate::recorder;
 use crate::report::{Collection, DirectoryNote, Report, RuntimeInfo, SCHEMA_VERSION};
 use crate::timefmt::UtcTime;
-use crate::writer::{self, Armed, Durability};
+use crate::writer::{self, Durability};
 
-/// The dumper's pre-armed phase-1 file (see [`writer::Armed`]): at most one, taken by a
-/// phase 1, re-armed off the JS thread.
-pub struct ArmSlot {
-    dir: PathBuf,
-    slot: Mutex<Option<Armed>>,
-    reserve: AtomicUsize,
-    /// Test builds: arming switched off, to force the unarmed path.
-    disabled: std::sync::atomic::AtomicBool,
-}
-
-impl std::fmt::Debug for ArmSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ArmSlot")
-            .field("dir", &self.dir)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ArmSlot {
-    pub fn new(dir: &Path) -> Self {
-        ArmSlot {
-            dir: dir.to_path_buf(),
-            slot: Mutex::new(None),
-            reserve: AtomicUsize::new(writer::PHASE1_RESERVE_BYTES),
-            disabled: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-
-    /// Arms if nothing is armed and the directory exists; true if a file is armed after.
-    pub fn rearm(&self) -> bool {
-        let mut slot = self.slot.lock();
-        if slot.is_none() && !self.disabled.load(Ordering::Relaxed) && self.dir.is_dir() {
-            *slot = Armed::arm(&self.dir, self.reserve.load(Ordering::Relaxed)).ok();
-        }
-        slot.is_some()
-    }
-
-    /// Switches arming off (and drops the armed file) or back on.
-    pub fn set_disabled(&self, off: bool) {
-        self.disabled.store(off, Ordering::Relaxed);
-        if off {
-            self.slot.lock().take();
-        }
-    }
-
-    fn take(&self) -> Option<Armed> {
-        self.slot.lock().take()
-    }
-
-    /// A document outgrew the reservation: reserve enough for it next time.
-    fn fit(&self, len: usize) {
-        if len > self.reserve.load(Ordering::Relaxed) {
-            self.reserve
-                .store(len.next_power_of_two().min(64 << 20), Ordering::Relaxed);
-        }
-    }
-
-    /// Bytes reserved by the armed file, if one is armed.
-    pub fn reserved(&self) -> Option<u64> {
-        self.slot.lock().as_ref().map(|a| a.reserved())
-    }
-}
+pub use crate::writer::ArmSlot;
 
 struct SessionState {
     short_id: String,
@@ -131,7 +72,84 @@ pub enum DumpStart {
     },
 }
 
+/// Where phase 2 runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase2On {
+    /// The background thread (a dump from the host: the JS thread goes on at once).
+    Background,
+    /// The calling thread (the watchdog's, while the event loop is stuck).
+    ThisThread,
+}
+
+/// Receives phase 2's outcome (and the dump's directory), on whichever thread ran it.
+pub type Phase2Done = Box<dyn FnOnce(&Path, Phase2Outcome) + Send + 'static>;
+
+/// What [`Dumper::dump`] did before it returned.
+#[derive(Debug)]
+pub enum Dumped {
+    /// Cap, cooldown or closed: nothing was written.
+    Skipped(Admission),
+    /// The directory is unusable (`Dumper::problem`): no slot used, nothing written.
+    Refused { error: String },
+    /// The slot is consumed but no file could be written.
+    Failed { meta: DumpMeta, error: String },
+    /// The phase-1 file is complete at `meta.file_path`; phase 2 was scheduled (or, with
+    /// [`Phase2On::ThisThread`], has run).
+    Written { meta: DumpMeta },
+}
+
 impl Dumper {
+    /// The whole dump. `done` is asked for the phase-2 callback only when phase 1 wrote a
+    /// file; the callback runs once, wherever phase 2 ran (on this thread when no
+    /// background thread can be started: the outcome must never be lost).
+    pub fn dump(
+        &self,
+        trigger: Trigger,
+        input: TriggerInput,
+        on: Phase2On,
+        done: impl FnOnce(&DumpMeta) -> Phase2Done,
+    ) -> Dumped {
+        match self.begin(trigger, input) {
+            DumpStart::Skipped(a) => Dumped::Skipped(a),
+            DumpStart::Refused { error } => Dumped::Refused { error },
+            DumpStart::Failed { meta, error } => Dumped::Failed { meta, error },
+            DumpStart::Written { meta, plan } => {
+                let callback = done(&meta);
+                let job = move || {
+                    let dir = plan.dir.clone();
+                    callback(&dir, collector::run_phase2_guarded(*plan));
+                };
+                match on {
+                    Phase2On::ThisThread => job(),
+                    Phase2On::Background => {
+                        if let Err(job) = crate::background::submit(Box::new(job)) {
+                            // No background thread could be started (out of threads or
+                            // memory): this thread pays for one phase 2 rather than lose it.
+                            job();
+                        }
+                    }
+                }
+                Dumped::Written { meta }
+            }
+        }
+    }
+
+    /// Makes a new dumper ready: the directory prepared (an unusable one becomes
+    /// [`Dumper::problem`], never an error: the host must start even when its diagnostics
+    /// cannot), the recorder started, phase 1 pre-armed (an unnamed file, its space, the
+    /// buffer, so the first dump is one write and one link) and the directory's
+    /// housekeeping done: leftovers of writers that died mid-write, and retention across
+    /// every process using it (not the crisis path: a dumper is made once).
+    pub fn start(self: &Arc<Self>) -> std::io::Result<()> {
+        self.prepare_directory();
+        self.start_recorder()?;
+        if self.problem().is_none() {
+            self.arm_slot().rearm();
+            self.housekeeping();
+        }
+        Ok(())
+    }
+
     pub fn new(config: DumperConfig, session_id: &str, runtime: RuntimeInfo) -> Self {
         Self::with_clock(config, session_id, runtime, Box::new(MonotonicClock::new()))
     }
@@ -308,6 +326,7 @@ impl Dumper {
     }
 
     /// Phase 1: reserve the slot, then write the complete phase-1 document.
+    /// Admission and phase 1 only; [`Dumper::dump`] is the entry point.
     pub fn begin(&self, trigger: Trigger, input: TriggerInput) -> DumpStart {
         let started = Instant::now();
         if let Some(problem) = self.problem() {
@@ -521,10 +540,11 @@ impl recorder::Host for Dumper {
                 v8_figures_age_ms: age,
             }),
         };
-        // The event loop is stuck, so phase 2 runs right here, on the recorder thread.
-        if let DumpStart::Written { plan, .. } = self.begin(Trigger::Watchdog, input) {
-            collector::run_phase2_guarded(*plan);
-        }
+        // The event loop is stuck, so phase 2 runs right here, on the recorder thread;
+        // nobody waits for its outcome.
+        self.dump(Trigger::Watchdog, input, Phase2On::ThisThread, |_| {
+            Box::new(|_, _| {})
+        });
     }
 }
 

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
-use serde::Serialize;
 
 use crate::heapsnap;
 use crate::options::HeapSnapshotConfig;
@@ -36,51 +35,7 @@ pub const NEED_FACTOR: u64 = 10;
 pub const NEED_MARGIN_BYTES: u64 = 64 << 20;
 pub const ESTIMATE: &str = "10 x usedHeapSize + 64 MiB";
 
-/// The `heapSnapshot` section of a dump document.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct HeapSnapshotSection {
-    /// `pending` (phase 2 is on disk, the snapshot is being taken), `written`, `skipped`
-    /// or `failed`.
-    #[cfg_attr(test, schemars(extend("enum" = ["pending", "written", "skipped", "failed"])))]
-    pub status: &'static str,
-    /// Why no snapshot was taken.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(test, schemars(extend("maxLength" = 1000)))]
-    pub skipped: Option<String>,
-    /// What went wrong while taking or copying it (nothing is left under its name).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(test, schemars(extend("maxLength" = 2000)))]
-    pub error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub needed_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub headroom_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(test, schemars(extend("maxLength" = 200)))]
-    pub estimate: Option<&'static str>,
-    /// The snapshot's file name, in the dump's directory (the intended one while pending).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(test, schemars(schema_with = "crate::schema::heap_file"))]
-    pub file: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bytes: Option<u64>,
-    /// How long V8 took to write it (the JS thread was blocked for this long).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub millis: Option<f64>,
-    /// How long the redacting copy took (off the JS thread).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub copy_millis: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub redacted: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub strings_redacted: Option<u64>,
-    /// The highest resident set size seen while the snapshot was taken, minus the one
-    /// before it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub peak_extra_bytes: Option<u64>,
-}
+pub use crate::report::HeapSnapshotSection;
 
 impl HeapSnapshotSection {
     fn skipped(reason: String, needed: Option<u64>, headroom: Option<u64>) -> Self {
@@ -494,6 +449,48 @@ pub struct Planned {
 
 fn round_ms(ms: f64) -> f64 {
     (ms * 1e3).round() / 1e3
+}
+
+/// [`finish`] off the JS thread, on a thread of its own (a large copy must not hold up
+/// the phase 2 of the dumps that follow; snapshots are few, `maxPerSession`), or the
+/// background thread, or this one when no thread can be started. `done` gets the
+/// section once, a panic reported in it.
+pub fn finish_off_thread(
+    p: Pending,
+    millis: f64,
+    error: Option<String>,
+    done: impl FnOnce(&std::path::Path, HeapSnapshotSection) + Send + 'static,
+) {
+    let dir = p.dir.clone();
+    let job = move || {
+        let s = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finish(p, millis, error)))
+            .unwrap_or_else(|panic| HeapSnapshotSection {
+                status: "failed",
+                error: Some(format!(
+                    "internal error (panic): {}",
+                    crate::background::panic_message(panic.as_ref())
+                )),
+                ..Default::default()
+            });
+        done(&dir, s);
+    };
+    let job: crate::background::Job = Box::new(job);
+    let slot = Arc::new(parking_lot::Mutex::new(Some(job)));
+    let theirs = slot.clone();
+    let spawned = std::thread::Builder::new()
+        .name("mdd-heap-copy".into())
+        .spawn(move || {
+            if let Some(job) = theirs.lock().take() {
+                job();
+            }
+        });
+    if spawned.is_err() {
+        if let Some(job) = slot.lock().take() {
+            if let Err(job) = crate::background::submit(job) {
+                job();
+            }
+        }
+    }
 }
 
 /// After V8 wrote the raw snapshot (or failed to: `js_error`): the copy, the landing,

@@ -263,13 +263,7 @@ pub struct TriggerInput {
     pub watchdog: Option<crate::report::WatchdogInfo>,
 }
 
-/// Cuts a string to at most `max` characters; says whether it cut.
-pub fn truncate_chars(s: &str, max: usize) -> (String, bool) {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => (s[..i].to_string(), true),
-        None => (s.to_string(), false),
-    }
-}
+pub use crate::options::truncate_chars;
 
 #[cfg(test)]
 mod tests {

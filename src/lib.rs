@@ -19,6 +19,8 @@ pub mod filelock;
 pub mod heapdump;
 pub mod heapsnap;
 pub mod input;
+#[cfg(test)]
+mod layering;
 pub mod limits;
 pub mod options;
 pub mod probes;

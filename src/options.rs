@@ -281,8 +281,8 @@ pub struct DumperConfig {
     pub app_version: Option<String>,
     pub suggestions: Suggestions,
     /// The flight recorder; also started (with defaults) when only a watchdog is asked for.
-    pub recorder: Option<crate::recorder::RecorderConfig>,
-    pub watchdog: Option<crate::recorder::WatchdogConfig>,
+    pub recorder: Option<crate::options::RecorderConfig>,
+    pub watchdog: Option<crate::options::WatchdogConfig>,
     /// When phase 2 reads `/proc/self/smaps_rollup` (a page-table walk).
     pub smaps_rollup: SmapsRollupPolicy,
     /// The host supplied its own millisecond clock (`options.now`).
@@ -397,35 +397,35 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
                 "neither",
             ));
         }
-        Some(crate::recorder::WatchdogConfig {
+        Some(crate::options::WatchdogConfig {
             rss_ratio,
             rss_bytes,
             stall_ms: integer(
                 &raw.watchdog_stall_ms,
                 "options.watchdog.stallMs",
-                crate::recorder::MIN_INTERVAL_MS,
-                crate::recorder::MAX_INTERVAL_MS,
-                crate::recorder::DEFAULT_STALL_MS,
+                crate::options::MIN_INTERVAL_MS,
+                crate::options::MAX_INTERVAL_MS,
+                crate::options::DEFAULT_STALL_MS,
             )?,
         })
     } else {
         None
     };
     let recorder = if raw.recorder || watchdog.is_some() {
-        let d = crate::recorder::RecorderConfig::default();
-        Some(crate::recorder::RecorderConfig {
+        let d = crate::options::RecorderConfig::default();
+        Some(crate::options::RecorderConfig {
             interval_ms: integer(
                 &raw.recorder_interval_ms,
                 "options.recorder.intervalMs",
-                crate::recorder::MIN_INTERVAL_MS,
-                crate::recorder::MAX_INTERVAL_MS,
+                crate::options::MIN_INTERVAL_MS,
+                crate::options::MAX_INTERVAL_MS,
                 d.interval_ms,
             )?,
             samples: integer(
                 &raw.recorder_samples,
                 "options.recorder.samples",
                 1,
-                crate::recorder::MAX_SAMPLES as u64,
+                crate::options::MAX_SAMPLES as u64,
                 d.samples as u64,
             )? as u32,
         })
@@ -512,7 +512,7 @@ pub fn check_keys<S: AsRef<str>>(
     match keys.iter().map(AsRef::as_ref).find(|k| !known.contains(k)) {
         None => Ok(()),
         Some(k) => Err(InvalidArg::new(
-            format!("{container}.{}", crate::input::truncate_chars(k, 64).0),
+            format!("{container}.{}", truncate_chars(k, 64).0),
             format!(
                 "one of the known options (did you mean {container}.{}?)",
                 closest(k, known)
@@ -597,6 +597,50 @@ pub fn short_session_id(session_id: &str) -> String {
     } else {
         short
     }
+}
+
+/// Cuts a string to at most `max` characters; says whether it cut.
+pub fn truncate_chars(s: &str, max: usize) -> (String, bool) {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => (s[..i].to_string(), true),
+        None => (s.to_string(), false),
+    }
+}
+
+// ---- the recorder and the watchdog ----------------------------------------------
+
+pub const MIN_INTERVAL_MS: u64 = 10;
+pub const MAX_INTERVAL_MS: u64 = 3_600_000;
+pub const MAX_SAMPLES: u32 = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecorderConfig {
+    pub interval_ms: u64,
+    pub samples: u32,
+}
+
+pub const DEFAULT_INTERVAL_MS: u64 = 1000;
+pub const DEFAULT_SAMPLES: u32 = 120;
+/// The watchdog's default stall: JS silent this long while memory is over the threshold.
+pub const DEFAULT_STALL_MS: u64 = 5000;
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        RecorderConfig {
+            interval_ms: DEFAULT_INTERVAL_MS,
+            samples: DEFAULT_SAMPLES,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WatchdogConfig {
+    /// Fire at this share of the effective memory limit...
+    pub rss_ratio: Option<f64>,
+    /// ...or at this many bytes of RSS (the smaller threshold wins when both are set).
+    pub rss_bytes: Option<u64>,
+    /// ...once neither `observe()` nor `dump()` has been called for this long.
+    pub stall_ms: u64,
 }
 
 #[cfg(test)]
@@ -800,7 +844,7 @@ mod tests {
             ..base()
         })
         .unwrap();
-        assert_eq!(c.recorder, Some(crate::recorder::RecorderConfig::default()));
+        assert_eq!(c.recorder, Some(crate::options::RecorderConfig::default()));
         // A watchdog alone starts the recorder with its defaults.
         let (c, _) = validate(&RawOptions {
             watchdog: true,

@@ -32,39 +32,10 @@ use crate::timefmt::UtcTime;
 /// so one session keeps at most twice this on disk: 4 MiB is about 10 hours of
 /// one-second samples.
 pub const RECORDER_MAX_BYTES: u64 = 4 * 1024 * 1024;
-pub const MIN_INTERVAL_MS: u64 = 10;
-pub const MAX_INTERVAL_MS: u64 = 3_600_000;
-pub const MAX_SAMPLES: u32 = 10_000;
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RecorderConfig {
-    pub interval_ms: u64,
-    pub samples: u32,
-}
-
-pub const DEFAULT_INTERVAL_MS: u64 = 1000;
-pub const DEFAULT_SAMPLES: u32 = 120;
-/// The watchdog's default stall: JS silent this long while memory is over the threshold.
-pub const DEFAULT_STALL_MS: u64 = 5000;
-
-impl Default for RecorderConfig {
-    fn default() -> Self {
-        RecorderConfig {
-            interval_ms: DEFAULT_INTERVAL_MS,
-            samples: DEFAULT_SAMPLES,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct WatchdogConfig {
-    /// Fire at this share of the effective memory limit...
-    pub rss_ratio: Option<f64>,
-    /// ...or at this many bytes of RSS (the smaller threshold wins when both are set).
-    pub rss_bytes: Option<u64>,
-    /// ...once neither `observe()` nor `dump()` has been called for this long.
-    pub stall_ms: u64,
-}
+pub use crate::options::{
+    RecorderConfig, WatchdogConfig, DEFAULT_INTERVAL_MS, DEFAULT_SAMPLES, DEFAULT_STALL_MS,
+    MAX_INTERVAL_MS, MAX_SAMPLES, MIN_INTERVAL_MS,
+};
 
 /// The V8 figures JS last pushed through `observe()` (or `dump()`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -111,34 +82,7 @@ fn observed_map(values: &[f64], fields: &[(&str, &'static str, bool)]) -> Number
     )
 }
 
-/// One line of the recorder file and one entry of a dump's `history`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct Sample {
-    #[serde(rename = "type")]
-    #[cfg_attr(test, schemars(extend("const" = "sample")))]
-    pub kind: &'static str,
-    pub t: String,
-    pub epoch_ms: i64,
-    pub rss_bytes: Option<u64>,
-    pub swap_bytes: Option<u64>,
-    pub cgroup_usage_bytes: Option<u64>,
-    pub cgroup_limit_bytes: Option<u64>,
-    #[serde(serialize_with = "crate::report::serialize_opt_number")]
-    pub psi_some_avg10: Option<f64>,
-    #[serde(serialize_with = "crate::report::serialize_opt_number")]
-    pub heap_used_bytes: Option<f64>,
-    #[serde(serialize_with = "crate::report::serialize_opt_number")]
-    pub heap_total_bytes: Option<f64>,
-    #[serde(serialize_with = "crate::report::serialize_opt_number")]
-    pub heap_limit_bytes: Option<f64>,
-    #[serde(serialize_with = "crate::report::serialize_opt_number")]
-    pub external_bytes: Option<f64>,
-    /// How old the V8 figures are (they come from JS, which may be stuck); null if JS
-    /// never pushed any.
-    pub v8_age_ms: Option<u64>,
-}
+pub use crate::report::Sample;
 
 /// State shared by the JS thread, the recorder thread and the dumper.
 pub struct Shared {

@@ -208,12 +208,7 @@ pub fn node_arch() -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-pub struct ProbeFailure {
-    pub probe: &'static str,
-    pub reason: String,
-}
+pub use crate::probes::ProbeFailure;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
@@ -298,7 +293,7 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system: Option<SystemInfoSection>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub memory_limit: Option<crate::collector::MemoryLimit>,
+    pub memory_limit: Option<MemoryLimit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<crate::probes::cgroup::CgroupInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -310,14 +305,14 @@ pub struct Report {
     /// The recorder's ring at the time of the dump: the trajectory that led to it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, schemars(schema_with = "crate::schema::history"))]
-    pub history: Option<Vec<crate::recorder::Sample>>,
+    pub history: Option<Vec<Sample>>,
     /// Only in dumps the watchdog wrote.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watchdog: Option<WatchdogInfo>,
     /// Only when `options.heapSnapshot` applies to this dump's trigger: the snapshot that
     /// followed it, or why none was taken.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub heap_snapshot: Option<crate::heapdump::HeapSnapshotSection>,
+    pub heap_snapshot: Option<HeapSnapshotSection>,
     pub collection: Collection,
 }
 
@@ -332,6 +327,99 @@ pub struct WatchdogInfo {
     pub threshold_bytes: u64,
     /// Age of the V8 figures in `atTrigger` (null: JS never pushed any).
     pub v8_figures_age_ms: Option<u64>,
+}
+
+/// The limit that actually kills the process, and how close it is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryLimit {
+    /// The smaller of the cgroup's effective limit and physical memory.
+    pub effective_limit_bytes: u64,
+    /// `"cgroup"` or `"physical"`.
+    #[cfg_attr(test, schemars(extend("enum" = ["cgroup", "physical"])))]
+    pub source: &'static str,
+    /// What counts against it: the cgroup's usage, or memory in use machine-wide.
+    pub usage_bytes: Option<u64>,
+    pub headroom_bytes: Option<u64>,
+    /// `usage / limit`.
+    #[cfg_attr(test, schemars(extend("minimum" = 0)))]
+    pub usage_ratio: Option<f64>,
+}
+
+/// One line of the recorder file and one entry of a dump's `history`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Sample {
+    #[serde(rename = "type")]
+    #[cfg_attr(test, schemars(extend("const" = "sample")))]
+    pub kind: &'static str,
+    pub t: String,
+    pub epoch_ms: i64,
+    pub rss_bytes: Option<u64>,
+    pub swap_bytes: Option<u64>,
+    pub cgroup_usage_bytes: Option<u64>,
+    pub cgroup_limit_bytes: Option<u64>,
+    #[serde(serialize_with = "serialize_opt_number")]
+    pub psi_some_avg10: Option<f64>,
+    #[serde(serialize_with = "serialize_opt_number")]
+    pub heap_used_bytes: Option<f64>,
+    #[serde(serialize_with = "serialize_opt_number")]
+    pub heap_total_bytes: Option<f64>,
+    #[serde(serialize_with = "serialize_opt_number")]
+    pub heap_limit_bytes: Option<f64>,
+    #[serde(serialize_with = "serialize_opt_number")]
+    pub external_bytes: Option<f64>,
+    /// How old the V8 figures are (they come from JS, which may be stuck); null if JS
+    /// never pushed any.
+    pub v8_age_ms: Option<u64>,
+}
+
+/// The `heapSnapshot` section of a dump document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct HeapSnapshotSection {
+    /// `pending` (phase 2 is on disk, the snapshot is being taken), `written`, `skipped`
+    /// or `failed`.
+    #[cfg_attr(test, schemars(extend("enum" = ["pending", "written", "skipped", "failed"])))]
+    pub status: &'static str,
+    /// Why no snapshot was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(extend("maxLength" = 1000)))]
+    pub skipped: Option<String>,
+    /// What went wrong while taking or copying it (nothing is left under its name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(extend("maxLength" = 2000)))]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needed_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headroom_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(extend("maxLength" = 200)))]
+    pub estimate: Option<&'static str>,
+    /// The snapshot's file name, in the dump's directory (the intended one while pending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, schemars(schema_with = "crate::schema::heap_file"))]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// How long V8 took to write it (the JS thread was blocked for this long).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub millis: Option<f64>,
+    /// How long the redacting copy took (off the JS thread).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_millis: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redacted: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strings_redacted: Option<u64>,
+    /// The highest resident set size seen while the snapshot was taken, minus the one
+    /// before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_extra_bytes: Option<u64>,
 }
 
 impl Report {

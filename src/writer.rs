@@ -1154,6 +1154,69 @@ pub fn sweep_stale_temps(dir: &Path) -> Vec<String> {
     removed
 }
 
+/// The dumper's pre-armed phase-1 file (see [`writer::Armed`]): at most one, taken by a
+/// phase 1, re-armed off the JS thread.
+pub struct ArmSlot {
+    dir: PathBuf,
+    slot: parking_lot::Mutex<Option<Armed>>,
+    reserve: std::sync::atomic::AtomicUsize,
+    /// Test builds: arming switched off, to force the unarmed path.
+    disabled: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for ArmSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArmSlot")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ArmSlot {
+    pub fn new(dir: &Path) -> Self {
+        ArmSlot {
+            dir: dir.to_path_buf(),
+            slot: parking_lot::Mutex::new(None),
+            reserve: std::sync::atomic::AtomicUsize::new(PHASE1_RESERVE_BYTES),
+            disabled: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Arms if nothing is armed and the directory exists; true if a file is armed after.
+    pub fn rearm(&self) -> bool {
+        let mut slot = self.slot.lock();
+        if slot.is_none() && !self.disabled.load(Ordering::Relaxed) && self.dir.is_dir() {
+            *slot = Armed::arm(&self.dir, self.reserve.load(Ordering::Relaxed)).ok();
+        }
+        slot.is_some()
+    }
+
+    /// Switches arming off (and drops the armed file) or back on.
+    pub fn set_disabled(&self, off: bool) {
+        self.disabled.store(off, Ordering::Relaxed);
+        if off {
+            self.slot.lock().take();
+        }
+    }
+
+    pub(crate) fn take(&self) -> Option<Armed> {
+        self.slot.lock().take()
+    }
+
+    /// A document outgrew the reservation: reserve enough for it next time.
+    pub(crate) fn fit(&self, len: usize) {
+        if len > self.reserve.load(Ordering::Relaxed) {
+            self.reserve
+                .store(len.next_power_of_two().min(64 << 20), Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes reserved by the armed file, if one is armed.
+    pub fn reserved(&self) -> Option<u64> {
+        self.slot.lock().as_ref().map(|a| a.reserved())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,14 @@
 //! them at fixture trees), is bounded in what it reads, and fails on its own: a failed
 //! probe is listed in the dump with its reason and never stops the others.
 
+/// A probe that failed (or was skipped), and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct ProbeFailure {
+    pub probe: &'static str,
+    pub reason: String,
+}
+
 pub mod cgroup;
 pub mod portable;
 pub mod pressure;
@@ -11,14 +19,13 @@ pub mod rusage;
 pub mod system;
 pub mod tree;
 
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-use crate::report::ProbeFailure;
 
 /// No procfs or cgroup file we read is anywhere near this; a file that is has been
 /// replaced by something else and is cut here rather than read whole.
