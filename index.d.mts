@@ -1,19 +1,6 @@
-// ES module types: the same declarations as the CommonJS entry (index.mjs re-exports it).
+// ES module types: the same declarations as the CommonJS entry (index.mjs re-exports it),
+// whose public surface index.d.ts lists by name.
 import cjs from './index.js'
 
-export { MemoryDiagnosticsDumper, implementation, fallbackReason } from './index.js'
-export type {
-  DumpFailed,
-  DumpInput,
-  DumpRefused,
-  DumpResult,
-  DumpSkipped,
-  DumpWritten,
-  DumperOptions,
-  HeapSnapshotResult,
-  HeapSpaceInput,
-  HeapStatisticsInput,
-  MemoryUsageInput,
-  Trigger,
-} from './index.js'
+export * from './index.js'
 export default cjs
