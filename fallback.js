@@ -752,6 +752,180 @@ async function collect(smapsPolicy) {
 const MIB = 1024 * 1024
 const mib = (b) => `${(b / MIB).toFixed(0)} MiB`
 
+// ---- memory accounting and growth (as src/accounting.rs and src/analysis.rs) ----------
+
+const CODE_SPACES = ['code_space', 'code_large_object_space']
+const MALLOC_UNAVAILABLE = 'unavailable in the js implementation: mallinfo2 needs the native addon'
+const ACCOUNTING_PARTS = ['v8Heap', 'v8Code', 'arrayBuffers', 'externalOther', 'mallocOther', 'mallocFree', 'threadStacks', 'fileBacked', 'sharedMemory']
+const bytesOf = (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : null)
+const known = (bytes, source) => ({ bytes, source })
+const unknown = (reason) => ({ bytes: null, source: null, reason })
+
+/** memoryAccounting: the parts of RSS and what no figure explains (they add up exactly). */
+function accounting(status, at) {
+  const h = at.v8HeapStats
+  const u = at.memoryUsage
+  const vmRss = bytesOf(status?.vmRss)
+  const rss = vmRss ?? bytesOf(u.rss)
+  const rssSource = vmRss != null ? 'status:VmRSS' : rss != null ? 'memoryUsage.rss' : null
+  const spaces = Array.isArray(at.v8HeapSpaces) ? at.v8HeapSpaces.map((s) => ({ name: s.spaceName, physicalBytes: bytesOf(s.physicalSpaceSize) })) : null
+  const code = spaces && spaces.filter((s) => CODE_SPACES.includes(s.name)).reduce((t, s) => t + (s.physicalBytes ?? 0), 0)
+  const physical = bytesOf(h.totalPhysicalSize)
+  const heapTotal = bytesOf(u.heapTotal)
+  let v8Heap, v8Code
+  if (physical != null && code != null) {
+    v8Heap = known(Math.max(0, physical - code), 'heapStatistics.totalPhysicalSize-codeSpaces')
+    v8Code = known(Math.min(code, physical), 'heapSpaces.physicalSpaceSize')
+  } else if (physical != null) {
+    v8Heap = known(physical, 'heapStatistics.totalPhysicalSize')
+    v8Code = unknown('the host passed no heapSpaces: code is counted in v8Heap')
+  } else if (heapTotal != null) {
+    v8Heap = known(heapTotal, 'memoryUsage.heapTotal')
+    v8Code = unknown('no totalPhysicalSize: code is counted in v8Heap')
+  } else {
+    v8Heap = unknown('the host passed neither heapStatistics.totalPhysicalSize nor memoryUsage.heapTotal')
+    v8Code = unknown('no V8 heap figures')
+  }
+  const ab = bytesOf(u.arrayBuffers)
+  const ext = bytesOf(u.external) ?? bytesOf(h.externalMemory)
+  const fromStatus = (v, src) => (v != null ? known(v, src) : status ? unknown(`${src} is not in /proc/self/status`) : unknown('/proc/self/status was not read'))
+  const parts = {
+    v8Heap,
+    v8Code,
+    arrayBuffers: ab != null ? known(ab, 'memoryUsage.arrayBuffers') : unknown('the host passed no memoryUsage.arrayBuffers'),
+    externalOther: ext != null ? known(Math.max(0, ext - (ab ?? 0)), 'memoryUsage.external-arrayBuffers') : unknown('the host passed no memoryUsage.external'),
+    mallocOther: unknown(MALLOC_UNAVAILABLE),
+    mallocFree: unknown(MALLOC_UNAVAILABLE),
+    threadStacks: fromStatus(bytesOf(status?.vmStk), 'status:VmStk'),
+    fileBacked: fromStatus(bytesOf(status?.rssFile), 'status:RssFile'),
+    sharedMemory: fromStatus(bytesOf(status?.rssShmem), 'status:RssShmem'),
+  }
+  const sum = ACCOUNTING_PARTS.reduce((t, k) => t + (parts[k].bytes ?? 0), 0)
+  const unexplained = rss == null ? null : rss - sum
+  return {
+    rssBytes: rss,
+    rssSource,
+    anonBytes: bytesOf(status?.rssAnon),
+    parts,
+    unexplainedBytes: unexplained,
+    unexplainedShare: unexplained != null && rss > 0 ? Math.round((unexplained / rss) * 1e4) / 1e4 : null,
+    swapBytes: bytesOf(status?.vmSwap),
+    v8Spaces: spaces,
+    malloc: { source: null, reason: MALLOC_UNAVAILABLE },
+    children: null,
+  }
+}
+
+/** This dump's point for growth attribution (as collector::dump_point). */
+function growthPoint(epochMs, acc, at) {
+  const h = at.v8HeapStats
+  const u = at.memoryUsage
+  return {
+    epochMs,
+    rss: acc.rssBytes,
+    anon: acc.anonBytes,
+    file: acc.parts.fileBacked.bytes,
+    shmem: acc.parts.sharedMemory.bytes,
+    v8Heap: h.totalPhysicalSize ?? u.heapTotal ?? null,
+    heapUsed: h.usedHeapSize ?? u.heapUsed ?? null,
+    external: u.external ?? h.externalMemory ?? null,
+    arrayBuffers: u.arrayBuffers ?? null,
+    mallocInUse: null,
+    mallocFree: null,
+    children: null,
+  }
+}
+
+// The growth kinds, their advice and the minimum come from the crate (contract.json).
+const GROWTH_MIN_BYTES = CONTRACT.analysis.growth.minBytes
+const GROWTH_KINDS = CONTRACT.analysis.growth.kinds.map((k) => [k.kind, k.label])
+const GROWTH_ADVICE = Object.fromEntries(CONTRACT.analysis.growth.kinds.map((k) => [k.kind, k.advice]))
+const signedMib = (b) => (b >= 0 ? `+${mib(b)}` : mib(b))
+const ext = (p) => p.external ?? p.arrayBuffers
+const anonOf = (p) => p.anon ?? (p.rss != null && p.file != null ? p.rss - p.file - (p.shmem ?? 0) : null)
+function kindBytes(p, kind) {
+  switch (kind) {
+    case 'jsHeap':
+      return p.v8Heap
+    case 'external':
+      return ext(p)
+    case 'native': {
+      const a = anonOf(p) ?? p.rss
+      return a == null || p.v8Heap == null ? null : a - p.v8Heap - (ext(p) ?? 0)
+    }
+    case 'fileBacked':
+      return p.file
+    case 'sharedMemory':
+      return p.shmem
+    default:
+      return p.children
+  }
+}
+
+/** Each kind's change from the first to the last point (in time order) that has it, and those two points. */
+function changes(points) {
+  const byKind = {}
+  const spans = {}
+  for (const [kind] of GROWTH_KINDS) {
+    const a = points.find((p) => kindBytes(p, kind) != null)
+    const b = [...points].reverse().find((p) => kindBytes(p, kind) != null)
+    if (a && b && b.epochMs > a.epochMs) {
+      byKind[kind] = kindBytes(b, kind) - kindBytes(a, kind)
+      spans[kind] = [a, b]
+    }
+  }
+  return { byKind, spans }
+}
+
+/** Which kind of memory grew from the first point to the last (as analysis::growth). */
+function growth(points) {
+  const { byKind, spans } = changes(points)
+  const none = (evidence) => ({ kind: null, label: null, bytes: null, seconds: null, points: points.length, byKind, minBytes: GROWTH_MIN_BYTES, evidence, advice: null })
+  if (points.length < 2 || !Object.keys(byKind).length) return none(`${points.length} point(s) with figures: growth needs two`)
+  const listing = GROWTH_KINDS.filter(([k]) => k in byKind)
+    .map(([k, l]) => `${l} ${signedMib(byKind[k])}`)
+    .join(', ')
+  let top = null
+  for (const [k] of GROWTH_KINDS) if (k in byKind && byKind[k] >= GROWTH_MIN_BYTES && (!top || byKind[k] > top[1])) top = [k, byKind[k]]
+  if (!top) return none(`nothing grew by ${mib(GROWTH_MIN_BYTES)} or more over ${points.length} points: ${listing}`)
+  const [kind, bytes] = top
+  const label = GROWTH_KINDS.find(([k]) => k === kind)[1]
+  const [a, b] = spans[kind]
+  const seconds = (b.epochMs - a.epochMs) / 1000
+  const d = (f) => (f(a) != null && f(b) != null ? f(b) - f(a) : null)
+  let detail
+  if (kind === 'jsHeap') {
+    const used = d((p) => p.heapUsed)
+    detail = `V8 heap resident ${mib(a.v8Heap)} → ${mib(b.v8Heap)}${used != null ? `, heap used ${signedMib(used)}` : ''}`
+  } else if (kind === 'external') {
+    const ab = d((p) => p.arrayBuffers)
+    detail = `external ${mib(ext(a))} → ${mib(ext(b))}${ab != null ? `, of which ArrayBuffers ${signedMib(ab)}` : ''}`
+  } else if (kind === 'native') {
+    const anon = d((p) => anonOf(p) ?? p.rss)
+    const heap = d((p) => p.v8Heap)
+    const e = d(ext)
+    detail = `anonymous memory ${anon != null ? signedMib(anon) : ''} while the V8 heap changed ${heap != null ? signedMib(heap) : ''} and external memory ${e != null ? signedMib(e) : '?'}`
+    const m = d((p) => p.mallocInUse)
+    if (m != null) {
+      const free = d((p) => p.mallocFree)
+      detail += `; malloc in use ${signedMib(m - (e ?? 0))} beyond external memory (mallinfo2), free-but-retained ${free != null ? signedMib(free) : '?'}`
+    } else detail += '; no malloc figures at both ends (mallinfo2 unavailable or a recorder sample)'
+  } else if (kind === 'fileBacked') detail = `RssFile ${mib(a.file)} → ${mib(b.file)}`
+  else if (kind === 'sharedMemory') detail = `RssShmem ${mib(a.shmem)} → ${mib(b.shmem)}`
+  else detail = `descendants' RSS ${mib(a.children)} → ${mib(b.children)}`
+  return {
+    kind,
+    label,
+    bytes,
+    seconds,
+    points: points.length,
+    byKind,
+    minBytes: GROWTH_MIN_BYTES,
+    evidence: `${label} grew ${signedMib(bytes)} over ${seconds.toFixed(1)} s (${points.length} points): ${detail} (all kinds: ${listing})`,
+    advice: GROWTH_ADVICE[kind],
+  }
+}
+
 /**
  * Risks and one recommendation from `f`, whose fields are those of `analysis::Facts` in
  * camelCase (each may be missing). tests/fixtures/golden/analysis.json holds what both
@@ -851,6 +1025,10 @@ function analyze(f) {
       rss: f.rss,
     })
   }
+  const grown = f.growthPoints && f.growthPoints.length ? growth(f.growthPoints) : null
+  if (grown && grown.kind) {
+    add('memoryGrowth', 'warning', grown.evidence, { grownBytes: grown.bytes, seconds: grown.seconds, ...grown.byKind })
+  }
   // Never rated below the host's own word: a critical dump always has a critical risk.
   const hostSeverity = Object.hasOwn(CONTRACT.analysis.pressureTriggers, f.trigger) ? CONTRACT.analysis.pressureTriggers[f.trigger] : null
   if (hostSeverity && !risks.some((r) => rank[r.severity] >= rank[hostSeverity])) {
@@ -880,7 +1058,9 @@ function analyze(f) {
   // The advice of the most severe specific risk: the host's word only when it stands alone.
   const top = risks.find((r) => r.type !== 'hostReportedPressure') ?? risks[0]
   const advice = CONTRACT.analysis.advice
-  return { risks, recommendation: top && Object.hasOwn(advice, top.type) ? advice[top.type] : CONTRACT.analysis.noRiskAdvice }
+  const recommendation =
+    top?.type === 'memoryGrowth' && grown ? grown.advice : top && Object.hasOwn(advice, top.type) ? advice[top.type] : CONTRACT.analysis.noRiskAdvice
+  return { risks, recommendation, ...(grown && { growth: grown }) }
 }
 
 // ---- heap snapshot option -------------------------------------------------------------
@@ -924,6 +1104,8 @@ function create(fallbackReason) {
     #problem = null
     #tightenedFrom = null
     #closed = false
+    /** The first dump's growth point (this process), for the next dumps' growth attribution. */
+    #firstPoint = { point: null }
 
     constructor(options) {
       expectObject(options, 'options')
@@ -976,6 +1158,8 @@ function create(fallbackReason) {
       const mode = options.smapsRollup ?? 'auto'
       if (!['auto', 'always', 'never'].includes(mode)) throw invalidArg('options.smapsRollup', "'auto', 'always' or 'never'", describe(mode))
       const smapsRollup = { mode, maxRssBytes }
+      const mallinfo = options.mallinfo ?? 'auto'
+      if (!['auto', 'always', 'never'].includes(mallinfo)) throw invalidArg('options.mallinfo', "'auto', 'always' or 'never'", describe(mallinfo))
       const now = options.now
       if (now !== undefined && now !== null && typeof now !== 'function') {
         throw invalidArg('options.now', 'a function returning milliseconds, such as () => Date.now()', describe(now))
@@ -1125,14 +1309,14 @@ function create(fallbackReason) {
       }
       filePath = path.join(c.directory, landed.name)
       doc.collection.phase1Micros = Number((process.hrtime.bigint() - started) / 1000n)
-      return phase2(doc, c, landed, heapSnapshot).then(
+      return phase2(doc, c, landed, heapSnapshot, this.#firstPoint).then(
         () => result(true, true),
         (e) => result(false, true, `phase 2: ${e.message}; the phase-1 document is left in place`),
       )
     }
   }
 
-  async function phase2(doc, c, landed, heapSnapshot) {
+  async function phase2(doc, c, landed, heapSnapshot, first) {
     // After phase 1, on a later turn: retention (never the file just written) and the sweep.
     await new Promise((resolve) => realSetImmediate(resolve))
     applyRetention(c.directory, c.maxFiles, [landed.name])
@@ -1150,7 +1334,13 @@ function create(fallbackReason) {
       usageRatio: Math.round(((sys.totalMemory - sys.availableMemory) / sys.totalMemory) * 1e4) / 1e4,
     }
     const st = got.process.status
+    const memoryAccounting = accounting(st, doc.atTrigger)
+    const now = Date.now()
+    const point = growthPoint(now, memoryAccounting, doc.atTrigger)
+    const growthPoints = first.point && first.point.epochMs < now ? [first.point, point] : [point]
+    if (!first.point) first.point = point
     const analysis = analyze({
+      growthPoints,
       heapUsed: h.usedHeapSize,
       heapLimit: h.heapSizeLimit,
       heapAvailable: h.totalAvailableSize,
@@ -1176,6 +1366,7 @@ function create(fallbackReason) {
       ...(sys && { system: sys }),
       ...(memoryLimit && { memoryLimit }),
       ...(got.pressure && { pressure: got.pressure }),
+      memoryAccounting,
       analysis,
       ...(heapSnapshot && { heapSnapshot }),
       collection: {
@@ -1196,4 +1387,5 @@ function create(fallbackReason) {
   return { MemoryDiagnosticsDumper }
 }
 
-module.exports = { create, analyze }
+// The growth rules are shared with inspect.js, which attributes growth across files the same way.
+module.exports = { create, analyze, growthRules: { GROWTH_KINDS, GROWTH_ADVICE, GROWTH_MIN_BYTES, changes } }

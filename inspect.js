@@ -35,8 +35,6 @@ const LIMITS = {
   textChars: 80,
 }
 
-/** Growth smaller than this between the first and the last point is noise, not a finding. */
-const GROWTH_MIN_BYTES = 16 * MIB
 /** Two start times of one process, however measured, are this close (ms). */
 const SAME_START_MS = 2000
 /** At the last sample, usage at this share of a limit makes that limit the likely killer. */
@@ -435,6 +433,8 @@ function dumpRow({ file, doc, valid, time }) {
   const u = obj(at.memoryUsage)
   const status = obj(obj(doc.process).status)
   const cg = obj(doc.cgroup)
+  const acc = doc.memoryAccounting && typeof doc.memoryAccounting === 'object' ? obj(doc.memoryAccounting) : null
+  const m = obj(acc?.malloc)
   return {
     file,
     time: iso(time),
@@ -448,6 +448,13 @@ function dumpRow({ file, doc, valid, time }) {
     rss: num(status.vmRss) ?? num(u.rss),
     rssAnon: num(status.rssAnon),
     rssFile: num(status.rssFile),
+    rssShmem: num(status.rssShmem),
+    heapPhysical: num(h.totalPhysicalSize),
+    external: num(u.external) ?? num(h.externalMemory),
+    arrayBuffers: num(u.arrayBuffers),
+    mallocInUse: num(m.inUseBytes),
+    mallocFree: num(m.freeRetainedBytes),
+    accounting: acc ? accountingText(acc) : null,
     effectiveLimit: num(obj(doc.memoryLimit).effectiveLimitBytes),
     limitSource: typeof doc.memoryLimit?.source === 'string' ? clean(doc.memoryLimit.source, 20) : null,
     cgroupPath: typeof cg.path === 'string' ? cg.path : null,
@@ -472,6 +479,28 @@ function hostSamples(samples) {
   const [first, last] = [list[0], list.at(-1)]
   const keys = [...new Set(list.flatMap((x) => Object.keys(x)))].slice(0, 8)
   return `${list.length} host sample${list.length === 1 ? '' : 's'}: ${keys.map((k) => `${clean(k, 64)} ${num(first[k]) ?? '-'} → ${num(last[k]) ?? '-'}`).join(', ')}`
+}
+
+/** RSS as the dump's memoryAccounting splits it, in one line (parts unknown to it are left out). */
+function accountingText(acc) {
+  const p = obj(acc.parts)
+  const b = (k) => num(obj(p[k]).bytes)
+  const parts = [
+    ['JS heap', b('v8Heap') == null && b('v8Code') == null ? null : (b('v8Heap') ?? 0) + (b('v8Code') ?? 0)],
+    ['ArrayBuffers', b('arrayBuffers')],
+    ['other external', b('externalOther')],
+    ['malloc', b('mallocOther')],
+    ['malloc free-but-retained', b('mallocFree')],
+    ['main stack', b('threadStacks')],
+    ['file-backed', b('fileBacked')],
+    ['shared memory', b('sharedMemory')],
+  ]
+    .filter(([, v]) => v != null)
+    .map(([l, v]) => `${l} ${mib(v)}`)
+  const un = num(acc.unexplainedBytes)
+  const share = num(acc.unexplainedShare)
+  const why = num(obj(acc.malloc).inUseBytes) == null ? ' (malloc not measured: it is in unexplained)' : ''
+  return `${parts.join(', ')}, unexplained ${un == null ? '?' : mib(un)}${share != null ? ` (${(share * 100).toFixed(1)}%)` : ''}${why} of ${mib(num(acc.rssBytes))} RSS; swap ${mib(num(acc.swapBytes))}`
 }
 
 /** One line on the heap snapshot that followed a dump (docs/heap-snapshots.md). */
@@ -500,6 +529,12 @@ function samplePoint(r) {
     heapUsedBytes: num(r.heapUsedBytes),
     heapTotalBytes: num(r.heapTotalBytes),
     heapLimitBytes: num(r.heapLimitBytes),
+    heapPhysicalBytes: num(r.heapPhysicalBytes),
+    externalBytes: num(r.externalBytes),
+    arrayBuffersBytes: num(r.arrayBuffersBytes),
+    rssAnonBytes: num(r.rssAnonBytes),
+    rssFileBytes: num(r.rssFileBytes),
+    rssShmemBytes: num(r.rssShmemBytes),
     cgroupUsageBytes: num(r.cgroupUsageBytes),
     cgroupLimitBytes: num(r.cgroupLimitBytes),
   }
@@ -631,52 +666,94 @@ function causeOfDeath(samples, rows, diedMs, allDumps) {
 }
 
 /**
- * The kind of growth with the most evidence: JS heap, native memory or child processes. Growth
- * needs two points (recorder samples, else dumps) and at least GROWTH_MIN_BYTES; native memory
- * is anonymous memory outside the JS heap (file-backed pages such as Node's own binary are not).
+ * The kinds growth is attributed to, the advice for each and how a point measures each: the
+ * same rules as the dumps' analysis.growth (src/analysis.rs, and the JS implementation's copy).
+ */
+/** Growth smaller than GROWTH_MIN_BYTES between the first and the last point is noise, not a finding (src/analysis.rs says why). */
+const { GROWTH_KINDS, GROWTH_ADVICE, GROWTH_MIN_BYTES, changes } = require('./fallback.js').growthRules
+
+/** A growth point from a recorder sample. */
+const fromSample = (s) => ({
+  epochMs: s.epochMs,
+  what: 'sample',
+  rss: s.rssBytes,
+  anon: s.rssAnonBytes,
+  file: s.rssFileBytes,
+  shmem: s.rssShmemBytes,
+  v8Heap: s.heapPhysicalBytes ?? s.heapTotalBytes,
+  heapUsed: s.heapUsedBytes,
+  external: s.externalBytes,
+  arrayBuffers: s.arrayBuffersBytes,
+})
+/** A growth point from a dump (its memoryAccounting when it has one, else its raw figures). */
+const fromDump = (r) => ({
+  epochMs: r.epochMs,
+  what: `dump #${r.dumpNumber ?? '?'}`,
+  rss: r.rss,
+  anon: r.rssAnon,
+  file: r.rssFile,
+  shmem: r.rssShmem,
+  v8Heap: r.heapPhysical ?? r.heapTotal,
+  heapUsed: r.heapUsed,
+  external: r.external,
+  arrayBuffers: r.arrayBuffers,
+  mallocInUse: r.mallocInUse,
+  mallocFree: r.mallocFree,
+  children: r.descendantsRss,
+})
+const extOf = (p) => p.external ?? p.arrayBuffers ?? null
+const anonOf = (p) => p.anon ?? (p.rss != null && p.file != null ? p.rss - p.file - (p.shmem ?? 0) : null)
+
+/**
+ * The kind of memory that grew most, from the first to the last point (recorder samples and
+ * dumps together) that has it, and at least GROWTH_MIN_BYTES. Native memory is anonymous memory
+ * outside the JS heap and external memory (file-backed pages such as Node's own binary are not).
  */
 function growth(samples, rows) {
-  const min = `growth counts from ${mib(GROWTH_MIN_BYTES)}`
-  const withRss = samples.filter((s) => s.rssBytes != null)
-  const candidates = []
-  let window = null
-  if (withRss.length >= 2) {
-    // Compare over the samples that have V8 figures when there are two (they start with observe()).
-    const withHeap = withRss.filter((s) => s.heapUsedBytes != null && s.heapTotalBytes != null)
-    const pts = withHeap.length >= 2 ? withHeap : withRss
-    const a = pts[0]
-    const b = pts.at(-1)
-    window = `${pts.length} samples over ${((b.epochMs - a.epochMs) / 1000).toFixed(1)} s`
-    const rss = b.rssBytes - a.rssBytes
-    if (withHeap.length >= 2) {
-      const heap = b.heapUsedBytes - a.heapUsedBytes
-      const heapTotal = b.heapTotalBytes - a.heapTotalBytes
-      candidates.push({ kind: 'JS heap', bytes: heap, evidence: `heap used ${mib(a.heapUsedBytes)} → ${mib(b.heapUsedBytes)} over ${window}` })
-      candidates.push({ kind: 'native', bytes: rss - heapTotal, evidence: `RSS ${mib(a.rssBytes)} → ${mib(b.rssBytes)} while the JS heap's reserved size changed ${signed(heapTotal)}, over ${window}` })
-    } else candidates.push({ kind: 'native', bytes: rss, evidence: `RSS ${mib(a.rssBytes)} → ${mib(b.rssBytes)} over ${window}, no V8 figures` })
-  } else if (rows.length >= 2) {
-    const a = rows[0]
-    const b = rows.at(-1)
-    window = `dumps #${a.dumpNumber ?? '?'} → #${b.dumpNumber ?? '?'}`
-    if (a.heapUsed != null && b.heapUsed != null) candidates.push({ kind: 'JS heap', bytes: b.heapUsed - a.heapUsed, evidence: `heap used ${mib(a.heapUsed)} → ${mib(b.heapUsed)} between ${window}` })
-    // Anonymous memory when phase 2 measured it, so that mapped files never count as native.
-    const anonA = a.rssAnon ?? (a.rss != null && a.rssFile != null ? a.rss - a.rssFile : null)
-    const anonB = b.rssAnon ?? (b.rss != null && b.rssFile != null ? b.rss - b.rssFile : null)
-    const [ma, mb, what] = anonA != null && anonB != null ? [anonA, anonB, 'anonymous RSS'] : [a.rss, b.rss, 'RSS']
-    if (ma != null && mb != null) {
-      const heapTotal = a.heapTotal != null && b.heapTotal != null ? b.heapTotal - a.heapTotal : 0
-      candidates.push({ kind: 'native', bytes: mb - ma - heapTotal, evidence: `${what} ${mib(ma)} → ${mib(mb)} while the JS heap's reserved size changed ${signed(heapTotal)}, between ${window}` })
+  const points = [...samples.map(fromSample), ...rows.filter((r) => r.epochMs != null).map(fromDump)].sort((a, b) => a.epochMs - b.epochMs)
+  const { byKind, spans } = changes(points)
+  const nSamples = samples.length
+  const nDumps = rows.length
+  if (!Object.keys(byKind).length) {
+    return {
+      kind: null,
+      key: null,
+      bytes: null,
+      byKind,
+      advice: null,
+      evidence: `${nDumps ? (nDumps === 1 ? 'one dump' : `${nDumps} dumps`) : 'no dump'} and ${nSamples ? (nSamples === 1 ? 'one recorder sample' : `${nSamples} recorder samples`) : 'no recorder samples'}: growth needs two points`,
     }
-    if (a.descendantsRss != null && b.descendantsRss != null) {
-      candidates.push({ kind: 'child processes', bytes: b.descendantsRss - a.descendantsRss, evidence: `descendants' RSS ${mib(a.descendantsRss)} → ${mib(b.descendantsRss)} between ${window}` })
-    }
-  } else {
-    return { kind: null, bytes: null, evidence: `${rows.length ? 'one dump' : 'no dump'} and ${withRss.length ? 'one recorder sample' : 'no recorder samples'}: growth needs two points` }
   }
-  const grown = candidates.filter((c) => c.bytes >= GROWTH_MIN_BYTES).sort((a, b) => b.bytes - a.bytes)
-  if (!grown.length) return { kind: null, bytes: null, evidence: `nothing grew by ${mib(GROWTH_MIN_BYTES)} or more: ${candidates.map((c) => `${c.kind} ${signed(c.bytes)}`).join(', ') || 'no figures'}; ${window}` }
-  const top = grown[0]
-  return { kind: top.kind, bytes: top.bytes, evidence: `+${mib(top.bytes)}: ${top.evidence}` }
+  const over = (a, b) => `${a.what} → ${b.what}, ${((b.epochMs - a.epochMs) / 1000).toFixed(1)} s`
+  const first = points[0]
+  const last = points.at(-1)
+  const listing = GROWTH_KINDS.filter(([k]) => k in byKind)
+    .map(([k, l]) => `${l} ${signed(byKind[k])}`)
+    .join(', ')
+  let top = null
+  for (const [k] of GROWTH_KINDS) if (k in byKind && byKind[k] >= GROWTH_MIN_BYTES && (!top || byKind[k] > top[1])) top = [k, byKind[k]]
+  if (!top) return { kind: null, key: null, bytes: null, byKind, advice: null, evidence: `nothing grew by ${mib(GROWTH_MIN_BYTES)} or more: ${listing}; ${over(first, last)}` }
+  const [key, bytes] = top
+  const [a, b] = spans[key]
+  const d = (f) => (f(a) != null && f(b) != null ? f(b) - f(a) : null)
+  let detail
+  if (key === 'jsHeap') {
+    detail = `${a.heapUsed != null && b.heapUsed != null ? `heap used ${mib(a.heapUsed)} → ${mib(b.heapUsed)}, ` : ''}V8 heap resident ${mib(a.v8Heap)} → ${mib(b.v8Heap)}`
+  } else if (key === 'external') {
+    const ab = d((p) => p.arrayBuffers)
+    detail = `external memory ${mib(extOf(a))} → ${mib(extOf(b))}${ab != null ? `, of which ArrayBuffers ${signed(ab)}` : ''}`
+  } else if (key === 'native') {
+    const what = anonOf(a) != null && anonOf(b) != null ? 'anonymous RSS' : 'RSS'
+    const anon = (p) => (what === 'RSS' ? p.rss : anonOf(p))
+    const e = d(extOf)
+    detail = `${what} ${mib(anon(a))} → ${mib(anon(b))} while the JS heap's resident size changed ${signed(d((p) => p.v8Heap) ?? 0)} and external memory ${e == null ? '?' : signed(e)}`
+    const m = d((p) => p.mallocInUse)
+    if (m != null) detail += `; malloc in use ${signed(m - (e ?? 0))} beyond external memory, free-but-retained ${signed(d((p) => p.mallocFree) ?? 0)} (mallinfo2)`
+  } else if (key === 'fileBacked') detail = `RssFile ${mib(a.file)} → ${mib(b.file)}`
+  else if (key === 'sharedMemory') detail = `RssShmem ${mib(a.shmem)} → ${mib(b.shmem)}`
+  else detail = `descendants' RSS ${mib(a.children)} → ${mib(b.children)}`
+  const label = GROWTH_KINDS.find(([k]) => k === key)[1]
+  return { kind: label, key, bytes, byKind, advice: GROWTH_ADVICE[key], evidence: `+${mib(bytes)}: ${detail}, ${over(a, b)}; all kinds: ${listing}` }
 }
 
 const signed = (b) => (b >= 0 ? `+${mib(b)}` : mib(b))
@@ -725,11 +802,14 @@ function text(summary) {
     if (p.dumps.length) lines.push(table(dumpTable(p)).replace(/^/gm, '  '))
     else lines.push('  no dumps')
     for (const d of p.dumps) if (d.hostSamples) lines.push(`  #${d.dumpNumber} ${d.hostSamples}`)
+    const counted = p.dumps.filter((d) => d.accounting).at(-1)
+    if (counted) lines.push(`  Resident memory at #${counted.dumpNumber ?? '?'}: ${counted.accounting}.`)
     for (const d of p.dumps) if (d.heapSnapshot) lines.push(`  Heap snapshot after #${d.dumpNumber ?? '?'}: ${d.heapSnapshot}.`)
     if (p.recorder.samples) lines.push(`  Recorder: ${p.recorder.samples} samples in ${p.recorder.files.map((f) => path.basename(f.file)).join(', ')}`)
     lines.push(`  ${verdictLine(p.verdict)}`)
     const g = growthLine(p.verdict.growth)
     if (g) lines.push(`  ${g}`)
+    if (p.verdict.growth?.advice) lines.push(`  Look next at: ${p.verdict.growth.advice}`)
     lines.push('')
   }
   for (const n of summary.notes) lines.push(clean(n, 400))
@@ -740,8 +820,8 @@ function text(summary) {
 // ---- the timeline picture -----------------------------------------------------------------------
 
 /** Escapes for XML and HTML; text from files has been through clean() already or goes through it here. */
-function esc(s) {
-  return clean(String(s), 400).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c])
+function esc(s, max = 400) {
+  return clean(String(s), max).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c])
 }
 
 /**
@@ -961,7 +1041,7 @@ function html(summary) {
           .map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
           .join('')}</table>`
       : '<p>no dumps</p>'
-    return `<section><h2>${esc(processTitle(p))}</h2><p class="verdict">${esc(verdictLine(p.verdict))}</p>${g ? `<p>${esc(g)}</p>` : ''}${tableHtml}</section>`
+    return `<section><h2>${esc(processTitle(p))}</h2><p class="verdict">${esc(verdictLine(p.verdict))}</p>${g ? `<p>${esc(g, 2000)}</p>` : ''}${p.verdict.growth?.advice ? `<p>Look next at: ${esc(p.verdict.growth.advice, 2000)}</p>` : ''}${tableHtml}</section>`
   })
   const problems = [...summary.notes.map((n) => esc(n)), ...summary.problems.map((p) => `${esc(p.file)}: ${esc(p.error)}`)]
   return `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>memory-diagnostics-dumper inspect</title>

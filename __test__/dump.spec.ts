@@ -109,6 +109,51 @@ describe('phase 1 and phase 2', () => {
     expect(off.collection.skippedProbes).toEqual([{ probe: 'smapsRollup', reason: "not read: options.smapsRollup is 'never'" }])
   })
 
+  it('accounts for resident memory in parts that add up to RSS, each with its source, malloc by mallinfo2 or null with the reason', async () => {
+    // 'always': in this long-lived test process an earlier slow call must not switch it off ('auto' is unit-tested).
+    const { dumper } = newDumper({ cooldownMs: 0, mallinfo: 'always' })
+    const doc = readDump(written(await dumper.dump('manual', input())))
+    const a = doc.memoryAccounting
+    const parts = ['v8Heap', 'v8Code', 'arrayBuffers', 'externalOther', 'mallocOther', 'mallocFree', 'threadStacks', 'fileBacked', 'sharedMemory']
+    expect(Object.keys(a.parts)).toEqual(parts)
+    expect(parts.reduce((t, k) => t + (a.parts[k].bytes ?? 0), 0) + a.unexplainedBytes).toBe(a.rssBytes)
+    expect(a.unexplainedShare).toBeCloseTo(a.unexplainedBytes / a.rssBytes, 3)
+    expect(a.rssSource).toBe('status:VmRSS')
+    expect(a.parts.fileBacked).toEqual({ bytes: doc.process.status.rssFile, source: 'status:RssFile' })
+    expect(a.parts.sharedMemory).toEqual({ bytes: doc.process.status.rssShmem, source: 'status:RssShmem' })
+    expect(a.parts.threadStacks).toEqual({ bytes: doc.process.status.vmStk, source: 'status:VmStk' })
+    expect(a.swapBytes).toBe(doc.process.status.vmSwap)
+    // The host passed heap spaces: code apart, and each space's resident size.
+    const code = doc.atTrigger.v8HeapSpaces.filter((s: any) => /^code_/.test(s.spaceName)).reduce((t: number, s: any) => t + s.physicalSpaceSize, 0)
+    expect(a.parts.v8Code).toEqual({ bytes: code, source: 'heapSpaces.physicalSpaceSize' })
+    expect(a.parts.v8Heap).toEqual({ bytes: doc.atTrigger.v8HeapStats.totalPhysicalSize - code, source: 'heapStatistics.totalPhysicalSize-codeSpaces' })
+    expect(a.parts.arrayBuffers).toEqual({ bytes: doc.atTrigger.memoryUsage.arrayBuffers, source: 'memoryUsage.arrayBuffers' })
+    expect(a.v8Spaces.map((s: any) => s.name)).toEqual(doc.atTrigger.v8HeapSpaces.map((s: any) => s.spaceName))
+    if (impl === 'native') {
+      expect(a.malloc.source).toBe('mallinfo2')
+      expect(a.malloc.inUseBytes).toBeGreaterThan(0)
+      expect(a.parts.mallocFree).toEqual({ bytes: a.malloc.freeRetainedBytes, source: 'mallinfo2:fordblks' })
+      expect(a.children).toEqual({ count: doc.processTree.descendantCount, rssBytes: doc.processTree.descendantsRssBytes, source: 'processTree' })
+      expect(doc.collection.probeMicros).toHaveProperty('malloc')
+    } else {
+      expect(a.malloc).toEqual({ source: null, reason: 'unavailable in the js implementation: mallinfo2 needs the native addon' })
+      expect(a.parts.mallocOther).toEqual({ bytes: null, source: null, reason: a.malloc.reason })
+      expect(a.children).toBeNull()
+    }
+    // One dump is one point: a growth section that says so, and no growth risk.
+    expect(doc.analysis.growth).toMatchObject({ kind: null, points: 1 })
+    expect(doc.analysis.risks.map((r: any) => r.type)).not.toContain('memoryGrowth')
+    // options.mallinfo: checked in both implementations; 'never' skips the call and says why.
+    expect(() => newDumper({ mallinfo: 'sometimes' })).toThrow(/^options\.mallinfo: expected 'auto', 'always' or 'never', got "sometimes"$/)
+    const never = newDumper({ mallinfo: 'never' }).dumper
+    const off = readDump(written(await never.dump('manual', input())))
+    expect(off.memoryAccounting.parts.mallocOther.bytes).toBeNull()
+    if (impl === 'native') {
+      expect(off.collection.skippedProbes).toEqual([{ probe: 'malloc', reason: "not read: options.mallinfo is 'never'" }])
+      expect(off.memoryAccounting.malloc).toEqual({ source: null, reason: "not read: options.mallinfo is 'never'" })
+    }
+  })
+
   it('counts open file descriptors live', async () => {
     // Dumpers of earlier tests in this process hold descriptors (armed files) until they
     // are collected; collect them now, so that a collection between the two counts

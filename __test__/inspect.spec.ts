@@ -199,12 +199,15 @@ describe('memory-diagnostics-dumper inspect', () => {
     expect(j.processes[0].verdict.growth.evidence).toMatch(/one dump and no recorder samples: growth needs two points/)
     let t = inspect(dir).stdout
     expect(t).not.toMatch(/native|grew/)
-    // A second dump: 1 MiB more RSS and a heap that fell by 2 MiB. Nothing grew.
+    // A second dump: 1 MiB more RSS and less heap in use (its resident size unchanged). Nothing grew.
     write(idle(2, 45 * MIB, 2 * MIB))
     j = JSON.parse(inspect(dir, '--json').stdout)
     expect(j.processes[0].verdict.growth).toMatchObject({ kind: null })
     t = inspect(dir).stdout
-    expect(t).toMatch(/Growth: none found \(nothing grew by 16 MiB or more: JS heap -2 MiB, native \+1 MiB, child processes \+0 MiB; dumps #1 → #2\)/)
+    expect(t).toMatch(
+      /Growth: none found \(nothing grew by 16 MiB or more: JS heap \+0 MiB, ArrayBuffers and external \+0 MiB, native \+1 MiB, file-backed \+0 MiB, shared memory \+0 MiB, child processes \+0 MiB; dump #1 → dump #2, 1\.0 s\)/,
+    )
+    expect(t).not.toMatch(/Look next at/)
     expect(t).not.toMatch(/Most likely growth/)
     // Anonymous memory grows by 101 MiB from the first dump: native, without the file-backed part.
     write(idle(3, 145 * MIB, 2 * MIB))

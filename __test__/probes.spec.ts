@@ -89,7 +89,7 @@ describe('phase 2 sees the whole memory picture (live, this machine)', () => {
     expect(doc.system.meminfo.cached).toBeGreaterThan(0)
     expect(doc.collection.failedProbes).toEqual([])
     expect(Object.keys(doc.collection.probeMicros).sort()).toEqual(
-      ['cgroup', 'mappings', 'meminfo', 'oomScore', 'openFds', 'openFdsLimit', 'pageFaults', 'pressure', 'processTree', 'resourceUsage', 'smapsRollup', 'statm', 'status', 'system', 'uptime'],
+      ['cgroup', 'malloc', 'mappings', 'meminfo', 'oomScore', 'openFds', 'openFdsLimit', 'pageFaults', 'pressure', 'processTree', 'resourceUsage', 'smapsRollup', 'statm', 'status', 'system', 'uptime'],
     )
   })
 })

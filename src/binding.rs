@@ -236,6 +236,7 @@ impl MemoryDiagnosticsDumper {
             smaps_rollup: prop("smapsRollup")?,
             smaps_rollup_max_rss_bytes: prop("smapsRollupMaxRssBytes")?,
             now: raw_value(&now, 64)?.0,
+            mallinfo: prop("mallinfo")?,
             heap_snapshot: heap.is_some(),
             heap_snapshot_triggers: heap_triggers,
             heap_snapshot_max_per_session: sub_prop(&heap, "maxPerSession")?,
@@ -538,6 +539,32 @@ impl Drop for MemoryDiagnosticsDumper {
             s.release();
         }
     }
+}
+
+/// Benchmark builds only: `mallinfo2`'s cost with `fragment` small blocks allocated and
+/// every other one freed, and the slowest `malloc` of another thread without and with it.
+#[cfg(feature = "test-hooks")]
+#[napi(object)]
+pub struct MallinfoBench {
+    pub call_nanos: Vec<f64>,
+    pub malloc_max_nanos_idle: f64,
+    pub malloc_max_nanos_during: f64,
+    pub free_retained_bytes: f64,
+    pub in_use_bytes: f64,
+}
+
+#[cfg(feature = "test-hooks")]
+#[napi(catch_unwind)]
+pub fn bench_mallinfo2(fragment: u32, calls: u32) -> Result<MallinfoBench> {
+    let b = crate::probes::malloc::bench::run(fragment as usize, calls as usize)
+        .map_err(Error::from_reason)?;
+    Ok(MallinfoBench {
+        call_nanos: b.call_nanos.iter().map(|n| *n as f64).collect(),
+        malloc_max_nanos_idle: b.malloc_max_nanos_idle as f64,
+        malloc_max_nanos_during: b.malloc_max_nanos_during as f64,
+        free_retained_bytes: b.free_retained_bytes as f64,
+        in_use_bytes: b.in_use_bytes as f64,
+    })
 }
 
 /// Test and benchmark builds only: the unarmed phase 1's own work (exclusive create,

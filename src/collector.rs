@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::analysis::{self, Facts};
+use crate::accounting::{self, MemoryAccounting};
+use crate::analysis::{self, Facts, GrowthPoint};
 use crate::heapdump::{HeapSnapshotSection, HeapState, Pending};
 use crate::probes::cgroup::{self, CgroupInfo};
+use crate::probes::malloc::{self, MallocStats};
 use crate::probes::pressure::{self, Psi};
 use crate::probes::rss_split::{self, SmapsRollupPolicy};
 use crate::probes::system::SystemInfo;
@@ -31,8 +33,12 @@ pub struct Phase2Plan {
     /// The dumper's armed-file slot, re-armed here, off the JS thread.
     pub arm: Option<std::sync::Arc<crate::writer::ArmSlot>>,
     pub smaps_rollup: SmapsRollupPolicy,
+    pub mallinfo: malloc::MallinfoPolicy,
     /// The heap-snapshot state, when `options.heapSnapshot` is set.
     pub heap: Option<std::sync::Arc<HeapState>>,
+    /// The first dump's growth point of this dumper (this process), kept for the next
+    /// dumps' growth attribution; phase 2 fills it when empty.
+    pub first_point: Option<std::sync::Arc<parking_lot::Mutex<Option<GrowthPoint>>>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +63,8 @@ pub struct Collected {
     pub cgroup: Option<CgroupInfo>,
     pub pressure: Option<Psi>,
     pub tree: Option<ProcessTree>,
+    /// `mallinfo2`, or why the C library has none.
+    pub malloc: Option<Result<MallocStats, String>>,
 }
 
 /// Runs every probe; each may fail on its own.
@@ -64,6 +72,7 @@ pub fn collect(
     roots: &ProbeRoots,
     runner: &mut ProbeRunner,
     smaps_policy: SmapsRollupPolicy,
+    mallinfo: malloc::MallinfoPolicy,
 ) -> Collected {
     let status = runner.run_linux("status", || procfs::read_status(roots));
     let statm = runner.run_linux("statm", || procfs::read_statm(roots));
@@ -123,12 +132,83 @@ pub fn collect(
             portable_tree(pid, TreeLimits::default().max_processes)
         })
     };
+    // Off the JS thread, after the cheap probes: it holds each malloc arena's lock while
+    // it walks that arena (docs/benchmarks.md has its cost).
+    // A C library without mallinfo2 is a platform fact (its reason goes into the
+    // accounting), not a failed probe; a deliberately skipped call is listed as skipped.
+    let malloc = match mallinfo.decide() {
+        Ok(()) => runner.run("malloc", || Ok::<_, String>(malloc::read())),
+        Err(reason) => match malloc::available() {
+            Ok(()) => {
+                runner.skip("malloc", reason.clone());
+                Some(Err(reason))
+            }
+            Err(unavailable) => Some(Err(unavailable)),
+        },
+    };
     Collected {
         process,
         system,
         cgroup,
         pressure,
         tree,
+        malloc,
+    }
+}
+
+/// The host's figures the accounting uses, from `atTrigger`.
+pub fn host_figures(at: &crate::report::AtTrigger) -> accounting::HostFigures {
+    let heap = &at.v8_heap_stats;
+    let usage = &at.memory_usage;
+    accounting::HostFigures {
+        total_physical_size: heap.get("totalPhysicalSize"),
+        heap_total: usage.get("heapTotal"),
+        rss: usage.get("rss"),
+        array_buffers: usage.get("arrayBuffers"),
+        external: usage.get("external"),
+        external_memory: heap.get("externalMemory"),
+        spaces: at.v8_heap_spaces.as_ref().map(|v| {
+            v.iter()
+                .map(|s| (s.name.clone(), s.values.get("physicalSpaceSize")))
+                .collect()
+        }),
+    }
+}
+
+/// This dump's point for growth attribution, from its accounting and `atTrigger`.
+pub fn dump_point(epoch_ms: i64, a: &MemoryAccounting, report: &Report) -> GrowthPoint {
+    let heap = &report.at_trigger.v8_heap_stats;
+    let usage = &report.at_trigger.memory_usage;
+    let m = a.malloc.stats.as_ref();
+    GrowthPoint {
+        epoch_ms,
+        rss: a.rss_bytes.map(|v| v as f64),
+        anon: a.anon_bytes.map(|v| v as f64),
+        file: a.parts.file_backed.bytes.map(|v| v as f64),
+        shmem: a.parts.shared_memory.bytes.map(|v| v as f64),
+        v8_heap: heap.get("totalPhysicalSize").or(usage.get("heapTotal")),
+        heap_used: heap.get("usedHeapSize").or(usage.get("heapUsed")),
+        external: usage.get("external").or(heap.get("externalMemory")),
+        array_buffers: usage.get("arrayBuffers"),
+        malloc_in_use: m.map(|m| m.in_use_bytes as f64),
+        malloc_free: m.map(|m| m.free_retained_bytes as f64),
+        children: a.children.as_ref().map(|c| c.rss_bytes as f64),
+    }
+}
+
+/// A recorder sample as a growth point.
+pub fn sample_point(s: &crate::recorder::Sample) -> GrowthPoint {
+    GrowthPoint {
+        epoch_ms: s.epoch_ms,
+        rss: s.rss_bytes.map(|v| v as f64),
+        anon: s.rss_anon_bytes.map(|v| v as f64),
+        file: s.rss_file_bytes.map(|v| v as f64),
+        shmem: s.rss_shmem_bytes.map(|v| v as f64),
+        v8_heap: s.heap_physical_bytes.or(s.heap_total_bytes),
+        heap_used: s.heap_used_bytes,
+        external: s.external_bytes,
+        array_buffers: s.array_buffers_bytes,
+        ..Default::default()
     }
 }
 
@@ -200,7 +280,12 @@ fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 }
 
 /// The figures the analysis rules look at, from the report and what phase 2 collected.
-pub fn facts(report: &Report, c: &Collected, limit: Option<&MemoryLimit>) -> Facts {
+pub fn facts(
+    report: &Report,
+    c: &Collected,
+    limit: Option<&MemoryLimit>,
+    growth_points: Vec<GrowthPoint>,
+) -> Facts {
     let heap = &report.at_trigger.v8_heap_stats;
     let usage = &report.at_trigger.memory_usage;
     let status = c.process.status.as_ref();
@@ -249,14 +334,48 @@ pub fn facts(report: &Report, c: &Collected, limit: Option<&MemoryLimit>) -> Fac
         open_fds: c.process.open_fds.map(|v| v as f64),
         open_fds_limit: c.process.open_fds_limit.map(|v| v as f64),
         children_rss: c.tree.as_ref().map(|t| t.descendants_rss_bytes as f64),
+        growth_points,
         trigger: Some(report.trigger),
     }
 }
 
-/// Fills the phase-2 sections of `report` from what was collected.
-pub fn enrich(report: &mut Report, c: Collected) {
+/// Fills the phase-2 sections of `report` from what was collected. `first` holds the
+/// growth point of this process's first dump (filled here when empty).
+pub fn enrich(
+    report: &mut Report,
+    c: Collected,
+    first: Option<&parking_lot::Mutex<Option<GrowthPoint>>>,
+) {
     let limit = memory_limit(c.cgroup.as_ref(), c.system.as_ref());
-    report.analysis = Some(analysis::analyze(&facts(report, &c, limit.as_ref())));
+    let acc = accounting::build(
+        c.process.status.as_ref(),
+        &host_figures(&report.at_trigger),
+        c.malloc
+            .clone()
+            .unwrap_or_else(|| Err("the malloc probe failed".into())),
+        c.tree.as_ref(),
+    );
+    let now = crate::timefmt::UtcTime::now().epoch_ms;
+    let this = dump_point(now, &acc, report);
+    let mut points: Vec<GrowthPoint> = Vec::new();
+    if let Some(slot) = first {
+        let mut slot = slot.lock();
+        match slot.as_ref() {
+            Some(p) => points.push(p.clone()),
+            None => *slot = Some(this.clone()),
+        }
+    }
+    points.extend(report.history.iter().flatten().map(sample_point));
+    points.retain(|p| p.epoch_ms < now);
+    points.sort_by_key(|p| p.epoch_ms);
+    points.push(this);
+    report.analysis = Some(analysis::analyze(&facts(
+        report,
+        &c,
+        limit.as_ref(),
+        points,
+    )));
+    report.memory_accounting = Some(acc);
     report.memory_limit = limit;
     report.process = Some(c.process);
     report.system = c.system;
@@ -311,13 +430,15 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
         mut report,
         roots,
         smaps_rollup,
+        mallinfo,
         heap,
         max_files,
+        first_point: plan_first,
         ..
     } = plan;
     let mut runner = ProbeRunner::new();
-    let collected = collect(&roots, &mut runner, smaps_rollup);
-    enrich(&mut report, collected);
+    let collected = collect(&roots, &mut runner, smaps_rollup, mallinfo);
+    enrich(&mut report, collected, plan_first.as_deref());
     report.collection.failed_probes = Some(runner.failures);
     report.collection.skipped_probes = Some(runner.skipped);
     report.collection.probe_micros = Some(runner.micros);
@@ -444,14 +565,14 @@ mod tests {
         });
         c.cgroup = Some(g);
         let limit = memory_limit(c.cgroup.as_ref(), None);
-        let f = facts(&report, &c, limit.as_ref());
+        let f = facts(&report, &c, limit.as_ref(), vec![]);
         assert_eq!(f.rss, Some(5000.0));
         assert_eq!(f.psi_some_avg10, Some(30.0));
         assert_eq!(f.psi_full_avg10, Some(7.0));
         assert_eq!(f.cgroup_oom_kills, Some(2.0));
         assert_eq!(f.usage_against_limit, Some(90.0));
         let mut r = report.clone();
-        enrich(&mut r, c);
+        enrich(&mut r, c, None);
         let kinds: Vec<_> = r
             .analysis
             .as_ref()
@@ -493,7 +614,12 @@ mod tests {
             ..Default::default()
         };
         let mut runner = ProbeRunner::new();
-        let c = collect(&roots, &mut runner, SmapsRollupPolicy::default());
+        let c = collect(
+            &roots,
+            &mut runner,
+            SmapsRollupPolicy::default(),
+            Default::default(),
+        );
         let split = c.process.rss_split.unwrap();
         const KIB: u64 = 1024;
         assert_eq!(split.rss.bytes, Some(4194304 * KIB));
@@ -522,7 +648,12 @@ mod tests {
 
         // The host opted in: read, and PSS is in the split.
         let mut runner = ProbeRunner::new();
-        let c = collect(&roots, &mut runner, SmapsRollupPolicy::Always);
+        let c = collect(
+            &roots,
+            &mut runner,
+            SmapsRollupPolicy::Always,
+            Default::default(),
+        );
         let split = c.process.rss_split.unwrap();
         assert_eq!(
             (split.pss.bytes, split.pss.source),
@@ -540,9 +671,66 @@ mod tests {
             SmapsRollupPolicy::Auto {
                 max_rss_bytes: 5 << 30,
             },
+            Default::default(),
         );
         assert!(c.process.smaps_rollup.is_some() && runner.skipped.is_empty());
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Two dumps of one dumper: the first stores its point, the second measures growth from
+    /// it (fixture figures: the JS heap grew 100 MiB, nothing else).
+    #[test]
+    fn enrich_accounts_and_attributes_growth_across_dumps() {
+        use crate::report::NumberMap;
+        const MIB: f64 = 1024.0 * 1024.0;
+        let collected = |anon_kib: u64| {
+            let mut c = Collected::default();
+            c.process.status = Some(procfs::parse_status(&format!(
+                "VmRSS:\t{} kB\nRssAnon:\t{anon_kib} kB\nRssFile:\t40960 kB\nRssShmem:\t0 kB\nVmStk:\t132 kB\n",
+                anon_kib + 40960
+            )));
+            c.malloc = Some(Ok(MallocStats {
+                in_use_bytes: 8 << 20,
+                free_retained_bytes: 1 << 20,
+                ..Default::default()
+            }));
+            c
+        };
+        let report = |heap: f64| {
+            let mut r = crate::report::tests::sample();
+            r.at_trigger.memory_usage = NumberMap(vec![
+                ("external", Some(2.0 * MIB)),
+                ("arrayBuffers", Some(1.0 * MIB)),
+            ]);
+            r.at_trigger.v8_heap_stats = NumberMap(vec![("totalPhysicalSize", Some(heap))]);
+            r.at_trigger.v8_heap_spaces = None;
+            r
+        };
+        let first = parking_lot::Mutex::new(None);
+        let mut a = report(20.0 * MIB);
+        enrich(&mut a, collected(40 * 1024), Some(&first));
+        let acc = a.memory_accounting.as_ref().unwrap();
+        assert_eq!(acc.rss_bytes, Some(80 << 20));
+        assert_eq!(
+            acc.parts.sum() as i64 + acc.unexplained_bytes.unwrap(),
+            80 << 20
+        );
+        assert_eq!(acc.parts.malloc_other.bytes, Some(6 << 20));
+        let g = a.analysis.as_ref().unwrap().growth.as_ref().unwrap();
+        assert_eq!((g.kind, g.points), (None, 1));
+        assert!(first.lock().is_some());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let mut b = report(120.0 * MIB);
+        enrich(&mut b, collected(140 * 1024), Some(&first));
+        let an = b.analysis.as_ref().unwrap();
+        let g = an.growth.as_ref().unwrap();
+        assert_eq!(
+            (g.kind, g.bytes, g.points),
+            (Some("jsHeap"), Some(100.0 * MIB), 2)
+        );
+        assert_eq!(g.by_kind["native"], 0.0);
+        assert!(an.risks.iter().any(|r| r.kind == "memoryGrowth"));
+        assert!(an.recommendation.contains("heap snapshots"));
     }
 
     #[test]

@@ -126,6 +126,13 @@ pub fn contract() -> Value {
             "riskKinds": a::RISK_KINDS,
             "advice": advice,
             "noRiskAdvice": a::NO_RISK_ADVICE,
+            "growth": {
+                "minBytes": a::GROWTH_MIN_BYTES,
+                "kinds": a::GROWTH_KINDS
+                    .iter()
+                    .map(|(k, l)| json!({"kind": k, "label": l, "advice": a::growth_advice(k)}))
+                    .collect::<Vec<_>>(),
+            },
         },
     })
 }
@@ -245,6 +252,8 @@ mod golden {
             open_fds: n("openFds"),
             open_fds_limit: n("openFdsLimit"),
             children_rss: n("childrenRss"),
+            // Growth across points has its own tests (analysis, the leak programs).
+            growth_points: vec![],
             trigger: v.get("trigger").and_then(Value::as_str).map(|t| {
                 ["hard", "critical", "manual", "watchdog"]
                     .into_iter()

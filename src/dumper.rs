@@ -46,6 +46,8 @@ pub struct Dumper {
     closed: AtomicBool,
     /// The opt-in heap snapshot, when configured.
     heap: Option<Arc<HeapState>>,
+    /// The first dump's growth point, for growth attribution across this process's dumps.
+    first_point: Arc<Mutex<Option<crate::analysis::GrowthPoint>>>,
 }
 
 /// Identity of one dump, known once its slot is reserved.
@@ -179,6 +181,7 @@ impl Dumper {
                 .map(|c| Arc::new(HeapState::new(c))),
             recorder,
             effective_limit: OnceLock::new(),
+            first_point: Arc::new(Mutex::new(None)),
             arm: Arc::new(ArmSlot::new(&config.directory)),
             state: Mutex::new(SessionState {
                 short_id: short_session_id(session_id),
@@ -381,6 +384,7 @@ impl Dumper {
             cgroup: None,
             pressure: None,
             process_tree: None,
+            memory_accounting: None,
             analysis: None,
             heap_snapshot: None,
             collection: Collection::default(),
@@ -462,7 +466,9 @@ impl Dumper {
                 roots: self.roots.clone(),
                 arm: Some(self.arm.clone()),
                 smaps_rollup: self.config.smaps_rollup,
+                mallinfo: self.config.mallinfo,
                 heap: self.heap.clone(),
+                first_point: Some(self.first_point.clone()),
             }),
         }
     }

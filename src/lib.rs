@@ -8,6 +8,7 @@
 #![deny(clippy::all)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod accounting;
 pub mod analysis;
 pub mod background;
 pub mod binding;

@@ -151,6 +151,7 @@ pub struct RawOptions {
     pub smaps_rollup_max_rss_bytes: RawValue,
     /// `options.now`: a clock function for host tests (fake timers).
     pub now: RawValue,
+    pub mallinfo: RawValue,
     /// `options.heapSnapshot` is present (an object).
     pub heap_snapshot: bool,
     /// `options.heapSnapshot.triggers`: the array's items, or the value when it is not an
@@ -182,6 +183,7 @@ impl Default for RawOptions {
             watchdog_stall_ms: RawValue::Missing,
             smaps_rollup: RawValue::Missing,
             smaps_rollup_max_rss_bytes: RawValue::Missing,
+            mallinfo: RawValue::Missing,
             heap_snapshot: false,
             heap_snapshot_triggers: Err(RawValue::Missing),
             heap_snapshot_max_per_session: RawValue::Missing,
@@ -287,6 +289,8 @@ pub struct DumperConfig {
     pub smaps_rollup: SmapsRollupPolicy,
     /// The host supplied its own millisecond clock (`options.now`).
     pub host_clock: bool,
+    /// When phase 2 calls glibc's `mallinfo2` (it holds malloc's locks while it walks).
+    pub mallinfo: crate::probes::malloc::MallinfoPolicy,
     /// The opt-in heap snapshot; `None` (the default) takes none.
     pub heap_snapshot: Option<HeapSnapshotConfig>,
 }
@@ -463,6 +467,22 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
             ))
         }
     };
+    let mallinfo = {
+        use crate::probes::malloc::MallinfoPolicy;
+        match &raw.mallinfo {
+            RawValue::Missing | RawValue::Other("null") => MallinfoPolicy::Auto,
+            RawValue::Text(s) if s == "auto" => MallinfoPolicy::Auto,
+            RawValue::Text(s) if s == "always" => MallinfoPolicy::Always,
+            RawValue::Text(s) if s == "never" => MallinfoPolicy::Never,
+            other => {
+                return Err(InvalidArg::new(
+                    "options.mallinfo",
+                    "'auto', 'always' or 'never'",
+                    other.describe(),
+                ))
+            }
+        }
+    };
     Ok((
         DumperConfig {
             directory,
@@ -475,6 +495,7 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
             watchdog,
             smaps_rollup,
             host_clock,
+            mallinfo,
             heap_snapshot: heap_snapshot_config(raw)?,
         },
         session_id,
@@ -494,6 +515,7 @@ pub const OPTION_KEYS: &[&str] = &[
     "watchdog",
     "smapsRollup",
     "smapsRollupMaxRssBytes",
+    "mallinfo",
     "now",
     "heapSnapshot",
 ];

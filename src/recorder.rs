@@ -45,6 +45,8 @@ pub struct V8Figures {
     pub heap_limit: Option<f64>,
     pub external: Option<f64>,
     pub rss: Option<f64>,
+    pub heap_physical: Option<f64>,
+    pub array_buffers: Option<f64>,
 }
 
 /// How many figures `observe()` stores: the `heapStatistics` fields of
@@ -214,6 +216,8 @@ impl Shared {
             heap_limit: h("heapSizeLimit"),
             external: u("external").or(h("externalMemory")),
             rss: u("rss"),
+            heap_physical: h("totalPhysicalSize"),
+            array_buffers: u("arrayBuffers"),
         };
         Some((figures, now.saturating_sub(o.at_ms)))
     }
@@ -327,6 +331,9 @@ pub fn sample(
         t: now.iso8601(),
         epoch_ms: now.epoch_ms,
         rss_bytes: status.as_ref().and_then(|s| s.vm_rss),
+        rss_anon_bytes: status.as_ref().and_then(|s| s.rss_anon),
+        rss_file_bytes: status.as_ref().and_then(|s| s.rss_file),
+        rss_shmem_bytes: status.as_ref().and_then(|s| s.rss_shmem),
         swap_bytes: status.as_ref().and_then(|s| s.vm_swap),
         cgroup_usage_bytes: cg.and_then(|(d, u, _)| read_number(&d.join(u))),
         cgroup_limit_bytes: cg.and_then(|(d, _, l)| read_number(&d.join(l))),
@@ -337,6 +344,8 @@ pub fn sample(
         heap_total_bytes: v8.heap_total,
         heap_limit_bytes: v8.heap_limit,
         external_bytes: v8.external,
+        heap_physical_bytes: v8.heap_physical,
+        array_buffers_bytes: v8.array_buffers,
         v8_age_ms: age,
     }
 }
@@ -630,16 +639,7 @@ mod tests {
                 kind: "sample",
                 t: String::new(),
                 epoch_ms: i,
-                rss_bytes: None,
-                swap_bytes: None,
-                cgroup_usage_bytes: None,
-                cgroup_limit_bytes: None,
-                psi_some_avg10: None,
-                heap_used_bytes: None,
-                heap_total_bytes: None,
-                heap_limit_bytes: None,
-                external_bytes: None,
-                v8_age_ms: None,
+                ..Default::default()
             });
         }
         let h: Vec<i64> = s.history().iter().map(|x| x.epoch_ms).collect();
@@ -683,6 +683,8 @@ mod tests {
         values[HEAP_STAT_FIELDS.len()] = 7.0; // rss
         values[HEAP_STAT_FIELDS.len() + 1] = -1.0; // heapTotal
         values[HEAP_STAT_FIELDS.len() + 3] = 3.0; // external
+        values[2] = 9.0; // totalPhysicalSize
+        values[HEAP_STAT_FIELDS.len() + 4] = 2.0; // arrayBuffers
         s.observe_values(&values);
         let (v, _) = s.observed().unwrap();
         assert_eq!(
@@ -692,7 +694,9 @@ mod tests {
                 heap_total: None,
                 heap_limit: Some(100.0),
                 external: Some(3.0),
-                rss: Some(7.0)
+                rss: Some(7.0),
+                heap_physical: Some(9.0),
+                array_buffers: Some(2.0),
             }
         );
         let (t, _) = s.observed_at_trigger().unwrap();

@@ -300,6 +300,9 @@ pub struct Report {
     pub pressure: Option<crate::probes::pressure::Psi>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub process_tree: Option<crate::probes::tree::ProcessTree>,
+    /// Resident memory split into parts that add up, each with its source (phase 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_accounting: Option<crate::accounting::MemoryAccounting>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis: Option<crate::analysis::Analysis>,
     /// The recorder's ring at the time of the dump: the trajectory that led to it.
@@ -348,7 +351,7 @@ pub struct MemoryLimit {
 }
 
 /// One line of the recorder file and one entry of a dump's `history`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Sample {
@@ -358,6 +361,13 @@ pub struct Sample {
     pub t: String,
     pub epoch_ms: i64,
     pub rss_bytes: Option<u64>,
+    /// The kernel's split of `rss_bytes` (same `status` read): anonymous, file-backed, shared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_anon_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_file_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_shmem_bytes: Option<u64>,
     pub swap_bytes: Option<u64>,
     pub cgroup_usage_bytes: Option<u64>,
     pub cgroup_limit_bytes: Option<u64>,
@@ -371,6 +381,19 @@ pub struct Sample {
     pub heap_limit_bytes: Option<f64>,
     #[serde(serialize_with = "serialize_opt_number")]
     pub external_bytes: Option<f64>,
+    /// The V8 heap's resident size (`total_physical_size`) and the ArrayBuffers' bytes,
+    /// from the same observed figures: with the split above, the main series of
+    /// `memoryAccounting` (malloc's figures are not sampled: see `probes::malloc`).
+    #[serde(
+        serialize_with = "serialize_opt_number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub heap_physical_bytes: Option<f64>,
+    #[serde(
+        serialize_with = "serialize_opt_number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub array_buffers_bytes: Option<f64>,
     /// How old the V8 figures are (they come from JS, which may be stuck); null if JS
     /// never pushed any.
     pub v8_age_ms: Option<u64>,
@@ -516,6 +539,7 @@ pub(crate) mod tests {
             cgroup: None,
             pressure: None,
             process_tree: None,
+            memory_accounting: None,
             analysis: None,
             heap_snapshot: None,
             history: None,

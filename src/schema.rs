@@ -28,6 +28,7 @@ const PHASE2_SECTIONS: &[&str] = &[
     "cgroup",
     "pressure",
     "processTree",
+    "memoryAccounting",
     "analysis",
 ];
 /// Sections every phase-2 document has.
@@ -46,6 +47,8 @@ const ADDED_LATER: &[(&str, &str)] = &[
     ("", "processStartMs"),
     ("/$defs/ProcessSection", "statm"),
     ("/$defs/ProcessSection", "rssSplit"),
+    ("", "memoryAccounting"),
+    ("/$defs/Analysis", "growth"),
 ];
 
 // ---- schemas of fields whose serialization is hand-written ----------------------------
@@ -151,6 +154,23 @@ pub fn trigger(_: &mut SchemaGenerator) -> Schema {
 
 pub fn risk_kind(_: &mut SchemaGenerator) -> Schema {
     json_schema!({"enum": crate::analysis::RISK_KINDS})
+}
+
+pub fn growth_kind(_: &mut SchemaGenerator) -> Schema {
+    let mut kinds: Vec<Value> = crate::analysis::GROWTH_KINDS
+        .iter()
+        .map(|(k, _)| json!(k))
+        .collect();
+    kinds.push(Value::Null);
+    json_schema!({"enum": kinds})
+}
+
+pub fn growth_by_kind(_: &mut SchemaGenerator) -> Schema {
+    let kinds: Vec<&str> = crate::analysis::GROWTH_KINDS
+        .iter()
+        .map(|(k, _)| *k)
+        .collect();
+    json_schema!({"type": "object", "propertyNames": {"enum": kinds}, "additionalProperties": {"type": "number"}})
 }
 
 pub fn session_id(_: &mut SchemaGenerator) -> Schema {

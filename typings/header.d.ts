@@ -175,6 +175,14 @@ export interface DumperOptions {
    */
   now?: (() => number) | null
   /**
+   * When phase 2 calls glibc's `mallinfo2()` for `memoryAccounting.malloc` (malloc in use and
+   * free-but-retained), which holds each malloc arena's lock while it walks that arena's free
+   * blocks: `'auto'` (default) until one call in this process took 2 ms of CPU time or more,
+   * `'always'`, or `'never'`. Without glibc 2.33+ (musl) and in the JS implementation the
+   * figures are null with the reason.
+   */
+  mallinfo?: 'auto' | 'always' | 'never' | null
+  /**
    * Opt-in heap snapshot after the dumps of `triggers` (default `['critical']`), at most
    * `maxPerSession` (default 1) per session, all snapshots in the directory together at most
    * `maxBytes` (default 1 GiB). Taken only when the memory headroom phase 2 measured exceeds the

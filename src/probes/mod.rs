@@ -11,6 +11,7 @@ pub struct ProbeFailure {
 }
 
 pub mod cgroup;
+pub mod malloc;
 pub mod portable;
 pub mod pressure;
 pub mod procfs;

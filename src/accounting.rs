@@ -1,0 +1,447 @@
+//! `memoryAccounting`: the resident set split into parts that add up, each with its source.
+//!
+//! The kernel splits RSS exactly into anonymous, file-backed and shared-memory pages
+//! (`/proc/self/status`: `VmRSS = RssAnon + RssFile + RssShmem`). File-backed and shared
+//! memory are parts as they are; the anonymous pages are attributed to what allocated
+//! them, from figures that do not overlap:
+//!
+//! - the V8 heap (`totalPhysicalSize`; code spaces apart when the host passed heap spaces):
+//!   V8 maps its pages itself, outside malloc;
+//! - ArrayBuffer backing stores and other external memory (`memoryUsage()`): Node
+//!   allocates them with malloc, so they are taken out of malloc's in-use figure;
+//! - the rest of malloc's in-use bytes, and what malloc keeps free (glibc `mallinfo2`);
+//! - the main thread's stack (`VmStk`).
+//!
+//! What no figure explains is `unexplained = rss - sum(parts)`, so the parts plus
+//! `unexplained` equal RSS exactly; it is negative when attributions count memory that is
+//! not resident (allocated but never touched). Swap and child processes are beside RSS,
+//! not in it. `docs/schema.md` gives each part's known error.
+
+use serde::Serialize;
+
+use crate::probes::malloc::MallocStats;
+use crate::probes::procfs::ProcStatus;
+use crate::probes::tree::ProcessTree;
+
+/// V8's spaces that hold compiled code.
+pub const CODE_SPACES: [&str; 2] = ["code_space", "code_large_object_space"];
+
+/// One part of RSS: its bytes and where they came from, or why it is unknown (then it
+/// counts as zero and its memory is in `unexplained`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Part {
+    pub bytes: Option<u64>,
+    pub source: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Part {
+    fn known(bytes: u64, source: &'static str) -> Part {
+        Part {
+            bytes: Some(bytes),
+            source: Some(source),
+            reason: None,
+        }
+    }
+
+    fn unknown(reason: impl Into<String>) -> Part {
+        Part {
+            bytes: None,
+            source: None,
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+/// The disjoint parts of RSS, in document order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Parts {
+    pub v8_heap: Part,
+    pub v8_code: Part,
+    pub array_buffers: Part,
+    pub external_other: Part,
+    pub malloc_other: Part,
+    pub malloc_free: Part,
+    pub thread_stacks: Part,
+    pub file_backed: Part,
+    pub shared_memory: Part,
+}
+
+impl Parts {
+    pub fn iter(&self) -> [(&'static str, &Part); 9] {
+        [
+            ("v8Heap", &self.v8_heap),
+            ("v8Code", &self.v8_code),
+            ("arrayBuffers", &self.array_buffers),
+            ("externalOther", &self.external_other),
+            ("mallocOther", &self.malloc_other),
+            ("mallocFree", &self.malloc_free),
+            ("threadStacks", &self.thread_stacks),
+            ("fileBacked", &self.file_backed),
+            ("sharedMemory", &self.shared_memory),
+        ]
+    }
+
+    pub fn sum(&self) -> u64 {
+        self.iter().iter().filter_map(|(_, p)| p.bytes).sum()
+    }
+}
+
+/// One V8 space's resident size.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SpaceBytes {
+    // At most input::MAX_SPACE_NAME_CHARS.
+    #[cfg_attr(test, schemars(extend("maxLength" = 64)))]
+    pub name: Option<String>,
+    pub physical_bytes: Option<u64>,
+}
+
+/// Child processes: beside this process's RSS, never in it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Children {
+    pub count: u64,
+    pub rss_bytes: u64,
+    #[cfg_attr(test, schemars(extend("const" = "processTree")))]
+    pub source: &'static str,
+}
+
+/// The malloc heap as glibc counts it, or why it is unknown.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct MallocSection {
+    #[serde(flatten)]
+    pub stats: Option<MallocStats>,
+    #[cfg_attr(test, schemars(extend("enum" = ["mallinfo2", null])))]
+    pub source: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `memoryAccounting` (phase 2).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryAccounting {
+    pub rss_bytes: Option<u64>,
+    pub rss_source: Option<&'static str>,
+    /// `RssAnon`: what the V8, external, malloc and stack parts divide among them.
+    pub anon_bytes: Option<u64>,
+    pub parts: Parts,
+    /// `rss - sum(parts)`: exact by construction; negative when parts count memory that
+    /// is not resident.
+    pub unexplained_bytes: Option<i64>,
+    pub unexplained_share: Option<f64>,
+    /// Swapped out: not resident, so beside RSS.
+    pub swap_bytes: Option<u64>,
+    /// Each V8 space's resident size, when the host passed heap spaces.
+    // At most input::MAX_HEAP_SPACES.
+    #[cfg_attr(test, schemars(extend("maxItems" = 32)))]
+    pub v8_spaces: Option<Vec<SpaceBytes>>,
+    pub malloc: MallocSection,
+    pub children: Option<Children>,
+}
+
+fn bytes(v: Option<f64>) -> Option<u64> {
+    v.filter(|v| v.is_finite() && *v >= 0.0).map(|v| v as u64)
+}
+
+/// The host's figures the accounting uses (the collector takes them from `atTrigger`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostFigures {
+    pub total_physical_size: Option<f64>,
+    pub heap_total: Option<f64>,
+    pub rss: Option<f64>,
+    pub array_buffers: Option<f64>,
+    pub external: Option<f64>,
+    /// `heapStatistics.externalMemory`, where `memoryUsage().external` is missing.
+    pub external_memory: Option<f64>,
+    /// Each heap space's name and `physicalSpaceSize`, when the host passed heap spaces.
+    pub spaces: Option<Vec<(Option<String>, Option<f64>)>>,
+}
+
+/// Builds the accounting from what phase 2 read and what the host passed.
+pub fn build(
+    status: Option<&ProcStatus>,
+    host: &HostFigures,
+    malloc: Result<MallocStats, String>,
+    tree: Option<&ProcessTree>,
+) -> MemoryAccounting {
+    let st = |f: fn(&ProcStatus) -> Option<u64>| status.and_then(f);
+    let (rss, rss_source) = match (st(|s| s.vm_rss), bytes(host.rss)) {
+        (Some(r), _) => (Some(r), Some("status:VmRSS")),
+        (None, Some(r)) => (Some(r), Some("memoryUsage.rss")),
+        _ => (None, None),
+    };
+    let spaces: Option<Vec<SpaceBytes>> = host.spaces.as_ref().map(|v| {
+        v.iter()
+            .map(|(name, physical)| SpaceBytes {
+                name: name.clone(),
+                physical_bytes: bytes(*physical),
+            })
+            .collect()
+    });
+    let code: Option<u64> = spaces.as_ref().map(|v| {
+        v.iter()
+            .filter(|s| CODE_SPACES.contains(&s.name.as_deref().unwrap_or("")))
+            .filter_map(|s| s.physical_bytes)
+            .sum()
+    });
+    let physical = bytes(host.total_physical_size);
+    let (v8_heap, v8_code) = match (physical, bytes(host.heap_total)) {
+        (Some(p), _) => match code {
+            Some(c) => (
+                Part::known(p.saturating_sub(c), "heapStatistics.totalPhysicalSize-codeSpaces"),
+                Part::known(c.min(p), "heapSpaces.physicalSpaceSize"),
+            ),
+            None => (
+                Part::known(p, "heapStatistics.totalPhysicalSize"),
+                Part::unknown("the host passed no heapSpaces: code is counted in v8Heap"),
+            ),
+        },
+        (None, Some(t)) => (
+            Part::known(t, "memoryUsage.heapTotal"),
+            Part::unknown("no totalPhysicalSize: code is counted in v8Heap"),
+        ),
+        _ => (
+            Part::unknown("the host passed neither heapStatistics.totalPhysicalSize nor memoryUsage.heapTotal"),
+            Part::unknown("no V8 heap figures"),
+        ),
+    };
+    let ab = bytes(host.array_buffers);
+    let ext = bytes(host.external).or(bytes(host.external_memory));
+    let array_buffers = match ab {
+        Some(b) => Part::known(b, "memoryUsage.arrayBuffers"),
+        None => Part::unknown("the host passed no memoryUsage.arrayBuffers"),
+    };
+    let external_other = match ext {
+        Some(e) => Part::known(
+            e.saturating_sub(ab.unwrap_or(0)),
+            "memoryUsage.external-arrayBuffers",
+        ),
+        None => Part::unknown("the host passed no memoryUsage.external"),
+    };
+    let external_total = ab.unwrap_or(0).max(ext.unwrap_or(0));
+    let (malloc_other, malloc_free, malloc_section) = match malloc {
+        Ok(m) => (
+            Part::known(
+                m.in_use_bytes.saturating_sub(external_total),
+                "mallinfo2:uordblks+hblkhd-external",
+            ),
+            Part::known(m.free_retained_bytes, "mallinfo2:fordblks"),
+            MallocSection {
+                stats: Some(m),
+                source: Some("mallinfo2"),
+                reason: None,
+            },
+        ),
+        Err(reason) => (
+            Part::unknown(reason.clone()),
+            Part::unknown(reason.clone()),
+            MallocSection {
+                stats: None,
+                source: None,
+                reason: Some(reason),
+            },
+        ),
+    };
+    let from_status = |v: Option<u64>, src: &'static str| match (status, v) {
+        (_, Some(b)) => Part::known(b, src),
+        (None, None) => Part::unknown("/proc/self/status was not read"),
+        (Some(_), None) => Part::unknown(format!("{src} is not in /proc/self/status")),
+    };
+    let parts = Parts {
+        v8_heap,
+        v8_code,
+        array_buffers,
+        external_other,
+        malloc_other,
+        malloc_free,
+        thread_stacks: from_status(st(|s| s.vm_stk), "status:VmStk"),
+        file_backed: from_status(st(|s| s.rss_file), "status:RssFile"),
+        shared_memory: from_status(st(|s| s.rss_shmem), "status:RssShmem"),
+    };
+    let unexplained = rss.map(|r| r as i64 - parts.sum() as i64);
+    MemoryAccounting {
+        rss_bytes: rss,
+        rss_source,
+        anon_bytes: st(|s| s.rss_anon),
+        unexplained_bytes: unexplained,
+        unexplained_share: match (unexplained, rss) {
+            (Some(u), Some(r)) if r > 0 => Some((u as f64 / r as f64 * 1e4).round() / 1e4),
+            _ => None,
+        },
+        parts,
+        swap_bytes: st(|s| s.vm_swap),
+        v8_spaces: spaces,
+        malloc: malloc_section,
+        children: tree.map(|t| Children {
+            count: t.descendant_count as u64,
+            rss_bytes: t.descendants_rss_bytes,
+            source: "processTree",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::procfs::parse_status;
+
+    const MIB: u64 = 1 << 20;
+
+    fn at(spaces: bool) -> HostFigures {
+        let m = MIB as f64;
+        HostFigures {
+            rss: Some(500.0 * m),
+            heap_total: Some(60.0 * m),
+            external: Some(130.0 * m),
+            array_buffers: Some(100.0 * m),
+            total_physical_size: Some(50.0 * m),
+            external_memory: None,
+            spaces: spaces.then(|| {
+                vec![
+                    (Some("old_space".into()), Some(40.0 * m)),
+                    (Some("code_space".into()), Some(3.0 * m)),
+                    (Some("code_large_object_space".into()), Some(1.0 * m)),
+                ]
+            }),
+        }
+    }
+
+    /// A fixture process: 400 MiB resident, of which 300 anonymous.
+    fn status() -> ProcStatus {
+        parse_status(
+            "VmRSS:\t409600 kB\nRssAnon:\t307200 kB\nRssFile:\t81920 kB\nRssShmem:\t20480 kB\nVmStk:\t136 kB\nVmSwap:\t2048 kB\n",
+        )
+    }
+
+    fn malloc() -> MallocStats {
+        MallocStats {
+            in_use_bytes: 200 * MIB,
+            free_retained_bytes: 10 * MIB,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn parts_and_unexplained_add_up_to_rss_exactly() {
+        let a = build(Some(&status()), &at(true), Ok(malloc()), None);
+        let p = &a.parts;
+        assert_eq!(a.rss_bytes, Some(400 * MIB));
+        assert_eq!(a.rss_source, Some("status:VmRSS"));
+        assert_eq!(p.v8_heap.bytes, Some(46 * MIB));
+        assert_eq!(p.v8_code.bytes, Some(4 * MIB));
+        assert_eq!(p.array_buffers.bytes, Some(100 * MIB));
+        assert_eq!(p.external_other.bytes, Some(30 * MIB));
+        // malloc in use less what external memory already counts.
+        assert_eq!(p.malloc_other.bytes, Some(70 * MIB));
+        assert_eq!(p.malloc_free.bytes, Some(10 * MIB));
+        assert_eq!(p.thread_stacks.bytes, Some(136 * 1024));
+        assert_eq!(p.file_backed.bytes, Some(80 * MIB));
+        assert_eq!(p.shared_memory.bytes, Some(20 * MIB));
+        let sum: u64 = p.sum();
+        assert_eq!(
+            sum as i64 + a.unexplained_bytes.unwrap(),
+            (400 * MIB) as i64
+        );
+        assert_eq!(a.unexplained_bytes, Some((40 * MIB - 136 * 1024) as i64));
+        assert_eq!(a.unexplained_share, Some(0.0997));
+        assert_eq!(a.swap_bytes, Some(2 * MIB));
+        assert_eq!(a.anon_bytes, Some(300 * MIB));
+        assert_eq!(a.v8_spaces.as_ref().unwrap().len(), 3);
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(
+            v["parts"]["v8Heap"]["source"],
+            "heapStatistics.totalPhysicalSize-codeSpaces"
+        );
+        assert_eq!(v["malloc"]["inUseBytes"], 200 * MIB);
+        assert_eq!(v["malloc"]["source"], "mallinfo2");
+        assert!(v["parts"]["v8Heap"].get("reason").is_none());
+    }
+
+    #[test]
+    fn unknown_parts_say_why_and_fall_into_unexplained() {
+        let a = build(
+            Some(&status()),
+            &at(false),
+            Err("mallinfo2 is not in this process's C library".into()),
+            None,
+        );
+        let p = &a.parts;
+        assert_eq!(p.v8_heap.bytes, Some(50 * MIB));
+        assert!(p.v8_code.reason.as_deref().unwrap().contains("heapSpaces"));
+        assert_eq!(p.malloc_other.bytes, None);
+        assert!(p
+            .malloc_free
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("C library"));
+        assert!(a.malloc.reason.is_some() && a.malloc.stats.is_none());
+        assert_eq!(
+            p.sum() as i64 + a.unexplained_bytes.unwrap(),
+            a.rss_bytes.unwrap() as i64
+        );
+        // No status: RSS is the host's figure and the procfs parts are unknown.
+        let a = build(None, &at(false), Err("x".into()), None);
+        assert_eq!(a.rss_source, Some("memoryUsage.rss"));
+        assert_eq!(a.rss_bytes, Some(500 * MIB));
+        assert!(a
+            .parts
+            .file_backed
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("not read"));
+        assert_eq!(
+            a.unexplained_bytes,
+            Some((500 - 50 - 130) as i64 * MIB as i64)
+        );
+    }
+
+    #[test]
+    fn attributions_that_overcount_make_unexplained_negative() {
+        let mut m = malloc();
+        m.in_use_bytes = 900 * MIB;
+        let a = build(Some(&status()), &at(true), Ok(m), None);
+        assert!(a.unexplained_bytes.unwrap() < 0);
+        assert_eq!(
+            a.parts.sum() as i64 + a.unexplained_bytes.unwrap(),
+            (400 * MIB) as i64
+        );
+    }
+
+    #[test]
+    fn children_are_beside_rss() {
+        let tree = ProcessTree {
+            method: "children",
+            root_pid: 1,
+            processes: vec![],
+            process_count: 3,
+            descendant_count: 2,
+            total_rss_bytes: 700 * MIB,
+            descendants_rss_bytes: 300 * MIB,
+            largest_descendant: None,
+            truncated: false,
+            truncated_reason: None,
+            vanished: 0,
+        };
+        let a = build(Some(&status()), &at(true), Ok(malloc()), Some(&tree));
+        let c = a.children.unwrap();
+        assert_eq!(
+            (c.count, c.rss_bytes, c.source),
+            (2, 300 * MIB, "processTree")
+        );
+        assert_eq!(a.rss_bytes, Some(400 * MIB));
+    }
+}
