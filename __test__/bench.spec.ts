@@ -24,5 +24,7 @@ describe('npm run bench (quick mode)', () => {
     expect(r.stdout).toContain('anon status:RssAnon, file status:RssFile, shmem status:RssShmem, swap status:VmSwap')
     expect(r.stdout).toMatch(/native, full dump with empty input objects: \d+\.\d\d KiB/)
     expect(r.stdout).toMatch(/Collecting omitted input on the JS thread: \d+ µs per `dump\(trigger\)` \(median\), measured between dumps as a host makes the calls, of which `v8\.getHeapStatistics\(\)` \d+ µs/)
+    // mallinfo2's cost and how long it keeps another thread's malloc waiting, by fragmentation.
+    expect(r.stdout).toMatch(/\| 10,000 \| \d+(\.\d\d)? (µs|ms) \| .* \| \d+(\.\d\d)? (µs|ms) \/ \d+(\.\d\d)? (µs|ms) \| \d+\.\d MiB \|/)
   })
 })

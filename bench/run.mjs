@@ -94,6 +94,9 @@ for (const name of ['native', 'js', 'plain JS', 'node report']) {
 log('collecting omitted input on the JS thread…')
 const collect = run(['collect', shm ? path.join(shm, 'collect') : sub('collect'), quick ? '10' : '300']).value
 
+log('mallinfo2 cost and lock hold…')
+const mallinfo = run(['mallinfo', quick ? '0,10000' : '0,100000,1000000', quick ? '20' : '300']).value
+
 log('observe() cost…')
 const observe = run(['observe', quick ? '10000' : '1000000']).value
 
@@ -196,6 +199,12 @@ const md = [
     .filter(([k]) => k.includes('()'))
     .map(([k, v]) => `\`${k}\` ${fmtUs(v)}`)
     .join(', ')}. Phase 1 through the public class on ${shm ? 'tmpfs' : 'disk'}, alternating: ${fmtUs(collect['phase 1, input omitted'])} with the input omitted, ${fmtUs(collect['phase 1, input passed'])} with the same figures passed (collected beforehand, untimed): ${ratio(collect['phase 1, input omitted'], collect['phase 1, input passed'])}.`,
+  '',
+  `glibc \`mallinfo2()\` (phase 2's \`memoryAccounting.malloc\`), called from a native thread of a Node process: it walks each malloc arena's free lists holding that arena's lock, so its duration bounds how long another thread's \`malloc\` can wait. Each row first allocates the given number of small blocks and frees every other one (longer free lists); "slowest malloc" is another thread's slowest \`malloc(64)\`+\`free\` over the same window (${mallinfo[0].calls} calls, 200 µs apart) without and with the calls.`,
+  '',
+  '| fragmented blocks | call median | p99 | max | slowest malloc without / with the calls | free retained | in use |',
+  '| --- | --- | --- | --- | --- | --- | --- |',
+  ...mallinfo.map((m) => `| ${m.fragment.toLocaleString('en')} | ${fmtUs(m.medianUs)} | ${fmtUs(m.p99Us)} | ${fmtUs(m.maxUs)} | ${fmtUs(m.mallocMaxIdleUs)} / ${fmtUs(m.mallocMaxDuringUs)} | ${m.freeRetainedMiB.toFixed(1)} MiB | ${m.inUseMiB.toFixed(1)} MiB |`),
   '',
   '## Targets',
   '',

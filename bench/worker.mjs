@@ -345,6 +345,32 @@ async function collectCost(base, rounds) {
   return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]))
 }
 
+/**
+ * glibc's mallinfo2() in this Node process: each call's time (it holds each arena's lock
+ * while it walks that arena's free lists) and the slowest malloc+free of another thread
+ * without and with the calls, after `fragment` small blocks were allocated and every
+ * other one freed (long free lists are what the call walks).
+ */
+function mallinfo(fragments, calls) {
+  const out = []
+  for (const fragment of fragments) {
+    const b = hooks.benchMallinfo2(fragment, calls)
+    const us = b.callNanos.map((n) => n / 1000)
+    out.push({
+      fragment,
+      calls: us.length,
+      medianUs: median(us),
+      p99Us: p99(us),
+      maxUs: us.at(-1),
+      mallocMaxIdleUs: b.mallocMaxNanosIdle / 1000,
+      mallocMaxDuringUs: b.mallocMaxNanosDuring / 1000,
+      freeRetainedMiB: b.freeRetainedBytes / 2 ** 20,
+      inUseMiB: b.inUseBytes / 2 ** 20,
+    })
+  }
+  return out
+}
+
 const base = args[0]
 let result
 if (what === 'phase1') result = await phase1(base, Number(args[1]))
@@ -355,4 +381,5 @@ else if (what === 'pressure') result = await pressure(base, args[1])
 else if (what === 'eventloop') result = await eventLoop(base, Number(args[1]), Number(args[2]))
 else if (what === 'observe') result = observeCost(Number(args[0]))
 else if (what === 'collect') result = await collectCost(base, Number(args[1]))
+else if (what === 'mallinfo') result = mallinfo(args[0].split(',').map(Number), Number(args[1]))
 process.stdout.write(JSON.stringify(result) + '\n')
