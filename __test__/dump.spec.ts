@@ -167,11 +167,13 @@ describe('phase 1 and phase 2', () => {
     const { dumper } = newDumper({ cooldownMs: 0 })
     const a = readDump(written(await dumper.dump('hard', input()))).process.openFds
     const { openSync, closeSync } = await import('node:fs')
-    const fds = Array.from({ length: 20 }, () => openSync(join(root, 'package.json'), 'r'))
+    // Node itself opens and closes descriptors meanwhile (45 closed between two dumps was
+    // seen on Node 24), so the 200 opened here must stand out from that noise.
+    const fds = Array.from({ length: 200 }, () => openSync(join(root, 'package.json'), 'r'))
     const b = readDump(written(await dumper.dump('hard', input()))).process.openFds
     fds.forEach(closeSync)
-    expect(b - a).toBeGreaterThanOrEqual(20)
-    expect(b - a).toBeLessThan(30)
+    expect(b - a).toBeGreaterThanOrEqual(200 - 100)
+    expect(b - a).toBeLessThanOrEqual(200 + 50)
   })
 })
 
