@@ -65,16 +65,30 @@ describe('memory-diagnostics-dumper inspect', () => {
     const limit = spawnSync(process.execPath, ['--max-old-space-size=128', '-p', "Math.round(require('v8').getHeapStatistics().heap_size_limit / 2 ** 20)"], { encoding: 'utf8' })
     expect(r.stdout).toMatch(new RegExp(`#1 hard .* MiB / ${limit.stdout.trim()} MiB`))
     expect(r.stdout).toMatch(/#2 critical/)
-    expect(r.stdout).toMatch(/Verdict: crashed at \S+, most likely V8 heap out of memory: .* \(the recorder has no exit record/)
+    // Whether the recorder's last sample (every 100 ms) caught the heap near its limit depends
+    // on the machine's load, so the cause is checked on a recorded trail below; here it may
+    // only be missing, never wrong.
+    expect(r.stdout).toMatch(/Verdict: crashed at [^,\s]+(, most likely V8 heap out of memory: .*)? \(the recorder has no exit record/)
     expect(r.stdout).toMatch(/Most likely growth: JS heap \(\+\d+ MiB: heap used \d+ MiB → \d+ MiB/)
     const j = JSON.parse(inspect(dir, '--json').stdout)
     expect(j.problems).toEqual([])
     expect(j.processes).toHaveLength(1)
-    expect(j.processes[0].verdict).toMatchObject({ outcome: 'crashed', cause: { kind: 'v8HeapOom' }, growth: { kind: 'JS heap' } })
+    expect(j.processes[0].verdict).toMatchObject({ outcome: 'crashed', growth: { kind: 'JS heap' } })
+    expect([null, 'v8HeapOom']).toContain(j.processes[0].verdict.cause?.kind ?? null)
     expect(j.processes[0].dumps.map((d: any) => [d.trigger, d.complete, d.valid])).toEqual([
       ['hard', true, true],
       ['critical', true, true],
     ])
+  })
+
+  it('names V8 heap out of memory as the likely cause when the last sample was near the heap limit (a recorded trail)', () => {
+    const r = inspect(fixture('v8-oom-no-cgroup-limit'))
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(
+      /Verdict: crashed at \S+, most likely V8 heap out of memory: JS heap used 133 MiB of its 176 MiB limit at the last sample \(the recorder has no exit record/,
+    )
+    const j = JSON.parse(inspect(fixture('v8-oom-no-cgroup-limit'), '--json').stdout)
+    expect(j.processes[0].verdict).toMatchObject({ outcome: 'crashed', cause: { kind: 'v8HeapOom', confirmed: false }, growth: { kind: 'JS heap' } })
   })
 
   it.each(implementations)('shows the host samples a $name dump recorded', async ({ MemoryDiagnosticsDumper }) => {
