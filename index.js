@@ -31,22 +31,22 @@ if (process.env.MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS === '1') {
 }
 
 const implementation = binding ? 'native' : 'js'
-// The public class (wrap.js) over the implementation: native (with the JS half of heap
+// The public class (lib/wrap.js) over the implementation: native (with the JS half of heap
 // snapshots) or the pure-JS fallback.
 const Implementation = binding
-  ? require('./heap-snapshot.js').withHeapSnapshots(binding.MemoryDiagnosticsDumper)
-  : require('./fallback.js').create(fallbackReason).MemoryDiagnosticsDumper
-const MemoryDiagnosticsDumper = require('./wrap.js').wrap(Implementation)
+  ? require('./lib/heap-snapshot.js').withHeapSnapshots(binding.MemoryDiagnosticsDumper)
+  : require('./lib/fallback.js').create(fallbackReason).MemoryDiagnosticsDumper
+const MemoryDiagnosticsDumper = require('./lib/wrap.js').wrap(Implementation)
 
 // observe() runs on the host's monitor timer, so the native one is made nearly free: the
 // figures are written from JS straight into the recorder's memory (a Float64Array the
 // addon lends; element 0 is a generation bumped after each write) instead of being read
 // through Node-API property by property. Containers that are not objects still go through
 // the addon's checked observe(), which throws the same errors as before.
-const { heapStatFields, memoryUsageFields } = require('./contract.json').input
+const { heapStatFields, memoryUsageFields } = require('./lib/contract.json').input
 const OBSERVED_FIGURE_KEYS = [...heapStatFields.map(([k]) => `heapStatistics.${k}`), ...memoryUsageFields.map(([k]) => `memoryUsage.${k}`)]
 if (binding && typeof binding.observedFigureKeys === 'function' && binding.observedFigureKeys().join() === OBSERVED_FIGURE_KEYS.join()) {
-  // The native class under the public one (wrap.js), whose observe() forwards here.
+  // The native class under the public one (lib/wrap.js), whose observe() forwards here.
   const proto = binding.MemoryDiagnosticsDumper.prototype
   const checked = proto.observe
   const figures = Symbol('observedFigures')

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { contract, DUMP_NAME, implementations, readDump, root, scratch, written } from './helpers.js'
 
 const require = createRequire(import.meta.url)
-const { analyze } = require('../fallback.js')
+const { analyze } = require('../lib/fallback.js')
 
 const goldenPath = (name: string) => join(root, 'tests', 'fixtures', 'golden', name)
 const analysisGolden = JSON.parse(readFileSync(goldenPath('analysis.json'), 'utf8'))

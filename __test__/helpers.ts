@@ -25,10 +25,10 @@ export interface Implementation {
   /** Environment that makes `index.js` pick this implementation in a child process. */
   env: NodeJS.ProcessEnv
 }
-const { wrap } = require('../wrap.js')
-const { withHeapSnapshots } = require('../heap-snapshot.js')
+const { wrap } = require('../lib/wrap.js')
+const { withHeapSnapshots } = require('../lib/heap-snapshot.js')
 const rawNative: RawDumperClass = require('../native.js').MemoryDiagnosticsDumper
-const rawJs: RawDumperClass = require('../fallback.js').create('selected by the test suite').MemoryDiagnosticsDumper
+const rawJs: RawDumperClass = require('../lib/fallback.js').create('selected by the test suite').MemoryDiagnosticsDumper
 /** Both implementations, so that the suite runs against each and they cannot drift. */
 export const implementations: Implementation[] = [
   { name: 'native', MemoryDiagnosticsDumper: wrap(withHeapSnapshots(rawNative)), Raw: rawNative, env: {} },
@@ -60,7 +60,7 @@ export function input(extra: Partial<DumpInput> = {}): DumpInput {
 }
 
 /** Exactly the dump file names the addon writes (`.<k>` when the first choice was taken). */
-export const contract = JSON.parse(readFileSync(join(root, 'contract.json'), 'utf8'))
+export const contract = JSON.parse(readFileSync(join(root, 'lib', 'contract.json'), 'utf8'))
 export const DUMP_NAME = new RegExp(contract.files.dumpName)
 /** The recorder's files: `recorder-<session8>-<pid>-<token>.jsonl`, rotated `.jsonl.1`. */
 export const RECORDER_NAME = /^recorder-[A-Za-z0-9_-]{1,64}\.jsonl(\.1)?$/

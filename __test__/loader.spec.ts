@@ -2,7 +2,7 @@
 // without this platform's binary. Runs on every platform the suite runs on (Linux, and
 // Windows and arm64 Linux in scripts/test-platforms.mjs).
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { root, scratch } from './helpers.js'
@@ -25,6 +25,8 @@ function installAndRun(binaries: string[], opts: { preload?: string } = {}) {
   // Every top-level file package.json ships (index.js requires its siblings) and package.json.
   const { files } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { files: string[] }
   for (const f of ['package.json', ...files.filter((f) => !f.includes('/'))]) copyFileSync(join(root, f), join(dir, f))
+  // The JS side the entry requires (lib/).
+  cpSync(join(root, 'lib'), join(dir, 'lib'), { recursive: true })
   for (const b of binaries) copyFileSync(join(root, b), join(dir, b))
   writeFileSync(join(dir, 'probe.cjs'), probe)
   const args = opts.preload ? ['--require', opts.preload, 'probe.cjs'] : ['probe.cjs']

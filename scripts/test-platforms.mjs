@@ -79,7 +79,8 @@ function cargoBuild(triple, file, env = {}, extra = []) {
 /** The package's top-level files as package.json ships them (its entry files among them), and package.json. */
 function packageEntryFiles() {
   const { files } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
-  return ['package.json', ...files.filter((f) => !f.includes('/') && existsSync(join(root, f)))]
+  // Top-level files, and lib/ (the JS side the entry requires).
+  return ['package.json', ...files.filter((f) => (!f.includes('/') || f === 'lib/') && existsSync(join(root, f))).map((f) => f.replace(/\/$/, ''))]
 }
 
 /**
@@ -302,7 +303,7 @@ function musl() {
     const dir = join(platformsDir, 'linux-x64-musl', 'pkg')
     rmSync(dir, { recursive: true, force: true })
     mkdirSync(dir, { recursive: true })
-    for (const f of packageEntryFiles()) copyFileSync(join(root, f), join(dir, f))
+    for (const f of packageEntryFiles()) cpSync(join(root, f), join(dir, f), { recursive: true })
     copyFileSync(so, join(dir, 'memory-diagnostics-dumper.linux-x64-musl.node'))
     writeFileSync(
       join(dir, 'musl.cjs'),

@@ -1,4 +1,4 @@
-//! `contract.json`: everything both implementations must agree on, emitted from the
+//! `lib/contract.json`: everything both implementations must agree on, emitted from the
 //! constants of this crate (test builds only). The JS fallback and the reader load it
 //! instead of copying numbers, strings, field tables and name patterns; `cargo test
 //! contract::` regenerates it and fails when the committed file was stale, so a changed
@@ -151,13 +151,13 @@ mod tests {
 
     #[test]
     fn contract_json_is_generated_from_the_crate() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("contract.json");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("lib/contract.json");
         let fresh = contract_text();
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         if committed != fresh {
             std::fs::write(&path, &fresh).unwrap();
             panic!(
-                "contract.json was stale and has been regenerated from the crate's constants: \
+                "lib/contract.json was stale and has been regenerated from the crate's constants: \
                  review the change and commit it"
             );
         }

@@ -125,7 +125,7 @@ function validate(schema, value, root = schema, at = '', opts = {}) {
 
 let schemaCache
 function schema() {
-  schemaCache ??= JSON.parse(fs.readFileSync(path.join(__dirname, 'docs', 'dump.schema.json'), 'utf8'))
+  schemaCache ??= JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'docs', 'dump.schema.json'), 'utf8'))
   return schemaCache
 }
 
@@ -1076,7 +1076,7 @@ readable, or an output file that cannot be written.`
 
 function version() {
   try {
-    return JSON.parse(fs.readFileSync(path.join(__dirname, 'package.json'), 'utf8')).version
+    return JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version
   } catch {
     return 'unknown'
   }

@@ -12,7 +12,7 @@ const crypto = require('node:crypto')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { version: addonVersion } = require('./package.json')
+const { version: addonVersion } = require('../package.json')
 
 // Everything both implementations must agree on (limits, defaults, field tables, option
 // names, strings, thresholds, name patterns) comes from the Rust crate through contract.json.
