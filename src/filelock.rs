@@ -86,6 +86,33 @@ pub fn try_lock(_f: &File) -> bool {
     false
 }
 
+/// Takes the lock of a file just created at `path` and checks that the name still is that
+/// file. A sweep removes a temporary or recorder file whose lock it can take; between our
+/// exclusive creation and our lock it can take it, and remove the file under us. False
+/// then: the caller creates a fresh one. Where locks do not exist, nothing sweeps by lock.
+pub fn lock_new(f: &File, path: &std::path::Path) -> bool {
+    if !cfg!(any(unix, windows)) {
+        return true;
+    }
+    if !try_lock(f) {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (f.metadata(), std::fs::symlink_metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        // No inode to compare here: the lock is the check.
+        let _ = path;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -475,7 +475,14 @@ fn open_exclusive(path: &Path) -> std::io::Result<File> {
     if !f.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    crate::filelock::try_lock(&f);
+    if !crate::filelock::lock_new(&f, path) {
+        // A retention pass took the new file's lock and removed it: a fresh name (the
+        // caller retries on AlreadyExists).
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "removed by retention before it could be locked",
+        ));
+    }
     Ok(f)
 }
 
