@@ -50,12 +50,16 @@ describe.each(implementations)('write path ($name)', ({ name: impl, MemoryDiagno
     const a = new MemoryDiagnosticsDumper(opts)
     const b = new MemoryDiagnosticsDumper(opts)
     const calls: Array<[string, Promise<any>]> = []
-    for (let i = 0; i < 40; i++) {
-      // Synchronous back to back: mostly within one millisecond, so the first choices collide.
+    const collided = (rs: any[]) => rs.some((r) => /-\d+\.\d+\.json$/.test(r.filePath))
+    // Synchronous back to back, so that names chosen in one millisecond collide. How often two
+    // calls share a millisecond depends on the machine (rarely, for the JS implementation on a
+    // slow one), so rounds go on, 40 at a time, until collisions were seen (at most 280 rounds).
+    for (let i = 0; i < 280; i++) {
       calls.push([`a${i}`, a.dump('hard', input({ session: { call: `a${i}` } }))])
       a.resetForNewSession()
       calls.push([`r${i}`, a.dump('hard', input({ session: { call: `r${i}` } }))])
       calls.push([`b${i}`, b.dump('hard', input({ session: { call: `b${i}` } }))])
+      if (i % 40 === 39 && collided(await Promise.all(calls.map(([, p]) => p)))) break
     }
     const results = await Promise.all(calls.map(([, p]) => p))
     expect(results.every((r) => r.written && r.complete)).toBe(true)
@@ -72,7 +76,7 @@ describe.each(implementations)('write path ($name)', ({ name: impl, MemoryDiagno
       scenario: `Name collisions, ${impl}`,
       iterations: calls.length,
       violations: calls.length - new Set(paths).size,
-      how: 'two dumpers with one sessionId and directory, and dump(); resetForNewSession(); dump() back to back, 40 rounds',
+      how: `two dumpers with one sessionId and directory, and dump(); resetForNewSession(); dump() back to back, ${calls.length / 3} rounds`,
       details: `${calls.length} distinct files, each holding its own call's document; ${collisions} took the next free name`,
     })
     expect(collisions).toBeGreaterThan(0)
