@@ -149,7 +149,8 @@ describe('phase 1 and phase 2', () => {
     const off = readDump(written(await never.dump('manual', input())))
     expect(off.memoryAccounting.parts.mallocOther.bytes).toBeNull()
     if (impl === 'native') {
-      expect(off.collection.skippedProbes).toEqual([{ probe: 'malloc', reason: "not read: options.mallinfo is 'never'" }])
+      // smaps_rollup may be skipped too, by this process's RSS (over 128 MiB under emulation).
+      expect(off.collection.skippedProbes.filter((p: any) => p.probe === 'malloc')).toEqual([{ probe: 'malloc', reason: "not read: options.mallinfo is 'never'" }])
       expect(off.memoryAccounting.malloc).toEqual({ source: null, reason: "not read: options.mallinfo is 'never'" })
     }
   })
@@ -682,7 +683,9 @@ describe('dump(trigger) with the input omitted', () => {
     const at = doc.atTrigger
     expect(at.v8HeapStats.heapSizeLimit).toBe(before.heap_size_limit)
     expect(at.v8HeapStats.usedHeapSize).toBeGreaterThan(0)
-    expect(at.memoryUsage.rss).toBeGreaterThan(1 << 20)
+    // process.memoryUsage().rss is 0 under qemu-user (seen on the arm64 leg); heapTotal is not.
+    expect(typeof at.memoryUsage.rss).toBe('number')
+    expect(at.memoryUsage.heapTotal).toBeGreaterThan(1 << 20)
     expect(at.memoryUsage.heapUsed).toBeGreaterThan(0)
     expect(at.v8HeapSpaces.map((s: any) => s.spaceName)).toEqual(v8.getHeapSpaceStatistics().map((s) => s.space_name))
     expect(at.activeResources.Timeout).toBeGreaterThanOrEqual(1)
