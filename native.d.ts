@@ -221,6 +221,17 @@ export declare class MemoryDiagnosticsDumper {
    */
   observe(heapStatistics: HeapStatisticsInput, memoryUsage: MemoryUsageInput): void
   /**
+   * The event loop is alive. The package entry calls this from an unref'd timer while
+   * the watchdog is on (every `heartbeatIntervalMs`), so the watchdog judges the loop
+   * by the loop, not by whether the host calls `observe()`.
+   */
+  heartbeat(): void
+  /**
+   * How often the package entry should call `heartbeat()`: a quarter of the watchdog's
+   * `stallMs` (10 ms to 1 s), or null without a watchdog.
+   */
+  get heartbeatIntervalMs(): number | null
+  /**
    * The memory the package entry's `observe()` writes the figures into, without a
    * call into the addon: a `Float64Array` whose element 0 is a generation to
    * increment after writing elements 1.. (the fields of `observedFigureKeys()`, NaN
@@ -244,6 +255,18 @@ export declare class MemoryDiagnosticsDumper {
    * null for an unknown ticket.
    */
   heapSnapshotStart(ticket: number): string | null
+  /**
+   * Internal (the package's entry calls it from the process's `exit` event): closes
+   * the dumper and lets the recorder end its trail with an `exit` record (reason
+   * `exit`), waiting at most 100 ms. Returns whether the record was written.
+   */
+  closeForExit(): boolean
+  /**
+   * Internal (the package's entry calls it from its `exit` handler): removes every raw,
+   * unredacted heap snapshot of this process that has a name (where the platform gives
+   * it no name, the kernel frees it with the process). Returns how many it removed.
+   */
+  static discardRawSnapshots(): number
   /**
    * Internal (the package's entry calls it): V8 has written the pending snapshot
    * `ticket` in `millis` (or failed with `error`). Off the JS thread: the redacting

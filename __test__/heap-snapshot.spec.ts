@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { basename, join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { implementations, makeMemoryCgroup, mode, readDump, root, runNode, scratch } from './helpers.js'
 
 const CHILD = join(root, '__test__/children/heap-leak.mjs')
@@ -197,6 +197,88 @@ describe('heap snapshots (native)', () => {
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([])
     expect(heapFiles(dir)).toEqual([])
   })
+})
+
+describe('the snapshot guard under memory limits (native)', () => {
+  const SHAPE_CHILD = join(root, '__test__/children/snapshot-shape.mjs')
+  const lines = (r: { stdout: string }) => r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+  // The shapes whose snapshots cost the most and the least per byte of heap
+  // (docs/heap-snapshots.md), each grown by a little, some and a lot more than the
+  // guard's empty-heap allowance.
+  for (const limitMiB of [256, 512]) {
+    const cg = makeMemoryCgroup(limitMiB * MiB, `guard${limitMiB}`)
+    if (typeof cg === 'string') console.log(`skipped the ${limitMiB} MiB snapshot-guard tests: ${cg}`)
+    for (const shape of ['objects', 'strings', 'closures', 'doubles', 'mix']) {
+      it.skipIf(typeof cg === 'string')(`${limitMiB} MiB cgroup, ${shape}: the host survives every size, and a snapshot is taken when the estimate fits`, () => {
+        const group = cg as Exclude<typeof cg, string>
+        const seen: string[] = []
+        for (const grownMiB of [0.5, 3, 12]) {
+          const dir = join(scratch(), 'd')
+          const r = group.runNode(SHAPE_CHILD, [dir, shape, String(grownMiB), '0'])
+          // Survived: no kernel OOM kill (SIGKILL), the child ran to its end.
+          expect(r.signal, `${shape} +${grownMiB} MiB: ${r.stderr}`).toBeNull()
+          expect(r.status, r.stderr).toBe(0)
+          const [res, end] = lines(r)
+          expect(end).toEqual({ alive: true })
+          const hs = res.heapSnapshot
+          const fits = hs.neededBytes < hs.headroomBytes
+          expect(hs.status, JSON.stringify(hs)).toBe(fits ? 'written' : 'skipped')
+          if (hs.status === 'written') {
+            // The estimate covered what the snapshot really took.
+            expect(hs.peakExtraBytes).toBeLessThan(hs.neededBytes)
+            expect(readDump(res.filePath).heapSnapshot.status).toBe('written')
+          } else expect(hs.skipped).toMatch(/^not enough memory headroom: a snapshot needs an estimated \d+ MiB \(50 x \(usedHeapSize - 4 MiB\) \+ 64 MiB\)/)
+          seen.push(hs.status)
+        }
+        // The empty heap's snapshot (50-60 MiB measured) fits in either limit and is taken;
+        // 12 MiB more of any shape is beyond what the guard can vouch for there.
+        expect(seen[0]).toBe('written')
+        expect(seen[2]).toBe('skipped')
+      })
+    }
+    if (limitMiB === 512) {
+      it.skipIf(typeof cg === 'string')('512 MiB cgroup, two workers dumping at once: the second sees the first snapshot reserved, and the process survives', () => {
+        const group = cg as Exclude<typeof cg, string>
+        const dir = join(scratch(), 'd')
+        const r = group.runNode(SHAPE_CHILD, [dir, 'strings', '5', '2'])
+        expect(r.signal, r.stderr).toBeNull()
+        expect(r.status, r.stderr).toBe(0)
+        const out = lines(r)
+        expect(out.at(-1)).toEqual({ alive: true })
+        const statuses = out.slice(0, 2).map((x) => x.heapSnapshot.status).sort()
+        expect(statuses, JSON.stringify(out)).toEqual(['skipped', 'written'])
+        const skipped = out.find((x) => x.heapSnapshot.status === 'skipped').heapSnapshot
+        expect(skipped.skipped).toMatch(/of which \d+ MiB is reserved by heap snapshots in flight in this process/)
+        // Alone, either would have fitted.
+        expect(skipped.neededBytes).toBeLessThan(skipped.headroomBytes)
+      })
+    }
+    if (typeof cg !== 'string') afterAll(() => cg.remove())
+  }
+})
+
+describe('no raw snapshot outlives its process (native)', () => {
+  for (const named of [false, true]) {
+    it(`process.exit() during the snapshot leaves no file holding a string value (${named ? 'named raw file, removed on exit' : 'raw file without a name'})`, () => {
+      const dir = join(scratch(), 'd')
+      const canary = `CANARY${process.pid}EXIT${named ? 'N' : 'U'}`
+      const r = runNode(join(root, '__test__/children/heap-exit.mjs'), [dir, canary, named ? 'named' : 'unnamed'])
+      expect(r.status, r.stderr).toBe(0)
+      const said = JSON.parse(r.stdout.trim().split('\n').at(-1)!)
+      expect(said.exiting, 'the child exited during the snapshot').toBe(true)
+      // While it ran, only the named variant showed its raw file by name (beside the copy's).
+      expect(said.temps.length).toBe(named ? 2 : 1)
+      const left = readdirSync(dir)
+      for (const f of left) expect(readFileSync(join(dir, f)).includes(canary), `${f} holds a string value`).toBe(false)
+      expect(heapFiles(dir)).toEqual([])
+      // The dump says what is known: the process ended while a snapshot was taken.
+      const doc = readDump(join(dir, left.find((f) => f.startsWith('memory-'))!))
+      expect(doc.heapSnapshot.status).toBe('pending')
+      const text = inspectText(dir)
+      expect(text).toContain('Heap snapshot after #1: was being taken when the process ended')
+      expect(text).not.toMatch(/may have cost|may be what killed/)
+    })
+  }
 })
 
 describe('heap snapshot option in both implementations', () => {

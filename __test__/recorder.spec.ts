@@ -122,20 +122,24 @@ describe('flight recorder', () => {
     expect(readFileSync(file).length).toBe(size)
   })
 
-  it('a process that never calls close() exits promptly (its file has no "close" exit record)', () => {
-    const dir = join(scratch(), 'diag')
-    const started = Date.now()
-    const r = runNode(join(root, '__test__/children/recorder-exit.mjs'), [dir, 'no-close'])
-    const exitedAfterLastTimer = Date.now() - Number(r.stdout.trim())
-    expect(r.status, r.stderr).toBe(0)
-    // The recorder sleeps 60 s between samples; the process must not wait for it.
-    expect(exitedAfterLastTimer).toBeLessThan(1000)
-    expect(Date.now() - started).toBeLessThan(5000)
-    const { records } = readRecorder(recorderFile(dir, 'exit'))
-    // Node may finalize the dumper while exiting: the thread then gets to write a
-    // "released" record, or not; never a "close" one.
-    expect(records.filter((x) => x.type === 'exit' && x.reason !== 'released')).toEqual([])
-  })
+  for (const how of ['no-close', 'process-exit']) {
+    it(`a process that ends without close() (${how === 'no-close' ? 'its loop empties' : 'process.exit(0)'}) exits promptly, its trail ending with an exit record (reason exit)`, () => {
+      const dir = join(scratch(), 'diag')
+      const started = Date.now()
+      const r = runNode(join(root, '__test__/children/recorder-exit.mjs'), [dir, how])
+      const exitedAfterLastTimer = Date.now() - Number(r.stdout.trim())
+      expect(r.status, r.stderr).toBe(0)
+      // The recorder sleeps 60 s between samples; the process must not wait for it.
+      expect(exitedAfterLastTimer).toBeLessThan(1000)
+      expect(Date.now() - started).toBeLessThan(5000)
+      const { records } = readRecorder(recorderFile(dir, 'exit'))
+      expect(records.filter((x) => x.type === 'exit')).toEqual([expect.objectContaining({ type: 'exit', reason: 'exit' })])
+      expect(records.at(-1)).toMatchObject({ type: 'exit', reason: 'exit' })
+      const text = runNode(join(root, 'bin/memory-diagnostics-dumper.js'), ['inspect', dir]).stdout
+      expect(text).toMatch(/clean exit/)
+      expect(text).not.toMatch(/crashed/)
+    })
+  }
 
   it('close() before exit leaves an exit record', () => {
     const dir = join(scratch(), 'diag')

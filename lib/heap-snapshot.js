@@ -8,6 +8,9 @@
 
 const v8 = require('node:v8')
 
+/** Set once the `exit` handler that removes raw snapshots is installed (one per process). */
+let exitHandler = false
+
 /** A subclass of the native dumper whose dump() promise includes the snapshot. */
 function withHeapSnapshots(Native) {
   class MemoryDiagnosticsDumper extends Native {
@@ -18,6 +21,17 @@ function withHeapSnapshots(Native) {
 
     async #snapshot(result) {
       const ticket = result.heapSnapshot.ticket
+      // No raw, unredacted snapshot outlives its process: on Linux the raw file has no
+      // name at all; where it has one, process.exit() and a natural exit remove it here
+      // (a signal's default action runs no JS: the next dumper's sweep removes it then).
+      if (!exitHandler && typeof Native.discardRawSnapshots === 'function') {
+        exitHandler = true
+        process.on('exit', () => {
+          try {
+            Native.discardRawSnapshots()
+          } catch {}
+        })
+      }
       let hs = null
       try {
         const tmp = this.heapSnapshotStart(ticket)

@@ -75,6 +75,11 @@ function codePoints(s, max) {
  * Validates `value` against `schema`. With `{ lenient: true }` (how readers read) properties
  * the schema does not know are accepted: a newer writer of the same major version adds fields.
  */
+/** Appends `more` to `list` without spreading it (a spread of a large array overflows the stack). */
+function append(list, more) {
+  for (const x of more) list.push(x)
+}
+
 function validate(schema, value, root = schema, at = '', opts = {}) {
   const errors = []
   const fail = (msg) => errors.push(`${at || '/'}: ${msg}`)
@@ -99,18 +104,18 @@ function validate(schema, value, root = schema, at = '', opts = {}) {
   if (t === 'array') {
     if (schema.maxItems !== undefined && value.length > schema.maxItems) fail(`more than ${schema.maxItems} items`)
     if (schema.minItems !== undefined && value.length < schema.minItems) fail(`fewer than ${schema.minItems} items`)
-    if (schema.items) value.forEach((v, i) => errors.push(...validate(schema.items, v, root, `${at}/${i}`, opts)))
+    if (schema.items) value.forEach((v, i) => append(errors, validate(schema.items, v, root, `${at}/${i}`, opts)))
   }
   if (t === 'object') {
     const keys = Object.keys(value)
     for (const k of schema.required ?? []) if (!(k in value)) fail(`missing ${k}`)
     if (schema.maxProperties !== undefined && keys.length > schema.maxProperties) fail(`more than ${schema.maxProperties} properties`)
     for (const k of keys) {
-      if (schema.propertyNames) errors.push(...validate(schema.propertyNames, k, root, `${at}/${k} (name)`, opts))
-      if (schema.properties && k in schema.properties) errors.push(...validate(schema.properties[k], value[k], root, `${at}/${k}`, opts))
+      if (schema.propertyNames) append(errors, validate(schema.propertyNames, k, root, `${at}/${k} (name)`, opts))
+      if (schema.properties && k in schema.properties) append(errors, validate(schema.properties[k], value[k], root, `${at}/${k}`, opts))
       else if (schema.additionalProperties === false) {
         if (!opts.lenient) fail(`unexpected property ${k}`)
-      } else if (typeof schema.additionalProperties === 'object') errors.push(...validate(schema.additionalProperties, value[k], root, `${at}/${k}`, opts))
+      } else if (typeof schema.additionalProperties === 'object') append(errors, validate(schema.additionalProperties, value[k], root, `${at}/${k}`, opts))
     }
   }
   if (schema.oneOf && schema.oneOf.filter((s) => validate(s, value, root, at, opts).length === 0).length !== 1) fail('does not match exactly one alternative')
@@ -118,7 +123,7 @@ function validate(schema, value, root = schema, at = '', opts = {}) {
   if (schema.not && validate(schema.not, value, root, at, opts).length === 0) fail('matches a forbidden shape')
   if (schema.if) {
     const branch = validate(schema.if, value, root, at, opts).length === 0 ? schema.then : schema.else
-    if (branch) errors.push(...validate(branch, value, root, at, opts))
+    if (branch) append(errors, validate(branch, value, root, at, opts))
   }
   return errors
 }
@@ -388,7 +393,8 @@ function groupByProcess(segs, dumps) {
     }
     if (s.sessionId != null) p.sessions.add(s.sessionId)
     for (const f of s.files) p.recorderFiles.add(f)
-    p.records.push(...s.records)
+    // A loop, not push(...records): a spread of a trail's ~10^5 records overflows the stack.
+    for (const r of s.records) p.records.push(r)
     p.intervalMs = Math.max(p.intervalMs ?? 0, s.intervalMs)
     widen(p, s.first)
     widen(p, s.last)
@@ -467,6 +473,7 @@ function dumpRow({ file, doc, valid, time }) {
       .map((r) => `${clean(obj(r).type, 30)} (${clean(obj(r).severity, 10)})`),
     complete: doc.collectionComplete === true,
     heapSnapshot: doc.heapSnapshot && typeof doc.heapSnapshot === 'object' ? heapSnapshotText(obj(doc.heapSnapshot)) : null,
+    heapSnapshotStatus: doc.heapSnapshot && typeof doc.heapSnapshot === 'object' ? clean(obj(doc.heapSnapshot).status, 20) : null,
     valid,
     hostSamples: hostSamples(doc.samples),
   }
@@ -515,7 +522,9 @@ function heapSnapshotText(h) {
     case 'skipped':
       return `skipped: ${clean(h.skipped, 400)}`
     case 'pending':
-      return `was being taken when the process ended (${clean(h.file, 120) || 'its file'} was never completed)${need}; the snapshot itself may have cost the process its memory`
+      // Whether the snapshot's memory is what ended the process is for the verdict to say
+      // (a rise in the cgroup's OOM kills): describeProcess adds it when it can.
+      return `was being taken when the process ended (${clean(h.file, 120) || 'its file'} was never completed)${need}`
     default:
       return `failed: ${clean(h.error, 400) || 'unknown error'}`
   }
@@ -581,6 +590,17 @@ function describeProcess(p, torn, allDumps) {
   const samples = p.records.filter((r) => r.type === 'sample').map(samplePoint)
   const verdict = verdictOf(p, rows, samples, allDumps)
   verdict.growth = growth(samples, rows)
+  // A snapshot left pending: the process ended while it was taken. Only a confirmed rise
+  // in the cgroup's OOM kills ties the death to memory; nothing else says the snapshot did it.
+  for (const r of rows) {
+    if (r.heapSnapshotStatus !== 'pending') continue
+    r.heapSnapshot +=
+      verdict.outcome === 'crashed' && verdict.cause?.kind === 'cgroupOomKill' && verdict.cause.confirmed
+        ? '; the kernel OOM-killed the process meanwhile (its cgroup\'s OOM kills rose), so the snapshot\'s memory may be what killed it'
+        : verdict.outcome === 'crashed'
+          ? '; nothing here shows that the snapshot caused the death'
+          : ''
+  }
   return {
     pid: p.pid,
     processStartMs: p.startMs == null ? null : Math.round(p.startMs),
@@ -873,7 +893,7 @@ function decimate(pts, key, x, n) {
     }
   }
   const out = []
-  for (const { lo, hi } of buckets.values()) out.push(...(lo === hi ? [lo] : lo.epochMs <= hi.epochMs ? [lo, hi] : [hi, lo]))
+  for (const { lo, hi } of buckets.values()) for (const q of lo === hi ? [lo] : lo.epochMs <= hi.epochMs ? [lo, hi] : [hi, lo]) out.push(q)
   return out
 }
 
@@ -1025,7 +1045,9 @@ function svg(summary) {
     `<text x="12" y="22" font-size="15" font-weight="bold">Memory timeline, one panel per process</text>`,
   ]
   if (!drawn.length) out.push(`<text x="12" y="${header + 30}">nothing to draw: no recorder samples and no dump with a readable time</text>`)
-  drawn.forEach((p, i) => out.push(...panel(p, header + i * PANEL_H)))
+  drawn.forEach((p, i) => {
+    for (const line of panel(p, header + i * PANEL_H)) out.push(line)
+  })
   if (more > 0) out.push(`<text x="12" y="${H - 8}">${more} more process(es) not drawn; the text summary lists them all</text>`)
   out.push('</svg>')
   return out.join('\n')

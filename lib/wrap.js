@@ -23,6 +23,49 @@ function activeResources() {
   return counts
 }
 
+/**
+ * What a thrown value says, without ever throwing itself: a foreign value may have a
+ * throwing `message` getter, a null prototype (no `toString`) or be a Symbol.
+ */
+function describeThrown(e) {
+  try {
+    if (e !== null && (typeof e === 'object' || typeof e === 'function')) {
+      let message
+      try {
+        message = e.message
+      } catch {}
+      if (typeof message === 'string' && message !== '') return message.slice(0, 500)
+      let tag = 'object'
+      try {
+        tag = Object.prototype.toString.call(e).slice(8, -1)
+      } catch {}
+      return `a thrown ${tag} without a message`
+    }
+    return String(e).slice(0, 500)
+  } catch {
+    return 'a thrown value that cannot be described'
+  }
+}
+
+/** `e.code` when it is a short string, without ever throwing. */
+function codeOf(e) {
+  try {
+    const code = e !== null && (typeof e === 'object' || typeof e === 'function') ? e.code : undefined
+    return typeof code === 'string' && code.length <= 64 ? code : 'Error'
+  } catch {
+    return 'Error'
+  }
+}
+
+/** The input fields whose omission the wrapper fills in, and how. */
+const COLLECT = {
+  heapStatistics: () => v8.getHeapStatistics(),
+  memoryUsage: () => process.memoryUsage(),
+  heapSpaces: () => v8.getHeapSpaceStatistics(),
+  activeResources,
+}
+const INPUT_FIELDS = ['heapStatistics', 'memoryUsage', 'heapSpaces', 'activeResources', 'session', 'samples']
+
 /** The host's input with every omitted (undefined) field collected here. */
 function fill(input) {
   const given = input ?? {}
@@ -37,35 +80,195 @@ function fill(input) {
   }
 }
 
+/**
+ * The input as plain data, read with every property access guarded: the second try when
+ * the first one threw from inside the host's input (a getter, a Proxy trap). A container
+ * whose read throws counts as omitted (collected here when it can be, else dropped); a
+ * value whose read throws becomes the text `<getter threw>` (a session value is dropped),
+ * which both implementations record as a malformed figure: null, with a warning naming
+ * the field. `problems` gets one line per throwing read, with what was thrown.
+ */
+const THREW = '<getter threw>'
+function plainInput(input, problems) {
+  const read = (obj, key, path) => {
+    try {
+      return { ok: true, v: obj[key] }
+    } catch (e) {
+      problems.push(`${path}: reading it threw (${describeThrown(e)})`)
+      return { ok: false, v: undefined }
+    }
+  }
+  const keysOf = (obj, path) => {
+    try {
+      return Object.keys(obj)
+    } catch (e) {
+      problems.push(`${path}: listing its keys threw (${describeThrown(e)})`)
+      return null
+    }
+  }
+  const isArray = (v) => {
+    try {
+      return Array.isArray(v)
+    } catch {
+      return false
+    }
+  }
+  // One level of copying below each field: figure maps, entries of arrays of maps.
+  const flat = (obj, path, leafOnThrow) => {
+    if (obj === null || typeof obj !== 'object') return obj
+    if (isArray(obj)) {
+      const n = read(obj, 'length', `${path}.length`)
+      if (!n.ok || typeof n.v !== 'number') return undefined
+      const out = []
+      for (let i = 0; i < n.v; i++) {
+        const e = read(obj, i, `${path}[${i}]`)
+        out.push(e.ok ? flat(e.v, `${path}[${i}]`, leafOnThrow) : leafOnThrow ? THREW : undefined)
+      }
+      return out
+    }
+    const keys = keysOf(obj, path)
+    if (keys === null) return undefined
+    const out = {}
+    for (const k of keys) {
+      const e = read(obj, k, `${path}.${k}`)
+      if (e.ok) out[k] = e.v !== null && typeof e.v === 'object' ? flat(e.v, `${path}.${k}`, leafOnThrow) : e.v
+      else if (leafOnThrow) out[k] = THREW
+    }
+    return out
+  }
+  if (input === undefined || input === null) return fill(input)
+  if (typeof input !== 'object' || isArray(input)) return input
+  const given = {}
+  for (const f of INPUT_FIELDS) {
+    const e = read(input, f, `input.${f}`)
+    given[f] = e.ok ? flat(e.v, `input.${f}`, f !== 'session') : undefined
+  }
+  const out = {}
+  for (const f of INPUT_FIELDS) {
+    const collect = COLLECT[f]
+    out[f] = given[f] === undefined && collect ? collect() : given[f]
+  }
+  return out
+}
+
+/** Warnings about calls that reached no dumper (a foreign `this`), once per message. */
+const strayWarned = new Set()
+
+function warnOnce(warned, message, code) {
+  if (warned.has(message) || warned.size >= MAX_WARNINGS) return
+  warned.add(message)
+  try {
+    process.emitWarning(message, { type: WARNING_TYPE, code })
+  } catch {}
+}
+
+/**
+ * The dumpers whose recorder should end its trail with an `exit` record when the process
+ * (or worker) exits: `process.exit()` and a natural exit both emit `exit`, and no native
+ * thread runs after its handlers. Held weakly: a dumper the host dropped is not kept.
+ */
+const exiting = new Set()
+let exitHandler = false
+function closeAllForExit() {
+  for (const ref of exiting) {
+    const inner = ref.deref()
+    if (inner === undefined) continue
+    try {
+      inner.closeForExit()
+    } catch {}
+  }
+  exiting.clear()
+}
+
 function wrap(Implementation) {
   class MemoryDiagnosticsDumper {
     #inner
     #warned = new Set()
+    #heartbeat = null
+    #exitRef = null
 
     constructor(options) {
       this.#inner = new Implementation(options)
+      this.#startHeartbeat()
+      if (typeof this.#inner.closeForExit === 'function') {
+        if (!exitHandler) {
+          exitHandler = true
+          process.on('exit', closeAllForExit)
+        }
+        this.#exitRef = new WeakRef(this.#inner)
+        exiting.add(this.#exitRef)
+      }
+      // Bound, so that `setTimeout(dumper.dump, 0, 'hard')` and
+      // `emitter.on('critical', dumper.dump)` reach this dumper.
+      for (const m of ['dump', 'observe', 'close', 'resetForNewSession']) {
+        Object.defineProperty(this, m, { value: MemoryDiagnosticsDumper.prototype[m].bind(this), writable: true, configurable: true })
+      }
       const problem = this.#inner.problem
       if (problem) this.#warn(`diagnostics are disabled: ${problem}`, 'DirectoryUnusable')
     }
 
     #warn(message, code) {
-      if (this.#warned.has(message) || this.#warned.size >= MAX_WARNINGS) return
-      this.#warned.add(message)
-      try {
-        process.emitWarning(message, { type: WARNING_TYPE, code })
-      } catch {}
+      warnOnce(this.#warned, message, code)
+    }
+
+    /**
+     * With the watchdog on, the event loop proves itself alive: an unref'd timer (it never
+     * keeps the process running) tells the addon at a quarter of `stallMs`. The timer
+     * holds the dumper weakly, so it never keeps a dropped dumper alive either.
+     */
+    #startHeartbeat() {
+      const inner = this.#inner
+      const every = inner.heartbeatIntervalMs
+      if (typeof every !== 'number' || !(every > 0) || typeof inner.heartbeat !== 'function') return
+      const ref = new WeakRef(inner)
+      const timer = setInterval(() => {
+        const alive = ref.deref()
+        if (alive === undefined) clearInterval(timer)
+        else {
+          try {
+            alive.heartbeat()
+          } catch {}
+        }
+      }, every)
+      timer.unref()
+      this.#heartbeat = timer
     }
 
     dump(trigger, input) {
-      const refused = (e, prefix) => {
-        const error = prefix + String((e && e.message) || e)
-        this.#warn(`dump(): ${error}`, (e && e.code) || 'Error')
-        return { ...(TRIGGERS.includes(trigger) && { trigger }), complete: false, written: false, error }
+      const triggerOf = () => (typeof trigger === 'string' && TRIGGERS.includes(trigger) ? { trigger } : undefined)
+      // Called with something else as `this` (the method taken from the prototype): no
+      // dumper to write with, and still no throw.
+      if (this === null || (typeof this !== 'object' && typeof this !== 'function') || !(#inner in this)) {
+        const error = 'dump() was called without a MemoryDiagnosticsDumper as `this`; nothing was written'
+        warnOnce(strayWarned, `dump(): ${error}`, 'InvalidThis')
+        return Promise.resolve({ ...triggerOf(), complete: false, written: false, error })
       }
-      try {
+      const refused = (e, prefix) => {
+        const error = prefix + describeThrown(e)
+        this.#warn(`dump(): ${error}`, codeOf(e))
+        return { ...triggerOf(), complete: false, written: false, error }
+      }
+      const settle = (p) =>
         // The implementations resolve every outcome; a rejection would be a bug in them, and
         // still must not become an unhandled rejection in a host that ignores the promise.
-        return Promise.resolve(this.#inner.dump(trigger, fill(input))).then(undefined, (e) => refused(e, 'internal error: '))
+        Promise.resolve(p).then(undefined, (e) => refused(e, 'internal error: '))
+      let first
+      try {
+        return settle(this.#inner.dump(trigger, fill(input)))
+      } catch (e) {
+        first = e
+      }
+      // Input validation failed, or reading the host's input threw (a getter, a Proxy
+      // trap). Both implementations read all of the input before they take a slot or
+      // write anything, so the dump can be tried again on a guarded plain copy: a read
+      // that throws becomes a malformed figure (null, with a warning) instead of costing
+      // the dump.
+      try {
+        const problems = []
+        const plain = plainInput(input, problems)
+        if (problems.length === 0) return Promise.resolve(refused(first, ''))
+        for (const p of problems) this.#warn(`dump(): input ${p}`, 'InputGetterThrew')
+        return settle(this.#inner.dump(trigger, plain))
       } catch (e) {
         return Promise.resolve(refused(e, ''))
       }
@@ -76,6 +279,10 @@ function wrap(Implementation) {
     }
 
     close() {
+      if (this.#heartbeat !== null) clearInterval(this.#heartbeat)
+      this.#heartbeat = null
+      if (this.#exitRef !== null) exiting.delete(this.#exitRef)
+      this.#exitRef = null
       this.#inner.close()
     }
 
@@ -102,4 +309,4 @@ function wrap(Implementation) {
   return MemoryDiagnosticsDumper
 }
 
-module.exports = { wrap, fill, activeResources, WARNING_TYPE }
+module.exports = { wrap, fill, activeResources, describeThrown, WARNING_TYPE }

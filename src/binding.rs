@@ -361,6 +361,24 @@ impl MemoryDiagnosticsDumper {
         Ok(())
     }
 
+    /// The event loop is alive. The package entry calls this from an unref'd timer while
+    /// the watchdog is on (every `heartbeatIntervalMs`), so the watchdog judges the loop
+    /// by the loop, not by whether the host calls `observe()`.
+    #[napi(catch_unwind)]
+    pub fn heartbeat(&self) {
+        self.inner.touch();
+    }
+
+    /// How often the package entry should call `heartbeat()`: a quarter of the watchdog's
+    /// `stallMs` (10 ms to 1 s), or null without a watchdog.
+    #[napi(getter, catch_unwind)]
+    pub fn heartbeat_interval_ms(&self) -> Option<u32> {
+        self.inner
+            .config()
+            .watchdog
+            .map(|w| crate::recorder::heartbeat_interval_ms(w.stall_ms))
+    }
+
     /// The memory the package entry's `observe()` writes the figures into, without a
     /// call into the addon: a `Float64Array` whose element 0 is a generation to
     /// increment after writing elements 1.. (the fields of `observedFigureKeys()`, NaN
@@ -455,6 +473,22 @@ impl MemoryDiagnosticsDumper {
             .heap()
             .and_then(|h| h.start(ticket))
             .map(|p| p.to_string_lossy().into_owned())
+    }
+
+    /// Internal (the package's entry calls it from the process's `exit` event): closes
+    /// the dumper and lets the recorder end its trail with an `exit` record (reason
+    /// `exit`), waiting at most 100 ms. Returns whether the record was written.
+    #[napi(catch_unwind)]
+    pub fn close_for_exit(&self) -> bool {
+        self.inner.close_for_exit()
+    }
+
+    /// Internal (the package's entry calls it from its `exit` handler): removes every raw,
+    /// unredacted heap snapshot of this process that has a name (where the platform gives
+    /// it no name, the kernel frees it with the process). Returns how many it removed.
+    #[napi(catch_unwind)]
+    pub fn discard_raw_snapshots() -> u32 {
+        crate::heapdump::discard_named_raw_files()
     }
 
     /// Internal (the package's entry calls it): V8 has written the pending snapshot

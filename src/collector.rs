@@ -36,6 +36,8 @@ pub struct Phase2Plan {
     pub mallinfo: malloc::MallinfoPolicy,
     /// The heap-snapshot state, when `options.heapSnapshot` is set.
     pub heap: Option<std::sync::Arc<HeapState>>,
+    /// The heap-snapshot session the dump was made in ([`HeapState::session`]).
+    pub heap_session: u64,
     /// The first dump's growth point of this dumper (this process), kept for the next
     /// dumps' growth attribution; phase 2 fills it when empty.
     pub first_point: Option<std::sync::Arc<parking_lot::Mutex<Option<GrowthPoint>>>>,
@@ -432,6 +434,7 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
         smaps_rollup,
         mallinfo,
         heap,
+        heap_session,
         max_files,
         first_point: plan_first,
         ..
@@ -444,7 +447,9 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
     report.collection.probe_micros = Some(runner.micros);
     report.collection.phase2_millis = Some((start.elapsed().as_secs_f64() * 1e6).round() / 1e3);
     // Phase 2's figures decide about a heap snapshot; its section goes into this document.
-    let planned = heap.as_ref().and_then(|h| h.plan(&dir, &report));
+    let planned = heap
+        .as_ref()
+        .and_then(|h| h.plan(&dir, &report, heap_session));
     report.heap_snapshot = planned.as_ref().map(|p| p.section.clone());
     let bytes = report.to_json();
     match writer::replace_own_id(&dir, &final_name, file_id, &bytes) {
@@ -452,9 +457,9 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
             let heap_out = match (planned, heap) {
                 (Some(p), Some(state)) => {
                     let section = p.section.clone();
-                    let ticket = p.raw.map(|(raw, heap_name)| {
+                    let ticket = p.raw.map(|(raw, heap_name, reservation)| {
                         state.add(Pending {
-                            raw,
+                            raw: Some(raw),
                             dir: dir.clone(),
                             heap_name,
                             dump_name: final_name.clone(),
@@ -464,6 +469,7 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
                             section: p.section,
                             max_files,
                             sampler: None,
+                            reservation,
                         })
                     });
                     Some((section, ticket))

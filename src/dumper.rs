@@ -25,7 +25,13 @@ pub use crate::writer::ArmSlot;
 
 struct SessionState {
     short_id: String,
+    /// The host's dumps (`hard`, `critical`, `manual`): `maxDumpsPerSession`, `cooldownMs`.
     limits: SessionLimits,
+    /// The watchdog's own dumps, admitted apart with the same cap and cooldown, so that a
+    /// watchdog dump never spends the slot or the cooldown the host's next dump needs.
+    watchdog_limits: SessionLimits,
+    /// Dumps written in this session by either, for their numbers.
+    numbered: u32,
     /// The mode a loose directory had before it was tightened, for the next document.
     tightened_from: Option<u32>,
 }
@@ -185,7 +191,9 @@ impl Dumper {
             arm: Arc::new(ArmSlot::new(&config.directory)),
             state: Mutex::new(SessionState {
                 short_id: short_session_id(session_id),
+                watchdog_limits: limits.clone(),
                 limits,
+                numbered: 0,
                 tightened_from: None,
             }),
             problem: OnceLock::new(),
@@ -300,6 +308,18 @@ impl Dumper {
         }
     }
 
+    /// The process is exiting (its `exit` event): closes, and waits a little (at most
+    /// 100 ms) for the recorder to end its trail with an `exit` record, since no thread
+    /// runs once the event's handlers return.
+    pub fn close_for_exit(&self) -> bool {
+        self.closed.store(true, Ordering::SeqCst);
+        self.arm.set_disabled(true);
+        match &self.recorder {
+            Some(r) => r.stop_and_wait("exit", std::time::Duration::from_millis(100)),
+            None => true,
+        }
+    }
+
     pub fn dump_count(&self) -> u32 {
         self.state.lock().limits.count()
     }
@@ -314,6 +334,8 @@ impl Dumper {
         {
             let mut st = self.state.lock();
             st.limits.reset();
+            st.watchdog_limits.reset();
+            st.numbered = 0;
             if let Some(id) = session_id {
                 st.short_id = short_session_id(id);
             }
@@ -342,8 +364,16 @@ impl Dumper {
         }
         let (dump_number, short_id, mut tightened_from) = {
             let mut st = self.state.lock();
-            match st.limits.try_reserve(self.clock.now_ms()) {
-                Admission::Granted(n) => (n, st.short_id.clone(), st.tightened_from.take()),
+            let now = self.clock.now_ms();
+            let admission = match trigger {
+                Trigger::Watchdog => st.watchdog_limits.try_reserve(now),
+                _ => st.limits.try_reserve(now),
+            };
+            match admission {
+                Admission::Granted(_) => {
+                    st.numbered += 1;
+                    (st.numbered, st.short_id.clone(), st.tightened_from.take())
+                }
                 other => return DumpStart::Skipped(other),
             }
         };
@@ -468,6 +498,7 @@ impl Dumper {
                 smaps_rollup: self.config.smaps_rollup,
                 mallinfo: self.config.mallinfo,
                 heap: self.heap.clone(),
+                heap_session: self.heap.as_ref().map_or(0, |h| h.session()),
                 first_point: Some(self.first_point.clone()),
             }),
         }
@@ -526,13 +557,14 @@ impl recorder::Host for Dumper {
     fn watchdog_dump(&self, stalled_ms: u64, rss: u64, threshold: u64) {
         let (at_trigger, age) = match self.recorder.as_ref().and_then(|r| r.observed_at_trigger()) {
             Some((a, age)) => (a, Some(age)),
-            None => (Default::default(), None),
+            None => (recorder::unobserved_at_trigger(), None),
         };
         let warning = match age {
             Some(ms) => format!(
                 "watchdog: the V8 figures are {ms} ms old (from the last observe() or dump() call)"
             ),
-            None => "watchdog: no V8 figures were ever observed; atTrigger is empty".to_string(),
+            None => "watchdog: no V8 figures were ever observed; atTrigger's figures are null"
+                .to_string(),
         };
         let input = TriggerInput {
             at_trigger,

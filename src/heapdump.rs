@@ -27,13 +27,62 @@ use crate::timefmt::UtcTime;
 use crate::writer::{self, FileId, LockedTemp};
 
 /// The estimate of the extra memory a snapshot needs: V8 builds the whole snapshot graph
-/// and its string table in native memory before writing it. Node's documentation says
-/// about twice the heap; measured here on Node 20 with heaps of many small objects it
-/// was 8 to 10 times `usedHeapSize` (10.5 MB heap: 104 MB extra; 126 MB: 1.2 GB; 419 MB:
-/// 3.4 GB), so the estimate is 10 times, plus a fixed margin for the writer's buffers.
-pub const NEED_FACTOR: u64 = 10;
+/// and its string table in native memory before writing it, and what that costs depends
+/// on the heap's shape, which nothing cheap can tell. Measured (`bench/snapshot-peak.mjs`,
+/// fresh processes, Node 20.20, 22.23, 24.22 and 26.12, heaps of 4 to 70 MiB): an empty
+/// heap (4-6 MiB used) added 51-62 MiB to the peak resident set size, and every further
+/// byte of `usedHeapSize` added 44-46 bytes for short unique strings, 28-30 for small
+/// objects and boxed doubles, 17-18 for closures and 9-10 for a realistic mix of records.
+/// The estimate covers the worst of them, the strings of Node 20 (46.3), with a margin:
+/// 50 bytes for each byte above the empty heap's 4 MiB, plus 64 MiB for the empty heap's
+/// own graph and the writer's buffers. It overestimates every other shape (a realistic
+/// mix by about five times): a snapshot the guard skips may well have fitted, one it
+/// allows fits whatever the heap holds.
+pub const NEED_FACTOR: u64 = 50;
+pub const NEED_BASE_BYTES: u64 = 4 << 20;
 pub const NEED_MARGIN_BYTES: u64 = 64 << 20;
-pub const ESTIMATE: &str = "10 x usedHeapSize + 64 MiB";
+pub const ESTIMATE: &str = "50 x (usedHeapSize - 4 MiB) + 64 MiB";
+
+/// [`ESTIMATE`] for a heap of `used` bytes.
+pub fn estimated_need(used: u64) -> u64 {
+    used.saturating_sub(NEED_BASE_BYTES)
+        .saturating_mul(NEED_FACTOR)
+        .saturating_add(NEED_MARGIN_BYTES)
+}
+
+/// The need of every snapshot in flight in this process: each dumper's, in every worker
+/// thread (they share this library's statics). A snapshot reserves its need from the
+/// decision until the raw file is written and copied, and a second decision sees the
+/// headroom net of what is reserved.
+static IN_FLIGHT: Mutex<u64> = Mutex::new(0);
+
+/// A snapshot's share of a pool ([`IN_FLIGHT`]), given back when dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    pool: &'static Mutex<u64>,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut r = self.pool.lock();
+        *r = r.saturating_sub(self.bytes);
+    }
+}
+
+/// Reserves `needed` from `pool` if the headroom net of what is already reserved there
+/// exceeds it; otherwise returns what is reserved.
+fn reserve(pool: &'static Mutex<u64>, needed: u64, headroom: u64) -> Result<Reservation, u64> {
+    let mut r = pool.lock();
+    if *r > 0 && headroom.saturating_sub(*r) <= needed {
+        return Err(*r);
+    }
+    *r = r.saturating_add(needed);
+    Ok(Reservation {
+        pool,
+        bytes: needed,
+    })
+}
 
 pub use crate::report::HeapSnapshotSection;
 
@@ -95,10 +144,7 @@ pub fn decide(
         .get("usedHeapSize")
         .or_else(|| report.at_trigger.memory_usage.get("heapUsed"))
         .map(|u| u as u64);
-    let needed = used.map(|u| {
-        u.saturating_mul(NEED_FACTOR)
-            .saturating_add(NEED_MARGIN_BYTES)
-    });
+    let needed = used.map(estimated_need);
     let room = headroom(report);
     if taken >= config.max_per_session {
         return Decision::Skip(Box::new(HeapSnapshotSection::skipped(
@@ -327,7 +373,8 @@ impl Drop for Sampler {
 /// A snapshot phase 2 allowed, waiting for the JS side to have V8 write it.
 pub struct Pending {
     /// V8 writes here: a locked temporary file in the dump directory.
-    pub raw: LockedTemp,
+    /// Taken only to land it unredacted; dropped (and so removed) otherwise.
+    pub raw: Option<RawFile>,
     pub dir: PathBuf,
     /// The first choice of name for the snapshot.
     pub heap_name: String,
@@ -339,12 +386,16 @@ pub struct Pending {
     pub config: HeapSnapshotConfig,
     pub max_files: u32,
     pub sampler: Option<Sampler>,
+    /// Held until the snapshot is written and copied (or abandoned).
+    pub reservation: Reservation,
 }
 
 /// The dumper's heap-snapshot state: the option, the session's count, the pending ones.
 pub struct HeapState {
     pub config: HeapSnapshotConfig,
-    taken: AtomicU32,
+    /// Snapshots taken per session, so that each counts against the session whose dump
+    /// asked for it, even when its phase 2 decides after `resetForNewSession()`.
+    sessions: Mutex<SessionCounts>,
     next_ticket: AtomicU32,
     pending: Mutex<Vec<(u32, Pending)>>,
 }
@@ -361,7 +412,10 @@ impl HeapState {
     pub fn new(config: HeapSnapshotConfig) -> Self {
         HeapState {
             config,
-            taken: AtomicU32::new(0),
+            sessions: Mutex::new(SessionCounts {
+                current: 0,
+                taken: vec![(0, 0)],
+            }),
             next_ticket: AtomicU32::new(1),
             pending: Mutex::new(Vec::new()),
         }
@@ -369,21 +423,59 @@ impl HeapState {
 
     /// A new session: its snapshots are counted from zero.
     pub fn reset(&self) {
-        self.taken.store(0, Ordering::SeqCst);
+        let mut s = self.sessions.lock();
+        s.current += 1;
+        let current = s.current;
+        s.taken.push((current, 0));
+        if s.taken.len() > KEPT_SESSIONS {
+            s.taken.remove(0);
+        }
+    }
+
+    /// The current session, for a dump to carry into its phase 2.
+    pub fn session(&self) -> u64 {
+        self.sessions.lock().current
     }
 
     /// Phase 2, before its document is written: decides, and for a snapshot to be taken
     /// creates its temporary file. Returns the section for the document and, when
     /// pending, the parts of [`Pending`] that exist only once the document is written.
-    pub fn plan(&self, dir: &std::path::Path, report: &Report) -> Option<Planned> {
-        let taken = self.taken.load(Ordering::SeqCst);
-        match decide(report, &self.config, taken, disk_free(dir)) {
+    pub fn plan(&self, dir: &std::path::Path, report: &Report, session: u64) -> Option<Planned> {
+        let free = disk_free(dir);
+        // Held from the count to its increment, so two dumps of one session deciding at
+        // once cannot both pass `maxPerSession`.
+        let mut sessions = self.sessions.lock();
+        // A session so old it is no longer kept counts as full.
+        let taken = sessions
+            .taken
+            .iter()
+            .find(|(g, _)| *g == session)
+            .map_or(u32::MAX, |(_, n)| *n);
+        match decide(report, &self.config, taken, free) {
             Decision::NotAsked => None,
             Decision::Skip(s) => Some(Planned {
                 section: *s,
                 raw: None,
             }),
             Decision::Take { needed, headroom } => {
+                let reservation = match reserve(&IN_FLIGHT, needed, headroom) {
+                    Ok(r) => r,
+                    Err(reserved) => {
+                        return Some(Planned {
+                            section: HeapSnapshotSection::skipped(
+                                format!(
+                                    "not enough memory headroom: a snapshot needs an estimated {} ({ESTIMATE}), the headroom is {}, of which {} is reserved by heap snapshots in flight in this process",
+                                    mib(needed),
+                                    mib(headroom),
+                                    mib(reserved)
+                                ),
+                                Some(needed),
+                                Some(headroom),
+                            ),
+                            raw: None,
+                        })
+                    }
+                };
                 let heap_name =
                     writer::heap_file_name(&report.session_id, &UtcTime::now(), report.dump_number);
                 let base = HeapSnapshotSection {
@@ -395,12 +487,15 @@ impl HeapState {
                     redacted: Some(self.config.redact),
                     ..Default::default()
                 };
-                match LockedTemp::create(dir, &heap_name) {
+                match RawFile::create(dir, &heap_name) {
                     Ok(raw) => {
-                        self.taken.fetch_add(1, Ordering::SeqCst);
+                        if let Some((_, n)) = sessions.taken.iter_mut().find(|(g, _)| *g == session)
+                        {
+                            *n += 1;
+                        }
                         Some(Planned {
                             section: base,
-                            raw: Some((raw, heap_name)),
+                            raw: Some((raw, heap_name, reservation)),
                         })
                     }
                     Err(e) => Some(Planned {
@@ -430,7 +525,7 @@ impl HeapState {
         let mut pending = self.pending.lock();
         let p = pending.iter_mut().find(|(t, _)| *t == ticket)?;
         p.1.sampler = Sampler::start();
-        Some(p.1.raw.path().to_path_buf())
+        p.1.raw.as_ref().map(RawFile::path)
     }
 
     pub fn take(&self, ticket: u32) -> Option<Pending> {
@@ -440,11 +535,105 @@ impl HeapState {
     }
 }
 
+/// Sessions whose snapshot counts are kept: the current one and those before it whose
+/// dumps may still be in phase 2.
+const KEPT_SESSIONS: usize = 8;
+
+struct SessionCounts {
+    current: u64,
+    /// `(session, snapshots taken)`, oldest first.
+    taken: Vec<(u64, u32)>,
+}
+
+/// The file V8 writes the raw (unredacted) snapshot into.
+///
+/// Where the platform allows (Linux, a file system with `O_TMPFILE`) it has no name at
+/// all: V8 opens it through `/proc/self/fd/<fd>`, the redacting copy reads it the same
+/// way, and whatever ends the process (`process.exit()`, a signal, the OOM killer) the
+/// kernel frees it with the process. Elsewhere it is a locked temporary file, listed in
+/// [`NAMED_RAW`] so that the package entry's `exit` handler can remove it
+/// ([`discard_named_raw_files`]); a death no handler sees leaves it to the next sweep.
+/// (A named one dropped unlanded is removed by its `LockedTemp`; its stale entry names a
+/// unique temporary name that nothing else takes.)
+pub enum RawFile {
+    Unnamed(writer::Armed),
+    Named(LockedTemp),
+}
+
+/// The named raw snapshots of this process that are not yet landed or removed.
+static NAMED_RAW: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+impl RawFile {
+    pub fn create(dir: &std::path::Path, heap_name: &str) -> Result<RawFile, writer::WriteError> {
+        let proc_fd = std::path::Path::new("/proc/self/fd");
+        if !crate::test_hooks::armed("heap-raw-named") && proc_fd.is_dir() {
+            if let Ok(a) = writer::Armed::arm(dir, 0) {
+                return Ok(RawFile::Unnamed(a));
+            }
+        }
+        let t = LockedTemp::create(dir, heap_name)?;
+        NAMED_RAW.lock().push(t.path().to_path_buf());
+        Ok(RawFile::Named(t))
+    }
+
+    /// Where V8 writes it and the copy reads it.
+    pub fn path(&self) -> PathBuf {
+        match self {
+            RawFile::Unnamed(a) => a.reopen_path(),
+            RawFile::Named(t) => t.path().to_path_buf(),
+        }
+    }
+
+    pub fn is_named(&self) -> bool {
+        matches!(self, RawFile::Named(_))
+    }
+
+    /// The open file (tests write a snapshot through it).
+    pub fn file(&mut self) -> &mut std::fs::File {
+        match self {
+            RawFile::Unnamed(a) => a.file(),
+            RawFile::Named(t) => t.file(),
+        }
+    }
+
+    /// Lands it under the first free name from `base` (never replacing a file).
+    pub fn land(
+        self,
+        dir: &std::path::Path,
+        base: &str,
+    ) -> Result<writer::Landed, writer::WriteError> {
+        match self {
+            RawFile::Unnamed(mut a) => {
+                let _ = a.file().sync_all();
+                let landed = a.land(base)?;
+                let _ = writer::sync_dir(dir);
+                Ok(landed)
+            }
+            RawFile::Named(t) => {
+                let temp = t.path().to_path_buf();
+                NAMED_RAW.lock().retain(|p| *p != temp);
+                t.land()
+            }
+        }
+    }
+}
+
+/// Removes every named raw snapshot of this process (the `exit` handler of the package
+/// entry: no unredacted snapshot outlives its process). Returns how many were removed.
+pub fn discard_named_raw_files() -> u32 {
+    let paths = std::mem::take(&mut *NAMED_RAW.lock());
+    paths
+        .iter()
+        .filter(|p| std::fs::remove_file(p).is_ok())
+        .count() as u32
+}
+
 /// What [`HeapState::plan`] decided, for phase 2.
 pub struct Planned {
     pub section: HeapSnapshotSection,
-    /// The raw snapshot's temporary file and the snapshot's first choice of name.
-    pub raw: Option<(LockedTemp, String)>,
+    /// The raw snapshot's temporary file, the snapshot's first choice of name, and its
+    /// share of the memory reserved for snapshots in flight.
+    pub raw: Option<(RawFile, String, Reservation)>,
 }
 
 fn round_ms(ms: f64) -> f64 {
@@ -528,7 +717,11 @@ pub fn finish(mut p: Pending, millis: f64, js_error: Option<String>) -> HeapSnap
 
 fn land(p: &mut Pending, s: &mut HeapSnapshotSection) -> Result<(), String> {
     let started = Instant::now();
-    let raw_path = p.raw.path().to_path_buf();
+    let raw_path = p
+        .raw
+        .as_ref()
+        .map(RawFile::path)
+        .ok_or("the raw snapshot is gone")?;
     let raw_len = std::fs::metadata(&raw_path)
         .map_err(|e| format!("could not read {}: {e}", raw_path.display()))?
         .len();
@@ -556,11 +749,11 @@ fn land(p: &mut Pending, s: &mut HeapSnapshotSection) -> Result<(), String> {
                 p.config.max_bytes
             ));
         }
-        // Unredacted: the file V8 wrote lands as it is. A placeholder takes the raw
-        // temporary file's place in `p` (it is removed when `p` is dropped).
-        let placeholder = LockedTemp::create(&p.dir, &p.heap_name).map_err(|e| e.to_string())?;
-        std::mem::replace(&mut p.raw, placeholder)
-            .land()
+        // Unredacted: the file V8 wrote lands as it is.
+        p.raw
+            .take()
+            .ok_or("the raw snapshot is gone")?
+            .land(&p.dir, &p.heap_name)
             .map_err(|e| e.to_string())?
     };
     s.copy_millis = Some(round_ms(started.elapsed().as_secs_f64() * 1e3));
@@ -620,8 +813,11 @@ mod tests {
     #[test]
     fn takes_only_with_headroom_above_the_estimate() {
         let c = config();
-        // 50 MiB heap: needs 564 MiB.
-        let need = 50 * MIB * NEED_FACTOR + NEED_MARGIN_BYTES;
+        // 50 MiB heap: needs 50 x 46 + 64 = 2364 MiB.
+        let need = 2364 * MIB;
+        assert_eq!(estimated_need(50 * MIB), need);
+        // The empty heap's part is in the margin; a smaller heap needs the margin alone.
+        assert_eq!(estimated_need(3 * MIB), NEED_MARGIN_BYTES);
         let r = report("critical", Some((50 * MIB) as f64), 8 << 30, None);
         assert_eq!(
             decide(&r, &c, 0, None),
@@ -646,7 +842,7 @@ mod tests {
                 assert_eq!(s.status, "skipped");
                 let why = s.skipped.unwrap();
                 assert!(
-                    why.contains("needs an estimated 564 MiB")
+                    why.contains("needs an estimated 2364 MiB")
                         && why.contains("headroom is 300 MiB"),
                     "{why}"
                 );
@@ -663,6 +859,57 @@ mod tests {
         assert!(
             matches!(decide(&r, &c, 0, None), Decision::Skip(s) if s.headroom_bytes == Some(500 * MIB))
         );
+    }
+
+    #[test]
+    fn snapshots_in_flight_reserve_their_need() {
+        static POOL: Mutex<u64> = Mutex::new(0);
+        // Two snapshots of 300 MiB each, 500 MiB of headroom: the first reserves, the
+        // second sees 200 MiB net and is refused with what is reserved.
+        let first = reserve(&POOL, 300 * MIB, 500 * MIB).unwrap();
+        assert_eq!(*POOL.lock(), 300 * MIB);
+        assert_eq!(reserve(&POOL, 300 * MIB, 500 * MIB).unwrap_err(), 300 * MIB);
+        // One that fits beside it passes, and each gives its share back when dropped.
+        let small = reserve(&POOL, 100 * MIB, 500 * MIB).unwrap();
+        assert_eq!(*POOL.lock(), 400 * MIB);
+        drop(first);
+        assert_eq!(*POOL.lock(), 100 * MIB);
+        drop(small);
+        assert_eq!(*POOL.lock(), 0);
+        assert!(reserve(&POOL, 300 * MIB, 500 * MIB).is_ok());
+    }
+
+    #[test]
+    fn a_snapshot_counts_against_the_session_that_asked_for_it() {
+        let d = std::env::temp_dir().join(format!("mdd-heap-session-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let state = HeapState::new(config());
+        let a = state.session();
+        state.reset();
+        let b = state.session();
+        assert_ne!(a, b);
+        // Session A's dump decides after the reset: its snapshot is A's.
+        let small = report("critical", Some(MIB as f64), 64 << 30, None);
+        let planned = state.plan(&d, &small, a).unwrap();
+        assert_eq!(planned.section.status, "pending", "{:?}", planned.section);
+        drop(planned);
+        // A has used its one snapshot; B still has its own.
+        let again = state.plan(&d, &small, a).unwrap();
+        assert_eq!(again.section.status, "skipped");
+        assert!(again
+            .section
+            .skipped
+            .unwrap()
+            .contains("already has 1 heap snapshot"));
+        let planned = state.plan(&d, &small, b).unwrap();
+        assert_eq!(planned.section.status, "pending", "{:?}", planned.section);
+        drop(planned);
+        // A session no longer kept counts as full.
+        for _ in 0..KEPT_SESSIONS {
+            state.reset();
+        }
+        assert_eq!(state.plan(&d, &small, a).unwrap().section.status, "skipped");
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
@@ -706,15 +953,19 @@ mod tests {
         )
         .unwrap();
         let state = HeapState::new(config());
-        let planned = state.plan(&d, &r).unwrap();
+        let planned = state.plan(&d, &r, state.session()).unwrap();
         assert_eq!(planned.section.status, "pending");
-        let (mut raw, heap_name) = planned.raw.unwrap();
+        let (mut raw, heap_name, reservation) = planned.raw.unwrap();
+        assert!(
+            !raw.is_named(),
+            "Linux with O_TMPFILE: the raw snapshot has no name"
+        );
         use std::io::Write;
         raw.file()
             .write_all(heapsnap::tests::sample().as_bytes())
             .unwrap();
         let ticket = state.add(Pending {
-            raw,
+            raw: Some(raw),
             dir: d.clone(),
             heap_name,
             dump_name: dump.name.clone(),
@@ -724,11 +975,16 @@ mod tests {
             config: config(),
             max_files: 5,
             sampler: None,
+            reservation,
         });
         assert!(state.start(ticket).unwrap().exists());
         // The cap counts the snapshot taken.
         assert!(matches!(
-            state.plan(&d, &report("critical", Some(1e6), 8 << 30, None)),
+            state.plan(
+                &d,
+                &report("critical", Some(1e6), 8 << 30, None),
+                state.session()
+            ),
             Some(Planned { raw: None, .. })
         ));
         let s = finish(state.take(ticket).unwrap(), 12.5, None);

@@ -7,10 +7,13 @@
 //! kernel OOM killer's SIGKILL. `close()` appends an `exit` record: a file without one
 //! ended in a crash, at about its last sample's time.
 //!
-//! The watchdog runs in the same thread: when RSS crosses its threshold and neither
-//! `observe()` nor `dump()` has been called for `stallMs` (the event loop is stuck), it
-//! writes a dump itself, with the last V8 figures JS pushed and their age. It is the only
-//! way a dump can appear while the event loop is blocked.
+//! The watchdog runs in the same thread: when RSS crosses its threshold and the event
+//! loop has given no sign of life for `stallMs` (the loop is stuck), it writes a dump
+//! itself, with the last V8 figures JS pushed and their age. It is the only way a dump
+//! can appear while the event loop is blocked. Signs of life are the heartbeat the
+//! package entry schedules on the loop itself (an unref'd timer, every
+//! [`heartbeat_interval_ms`]), `observe()` and `dump()`: a host that never calls
+//! `observe()` gets no false stall.
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -84,6 +87,19 @@ fn observed_map(values: &[f64], fields: &[(&str, &'static str, bool)]) -> Number
     )
 }
 
+/// `atTrigger` with every figure the observed block carries, all null: a watchdog dump
+/// made before JS observed anything keeps the document's shape.
+pub fn unobserved_at_trigger() -> AtTrigger {
+    let none = [f64::NAN; OBSERVED_LEN];
+    let (heap, usage) = none.split_at(HEAP_STAT_FIELDS.len());
+    AtTrigger {
+        v8_heap_stats: observed_map(heap, HEAP_STAT_FIELDS),
+        memory_usage: observed_map(usage, MEMORY_USAGE_FIELDS),
+        v8_heap_spaces: None,
+        active_resources: None,
+    }
+}
+
 pub use crate::report::Sample;
 
 /// State shared by the JS thread, the recorder thread and the dumper.
@@ -102,6 +118,9 @@ pub struct Shared {
     capacity: usize,
     stop: Mutex<Option<&'static str>>,
     wake: Condvar,
+    /// Set by the thread once its exit record is written (or it could not be).
+    stopped: Mutex<bool>,
+    stopped_cv: Condvar,
     /// Bumped by `resetForNewSession()`: the thread ends the trail and starts a new one.
     session_gen: AtomicU64,
 }
@@ -125,6 +144,8 @@ impl Shared {
             capacity: capacity as usize,
             stop: Mutex::new(None),
             wake: Condvar::new(),
+            stopped: Mutex::new(false),
+            stopped_cv: Condvar::new(),
             session_gen: AtomicU64::new(0),
         })
     }
@@ -268,6 +289,23 @@ impl Shared {
         }
         self.wake.notify_all();
         first
+    }
+
+    /// [`Shared::request_stop`], then waits at most `timeout` for the thread to write its
+    /// exit record: for the process's `exit` event, after which no thread gets to run.
+    /// Returns whether the record was written in time.
+    pub fn stop_and_wait(&self, reason: &'static str, timeout: Duration) -> bool {
+        self.request_stop(reason);
+        let mut stopped = self.stopped.lock();
+        if !*stopped {
+            self.stopped_cv.wait_for(&mut stopped, timeout);
+        }
+        *stopped
+    }
+
+    fn mark_stopped(&self) {
+        *self.stopped.lock() = true;
+        self.stopped_cv.notify_all();
     }
 
     /// A new session began: the thread ends the current trail with an `exit` record
@@ -605,6 +643,7 @@ fn run(
             Wake::Tick => {}
             Wake::Stop(reason) => {
                 exit(&mut file, reason);
+                shared.mark_stopped();
                 break;
             }
             Wake::NewSession(g) => {
@@ -619,6 +658,13 @@ fn run(
             }
         }
     }
+}
+
+/// How often the JS side proves the event loop alive while the watchdog is on: a quarter
+/// of `stallMs`, so a live loop is never silent for more than about a quarter of it,
+/// between 10 ms (a timer per tick is no cheaper to miss) and 1 s.
+pub fn heartbeat_interval_ms(stall_ms: u64) -> u32 {
+    (stall_ms / 4).clamp(10, 1000) as u32
 }
 
 /// The RSS at which the watchdog fires: the smaller of `rssBytes` and `rssRatio` of the

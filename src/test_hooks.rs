@@ -17,14 +17,26 @@ mod enabled {
     }
 
     pub fn check(point: &str) {
-        if ARMED.lock().iter().any(|p| p == point) {
+        if armed(point) {
             panic!("test hook: injected panic at {point}");
         }
+    }
+
+    pub fn armed(point: &str) -> bool {
+        ARMED.lock().iter().any(|p| p == point)
     }
 }
 
 #[cfg(feature = "test-hooks")]
-pub use enabled::{arm, check};
+pub use enabled::{arm, armed, check};
+
+/// Whether a test armed `point`, for hooks that switch a path rather than panic (test
+/// builds only; always false otherwise).
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub fn armed(_point: &str) -> bool {
+    false
+}
 
 /// Panics if a test armed `point` (test builds only).
 #[cfg(not(feature = "test-hooks"))]

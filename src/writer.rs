@@ -495,6 +495,18 @@ impl Armed {
         &self.dir
     }
 
+    /// A path that opens this unnamed file (`/proc/self/fd/<fd>`): another writer in this
+    /// process (V8's snapshot writer) can open and fill it by path, and it still has no
+    /// name in any directory.
+    pub fn reopen_path(&self) -> PathBuf {
+        PathBuf::from(self.proc_path.to_string_lossy().into_owned())
+    }
+
+    /// The open file itself.
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
     /// Bytes of the file system reserved for the next phase-1 document.
     pub fn reserved(&self) -> u64 {
         self.reserved
@@ -880,7 +892,7 @@ fn create_exclusive(path: &Path) -> io::Result<File> {
     o.open(path)
 }
 
-fn sync_dir(dir: &Path) -> Result<(), WriteError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), WriteError> {
     #[cfg(unix)]
     {
         let d = File::open(dir).map_err(|e| err("open directory for fsync", dir, e))?;

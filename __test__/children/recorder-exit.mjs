@@ -1,4 +1,5 @@
-// argv[3] = 'close': close() before exiting; 'no-close': just let the process end.
+// argv[3] = 'close': close() before exiting; 'no-close': just let the process end;
+// 'process-exit': call process.exit(0) while the recorder runs.
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
@@ -8,4 +9,5 @@ dumper.observe(v8.getHeapStatistics(), process.memoryUsage())
 setTimeout(() => {
   if (process.argv[3] === 'close') dumper.close()
   process.stdout.write(`${Date.now()}\n`)
+  if (process.argv[3] === 'process-exit') process.exit(0)
 }, 200)

@@ -1,0 +1,200 @@
+// The host comes first: dump() never throws for any receiver or input, a throwing getter
+// costs one figure (null, with a warning) and never the dump, and the watchdog judges the
+// event loop by the loop itself, without spending the host's cooldown.
+import { EventEmitter } from 'node:events'
+import { join } from 'node:path'
+import v8 from 'node:v8'
+import { describe, expect, it, vi } from 'vitest'
+import { dumpFiles, implementations, input, readDump, scratch } from './helpers.js'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function until<T>(what: () => T | undefined, ms = 5000): Promise<T | undefined> {
+  const end = Date.now() + ms
+  for (;;) {
+    const v = what()
+    if (v !== undefined || Date.now() > end) return v
+    await sleep(20)
+  }
+}
+
+for (const impl of implementations) {
+  const { MemoryDiagnosticsDumper } = impl
+  describe(`dump() never throws (${impl.name})`, () => {
+    const make = () => {
+      const dir = join(scratch(), 'd')
+      return { dir, dumper: new MemoryDiagnosticsDumper({ directory: dir, cooldownMs: 0 }) }
+    }
+
+    it('works as a callback: setTimeout(dumper.dump, 0, trigger) and an EventEmitter listener', async () => {
+      const { dir, dumper } = make()
+      const results: Promise<any>[] = []
+      const dump = dumper.dump
+      await new Promise<void>((resolve) =>
+        setTimeout(
+          (t: 'hard') => {
+            results.push(dump(t))
+            resolve()
+          },
+          0,
+          'hard',
+        ),
+      )
+      const emitter = new EventEmitter()
+      emitter.on('critical', dumper.dump)
+      let thrown: unknown = null
+      try {
+        emitter.emit('critical', 'critical')
+        setTimeout(dumper.dump, 0, 'manual')
+        await sleep(20)
+      } catch (e) {
+        thrown = e
+      }
+      expect(thrown).toBeNull()
+      const r = await results[0]
+      expect(r).toMatchObject({ written: true, trigger: 'hard' })
+      const triggers = await until(() => {
+        const t = dumpFiles(dir).map((f) => readDump(f).trigger).sort()
+        return t.length === 3 ? t : undefined
+      })
+      expect(triggers).toEqual(['critical', 'hard', 'manual'])
+    })
+
+    it('a foreign receiver resolves { written: false, error } instead of throwing', async () => {
+      const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+      try {
+        for (const self of [{}, null, undefined, 5, Object.create(null)]) {
+          let r: any
+          expect(() => (r = MemoryDiagnosticsDumper.prototype.dump.call(self, 'hard'))).not.toThrow()
+          await expect(r).resolves.toMatchObject({ written: false, complete: false, trigger: 'hard', error: expect.stringMatching(/without a MemoryDiagnosticsDumper as `this`/) })
+        }
+      } finally {
+        warn.mockRestore()
+      }
+    })
+
+    const throwers: Array<[string, () => unknown, RegExp]> = [
+      ['an Error', () => new Error('boom'), /boom/],
+      ['a null-prototype object', () => Object.create(null), /a thrown Object without a message/],
+      [
+        'an error whose message getter throws',
+        () =>
+          Object.defineProperty(new Error(), 'message', {
+            get() {
+              throw new Error('message getter')
+            },
+          }),
+        /a thrown Error without a message/,
+      ],
+      ['a Symbol', () => Symbol('s'), /Symbol\(s\)/],
+    ]
+    for (const [name, thrown, says] of throwers) {
+      it(`a figure getter that throws ${name}: that figure is null with a warning, the dump is written`, async () => {
+        const { dumper } = make()
+        const heapStatistics: any = { ...v8.getHeapStatistics() }
+        Object.defineProperty(heapStatistics, 'used_heap_size', {
+          enumerable: true,
+          get() {
+            throw thrown()
+          },
+        })
+        const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+        let r: any
+        try {
+          expect(() => (r = dumper.dump('hard', { heapStatistics, memoryUsage: process.memoryUsage() }))).not.toThrow()
+          r = await r
+          expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(new RegExp(`input\\.heapStatistics\\.used_heap_size: reading it threw \\(.*${says.source}`))
+        } finally {
+          warn.mockRestore()
+        }
+        expect(r).toMatchObject({ written: true })
+        const doc = readDump(r.filePath)
+        expect(doc.atTrigger.v8HeapStats.usedHeapSize).toBeNull()
+        expect(doc.atTrigger.v8HeapStats.heapSizeLimit).toBe(heapStatistics.heap_size_limit)
+        expect(doc.inputWarnings.join('\n')).toMatch(/heapStatistics\.used_heap_size: expected a non-negative finite number, got "<getter threw>"; recorded as null/)
+      })
+    }
+
+    it('a container getter or Proxy trap that throws: that container is collected instead, the dump is written', async () => {
+      const { dumper } = make()
+      const hostile = {
+        get heapStatistics(): never {
+          throw Object.create(null)
+        },
+        memoryUsage: new Proxy(
+          {},
+          {
+            ownKeys() {
+              throw new Error('ownKeys trap')
+            },
+            get() {
+              throw new Error('get trap')
+            },
+          },
+        ),
+        session: { ok: 1, get bad(): never {
+          throw new Error('session getter')
+        } },
+      }
+      const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+      let r: any
+      try {
+        r = await dumper.dump('critical', hostile as any)
+        const said = warn.mock.calls.map((c) => String(c[0])).join('\n')
+        expect(said).toMatch(/input\.heapStatistics: reading it threw \(a thrown Object without a message\)/)
+        expect(said).toMatch(/input\.session\.bad: reading it threw \(session getter\)/)
+      } finally {
+        warn.mockRestore()
+      }
+      expect(r).toMatchObject({ written: true, trigger: 'critical' })
+      const doc = readDump(r.filePath)
+      expect(doc.atTrigger.v8HeapStats.heapSizeLimit).toBeGreaterThan(0)
+      expect(doc.session).toEqual({ ok: 1 })
+    })
+
+    it('bad input that is not a throwing read is still refused with the field named, no slot used', async () => {
+      const { dumper } = make()
+      const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+      try {
+        const r: any = await dumper.dump('hard', input({ session: [1] as any }))
+        expect(r).toMatchObject({ written: false, error: expect.stringMatching(/^input\.session: expected a flat object/) })
+      } finally {
+        warn.mockRestore()
+      }
+      expect(dumper.dumpCount).toBe(0)
+    })
+  })
+}
+
+describe('the watchdog judges the loop by the loop (native)', () => {
+  const { MemoryDiagnosticsDumper } = implementations[0]
+
+  it('a live loop whose host never calls observe() gets no watchdog dump', async () => {
+    const dir = join(scratch(), 'd')
+    const d = new MemoryDiagnosticsDumper({ directory: dir, recorder: { intervalMs: 20 }, watchdog: { rssBytes: 1, stallMs: 200 } })
+    try {
+      // Several times stallMs of a loop that runs (timers fire) but never calls observe().
+      for (let i = 0; i < 20; i++) await sleep(50)
+      expect(dumpFiles(dir).map((f) => readDump(f).trigger)).toEqual([])
+    } finally {
+      d.close()
+    }
+  })
+
+  it('a blocked loop still gets its watchdog dump, and it spends neither the cap nor the cooldown of the host', async () => {
+    const dir = join(scratch(), 'd')
+    const d = new MemoryDiagnosticsDumper({ directory: dir, recorder: { intervalMs: 20 }, watchdog: { rssBytes: 1, stallMs: 200 }, cooldownMs: 30_000, maxDumpsPerSession: 1 })
+    try {
+      const end = Date.now() + 700
+      while (Date.now() < end);
+      const wd = await until(() => dumpFiles(dir).map(readDump).find((x) => x.trigger === 'watchdog' && x.collectionComplete))
+      expect(wd, 'a watchdog dump').toBeDefined()
+      expect(wd.watchdog.stalledMs).toBeGreaterThanOrEqual(200)
+      const r: any = await d.dump('critical', input())
+      expect(r).toMatchObject({ written: true, trigger: 'critical', dumpNumber: wd.dumpNumber + 1 })
+      expect(d.dumpCount).toBe(1)
+    } finally {
+      d.close()
+    }
+  })
+})
