@@ -531,3 +531,61 @@ describe('npm run reliability-report', () => {
     expect(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts['reliability-report']).toMatch(/reliability-report\.mjs/)
   })
 })
+
+describe('inspect at its documented limits', () => {
+  it('reads a recorder trail just under its 64 MiB limit (~190,000 lines): text, --json and --svg, with a verdict', () => {
+    const dir = join(scratch(), 'diag')
+    mkdirSync(dir)
+    const file = join(dir, 'recorder-bigtrail-4242-0a0b0c0d.jsonl')
+    const fd = openSync(file, 'w')
+    const t0 = Date.UTC(2026, 10, 30, 12)
+    const start = { type: 'start', t: new Date(t0).toISOString(), epochMs: t0, pid: 4242, processStartMs: t0 - 1000, sessionId: 'bigtrail', intervalMs: 100, schemaVersion: 1, continues: false }
+    writeSync(fd, JSON.stringify(start) + '\n')
+    let bytes = 0
+    let lines = 0
+    const chunk: string[] = []
+    for (let i = 1; bytes < 64 * MIB - 64 * 1024; i++) {
+      const ms = t0 + i * 100
+      const line =
+        JSON.stringify({
+          type: 'sample',
+          t: new Date(ms).toISOString(),
+          epochMs: ms,
+          rssBytes: 100 * MIB + i * 1024,
+          rssAnonBytes: 60 * MIB + i * 1024,
+          rssFileBytes: 40 * MIB,
+          rssShmemBytes: 0,
+          swapBytes: 0,
+          cgroupUsageBytes: 200 * MIB + i * 1024,
+          cgroupLimitBytes: null,
+          psiSomeAvg10: 0,
+          heapUsedBytes: 50 * MIB + i * 1024,
+          heapTotalBytes: 60 * MIB + i * 1024,
+          heapLimitBytes: 4096 * MIB,
+          externalBytes: 2 * MIB,
+          v8AgeMs: 20,
+        }) + '\n'
+      bytes += line.length
+      lines++
+      chunk.push(line)
+      if (chunk.length === 5000) writeSync(fd, chunk.splice(0).join(''))
+    }
+    writeSync(fd, chunk.join(''))
+    closeSync(fd)
+    expect(lines).toBeGreaterThan(130_000)
+    const text = inspect(dir)
+    expect(text.status, text.stderr).toBe(0)
+    expect(text.stdout).toMatch(/crashed/)
+    expect(text.stdout).not.toMatch(/Maximum call stack/)
+    const json = inspect(dir, '--json')
+    expect(json.status, json.stderr).toBe(0)
+    const parsed = JSON.parse(json.stdout)
+    expect(parsed.processes).toHaveLength(1)
+    expect(parsed.processes[0].recorder.samples).toBe(lines)
+    expect(parsed.processes[0].verdict.outcome).toBe('crashed')
+    const out = join(scratch(), 'timeline.svg')
+    const svg = inspect(dir, '--svg', out)
+    expect(svg.status, svg.stderr).toBe(0)
+    expect(readFileSync(out, 'utf8')).toMatch(/^<svg/)
+  }, 120_000)
+})

@@ -155,6 +155,10 @@ let rust = 'unknown'
 try {
   rust = execFileSync('rustc', ['--version'], { encoding: 'utf8' }).trim()
 } catch {}
+// V8's heap-snapshot peak per shape (and, in the full run, per supported Node version).
+const peakArgs = quick ? ['--nodes', process.versions.node.split('.')[0], '--sizes', '0,4', '--shapes', 'strings,mix'] : ['--nodes', '20,22,24,26', '--sizes', '0,8,24']
+const peakRun = spawnSync(process.execPath, [path.join(root, 'bench', 'snapshot-peak.mjs'), ...peakArgs], { encoding: 'utf8', maxBuffer: 16 << 20, timeout: 1_800_000 })
+const snapshotPeak = peakRun.status === 0 ? peakRun.stdout : `snapshot-peak.mjs failed: ${peakRun.stderr}`
 const md = [
   '# Benchmarks',
   '',
@@ -205,6 +209,14 @@ const md = [
   '| fragmented blocks | call median | p99 | max | slowest malloc without / with the calls | free retained | in use |',
   '| --- | --- | --- | --- | --- | --- | --- |',
   ...mallinfo.map((m) => `| ${m.fragment.toLocaleString('en')} | ${fmtUs(m.medianUs)} | ${fmtUs(m.p99Us)} | ${fmtUs(m.maxUs)} | ${fmtUs(m.mallocMaxIdleUs)} / ${fmtUs(m.mallocMaxDuringUs)} | ${m.freeRetainedMiB.toFixed(1)} MiB | ${m.inUseMiB.toFixed(1)} MiB |`),
+  '',
+  '## Heap-snapshot peak by heap shape and Node version',
+  '',
+  'The figures the snapshot guard\'s estimate is derived from (`bench/snapshot-peak.mjs`, docs/heap-snapshots.md): each line is a fresh process that builds a heap of one shape and has V8 write a snapshot; "snapshot peak" is the resident set size it added (VmHWM, reset just before), beside the guard\'s estimate for that heap.',
+  '',
+  '```',
+  snapshotPeak.trim(),
+  '```',
   '',
   '## Targets',
   '',
