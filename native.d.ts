@@ -80,6 +80,11 @@ export interface DumpWritten {
   error?: string
   /** Only when `options.heapSnapshot` applies to the trigger: the snapshot, or why none. */
   heapSnapshot?: HeapSnapshotResult
+  /**
+   * Only with `options.allocationProfile`, once the document is complete: whether the
+   * allocation profile was added to it (`sites`: how many), skipped (why), or failed (why).
+   */
+  allocationProfile?: { status: 'taken'; sites: number; fetchMillis: number } | { status: 'skipped'; skipped: string } | { status: 'failed'; error: string }
   skipped?: undefined
   retryAfterMs?: undefined
 }
@@ -190,6 +195,14 @@ export interface DumperOptions {
    * the values of strings in the heap by their length. Native only. See docs/heap-snapshots.md.
    */
   heapSnapshot?: { triggers?: ReadonlyArray<Trigger>; maxPerSession?: number; maxBytes?: number; redact?: boolean } | null
+  /**
+   * Keeps V8's sampling heap profiler running (one in-process inspector session per thread)
+   * and adds the allocation sites with the most live bytes to every complete dump, after
+   * phase 2: `samplingIntervalBytes` (default 512 KiB) between samples on average, `maxSites`
+   * (default 10, at most 50) sites per dump. `inspect` then says which sites grew. Off by
+   * default: the inspector session costs about 10 MiB of RSS. See docs/allocation-profiles.md.
+   */
+  allocationProfile?: boolean | { samplingIntervalBytes?: number; maxSites?: number } | null
 }
 
 /**
@@ -273,6 +286,13 @@ export declare class MemoryDiagnosticsDumper {
    * copy, the no-replace landing, retention, the dump's last replace.
    */
   heapSnapshotFinish(ticket: number, millis: number, error?: string | undefined | null): Promise<HeapSnapshotResult | null>
+  /**
+   * Internal (the package's entry calls it once a dump's phase 2 is on disk): adds the
+   * allocation profile summarized on the JS thread (`section`, JSON) to the dump
+   * `filePath` of this dumper's directory, off the JS thread. Resolves null, or why it
+   * could not.
+   */
+  allocationProfileAttach(filePath: string, section: string): Promise<string | null>
   /** Dumps written (or attempted) in the current session. */
   get dumpCount(): number
   /** The diagnostics directory as configured. */

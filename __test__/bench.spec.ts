@@ -20,6 +20,9 @@ describe('npm run bench (quick mode)', () => {
     for (const target of ['at most 0.75 KiB of V8 heap per awaited dump', 'phase 2 latency at 100 MiB within 1.2x of 100 MiB', 'host event-loop delay p99 at 100 MiB with phase 2 running', '`observe()` at most 1 µs per call (µs)']) {
       expect(r.stdout).toMatch(new RegExp(`\\| ${target.replace(/[().*]/g, '\\$&')}[^|]* \\| \\d+\\.\\d\\d \\| (yes|\\*\\*no\\*\\*) \\|`))
     }
+    // Allocation profiles: off and on side by side, with the fetch time.
+    expect(r.stdout).toMatch(/\| allocation-heavy loop, wall time \| \d+\.\d ms \| \d+\.\d ms \| \d+\.\d{3}x \|/)
+    expect(r.stdout).toMatch(/\| fetching and summarizing a profile \(JS thread, after phase 2\) \| \| \d+\.\d ms \| \|/)
     // The heap-snapshot peak per shape, each beside the guard's estimate.
     expect(r.stdout).toMatch(/## Heap-snapshot peak by heap shape and Node version/)
     expect(r.stdout).toMatch(/strings .* snapshot peak \+ *\d+ MiB .* guard's estimate *\d+ MiB \(covers it/)

@@ -159,6 +159,9 @@ try {
 const peakArgs = quick ? ['--nodes', process.versions.node.split('.')[0], '--sizes', '0,4', '--shapes', 'strings,mix'] : ['--nodes', '20,22,24,26', '--sizes', '0,8,24']
 const peakRun = spawnSync(process.execPath, [path.join(root, 'bench', 'snapshot-peak.mjs'), ...peakArgs], { encoding: 'utf8', maxBuffer: 16 << 20, timeout: 1_800_000 })
 const snapshotPeak = peakRun.status === 0 ? peakRun.stdout : `snapshot-peak.mjs failed: ${peakRun.stderr}`
+// The cost of options.allocationProfile, off and on side by side (fresh processes).
+const allocRun = spawnSync(process.execPath, [path.join(root, 'bench', 'allocation-profile.mjs'), '--runs', quick ? '1' : '7'], { encoding: 'utf8', maxBuffer: 16 << 20, timeout: 1_800_000 })
+const allocationProfileCost = allocRun.status === 0 ? allocRun.stdout.trim() : `allocation-profile.mjs failed: ${allocRun.stderr}`
 const md = [
   '# Benchmarks',
   '',
@@ -209,6 +212,12 @@ const md = [
   '| fragmented blocks | call median | p99 | max | slowest malloc without / with the calls | free retained | in use |',
   '| --- | --- | --- | --- | --- | --- | --- |',
   ...mallinfo.map((m) => `| ${m.fragment.toLocaleString('en')} | ${fmtUs(m.medianUs)} | ${fmtUs(m.p99Us)} | ${fmtUs(m.maxUs)} | ${fmtUs(m.mallocMaxIdleUs)} / ${fmtUs(m.mallocMaxDuringUs)} | ${m.freeRetainedMiB.toFixed(1)} MiB | ${m.inUseMiB.toFixed(1)} MiB |`),
+  '',
+  '## The cost of allocation profiles (`options.allocationProfile`)',
+  '',
+  'Fresh processes, alternating off and on, the same workloads (`bench/allocation-profile.mjs`): an allocation-heavy loop (wall time), a GC-heavy host whose event loop keeps turning (loop delay p99), the resident set size, and the JS-thread time to fetch and summarize a profile after phase 2.',
+  '',
+  allocationProfileCost,
   '',
   '## Heap-snapshot peak by heap shape and Node version',
   '',

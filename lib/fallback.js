@@ -24,7 +24,7 @@ const { maxSessionKeyChars: MAX_SESSION_KEY_CHARS, maxSessionStringChars: MAX_SE
 const { maxSamples: MAX_SAMPLES, maxSampleKeys: MAX_SAMPLE_KEYS, maxNameChars: MAX_NAME_CHARS, maxResourceTypes: MAX_RESOURCE_TYPES } = CONTRACT.input
 const { heapStatFields: HEAP_STAT_FIELDS, memoryUsageFields: MEMORY_USAGE_FIELDS, heapSpaceFields: HEAP_SPACE_FIELDS } = CONTRACT.input
 // The option names each options object accepts.
-const { options: OPTION_KEYS, suggestions: SUGGESTION_KEYS, recorder: RECORDER_KEYS, watchdog: WATCHDOG_KEYS, heapSnapshot: HEAP_SNAPSHOT_KEYS } = CONTRACT.options.keys
+const { options: OPTION_KEYS, suggestions: SUGGESTION_KEYS, recorder: RECORDER_KEYS, watchdog: WATCHDOG_KEYS, heapSnapshot: HEAP_SNAPSHOT_KEYS, allocationProfile: ALLOCATION_PROFILE_KEYS } = CONTRACT.options.keys
 const STALE_TEMP_AGE_MS = CONTRACT.files.staleTempAgeMs
 // The cooldown's monotonic clock, taken when this module loads so that fake timers in a
 // host's tests leave it alone (as they leave the native clock alone); `options.now` is
@@ -1068,6 +1068,25 @@ function analyze(f) {
 const HEAP_SNAPSHOT_UNSUPPORTED =
   'unsupported in the js implementation: the redacting copy and the memory guard need the native addon (see docs/heap-snapshots.md)'
 
+/** `options.allocationProfile`, checked as the native addon checks it (src/options.rs). */
+function allocationProfileOptions(a) {
+  if (a === undefined || a === null || a === false) return null
+  if (a !== true && typeof a !== 'object') {
+    throw invalidArg('options.allocationProfile', 'true, false or an object { samplingIntervalBytes?, maxSites? }', describe(a))
+  }
+  const o = a === true ? {} : a
+  return {
+    samplingIntervalBytes: integer(
+      o.samplingIntervalBytes,
+      'options.allocationProfile.samplingIntervalBytes',
+      LIMITS.minAllocationSamplingIntervalBytes,
+      LIMITS.maxAllocationSamplingIntervalBytes,
+      DEFAULTS.allocationSamplingIntervalBytes,
+    ),
+    maxSites: integer(o.maxSites, 'options.allocationProfile.maxSites', 1, LIMITS.maxAllocationSites, DEFAULTS.allocationMaxSites),
+  }
+}
+
 /** `options.heapSnapshot`, checked as the native addon checks it (src/options.rs). */
 function heapSnapshotOptions(h) {
   if (!h) return null
@@ -1138,6 +1157,8 @@ function create(fallbackReason) {
       if (wd) checkKeys('options.watchdog', wd, WATCHDOG_KEYS)
       const hs = sub('heapSnapshot')
       if (hs) checkKeys('options.heapSnapshot', hs, HEAP_SNAPSHOT_KEYS)
+      const ap = options.allocationProfile
+      if (ap !== null && typeof ap === 'object') checkKeys('options.allocationProfile', expectObject(ap, 'options.allocationProfile'), ALLOCATION_PROFILE_KEYS)
       const nativeOnly = []
       if (wd) {
         const ratio = wd.rssRatio
@@ -1165,6 +1186,7 @@ function create(fallbackReason) {
         throw invalidArg('options.now', 'a function returning milliseconds, such as () => Date.now()', describe(now))
       }
       const heapSnapshot = heapSnapshotOptions(hs)
+      allocationProfileOptions(ap)
       this.#config = { directory: dir, maxDumpsPerSession, cooldownMs, maxFiles, appVersion, suggestions, nativeOnly, smapsRollup, heapSnapshot, now: now ?? null, clock: 0 }
       this.#short = shortSessionId(sessionId)
       // An unusable directory is the dumper's `problem`, never a throw: the host must start
@@ -1211,6 +1233,34 @@ function create(fallbackReason) {
 
     close() {
       this.#closed = true
+    }
+
+    /**
+     * Internal (the package's entry calls it once a dump's phase 2 is on disk): adds the
+     * allocation profile `section` (JSON) to the dump `filePath`, as the native addon does
+     * (src/allocation.rs): only to this process's own dump in this dumper's directory, once,
+     * before `collection`, by an atomic replace. Resolves null, or why it could not.
+     */
+    async allocationProfileAttach(filePath, section) {
+      try {
+        const name = path.basename(String(filePath))
+        if (!DUMP_NAME.test(name)) return `${name} is not a dump file name`
+        const finalPath = path.join(this.#config.directory, name)
+        const st = await fs.promises.lstat(finalPath)
+        if (!st.isFile() || st.size > LIMITS.allocationMaxDumpBytes) return `could not read ${finalPath}: not a regular dump file`
+        const doc = JSON.parse(await fs.promises.readFile(finalPath, 'utf8'))
+        if (doc === null || typeof doc !== 'object' || doc.pid !== process.pid) return `${finalPath} is another process's dump`
+        if ('allocationProfile' in doc) return `${finalPath} already has an allocation profile`
+        const out = {}
+        for (const [k, v] of Object.entries(doc)) {
+          if (k === 'collection') out.allocationProfile = JSON.parse(section)
+          out[k] = v
+        }
+        await replaceOwn(this.#config.directory, name, { dev: st.dev, ino: st.ino }, JSON.stringify(out, null, 2))
+        return null
+      } catch (e) {
+        return String((e && e.message) || e).slice(0, 500)
+      }
     }
 
     resetForNewSession(sessionId) {

@@ -474,6 +474,7 @@ function dumpRow({ file, doc, valid, time }) {
     complete: doc.collectionComplete === true,
     heapSnapshot: doc.heapSnapshot && typeof doc.heapSnapshot === 'object' ? heapSnapshotText(obj(doc.heapSnapshot)) : null,
     heapSnapshotStatus: doc.heapSnapshot && typeof doc.heapSnapshot === 'object' ? clean(obj(doc.heapSnapshot).status, 20) : null,
+    allocation: allocationOf(doc.allocationProfile),
     valid,
     hostSamples: hostSamples(doc.samples),
   }
@@ -590,6 +591,7 @@ function describeProcess(p, torn, allDumps) {
   const samples = p.records.filter((r) => r.type === 'sample').map(samplePoint)
   const verdict = verdictOf(p, rows, samples, allDumps)
   verdict.growth = growth(samples, rows)
+  verdict.growth.bySite = sitesGrowth(rows)
   // A snapshot left pending: the process ended while it was taken. Only a confirmed rise
   // in the cgroup's OOM kills ties the death to memory; nothing else says the snapshot did it.
   for (const r of rows) {
@@ -778,6 +780,88 @@ function growth(samples, rows) {
 
 const signed = (b) => (b >= 0 ? `+${mib(b)}` : mib(b))
 
+// ---- allocation sites (docs/allocation-profiles.md) -------------------------------------------
+
+/** Growth of sampled live bytes smaller than this, all sites together, names no site. */
+const SITE_GROWTH_MIN_BYTES = MIB
+
+const frameOf = (f) => ({ function: clean(obj(f).function, 120) || '(anonymous)', script: clean(obj(f).script, 200) || '', line: num(obj(f).line), column: num(obj(f).column) })
+/** Node's own code, or a frame V8 gives no script: where the blame does not stop. */
+const isInternal = (f) => f.script === '' || f.script.startsWith('node:') || f.script.startsWith('internal/')
+const placeOf = (f) => `${f.script.startsWith('node:') ? f.script : path.basename(f.script)}${f.line != null ? `:${f.line}` : ''}`
+
+/** A dump's allocation profile, every value checked; null without a taken one. */
+function allocationOf(ap) {
+  if (!ap || typeof ap !== 'object' || ap.status !== 'taken' || !Array.isArray(ap.sites)) return null
+  const sites = []
+  for (const s of ap.sites.slice(0, 50)) {
+    if (!s || typeof s !== 'object') continue
+    sites.push({ ...frameOf(s), liveBytes: num(s.liveBytes) ?? 0, path: Array.isArray(s.path) ? s.path.slice(0, 8).map(frameOf) : [] })
+  }
+  return { totalSampledBytes: num(ap.totalSampledBytes), sites }
+}
+
+/** A call path's identity across profiles: the site and its callers. */
+const siteKey = (s) => [s, ...s.path].map((f) => `${f.function}@${f.script}:${f.line}:${f.column}`).join('<')
+
+/**
+ * Which code grew, between the first and the last dump of a process that carry allocation
+ * profiles: the growth of each call path's sampled live bytes (a path missing from the first
+ * profile counts from zero), grouped by the first frame up the path that is not Node's own
+ * code. V8 may inline a short function into its caller, so the blame is what the path says,
+ * not only the allocating frame.
+ */
+function sitesGrowth(rows) {
+  const profiled = rows.filter((r) => r.allocation)
+  if (profiled.length < 2) return null
+  const [a, b] = [profiled[0], profiled.at(-1)]
+  const before = new Map(a.allocation.sites.map((s) => [siteKey(s), s.liveBytes]))
+  let total = 0
+  const groups = new Map()
+  for (const s of b.allocation.sites) {
+    const delta = s.liveBytes - (before.get(siteKey(s)) ?? 0)
+    if (delta <= 0) continue
+    total += delta
+    const blame = [s, ...s.path].find((f) => !isInternal(f)) ?? s
+    const key = `${blame.function}@${blame.script}:${blame.line}`
+    const g = groups.get(key) ?? { blame, bytes: 0, leaves: new Map() }
+    g.bytes += delta
+    const leaf = JSON.stringify([s.function, s.script === '' ? 'V8 built-in' : s.script.startsWith('node:') ? s.script : path.basename(s.script)])
+    g.leaves.set(leaf, (g.leaves.get(leaf) ?? 0) + delta)
+    groups.set(key, g)
+  }
+  if (total < SITE_GROWTH_MIN_BYTES) return null
+  // The three largest, and none under 1% of the growth.
+  const top = [...groups.values()].sort((x, y) => y.bytes - x.bytes).filter((g, i) => i === 0 || g.bytes >= total / 100).slice(0, 3)
+  return {
+    fromDump: a.dumpNumber,
+    toDump: b.dumpNumber,
+    bytes: total,
+    groups: top.map((g) => ({
+      share: Math.round((g.bytes / total) * 1e4) / 1e4,
+      bytes: g.bytes,
+      blame: g.blame,
+      // The allocating functions, most bytes first: [function, script].
+      allocating: [...g.leaves.entries()].sort((x, y) => y[1] - x[1]).map(([k]) => JSON.parse(k)),
+    })),
+  }
+}
+
+/** "68% PerformanceMeasure / PerformanceMark (node:internal/perf/usertiming) ← renderFrame (app.js:12)" */
+function siteGroupText(g) {
+  const blame = `${g.blame.function} (${placeOf(g.blame)})`
+  // The functions that allocated on the blamed one's behalf, by script, most bytes first.
+  const byScript = new Map()
+  for (const [fn, script] of g.allocating.slice(0, 4)) {
+    if (fn === g.blame.function && script === (g.blame.script.startsWith('node:') ? g.blame.script : path.basename(g.blame.script))) continue
+    byScript.set(script, [...(byScript.get(script) ?? []), fn])
+  }
+  const pct = `${Math.round(g.share * 100)}%`
+  if (byScript.size === 0) return `${pct} ${blame}`
+  const names = [...byScript.entries()].map(([script, fns]) => `${fns.join(' / ')} (${script})`).join(', ')
+  return `${pct} ${names} ← ${blame}`
+}
+
 // ---- text output ------------------------------------------------------------------------------
 
 function table(rows) {
@@ -797,7 +881,9 @@ function verdictLine(v) {
 
 function growthLine(g) {
   if (!g) return null
-  return g.kind ? `Most likely growth: ${g.kind} (${g.evidence}).` : `Growth: none found (${g.evidence}).`
+  // Which code: only for growth that was found, from the dumps' allocation profiles.
+  const sites = g.kind && g.bySite ? `; by allocation site (sampled live bytes ${signed(g.bySite.bytes)}, dump #${g.bySite.fromDump ?? '?'} → #${g.bySite.toDump ?? '?'}): ${g.bySite.groups.map(siteGroupText).join('; ')}` : ''
+  return g.kind ? `Most likely growth: ${g.kind} (${g.evidence})${sites}.` : `Growth: none found (${g.evidence}).`
 }
 
 function dumpTable(p) {

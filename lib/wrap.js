@@ -186,10 +186,21 @@ function wrap(Implementation) {
     #warned = new Set()
     #heartbeat = null
     #exitRef = null
+    /** This dumper's share of the thread's allocation profiler (lib/allocation-profile.js). */
+    #alloc = null
 
     constructor(options) {
       this.#inner = new Implementation(options)
       this.#startHeartbeat()
+      // The implementation validated `allocationProfile`; the profiler is JS (the inspector).
+      let alloc
+      try {
+        alloc = options.allocationProfile
+      } catch {}
+      if (alloc === true || (alloc !== null && typeof alloc === 'object')) {
+        this.#alloc = require('./allocation-profile.js').start(alloc)
+        if (this.#alloc.error) this.#warn(`allocation profiles are off: ${this.#alloc.error}`, 'AllocationProfileUnavailable')
+      }
       if (typeof this.#inner.closeForExit === 'function') {
         if (!exitHandler) {
           exitHandler = true
@@ -251,7 +262,9 @@ function wrap(Implementation) {
       const settle = (p) =>
         // The implementations resolve every outcome; a rejection would be a bug in them, and
         // still must not become an unhandled rejection in a host that ignores the promise.
-        Promise.resolve(p).then(undefined, (e) => refused(e, 'internal error: '))
+        Promise.resolve(p)
+          .then(this.#alloc === null ? undefined : (r) => this.#withAllocationProfile(r))
+          .then(undefined, (e) => refused(e, 'internal error: '))
       let first
       try {
         return settle(this.#inner.dump(trigger, fill(input)))
@@ -274,6 +287,34 @@ function wrap(Implementation) {
       }
     }
 
+    /**
+     * Once the dump's phase 2 (and any heap snapshot) is on disk: the allocation profile,
+     * fetched and summarized here, added to the dump off the JS thread. Never at the price
+     * of the dump: a problem is in the result and one warning.
+     */
+    async #withAllocationProfile(r) {
+      const a = this.#alloc
+      if (a === null || r === null || typeof r !== 'object' || r.written !== true || r.complete !== true) return r
+      let section
+      let error = null
+      try {
+        section = a.error
+          ? { status: 'skipped', skipped: `allocation profiles are off: ${a.error}`, samplingIntervalBytes: 0, sites: [] }
+          : require('./allocation-profile.js').fetchSection(a)
+        error = await this.#inner.allocationProfileAttach(r.filePath, JSON.stringify(section))
+      } catch (e) {
+        error = `internal error: ${describeThrown(e)}`
+      }
+      if (error) {
+        this.#warn(`allocation profile: ${error}`, 'AllocationProfileFailed')
+        return { ...r, allocationProfile: { status: 'failed', error } }
+      }
+      return {
+        ...r,
+        allocationProfile: section.status === 'taken' ? { status: 'taken', sites: section.sites.length, fetchMillis: section.fetchMillis } : { status: 'skipped', skipped: section.skipped },
+      }
+    }
+
     observe(heapStatistics, memoryUsage) {
       this.#inner.observe(heapStatistics === undefined ? v8.getHeapStatistics() : heapStatistics, memoryUsage === undefined ? process.memoryUsage() : memoryUsage)
     }
@@ -283,6 +324,7 @@ function wrap(Implementation) {
       this.#heartbeat = null
       if (this.#exitRef !== null) exiting.delete(this.#exitRef)
       this.#exitRef = null
+      if (this.#alloc !== null && !this.#alloc.error) require('./allocation-profile.js').stop(this.#alloc)
       this.#inner.close()
     }
 

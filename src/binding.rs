@@ -197,6 +197,12 @@ impl MemoryDiagnosticsDumper {
         let recorder = sub("recorder")?;
         let watchdog = sub("watchdog")?;
         let heap = sub("heapSnapshot")?;
+        // `allocationProfile` is `true`/`false` or an object of its settings.
+        let alloc_v = obj.get_named_property::<Unknown>("allocationProfile")?;
+        let alloc = match alloc_v.get_type()? {
+            ValueType::Object => Some(expect_object(&alloc_v, "options.allocationProfile")?),
+            _ => None,
+        };
         let heap_triggers = match &heap {
             Some(h) => raw_list(&h.get_named_property::<Unknown>("triggers")?)?,
             None => Err(RawValue::Missing),
@@ -210,6 +216,11 @@ impl MemoryDiagnosticsDumper {
             ("options.recorder", &recorder, options::RECORDER_KEYS),
             ("options.watchdog", &watchdog, options::WATCHDOG_KEYS),
             ("options.heapSnapshot", &heap, options::HEAP_SNAPSHOT_KEYS),
+            (
+                "options.allocationProfile",
+                &alloc,
+                options::ALLOCATION_PROFILE_KEYS,
+            ),
         ] {
             if let Some(o) = o {
                 options::check_keys(key, &own_keys(o)?, known).map_err(invalid)?;
@@ -242,6 +253,9 @@ impl MemoryDiagnosticsDumper {
             heap_snapshot_max_per_session: sub_prop(&heap, "maxPerSession")?,
             heap_snapshot_max_bytes: sub_prop(&heap, "maxBytes")?,
             heap_snapshot_redact: sub_prop(&heap, "redact")?,
+            allocation_profile: raw_value(&alloc_v, 64)?.0,
+            allocation_profile_sampling_interval_bytes: sub_prop(&alloc, "samplingIntervalBytes")?,
+            allocation_profile_max_sites: sub_prop(&alloc, "maxSites")?,
         };
         let (config, session_id) = options::validate(&raw).map_err(invalid)?;
         let node_version = env
@@ -512,6 +526,44 @@ impl MemoryDiagnosticsDumper {
                 let r = HeapSnapshotResult::new(dir, &s, None);
                 deferred.resolve(Box::new(move |_| Ok(Some(r))));
             }),
+        }
+        Ok(PromiseRaw::new(env.raw(), promise.raw()))
+    }
+
+    /// Internal (the package's entry calls it once a dump's phase 2 is on disk): adds the
+    /// allocation profile summarized on the JS thread (`section`, JSON) to the dump
+    /// `filePath` of this dumper's directory, off the JS thread. Resolves null, or why it
+    /// could not.
+    #[napi(catch_unwind, ts_return_type = "Promise<string | null>")]
+    pub fn allocation_profile_attach<'env>(
+        &self,
+        env: &'env Env,
+        file_path: String,
+        section: String,
+    ) -> Result<PromiseRaw<'env, Option<String>>> {
+        type Settle = Box<dyn FnOnce(Env) -> Result<Option<String>>>;
+        let (deferred, promise) = env.create_deferred::<Option<String>, Settle>()?;
+        let max_sites = self
+            .inner
+            .config()
+            .allocation_profile
+            .map_or(crate::allocation::DEFAULT_MAX_SITES, |c| c.max_sites);
+        let dir = self.inner.config().directory.clone();
+        let job = move || {
+            let outcome = std::panic::catch_unwind(|| {
+                crate::allocation::attach_summary(&dir, &file_path, &section, max_sites)
+            })
+            .unwrap_or_else(|p| {
+                Err(format!(
+                    "internal error (panic): {}",
+                    crate::background::panic_message(p.as_ref())
+                ))
+            });
+            let r = outcome.err();
+            deferred.resolve(Box::new(move |_| Ok(r)));
+        };
+        if let Err(job) = crate::background::submit(Box::new(job)) {
+            job();
         }
         Ok(PromiseRaw::new(env.raw(), promise.raw()))
     }

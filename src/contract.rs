@@ -43,6 +43,8 @@ pub fn contract() -> Value {
                 "recorderSamples": r::DEFAULT_SAMPLES,
                 "watchdogStallMs": r::DEFAULT_STALL_MS,
                 "heapSnapshotMaxBytes": o::DEFAULT_HEAP_SNAPSHOT_MAX_BYTES,
+                "allocationSamplingIntervalBytes": crate::allocation::DEFAULT_SAMPLING_INTERVAL_BYTES,
+                "allocationMaxSites": crate::allocation::DEFAULT_MAX_SITES,
             },
             "limits": {
                 "maxDumpsPerSession": o::MAX_DUMPS_PER_SESSION_LIMIT,
@@ -55,6 +57,14 @@ pub fn contract() -> Value {
                 "maxSamples": r::MAX_SAMPLES,
                 "heapSnapshotsPerSession": o::MAX_HEAP_SNAPSHOTS_PER_SESSION,
                 "minHeapSnapshotBytes": o::MIN_HEAP_SNAPSHOT_BYTES,
+                "minAllocationSamplingIntervalBytes": crate::allocation::MIN_SAMPLING_INTERVAL_BYTES,
+                "maxAllocationSamplingIntervalBytes": crate::allocation::MAX_SAMPLING_INTERVAL_BYTES,
+                "maxAllocationSites": crate::allocation::MAX_SITES,
+                "allocationPathFrames": crate::allocation::MAX_PATH_FRAMES,
+                "allocationFunctionChars": crate::allocation::MAX_FUNCTION_CHARS,
+                "allocationScriptChars": crate::allocation::MAX_SCRIPT_CHARS,
+                "allocationMinFreeHeapBytes": crate::allocation::MIN_FREE_HEAP_BYTES,
+                "allocationMaxDumpBytes": crate::allocation::MAX_DUMP_BYTES,
             },
             "sessionShortLen": o::SESSION_SHORT_LEN,
             "keys": {
@@ -63,6 +73,7 @@ pub fn contract() -> Value {
                 "recorder": o::RECORDER_KEYS,
                 "watchdog": o::WATCHDOG_KEYS,
                 "heapSnapshot": o::HEAP_SNAPSHOT_KEYS,
+                "allocationProfile": o::ALLOCATION_PROFILE_KEYS,
             },
         },
         "triggers": {

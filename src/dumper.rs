@@ -417,6 +417,7 @@ impl Dumper {
             memory_accounting: None,
             analysis: None,
             heap_snapshot: None,
+            allocation_profile: None,
             collection: Collection::default(),
         };
         // The directory first, so that a loose one is tightened (and this document says

@@ -9,6 +9,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod accounting;
+pub mod allocation;
 pub mod analysis;
 pub mod background;
 pub mod binding;

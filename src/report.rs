@@ -316,6 +316,10 @@ pub struct Report {
     /// followed it, or why none was taken.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heap_snapshot: Option<HeapSnapshotSection>,
+    /// The allocation sites of the live heap (`options.allocationProfile`): added after
+    /// phase 2 by one more atomic replace (the `allocation` module).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocation_profile: Option<AllocationProfileSection>,
     pub collection: Collection,
 }
 
@@ -397,6 +401,61 @@ pub struct Sample {
     /// How old the V8 figures are (they come from JS, which may be stuck); null if JS
     /// never pushed any.
     pub v8_age_ms: Option<u64>,
+}
+
+/// The `allocationProfile` section of a dump document: V8's sampling heap profiler's
+/// live allocations, by site. Names, script paths, lines and sizes only, never values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AllocationProfileSection {
+    /// `taken`, or `skipped` (with the reason).
+    #[cfg_attr(test, schemars(extend("enum" = ["taken", "skipped"])))]
+    pub status: String,
+    /// Why no profile was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// The profiler's mean sampling interval, in bytes allocated.
+    pub sampling_interval_bytes: u64,
+    /// The live bytes the samples stand for, all sites together.
+    #[serde(default)]
+    pub total_sampled_bytes: Option<u64>,
+    /// How long fetching and summarizing the profile kept the JS thread, in ms.
+    #[serde(default)]
+    pub fetch_millis: Option<f64>,
+    /// The sites with the most live bytes, most first (at most `maxSites`).
+    #[serde(default)]
+    pub sites: Vec<AllocationSite>,
+}
+
+/// One allocation site: the function that allocated, where, and the call path to it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AllocationSite {
+    #[serde(flatten)]
+    pub frame: StackFrame,
+    /// Live bytes sampled at this site (by this call path).
+    pub live_bytes: u64,
+    /// `liveBytes` over `totalSampledBytes`.
+    pub share: f64,
+    /// The callers, nearest first (at most 8).
+    #[serde(default)]
+    pub path: Vec<StackFrame>,
+}
+
+/// A JS stack frame: names and places only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StackFrame {
+    /// The function's name, `(anonymous)` when it has none.
+    pub function: String,
+    /// The script's URL or path (the home directory as `~`), or `node:…` for Node's own.
+    pub script: String,
+    /// 1-based; null when V8 does not know it.
+    pub line: Option<u32>,
+    pub column: Option<u32>,
 }
 
 /// The `heapSnapshot` section of a dump document.
@@ -542,6 +601,7 @@ pub(crate) mod tests {
             memory_accounting: None,
             analysis: None,
             heap_snapshot: None,
+            allocation_profile: None,
             history: None,
             watchdog: None,
             collection: Collection {

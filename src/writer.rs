@@ -788,6 +788,23 @@ impl LockedTemp {
     }
 }
 
+/// Reads a file of at most `max` bytes (never through a link), with its identity, for a
+/// later [`replace_own`] of the same file.
+pub fn read_own_file(path: &Path, max: u64) -> io::Result<(Vec<u8>, Option<FileId>)> {
+    let meta = fs::symlink_metadata(path)?;
+    if !meta.file_type().is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let f = File::open(path)?;
+    let meta = f.metadata()?;
+    if meta.len() > max {
+        return Err(io::Error::other(format!("larger than {max} bytes")));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    io::Read::read_to_end(&mut io::Read::take(f, max + 1), &mut bytes)?;
+    Ok((bytes, FileId::of(&meta)))
+}
+
 /// Phase 2: replaces `dir/name` with `bytes` (fsync'd), but only while that name still
 /// holds the file `expected` (our phase-1 document); a file that is gone or is another
 /// writer's is left alone and reported.

@@ -80,6 +80,11 @@ export interface DumpWritten {
   error?: string
   /** Only when `options.heapSnapshot` applies to the trigger: the snapshot, or why none. */
   heapSnapshot?: HeapSnapshotResult
+  /**
+   * Only with `options.allocationProfile`, once the document is complete: whether the
+   * allocation profile was added to it (`sites`: how many), skipped (why), or failed (why).
+   */
+  allocationProfile?: { status: 'taken'; sites: number; fetchMillis: number } | { status: 'skipped'; skipped: string } | { status: 'failed'; error: string }
   skipped?: undefined
   retryAfterMs?: undefined
 }
@@ -190,4 +195,12 @@ export interface DumperOptions {
    * the values of strings in the heap by their length. Native only. See docs/heap-snapshots.md.
    */
   heapSnapshot?: { triggers?: ReadonlyArray<Trigger>; maxPerSession?: number; maxBytes?: number; redact?: boolean } | null
+  /**
+   * Keeps V8's sampling heap profiler running (one in-process inspector session per thread)
+   * and adds the allocation sites with the most live bytes to every complete dump, after
+   * phase 2: `samplingIntervalBytes` (default 512 KiB) between samples on average, `maxSites`
+   * (default 10, at most 50) sites per dump. `inspect` then says which sites grew. Off by
+   * default: the inspector session costs about 10 MiB of RSS. See docs/allocation-profiles.md.
+   */
+  allocationProfile?: boolean | { samplingIntervalBytes?: number; maxSites?: number } | null
 }
