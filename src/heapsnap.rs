@@ -364,6 +364,16 @@ fn enum_list(meta: &serde_json::Value, key: &str, at: usize) -> Option<Vec<Strin
     })
 }
 
+/// Node types whose name is a value from the heap rather than a name from the code: the
+/// string types (`string`, `concatenated string`, `sliced string`, …) and `regexp`. The
+/// other types V8 writes (`hidden`, `array`, `object`, `code`, `closure`, `number`,
+/// `native`, `synthetic`, `symbol`, `bigint`, `object shape`) are named by constructors,
+/// functions, internal and system names, or a symbol's description; numbers and bigints
+/// carry no value unless numeric values are asked for, which this library never does.
+fn is_value_named(node_type: &str) -> bool {
+    node_type == "string" || node_type.ends_with(" string") || node_type == "regexp"
+}
+
 impl Layout {
     fn from_snapshot(bytes: &[u8]) -> R<Layout> {
         let v: serde_json::Value = serde_json::from_slice(bytes)
@@ -390,10 +400,9 @@ impl Layout {
             node_name: pos(&nf, "name", "meta.node_fields")?,
             node_edge_count: pos(&nf, "edge_count", "meta.node_fields")?,
             node_type,
-            string_types: node_types
-                .iter()
-                .map(|t| t == "string" || t.ends_with(" string"))
-                .collect(),
+            // A string's name is its value, and a regular expression's is its source (a
+            // pattern built from a secret, to scrub it, say, holds the secret).
+            string_types: node_types.iter().map(|t| is_value_named(t)).collect(),
             edge_fields: ef.len(),
             edge_name: pos(&ef, "name_or_index", "meta.edge_fields")?,
             edge_to: pos(&ef, "to_node", "meta.edge_fields")?,
@@ -686,6 +695,28 @@ pub(crate) mod tests {
         let stats = copy_snapshot(input.as_bytes(), &mut out, redact, u64::MAX)?;
         assert_eq!(stats.bytes_out, out.len() as u64);
         Ok((serde_json::from_slice(&out).expect("valid JSON"), stats))
+    }
+
+    #[test]
+    fn string_and_regexp_nodes_are_named_by_values() {
+        for t in ["string", "concatenated string", "sliced string", "regexp"] {
+            assert!(is_value_named(t), "{t}");
+        }
+        for t in [
+            "hidden",
+            "array",
+            "object",
+            "code",
+            "closure",
+            "number",
+            "native",
+            "synthetic",
+            "symbol",
+            "bigint",
+            "object shape",
+        ] {
+            assert!(!is_value_named(t), "{t}");
+        }
     }
 
     #[test]

@@ -14,6 +14,8 @@ class LeakedSessionRecord {
     this.turn = i
   }
 }
+// A pattern built from the secret, as code that scrubs a secret from its output builds it.
+globalThis.scrubber = new RegExp(`${canary}-[0-9]+`, 'g')
 globalThis.leak = []
 for (let i = 0; i < Number(count); i++) globalThis.leak.push(new LeakedSessionRecord(i))
 
