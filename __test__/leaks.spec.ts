@@ -114,3 +114,15 @@ describe.each(implementations.map((i) => [i.name, i] as const))('real leaks (%s)
     }, 180_000)
   }
 })
+
+describe('allocations mapped but barely touched (native)', () => {
+  it('zlib streams opened and barely used: malloc is bounded by the anonymous memory, |unexplained| ≤ 15% of RSS', async () => {
+    const { out } = await runLeak({}, 'untouched')
+    const a = readDump(out.second.filePath).memoryAccounting
+    expect(sumOfParts(a) + a.unexplainedBytes).toBe(a.rssBytes)
+    // mallinfo2 counts each stream's mmapped state as in use; most of it was never touched.
+    expect(a.malloc.mmappedBytes).toBeGreaterThan(32 * 2 ** 20)
+    expect(a.parts.mallocOther.source).toBe('mallinfo2:uordblks+hblkhd-external, mmapped chunks bounded by status:RssAnon')
+    expect(Math.abs(a.unexplainedShare), JSON.stringify(a)).toBeLessThanOrEqual(0.15)
+  }, 120_000)
+})

@@ -6,6 +6,8 @@
 //   buffers  Buffers kept in an array, filled (ArrayBuffers, external memory)
 //   native   zlib deflate streams kept open (zlib's state is malloc'd by Node, outside the
 //            JS heap and the ArrayBuffers)
+//   untouched zlib deflate streams opened and barely used: their state is malloc'd (much of
+//            it in chunks of their own mmap) but most pages are never touched
 //   idle     the same timeline, allocating and dropping garbage: the negative control
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
@@ -47,6 +49,15 @@ async function leak(bytes) {
       break
     case 'native':
       for (let b = 0; b < bytes; b += ZLIB_STREAM_BYTES) held.push(await deflater())
+      break
+    case 'untouched':
+      for (let b = 0; b < bytes; b += ZLIB_STREAM_BYTES) {
+        const d = zlib.createDeflate({ level: 9, memLevel: 9, windowBits: 15 })
+        d.on('data', () => {})
+        d.write(INPUT.subarray(0, 16))
+        await new Promise((resolve) => d.flush(resolve))
+        held.push(d)
+      }
       break
     case 'idle':
       // The same work, dropped: garbage of every kind, nothing kept.
