@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { MemoryDiagnosticsDumper, input, makeMemoryCgroup, readDump, root, scratch, written } from './helpers.js'
@@ -73,6 +73,22 @@ describe('phase 2 sees the whole memory picture (live, this machine)', () => {
       expect(tree.totalRssBytes).toBe(tree.processes.reduce((a: number, p: any) => a + (p.rssBytes ?? 0), 0))
     } finally {
       process.kill(-sh.pid!, 'SIGKILL')
+    }
+  })
+
+  it('never records a Node process title (--title) in the process tree', async () => {
+    const titled = spawn(process.execPath, ['--title=tok-SECRETTITLE', '-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' })
+    try {
+      // The kernel's comm is the title once Node has set it.
+      await waitFor(() => (readFileSync(`/proc/${titled.pid}/comm`, 'utf8').includes('SECRETTITLE') ? true : undefined))
+      const dumper = new MemoryDiagnosticsDumper({ directory: join(scratch(), 'd') })
+      const file = written(await dumper.dump('hard', input()))
+      const entry = readDump(file).processTree.processes.find((p: any) => p.pid === titled.pid)
+      expect(entry).toMatchObject({ ppid: process.pid, depth: 1 })
+      expect(entry.name).toBe(readlinkSync(`/proc/${titled.pid}/exe`).split('/').pop()!.slice(0, 15))
+      expect(readFileSync(file, 'utf8')).not.toContain('SECRETTITLE')
+    } finally {
+      titled.kill('SIGKILL')
     }
   })
 

@@ -69,8 +69,39 @@ pub struct ProcessTree {
     pub vanished: u32,
 }
 
+/// The name a process is shown by. The kernel's `comm` is the executable's name, unless
+/// the process renamed itself: Node's `process.title` (and `--title`) sets `comm` to the
+/// title, which may hold what a command line holds. Titles are never recorded, as
+/// arguments are not: a process running the same executable as the root (a Node
+/// process, with a title or not) is shown by its executable's name.
+fn shown_name(dir: &Path, comm: String, root_exe: Option<&Path>) -> String {
+    let Some(root_exe) = root_exe else {
+        return comm;
+    };
+    match fs::read_link(dir.join("exe")) {
+        Ok(exe) if exe == root_exe => exe
+            .file_name()
+            .map(|n| {
+                let mut n = n.to_string_lossy().into_owned();
+                // As the kernel cuts `comm`: 15 bytes.
+                while n.len() > 15 {
+                    n.pop();
+                }
+                n
+            })
+            .unwrap_or(comm),
+        _ => comm,
+    }
+}
+
 /// One process's entry, or `None` if it is gone.
-fn describe(proc_root: &Path, pid: u32, depth: u32, page: u64) -> Option<TreeProcess> {
+fn describe(
+    proc_root: &Path,
+    pid: u32,
+    depth: u32,
+    page: u64,
+    root_exe: Option<&Path>,
+) -> Option<TreeProcess> {
     let dir = proc_root.join(pid.to_string());
     let stat = parse_stat(&read_bounded(&dir.join("stat")).ok()?).ok()?;
     let rss = read_bounded(&dir.join("status"))
@@ -80,7 +111,7 @@ fn describe(proc_root: &Path, pid: u32, depth: u32, page: u64) -> Option<TreePro
     Some(TreeProcess {
         pid,
         ppid: stat.ppid,
-        name: stat.comm,
+        name: shown_name(&dir, stat.comm, root_exe),
         rss_bytes: rss,
         depth,
     })
@@ -143,7 +174,9 @@ fn read_with(
     let start = Instant::now();
     let deadline = start + limits.max_duration;
     let page = crate::probes::procfs::page_size();
-    let root = describe(proc_root, root_pid, 0, page).ok_or_else(|| {
+    let root_exe = fs::read_link(proc_root.join(root_pid.to_string()).join("exe")).ok();
+    let root_exe = root_exe.as_deref();
+    let root = describe(proc_root, root_pid, 0, page, root_exe).ok_or_else(|| {
         format!(
             "{}: process {root_pid} is not readable",
             proc_root.join(root_pid.to_string()).display()
@@ -186,7 +219,7 @@ fn read_with(
                 ));
                 break 'walk;
             }
-            match describe(proc_root, child, depth + 1, page) {
+            match describe(proc_root, child, depth + 1, page, root_exe) {
                 // A pid reused by an unrelated process after the list was read.
                 Some(p) if p.ppid == pid => {
                     tree.processes.push(p);
@@ -262,6 +295,42 @@ mod tests {
             }
         }
         root
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn node_titles_are_never_recorded() {
+        // The root and a child run the same executable and renamed themselves (`--title`);
+        // the grandchild is another program, shown by its `comm`.
+        let root = fixture("titles", true);
+        let link = |pid: u32, target: &str| {
+            std::os::unix::fs::symlink(target, root.join(pid.to_string()).join("exe")).unwrap()
+        };
+        fs::write(
+            root.join("100").join("stat"),
+            stat_line(100, "sk-live-SECRET", 1, 10),
+        )
+        .unwrap();
+        fs::write(
+            root.join("101").join("stat"),
+            stat_line(101, "tok=SECRET2", 100, 10),
+        )
+        .unwrap();
+        link(100, "/opt/node-v26/bin/node");
+        link(101, "/opt/node-v26/bin/node");
+        link(103, "/usr/bin/sleep");
+        let t = read(&root, 100, TreeLimits::default()).unwrap();
+        let names: Vec<(u32, &str)> = t
+            .processes
+            .iter()
+            .map(|p| (p.pid, p.name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [(100, "node"), (101, "node"), (102, "rg"), (103, "sleep")]
+        );
+        assert!(!format!("{t:?}").contains("SECRET"));
+        let _ = fs::remove_dir_all(&root);
     }
 
     fn check_tree(t: &ProcessTree) {
