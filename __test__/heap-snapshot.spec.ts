@@ -240,7 +240,9 @@ describe('the snapshot guard under memory limits (native)', () => {
       it.skipIf(typeof cg === 'string')('512 MiB cgroup, two workers dumping at once: the second sees the first snapshot reserved, and the process survives', () => {
         const group = cg as Exclude<typeof cg, string>
         const dir = join(scratch(), 'd')
-        const r = group.runNode(SHAPE_CHILD, [dir, 'strings', '5', '2'])
+        // Each worker's heap at 8.5 MiB of strings: an estimated 289 MiB each, which one fits in
+        // the headroom and two do not (measured: about 280 MiB of peak each).
+        const r = group.runNode(SHAPE_CHILD, [dir, 'strings', '=8.5', '2'])
         expect(r.signal, r.stderr).toBeNull()
         expect(r.status, r.stderr).toBe(0)
         const out = lines(r)
