@@ -596,13 +596,14 @@ mod tests {
         assert!(s.vm_rss.unwrap() > 0);
         assert!(s.threads.unwrap() >= 1);
         let before = count_open_fds(&roots).unwrap();
-        let files: Vec<_> = (0..64)
+        let files: Vec<_> = (0..512)
             .map(|_| std::fs::File::open("/proc/self/status").unwrap())
             .collect();
-        // Other tests open and close files concurrently: allow for their few.
+        // Other tests open and close files concurrently (up to a few dozen at a time, seen
+        // +78 for 64 opened): 512 opened stands out of that whatever they do.
         let after = count_open_fds(&roots).unwrap();
         assert!(
-            (before + 54..=before + 74).contains(&after),
+            (before + 448..=before + 640).contains(&after),
             "{before} -> {after}"
         );
         drop(files);
