@@ -20,6 +20,9 @@ pub struct SystemInfo {
     pub os_version: Option<String>,
     /// Linux only: cache, shared memory and commit figures from `/proc/meminfo`.
     pub meminfo: Option<super::procfs::MemInfo>,
+    /// Commit, memory load and page figures, each with its source or why this platform
+    /// has none.
+    pub memory_detail: Option<super::platform::SystemMemoryDetail>,
 }
 
 pub fn read() -> Result<SystemInfo, String> {
@@ -44,6 +47,7 @@ pub fn read() -> Result<SystemInfo, String> {
         kernel_version: System::kernel_version(),
         os_version: System::long_os_version(),
         meminfo: None,
+        memory_detail: None,
     })
 }
 
