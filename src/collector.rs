@@ -291,7 +291,18 @@ fn process_memory_here(
         let c = runner.run("processMemory", || {
             crate::probes::windows::memory_counters().inspect_err(|e| why = e.clone())
         });
-        Some(platform::process_memory_windows(c.as_ref(), open_fds, &why))
+        let fds_why = runner
+            .failures
+            .iter()
+            .find(|f| f.probe == "openFds")
+            .map_or("the openFds probe did not run".to_string(), |f| {
+                f.reason.clone()
+            });
+        Some(platform::process_memory_windows(
+            c.as_ref(),
+            open_fds.ok_or(fds_why.as_str()),
+            &why,
+        ))
     }
     #[cfg(target_os = "macos")]
     {

@@ -243,7 +243,7 @@ pub fn process_memory_linux(
 /// Windows: from `GetProcessMemoryInfo` and `GetProcessHandleCount`.
 pub fn process_memory_windows(
     c: Option<&WinMemoryCounters>,
-    handles: Option<u64>,
+    handles: Result<u64, &str>,
     why: &str,
 ) -> ProcessMemory {
     let f = |v: fn(&WinMemoryCounters) -> u64, src: &'static str| match c {
@@ -280,11 +280,10 @@ pub fn process_memory_windows(
             "paged-out memory is not counted per process (see pagefile)",
         )),
         page_faults: f(|c| c.page_faults, "GetProcessMemoryInfo:PageFaultCount"),
-        handles: Figure::opt(
-            handles,
-            "GetProcessHandleCount",
-            "GetProcessHandleCount failed",
-        ),
+        handles: match handles {
+            Ok(n) => Figure::of(n, "GetProcessHandleCount"),
+            Err(why) => Figure::none(why),
+        },
     }
 }
 
@@ -508,7 +507,7 @@ mod tests {
             private_bytes: private,
             ..Default::default()
         };
-        process_memory_windows(Some(&c), Some(300), "")
+        process_memory_windows(Some(&c), Ok(300), "")
     }
 
     #[test]
@@ -628,7 +627,7 @@ mod tests {
             win.resident.source,
             Some("GetProcessMemoryInfo:WorkingSetSize")
         );
-        let failed = process_memory_windows(None, None, "GetProcessMemoryInfo: access denied");
+        let failed = process_memory_windows(None, Err("x"), "GetProcessMemoryInfo: access denied");
         assert_eq!(
             failed.resident.unavailable.as_deref(),
             Some("GetProcessMemoryInfo: access denied")
