@@ -255,7 +255,9 @@ pub struct ProcessSection {
     pub mappings: Option<Mappings>,
     pub uptime_seconds: Option<f64>,
     /// The process's memory as this platform counts it, every figure with its source or
-    /// why this platform has none (the same fields on Linux, Windows and macOS).
+    /// why this platform has none (the same fields on Linux, Windows and macOS). Absent in
+    /// documents written before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<crate::probes::platform::ProcessMemory>,
 }
 

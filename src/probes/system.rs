@@ -21,7 +21,8 @@ pub struct SystemInfo {
     /// Linux only: cache, shared memory and commit figures from `/proc/meminfo`.
     pub meminfo: Option<super::procfs::MemInfo>,
     /// Commit, memory load and page figures, each with its source or why this platform
-    /// has none.
+    /// has none. Absent in documents written before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_detail: Option<super::platform::SystemMemoryDetail>,
 }
 
