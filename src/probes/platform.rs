@@ -240,6 +240,9 @@ pub fn process_memory_linux(
     }
 }
 
+/// Why a page-fault count of 0 is not recorded.
+pub const ZERO_FAULTS: &str = "GetProcessMemoryInfo reported 0 page faults, which no running process has: this system does not count them (Wine 8 does not)";
+
 /// Windows: from `GetProcessMemoryInfo` and `GetProcessHandleCount`.
 pub fn process_memory_windows(
     c: Option<&WinMemoryCounters>,
@@ -279,7 +282,12 @@ pub fn process_memory_windows(
             "win32",
             "paged-out memory is not counted per process (see pagefile)",
         )),
-        page_faults: f(|c| c.page_faults, "GetProcessMemoryInfo:PageFaultCount"),
+        // A running process has faulted its pages in: 0 is a system that does not count
+        // faults (Wine 8), not a figure.
+        page_faults: match c {
+            Some(c) if c.page_faults == 0 => Figure::none(ZERO_FAULTS),
+            _ => f(|c| c.page_faults, "GetProcessMemoryInfo:PageFaultCount"),
+        },
         handles: match handles {
             Ok(n) => Figure::of(n, "GetProcessHandleCount"),
             Err(why) => Figure::none(why),
@@ -623,6 +631,26 @@ mod tests {
             (win.commit.value, win.handles.value),
             (Some(100), Some(300))
         );
+        // Only the base counters filled, no faults counted (Wine 8): the commit charge from
+        // PagefileUsage, the fault count unavailable.
+        let base = WinMemoryCounters {
+            pagefile: 70,
+            ..Default::default()
+        };
+        let w = process_memory_windows(Some(&base), Err("stub"), "");
+        assert_eq!(
+            (w.commit.value, w.commit.source),
+            (Some(70), Some("GetProcessMemoryInfo:PagefileUsage"))
+        );
+        assert_eq!(w.private, w.commit);
+        assert_eq!(w.page_faults.unavailable.as_deref(), Some(ZERO_FAULTS));
+        assert_eq!(w.handles.unavailable.as_deref(), Some("stub"));
+        let counted = WinMemoryCounters {
+            page_faults: 12,
+            ..base
+        };
+        let w = process_memory_windows(Some(&counted), Ok(5), "");
+        assert_eq!(w.page_faults.value, Some(12));
         assert_eq!(
             win.resident.source,
             Some("GetProcessMemoryInfo:WorkingSetSize")
