@@ -634,6 +634,49 @@ function parsePsi(text) {
   return out
 }
 
+// process.memory and system.memoryDetail: the same fields as the native addon, each with its
+// source or why it is unavailable (src/probes/platform.rs). The JS implementation reads the
+// Linux figures only; the Windows and macOS calls are native-only.
+const figure = (value, source, missing) => (value != null ? { value, source } : { value: null, source: null, unavailable: missing })
+const notOn = (what) => `unavailable on ${process.platform}: ${what}`
+const NATIVE_ONLY = 'unavailable in the js implementation (the native addon reads it)'
+function processMemory(p) {
+  const linux = process.platform === 'linux'
+  const st = p.status
+  const missing = !linux ? NATIVE_ONLY : st ? 'not in /proc/self/status' : '/proc/self/status was not read'
+  const win = notOn('a Windows figure (GetProcessMemoryInfo)')
+  const mac = notOn('a macOS figure (task_info TASK_VM_INFO)')
+  return {
+    resident: figure(st?.vmRss, 'status:VmRSS', missing),
+    peakResident: figure(st?.vmHwm, 'status:VmHWM', missing),
+    private: figure(st?.rssAnon, 'status:RssAnon', missing),
+    commit: figure(null, null, linux ? notOn('the kernel charges no per-process commit (system.memoryDetail has Committed_AS)') : NATIVE_ONLY),
+    peakCommit: figure(null, null, linux ? win : NATIVE_ONLY),
+    pagefile: figure(null, null, linux ? win : NATIVE_ONLY),
+    footprint: figure(null, null, linux ? mac : NATIVE_ONLY),
+    compressed: figure(null, null, linux ? mac : NATIVE_ONLY),
+    swap: figure(st?.vmSwap, 'status:VmSwap', missing),
+    pageFaults: figure(p.pageFaults ? p.pageFaults.minor + p.pageFaults.major : null, 'stat:minflt+majflt', linux ? '/proc/self/stat was not read' : NATIVE_ONLY),
+    handles: figure(p.openFds, '/proc/self/fd', linux ? '/proc/self/fd was not read' : NATIVE_ONLY),
+  }
+}
+function systemMemoryDetail(meminfo) {
+  const linux = process.platform === 'linux'
+  const missing = linux ? '/proc/meminfo was not read' : NATIVE_ONLY
+  const mac = linux ? notOn('a macOS figure (host_statistics64)') : NATIVE_ONLY
+  return {
+    memoryLoadPercent: figure(null, null, linux ? notOn('a Windows figure (GlobalMemoryStatusEx)') : NATIVE_ONLY),
+    commitLimit: figure(meminfo?.commitLimit, 'meminfo:CommitLimit', missing),
+    commitTotal: figure(meminfo?.committedAs, 'meminfo:Committed_AS', missing),
+    free: figure(null, null, mac),
+    active: figure(null, null, mac),
+    inactive: figure(null, null, mac),
+    wired: figure(null, null, mac),
+    compressed: figure(null, null, mac),
+    pressureLevel: figure(null, null, linux ? notOn('a macOS figure (kern.memorystatus_vm_pressure_level); see pressure (PSI)') : NATIVE_ONLY),
+  }
+}
+
 async function collect(smapsPolicy) {
   const fsp = fs.promises
   const failedProbes = []
@@ -717,6 +760,7 @@ async function collect(smapsPolicy) {
     }),
     uptimeSeconds: await run('uptime', async () => Math.round(process.uptime() * 1000) / 1000, false),
   }
+  process_.memory = processMemory(process_)
   const system = await run(
     'system',
     async () => {
@@ -735,6 +779,7 @@ async function collect(smapsPolicy) {
         kernelVersion: os.release(),
         osVersion: os.version(),
         meminfo: mem ? keyed(mem, MEMINFO_KEYS) : null,
+        memoryDetail: systemMemoryDetail(mem ? keyed(mem, MEMINFO_KEYS) : null),
       }
     },
     false,

@@ -451,7 +451,7 @@ function dumpRow({ file, doc, valid, time }) {
     heapUsed: num(h.usedHeapSize),
     heapLimit: num(h.heapSizeLimit),
     heapTotal: num(u.heapTotal) ?? num(h.totalHeapSize),
-    rss: num(status.vmRss) ?? num(u.rss),
+    rss: num(status.vmRss) ?? num(obj(obj(obj(doc.process).memory).resident).value) ?? num(u.rss),
     rssAnon: num(status.rssAnon),
     rssFile: num(status.rssFile),
     rssShmem: num(status.rssShmem),
@@ -490,6 +490,14 @@ function hostSamples(samples) {
 }
 
 /** RSS as the dump's memoryAccounting splits it, in one line (parts unknown to it are left out). */
+/** What the accounting split: RSS on Linux, private bytes on Windows, the footprint on macOS. */
+function basisLabel(source) {
+  if (typeof source !== 'string') return 'RSS'
+  if (/PrivateUsage|PagefileUsage/.test(source)) return 'private bytes'
+  if (source.includes('phys_footprint')) return 'footprint'
+  return 'RSS'
+}
+
 function accountingText(acc) {
   const p = obj(acc.parts)
   const b = (k) => num(obj(p[k]).bytes)
@@ -508,7 +516,7 @@ function accountingText(acc) {
   const un = num(acc.unexplainedBytes)
   const share = num(acc.unexplainedShare)
   const why = num(obj(acc.malloc).inUseBytes) == null ? ' (malloc not measured: it is in unexplained)' : ''
-  return `${parts.join(', ')}, unexplained ${un == null ? '?' : mib(un)}${share != null ? ` (${(share * 100).toFixed(1)}%)` : ''}${why} of ${mib(num(acc.rssBytes))} RSS; swap ${mib(num(acc.swapBytes))}`
+  return `${parts.join(', ')}, unexplained ${un == null ? '?' : mib(un)}${share != null ? ` (${(share * 100).toFixed(1)}%)` : ''}${why} of ${mib(num(acc.rssBytes))} ${basisLabel(acc.rssSource)}; swap ${mib(num(acc.swapBytes))}`
 }
 
 /** One line on the heap snapshot that followed a dump (docs/heap-snapshots.md). */

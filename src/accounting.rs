@@ -176,10 +176,34 @@ pub fn build(
     malloc: Result<MallocStats, String>,
     tree: Option<&ProcessTree>,
 ) -> MemoryAccounting {
+    build_on(status, None, host, malloc, tree)
+}
+
+/// What is split where there is no `/proc/self/status`: on Windows the private bytes
+/// (what the commit limit and a job's limit count), on macOS the physical footprint (what
+/// memory pressure and jetsam judge), with their sources. The V8, ArrayBuffer and external
+/// parts are divided out of it as on Linux; what no figure explains stays `unexplained`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Basis {
+    pub bytes: u64,
+    pub source: &'static str,
+    /// Why the Linux-only parts (stack, file-backed, shared) are not measured here.
+    pub why_not_split: &'static str,
+}
+
+/// [`build`], splitting `basis` where it is given (Windows, macOS).
+pub fn build_on(
+    status: Option<&ProcStatus>,
+    basis: Option<Basis>,
+    host: &HostFigures,
+    malloc: Result<MallocStats, String>,
+    tree: Option<&ProcessTree>,
+) -> MemoryAccounting {
     let st = |f: fn(&ProcStatus) -> Option<u64>| status.and_then(f);
-    let (rss, rss_source) = match (st(|s| s.vm_rss), bytes(host.rss)) {
-        (Some(r), _) => (Some(r), Some("status:VmRSS")),
-        (None, Some(r)) => (Some(r), Some("memoryUsage.rss")),
+    let (rss, rss_source) = match (basis, st(|s| s.vm_rss), bytes(host.rss)) {
+        (Some(b), _, _) => (Some(b.bytes), Some(b.source)),
+        (None, Some(r), _) => (Some(r), Some("status:VmRSS")),
+        (None, None, Some(r)) => (Some(r), Some("memoryUsage.rss")),
         _ => (None, None),
     };
     let spaces: Option<Vec<SpaceBytes>> = host.spaces.as_ref().map(|v| {
@@ -256,6 +280,7 @@ pub fn build(
     };
     let from_status = |v: Option<u64>, src: &'static str| match (status, v) {
         (_, Some(b)) => Part::known(b, src),
+        (None, None) if basis.is_some() => Part::unknown(basis.map_or("", |b| b.why_not_split)),
         (None, None) => Part::unknown("/proc/self/status was not read"),
         (Some(_), None) => Part::unknown(format!("{src} is not in /proc/self/status")),
     };
@@ -461,6 +486,38 @@ mod tests {
         assert_eq!(
             a.unexplained_bytes,
             Some((500 - 50 - 130) as i64 * MIB as i64)
+        );
+    }
+
+    /// Windows: private bytes split into the V8 heap, ArrayBuffers, other external memory
+    /// and the rest, which stays unexplained (no malloc figures, no stack or file split).
+    #[test]
+    fn private_bytes_are_split_where_there_is_no_procfs() {
+        let basis = Basis {
+            bytes: 300 * MIB,
+            source: "GetProcessMemoryInfo:PrivateUsage",
+            why_not_split: "not measured on win32 (no per-kind split of private bytes)",
+        };
+        let a = build_on(
+            None,
+            Some(basis),
+            &at(false),
+            Err("no mallinfo2 on win32".into()),
+            None,
+        );
+        let p = &a.parts;
+        assert_eq!(a.rss_bytes, Some(300 * MIB));
+        assert_eq!(a.rss_source, Some("GetProcessMemoryInfo:PrivateUsage"));
+        assert_eq!(p.v8_heap.bytes, Some(50 * MIB));
+        assert_eq!(p.array_buffers.bytes, Some(100 * MIB));
+        assert_eq!(p.external_other.bytes, Some(30 * MIB));
+        assert_eq!(p.malloc_other.bytes, None);
+        assert_eq!(p.file_backed.reason.as_deref(), Some(basis.why_not_split));
+        assert_eq!(a.unexplained_bytes, Some(120 * MIB as i64));
+        assert_eq!(a.unexplained_share, Some(0.4));
+        assert_eq!(
+            p.sum() as i64 + a.unexplained_bytes.unwrap(),
+            (300 * MIB) as i64
         );
     }
 

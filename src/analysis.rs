@@ -45,6 +45,17 @@ pub const MANY_THREADS: f64 = 100.0;
 /// Descriptors: 80% of the soft limit, or this many when unlimited.
 pub const OPEN_FDS_LIMIT_RATIO: f64 = 0.80;
 pub const OPEN_FDS_HIGH: f64 = 10_000.0;
+/// Windows: committed memory system-wide against the commit limit. At the limit,
+/// allocations fail in every process (V8 reports it as an out-of-memory crash).
+pub const COMMIT_NEAR_LIMIT_WARNING: f64 = 0.90;
+pub const COMMIT_NEAR_LIMIT_CRITICAL: f64 = 0.95;
+/// Windows: this process's private bytes against its job's memory limit. At the limit,
+/// its next commit fails.
+pub const JOB_NEAR_LIMIT_WARNING: f64 = 0.80;
+pub const JOB_NEAR_LIMIT_CRITICAL: f64 = 0.90;
+/// Open handles (descriptors) grew by at least this many, and at least doubled, across
+/// the process's dumps: something opens files, sockets or events and never closes them.
+pub const HANDLE_GROWTH_MIN: f64 = 1_000.0;
 /// Growth of one kind of memory smaller than this between the first and the last point is
 /// noise, not a finding. A steady Node process moves each kind by a few MiB between two
 /// points: the young generation commits and releases semi-spaces (up to 16 MiB each on
@@ -112,6 +123,8 @@ pub struct GrowthPoint {
     pub malloc_in_use: Option<f64>,
     pub malloc_free: Option<f64>,
     pub children: Option<f64>,
+    /// Open handles (Windows) or descriptors; not part of the memory kinds.
+    pub handles: Option<f64>,
 }
 
 /// The kinds growth is attributed to: together (without children) they are RSS.
@@ -366,6 +379,14 @@ pub struct Facts {
     pub open_fds: Option<f64>,
     pub open_fds_limit: Option<f64>,
     pub children_rss: Option<f64>,
+    /// Where `effective_limit` comes from (`cgroup`, `job`, `commit`, `physical`).
+    pub limit_source: Option<&'static str>,
+    /// Windows: the system's commit total and limit.
+    pub commit_total: Option<f64>,
+    pub commit_limit: Option<f64>,
+    /// Windows: the job's memory limit and this process's private bytes.
+    pub job_limit: Option<f64>,
+    pub job_usage: Option<f64>,
     /// The points growth is measured over, oldest first (this dump last).
     pub growth_points: Vec<GrowthPoint>,
     /// Why the dump was written (`hard`, `critical`, `manual`, `watchdog`).
@@ -387,7 +408,25 @@ pub const RISK_KINDS: &[&str] = &[
     "childProcessesHeavy",
     "hostReportedPressure",
     "memoryGrowth",
+    "commitNearLimit",
+    "jobLimitNear",
+    "handleGrowth",
 ];
+
+/// `(value / limit, severity)` when the ratio reaches `warning` or `critical`.
+fn near(value: f64, limit: f64, warning: f64, critical: f64) -> Option<(f64, Severity)> {
+    if limit <= 0.0 {
+        return None;
+    }
+    let r = value / limit;
+    if r >= critical {
+        Some((r, Severity::Critical))
+    } else if r >= warning {
+        Some((r, Severity::Warning))
+    } else {
+        None
+    }
+}
 
 fn risk(
     kind: &'static str,
@@ -478,7 +517,9 @@ pub fn analyze(f: &Facts) -> Analysis {
             ));
         }
     }
-    if let (Some(used), Some(limit)) = (f.usage_against_limit, f.effective_limit) {
+    // A job or commit limit has its own rule below, with its own thresholds.
+    let own_rule = matches!(f.limit_source, Some("job") | Some("commit"));
+    if let (Some(used), Some(limit), false) = (f.usage_against_limit, f.effective_limit, own_rule) {
         if limit > 0.0 {
             let ratio = used / limit;
             let sev = if ratio >= RSS_NEAR_LIMIT_CRITICAL {
@@ -501,6 +542,55 @@ pub fn analyze(f: &Facts) -> Analysis {
                     &[("usage", used), ("effectiveLimit", limit), ("ratio", ratio)],
                 ));
             }
+        }
+    }
+    if let (Some(used), Some(limit)) = (f.job_usage, f.job_limit) {
+        if let Some((ratio, sev)) =
+            near(used, limit, JOB_NEAR_LIMIT_WARNING, JOB_NEAR_LIMIT_CRITICAL)
+        {
+            risks.push(risk(
+                "jobLimitNear",
+                sev,
+                format!(
+                    "private bytes at {:.0}% of the job object's memory limit ({} of {}): the next commit past it fails",
+                    ratio * 100.0,
+                    mib(used),
+                    mib(limit)
+                ),
+                &[("privateBytes", used), ("jobMemoryLimit", limit), ("ratio", ratio)],
+            ));
+        }
+    }
+    if let (Some(used), Some(limit)) = (f.commit_total, f.commit_limit) {
+        if let Some((ratio, sev)) = near(
+            used,
+            limit,
+            COMMIT_NEAR_LIMIT_WARNING,
+            COMMIT_NEAR_LIMIT_CRITICAL,
+        ) {
+            risks.push(risk(
+                "commitNearLimit",
+                sev,
+                format!(
+                    "the system has committed {:.0}% of its commit limit ({} of {}): allocations fail in every process at the limit",
+                    ratio * 100.0,
+                    mib(used),
+                    mib(limit)
+                ),
+                &[("commitTotal", used), ("commitLimit", limit), ("ratio", ratio)],
+            ));
+        }
+    }
+    if let Some((first, last)) = handle_span(&f.growth_points) {
+        if last - first >= HANDLE_GROWTH_MIN && last >= 2.0 * first {
+            risks.push(risk(
+                "handleGrowth",
+                Severity::Warning,
+                format!(
+                    "open handles grew from {first:.0} to {last:.0} across this process's dumps"
+                ),
+                &[("first", first), ("last", last)],
+            ));
         }
     }
     if let Some(k) = f.cgroup_oom_kills.filter(|k| *k > 0.0) {
@@ -637,6 +727,13 @@ pub fn analyze(f: &Facts) -> Analysis {
     }
 }
 
+/// The handle counts of the oldest and the newest point that have one.
+fn handle_span(points: &[GrowthPoint]) -> Option<(f64, f64)> {
+    let first = points.iter().find_map(|p| p.handles)?;
+    let last = points.iter().rev().find_map(|p| p.handles)?;
+    Some((first, last))
+}
+
 /// The host's own verdict, with the nearest figures this analysis knows.
 fn host_reported(trigger: &str, severity: Severity, f: &Facts) -> Risk {
     let mut ev = Vec::new();
@@ -677,6 +774,9 @@ fn host_reported(trigger: &str, severity: Severity, f: &Facts) -> Risk {
 
 /// The recommendation for each kind of top risk (kinds absent here share no advice).
 pub const ADVICE: &[(&[&str], &str)] = &[
+    (&["jobLimitNear"], "The process is close to its job object's memory limit: reduce what is held in memory now or raise the limit the job (container, service manager) sets."),
+    (&["commitNearLimit"], "The system is close to its commit limit: close other programs, or enlarge the pagefile; this process's private bytes show its share."),
+    (&["handleGrowth"], "Open handles keep growing: look for files, sockets, timers or child processes that are opened and never closed."),
     (&["cgroupOomKills", "rssNearLimit"], "The process is close to the memory limit that kills it: reduce what is held in memory now (end the session, close large inputs) or raise the container/cgroup limit."),
     (&["heapNearLimit"], "The JS heap is near V8's limit: shrink what the application keeps (history, caches) or raise --max-old-space-size; a heap snapshot of a smaller repro shows what grows."),
     (&["nativeMemoryHigh"], "Most memory is outside the JS heap: look at Buffers, streams and native addons; heap snapshots will not show this growth."),
@@ -915,6 +1015,77 @@ mod tests {
     }
 
     #[test]
+    fn job_commit_and_handle_rules_both_sides() {
+        let job = |used: f64| Facts {
+            job_usage: Some(used),
+            job_limit: Some(1000.0),
+            usage_against_limit: Some(used),
+            effective_limit: Some(1000.0),
+            limit_source: Some("job"),
+            ..Default::default()
+        };
+        assert_eq!(kinds(&job(799.0)), vec![]);
+        assert_eq!(
+            kinds(&job(800.0)),
+            vec![("jobLimitNear", Severity::Warning)]
+        );
+        assert_eq!(
+            kinds(&job(900.0)),
+            vec![("jobLimitNear", Severity::Critical)]
+        );
+        let a = analyze(&job(950.0));
+        assert!(
+            a.recommendation.contains("job object"),
+            "{}",
+            a.recommendation
+        );
+        let commit = |used: f64| Facts {
+            commit_total: Some(used),
+            commit_limit: Some(1000.0),
+            ..Default::default()
+        };
+        assert_eq!(kinds(&commit(899.0)), vec![]);
+        assert_eq!(
+            kinds(&commit(900.0)),
+            vec![("commitNearLimit", Severity::Warning)]
+        );
+        assert_eq!(
+            kinds(&commit(950.0)),
+            vec![("commitNearLimit", Severity::Critical)]
+        );
+        // Against physical memory the general rule speaks.
+        let physical = Facts {
+            limit_source: Some("physical"),
+            ..job(900.0)
+        };
+        assert!(kinds(&physical).contains(&("rssNearLimit", Severity::Critical)));
+        let handles = |a: f64, b: f64| Facts {
+            growth_points: vec![
+                GrowthPoint {
+                    handles: Some(a),
+                    ..Default::default()
+                },
+                GrowthPoint::default(),
+                GrowthPoint {
+                    handles: Some(b),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(kinds(&handles(500.0, 1499.0)), vec![]);
+        assert_eq!(kinds(&handles(1500.0, 2999.0)), vec![]);
+        assert_eq!(
+            kinds(&handles(1000.0, 2000.0)),
+            vec![("handleGrowth", Severity::Warning)]
+        );
+        assert_eq!(
+            kinds(&handles(300.0, 2000.0)),
+            vec![("handleGrowth", Severity::Warning)]
+        );
+    }
+
+    #[test]
     fn a_pressure_trigger_never_reads_as_healthy() {
         // A critical dump 0.6 s before a V8 heap OOM: available/limit just above 0.40.
         let f = |trigger: &'static str| Facts {
@@ -979,6 +1150,7 @@ mod tests {
             malloc_in_use: malloc,
             malloc_free: malloc.map(|_| MIB),
             children: None,
+            handles: None,
         }
     }
 

@@ -13,7 +13,7 @@ use crate::probes::pressure::{self, Psi};
 use crate::probes::rss_split::{self, SmapsRollupPolicy};
 use crate::probes::system::SystemInfo;
 use crate::probes::tree::{self, ProcessTree, TreeLimits, TreeProcess};
-use crate::probes::{portable, procfs, rusage, system, ProbeRoots, ProbeRunner};
+use crate::probes::{platform, portable, procfs, rusage, system, ProbeRoots, ProbeRunner};
 use crate::report::{ProcessSection, Report};
 use crate::timefmt::UtcTime;
 use crate::writer::{self, FileId, RetentionReport};
@@ -63,6 +63,7 @@ pub struct Collected {
     pub process: ProcessSection,
     pub system: Option<SystemInfo>,
     pub cgroup: Option<CgroupInfo>,
+    pub job_object: Option<platform::JobObject>,
     pub pressure: Option<Psi>,
     pub tree: Option<ProcessTree>,
     /// `mallinfo2`, or why the C library has none.
@@ -76,15 +77,26 @@ pub fn collect(
     smaps_policy: SmapsRollupPolicy,
     mallinfo: malloc::MallinfoPolicy,
 ) -> Collected {
-    let status = runner.run_linux("status", || procfs::read_status(roots));
-    let statm = runner.run_linux("statm", || procfs::read_statm(roots));
+    let linux = cfg!(target_os = "linux");
+    // Off Linux, the procfs files with a counterpart here are replaced by the probe that
+    // reads it; those without (PSI, smaps, the OOM score) are listed as unavailable.
+    let (status, statm) = if linux {
+        (
+            runner.run_linux("status", || procfs::read_status(roots)),
+            runner.run_linux("statm", || procfs::read_statm(roots)),
+        )
+    } else {
+        runner.replaced("status", "processMemory");
+        runner.replaced("statm", "processMemory");
+        (None, None)
+    };
     // The cheap counters say how large the process is before anything walks its pages.
     let rss = status
         .as_ref()
         .and_then(|s| s.vm_rss)
         .or(statm.map(|m| m.resident));
     let (smaps_rollup, smaps_skipped) = match smaps_policy.decide(rss) {
-        Err(reason) if cfg!(target_os = "linux") => {
+        Err(reason) if linux => {
             runner.skip("smapsRollup", reason.clone());
             (None, Some(reason))
         }
@@ -93,7 +105,7 @@ pub fn collect(
             None,
         ),
     };
-    let rss_split = cfg!(target_os = "linux").then(|| {
+    let rss_split = linux.then(|| {
         rss_split::build(
             status.as_ref(),
             statm.as_ref(),
@@ -101,31 +113,67 @@ pub fn collect(
             smaps_skipped.as_deref(),
         )
     });
+    let open_fds = runner.run("openFds", open_fds_here(roots));
+    let resource_usage = runner.run("resourceUsage", rusage::read);
+    let page_faults = if cfg!(windows) {
+        runner.replaced("pageFaults", "processMemory");
+        None
+    } else if linux {
+        runner.run_linux("pageFaults", || procfs::read_page_faults(roots))
+    } else {
+        // getrusage counts this process's faults the way /proc/self/stat does.
+        resource_usage.as_ref().map(|r| procfs::PageFaults {
+            minor: r.minor_page_faults.unwrap_or(0),
+            major: r.major_page_faults.unwrap_or(0),
+        })
+    };
+    let memory = if linux {
+        Some(platform::process_memory_linux(
+            status.as_ref(),
+            page_faults.as_ref(),
+            open_fds,
+        ))
+    } else {
+        process_memory_here(runner, open_fds, page_faults.as_ref())
+    };
     let process = ProcessSection {
-        status,
-        statm,
         rss_split,
         smaps_rollup,
-        open_fds: runner.run_linux("openFds", || procfs::count_open_fds(roots)),
+        open_fds,
         open_fds_limit: runner
             .run("openFdsLimit", rusage::open_files_limit)
             .flatten(),
-        resource_usage: runner.run("resourceUsage", rusage::read),
-        page_faults: runner.run_linux("pageFaults", || procfs::read_page_faults(roots)),
+        resource_usage,
+        page_faults,
         oom_score: runner.run_linux("oomScore", || procfs::read_oom_score(roots)),
-        mappings: runner.run_linux("mappings", || procfs::count_mappings(roots)),
-        uptime_seconds: runner.run_linux("uptime", || procfs::process_uptime_seconds(roots)),
+        mappings: runner.run("mappings", mappings_here(roots)),
+        uptime_seconds: runner.run("uptime", uptime_here(roots)),
+        memory,
+        status,
+        statm,
     };
     let mut system = runner.run("system", system::read);
     if let Some(s) = system.as_mut() {
-        s.meminfo = runner.run_linux("meminfo", || procfs::read_meminfo(roots));
+        if linux {
+            s.meminfo = runner.run_linux("meminfo", || procfs::read_meminfo(roots));
+            s.memory_detail = Some(platform::system_detail_linux(s.meminfo.as_ref()));
+        } else {
+            runner.replaced("meminfo", "systemMemory");
+            s.memory_detail = system_detail_here(runner);
+        }
     }
-    let cgroup = runner.run_linux("cgroup", || {
-        cgroup::read(&roots.proc, &roots.pid_dir, &roots.cgroup_fs)
-    });
+    let (cgroup, job_object) = if cfg!(windows) {
+        runner.replaced("cgroup", "jobObject");
+        (None, job_object_here(runner))
+    } else {
+        let cgroup = runner.run_linux("cgroup", || {
+            cgroup::read(&roots.proc, &roots.pid_dir, &roots.cgroup_fs)
+        });
+        (cgroup, None)
+    };
     let pressure = runner.run_linux("pressure", || pressure::read_system(&roots.proc));
     let pid = std::process::id();
-    let tree = if cfg!(target_os = "linux") {
+    let tree = if linux {
         runner.run("processTree", || {
             tree::read(&roots.proc, pid, TreeLimits::default())
         })
@@ -152,9 +200,166 @@ pub fn collect(
         process,
         system,
         cgroup,
+        job_object,
         pressure,
         tree,
         malloc,
+    }
+}
+
+/// Open descriptors: `/proc/self/fd` (Linux), `/dev/fd` (macOS), handles (Windows).
+fn open_fds_here(roots: &ProbeRoots) -> impl FnOnce() -> Result<u64, String> + '_ {
+    move || {
+        #[cfg(windows)]
+        {
+            let _ = roots;
+            crate::probes::windows::handle_count()
+        }
+        #[cfg(target_os = "macos")]
+        {
+            let _ = roots;
+            crate::probes::macos::count_open_fds()
+        }
+        #[cfg(not(any(windows, target_os = "macos")))]
+        {
+            if cfg!(target_os = "linux") {
+                procfs::count_open_fds(roots)
+            } else {
+                Err(format!(
+                    "unavailable on {}: no descriptor count",
+                    std::env::consts::OS
+                ))
+            }
+        }
+    }
+}
+
+/// Memory mappings: `/proc/self/maps` (Linux), committed regions (Windows).
+fn mappings_here(roots: &ProbeRoots) -> impl FnOnce() -> Result<procfs::Mappings, String> + '_ {
+    move || {
+        #[cfg(windows)]
+        {
+            let _ = roots;
+            let (total, file_backed, truncated) =
+                crate::probes::windows::count_regions(procfs::MAX_MAPPINGS_COUNTED)?;
+            Ok(procfs::Mappings {
+                total,
+                file_backed,
+                truncated,
+            })
+        }
+        #[cfg(not(windows))]
+        {
+            if cfg!(target_os = "linux") {
+                procfs::count_mappings(roots)
+            } else {
+                Err(format!(
+                    "unavailable on {}: Linux only (procfs)",
+                    std::env::consts::OS
+                ))
+            }
+        }
+    }
+}
+
+/// How long this process has run: procfs on Linux, its start time elsewhere.
+fn uptime_here(roots: &ProbeRoots) -> impl FnOnce() -> Result<f64, String> + '_ {
+    move || {
+        if cfg!(target_os = "linux") {
+            return procfs::process_uptime_seconds(roots);
+        }
+        #[cfg(windows)]
+        let start = crate::probes::windows::process_times()?.2;
+        #[cfg(not(windows))]
+        let start = crate::report::process_start_ms();
+        let now = UtcTime::now().epoch_ms.max(0) as u64;
+        Ok(procfs::round_millis(
+            now.saturating_sub(start) as f64 / 1000.0,
+        ))
+    }
+}
+
+fn process_memory_here(
+    runner: &mut ProbeRunner,
+    open_fds: Option<u64>,
+    page_faults: Option<&procfs::PageFaults>,
+) -> Option<platform::ProcessMemory> {
+    #[cfg(windows)]
+    {
+        let _ = page_faults;
+        let mut why = String::new();
+        let c = runner.run("processMemory", || {
+            crate::probes::windows::memory_counters().inspect_err(|e| why = e.clone())
+        });
+        let fds_why = runner
+            .failures
+            .iter()
+            .find(|f| f.probe == "openFds")
+            .map_or("the openFds probe did not run".to_string(), |f| {
+                f.reason.clone()
+            });
+        Some(platform::process_memory_windows(
+            c.as_ref(),
+            open_fds.ok_or(fds_why.as_str()),
+            &why,
+        ))
+    }
+    #[cfg(target_os = "macos")]
+    {
+        let mut why = String::new();
+        let v = runner.run("processMemory", || {
+            crate::probes::macos::vm_info().inspect_err(|e| why = e.clone())
+        });
+        Some(platform::process_memory_macos(
+            v.as_ref(),
+            page_faults.map(|f| f.minor + f.major),
+            open_fds,
+            &why,
+        ))
+    }
+    #[cfg(not(any(windows, target_os = "macos")))]
+    {
+        let _ = (runner, open_fds, page_faults);
+        None
+    }
+}
+
+fn system_detail_here(runner: &mut ProbeRunner) -> Option<platform::SystemMemoryDetail> {
+    #[cfg(windows)]
+    {
+        let mut why = String::new();
+        let s = runner.run("systemMemory", || {
+            crate::probes::windows::memory_status().inspect_err(|e| why = e.clone())
+        });
+        Some(platform::system_detail_windows(s.as_ref(), &why))
+    }
+    #[cfg(target_os = "macos")]
+    {
+        let mut why = String::new();
+        let p = runner.run("systemMemory", || {
+            crate::probes::macos::pages().inspect_err(|e| why = e.clone())
+        });
+        let level = runner.run("memoryPressureLevel", crate::probes::macos::pressure_level);
+        Some(platform::system_detail_macos(p.as_ref(), level, &why))
+    }
+    #[cfg(not(any(windows, target_os = "macos")))]
+    {
+        let _ = runner;
+        None
+    }
+}
+
+fn job_object_here(runner: &mut ProbeRunner) -> Option<platform::JobObject> {
+    #[cfg(windows)]
+    {
+        runner
+            .run("jobObject", crate::probes::windows::job_limits)
+            .map(platform::job_object)
+    }
+    #[cfg(not(windows))]
+    {
+        let _ = runner;
+        None
     }
 }
 
@@ -195,6 +400,7 @@ pub fn dump_point(epoch_ms: i64, a: &MemoryAccounting, report: &Report) -> Growt
         malloc_in_use: m.map(|m| m.in_use_bytes as f64),
         malloc_free: m.map(|m| m.free_retained_bytes as f64),
         children: a.children.as_ref().map(|c| c.rss_bytes as f64),
+        handles: None,
     }
 }
 
@@ -248,26 +454,29 @@ fn portable_tree(pid: u32, max: usize) -> Result<ProcessTree, String> {
     })
 }
 
-/// The smaller of the cgroup's limit and physical memory, with usage and headroom.
+/// The smaller of the cgroup's limit and physical memory (and, on Windows, the commit
+/// limit the system reports), with usage and headroom.
 pub fn memory_limit(
     cgroup: Option<&CgroupInfo>,
     system: Option<&SystemInfo>,
 ) -> Option<MemoryLimit> {
-    let physical = system.map(|s| s.total_memory).filter(|t| *t > 0);
+    memory_limit_from(cgroup, None, None, system)
+}
+
+/// The smallest of the limits that apply here (`probes::platform::limit_candidates`),
+/// with what counts against it and the headroom left.
+pub fn memory_limit_from(
+    cgroup: Option<&CgroupInfo>,
+    job: Option<&platform::JobObject>,
+    process: Option<&platform::ProcessMemory>,
+    system: Option<&SystemInfo>,
+) -> Option<MemoryLimit> {
     let cg = cgroup.and_then(|c| c.effective_limit.map(|l| (l, c.usage)));
-    let (limit, source, usage) = match (cg, physical) {
-        (Some((l, u)), Some(p)) if l < p => (l, "cgroup", u),
-        (Some((l, u)), None) => (l, "cgroup", u),
-        (_, Some(p)) => (
-            p,
-            "physical",
-            system.map(|s| s.total_memory.saturating_sub(s.available_memory)),
-        ),
-        (None, None) => return None,
-    };
+    let best = platform::effective(&platform::limit_candidates(cg, job, process, system))?;
+    let (limit, usage) = (best.limit, best.usage);
     Some(MemoryLimit {
         effective_limit_bytes: limit,
-        source,
+        source: best.source,
         usage_bytes: usage,
         headroom_bytes: usage.map(|u| limit.saturating_sub(u)),
         usage_ratio: usage.map(|u| (u as f64 / limit as f64 * 1e4).round() / 1e4),
@@ -336,9 +545,30 @@ pub fn facts(
         open_fds: c.process.open_fds.map(|v| v as f64),
         open_fds_limit: c.process.open_fds_limit.map(|v| v as f64),
         children_rss: c.tree.as_ref().map(|t| t.descendants_rss_bytes as f64),
+        limit_source: limit.map(|l| l.source),
+        commit_total: windows_commit(c).map(|(t, _)| t),
+        commit_limit: windows_commit(c).map(|(_, l)| l),
+        job_limit: c
+            .job_object
+            .as_ref()
+            .and_then(|j| j.limit())
+            .map(|v| v as f64),
+        job_usage: c
+            .process
+            .memory
+            .as_ref()
+            .and_then(|m| m.commit.value)
+            .map(|v| v as f64),
         growth_points,
         trigger: Some(report.trigger),
     }
+}
+
+/// The system's commit total and limit where the commit limit is enforced (Windows).
+fn windows_commit(c: &Collected) -> Option<(f64, f64)> {
+    let d = c.system.as_ref()?.memory_detail.as_ref()?;
+    (d.commit_limit.source == Some("GlobalMemoryStatusEx:ullTotalPageFile")).then_some(())?;
+    Some((d.commit_total.value? as f64, d.commit_limit.value? as f64))
 }
 
 /// Fills the phase-2 sections of `report` from what was collected. `first` holds the
@@ -348,9 +578,15 @@ pub fn enrich(
     c: Collected,
     first: Option<&parking_lot::Mutex<Option<GrowthPoint>>>,
 ) {
-    let limit = memory_limit(c.cgroup.as_ref(), c.system.as_ref());
-    let acc = accounting::build(
+    let limit = memory_limit_from(
+        c.cgroup.as_ref(),
+        c.job_object.as_ref(),
+        c.process.memory.as_ref(),
+        c.system.as_ref(),
+    );
+    let acc = accounting::build_on(
         c.process.status.as_ref(),
+        accounting_basis(c.process.memory.as_ref()),
         &host_figures(&report.at_trigger),
         c.malloc
             .clone()
@@ -358,7 +594,8 @@ pub fn enrich(
         c.tree.as_ref(),
     );
     let now = crate::timefmt::UtcTime::now().epoch_ms;
-    let this = dump_point(now, &acc, report);
+    let mut this = dump_point(now, &acc, report);
+    this.handles = c.process.open_fds.map(|v| v as f64);
     let mut points: Vec<GrowthPoint> = Vec::new();
     if let Some(slot) = first {
         let mut slot = slot.lock();
@@ -382,9 +619,32 @@ pub fn enrich(
     report.process = Some(c.process);
     report.system = c.system;
     report.cgroup = c.cgroup;
+    report.job_object = c.job_object;
     report.pressure = c.pressure;
     report.process_tree = c.tree;
     report.collection_complete = true;
+}
+
+/// What the accounting splits off Linux: private bytes (Windows), the physical footprint
+/// (macOS). On Linux (no basis) it splits `VmRSS`.
+pub fn accounting_basis(m: Option<&platform::ProcessMemory>) -> Option<accounting::Basis> {
+    let m = m?;
+    if let (Some(bytes), Some(source)) = (m.commit.value, m.commit.source) {
+        return Some(accounting::Basis {
+            bytes,
+            source,
+            why_not_split:
+                "not measured on win32: Windows gives no per-kind split of private bytes",
+        });
+    }
+    if let (Some(bytes), Some(source)) = (m.footprint.value, m.footprint.source) {
+        return Some(accounting::Basis {
+            bytes,
+            source,
+            why_not_split: "not measured on darwin: macOS gives no per-kind split of the footprint",
+        });
+    }
+    None
 }
 
 /// Phase 2 with any panic turned into a reported error: the promise must settle, and

@@ -132,6 +132,11 @@ pub fn contract() -> Value {
                 "manyThreads": a::MANY_THREADS,
                 "openFdsLimitRatio": a::OPEN_FDS_LIMIT_RATIO,
                 "openFdsHigh": a::OPEN_FDS_HIGH,
+                "commitNearLimitWarning": a::COMMIT_NEAR_LIMIT_WARNING,
+                "commitNearLimitCritical": a::COMMIT_NEAR_LIMIT_CRITICAL,
+                "jobNearLimitWarning": a::JOB_NEAR_LIMIT_WARNING,
+                "jobNearLimitCritical": a::JOB_NEAR_LIMIT_CRITICAL,
+                "handleGrowthMin": a::HANDLE_GROWTH_MIN,
             },
             "pressureTriggers": pressure,
             "riskKinds": a::RISK_KINDS,
@@ -271,6 +276,8 @@ mod golden {
                     .find(|x| *x == t)
                     .expect("a known trigger")
             }),
+            // The job, commit and handle facts are read natively on Windows only.
+            ..Default::default()
         }
     }
 

@@ -413,6 +413,7 @@ impl Dumper {
             memory_limit: None,
             cgroup: None,
             pressure: None,
+            job_object: None,
             process_tree: None,
             memory_accounting: None,
             analysis: None,

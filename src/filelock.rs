@@ -27,52 +27,23 @@ pub fn try_lock(f: &File) -> bool {
 }
 
 #[cfg(windows)]
-mod win {
-    use std::ffi::c_void;
-
-    pub const LOCKFILE_FAIL_IMMEDIATELY: u32 = 0x1;
-    pub const LOCKFILE_EXCLUSIVE_LOCK: u32 = 0x2;
-
-    /// `OVERLAPPED`, with its offset union as the two DWORDs.
-    #[repr(C)]
-    pub struct Overlapped {
-        pub internal: usize,
-        pub internal_high: usize,
-        pub offset: u32,
-        pub offset_high: u32,
-        pub h_event: *mut c_void,
-    }
-
-    #[link(name = "kernel32")]
-    extern "system" {
-        pub fn LockFileEx(
-            file: *mut c_void,
-            flags: u32,
-            reserved: u32,
-            bytes_low: u32,
-            bytes_high: u32,
-            overlapped: *mut Overlapped,
-        ) -> i32;
-    }
-}
-
-#[cfg(windows)]
 pub fn try_lock(f: &File) -> bool {
     use std::os::windows::io::AsRawHandle;
-    let mut ov = win::Overlapped {
-        internal: 0,
-        internal_high: 0,
-        offset: WINDOWS_LOCK_OFFSET as u32,
-        offset_high: (WINDOWS_LOCK_OFFSET >> 32) as u32,
-        h_event: std::ptr::null_mut(),
+    use windows_sys::Win32::Storage::FileSystem::{
+        LockFileEx, LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
     };
+    use windows_sys::Win32::System::IO::OVERLAPPED;
+    // SAFETY: `OVERLAPPED` is plain old data; all-zero bytes (no event, offset 0) are valid.
+    let mut ov: OVERLAPPED = unsafe { std::mem::zeroed() };
+    ov.Anonymous.Anonymous.Offset = WINDOWS_LOCK_OFFSET as u32;
+    ov.Anonymous.Anonymous.OffsetHigh = (WINDOWS_LOCK_OFFSET >> 32) as u32;
     // A synchronous handle with FAIL_IMMEDIATELY: returns at once, nothing pending.
     // SAFETY: the handle is `f`'s, open for the whole call; `ov` is a valid, exclusively
     // borrowed OVERLAPPED that outlives it (the call does not complete asynchronously).
     unsafe {
-        win::LockFileEx(
+        LockFileEx(
             f.as_raw_handle(),
-            win::LOCKFILE_EXCLUSIVE_LOCK | win::LOCKFILE_FAIL_IMMEDIATELY,
+            LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY,
             0,
             1,
             0,

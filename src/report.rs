@@ -254,6 +254,11 @@ pub struct ProcessSection {
     pub oom_score: Option<OomScore>,
     pub mappings: Option<Mappings>,
     pub uptime_seconds: Option<f64>,
+    /// The process's memory as this platform counts it, every figure with its source or
+    /// why this platform has none (the same fields on Linux, Windows and macOS). Absent in
+    /// documents written before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<crate::probes::platform::ProcessMemory>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -298,6 +303,9 @@ pub struct Report {
     pub cgroup: Option<crate::probes::cgroup::CgroupInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pressure: Option<crate::probes::pressure::Psi>,
+    /// Windows: the job object this process runs in and its memory limits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_object: Option<crate::probes::platform::JobObject>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub process_tree: Option<crate::probes::tree::ProcessTree>,
     /// Resident memory split into parts that add up, each with its source (phase 2).
@@ -341,12 +349,14 @@ pub struct WatchdogInfo {
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MemoryLimit {
-    /// The smaller of the cgroup's effective limit and physical memory.
+    /// The smallest of the limits that apply here: the cgroup's (Linux), the job's and
+    /// the commit limit (Windows), physical memory.
     pub effective_limit_bytes: u64,
-    /// `"cgroup"` or `"physical"`.
-    #[cfg_attr(test, schemars(extend("enum" = ["cgroup", "physical"])))]
+    /// `"cgroup"`, `"job"`, `"commit"` or `"physical"`.
+    #[cfg_attr(test, schemars(extend("enum" = ["cgroup", "job", "commit", "physical"])))]
     pub source: &'static str,
-    /// What counts against it: the cgroup's usage, or memory in use machine-wide.
+    /// What counts against it: the cgroup's usage, this process's private bytes (job),
+    /// the system's commit total (commit), or memory in use machine-wide (physical).
     pub usage_bytes: Option<u64>,
     pub headroom_bytes: Option<u64>,
     /// `usage / limit`.
@@ -597,6 +607,7 @@ pub(crate) mod tests {
             memory_limit: None,
             cgroup: None,
             pressure: None,
+            job_object: None,
             process_tree: None,
             memory_accounting: None,
             analysis: None,

@@ -645,10 +645,7 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
         // or ERROR_FILE_EXISTS: AlreadyExists), renames a file that is still open (ours are
         // opened with delete sharing) and, unlike a hard link, works on FAT and exFAT too.
         use std::os::windows::ffi::OsStrExt;
-        #[link(name = "kernel32")]
-        extern "system" {
-            fn MoveFileExW(from: *const u16, to: *const u16, flags: u32) -> i32;
-        }
+        use windows_sys::Win32::Storage::FileSystem::MoveFileExW;
         let wide = |p: &Path| -> Vec<u16> { p.as_os_str().encode_wide().chain([0]).collect() };
         let (a, b) = (wide(&long_path(from)), wide(&long_path(to)));
         // SAFETY: both are NUL-terminated wide paths that outlive the call.

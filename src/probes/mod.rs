@@ -11,7 +11,10 @@ pub struct ProbeFailure {
 }
 
 pub mod cgroup;
+#[cfg(target_os = "macos")]
+pub mod macos;
 pub mod malloc;
+pub mod platform;
 pub mod portable;
 pub mod pressure;
 pub mod procfs;
@@ -19,6 +22,8 @@ pub mod rss_split;
 pub mod rusage;
 pub mod system;
 pub mod tree;
+#[cfg(windows)]
+pub mod windows;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -102,6 +107,22 @@ impl ProbeRunner {
             });
             None
         }
+    }
+
+    /// Records that the Linux probe `name` was not run because, on this platform, the
+    /// probe `by` reads its counterpart.
+    pub fn replaced(&mut self, name: &'static str, by: &'static str) {
+        self.skip(
+            name,
+            format!(
+                "Linux only (procfs or cgroup); on {} the {by} probe reads its counterpart",
+                match std::env::consts::OS {
+                    "macos" => "darwin",
+                    "windows" => "win32",
+                    other => other,
+                }
+            ),
+        );
     }
 
     /// Records that `name` was deliberately not run.

@@ -10,10 +10,12 @@ pub struct ResourceUsage {
     pub system_cpu_micros: u64,
     /// Peak resident set size in bytes.
     pub max_rss_bytes: u64,
-    pub minor_page_faults: u64,
-    pub major_page_faults: u64,
-    pub voluntary_context_switches: u64,
-    pub involuntary_context_switches: u64,
+    /// Null on Windows, which counts faults only as one figure (`process.memory.pageFaults`)
+    /// and reports no context switches.
+    pub minor_page_faults: Option<u64>,
+    pub major_page_faults: Option<u64>,
+    pub voluntary_context_switches: Option<u64>,
+    pub involuntary_context_switches: Option<u64>,
 }
 
 #[cfg(unix)]
@@ -31,14 +33,27 @@ pub fn read() -> Result<ResourceUsage, String> {
         user_cpu_micros: micros(ru.ru_utime),
         system_cpu_micros: micros(ru.ru_stime),
         max_rss_bytes: ru.ru_maxrss.max(0) as u64 * maxrss_unit,
-        minor_page_faults: ru.ru_minflt.max(0) as u64,
-        major_page_faults: ru.ru_majflt.max(0) as u64,
-        voluntary_context_switches: ru.ru_nvcsw.max(0) as u64,
-        involuntary_context_switches: ru.ru_nivcsw.max(0) as u64,
+        minor_page_faults: Some(ru.ru_minflt.max(0) as u64),
+        major_page_faults: Some(ru.ru_majflt.max(0) as u64),
+        voluntary_context_switches: Some(ru.ru_nvcsw.max(0) as u64),
+        involuntary_context_switches: Some(ru.ru_nivcsw.max(0) as u64),
     })
 }
 
-#[cfg(not(unix))]
+/// `GetProcessTimes` for CPU time and the peak working set for peak resident size.
+#[cfg(windows)]
+pub fn read() -> Result<ResourceUsage, String> {
+    let (user, system, _) = super::windows::process_times()?;
+    let c = super::windows::memory_counters()?;
+    Ok(ResourceUsage {
+        user_cpu_micros: user,
+        system_cpu_micros: system,
+        max_rss_bytes: c.peak_working_set,
+        ..Default::default()
+    })
+}
+
+#[cfg(not(any(unix, windows)))]
 pub fn read() -> Result<ResourceUsage, String> {
     Err("unavailable: getrusage is not provided on this platform".to_string())
 }
@@ -57,7 +72,7 @@ mod tests {
         std::hint::black_box(x);
         let b = super::read().unwrap();
         assert!(b.max_rss_bytes >= 8 << 20);
-        assert!(b.minor_page_faults >= a.minor_page_faults);
+        assert!(b.minor_page_faults >= a.minor_page_faults && b.minor_page_faults.is_some());
         assert!(b.user_cpu_micros + b.system_cpu_micros >= a.user_cpu_micros + a.system_cpu_micros);
     }
 }
@@ -74,7 +89,16 @@ pub fn open_files_limit() -> Result<Option<u64>, String> {
     Ok((rl.rlim_cur != libc::RLIM_INFINITY).then_some(rl.rlim_cur as u64))
 }
 
-#[cfg(not(unix))]
+/// Windows has no descriptor limit to set: a process may hold at most 2^24 handles.
+#[cfg(windows)]
+pub const WINDOWS_MAX_HANDLES: u64 = 1 << 24;
+
+#[cfg(windows)]
+pub fn open_files_limit() -> Result<Option<u64>, String> {
+    Ok(Some(WINDOWS_MAX_HANDLES))
+}
+
+#[cfg(not(any(unix, windows)))]
 pub fn open_files_limit() -> Result<Option<u64>, String> {
     Err("unavailable: getrlimit is not provided on this platform".to_string())
 }

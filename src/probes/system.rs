@@ -20,6 +20,10 @@ pub struct SystemInfo {
     pub os_version: Option<String>,
     /// Linux only: cache, shared memory and commit figures from `/proc/meminfo`.
     pub meminfo: Option<super::procfs::MemInfo>,
+    /// Commit, memory load and page figures, each with its source or why this platform
+    /// has none. Absent in documents written before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_detail: Option<super::platform::SystemMemoryDetail>,
 }
 
 pub fn read() -> Result<SystemInfo, String> {
@@ -44,6 +48,7 @@ pub fn read() -> Result<SystemInfo, String> {
         kernel_version: System::kernel_version(),
         os_version: System::long_os_version(),
         meminfo: None,
+        memory_detail: None,
     })
 }
 
