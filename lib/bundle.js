@@ -496,7 +496,7 @@ function writeBundle(dir, options = {}) {
   } finally {
     fs.closeSync(fd)
   }
-  return { path: out, bytes: p.zip.length, files: p.manifest.files.map((f) => f.name), plan: p }
+  return { path: out, bytes: p.zip.length, files: p.entries.map((f) => f.name), plan: p }
 }
 
 /**
