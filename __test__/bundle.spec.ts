@@ -26,7 +26,7 @@ const identity = (home: string) => ({ ...process.env, HOME: home, USER, LOGNAME:
 const run = (args: string[], env: NodeJS.ProcessEnv = process.env) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env, timeout: 60_000 })
 
 /** Every unpacked byte of a bundle, and its entries. */
-function unpack(file: string): { entries: Record<string, Buffer>; all: string } {
+function unpack(file: string): { entries: Record<string, Buffer>; all: string; raw: string } {
   const raw = readFileSync(file)
   const entries = Object.fromEntries(Object.entries(unzipSync(raw)).map(([k, v]) => [k, Buffer.from(v)]))
   // The names and the unpacked contents; the raw archive too, for the planted (long) strings.

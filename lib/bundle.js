@@ -397,11 +397,11 @@ function plan(dir, options) {
   const rules = redactionRules(opts.env ?? process.env)
   const { files, skipped, ignored, redaction } = scan(dir, rules)
   const readable = files.filter((f) => f.kind !== 'heapSnapshot')
-  const whole = inspect.summarize(readable.length ? readable.map((f) => ({ path: f.name, text: f.kind === 'dump' ? f.text : trailText(f.records) })) : [])
+  if (!readable.length) throw new Error(`nothing to bundle in ${dir}: no dump or recorder file in it`)
+  const whole = inspect.summarize(readable.map((f) => ({ path: f.name, text: f.kind === 'dump' ? f.text : trailText(f.records) })))
   const { processes, rule } = select(whole.processes, opts)
   if (!processes.length) {
-    const why = readable.length ? 'no process matches the filters' : 'no dump or recorder file in it'
-    throw new Error(`nothing to bundle in ${dir}: ${why}`)
+    throw new Error(`nothing to bundle in ${dir}: no process matches the filters`)
   }
   const names = new Set(processes.flatMap((p) => [...p.dumps.map((d) => d.file), ...p.recorder.files.map((f) => f.file)]))
   const chosen = readable.filter((f) => names.has(f.name))
