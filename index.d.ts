@@ -17,6 +17,39 @@ export type {
   Trigger,
 } from './native.js'
 
+/** Options of `bundle()`; see docs/bundle.md. */
+export interface BundleOptions {
+  /** Where to write the .zip (created exclusively, mode 0600); default `./memory-diagnostics-<UTC time>.zip`. */
+  output?: string
+  /** Every process in the directory (default: the most recent that crashed, else the most recent). */
+  all?: boolean
+  /** The processes of this session id. */
+  session?: string
+  /** The processes active since then: a Date, epoch ms, an ISO 8601 string or a duration back from now (`'30m'`, `'2h'`, `'7d'`). */
+  since?: Date | number | string
+  /** Add the chosen dumps' heap snapshots, redacted ones only, within the budget. */
+  withSnapshots?: boolean
+  /** The size limit in bytes (default 2 MiB, at least 64 KiB). */
+  maxBytes?: number
+  /** The environment whose HOME, USER, LOGNAME, USERNAME, HOSTNAME and COMPUTERNAME are redacted besides os.homedir(), os.userInfo() and os.hostname(); default `process.env`. */
+  env?: Record<string, string | undefined>
+}
+/** What `bundle()` wrote. */
+export interface BundleResult {
+  /** The absolute path of the .zip. */
+  path: string
+  /** Its size in bytes. */
+  bytes: number
+  /** The names of the files in it, `manifest.json` first. */
+  files: string[]
+}
+/**
+ * Packs the diagnostics directory's evidence about a crash into one redacted .zip for a bug
+ * report (dumps, the recorder trail, the inspect summary, the timeline, a manifest). Rejects
+ * with an error naming the option or the problem; never changes the directory.
+ */
+export declare function bundle(dir: string, options?: BundleOptions): Promise<BundleResult>
+
 /** Which implementation is active: the native addon, or the pure-JS fallback. */
 export declare const implementation: 'native' | 'js'
 /** Why the pure-JS fallback is active (the loader's first error), or null. */

@@ -78,4 +78,9 @@ if (binding && typeof binding.observedFigureKeys === 'function' && binding.obser
   }
 }
 
-module.exports = { MemoryDiagnosticsDumper, implementation, fallbackReason }
+/** One redacted .zip of a crash for a bug report (lib/bundle.js, loaded on first use). */
+function bundle(dir, options) {
+  return require('./lib/bundle.js').bundle(dir, options)
+}
+
+module.exports = { MemoryDiagnosticsDumper, implementation, fallbackReason, bundle }

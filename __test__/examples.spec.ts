@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
@@ -6,7 +6,7 @@ import { dumpFiles, implementations, readDump, root, runNode, scratch } from './
 import { writeModules } from './ts-run.js'
 
 const example = (name: string) => readFileSync(join(root, 'examples', `${name}.ts`), 'utf8')
-const modules = writeModules(join(scratch('examples'), 'out'), { monitor: example('monitor'), 'oom-child': example('oom-child') })
+const modules = writeModules(join(scratch('examples'), 'out'), { monitor: example('monitor'), 'oom-child': example('oom-child'), 'bug-report': example('bug-report') })
 
 describe('examples/monitor.ts, a minimal MemoryPressureMonitor wired to the dumper', () => {
   it('dumps on hard and critical pressure (heap ratio or RSS) and the phase-1 file is on disk when its cleanup runs', async () => {
@@ -52,4 +52,19 @@ describe('examples/monitor.ts, a minimal MemoryPressureMonitor wired to the dump
       expect(d.atTrigger.activeResources).toBeTypeOf('object')
     }
   }, 120_000)
+})
+
+describe('examples/bug-report.ts, a host CLI offering the bundle from its bug-report command', () => {
+  it('writes the bundle and prints its path; says so when there is nothing to send', () => {
+    const dir = join(scratch(), 'diag')
+    mkdirSync(dir)
+    const fixture = join(root, 'tests/fixtures/inspect/kernel-oom-cgroup-limit')
+    for (const f of readdirSync(fixture)) copyFileSync(join(fixture, f), join(dir, f))
+    const out = join(scratch(), 'report.zip')
+    const r = runNode(modules['bug-report'], [dir, out])
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout).toBe(`Attach ${out} (${(statSync(out).size / 1024).toFixed(0)} KiB, 7 files) to your bug report.\n`)
+    const empty = runNode(modules['bug-report'], [scratch()])
+    expect(empty.stdout).toMatch(/^No memory diagnostics to attach: nothing to bundle in .*: no dump or recorder file in it\n$/)
+  })
 })

@@ -1,7 +1,7 @@
 // Each line below must be rejected by the typings; the test suite checks that tsc
 // reports exactly these errors, so the typings cannot silently decay to `any`.
 import v8 from 'node:v8'
-import { MemoryDiagnosticsDumper } from 'memory-diagnostics-dumper'
+import { MemoryDiagnosticsDumper, bundle } from 'memory-diagnostics-dumper'
 // @ts-expect-error the native loader's target is not part of the package's surface
 import { __napiBindingTarget } from 'memory-diagnostics-dumper'
 // @ts-expect-error nor are the binding's internal functions
@@ -36,5 +36,9 @@ void d.dump('hard').then((r) => {
 // The trigger of a result is a Trigger, not any string.
 // @ts-expect-error 'soft' is not a trigger
 void d.dump('hard').then((r) => r.trigger === 'soft')
+// @ts-expect-error maxBytes is a number of bytes
+void bundle('/tmp/x', { maxBytes: '2MiB' })
+// @ts-expect-error an unknown bundle option (a typo of output)
+void bundle('/tmp/x', { outptu: 'x.zip' })
 void __napiBindingTarget
 void observedFigureKeys

@@ -189,6 +189,11 @@ function collect(args) {
   const files = []
   const notes = []
   for (const a of args) {
+    // Entries already read (a bundle's, or the bundle command's own): `{ path, text }`.
+    if (a && typeof a === 'object') {
+      files.push(a)
+      continue
+    }
     let st
     try {
       st = fs.statSync(a)
@@ -211,6 +216,14 @@ function collect(args) {
         inside = inside.slice(0, LIMITS.files)
       }
       for (const f of inside) files.push({ path: path.join(a, f) })
+    } else if (/\.zip$/i.test(a) || require('./bundle.js').looksLikeBundle(a)) {
+      // A bundle (memory-diagnostics-dumper bundle) is read as the directory it came from.
+      const b = require('./bundle.js').readBundle(a)
+      if (b.error) files.push({ path: a, error: b.error })
+      else {
+        for (const e of b.entries) files.push(e)
+        for (const n of b.notes) notes.push(n)
+      }
     } else files.push({ path: a })
   }
   return { files, notes }
@@ -248,8 +261,8 @@ function readRegular(file, limit) {
   }
 }
 
-function readDump(file) {
-  const r = readRegular(file, LIMITS.dumpBytes)
+function readDump(file, text) {
+  const r = text != null ? { text } : readRegular(file, LIMITS.dumpBytes)
   if (r.error) return r
   if (!r.text.trim()) return { error: 'empty file' }
   let doc
@@ -278,8 +291,8 @@ function readDump(file) {
   return { doc: usable ? doc : undefined, error }
 }
 
-function readRecorder(file) {
-  const r = readRegular(file, LIMITS.recorderBytes)
+function readRecorder(file, text) {
+  const r = text != null ? { text } : readRegular(file, LIMITS.recorderBytes)
   if (r.error) return r
   const lines = r.text.split('\n')
   const last = lines.pop()
@@ -572,12 +585,12 @@ function summarize(args) {
     try {
       const base = path.basename(f.path)
       if (RECORDER_NAME.test(base) || /\.jsonl(\.1)?$/.test(base)) {
-        const r = readRecorder(f.path)
+        const r = readRecorder(f.path, f.text)
         if (r.error) problems.push({ file: f.path, error: r.error })
         if (r.records) recorderFiles.push({ file: f.path, records: r.records, torn: r.torn })
         continue
       }
-      const r = readDump(f.path)
+      const r = readDump(f.path, f.text)
       if (r.error) problems.push({ file: f.path, error: r.error })
       if (r.doc) dumps.push({ file: f.path, doc: r.doc, valid: !r.error, time: timeOf(r.doc.timestamp) })
     } catch (e) {
@@ -1171,13 +1184,15 @@ table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ddd;padding
 const USAGE = `usage: memory-diagnostics-dumper <command> [options]
 
 commands:
-  inspect <dir|file...>   summarise dump and recorder files (inspect --help for more)
+  inspect <dir|file...>   summarise dump and recorder files, or a bundle (inspect --help for more)
+  bundle [dir]            one redacted .zip of a crash for a bug report (bundle --help for more)
   help [command]          this help, or a command's
 options: --help, -h       this help;  --version, -V   the version`
 
 const INSPECT_USAGE = `usage: memory-diagnostics-dumper inspect <dir|file...> [--json] [--svg out.svg] [--html out.html]
 
-Reads dump files (memory-*.json) and recorder files (recorder-*.jsonl, .jsonl.1), checks each
+Reads dump files (memory-*.json) and recorder files (recorder-*.jsonl, .jsonl.1), in
+directories or in a bundle (.zip, from memory-diagnostics-dumper bundle), checks each
 against the dump schema, and prints per process (pid and start time): its dumps, whether it
 crashed or exited cleanly (and the likely cause of a death), and the kind of memory growth.
 
@@ -1205,9 +1220,10 @@ function main(argv, io = { out: process.stdout, err: process.stderr }) {
     return 0
   }
   if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    io.out.write((rest[0] === 'inspect' ? INSPECT_USAGE : USAGE) + '\n')
+    io.out.write((rest[0] === 'inspect' ? INSPECT_USAGE : rest[0] === 'bundle' ? require('./bundle.js').USAGE : USAGE) + '\n')
     return 0
   }
+  if (cmd === 'bundle') return require('./bundle.js').main(rest, io)
   if (cmd !== 'inspect') {
     io.err.write(`${cmd ? `unknown command: ${clean(cmd)}\n` : ''}${USAGE}\n`)
     return 2
@@ -1277,6 +1293,6 @@ function main(argv, io = { out: process.stdout, err: process.stderr }) {
   return summary.problems.some((p) => !p.empty) ? 1 : 0
 }
 
-module.exports = { main, summarize, validate, svg, html, LIMITS, GROWTH_MIN_BYTES }
+module.exports = { main, summarize, validate, svg, html, text, LIMITS, GROWTH_MIN_BYTES }
 
 if (require.main === module) process.exitCode = main(process.argv.slice(2))

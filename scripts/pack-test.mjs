@@ -29,12 +29,15 @@ const platformDir = join(root, 'npm', platform)
 copyFileSync(join(root, binary), join(platformDir, binary))
 
 // 2. Pack both and check what ships.
-const packed = (cwd) => JSON.parse(npm(['pack', '--json', '--pack-destination', work], cwd))[0]
+const packed = (cwd, ...extra) => JSON.parse(npm(['pack', '--json', '--pack-destination', work, ...extra], cwd))[0]
 const rootPack = packed(root)
 const platformPack = packed(platformDir)
+// The package's dependencies (fflate), packed from this checkout's node_modules: the fresh
+// projects install offline, from tarballs only.
+const dependencyTarballs = Object.keys(pkg.dependencies ?? {}).map((name) => packed(join(root, 'node_modules', name), '--ignore-scripts').filename)
 const rootFiles = rootPack.files.map((f) => f.path).sort()
 const platformFiles = platformPack.files.map((f) => f.path).sort()
-const required = ['index.js', 'index.mjs', 'index.d.ts', 'native.js', 'native.d.ts', 'lib/fallback.js', 'lib/wrap.js', 'lib/heap-snapshot.js', 'lib/contract.json', 'lib/inspect.js', 'bin/memory-diagnostics-dumper.js', 'package.json', 'README.md', 'docs/dump.schema.json']
+const required = ['index.js', 'index.mjs', 'index.d.ts', 'native.js', 'native.d.ts', 'lib/fallback.js', 'lib/wrap.js', 'lib/heap-snapshot.js', 'lib/contract.json', 'lib/inspect.js', 'lib/bundle.js', 'bin/memory-diagnostics-dumper.js', 'package.json', 'README.md', 'docs/dump.schema.json']
 for (const f of required) if (!rootFiles.includes(f)) fail(`root package lacks ${f}: ${rootFiles}`)
 const forbidden = rootFiles.filter((f) => /\.node$|^src\/|^__test__\/|^tests\/|^target\/|^demo\/|^scripts\/|Cargo\.|\.rs$/.test(f))
 if (forbidden.length) fail(`root package ships files it should not: ${forbidden}`)
@@ -51,7 +54,7 @@ function project(name, tarballs) {
   const dir = join(work, name)
   mkdirSync(dir)
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true }))
-  execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs.map((t) => join(work, t))], {
+  execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', ...[...tarballs, ...dependencyTarballs].map((t) => join(work, t))], {
     cwd: dir,
     env: { ...env, PATH: `${nodeDir}:/usr/bin:/bin` },
     stdio: 'ignore',
@@ -107,6 +110,11 @@ for (const format of ['esm', 'cjs']) {
 const inspected = spawnSync(join(consumer, 'node_modules', '.bin', 'memory-diagnostics-dumper'), ['inspect', join(consumer, 'diag-cjs'), '--json'], { cwd: consumer, env, encoding: 'utf8' })
 if (inspected.status !== 0) fail(`inspect from the installed package failed: ${inspected.stderr}`)
 const inspectProcesses = JSON.parse(inspected.stdout).processes.length
+// The bundle command from the installed package (its fflate dependency resolved there), read back by inspect.
+const bundled2 = spawnSync(join(consumer, 'node_modules', '.bin', 'memory-diagnostics-dumper'), ['bundle', join(consumer, 'diag-cjs'), '-o', join(consumer, 'report.zip')], { cwd: consumer, env, encoding: 'utf8' })
+if (bundled2.status !== 0) fail(`bundle from the installed package failed: ${bundled2.stderr}`)
+const reread = spawnSync(join(consumer, 'node_modules', '.bin', 'memory-diagnostics-dumper'), ['inspect', join(consumer, 'report.zip'), '--json'], { cwd: consumer, env, encoding: 'utf8' })
+if (reread.status !== 0 || JSON.parse(reread.stdout).processes.length !== inspectProcesses) fail(`inspect of the bundle from the installed package: ${reread.stderr}`)
 
 const withoutBinary = project('consumer-no-binary', [rootPack.filename])
 for (const [kind, r] of Object.entries(withoutBinary)) {

@@ -1,0 +1,683 @@
+'use strict'
+// `memory-diagnostics-dumper bundle` and `bundle(dir, options)`: one .zip for a bug report,
+// holding what a maintainer needs about one crash (or more, on request), redacted on the
+// way out and bounded in size. See docs/bundle.md.
+//
+// Why .zip: Windows Explorer and macOS Finder open it without extra tools (a .tar.gz needs
+// 7-Zip on older Windows), GitHub issue attachments accept it, and its entries are
+// compressed one by one, so a reader can pick the few it needs. The format comes from
+// fflate (MIT, no dependencies, maintained), loaded only here.
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const CONTRACT = require('./contract.json')
+const inspect = require('./inspect.js')
+
+const F = CONTRACT.files
+const DUMP_NAME = new RegExp(F.dumpName)
+const HEAP_NAME = new RegExp(F.heapName)
+/** The recorder's files: `recorder-<session8>-<pid>-<token>.jsonl`, rotated `.jsonl.1`. */
+const RECORDER_NAME = /^recorder-[A-Za-z0-9_-]{1,64}\.jsonl(\.1)?$/
+const MIB = 2 ** 20
+const DEFAULT_MAX_BYTES = 2 * MIB
+const MIN_MAX_BYTES = 64 * 1024
+/** What a bundle may hold besides the diagnostics directory's own files. */
+const GENERATED = ['manifest.json', 'summary.txt', 'timeline.svg', 'timeline.html']
+const LIMITS = {
+  dumpBytes: inspect.LIMITS.dumpBytes,
+  recorderBytes: inspect.LIMITS.recorderBytes,
+  /** A heap snapshot is parsed to redact it: larger ones are left out, with the reason. */
+  heapSnapshotBytes: 256 * MIB,
+  /** A bundle `inspect` reads: its own size, and what its entries may unpack to. */
+  bundleBytes: 256 * MIB,
+  unpackedBytes: 512 * MIB,
+  /** Recorder samples kept at full resolution at the end of each trail (the approach to the death). */
+  tailSamples: 20,
+  /** Redactions listed one by one by --show (all are counted). */
+  shownRedactions: 200,
+}
+const FORMAT = 'memory-diagnostics-dumper bundle'
+
+/** A file name is ours: a dump, a recorder trail (or its rotation), a heap snapshot. */
+function kindOfName(name) {
+  if (DUMP_NAME.test(name)) return 'dump'
+  if (RECORDER_NAME.test(name)) return 'recorder'
+  if (HEAP_NAME.test(name)) return 'heapSnapshot'
+  return null
+}
+
+// ---- redaction ---------------------------------------------------------------------------
+
+const reEscape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/**
+ * What is replaced on the way out, from this machine and this process's environment: the home
+ * directory (os.homedir(), HOME, USERPROFILE) becomes `~`, the user name (os.userInfo(), USER,
+ * LOGNAME, USERNAME) `<user>`, the host name (os.hostname(), its first label, HOSTNAME,
+ * COMPUTERNAME) `<host>`. Names are matched case-insensitively as words: not inside a longer
+ * run of letters and digits.
+ */
+function redactionRules(env = process.env) {
+  const uniq = (list, min) => [...new Set(list.filter((v) => typeof v === 'string' && v.trim().length >= min).map((v) => v.trim()))]
+  let info = {}
+  try {
+    info = os.userInfo()
+  } catch {}
+  const homes = uniq([os.homedir(), env.HOME, env.USERPROFILE, info.homedir], 2)
+    .map((h) => h.replace(/[\\/]+$/, ''))
+    .filter((h) => h.length >= 2)
+    .sort((a, b) => b.length - a.length)
+  const users = uniq([info.username, env.USER, env.LOGNAME, env.USERNAME], 1).sort((a, b) => b.length - a.length)
+  const host = os.hostname()
+  const hosts = uniq([host, host.split('.')[0], env.HOSTNAME, env.COMPUTERNAME], 1).sort((a, b) => b.length - a.length)
+  const word = (values) => new RegExp(`(?<![A-Za-z0-9])(?:${values.map(reEscape).join('|')})(?![A-Za-z0-9])`, 'gi')
+  const rules = []
+  // A home directory is a path prefix: it ends where a path component ends.
+  if (homes.length) rules.push({ what: 'home directory', replacement: '~', nameReplacement: 'home', values: homes, re: new RegExp(`(?:${homes.map(reEscape).join('|')})(?![A-Za-z0-9_.-])`, 'g') })
+  if (users.length) rules.push({ what: 'user name', replacement: '<user>', nameReplacement: 'user', values: users, re: word(users) })
+  if (hosts.length) rules.push({ what: 'host name', replacement: '<host>', nameReplacement: 'host', values: hosts, re: word(hosts) })
+  return rules
+}
+
+/** Applies the rules to one string; counts each rule's matches in `tally`. */
+function redactString(s, rules, tally, forName = false) {
+  let out = s
+  for (const r of rules) {
+    out = out.replace(r.re, () => {
+      tally[r.what] = (tally[r.what] ?? 0) + 1
+      return forName ? r.nameReplacement : r.replacement
+    })
+  }
+  return out
+}
+
+/** Keys whose values must stay valid file-name parts (the schema's patterns): redacted without `<>~`. */
+const NAME_KEYS = new Set(['sessionId', 'file'])
+
+/**
+ * A deep copy of a parsed JSON value with every key and string redacted. Each changed string
+ * is recorded in `changes` (where, before, after) for --show; never in the bundle itself.
+ */
+function redactJson(value, rules, ctx, at = '') {
+  if (typeof value === 'string') {
+    const key = at.slice(at.lastIndexOf('/') + 1)
+    const out = redactString(value, rules, ctx.tally, NAME_KEYS.has(key))
+    if (out !== value) note(ctx, at, value, out)
+    return out
+  }
+  if (Array.isArray(value)) return value.map((v, i) => redactJson(v, rules, ctx, `${at}/${i}`))
+  if (value && typeof value === 'object') {
+    const out = {}
+    for (const [k, v] of Object.entries(value)) {
+      const k2 = redactString(k, rules, ctx.tally)
+      if (k2 !== k) note(ctx, `${at}/(key)`, k, k2)
+      out[k2] = redactJson(v, rules, ctx, `${at}/${k}`)
+    }
+    return out
+  }
+  return value
+}
+
+function note(ctx, at, before, after) {
+  ctx.changed++
+  if (ctx.changes.length < LIMITS.shownRedactions) ctx.changes.push({ file: ctx.file, at: at || '/', before, after })
+}
+
+// ---- reading the directory, safely ---------------------------------------------------------
+
+function kindOfStat(st) {
+  if (st.isSymbolicLink()) return 'a symbolic link (never followed)'
+  if (st.isFIFO()) return 'a FIFO'
+  if (st.isSocket()) return 'a socket'
+  if (st.isDirectory()) return 'a directory'
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device'
+  return 'not a regular file'
+}
+
+/**
+ * Reads at most `limit` bytes of a regular file in `dir` named `name`: never through a link
+ * (lstat, then O_NOFOLLOW and the same inode), never blocking (a FIFO is seen before it is
+ * opened, and opened non-blocking if it appears in between), never more than it was when
+ * looked at (a live trail being appended is read up to that size).
+ */
+function readOwn(dir, name, limit) {
+  const file = path.join(dir, name)
+  let st
+  try {
+    st = fs.lstatSync(file)
+  } catch (e) {
+    return { error: `cannot read: ${e.code ?? e.message}` }
+  }
+  if (!st.isFile()) return { error: `skipped: ${kindOfStat(st)}` }
+  if (st.size > limit) return { error: `skipped: ${(st.size / MIB).toFixed(1)} MiB is over the ${(limit / MIB).toFixed(0)} MiB limit for this kind of file` }
+  let fd
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0))
+  } catch (e) {
+    return { error: e.code === 'ELOOP' ? 'skipped: a symbolic link (never followed)' : `cannot read: ${e.code ?? e.message}` }
+  }
+  try {
+    const now = fs.fstatSync(fd)
+    if (!now.isFile() || now.ino !== st.ino || now.dev !== st.dev) return { error: 'skipped: replaced while being read' }
+    const size = Math.min(now.size, limit)
+    const buf = Buffer.alloc(size)
+    let n = 0
+    while (n < size) {
+      const got = fs.readSync(fd, buf, n, size - n, n)
+      if (!got) break
+      n += got
+    }
+    return { text: buf.toString('utf8', 0, n), mtimeMs: now.mtimeMs }
+  } catch (e) {
+    return { error: `cannot read: ${e.code ?? e.message}` }
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** Recorder text as records: lines that are not whole JSON objects (a torn last line) are left out. */
+function parseTrail(text) {
+  const records = []
+  let dropped = 0
+  for (const line of text.split('\n')) {
+    if (!line) continue
+    let rec = null
+    try {
+      rec = line.length <= inspect.LIMITS.recorderLineBytes ? JSON.parse(line) : null
+    } catch {}
+    if (rec && typeof rec === 'object' && !Array.isArray(rec)) records.push(rec)
+    else dropped++
+  }
+  return { records, dropped }
+}
+
+/**
+ * Every file of ours in `dir`, read and redacted; what was not taken, and why. Foreign files,
+ * temporary files and links are never opened.
+ */
+function scan(dir, rules) {
+  let names
+  try {
+    names = fs.readdirSync(dir)
+  } catch (e) {
+    throw new Error(`cannot read the diagnostics directory ${dir}: ${e.code ?? e.message}`)
+  }
+  const ctx = { tally: {}, changes: [], changed: 0, file: '' }
+  const files = []
+  const skipped = []
+  const ignored = { temporary: 0, foreign: 0 }
+  for (const name of names.sort()) {
+    const kind = kindOfName(name)
+    if (!kind) {
+      if (name.endsWith(F.tempSuffix) || name.includes(`${F.tempSuffix}.`)) ignored.temporary++
+      else ignored.foreign++
+      continue
+    }
+    const bundledName = redactString(name, rules, ctx.tally, true)
+    ctx.file = bundledName
+    if (bundledName !== name) note(ctx, '(file name)', name, bundledName)
+    if (kind === 'heapSnapshot') {
+      // Read only when asked for and selected: they are large.
+      files.push({ name: bundledName, original: name, kind })
+      continue
+    }
+    const r = readOwn(dir, name, kind === 'dump' ? LIMITS.dumpBytes : LIMITS.recorderBytes)
+    if (r.error) {
+      skipped.push({ name: bundledName, reason: r.error })
+      continue
+    }
+    if (kind === 'dump') {
+      let doc
+      try {
+        doc = JSON.parse(r.text)
+      } catch {
+        skipped.push({ name: bundledName, reason: 'skipped: not complete JSON (half-written or damaged)' })
+        continue
+      }
+      if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
+        skipped.push({ name: bundledName, reason: 'skipped: not a dump document' })
+        continue
+      }
+      doc = redactJson(doc, rules, ctx)
+      files.push({ name: bundledName, original: name, kind, doc, text: JSON.stringify(doc, null, 2) + '\n' })
+    } else {
+      const { records, dropped } = parseTrail(r.text)
+      const red = records.map((rec, i) => redactJson(rec, rules, ctx, `/line ${i + 1}`))
+      files.push({ name: bundledName, original: name, kind, records: red, droppedLines: dropped })
+    }
+  }
+  return { files, skipped, ignored, redaction: ctx }
+}
+
+// ---- choosing what to send ------------------------------------------------------------------
+
+const lastMsOf = (p) => Math.max(p.verdict.atMs ?? -Infinity, ...p.dumps.map((d) => d.epochMs ?? -Infinity), p.firstMs ?? -Infinity)
+
+/** A time for --since: an ISO date or epoch ms, or a duration back from now (`90s`, `30m`, `2h`, `7d`). */
+function parseSince(v, now = Date.now()) {
+  if (v instanceof Date && Number.isFinite(v.getTime())) return v.getTime()
+  if (typeof v === 'number' && Number.isFinite(v)) return v
+  if (typeof v === 'string') {
+    const d = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)$/.exec(v.trim())
+    if (d) return now - Number(d[1]) * { s: 1e3, m: 6e4, h: 36e5, d: 864e5 }[d[2]]
+    const t = Date.parse(v)
+    if (Number.isFinite(t)) return t
+  }
+  throw new TypeError(`since: expected a date (ISO 8601 or epoch ms) or a duration such as 30m, 2h or 7d, got ${JSON.stringify(v)}`)
+}
+
+/** The processes to send: by default the most recent that crashed, else the most recent. */
+function select(processes, opts) {
+  let pool = processes
+  if (opts.session != null) {
+    const want = String(opts.session).replace(/[^A-Za-z0-9_]/g, '').slice(0, 8)
+    pool = pool.filter((p) => p.sessionIds.some((s) => s === want || s === opts.session))
+  }
+  if (opts.since != null) pool = pool.filter((p) => lastMsOf(p) >= opts.since)
+  if (opts.all || opts.session != null || opts.since != null) return { processes: pool, rule: opts.all ? 'all processes' : 'processes matching the filters' }
+  const byRecency = [...pool].sort((a, b) => lastMsOf(b) - lastMsOf(a))
+  const crashed = byRecency.find((p) => p.verdict.outcome === 'crashed')
+  if (crashed) return { processes: [crashed], rule: 'the most recent process that crashed' }
+  return { processes: byRecency.slice(0, 1), rule: 'the most recent process (none crashed)' }
+}
+
+// ---- fitting the budget ----------------------------------------------------------------------
+
+/**
+ * The trail with one sample in `every` kept, and always: every record that is not a sample
+ * (start, exit), the first and the last sample after each start, and the last samples.
+ */
+function thin(records, every) {
+  if (every <= 1) return records
+  const keep = new Array(records.length).fill(false)
+  let lastSample = -1
+  let seen = 0
+  let tail = 0
+  for (let i = records.length - 1; i >= 0 && tail < LIMITS.tailSamples; i--) if (records[i].type === 'sample') (keep[i] = true), tail++
+  for (let i = 0; i < records.length; i++) {
+    if (records[i].type !== 'sample') {
+      keep[i] = true
+      if (lastSample >= 0) keep[lastSample] = true
+      seen = 0
+      continue
+    }
+    if (seen % every === 0) keep[i] = true
+    seen++
+    lastSample = i
+  }
+  if (lastSample >= 0) keep[lastSample] = true
+  return records.filter((_, i) => keep[i])
+}
+
+const trailText = (records) => records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : '')
+
+function version() {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** The zip's entries for one choice of thinning and dumps: the files, the reports and the manifest. */
+function assemble(chosen, state, meta) {
+  const files = []
+  for (const f of chosen) {
+    if (f.kind === 'recorder') files.push({ name: f.name, kind: f.kind, text: trailText(thin(f.records, state.every)) })
+    else if (f.kind === 'dump' && !state.dropped.has(f.name)) files.push({ name: f.name, kind: f.kind, text: f.text })
+    else if (f.kind === 'heapSnapshot' && !state.droppedSnapshots.has(f.name)) files.push({ name: f.name, kind: f.kind, text: f.text })
+  }
+  const summary = inspect.summarize(files.filter((f) => f.kind !== 'heapSnapshot').map((f) => ({ path: f.name, text: f.text })))
+  const reports = [
+    { name: 'summary.txt', kind: 'summary', text: inspect.text(summary) + '\n' },
+    { name: 'timeline.svg', kind: 'timeline', text: inspect.svg(summary) + '\n' },
+    { name: 'timeline.html', kind: 'timeline', text: inspect.html(summary) },
+  ]
+  const all = [...files, ...reports].map((f) => ({ ...f, data: Buffer.from(f.text, 'utf8') }))
+  const trails = chosen.filter((f) => f.kind === 'recorder')
+  const manifest = {
+    format: FORMAT,
+    formatVersion: 1,
+    producer: { name: 'memory-diagnostics-dumper', version: meta.version, node: process.version, platform: process.platform },
+    createdAt: meta.createdAt,
+    selection: {
+      rule: meta.rule,
+      processes: summary.processes.map((p) => ({ pid: p.pid, sessionIds: p.sessionIds, processStart: p.processStart, outcome: p.verdict.outcome, cause: p.verdict.cause?.kind ?? null })),
+    },
+    files: all.map((f) => ({ name: f.name, kind: f.kind, bytes: f.data.length })),
+    budget: {
+      maxBytes: meta.maxBytes,
+      recorderThinned:
+        state.every > 1
+          ? trails.map((f) => ({ file: f.name, samplesBefore: f.records.filter((r) => r.type === 'sample').length, samplesKept: thin(f.records, state.every).filter((r) => r.type === 'sample').length, keptOneIn: state.every }))
+          : [],
+      droppedDumps: [...state.dropped],
+      droppedHeapSnapshots: [...state.droppedSnapshots],
+      note: meta.note(state),
+    },
+    redaction: meta.redaction,
+    notIncluded: meta.notIncluded,
+  }
+  all.unshift({ name: 'manifest.json', kind: 'manifest', data: Buffer.from(JSON.stringify(manifest, null, 2) + '\n', 'utf8') })
+  return { entries: all, manifest, summary }
+}
+
+function zip(entries) {
+  const { zipSync } = require('fflate')
+  const mtime = new Date()
+  const input = {}
+  for (const e of entries) input[e.name] = [new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.length), { level: 9, mtime }]
+  return Buffer.from(zipSync(input))
+}
+
+// ---- the whole --------------------------------------------------------------------------------
+
+const OPTION_KEYS = ['output', 'all', 'session', 'since', 'withSnapshots', 'maxBytes', 'show', 'env']
+
+function checkOptions(dir, options) {
+  if (typeof dir !== 'string' || !dir) throw new TypeError(`dir: expected the diagnostics directory as a non-empty string, got ${typeof dir}`)
+  const o = options ?? {}
+  if (typeof o !== 'object' || Array.isArray(o)) throw new TypeError('options: expected an object')
+  for (const k of Object.keys(o)) if (!OPTION_KEYS.includes(k)) throw new TypeError(`options.${k}: unknown option (known: ${OPTION_KEYS.join(', ')})`)
+  const out = { ...o }
+  if (o.output != null && (typeof o.output !== 'string' || !o.output)) throw new TypeError('options.output: expected a file path')
+  for (const k of ['all', 'withSnapshots', 'show']) if (o[k] != null && typeof o[k] !== 'boolean') throw new TypeError(`options.${k}: expected a boolean`)
+  if (o.session != null && (typeof o.session !== 'string' || !o.session)) throw new TypeError('options.session: expected a session id')
+  out.since = o.since == null ? null : parseSince(o.since)
+  out.maxBytes = o.maxBytes ?? DEFAULT_MAX_BYTES
+  if (!Number.isSafeInteger(out.maxBytes) || out.maxBytes < MIN_MAX_BYTES) throw new TypeError(`options.maxBytes: expected an integer of at least ${MIN_MAX_BYTES} bytes, got ${o.maxBytes}`)
+  return out
+}
+
+/** A bundle planned and packed, not written: `{ zip, entries, manifest, redaction, summary }`. */
+function plan(dir, options) {
+  const opts = checkOptions(dir, options)
+  const rules = redactionRules(opts.env ?? process.env)
+  const { files, skipped, ignored, redaction } = scan(dir, rules)
+  const readable = files.filter((f) => f.kind !== 'heapSnapshot')
+  if (!readable.length) throw new Error(`nothing to bundle in ${dir}: no dump or recorder file in it`)
+  const whole = inspect.summarize(readable.map((f) => ({ path: f.name, text: f.kind === 'dump' ? f.text : trailText(f.records) })))
+  const { processes, rule } = select(whole.processes, opts)
+  if (!processes.length) {
+    throw new Error(`nothing to bundle in ${dir}: no process matches the filters`)
+  }
+  const names = new Set(processes.flatMap((p) => [...p.dumps.map((d) => d.file), ...p.recorder.files.map((f) => f.file)]))
+  const chosen = readable.filter((f) => names.has(f.name))
+  // Heap snapshots: on request, only the redacted ones the chosen dumps link to.
+  const snapshotsNotIncluded = []
+  if (opts.withSnapshots) {
+    for (const d of chosen.filter((f) => f.kind === 'dump')) {
+      const h = d.doc.heapSnapshot
+      if (!h || typeof h !== 'object' || h.status !== 'written' || typeof h.file !== 'string') continue
+      const f = files.find((x) => x.kind === 'heapSnapshot' && x.name === h.file)
+      if (!f) {
+        snapshotsNotIncluded.push({ name: h.file, reason: 'not in the directory' })
+        continue
+      }
+      if (h.redacted === false) {
+        snapshotsNotIncluded.push({ name: f.name, reason: 'not redacted: it holds every string in the heap, so it is never bundled' })
+        continue
+      }
+      const r = readOwn(dir, f.original, LIMITS.heapSnapshotBytes)
+      let doc
+      try {
+        doc = r.error ? null : JSON.parse(r.text)
+      } catch {}
+      if (!doc) {
+        snapshotsNotIncluded.push({ name: f.name, reason: r.error ?? 'not complete JSON' })
+        continue
+      }
+      redaction.file = f.name
+      chosen.push({ ...f, text: JSON.stringify(redactJson(doc, rules, redaction)) })
+    }
+  }
+  const tally = redaction.tally
+  const meta = {
+    version: version(),
+    createdAt: new Date().toISOString(),
+    maxBytes: opts.maxBytes,
+    rule,
+    redaction: {
+      applied: rules.map((r) => ({ what: r.what, replacement: r.replacement, inFileNames: r.nameReplacement, values: r.values.length, replaced: tally[r.what] ?? 0 })),
+      how: 'every string and key of every dump, recorder record and heap snapshot; names are matched case-insensitively as whole words, the home directory as a path prefix; file names and session ids get the plain word (user, host, home) so they keep their pattern',
+      neverIncluded: 'environment variables, command-line argument values and file contents are never in the documents (the writer does not record them)',
+    },
+    notIncluded: {
+      files: [...skipped, ...snapshotsNotIncluded, ...(opts.withSnapshots ? [] : files.filter((f) => f.kind === 'heapSnapshot').map((f) => ({ name: f.name, reason: 'heap snapshots are bundled only with --with-snapshots' })))],
+      otherProcessesFiles: readable.length - readable.filter((f) => names.has(f.name)).length,
+      temporaryFiles: ignored.temporary,
+      foreignFiles: ignored.foreign,
+      tornRecorderLines: chosen.reduce((n, f) => n + (f.droppedLines ?? 0), 0),
+    },
+    note: (s) =>
+      s.every === 1 && !s.dropped.size && !s.droppedSnapshots.size
+        ? 'everything selected fits'
+        : `over ${opts.maxBytes} bytes with everything selected: ${[
+            s.droppedSnapshots.size && `${s.droppedSnapshots.size} heap snapshot(s) left out`,
+            s.every > 1 && `recorder trails thinned to one sample in ${s.every} (start and exit records, the first and last samples and the last ${LIMITS.tailSamples} kept)`,
+            s.dropped.size && `the ${s.dropped.size} oldest dump(s) left out`,
+          ]
+            .filter(Boolean)
+            .join(', then ')}`,
+  }
+  // Within the budget: heap snapshots go first, then the trail is thinned, then older dumps go.
+  const state = { every: 1, dropped: new Set(), droppedSnapshots: new Set() }
+  const snaps = chosen.filter((f) => f.kind === 'heapSnapshot')
+  const dumpsOldestFirst = chosen.filter((f) => f.kind === 'dump').sort((a, b) => (Date.parse(a.doc.timestamp) || 0) - (Date.parse(b.doc.timestamp) || 0))
+  const newestPerProcess = new Set(processes.map((p) => p.dumps.at(-1)?.file).filter(Boolean))
+  const maxSamples = Math.max(0, ...chosen.filter((f) => f.kind === 'recorder').map((f) => f.records.length))
+  for (;;) {
+    const built = assemble(chosen, state, meta)
+    const packed = zip(built.entries)
+    if (packed.length <= opts.maxBytes) return { zip: packed, ...built, redaction, rules }
+    const snap = snaps.find((f) => !state.droppedSnapshots.has(f.name))
+    const dump = dumpsOldestFirst.find((f) => !state.dropped.has(f.name) && !newestPerProcess.has(f.name))
+    if (snap) state.droppedSnapshots.add(snap.name)
+    else if (state.every < maxSamples) state.every *= 2
+    else if (dump) state.dropped.add(dump.name)
+    else throw new Error(`the bundle cannot be made within ${opts.maxBytes} bytes: with every trail thinned and only the newest dump of each process it is ${packed.length} bytes; raise maxBytes (--max-bytes)`)
+  }
+}
+
+function defaultOutput() {
+  return path.resolve(`memory-diagnostics-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.zip`)
+}
+
+/** Writes the bundle: created exclusively (never over an existing file), mode 0600. */
+function writeBundle(dir, options = {}) {
+  const p = plan(dir, options)
+  const out = path.resolve(options.output ?? defaultOutput())
+  const fd = fs.openSync(out, 'wx', 0o600)
+  try {
+    fs.writeSync(fd, p.zip)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+  return { path: out, bytes: p.zip.length, files: p.entries.map((f) => f.name), plan: p }
+}
+
+/**
+ * The host API: `bundle(dir, options) → Promise<{ path, bytes, files }>`. Rejects with an
+ * error naming the option or the problem; never touches the directory's files.
+ */
+function bundle(dir, options) {
+  return new Promise((resolve) => {
+    const { plan: _p, ...result } = writeBundle(dir, options ?? {})
+    resolve(result)
+  })
+}
+
+// ---- reading a bundle (inspect FILE) ----------------------------------------------------------
+
+/** True when the file starts like a zip archive. */
+function looksLikeBundle(file) {
+  let fd
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0))
+    if (!fs.fstatSync(fd).isFile()) return false
+    const head = Buffer.alloc(4)
+    return fs.readSync(fd, head, 0, 4, 0) === 4 && head.readUInt32LE(0) === 0x04034b50
+  } catch {
+    return false
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd)
+  }
+}
+
+/**
+ * The dumps and recorder files in a bundle as inspect's entries (`<bundle>/<name>` with their
+ * text), and a note from its manifest. Entries with other names, with directories in their
+ * names, or unpacking past the limits are not read.
+ */
+function readBundle(file) {
+  const st = fs.statSync(file)
+  if (st.size > LIMITS.bundleBytes) return { error: `skipped: a bundle over ${LIMITS.bundleBytes / MIB} MiB` }
+  const { unzipSync } = require('fflate')
+  const notes = []
+  let total = 0
+  let unpacked
+  try {
+    unpacked = unzipSync(fs.readFileSync(file), {
+      filter: (f) => {
+        const kind = kindOfName(f.name)
+        const limit = kind === 'dump' ? LIMITS.dumpBytes : kind === 'recorder' ? LIMITS.recorderBytes : f.name === 'manifest.json' ? MIB : 0
+        if (!limit) return false
+        if (f.originalSize > limit || total + f.originalSize > LIMITS.unpackedBytes) {
+          notes.push(`${file}: ${f.name} not read: it unpacks to more than this reader reads`)
+          return false
+        }
+        total += f.originalSize
+        return true
+      },
+    })
+  } catch (e) {
+    return { error: `not a readable bundle: ${e.message}` }
+  }
+  const entries = []
+  for (const [name, data] of Object.entries(unpacked).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (name === 'manifest.json') {
+      try {
+        const m = JSON.parse(Buffer.from(data).toString('utf8'))
+        if (m.format === FORMAT) notes.push(`${file}: a bundle made by memory-diagnostics-dumper ${m.producer?.version} at ${m.createdAt}; ${m.budget?.note}`)
+      } catch {}
+      continue
+    }
+    entries.push({ path: path.join(file, name), text: Buffer.from(data).toString('utf8') })
+  }
+  if (!entries.length) return { error: 'a zip without dump or recorder files' }
+  return { entries, notes }
+}
+
+// ---- the command line ----------------------------------------------------------------------------
+
+const USAGE = `usage: memory-diagnostics-dumper bundle [DIR] [-o FILE] [--all | --session ID | --since TIME]
+                                      [--with-snapshots] [--max-bytes N] [--show]
+
+Packs what a maintainer needs about a crash into one .zip to attach to a bug report: the dumps
+and recorder trail of the most recent process that crashed (or, if none, the most recent one),
+the inspect summary (summary.txt), the timeline (timeline.svg, timeline.html) and manifest.json.
+The home directory becomes ~, the user name <user> and the host name <host> in every file.
+
+  DIR               the diagnostics directory (default: ./diagnostics)
+  -o, --output FILE where to write (default: ./memory-diagnostics-<UTC time>.zip); never replaced
+  --all             every process in the directory
+  --session ID      the processes of this session id
+  --since TIME      the processes active since TIME: ISO 8601, or 30m, 2h, 7d back from now
+  --with-snapshots  add the chosen dumps' heap snapshots, redacted ones only
+  --max-bytes N     the size limit (default 2MiB; K, M, KiB, MiB suffixes): heap snapshots go
+                    first, then the trail is thinned, then older dumps go; the manifest says so
+  --show            print the manifest and every redaction; write nothing
+  --help, -h        this help
+
+exit codes: 0 written (or shown); 2 usage error or nothing to bundle.`
+
+function parseBytes(v) {
+  const m = /^(\d+(?:\.\d+)?)\s*(|b|k|kb|kib|m|mb|mib)$/i.exec(String(v).trim())
+  if (!m) return NaN
+  const unit = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: MIB, mb: MIB, mib: MIB }[m[2].toLowerCase()]
+  return Math.floor(Number(m[1]) * unit)
+}
+
+function main(argv, io = { out: process.stdout, err: process.stderr }) {
+  const opts = {}
+  const args = []
+  const take = (i, a) => {
+    if (i + 1 >= argv.length) throw new TypeError(`${a} needs a value`)
+    return argv[i + 1]
+  }
+  try {
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i]
+      const eq = /^(--[a-z-]+)=(.*)$/.exec(a)
+      const flag = eq ? eq[1] : a
+      const value = () => (eq ? eq[2] : take(i++, a))
+      if (flag === '--help' || flag === '-h') {
+        io.out.write(USAGE + '\n')
+        return 0
+      } else if (flag === '-o' || flag === '--output') opts.output = value()
+      else if (flag === '--all') opts.all = true
+      else if (flag === '--session') opts.session = value()
+      else if (flag === '--since') opts.since = value()
+      else if (flag === '--with-snapshots') opts.withSnapshots = true
+      else if (flag === '--show') opts.show = true
+      else if (flag === '--max-bytes') {
+        const v = value()
+        opts.maxBytes = parseBytes(v)
+        if (!Number.isFinite(opts.maxBytes)) throw new TypeError(`--max-bytes: expected a size such as 2097152, 512K or 2MiB, got ${v}`)
+      } else if (a.startsWith('-') && a !== '-') throw new TypeError(`unknown option: ${a}`)
+      else args.push(a)
+    }
+    if (args.length > 1) throw new TypeError(`one directory, got ${args.length}`)
+  } catch (e) {
+    io.err.write(`${e.message}\n${USAGE}\n`)
+    return 2
+  }
+  const dir = args[0] ?? 'diagnostics'
+  try {
+    if (opts.show) {
+      const p = plan(dir, opts)
+      io.out.write(show(p))
+      return 0
+    }
+    const r = writeBundle(dir, opts)
+    io.out.write(report(r))
+    return 0
+  } catch (e) {
+    io.err.write(`bundle: ${e.message}\n`)
+    return 2
+  }
+}
+
+const kib = (b) => (b >= MIB ? `${(b / MIB).toFixed(2)} MiB` : `${(b / 1024).toFixed(1)} KiB`)
+
+function describe(m) {
+  const lines = []
+  for (const p of m.selection.processes) lines.push(`  process ${p.pid ?? '?'} (session ${p.sessionIds.join(', ') || '?'}): ${p.outcome}${p.cause ? ` (${p.cause})` : ''}`)
+  lines.push(`Files:`)
+  for (const f of m.files) lines.push(`  ${f.name.padEnd(58)} ${String(f.bytes).padStart(9)} bytes`)
+  lines.push(`Size budget: ${m.budget.maxBytes} bytes; ${m.budget.note}.`)
+  lines.push(`Redacted: ${m.redaction.applied.map((r) => `${r.what} → ${r.replacement} (${r.replaced} place${r.replaced === 1 ? '' : 's'})`).join(', ')}.`)
+  const n = m.notIncluded
+  const left = [n.otherProcessesFiles && `${n.otherProcessesFiles} file(s) of other processes`, n.temporaryFiles && `${n.temporaryFiles} temporary file(s)`, n.foreignFiles && `${n.foreignFiles} file(s) not written by memory-diagnostics-dumper`, n.tornRecorderLines && `${n.tornRecorderLines} torn recorder line(s)`].filter(Boolean)
+  if (left.length) lines.push(`Left out: ${left.join(', ')}.`)
+  for (const f of n.files) lines.push(`  ${f.name}: ${f.reason}`)
+  return lines.join('\n') + '\n'
+}
+
+function report(r) {
+  const m = r.plan.manifest
+  return `Wrote ${r.path} (${kib(r.bytes)}, ${r.bytes} bytes): ${m.selection.rule}\n${describe(m)}Attach it to the bug report; \`memory-diagnostics-dumper inspect ${path.basename(r.path)}\` reads it.\n`
+}
+
+function show(p) {
+  const lines = [`Would bundle ${kib(p.zip.length)} (${p.zip.length} bytes): ${p.manifest.selection.rule}`, describe(p.manifest).trimEnd(), '', `Redactions (${p.redaction.changed}):`]
+  for (const c of p.redaction.changes) lines.push(`  ${c.file} ${c.at}: ${JSON.stringify(c.before)} → ${JSON.stringify(c.after)}`)
+  if (p.redaction.changed > p.redaction.changes.length) lines.push(`  … and ${p.redaction.changed - p.redaction.changes.length} more`)
+  lines.push('', 'manifest.json:', JSON.stringify(p.manifest, null, 2), '', 'Nothing was written.')
+  return lines.join('\n') + '\n'
+}
+
+module.exports = { bundle, plan, writeBundle, main, readBundle, looksLikeBundle, redactionRules, thin, USAGE, LIMITS, DEFAULT_MAX_BYTES, GENERATED, kindOfName }
