@@ -40,41 +40,25 @@ const MemoryDiagnosticsDumper = require('./lib/wrap.js').wrap(Implementation)
 
 // observe() runs on the host's monitor timer, so the native one is made nearly free: the
 // figures are written from JS straight into the recorder's memory (a Float64Array the
-// addon lends; element 0 is a generation bumped after each write) instead of being read
-// through Node-API property by property. Containers that are not objects still go through
+// addon lends) instead of being read through Node-API property by property. The slot
+// layout and the seqlock writer come from contract.json (lib/figures.js); a binary whose
+// layout differs keeps the checked path. Containers that are not objects still go through
 // the addon's checked observe(), which throws the same errors as before.
-const { heapStatFields, memoryUsageFields } = require('./lib/contract.json').input
-const OBSERVED_FIGURE_KEYS = [...heapStatFields.map(([k]) => `heapStatistics.${k}`), ...memoryUsageFields.map(([k]) => `memoryUsage.${k}`)]
-if (binding && typeof binding.observedFigureKeys === 'function' && binding.observedFigureKeys().join() === OBSERVED_FIGURE_KEYS.join()) {
-  // The native class under the public one (lib/wrap.js), whose observe() forwards here.
-  const proto = binding.MemoryDiagnosticsDumper.prototype
-  const checked = proto.observe
-  const figures = Symbol('observedFigures')
-  const n = (v) => (typeof v === 'number' ? v : NaN)
-  proto.observe = function observe(h, u) {
-    let f = this[figures]
-    if (f === undefined) f = this[figures] = this.observedFigures
-    if (f === null || typeof h !== 'object' || h === null || typeof u !== 'object' || u === null) return checked.call(this, h, u)
-    f[1] = n(h.total_heap_size)
-    f[2] = n(h.total_heap_size_executable)
-    f[3] = n(h.total_physical_size)
-    f[4] = n(h.total_available_size)
-    f[5] = n(h.used_heap_size)
-    f[6] = n(h.heap_size_limit)
-    f[7] = n(h.malloced_memory)
-    f[8] = n(h.peak_malloced_memory)
-    f[9] = n(h.does_zap_garbage)
-    f[10] = n(h.number_of_native_contexts)
-    f[11] = n(h.number_of_detached_contexts)
-    f[12] = n(h.total_global_handles_size)
-    f[13] = n(h.used_global_handles_size)
-    f[14] = n(h.external_memory)
-    f[15] = n(u.rss)
-    f[16] = n(u.heapTotal)
-    f[17] = n(u.heapUsed)
-    f[18] = n(u.external)
-    f[19] = n(u.arrayBuffers)
-    f[0] += 1
+if (binding && typeof binding.observedFigureKeys === 'function') {
+  const { makeWriter } = require('./lib/figures.js')
+  const layout = require('./lib/contract.json').observedFigures
+  if (binding.observedFigureKeys().join() === layout.slots.join()) {
+    // The native class under the public one (lib/wrap.js), whose observe() forwards here.
+    const proto = binding.MemoryDiagnosticsDumper.prototype
+    const checked = proto.observe
+    const figures = Symbol('observedFigures')
+    const write = makeWriter(layout)
+    proto.observe = function observe(h, u) {
+      let f = this[figures]
+      if (f === undefined) f = this[figures] = this.observedFigures
+      if (f === null || typeof h !== 'object' || h === null || typeof u !== 'object' || u === null) return checked.call(this, h, u)
+      write(f, h, u)
+    }
   }
 }
 

@@ -9,6 +9,12 @@ describe('npm run bench (quick mode)', () => {
   it('measures every contender side by side and reports the targets', () => {
     const r = spawnSync(process.execPath, [join(root, 'bench/run.mjs'), '--quick'], { cwd: root, encoding: 'utf8', timeout: 300_000 })
     expect(r.status, r.stderr).toBe(0)
+    // The machine's load is printed beside the figures, and a loaded run says it is one.
+    const load = r.stdout.match(/Load average \(1 min\) (\d+\.\d\d) at the start and (\d+\.\d\d) at the end of the run, on (\d+) cores: (a quiet run|\*\*a loaded run)/)
+    expect(load, 'the load line').not.toBeNull()
+    const loaded = Math.max(Number(load![1]), Number(load![2])) > Number(load![3])
+    expect(load![4] === 'a quiet run').toBe(!loaded)
+    if (loaded) expect(r.stderr).toMatch(/warning: load average \d+\.\d\d exceeds the \d+ cores: docs\/benchmarks\.md not written/)
     for (const c of ['native', 'js', 'plain JS', 'node report', 'floor (writeFileSync)', 'floor (Rust create+write+rename)', 'floor (Rust write+link, pre-opened)']) {
       expect(r.stdout).toContain(`| ${c} |`)
     }

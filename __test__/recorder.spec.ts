@@ -54,6 +54,48 @@ describe('flight recorder', () => {
     expect(await d.dump('critical', input())).toMatchObject({ written: false, skipped: 'closed', retryAfterMs: null })
   })
 
+  it('the observe() block layout is generated from contract.json: reordered and appended fields land in their own slots, and the native layout matches', async () => {
+    const { createRequire } = await import('node:module')
+    const req = createRequire(import.meta.url)
+    const { makeWriter } = req('../lib/figures.js')
+    const layout = req('../lib/contract.json').observedFigures
+    const native = (() => {
+      try {
+        return req('../native.js')
+      } catch {
+        return null
+      }
+    })()
+    // The slots in contract.json are the crate's, field for field.
+    const fromFields = (i: any) => [...i.heapStatFields.map(([k]: string[]) => `heapStatistics.${k}`), ...i.memoryUsageFields.map(([k]: string[]) => `memoryUsage.${k}`)]
+    expect(layout.slots).toEqual(fromFields(req('../lib/contract.json').input))
+    if (native) expect(native.observedFigureKeys()).toEqual(layout.slots)
+    // A layout with its slots reordered and one appended to each container.
+    const heap = layout.slots.filter((k: string) => k.startsWith('heapStatistics.'))
+    const usage = layout.slots.filter((k: string) => k.startsWith('memoryUsage.'))
+    const reordered = { generationSlot: 0, slots: [...usage.reverse(), 'memoryUsage.appendedUsage', ...heap.reverse(), 'heapStatistics.appended_heap'] }
+    const keys: string[] = reordered.slots
+    expect(keys.join()).not.toBe(layout.slots.join())
+    const h: any = {}
+    const u: any = {}
+    keys.forEach((k, i) => {
+      const [c, f] = k.split('.')
+      ;(c === 'heapStatistics' ? h : u)[f] = 1000 + i
+    })
+    const f = new Float64Array(keys.length + 1)
+    makeWriter(reordered)(f, h, u)
+    expect(Array.from(f.subarray(1))).toEqual(keys.map((_, i) => 1000 + i))
+    expect(f[0]).toBe(2) // one finished write: odd while writing, even after
+    // A throwing getter: nothing is stored and the generation stays even.
+    const before = Array.from(f)
+    Object.defineProperty(u, 'rss', { get: () => { throw new Error('boom') } })
+    expect(() => makeWriter(reordered)(f, h, u)).toThrow('boom')
+    expect(Array.from(f)).toEqual(before)
+    // A field name that is not a plain identifier is refused, never compiled.
+    expect(() => makeWriter({ generationSlot: 0, slots: ['heapStatistics.a;b'] })).toThrow(/not a plain identifier/)
+    expect(() => makeWriter({ generationSlot: 0, slots: ['process.rss'] })).toThrow(/is not heapStatistics/)
+  })
+
   it('observe() through the package entry stores each figure in its place, non-numbers as null, and still checks its arguments', async () => {
     const dir = join(scratch(), 'diag')
     const d = new MemoryDiagnosticsDumper({ directory: dir, sessionId: 'obs', cooldownMs: 0, recorder: { intervalMs: 20 }, watchdog: { rssBytes: 1, stallMs: 100 } })

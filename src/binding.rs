@@ -598,15 +598,7 @@ impl MemoryDiagnosticsDumper {
 /// `heapStatistics.<key>` then `memoryUsage.<key>`.
 #[napi(catch_unwind)]
 pub fn observed_figure_keys() -> Vec<String> {
-    HEAP_STAT_FIELDS
-        .iter()
-        .map(|(js, _, _)| format!("heapStatistics.{js}"))
-        .chain(
-            MEMORY_USAGE_FIELDS
-                .iter()
-                .map(|(js, _, _)| format!("memoryUsage.{js}")),
-        )
-        .collect()
+    crate::recorder::observed_figure_keys()
 }
 
 /// Test builds only: makes the code panic at a named point (`phase1`, `phase2`, or a

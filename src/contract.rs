@@ -99,6 +99,10 @@ pub fn contract() -> Value {
             "maxNameChars": i::MAX_NAME_CHARS,
             "maxResourceTypes": i::MAX_RESOURCE_TYPES,
         },
+        "observedFigures": {
+            "generationSlot": 0,
+            "slots": crate::recorder::observed_figure_keys(),
+        },
         "files": {
             "dumpName": w::name_pattern(w::DUMP_PREFIX, w::DUMP_SUFFIX),
             "heapName": w::name_pattern(w::HEAP_PREFIX, w::HEAP_SUFFIX),

@@ -58,6 +58,21 @@ pub struct V8Figures {
 pub const OBSERVED_LEN: usize = HEAP_STAT_FIELDS.len() + MEMORY_USAGE_FIELDS.len();
 pub type ObservedValues = [f64; OBSERVED_LEN];
 
+/// What each slot of the shared block holds after the generation in slot 0, in order:
+/// `heapStatistics.<key>` then `memoryUsage.<key>` (JS keys). Emitted into
+/// `lib/contract.json` (`observedFigures.slots`), from which the JS writer is generated.
+pub fn observed_figure_keys() -> Vec<String> {
+    HEAP_STAT_FIELDS
+        .iter()
+        .map(|(js, _, _)| format!("heapStatistics.{js}"))
+        .chain(
+            MEMORY_USAGE_FIELDS
+                .iter()
+                .map(|(js, _, _)| format!("memoryUsage.{js}")),
+        )
+        .collect()
+}
+
 /// The last figures seen in the shared block, when they were first seen, and the
 /// generation they carried.
 #[derive(Debug, Clone)]
@@ -65,6 +80,53 @@ struct Observed {
     at_ms: u64,
     generation: u64,
     values: ObservedValues,
+}
+
+/// How many times a reader looks again at a block a writer is changing before it keeps
+/// the figures it already has (a JS write takes well under a microsecond; a writer that
+/// stopped halfway, its thread gone, must not make the recorder spin).
+const SEQLOCK_TRIES: usize = 1000;
+
+/// Writes `values` into the shared block the way the package entry's `observe()` does
+/// from JS (lib/figures.js): word 0, an f64 generation, is made odd before the first
+/// figure is stored and even again after the last, so a reader can tell a block being
+/// written from a finished one.
+fn seqlock_write(block: &[AtomicU64], values: &ObservedValues) {
+    let odd = f64::from_bits(block[0].load(Ordering::Relaxed)) + 1.0;
+    block[0].store(odd.to_bits(), Ordering::Relaxed);
+    std::sync::atomic::fence(Ordering::Release);
+    for (slot, v) in block[1..].iter().zip(values) {
+        slot.store(v.to_bits(), Ordering::Relaxed);
+    }
+    block[0].store((odd + 1.0).to_bits(), Ordering::Release);
+}
+
+/// The figures of the last finished write, with its generation, unless it is `last`
+/// (already seen) or nothing was written yet (generation 0). A generation that is odd
+/// (a write under way) or that changed while the figures were copied means the copy may
+/// be torn: it is thrown away and read again, at most [`SEQLOCK_TRIES`] times.
+fn seqlock_read(block: &[AtomicU64], last: Option<u64>) -> Option<(u64, ObservedValues)> {
+    let mut values = [f64::NAN; OBSERVED_LEN];
+    for _ in 0..SEQLOCK_TRIES {
+        let before = block[0].load(Ordering::Acquire);
+        let g = f64::from_bits(before);
+        if g == 0.0 || Some(before) == last {
+            return None;
+        }
+        if g % 2.0 != 0.0 {
+            std::hint::spin_loop();
+            continue;
+        }
+        for (v, slot) in values.iter_mut().zip(&block[1..]) {
+            *v = f64::from_bits(slot.load(Ordering::Relaxed));
+        }
+        std::sync::atomic::fence(Ordering::Acquire);
+        if block[0].load(Ordering::Relaxed) == before {
+            return Some((before, values));
+        }
+        std::hint::spin_loop();
+    }
+    None
 }
 
 fn observed_value(values: &ObservedValues, heap: bool, key: &str) -> Option<f64> {
@@ -107,11 +169,12 @@ pub struct Shared {
     start: Instant,
     /// Monotonic ms of the last `observe()` or `dump()`.
     last_activity_ms: AtomicU64,
-    /// The block `observe()` writes: word 0 is a generation (an f64 JS increments after
-    /// writing the figures), words 1.. the [`OBSERVED_LEN`] figures as f64 bits. The
-    /// package entry's `observe()` writes it straight from JS through a `Float64Array`
-    /// over this memory (no call into the addon), so it is read with atomic loads and
-    /// checked against the generation; a sample that raced a write reads it again.
+    /// The block `observe()` writes: word 0 is a generation (an f64 JS makes odd before
+    /// writing the figures and even after), words 1.. the [`OBSERVED_LEN`] figures as f64
+    /// bits. The package entry's `observe()` writes it straight from JS through a
+    /// `Float64Array` over this memory (no call into the addon), so it is read as a
+    /// seqlock ([`seqlock_read`]): a copy taken while the generation was odd or changed
+    /// is read again, never kept.
     figures: [AtomicU64; OBSERVED_LEN + 1],
     observed: Mutex<Option<Observed>>,
     ring: Mutex<VecDeque<Sample>>,
@@ -177,11 +240,7 @@ impl Shared {
     /// Stores raw figures (NaN, negative or infinite ones count as missing) the way the
     /// JS fast path does, on the JS thread.
     pub fn observe_values(&self, values: &ObservedValues) {
-        for (slot, v) in self.figures[1..].iter().zip(values) {
-            slot.store(v.to_bits(), Ordering::Relaxed);
-        }
-        let generation = f64::from_bits(self.figures[0].load(Ordering::Relaxed)) + 1.0;
-        self.figures[0].store(generation.to_bits(), Ordering::Release);
+        seqlock_write(&self.figures, values);
         self.poll();
     }
 
@@ -198,23 +257,10 @@ impl Shared {
     /// (within one recorder interval of the write), and it counts as JS activity.
     fn poll(&self) {
         let mut observed = self.observed.lock();
-        let mut generation = self.figures[0].load(Ordering::Acquire);
-        if f64::from_bits(generation) == 0.0
-            || observed.as_ref().map(|o| o.generation) == Some(generation)
-        {
+        let last = observed.as_ref().map(|o| o.generation);
+        let Some((generation, values)) = seqlock_read(&self.figures, last) else {
             return;
-        }
-        let mut values = [f64::NAN; OBSERVED_LEN];
-        for _ in 0..4 {
-            for (v, slot) in values.iter_mut().zip(&self.figures[1..]) {
-                *v = f64::from_bits(slot.load(Ordering::Relaxed));
-            }
-            let again = self.figures[0].load(Ordering::Acquire);
-            if again == generation {
-                break;
-            }
-            generation = again;
-        }
+        };
         let now = self.now_ms();
         *observed = Some(Observed {
             at_ms: now,
@@ -716,6 +762,57 @@ mod tests {
         );
         assert_eq!(watchdog_threshold(&w(None, Some(300)), None), Some(300));
         assert_eq!(watchdog_threshold(&w(Some(0.5), None), None), None);
+    }
+
+    #[test]
+    fn seqlock_no_torn_reads() {
+        // A writer stores the same value in every figure of a write, as fast as it can;
+        // a reader polls all the while. A torn copy would mix two writes' values.
+        use std::sync::atomic::AtomicBool;
+        let s = Arc::new(Shared::new(2));
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (s, stop) = (s.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut k = 0.0;
+                while !stop.load(Ordering::Relaxed) {
+                    k += 1.0;
+                    seqlock_write(&s.figures, &[k; OBSERVED_LEN]);
+                }
+                k
+            })
+        };
+        let (mut reads, mut last) = (0u32, None);
+        let deadline = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < deadline || reads < 1000 {
+            if let Some((g, values)) = seqlock_read(&s.figures, last) {
+                assert_eq!(f64::from_bits(g) % 2.0, 0.0, "kept a copy taken mid-write");
+                assert!(
+                    values.iter().all(|v| *v == values[0]),
+                    "torn read: {values:?}"
+                );
+                // Generation 2k belongs to the k-th write.
+                assert_eq!(values[0] * 2.0, f64::from_bits(g));
+                last = Some(g);
+                reads += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        assert!(writer.join().unwrap() > 0.0);
+    }
+
+    #[test]
+    fn seqlock_half_written_block_keeps_the_last_figures() {
+        // A writer that stopped halfway (generation left odd) is never read as finished.
+        let s = Shared::new(2);
+        s.observe_values(&[1.0; OBSERVED_LEN]);
+        assert_eq!(s.observed().unwrap().0.heap_used, Some(1.0));
+        let odd = f64::from_bits(s.figures[0].load(Ordering::Relaxed)) + 1.0;
+        s.figures[0].store(odd.to_bits(), Ordering::Relaxed);
+        s.figures[5].store(9.0f64.to_bits(), Ordering::Relaxed);
+        assert_eq!(s.observed().unwrap().0.heap_used, Some(1.0));
+        s.figures[0].store((odd + 1.0).to_bits(), Ordering::Release);
+        assert_eq!(s.observed().unwrap().0.heap_used, Some(9.0));
     }
 
     #[test]
