@@ -10,10 +10,14 @@ import { contract, DUMP_NAME, implementations, readDump, root, scratch, written 
 
 const require = createRequire(import.meta.url)
 const { analyze } = require('../lib/fallback.js')
+const format = require('../lib/format.js')
+const { readOptions } = require('../lib/options.js')
 
 const goldenPath = (name: string) => join(root, 'tests', 'fixtures', 'golden', name)
 const analysisGolden = JSON.parse(readFileSync(goldenPath('analysis.json'), 'utf8'))
 const inputGolden = JSON.parse(readFileSync(goldenPath('input.json'), 'utf8'))
+const formatGolden = JSON.parse(readFileSync(goldenPath('format.json'), 'utf8'))
+const optionsGolden = JSON.parse(readFileSync(goldenPath('options.json'), 'utf8'))
 
 /** The values JSON cannot hold, spelled as strings in the golden files. */
 function revive(v: unknown): unknown {
@@ -21,6 +25,9 @@ function revive(v: unknown): unknown {
   if (v === '$Infinity') return Infinity
   if (v === '$undefined') return undefined
   if (v === '$function') return () => 1
+  if (v === '$-Infinity') return -Infinity
+  if (v === '$bigint') return 1n
+  if (v === '$symbol') return Symbol('golden')
   if (Array.isArray(v)) return v.map(revive)
   if (v && typeof v === 'object') {
     // Own keys only, `__proto__` included, as JSON.parse made them.
@@ -40,6 +47,57 @@ describe('golden analysis: facts to risks and recommendation', () => {
     it(`js: ${c.name}`, () => {
       expect(c.expect, 'run cargo test with GOLDEN_BLESS=1 once to fill the expectations').not.toBeNull()
       expect(analyze(c.facts)).toEqual(c.expect)
+    })
+  }
+})
+
+/** Numbers the format golden spells as strings. */
+const num = (v: unknown) => (v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v === '-0' ? -0 : (v as number))
+
+describe('golden format: one rounding rule and one way to write numbers and strings (src/format.rs)', () => {
+  it('rounds exact halves away from zero, as the Rust side does (2.5 MiB reads "3" in both)', () => {
+    const wrong = formatGolden.fixed.filter(([x, d, want]: [unknown, number, string]) => format.fixed(num(x), d) !== want)
+    expect(wrong).toEqual([])
+    expect(formatGolden.fixed.length).toBeGreaterThan(15)
+  })
+  it('writes numbers as String() does, which the Rust side reproduces (-1e-7, not -0.0000001)', () => {
+    const wrong = formatGolden.numberText.filter(([x, want]: [unknown, string]) => format.numberText(num(x)) !== want)
+    expect(wrong).toEqual([])
+  })
+  it('quotes strings as JSON (a control character reads "\\u0001", not "\\u{1}")', () => {
+    const wrong = formatGolden.quote.filter(([x, want]: [string, string]) => format.quote(x) !== want)
+    expect(wrong).toEqual([])
+  })
+})
+
+describe('golden options: each options object gives the same first error in both implementations', () => {
+  it('js rules (lib/options.js): every case', () => {
+    const wrong = []
+    for (const c of optionsGolden.cases) {
+      let got = null
+      try {
+        readOptions(revive(c.options))
+      } catch (e: any) {
+        got = e.message
+      }
+      if (got !== c.expect) wrong.push({ name: c.name, want: c.expect, got })
+    }
+    expect(wrong).toEqual([])
+    expect(optionsGolden.cases.filter((c: any) => c.expect === null).length).toBeGreaterThan(0)
+  })
+  for (const impl of implementations) {
+    it(`${impl.name}: the constructor throws the golden error`, () => {
+      const wrong = []
+      for (const c of optionsGolden.cases.filter((c: any) => c.expect !== null)) {
+        let e: any
+        try {
+          new impl.Raw(revive(c.options) as any).close()
+        } catch (x) {
+          e = x
+        }
+        if (e?.message !== c.expect || e?.code !== 'InvalidArg') wrong.push({ name: c.name, want: c.expect, got: e?.message, code: e?.code })
+      }
+      expect(wrong).toEqual([])
     })
   }
 })

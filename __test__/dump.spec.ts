@@ -470,7 +470,7 @@ describe('malformed and oversized input', () => {
       'heapStatistics.used_heap_size: expected a non-negative finite number, got NaN; recorded as null',
       'heapStatistics.heap_size_limit: expected a non-negative finite number, got -1; recorded as null',
       'heapStatistics.malloced_memory: expected a non-negative finite number, got "12"; recorded as null',
-      'memoryUsage.rss: expected a non-negative finite number, got inf; recorded as null',
+      'memoryUsage.rss: expected a non-negative finite number, got Infinity; recorded as null',
       'memoryUsage.heapUsed: expected a non-negative finite number, got null; recorded as null',
     ])
   })

@@ -1,4 +1,5 @@
 'use strict'
+const { fixed } = require('./format')
 // `memory-diagnostics-dumper bundle` and `bundle(dir, options)`: one .zip for a bug report,
 // holding what a maintainer needs about one crash (or more, on request), redacted on the
 // way out and bounded in size. See docs/bundle.md.
@@ -151,7 +152,7 @@ function readOwn(dir, name, limit) {
     return { error: `cannot read: ${e.code ?? e.message}` }
   }
   if (!st.isFile()) return { error: `skipped: ${kindOfStat(st)}` }
-  if (st.size > limit) return { error: `skipped: ${(st.size / MIB).toFixed(1)} MiB is over the ${(limit / MIB).toFixed(0)} MiB limit for this kind of file` }
+  if (st.size > limit) return { error: `skipped: ${fixed(st.size / MIB, 1)} MiB is over the ${fixed(limit / MIB, 0)} MiB limit for this kind of file` }
   let fd
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0))
@@ -651,7 +652,7 @@ function main(argv, io = { out: process.stdout, err: process.stderr }) {
   }
 }
 
-const kib = (b) => (b >= MIB ? `${(b / MIB).toFixed(2)} MiB` : `${(b / 1024).toFixed(1)} KiB`)
+const kib = (b) => (b >= MIB ? `${fixed(b / MIB, 2)} MiB` : `${fixed(b / 1024, 1)} KiB`)
 
 function describe(m) {
   const lines = []

@@ -1,4 +1,5 @@
 'use strict'
+const { fixed } = require('./format')
 // The pure-JS implementation, used when the native binding cannot be loaded (an
 // unsupported platform, a missing optional dependency, the wrong libc) or when
 // MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS=1. Same API, same document schema, same file rules
@@ -18,13 +19,8 @@ const { version: addonVersion } = require('../package.json')
 // names, strings, thresholds, name patterns) comes from the Rust crate through contract.json.
 const CONTRACT = require('./contract.json')
 const { defaults: DEFAULTS, limits: LIMITS } = CONTRACT.options
-const MAX_TEXT_OPTION_CHARS = LIMITS.textOptionChars
-const { maxHeapSpaces: MAX_HEAP_SPACES, maxSpaceNameChars: MAX_SPACE_NAME_CHARS, maxSessionKeys: MAX_SESSION_KEYS } = CONTRACT.input
-const { maxSessionKeyChars: MAX_SESSION_KEY_CHARS, maxSessionStringChars: MAX_SESSION_STRING_CHARS } = CONTRACT.input
-const { maxSamples: MAX_SAMPLES, maxSampleKeys: MAX_SAMPLE_KEYS, maxNameChars: MAX_NAME_CHARS, maxResourceTypes: MAX_RESOURCE_TYPES } = CONTRACT.input
-const { heapStatFields: HEAP_STAT_FIELDS, memoryUsageFields: MEMORY_USAGE_FIELDS, heapSpaceFields: HEAP_SPACE_FIELDS } = CONTRACT.input
-// The option names each options object accepts.
-const { options: OPTION_KEYS, suggestions: SUGGESTION_KEYS, recorder: RECORDER_KEYS, watchdog: WATCHDOG_KEYS, heapSnapshot: HEAP_SNAPSHOT_KEYS, allocationProfile: ALLOCATION_PROFILE_KEYS } = CONTRACT.options.keys
+const { describe, expectObject, invalidArg, readOptions, shortSessionId } = require('./options')
+const { readInput } = require('./input')
 const STALE_TEMP_AGE_MS = CONTRACT.files.staleTempAgeMs
 // The cooldown's monotonic clock, taken when this module loads so that fake timers in a
 // host's tests leave it alone (as they leave the native clock alone); `options.now` is
@@ -32,228 +28,8 @@ const STALE_TEMP_AGE_MS = CONTRACT.files.staleTempAgeMs
 const monotonicNow = performance.now.bind(performance)
 // Likewise the turn phase 2 waits for: fake timers in a host's tests must not hold it back.
 const realSetImmediate = setImmediate
-const SUGGESTIONS = CONTRACT.suggestions
 const TRIGGERS = CONTRACT.triggers.accepted
 const ACCEPTED_TRIGGERS = CONTRACT.triggers.acceptedText
-
-function invalidArg(field, expected, got) {
-  const e = new Error(`${field}: expected ${expected}, got ${got}`)
-  e.code = 'InvalidArg'
-  return e
-}
-
-/** `typeof`-style names as the native binding words them. */
-function typeName(v) {
-  if (v === undefined) return 'undefined'
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'an array'
-  return { boolean: 'a boolean', number: 'a number', string: 'a string', symbol: 'a symbol', object: 'an object', function: 'a function', bigint: 'a bigint' }[typeof v]
-}
-
-function chars(s) {
-  return [...s].length
-}
-
-/** A short description of a value, as the native binding gives it. */
-function describe(v) {
-  if (v === undefined) return 'undefined'
-  if (v === null) return 'null'
-  switch (typeof v) {
-    case 'number':
-      if (Number.isNaN(v)) return 'NaN'
-      if (v === Infinity) return 'inf'
-      if (v === -Infinity) return '-inf'
-      return String(v)
-    case 'string':
-      return chars(v) <= 40 ? JSON.stringify(v) : `a string of ${chars(v)} characters`
-    case 'boolean':
-      return String(v)
-    case 'object':
-      return Array.isArray(v) ? 'array' : 'object'
-    default:
-      return typeof v
-  }
-}
-
-function integer(v, field, min, max, dflt) {
-  if (v === undefined || v === null) return dflt
-  if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max) return v
-  throw invalidArg(field, `an integer from ${min} to ${max}`, describe(v))
-}
-
-function optionalText(v, field, maxChars) {
-  if (v === undefined || v === null) return null
-  if (typeof v !== 'string') throw invalidArg(field, 'a string', describe(v))
-  if (maxChars !== undefined && chars(v) > maxChars) {
-    throw invalidArg(field, `a string of at most ${maxChars} characters`, `a string of ${chars(v)} characters`)
-  }
-  return v
-}
-
-function expectObject(v, field) {
-  if (typeof v !== 'object' || v === null) throw invalidArg(field, 'an object', typeName(v))
-  return v
-}
-
-function editDistance(a, b) {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 0; i < a.length; i++) {
-    const cur = [i + 1]
-    for (let j = 0; j < b.length; j++) cur[j + 1] = Math.min(prev[j] + (a[i] === b[j] ? 0 : 1), prev[j + 1] + 1, cur[j] + 1)
-    prev = cur
-  }
-  return prev[b.length]
-}
-
-/** The known name nearest to `key`: a prefix match first, then the edit distance. */
-function closest(key, known) {
-  const k = [...key.toLowerCase()].slice(0, 64)
-  let best = null
-  for (const name of known) {
-    const c = [...name.toLowerCase()]
-    const prefix = Math.min(k.length, c.length) >= 3 && (c.join('').startsWith(k.join('')) || k.join('').startsWith(c.join('')))
-    const score = [prefix ? 0 : 1, editDistance(k, c)]
-    if (!best || score[0] < best[0][0] || (score[0] === best[0][0] && score[1] < best[0][1])) best = [score, name]
-  }
-  return best[1]
-}
-
-/** Refuses the first unknown key of an options object, naming the closest known one. */
-function checkKeys(container, obj, known) {
-  const unknown = Object.keys(obj).find((k) => !known.includes(k))
-  if (unknown !== undefined) {
-    throw invalidArg(`${container}.${truncateChars(unknown, 64)[0]}`, `one of the known options (did you mean ${container}.${closest(unknown, known)}?)`, 'an unknown option')
-  }
-}
-
-function shortSessionId(id) {
-  const short = [...id].filter((c) => /^[A-Za-z0-9_]$/.test(c)).slice(0, CONTRACT.options.sessionShortLen).join('')
-  return short || 'nosessn'
-}
-
-function truncateChars(s, max) {
-  const cs = [...s]
-  return cs.length > max ? [cs.slice(0, max).join(''), true] : [s, false]
-}
-
-// ---- input ------------------------------------------------------------------------
-
-function numberMap(warnings, container, fields, obj) {
-  const out = {}
-  for (const [js, key, required] of fields) {
-    const v = obj[js]
-    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) out[key] = v
-    else {
-      out[key] = null
-      if (v !== undefined || required) {
-        warnings.push(`${container}.${js}: expected a non-negative finite number, got ${describe(v)}; recorded as null`)
-      }
-    }
-  }
-  return out
-}
-
-function readInput(input) {
-  expectObject(input, 'input')
-  const warnings = []
-  const heap = expectObject(input.heapStatistics, 'input.heapStatistics')
-  const usage = expectObject(input.memoryUsage, 'input.memoryUsage')
-  const v8HeapStats = numberMap(warnings, 'heapStatistics', HEAP_STAT_FIELDS, heap)
-  const memoryUsage = numberMap(warnings, 'memoryUsage', MEMORY_USAGE_FIELDS, usage)
-  let v8HeapSpaces = null
-  const spaces = input.heapSpaces
-  if (spaces !== undefined && spaces !== null) {
-    if (!Array.isArray(spaces)) {
-      throw invalidArg('input.heapSpaces', 'an array (v8.getHeapSpaceStatistics()) or undefined', typeName(spaces))
-    }
-    if (spaces.length > MAX_HEAP_SPACES) warnings.push(`heapSpaces: ${spaces.length} entries given, kept the first ${MAX_HEAP_SPACES}`)
-    v8HeapSpaces = []
-    spaces.slice(0, MAX_HEAP_SPACES).forEach((s, i) => {
-      if (typeof s !== 'object' || s === null) {
-        warnings.push(`heapSpaces[${i}]: expected an object, got ${typeName(s)}; skipped`)
-        return
-      }
-      let name = null
-      if (typeof s.space_name === 'string') name = truncateChars(s.space_name.toWellFormed(), MAX_SPACE_NAME_CHARS)[0] || null
-      else warnings.push(`heapSpaces[${i}].space_name: expected a string, got ${describe(s.space_name)}; recorded as null`)
-      v8HeapSpaces.push({ spaceName: name, ...numberMap(warnings, `heapSpaces[${i}]`, HEAP_SPACE_FIELDS, s) })
-    })
-  }
-  // Own keys only, `__proto__` included (it is data here, never a prototype).
-  const session = Object.create(null)
-  const sv = input.session
-  if (sv !== undefined && sv !== null) {
-    if (typeof sv !== 'object' || Array.isArray(sv)) {
-      throw invalidArg('input.session', 'a flat object of numbers, strings and booleans, or undefined', typeName(sv))
-    }
-    const keys = Object.keys(sv)
-    if (keys.length > MAX_SESSION_KEYS) warnings.push(`session: ${keys.length} keys given, kept the first ${MAX_SESSION_KEYS}`)
-    for (const key of keys.slice(0, MAX_SESSION_KEYS)) {
-      // As the native addon reads text: a lone surrogate becomes U+FFFD.
-      const [k, keyCut] = truncateChars(key.toWellFormed(), MAX_SESSION_KEY_CHARS)
-      if (keyCut) warnings.push(`session: a key longer than ${MAX_SESSION_KEY_CHARS} characters was cut to its first ${MAX_SESSION_KEY_CHARS}`)
-      if (Object.hasOwn(session, k)) {
-        warnings.push(`session.${k}: the key repeats an earlier one once cut to ${MAX_SESSION_KEY_CHARS} characters; dropped`)
-        continue
-      }
-      const v = sv[key]
-      if (typeof v === 'number') {
-        if (Number.isFinite(v)) session[k] = v
-        else warnings.push(`session.${k}: expected a finite number, got a non-finite one; dropped`)
-      } else if (typeof v === 'boolean') session[k] = v
-      else if (typeof v === 'string') {
-        const [t, cut] = truncateChars(v.toWellFormed(), MAX_SESSION_STRING_CHARS)
-        if (cut) warnings.push(`session.${k}: string truncated to ${MAX_SESSION_STRING_CHARS} characters`)
-        session[k] = t
-      } else if (v !== undefined) {
-        warnings.push(`session.${k}: expected a number, string or boolean, got ${describe(v)}; dropped`)
-      }
-    }
-  }
-  const atTrigger = { memoryUsage, v8HeapStats, v8HeapSpaces }
-  const ar = input.activeResources
-  if (ar !== undefined && ar !== null) {
-    if (typeof ar !== 'object' || Array.isArray(ar)) {
-      throw invalidArg('input.activeResources', 'a flat object of counts by resource type, or undefined', typeName(ar))
-    }
-    atTrigger.activeResources = flatNumbers(warnings, 'activeResources', ar, MAX_RESOURCE_TYPES, true)
-  }
-  let samples
-  const sm = input.samples
-  if (sm !== undefined && sm !== null) {
-    if (!Array.isArray(sm)) {
-      throw invalidArg('input.samples', `an array of at most ${MAX_SAMPLES} flat objects of numbers, or undefined`, typeName(sm))
-    }
-    const first = Math.max(0, sm.length - MAX_SAMPLES)
-    if (first > 0) warnings.push(`samples: ${sm.length} samples given, kept the last ${MAX_SAMPLES}`)
-    samples = []
-    for (let i = first; i < sm.length; i++) {
-      const o = sm[i]
-      if (typeof o !== 'object' || o === null || Array.isArray(o)) {
-        warnings.push(`samples[${i}]: expected a flat object of numbers, got ${typeName(o)}; skipped`)
-        continue
-      }
-      samples.push(flatNumbers(warnings, `samples[${i}]`, o, MAX_SAMPLE_KEYS, false))
-    }
-  }
-  return { atTrigger, session, warnings, samples }
-}
-
-/** A flat `name -> number` object, at most `maxKeys` entries (the first ones kept). */
-function flatNumbers(warnings, container, obj, maxKeys, counts) {
-  const keys = Object.keys(obj)
-  if (keys.length > maxKeys) warnings.push(`${container}: ${keys.length} keys given, kept the first ${maxKeys}`)
-  const out = {}
-  for (const key of keys.slice(0, maxKeys)) {
-    const name = truncateChars(key, MAX_NAME_CHARS)[0]
-    const v = obj[key]
-    if (typeof v === 'number' && Number.isFinite(v) && (!counts || v >= 0)) out[name] = v
-    else if (v !== undefined) {
-      warnings.push(`${container}.${name}: expected ${counts ? 'a non-negative finite number' : 'a finite number'}, got ${describe(v)}; dropped`)
-    }
-  }
-  return out
-}
 
 // ---- files --------------------------------------------------------------------------
 
@@ -560,7 +336,7 @@ function camel(key) {
 }
 
 const DEFAULT_SMAPS_ROLLUP_MAX_RSS_BYTES = DEFAULTS.smapsRollupMaxRssBytes
-const mibText = (b) => `${(b / (1024 * 1024)).toFixed(1)} MiB`
+const mibText = (b) => `${fixed(b / (1024 * 1024), 1)} MiB`
 
 /** Whether phase 2 reads smaps_rollup (null) or why not (as src/probes/rss_split.rs). */
 function smapsRollupSkipReason(policy, rss) {
@@ -795,7 +571,7 @@ async function collect(smapsPolicy) {
 // ---- analysis (the rules of src/analysis.rs; thresholds and advice from contract.json) ----
 
 const MIB = 1024 * 1024
-const mib = (b) => `${(b / MIB).toFixed(0)} MiB`
+const mib = (b) => `${fixed(b / MIB, 0)} MiB`
 
 // ---- memory accounting and growth (as src/accounting.rs and src/analysis.rs) ----------
 
@@ -966,7 +742,7 @@ function growth(points) {
     points: points.length,
     byKind,
     minBytes: GROWTH_MIN_BYTES,
-    evidence: `${label} grew ${signedMib(bytes)} over ${seconds.toFixed(1)} s (${points.length} points): ${detail} (all kinds: ${listing})`,
+    evidence: `${label} grew ${signedMib(bytes)} over ${fixed(seconds, 1)} s (${points.length} points): ${detail} (all kinds: ${listing})`,
     advice: GROWTH_ADVICE[kind],
   }
 }
@@ -993,14 +769,14 @@ function analyze(f) {
       add(
         'heapNearLimit',
         sev,
-        `JS heap at ${(ratio * 100).toFixed(0)}% of V8's limit (${mib(f.heapUsed)} of ${mib(f.heapLimit)})${known(f.heapAvailable) ? `, ${mib(f.heapAvailable)} still available` : ''}`,
+        `JS heap at ${fixed(ratio * 100, 0)}% of V8's limit (${mib(f.heapUsed)} of ${mib(f.heapLimit)})${known(f.heapAvailable) ? `, ${mib(f.heapAvailable)} still available` : ''}`,
         { usedHeapSize: f.heapUsed, heapSizeLimit: f.heapLimit, ratio, ...(known(f.heapAvailable) && { totalAvailableSize: f.heapAvailable }) },
       )
     }
   }
   if (known(f.detachedContexts) && f.detachedContexts >= T.detachedContextsWarning) {
     const n = f.detachedContexts
-    add('detachedContexts', 'warning', `${n.toFixed(0)} detached V8 context(s): a context (vm, iframe, worker realm) is kept alive after its use`, {
+    add('detachedContexts', 'warning', `${fixed(n, 0)} detached V8 context(s): a context (vm, iframe, worker realm) is kept alive after its use`, {
       numberOfDetachedContexts: n,
     })
   }
@@ -1021,7 +797,7 @@ function analyze(f) {
     const ratio = used / limit
     const sev = ratio >= T.rssNearLimitCritical ? 'critical' : ratio >= T.rssNearLimitWarning ? 'warning' : null
     if (sev) {
-      add('rssNearLimit', sev, `memory use at ${(ratio * 100).toFixed(0)}% of the limit that kills the process (${mib(used)} of ${mib(limit)})`, {
+      add('rssNearLimit', sev, `memory use at ${fixed(ratio * 100, 0)}% of the limit that kills the process (${mib(used)} of ${mib(limit)})`, {
         usage: used,
         effectiveLimit: limit,
         ratio,
@@ -1029,10 +805,10 @@ function analyze(f) {
     }
   }
   if (known(f.cgroupOomKills) && f.cgroupOomKills > 0) {
-    add('cgroupOomKills', 'critical', `the kernel has already OOM-killed ${f.cgroupOomKills.toFixed(0)} process(es) in this cgroup`, { oomKill: f.cgroupOomKills })
+    add('cgroupOomKills', 'critical', `the kernel has already OOM-killed ${fixed(f.cgroupOomKills, 0)} process(es) in this cgroup`, { oomKill: f.cgroupOomKills })
   }
   if (known(f.cgroupMaxEvents) && f.cgroupMaxEvents > 0) {
-    add('cgroupLimitHit', 'warning', `the cgroup hit its memory limit ${f.cgroupMaxEvents.toFixed(0)} time(s) and had to reclaim`, { maxEvents: f.cgroupMaxEvents })
+    add('cgroupLimitHit', 'warning', `the cgroup hit its memory limit ${fixed(f.cgroupMaxEvents, 0)} time(s) and had to reclaim`, { maxEvents: f.cgroupMaxEvents })
   }
   const some = known(f.psiSomeAvg10) ? f.psiSomeAvg10 : null
   const full = known(f.psiFullAvg10) ? f.psiFullAvg10 : null
@@ -1041,7 +817,7 @@ function analyze(f) {
     add(
       'memoryPressureStall',
       fullHit ? 'critical' : 'warning',
-      `tasks stalled waiting for memory ${(some ?? 0).toFixed(1)}% of the last 10 s (all tasks at once: ${(full ?? 0).toFixed(1)}%)`,
+      `tasks stalled waiting for memory ${fixed(some ?? 0, 1)}% of the last 10 s (all tasks at once: ${fixed(full ?? 0, 1)}%)`,
       { ...(some !== null && { someAvg10: some }), ...(full !== null && { fullAvg10: full }) },
     )
   }
@@ -1049,7 +825,7 @@ function analyze(f) {
     add('swapInUse', 'warning', `${mib(f.swapBytes)} of the process is swapped out; garbage collection will be slow`, { vmSwap: f.swapBytes })
   }
   if (known(f.threads) && f.threads >= T.manyThreads) {
-    add('manyThreads', 'warning', `${f.threads.toFixed(0)} threads (Node normally runs about 10)`, { threads: f.threads })
+    add('manyThreads', 'warning', `${fixed(f.threads, 0)} threads (Node normally runs about 10)`, { threads: f.threads })
   }
   if (known(f.openFds)) {
     const n = f.openFds
@@ -1059,7 +835,7 @@ function analyze(f) {
       add(
         'openFdsHigh',
         'warning',
-        nearLimit ? `${n.toFixed(0)} open file descriptors, ${((n / l) * 100).toFixed(0)}% of the limit` : `${n.toFixed(0)} open file descriptors`,
+        nearLimit ? `${fixed(n, 0)} open file descriptors, ${fixed((n / l) * 100, 0)}% of the limit` : `${fixed(n, 0)} open file descriptors`,
         { openFds: n, ...(l !== null && { limit: l }) },
       )
     }
@@ -1081,15 +857,15 @@ function analyze(f) {
     const seen = []
     if (known(f.heapUsed) && known(f.heapLimit) && f.heapLimit > 0) {
       evidence.heapUsedRatio = f.heapUsed / f.heapLimit
-      seen.push(`JS heap at ${((f.heapUsed / f.heapLimit) * 100).toFixed(0)}% of V8's limit`)
+      seen.push(`JS heap at ${fixed((f.heapUsed / f.heapLimit) * 100, 0)}% of V8's limit`)
       if (known(f.heapAvailable)) {
         evidence.heapAvailableRatio = f.heapAvailable / f.heapLimit
-        seen.push(`${((f.heapAvailable / f.heapLimit) * 100).toFixed(0)}% still available`)
+        seen.push(`${fixed((f.heapAvailable / f.heapLimit) * 100, 0)}% still available`)
       }
     }
     if (known(f.usageAgainstLimit) && known(f.effectiveLimit) && f.effectiveLimit > 0) {
       evidence.usageRatio = f.usageAgainstLimit / f.effectiveLimit
-      seen.push(`memory use at ${((f.usageAgainstLimit / f.effectiveLimit) * 100).toFixed(0)}% of the limit`)
+      seen.push(`memory use at ${fixed((f.usageAgainstLimit / f.effectiveLimit) * 100, 0)}% of the limit`)
     }
     add(
       'hostReportedPressure',
@@ -1113,50 +889,6 @@ function analyze(f) {
 const HEAP_SNAPSHOT_UNSUPPORTED =
   'unsupported in the js implementation: the redacting copy and the memory guard need the native addon (see docs/heap-snapshots.md)'
 
-/** `options.allocationProfile`, checked as the native addon checks it (src/options.rs). */
-function allocationProfileOptions(a) {
-  if (a === undefined || a === null || a === false) return null
-  if (a !== true && typeof a !== 'object') {
-    throw invalidArg('options.allocationProfile', 'true, false or an object { samplingIntervalBytes?, maxSites? }', describe(a))
-  }
-  const o = a === true ? {} : a
-  return {
-    samplingIntervalBytes: integer(
-      o.samplingIntervalBytes,
-      'options.allocationProfile.samplingIntervalBytes',
-      LIMITS.minAllocationSamplingIntervalBytes,
-      LIMITS.maxAllocationSamplingIntervalBytes,
-      DEFAULTS.allocationSamplingIntervalBytes,
-    ),
-    maxSites: integer(o.maxSites, 'options.allocationProfile.maxSites', 1, LIMITS.maxAllocationSites, DEFAULTS.allocationMaxSites),
-  }
-}
-
-/** `options.heapSnapshot`, checked as the native addon checks it (src/options.rs). */
-function heapSnapshotOptions(h) {
-  if (!h) return null
-  const field = 'options.heapSnapshot.triggers'
-  const expected = "a non-empty array of 'hard', 'critical' and 'manual'"
-  let triggers = ['critical']
-  const t = h.triggers
-  if (t !== undefined && t !== null) {
-    if (!Array.isArray(t) || t.length > 16) throw invalidArg(field, expected, describe(t))
-    if (t.length === 0) throw invalidArg(field, expected, 'an empty array')
-    t.forEach((x, i) => {
-      if (typeof x !== 'string' || !TRIGGERS.includes(x)) {
-        throw invalidArg(`${field}[${i}]`, ACCEPTED_TRIGGERS, describe(typeof x === 'string' ? x.slice(0, 64) : x))
-      }
-    })
-    triggers = [...new Set(t)]
-  }
-  const maxPerSession = integer(h.maxPerSession, 'options.heapSnapshot.maxPerSession', 1, LIMITS.heapSnapshotsPerSession, 1)
-  const maxBytes = integer(h.maxBytes, 'options.heapSnapshot.maxBytes', LIMITS.minHeapSnapshotBytes, LIMITS.safeBytes, DEFAULTS.heapSnapshotMaxBytes)
-  if (h.redact !== undefined && h.redact !== null && typeof h.redact !== 'boolean') {
-    throw invalidArg('options.heapSnapshot.redact', 'a boolean', describe(h.redact))
-  }
-  return { triggers, maxPerSession, maxBytes, redact: h.redact !== false }
-}
-
 // ---- the dumper ---------------------------------------------------------------------
 
 function create(fallbackReason) {
@@ -1172,67 +904,9 @@ function create(fallbackReason) {
     #firstPoint = { point: null }
 
     constructor(options) {
-      expectObject(options, 'options')
-      checkKeys('options', options, OPTION_KEYS)
-      const dir = options.directory
-      if (typeof dir !== 'string' || !dir.trim() || dir.includes('\0')) {
-        throw invalidArg('options.directory', 'a non-empty path string', describe(dir))
-      }
-      const sessionId = optionalText(options.sessionId, 'options.sessionId') ?? ''
-      const maxDumpsPerSession = integer(options.maxDumpsPerSession, 'options.maxDumpsPerSession', 1, LIMITS.maxDumpsPerSession, DEFAULTS.maxDumpsPerSession)
-      const cooldownMs = integer(options.cooldownMs, 'options.cooldownMs', 0, LIMITS.cooldownMs, DEFAULTS.cooldownMs)
-      const maxFiles = integer(options.maxFiles, 'options.maxFiles', 1, LIMITS.maxFiles, DEFAULTS.maxFiles)
-      const appVersion = optionalText(options.appVersion, 'options.appVersion', MAX_TEXT_OPTION_CHARS)
-      let s = {}
-      if (options.suggestions !== undefined && options.suggestions !== null) {
-        s = expectObject(options.suggestions, 'options.suggestions')
-        checkKeys('options.suggestions', s, SUGGESTION_KEYS)
-      }
-      const suggestions = {
-        hard: optionalText(s.hard, 'options.suggestions.hard', MAX_TEXT_OPTION_CHARS) ?? SUGGESTIONS.hard,
-        critical: optionalText(s.critical, 'options.suggestions.critical', MAX_TEXT_OPTION_CHARS) ?? SUGGESTIONS.critical,
-        manual: optionalText(s.manual, 'options.suggestions.manual', MAX_TEXT_OPTION_CHARS),
-      }
-      // The recorder and watchdog need a thread of their own: the options are checked as the
-      // native addon checks them, and their absence is recorded in every phase-2 document.
-      const sub = (key) => (options[key] === undefined || options[key] === null ? null : expectObject(options[key], `options.${key}`))
-      const rec = sub('recorder')
-      const wd = sub('watchdog')
-      if (rec) checkKeys('options.recorder', rec, RECORDER_KEYS)
-      if (wd) checkKeys('options.watchdog', wd, WATCHDOG_KEYS)
-      const hs = sub('heapSnapshot')
-      if (hs) checkKeys('options.heapSnapshot', hs, HEAP_SNAPSHOT_KEYS)
-      const ap = options.allocationProfile
-      if (ap !== null && typeof ap === 'object') checkKeys('options.allocationProfile', expectObject(ap, 'options.allocationProfile'), ALLOCATION_PROFILE_KEYS)
-      const nativeOnly = []
-      if (wd) {
-        const ratio = wd.rssRatio
-        if (ratio !== undefined && ratio !== null && !(typeof ratio === 'number' && ratio > 0 && ratio <= 1)) {
-          throw invalidArg('options.watchdog.rssRatio', 'a number greater than 0 and at most 1', describe(ratio))
-        }
-        const bytes = wd.rssBytes === undefined || wd.rssBytes === null ? null : integer(wd.rssBytes, 'options.watchdog.rssBytes', 1, Number.MAX_SAFE_INTEGER, 0)
-        if ((ratio === undefined || ratio === null) && bytes === null) throw invalidArg('options.watchdog', 'rssRatio or rssBytes', 'neither')
-        integer(wd.stallMs, 'options.watchdog.stallMs', LIMITS.minIntervalMs, LIMITS.maxIntervalMs, DEFAULTS.watchdogStallMs)
-        nativeOnly.push('watchdog')
-      }
-      if (rec || wd) {
-        integer(rec?.intervalMs, 'options.recorder.intervalMs', LIMITS.minIntervalMs, LIMITS.maxIntervalMs, DEFAULTS.recorderIntervalMs)
-        integer(rec?.samples, 'options.recorder.samples', 1, LIMITS.maxSamples, DEFAULTS.recorderSamples)
-        nativeOnly.unshift('recorder')
-      }
-      const maxRssBytes = integer(options.smapsRollupMaxRssBytes, 'options.smapsRollupMaxRssBytes', 0, Number.MAX_SAFE_INTEGER, DEFAULT_SMAPS_ROLLUP_MAX_RSS_BYTES)
-      const mode = options.smapsRollup ?? 'auto'
-      if (!['auto', 'always', 'never'].includes(mode)) throw invalidArg('options.smapsRollup', "'auto', 'always' or 'never'", describe(mode))
-      const smapsRollup = { mode, maxRssBytes }
-      const mallinfo = options.mallinfo ?? 'auto'
-      if (!['auto', 'always', 'never'].includes(mallinfo)) throw invalidArg('options.mallinfo', "'auto', 'always' or 'never'", describe(mallinfo))
-      const now = options.now
-      if (now !== undefined && now !== null && typeof now !== 'function') {
-        throw invalidArg('options.now', 'a function returning milliseconds, such as () => Date.now()', describe(now))
-      }
-      const heapSnapshot = heapSnapshotOptions(hs)
-      allocationProfileOptions(ap)
-      this.#config = { directory: dir, maxDumpsPerSession, cooldownMs, maxFiles, appVersion, suggestions, nativeOnly, smapsRollup, heapSnapshot, now: now ?? null, clock: 0 }
+      const o = readOptions(options)
+      const { directory: dir, sessionId, maxFiles } = o
+      this.#config = { directory: dir, maxDumpsPerSession: o.maxDumpsPerSession, cooldownMs: o.cooldownMs, maxFiles, appVersion: o.appVersion, suggestions: o.suggestions, nativeOnly: o.nativeOnly, smapsRollup: o.smapsRollup, heapSnapshot: o.heapSnapshot, now: o.now, clock: 0 }
       this.#short = shortSessionId(sessionId)
       // An unusable directory is the dumper's `problem`, never a throw: the host must start
       // even when its diagnostics cannot.

@@ -1,4 +1,5 @@
 'use strict'
+const { fixed } = require('./format')
 // `memory-diagnostics-dumper inspect`: turns dump files and recorder files into an answer
 // for the maintainer who receives them. Plain Node, no dependencies, works without the
 // native addon. See docs/inspect.md.
@@ -160,9 +161,9 @@ function sizeText(b) {
   if (b == null) return '?'
   const neg = b < 0 ? '-' : ''
   b = Math.abs(b)
-  if (b >= 100 * GIB) return `${neg}${(b / GIB).toFixed(0)} GiB`
-  if (b >= 2 * GIB) return `${neg}${(b / GIB).toFixed(1)} GiB`
-  return `${neg}${(b / MIB).toFixed(0)} MiB`
+  if (b >= 100 * GIB) return `${neg}${fixed(b / GIB, 0)} GiB`
+  if (b >= 2 * GIB) return `${neg}${fixed(b / GIB, 1)} GiB`
+  return `${neg}${fixed(b / MIB, 0)} MiB`
 }
 const mib = sizeText
 
@@ -529,7 +530,7 @@ function accountingText(acc) {
   const un = num(acc.unexplainedBytes)
   const share = num(acc.unexplainedShare)
   const why = num(obj(acc.malloc).inUseBytes) == null ? ' (malloc not measured: it is in unexplained)' : ''
-  return `${parts.join(', ')}, unexplained ${un == null ? '?' : mib(un)}${share != null ? ` (${(share * 100).toFixed(1)}%)` : ''}${why} of ${mib(num(acc.rssBytes))} ${basisLabel(acc.rssSource)}; swap ${mib(num(acc.swapBytes))}`
+  return `${parts.join(', ')}, unexplained ${un == null ? '?' : mib(un)}${share != null ? ` (${fixed(share * 100, 1)}%)` : ''}${why} of ${mib(num(acc.rssBytes))} ${basisLabel(acc.rssSource)}; swap ${mib(num(acc.swapBytes))}`
 }
 
 /** One line on the heap snapshot that followed a dump (docs/heap-snapshots.md). */
@@ -767,7 +768,7 @@ function growth(samples, rows) {
       evidence: `${nDumps ? (nDumps === 1 ? 'one dump' : `${nDumps} dumps`) : 'no dump'} and ${nSamples ? (nSamples === 1 ? 'one recorder sample' : `${nSamples} recorder samples`) : 'no recorder samples'}: growth needs two points`,
     }
   }
-  const over = (a, b) => `${a.what} → ${b.what}, ${((b.epochMs - a.epochMs) / 1000).toFixed(1)} s`
+  const over = (a, b) => `${a.what} → ${b.what}, ${fixed((b.epochMs - a.epochMs) / 1000, 1)} s`
   const first = points[0]
   const last = points.at(-1)
   const listing = GROWTH_KINDS.filter(([k]) => k in byKind)
@@ -965,7 +966,7 @@ function niceScale(max) {
 }
 
 function formatMib(b) {
-  if (b >= 2 * GIB) return `${+(b / GIB).toFixed(1)} GiB`
+  if (b >= 2 * GIB) return `${+fixed(b / GIB, 1)} GiB`
   return `${Math.round(b / MIB)} MiB`
 }
 
@@ -1087,7 +1088,7 @@ function panel(p, top) {
   const { step, top: vmax } = niceScale(scaleMax)
   const x = (t) => M.l + ((t - x0) / (x1 - x0)) * (W - M.l - M.r)
   const y = (val) => plotBottom - (val / vmax) * (plotBottom - plotTop)
-  const f1 = (n) => n.toFixed(1)
+  const f1 = (n) => fixed(n, 1)
   out.push(`<rect x="${M.l}" y="${plotTop}" width="${W - M.l - M.r}" height="${plotBottom - plotTop}" fill="none" stroke="#bbb"/>`)
   for (let val = 0; val <= vmax + step / 2; val += step) {
     out.push(`<line x1="${M.l}" x2="${W - M.r}" y1="${f1(y(val))}" y2="${f1(y(val))}" stroke="#e6e6e6"/>`)
@@ -1100,7 +1101,7 @@ function panel(p, top) {
     const anchor = tx + half > W - 2 ? 'end' : tx - half < 2 ? 'start' : 'middle'
     out.push(`<text class="time" x="${f1(tx)}" y="${plotBottom + 18}" text-anchor="${anchor}">${tick.label}</text>`)
   }
-  out.push(`<text x="${W - M.r}" y="${plotBottom + 36}" text-anchor="end" fill="#555">time (UTC, ${iso(t0).slice(0, 10)}), ${((t1 - t0) / 1000).toFixed(1)} s from the first point to the last</text>`)
+  out.push(`<text x="${W - M.r}" y="${plotBottom + 36}" text-anchor="end" fill="#555">time (UTC, ${iso(t0).slice(0, 10)}), ${fixed((t1 - t0) / 1000, 1)} s from the first point to the last</text>`)
   for (const s of series) {
     if (s.limit && !s.inRange) continue
     const pts = points.filter((q) => q[s.key] != null)

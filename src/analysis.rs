@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::format::fixed;
+
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// `heap_size_limit` includes the young generation, so on small heaps used/limit
@@ -345,9 +347,10 @@ pub fn growth(points: &[GrowthPoint]) -> Growth {
         by_kind,
         min_bytes: GROWTH_MIN_BYTES,
         evidence: format!(
-            "{} grew {} over {seconds:.1} s ({} points): {detail}",
+            "{} grew {} over {} s ({} points): {detail}",
             label(kind),
             signed_mib(bytes),
+            fixed(seconds, 1),
             points.len()
         ),
         advice: Some(growth_advice(kind)),
@@ -444,7 +447,7 @@ fn risk(
 }
 
 fn mib(b: f64) -> String {
-    format!("{:.0} MiB", b / MIB)
+    format!("{} MiB", fixed(b / MIB, 0))
 }
 
 pub fn analyze(f: &Facts) -> Analysis {
@@ -471,8 +474,8 @@ pub fn analyze(f: &Facts) -> Analysis {
                     ("ratio", ratio),
                 ];
                 let mut message = format!(
-                    "JS heap at {:.0}% of V8's limit ({} of {})",
-                    ratio * 100.0,
+                    "JS heap at {}% of V8's limit ({} of {})",
+                    fixed(ratio * 100.0, 0),
                     mib(used),
                     mib(limit)
                 );
@@ -491,7 +494,7 @@ pub fn analyze(f: &Facts) -> Analysis {
         risks.push(risk(
             "detachedContexts",
             Severity::Warning,
-            format!("{n:.0} detached V8 context(s): a context (vm, iframe, worker realm) is kept alive after its use"),
+            format!("{} detached V8 context(s): a context (vm, iframe, worker realm) is kept alive after its use", fixed(n, 0)),
             &[("numberOfDetachedContexts", n)],
         ));
     }
@@ -534,8 +537,8 @@ pub fn analyze(f: &Facts) -> Analysis {
                     "rssNearLimit",
                     sev,
                     format!(
-                        "memory use at {:.0}% of the limit that kills the process ({} of {})",
-                        ratio * 100.0,
+                        "memory use at {}% of the limit that kills the process ({} of {})",
+                        fixed(ratio * 100.0, 0),
                         mib(used),
                         mib(limit)
                     ),
@@ -552,8 +555,8 @@ pub fn analyze(f: &Facts) -> Analysis {
                 "jobLimitNear",
                 sev,
                 format!(
-                    "private bytes at {:.0}% of the job object's memory limit ({} of {}): the next commit past it fails",
-                    ratio * 100.0,
+                    "private bytes at {}% of the job object's memory limit ({} of {}): the next commit past it fails",
+                    fixed(ratio * 100.0, 0),
                     mib(used),
                     mib(limit)
                 ),
@@ -572,8 +575,8 @@ pub fn analyze(f: &Facts) -> Analysis {
                 "commitNearLimit",
                 sev,
                 format!(
-                    "the system has committed {:.0}% of its commit limit ({} of {}): allocations fail in every process at the limit",
-                    ratio * 100.0,
+                    "the system has committed {}% of its commit limit ({} of {}): allocations fail in every process at the limit",
+                    fixed(ratio * 100.0, 0),
                     mib(used),
                     mib(limit)
                 ),
@@ -587,7 +590,9 @@ pub fn analyze(f: &Facts) -> Analysis {
                 "handleGrowth",
                 Severity::Warning,
                 format!(
-                    "open handles grew from {first:.0} to {last:.0} across this process's dumps"
+                    "open handles grew from {} to {} across this process's dumps",
+                    fixed(first, 0),
+                    fixed(last, 0)
                 ),
                 &[("first", first), ("last", last)],
             ));
@@ -597,7 +602,10 @@ pub fn analyze(f: &Facts) -> Analysis {
         risks.push(risk(
             "cgroupOomKills",
             Severity::Critical,
-            format!("the kernel has already OOM-killed {k:.0} process(es) in this cgroup"),
+            format!(
+                "the kernel has already OOM-killed {} process(es) in this cgroup",
+                fixed(k, 0)
+            ),
             &[("oomKill", k)],
         ));
     }
@@ -605,7 +613,10 @@ pub fn analyze(f: &Facts) -> Analysis {
         risks.push(risk(
             "cgroupLimitHit",
             Severity::Warning,
-            format!("the cgroup hit its memory limit {m:.0} time(s) and had to reclaim"),
+            format!(
+                "the cgroup hit its memory limit {} time(s) and had to reclaim",
+                fixed(m, 0)
+            ),
             &[("maxEvents", m)],
         ));
     }
@@ -621,11 +632,15 @@ pub fn analyze(f: &Facts) -> Analysis {
         }
         risks.push(risk(
             "memoryPressureStall",
-            if full.is_some() { Severity::Critical } else { Severity::Warning },
+            if full.is_some() {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
             format!(
-                "tasks stalled waiting for memory {:.1}% of the last 10 s (all tasks at once: {:.1}%)",
-                f.psi_some_avg10.unwrap_or(0.0),
-                f.psi_full_avg10.unwrap_or(0.0)
+                "tasks stalled waiting for memory {}% of the last 10 s (all tasks at once: {}%)",
+                fixed(f.psi_some_avg10.unwrap_or(0.0), 1),
+                fixed(f.psi_full_avg10.unwrap_or(0.0), 1)
             ),
             &ev,
         ));
@@ -645,7 +660,7 @@ pub fn analyze(f: &Facts) -> Analysis {
         risks.push(risk(
             "manyThreads",
             Severity::Warning,
-            format!("{t:.0} threads (Node normally runs about 10)"),
+            format!("{} threads (Node normally runs about 10)", fixed(t, 0)),
             &[("threads", t)],
         ));
     }
@@ -663,10 +678,11 @@ pub fn analyze(f: &Facts) -> Analysis {
                 Severity::Warning,
                 match near_limit {
                     Some(l) => format!(
-                        "{n:.0} open file descriptors, {:.0}% of the limit",
-                        n / l * 100.0
+                        "{} open file descriptors, {}% of the limit",
+                        fixed(n, 0),
+                        fixed(n / l * 100.0, 0)
                     ),
-                    None => format!("{n:.0} open file descriptors"),
+                    None => format!("{} open file descriptors", fixed(n, 0)),
                 },
                 &ev,
             ));
@@ -741,12 +757,12 @@ fn host_reported(trigger: &str, severity: Severity, f: &Facts) -> Risk {
     if let (Some(used), Some(limit)) = (f.heap_used, f.heap_limit.filter(|l| *l > 0.0)) {
         ev.push(("heapUsedRatio", used / limit));
         seen.push(format!(
-            "JS heap at {:.0}% of V8's limit",
-            used / limit * 100.0
+            "JS heap at {}% of V8's limit",
+            fixed(used / limit * 100.0, 0)
         ));
         if let Some(a) = f.heap_available {
             ev.push(("heapAvailableRatio", a / limit));
-            seen.push(format!("{:.0}% still available", a / limit * 100.0));
+            seen.push(format!("{}% still available", fixed(a / limit * 100.0, 0)));
         }
     }
     if let (Some(u), Some(l)) = (
@@ -754,7 +770,10 @@ fn host_reported(trigger: &str, severity: Severity, f: &Facts) -> Risk {
         f.effective_limit.filter(|l| *l > 0.0),
     ) {
         ev.push(("usageRatio", u / l));
-        seen.push(format!("memory use at {:.0}% of the limit", u / l * 100.0));
+        seen.push(format!(
+            "memory use at {}% of the limit",
+            fixed(u / l * 100.0, 0)
+        ));
     }
     let seen = if seen.is_empty() {
         String::new()

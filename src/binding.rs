@@ -20,7 +20,7 @@ use crate::input::{
     MEMORY_USAGE_FIELDS,
 };
 use crate::limits::{Admission, HostClock};
-use crate::options::{self, InvalidArg, RawOptions, RawValue, Trigger};
+use crate::options::{self, InvalidArg, RawValue, Trigger};
 use crate::report::{AtTrigger, NamedNumbers, RuntimeInfo};
 use crate::settler::{self, Settler, Ticket};
 
@@ -172,91 +172,10 @@ pub struct MemoryDiagnosticsDumper {
 impl MemoryDiagnosticsDumper {
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, #[napi(ts_arg_type = "DumperOptions")] options: Unknown) -> Result<Self> {
-        let obj = expect_object(&options, "options")?;
-        options::check_keys("options", &own_keys(&obj)?, options::OPTION_KEYS).map_err(invalid)?;
-        let prop = |key: &str| -> Result<RawValue> {
-            raw_value(&obj.get_named_property::<Unknown>(key)?, usize::MAX).map(|v| v.0)
-        };
-        // Optional nested option objects: `suggestions`, `recorder`, `watchdog`.
-        let sub = |key: &str| -> Result<Option<Object>> {
-            let v = obj.get_named_property::<Unknown>(key)?;
-            match v.get_type()? {
-                ValueType::Undefined | ValueType::Null => Ok(None),
-                _ => expect_object(&v, &format!("options.{key}")).map(Some),
-            }
-        };
-        let sub_prop = |o: &Option<Object>, key: &str| -> Result<RawValue> {
-            match o {
-                Some(o) => {
-                    raw_value(&o.get_named_property::<Unknown>(key)?, usize::MAX).map(|v| v.0)
-                }
-                None => Ok(RawValue::Missing),
-            }
-        };
-        let suggestions = sub("suggestions")?;
-        let recorder = sub("recorder")?;
-        let watchdog = sub("watchdog")?;
-        let heap = sub("heapSnapshot")?;
-        // `allocationProfile` is `true`/`false` or an object of its settings.
-        let alloc_v = obj.get_named_property::<Unknown>("allocationProfile")?;
-        let alloc = match alloc_v.get_type()? {
-            ValueType::Object => Some(expect_object(&alloc_v, "options.allocationProfile")?),
-            _ => None,
-        };
-        let heap_triggers = match &heap {
-            Some(h) => raw_list(&h.get_named_property::<Unknown>("triggers")?)?,
-            None => Err(RawValue::Missing),
-        };
-        for (key, o, known) in [
-            (
-                "options.suggestions",
-                &suggestions,
-                options::SUGGESTION_KEYS,
-            ),
-            ("options.recorder", &recorder, options::RECORDER_KEYS),
-            ("options.watchdog", &watchdog, options::WATCHDOG_KEYS),
-            ("options.heapSnapshot", &heap, options::HEAP_SNAPSHOT_KEYS),
-            (
-                "options.allocationProfile",
-                &alloc,
-                options::ALLOCATION_PROFILE_KEYS,
-            ),
-        ] {
-            if let Some(o) = o {
-                options::check_keys(key, &own_keys(o)?, known).map_err(invalid)?;
-            }
-        }
-        let now = obj.get_named_property::<Unknown>("now")?;
-        let raw = RawOptions {
-            directory: prop("directory")?,
-            session_id: prop("sessionId")?,
-            max_dumps_per_session: prop("maxDumpsPerSession")?,
-            cooldown_ms: prop("cooldownMs")?,
-            max_files: prop("maxFiles")?,
-            app_version: prop("appVersion")?,
-            suggestion_hard: sub_prop(&suggestions, "hard")?,
-            suggestion_critical: sub_prop(&suggestions, "critical")?,
-            suggestion_manual: sub_prop(&suggestions, "manual")?,
-            recorder: recorder.is_some(),
-            recorder_interval_ms: sub_prop(&recorder, "intervalMs")?,
-            recorder_samples: sub_prop(&recorder, "samples")?,
-            watchdog: watchdog.is_some(),
-            watchdog_rss_ratio: sub_prop(&watchdog, "rssRatio")?,
-            watchdog_rss_bytes: sub_prop(&watchdog, "rssBytes")?,
-            watchdog_stall_ms: sub_prop(&watchdog, "stallMs")?,
-            smaps_rollup: prop("smapsRollup")?,
-            smaps_rollup_max_rss_bytes: prop("smapsRollupMaxRssBytes")?,
-            now: raw_value(&now, 64)?.0,
-            mallinfo: prop("mallinfo")?,
-            heap_snapshot: heap.is_some(),
-            heap_snapshot_triggers: heap_triggers,
-            heap_snapshot_max_per_session: sub_prop(&heap, "maxPerSession")?,
-            heap_snapshot_max_bytes: sub_prop(&heap, "maxBytes")?,
-            heap_snapshot_redact: sub_prop(&heap, "redact")?,
-            allocation_profile: raw_value(&alloc_v, 64)?.0,
-            allocation_profile_sampling_interval_bytes: sub_prop(&alloc, "samplingIntervalBytes")?,
-            allocation_profile_max_sites: sub_prop(&alloc, "maxSites")?,
-        };
+        // The options are read whole into a plain tree; `options::from_tree` and
+        // `options::validate` check it, in the order the JS fallback follows too.
+        let tree = raw_tree(&options, 2)?;
+        let raw = options::from_tree(&tree).map_err(invalid)?;
         let (config, session_id) = options::validate(&raw).map_err(invalid)?;
         let node_version = env
             .get_node_version()
@@ -265,7 +184,17 @@ impl MemoryDiagnosticsDumper {
         let napi_version = env.get_napi_version().ok();
         let runtime = RuntimeInfo::new(node_version, napi_version, config.app_version.clone());
         let host_clock = if config.host_clock {
-            // SAFETY: the options reader checked `now` is a function when `host_clock` is set.
+            // `validate` accepted only a function for `now`.
+            // SAFETY: `options` was read as an object by `raw_tree` (else `from_tree` failed).
+            let obj = unsafe { options.cast::<Object>() }?;
+            let now = obj.get_named_property::<Unknown>("now")?;
+            if now.get_type()? != ValueType::Function {
+                return Err(Error::new(
+                    Status::InvalidArg,
+                    "options.now: expected a function, got a value that changed while it was read",
+                ));
+            }
+            // SAFETY: the value's type was checked to be a function just above.
             let f = unsafe { now.cast::<Function<(), f64>>() }?;
             Some((HostClock::default(), f.create_ref()?))
         } else {
@@ -1047,22 +976,36 @@ fn type_name(v: &Unknown) -> Result<String> {
     .to_string())
 }
 
-/// An array's items for validation (at most 16: more is not a list of triggers), or the
-/// value itself when it is not an array.
-fn raw_list(v: &Unknown) -> Result<std::result::Result<Vec<RawValue>, RawValue>> {
-    if !v.is_array()? {
-        return Ok(Err(raw_value(v, 64)?.0));
+/// An options value read whole for validation: objects (down to `depth` levels) as
+/// their own enumerable keys and values, arrays as their items (at most 16: more is not
+/// a list of triggers), strings whole, anything else by its kind.
+fn raw_tree(v: &Unknown, depth: u8) -> Result<RawValue> {
+    match v.get_type()? {
+        ValueType::Object if v.is_array()? => {
+            // SAFETY: the value was checked to be an array (an object) just above.
+            let arr = unsafe { v.cast::<Object>() }?;
+            let len = arr.get_array_length()?;
+            if len > 16 {
+                return Ok(RawValue::Other("array"));
+            }
+            (0..len)
+                .map(|i| raw_value(&arr.get_element::<Unknown>(i)?, 64).map(|v| v.0))
+                .collect::<Result<Vec<_>>>()
+                .map(RawValue::List)
+        }
+        ValueType::Object if depth > 0 => {
+            // SAFETY: the match checked the value is an object.
+            let obj = unsafe { v.cast::<Object>() }?;
+            let keys = own_keys(&obj)?;
+            let mut kv = Vec::with_capacity(keys.len());
+            for k in keys {
+                let value = obj.get_named_property::<Unknown>(&k)?;
+                kv.push((k, raw_tree(&value, depth - 1)?));
+            }
+            Ok(RawValue::Object(kv))
+        }
+        _ => raw_value(v, usize::MAX).map(|v| v.0),
     }
-    // SAFETY: the value was checked to be an array (an object) just above.
-    let arr = unsafe { v.cast::<Object>() }?;
-    let len = arr.get_array_length()?;
-    if len > 16 {
-        return Ok(Err(RawValue::Other("array")));
-    }
-    (0..len)
-        .map(|i| raw_value(&arr.get_element::<Unknown>(i)?, 64).map(|v| v.0))
-        .collect::<Result<Vec<_>>>()
-        .map(Ok)
 }
 
 /// Converts a JS value for validation, reading at most `max_bytes` of a string. The

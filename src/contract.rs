@@ -312,3 +312,192 @@ mod golden {
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 }
+
+/// The options golden: options objects and the first error each gives (or `null`),
+/// `tests/fixtures/golden/options.json`, written here from `options::from_tree` and
+/// `options::validate` and run against `lib/options.js` by `__test__/contract.spec.ts`.
+#[cfg(test)]
+mod options_golden {
+    use crate::options::{from_tree, validate, RawValue};
+    use serde_json::{json, Value};
+    use std::path::Path;
+
+    /// JSON to the tree the binding reads; strings `$undefined`, `$function`, `$NaN`,
+    /// `$Infinity`, `$-Infinity`, `$bigint` and `$symbol` stand for what JSON cannot hold.
+    pub fn tree(v: &Value, depth: u8) -> RawValue {
+        match v {
+            Value::String(s) => match s.as_str() {
+                "$undefined" => RawValue::Missing,
+                "$function" => RawValue::Other("function"),
+                "$bigint" => RawValue::Other("bigint"),
+                "$symbol" => RawValue::Other("symbol"),
+                "$NaN" => RawValue::Number(f64::NAN),
+                "$Infinity" => RawValue::Number(f64::INFINITY),
+                "$-Infinity" => RawValue::Number(f64::NEG_INFINITY),
+                _ => RawValue::Text(s.clone()),
+            },
+            Value::Null => RawValue::Other("null"),
+            Value::Bool(b) => RawValue::Bool(*b),
+            Value::Number(n) => RawValue::Number(n.as_f64().unwrap()),
+            Value::Array(a) if a.len() > 16 => RawValue::Other("array"),
+            Value::Array(a) => RawValue::List(a.iter().map(|x| tree(x, 0)).collect()),
+            Value::Object(_) if depth == 0 => RawValue::Other("object"),
+            Value::Object(m) => RawValue::Object(
+                m.iter()
+                    .map(|(k, x)| (k.clone(), tree(x, depth - 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn cases() -> Vec<(&'static str, Value)> {
+        let d = "/tmp/mdd-golden";
+        vec![
+            (
+                "valid, every option",
+                json!({"directory": d, "sessionId": "s", "maxDumpsPerSession": 3, "cooldownMs": 0, "maxFiles": 5, "appVersion": "1.2", "suggestions": {"hard": "h", "critical": "c", "manual": "m"}, "recorder": {"intervalMs": 500, "samples": 10}, "watchdog": {"rssRatio": 0.5, "stallMs": 2000}, "smapsRollup": "never", "smapsRollupMaxRssBytes": 0, "mallinfo": "always", "now": "$function", "heapSnapshot": {"triggers": ["hard", "critical"], "maxPerSession": 2, "maxBytes": 1048576, "redact": true}, "allocationProfile": {"samplingIntervalBytes": 65536, "maxSites": 5}}),
+            ),
+            (
+                "valid, nulls and undefined",
+                json!({"directory": d, "sessionId": null, "recorder": null, "watchdog": "$undefined", "allocationProfile": true}),
+            ),
+            ("not an object", json!(5)),
+            ("an array", json!([d])),
+            ("null", Value::Null),
+            (
+                "a shape error before a value error",
+                json!({"directory": "", "recorder": 5}),
+            ),
+            (
+                "an unknown key before everything",
+                json!({"directory": "", "recorder": 5, "cooldown": 1}),
+            ),
+            (
+                "a nested unknown key before a top-level value",
+                json!({"directory": 7, "watchdog": {"rssratio": 0.5}}),
+            ),
+            (
+                "nested objects in their order",
+                json!({"directory": d, "heapSnapshot": 1, "suggestions": "x"}),
+            ),
+            (
+                "an array is not an options object",
+                json!({"directory": d, "recorder": []}),
+            ),
+            (
+                "a value error in validate's order",
+                json!({"directory": d, "mallinfo": "sometimes", "now": 5}),
+            ),
+            (
+                "negative tiny number",
+                json!({"directory": d, "maxFiles": -1e-7}),
+            ),
+            ("huge number", json!({"directory": d, "maxFiles": 1e21})),
+            (
+                "control character",
+                json!({"directory": d, "maxFiles": "\u{1}x"}),
+            ),
+            ("NaN", json!({"directory": d, "cooldownMs": "$NaN"})),
+            (
+                "Infinity",
+                json!({"directory": d, "cooldownMs": "$Infinity"}),
+            ),
+            ("a bigint", json!({"directory": d, "cooldownMs": "$bigint"})),
+            (
+                "a long string",
+                json!({"directory": d, "maxFiles": "x".repeat(41)}),
+            ),
+            (
+                "fraction",
+                json!({"directory": d, "maxDumpsPerSession": 2.5}),
+            ),
+            ("directory blank", json!({"directory": "   "})),
+            ("directory missing", json!({})),
+            (
+                "session id not text",
+                json!({"directory": d, "sessionId": true}),
+            ),
+            (
+                "app version too long",
+                json!({"directory": d, "appVersion": "v".repeat(5000)}),
+            ),
+            (
+                "watchdog needs a threshold",
+                json!({"directory": d, "watchdog": {}}),
+            ),
+            (
+                "watchdog ratio out of range",
+                json!({"directory": d, "watchdog": {"rssRatio": 1.5}}),
+            ),
+            (
+                "watchdog before recorder",
+                json!({"directory": d, "recorder": {"samples": 0}, "watchdog": {"rssRatio": 0}}),
+            ),
+            (
+                "recorder interval",
+                json!({"directory": d, "recorder": {"intervalMs": 1}}),
+            ),
+            (
+                "smaps bytes before mode",
+                json!({"directory": d, "smapsRollup": "x", "smapsRollupMaxRssBytes": -1}),
+            ),
+            ("now not a function", json!({"directory": d, "now": 5})),
+            (
+                "triggers not a list",
+                json!({"directory": d, "heapSnapshot": {"triggers": "hard"}}),
+            ),
+            (
+                "triggers empty",
+                json!({"directory": d, "heapSnapshot": {"triggers": []}}),
+            ),
+            (
+                "triggers item",
+                json!({"directory": d, "heapSnapshot": {"triggers": ["hard", "watchdog"]}}),
+            ),
+            (
+                "triggers too many",
+                json!({"directory": d, "heapSnapshot": {"triggers": vec!["hard"; 17]}}),
+            ),
+            (
+                "snapshot budget",
+                json!({"directory": d, "heapSnapshot": {"maxBytes": 1024}}),
+            ),
+            (
+                "snapshot redact",
+                json!({"directory": d, "heapSnapshot": {"redact": "yes"}}),
+            ),
+            (
+                "allocation profile kind",
+                json!({"directory": d, "allocationProfile": "on"}),
+            ),
+            (
+                "allocation profile interval",
+                json!({"directory": d, "allocationProfile": {"samplingIntervalBytes": 1}}),
+            ),
+        ]
+    }
+
+    fn first_error(v: &Value) -> Value {
+        match from_tree(&tree(v, 2)).and_then(|raw| validate(&raw)) {
+            Ok(_) => Value::Null,
+            Err(e) => json!(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn the_options_golden_is_current() {
+        let file = json!({
+            "about": "Generated by `cargo test contract::` from src/options.rs; do not edit. Each options object and the first error it gives (null: accepted). Strings \"$undefined\", \"$function\", \"$NaN\", \"$Infinity\", \"$bigint\" stand for values JSON cannot hold.",
+            "cases": cases().iter().map(|(name, v)| json!({"name": name, "options": v, "expect": first_error(v)})).collect::<Vec<_>>(),
+        });
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/options.json");
+        let mut fresh = serde_json::to_string_pretty(&file).unwrap();
+        fresh.push('\n');
+        if std::fs::read_to_string(&path).unwrap_or_default() != fresh {
+            std::fs::write(&path, &fresh).unwrap();
+            panic!(
+                "tests/fixtures/golden/options.json was stale and has been regenerated: commit it"
+            );
+        }
+    }
+}

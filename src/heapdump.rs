@@ -112,7 +112,7 @@ pub enum Decision {
 }
 
 fn mib(b: u64) -> String {
-    format!("{:.0} MiB", b as f64 / (1u64 << 20) as f64)
+    crate::format::mib0(b as f64)
 }
 
 /// The effective headroom phase 2 measured: the smallest of the cgroup's limit minus its

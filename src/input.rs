@@ -199,9 +199,10 @@ impl InputChecker {
                 SessionValue::Text(t)
             }
             RawValue::Missing => return None,
-            RawValue::Other(t) => {
+            other => {
                 self.warnings.push(format!(
-                    "session.{key_out}: expected a number, string or boolean, got {t}; dropped"
+                    "session.{key_out}: expected a number, string or boolean, got {}; dropped",
+                    other.describe()
                 ));
                 return None;
             }

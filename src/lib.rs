@@ -18,6 +18,7 @@ pub mod collector;
 mod contract;
 pub mod dumper;
 pub mod filelock;
+pub mod format;
 pub mod heapdump;
 pub mod heapsnap;
 pub mod input;

@@ -110,6 +110,10 @@ pub enum RawValue {
     Bool(bool),
     /// Any other type, by its `typeof` name (`object`, `function`, `bigint`, `null`, ...).
     Other(&'static str),
+    /// An options object read whole: its own enumerable keys in `Object.keys` order.
+    Object(Vec<(String, RawValue)>),
+    /// An array read whole (the triggers list).
+    List(Vec<RawValue>),
 }
 
 impl RawValue {
@@ -117,13 +121,127 @@ impl RawValue {
     pub fn describe(&self) -> String {
         match self {
             RawValue::Missing => "undefined".into(),
-            RawValue::Number(n) => format!("{n}"),
-            RawValue::Text(s) if s.chars().count() <= 40 => format!("{s:?}"),
+            RawValue::Number(n) => crate::format::number_text(*n),
+            RawValue::Text(s) if s.chars().count() <= 40 => crate::format::quote(s),
             RawValue::Text(s) => format!("a string of {} characters", s.chars().count()),
             RawValue::Bool(b) => format!("{b}"),
             RawValue::Other(t) => (*t).into(),
+            RawValue::Object(_) => "object".into(),
+            RawValue::List(_) => "array".into(),
         }
     }
+
+    /// The value's kind with its article, for "expected an object, got a number".
+    pub fn type_name(&self) -> String {
+        match self {
+            RawValue::Missing => "undefined",
+            RawValue::Number(_) => "a number",
+            RawValue::Text(_) => "a string",
+            RawValue::Bool(_) => "a boolean",
+            RawValue::Object(_) | RawValue::Other("object") => "an object",
+            RawValue::List(_) | RawValue::Other("array") => "an array",
+            RawValue::Other("null") => "null",
+            RawValue::Other("function") => "a function",
+            RawValue::Other("bigint") => "a bigint",
+            RawValue::Other("symbol") => "a symbol",
+            RawValue::Other(_) => "an unknown value",
+        }
+        .into()
+    }
+
+    fn get(&self, key: &str) -> &RawValue {
+        match self {
+            RawValue::Object(kv) => kv
+                .iter()
+                .find(|(k, _)| k == key)
+                .map_or(&RawValue::Missing, |(_, v)| v),
+            _ => &RawValue::Missing,
+        }
+    }
+}
+
+/// The nested option objects, in the order their shape is checked.
+const NESTED: &[(&str, &[&str])] = &[
+    ("suggestions", SUGGESTION_KEYS),
+    ("recorder", RECORDER_KEYS),
+    ("watchdog", WATCHDOG_KEYS),
+    ("heapSnapshot", HEAP_SNAPSHOT_KEYS),
+    ("allocationProfile", ALLOCATION_PROFILE_KEYS),
+];
+
+/// The host's options object, read whole by the binding (or the fallback), checked for
+/// its shape: the object itself, its unknown keys, then each nested object's type and
+/// unknown keys in the order of `NESTED`. Values are checked after, by [`validate`], in
+/// its order. Both implementations follow this order, so the first error is the same
+/// (`tests/fixtures/golden/options.json`).
+pub fn from_tree(tree: &RawValue) -> Result<RawOptions, InvalidArg> {
+    let RawValue::Object(top) = tree else {
+        return Err(InvalidArg::new("options", "an object", tree.type_name()));
+    };
+    let keys: Vec<&str> = top.iter().map(|(k, _)| k.as_str()).collect();
+    check_keys("options", &keys, OPTION_KEYS)?;
+    let mut nested: Vec<Option<&RawValue>> = Vec::with_capacity(NESTED.len());
+    for (key, known) in NESTED {
+        let v = tree.get(key);
+        nested.push(match v {
+            RawValue::Missing | RawValue::Other("null") => None,
+            RawValue::Object(kv) => {
+                let keys: Vec<&str> = kv.iter().map(|(k, _)| k.as_str()).collect();
+                check_keys(&format!("options.{key}"), &keys, known)?;
+                Some(v)
+            }
+            // `allocationProfile: true` is checked with the values.
+            _ if *key == "allocationProfile" => None,
+            other => {
+                return Err(InvalidArg::new(
+                    format!("options.{key}"),
+                    "an object",
+                    other.type_name(),
+                ))
+            }
+        });
+    }
+    let sub = |i: usize, key: &str| nested[i].map_or(RawValue::Missing, |o| o.get(key).clone());
+    let prop = |key: &str| tree.get(key).clone();
+    let heap = nested[3];
+    let alloc = match tree.get("allocationProfile") {
+        RawValue::Object(_) => RawValue::Other("object"),
+        other => other.clone(),
+    };
+    Ok(RawOptions {
+        directory: prop("directory"),
+        session_id: prop("sessionId"),
+        max_dumps_per_session: prop("maxDumpsPerSession"),
+        cooldown_ms: prop("cooldownMs"),
+        max_files: prop("maxFiles"),
+        app_version: prop("appVersion"),
+        suggestion_hard: sub(0, "hard"),
+        suggestion_critical: sub(0, "critical"),
+        suggestion_manual: sub(0, "manual"),
+        recorder: nested[1].is_some(),
+        recorder_interval_ms: sub(1, "intervalMs"),
+        recorder_samples: sub(1, "samples"),
+        watchdog: nested[2].is_some(),
+        watchdog_rss_ratio: sub(2, "rssRatio"),
+        watchdog_rss_bytes: sub(2, "rssBytes"),
+        watchdog_stall_ms: sub(2, "stallMs"),
+        smaps_rollup: prop("smapsRollup"),
+        smaps_rollup_max_rss_bytes: prop("smapsRollupMaxRssBytes"),
+        now: prop("now"),
+        mallinfo: prop("mallinfo"),
+        heap_snapshot: heap.is_some(),
+        heap_snapshot_triggers: match heap.map(|h| h.get("triggers")) {
+            None | Some(RawValue::Missing) => Err(RawValue::Missing),
+            Some(RawValue::List(items)) => Ok(items.clone()),
+            Some(other) => Err(other.clone()),
+        },
+        heap_snapshot_max_per_session: sub(3, "maxPerSession"),
+        heap_snapshot_max_bytes: sub(3, "maxBytes"),
+        heap_snapshot_redact: sub(3, "redact"),
+        allocation_profile: alloc,
+        allocation_profile_sampling_interval_bytes: sub(4, "samplingIntervalBytes"),
+        allocation_profile_max_sites: sub(4, "maxSites"),
+    })
 }
 
 /// Options as given by the host, before validation.

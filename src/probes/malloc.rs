@@ -95,9 +95,9 @@ impl MallinfoPolicy {
             MallinfoPolicy::Always => Ok(()),
             MallinfoPolicy::Never => Err("not read: options.mallinfo is 'never'".into()),
             MallinfoPolicy::Auto if slowest >= MALLINFO_AUTO_MAX_MICROS => Err(format!(
-                "not read: an earlier mallinfo2 call in this process held malloc's locks for {:.1} ms \
+                "not read: an earlier mallinfo2 call in this process held malloc's locks for {} ms \
                  of CPU time (it walks every free block; 'auto' stops at {} ms; mallinfo: 'always' reads it anyway)",
-                slowest as f64 / 1000.0,
+                crate::format::fixed(slowest as f64 / 1000.0, 1),
                 MALLINFO_AUTO_MAX_MICROS / 1000
             )),
             MallinfoPolicy::Auto => Ok(()),

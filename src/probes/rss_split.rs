@@ -66,7 +66,7 @@ impl SmapsRollupPolicy {
 }
 
 fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    crate::format::mib1(bytes as f64)
 }
 
 /// One figure and where it came from (`file:key`, e.g. `status:RssAnon`); both null when
