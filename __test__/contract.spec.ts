@@ -18,6 +18,8 @@ const analysisGolden = JSON.parse(readFileSync(goldenPath('analysis.json'), 'utf
 const inputGolden = JSON.parse(readFileSync(goldenPath('input.json'), 'utf8'))
 const formatGolden = JSON.parse(readFileSync(goldenPath('format.json'), 'utf8'))
 const optionsGolden = JSON.parse(readFileSync(goldenPath('options.json'), 'utf8'))
+const growthGolden = JSON.parse(readFileSync(goldenPath('growth.json'), 'utf8'))
+const { growth } = require('../lib/analysis.js')
 
 /** The values JSON cannot hold, spelled as strings in the golden files. */
 function revive(v: unknown): unknown {
@@ -68,6 +70,14 @@ describe('golden format: one rounding rule and one way to write numbers and stri
     const wrong = formatGolden.quote.filter(([x, want]: [string, string]) => format.quote(x) !== want)
     expect(wrong).toEqual([])
   })
+})
+
+describe('golden growth: points to the kind that grew, in lib/analysis.js (the fallback and inspect) as in src/analysis.rs', () => {
+  for (const c of growthGolden.cases) {
+    it(c.name, () => {
+      expect(growth(c.points)).toEqual(c.expect)
+    })
+  }
 })
 
 describe('golden options: each options object gives the same first error in both implementations', () => {

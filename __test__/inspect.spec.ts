@@ -69,7 +69,7 @@ describe('memory-diagnostics-dumper inspect', () => {
     // on the machine's load, so the cause is checked on a recorded trail below; here it may
     // only be missing, never wrong.
     expect(r.stdout).toMatch(/Verdict: crashed at [^,\s]+(, most likely V8 heap out of memory: .*)? \(the recorder has no exit record/)
-    expect(r.stdout).toMatch(/Most likely growth: JS heap \(\+\d+ MiB: heap used \d+ MiB → \d+ MiB/)
+    expect(r.stdout).toMatch(/Most likely growth: JS heap \(\+\d+ MiB: V8 heap resident \d+ MiB → \d+ MiB, heap used \+\d+ MiB/)
     const j = JSON.parse(inspect(dir, '--json').stdout)
     expect(j.problems).toEqual([])
     expect(j.processes).toHaveLength(1)
@@ -227,7 +227,7 @@ describe('memory-diagnostics-dumper inspect', () => {
     write(idle(3, 145 * MIB, 2 * MIB))
     j = JSON.parse(inspect(dir, '--json').stdout)
     expect(j.processes[0].verdict.growth).toMatchObject({ kind: 'native', bytes: 101 * MIB })
-    expect(j.processes[0].verdict.growth.evidence).toMatch(/anonymous RSS 4 MiB → 105 MiB/)
+    expect(j.processes[0].verdict.growth.evidence).toMatch(/anonymous memory \+101 MiB while the V8 heap changed \+0 MiB/)
   })
 
   it('draws a timeline per process that renders with the series, the limits, the dumps and the death (headless Chromium)', () => {

@@ -709,12 +709,7 @@ function causeOfDeath(samples, rows, diedMs, allDumps) {
   return null
 }
 
-/**
- * The kinds growth is attributed to, the advice for each and how a point measures each: the
- * same rules as the dumps' analysis.growth (src/analysis.rs, and the JS implementation's copy).
- */
-/** Growth smaller than GROWTH_MIN_BYTES between the first and the last point is noise, not a finding (src/analysis.rs says why). */
-const { GROWTH_KINDS, GROWTH_ADVICE, GROWTH_MIN_BYTES, changes } = require('./fallback.js').growthRules
+const { GROWTH_ADVICE, GROWTH_MIN_BYTES, growthFinding } = require('./analysis')
 
 /** A growth point from a recorder sample. */
 const fromSample = (s) => ({
@@ -745,17 +740,15 @@ const fromDump = (r) => ({
   mallocFree: r.mallocFree,
   children: r.descendantsRss,
 })
-const extOf = (p) => p.external ?? p.arrayBuffers ?? null
-const anonOf = (p) => p.anon ?? (p.rss != null && p.file != null ? p.rss - p.file - (p.shmem ?? 0) : null)
-
 /**
  * The kind of memory that grew most, from the first to the last point (recorder samples and
- * dumps together) that has it, and at least GROWTH_MIN_BYTES. Native memory is anonymous memory
- * outside the JS heap and external memory (file-backed pages such as Node's own binary are not).
+ * dumps together) that has it, and at least GROWTH_MIN_BYTES: the documents' rule
+ * (lib/analysis.js, the twin of src/analysis.rs), with the span named by its dumps and samples.
  */
 function growth(samples, rows) {
   const points = [...samples.map(fromSample), ...rows.filter((r) => r.epochMs != null).map(fromDump)].sort((a, b) => a.epochMs - b.epochMs)
-  const { byKind, spans } = changes(points)
+  const f = growthFinding(points)
+  const { byKind } = f
   const nSamples = samples.length
   const nDumps = rows.length
   if (!Object.keys(byKind).length) {
@@ -769,35 +762,8 @@ function growth(samples, rows) {
     }
   }
   const over = (a, b) => `${a.what} → ${b.what}, ${fixed((b.epochMs - a.epochMs) / 1000, 1)} s`
-  const first = points[0]
-  const last = points.at(-1)
-  const listing = GROWTH_KINDS.filter(([k]) => k in byKind)
-    .map(([k, l]) => `${l} ${signed(byKind[k])}`)
-    .join(', ')
-  let top = null
-  for (const [k] of GROWTH_KINDS) if (k in byKind && byKind[k] >= GROWTH_MIN_BYTES && (!top || byKind[k] > top[1])) top = [k, byKind[k]]
-  if (!top) return { kind: null, key: null, bytes: null, byKind, advice: null, evidence: `nothing grew by ${mib(GROWTH_MIN_BYTES)} or more: ${listing}; ${over(first, last)}` }
-  const [key, bytes] = top
-  const [a, b] = spans[key]
-  const d = (f) => (f(a) != null && f(b) != null ? f(b) - f(a) : null)
-  let detail
-  if (key === 'jsHeap') {
-    detail = `${a.heapUsed != null && b.heapUsed != null ? `heap used ${mib(a.heapUsed)} → ${mib(b.heapUsed)}, ` : ''}V8 heap resident ${mib(a.v8Heap)} → ${mib(b.v8Heap)}`
-  } else if (key === 'external') {
-    const ab = d((p) => p.arrayBuffers)
-    detail = `external memory ${mib(extOf(a))} → ${mib(extOf(b))}${ab != null ? `, of which ArrayBuffers ${signed(ab)}` : ''}`
-  } else if (key === 'native') {
-    const what = anonOf(a) != null && anonOf(b) != null ? 'anonymous RSS' : 'RSS'
-    const anon = (p) => (what === 'RSS' ? p.rss : anonOf(p))
-    const e = d(extOf)
-    detail = `${what} ${mib(anon(a))} → ${mib(anon(b))} while the JS heap's resident size changed ${signed(d((p) => p.v8Heap) ?? 0)} and external memory ${e == null ? '?' : signed(e)}`
-    const m = d((p) => p.mallocInUse)
-    if (m != null) detail += `; malloc in use ${signed(m - (e ?? 0))} beyond external memory, free-but-retained ${signed(d((p) => p.mallocFree) ?? 0)} (mallinfo2)`
-  } else if (key === 'fileBacked') detail = `RssFile ${mib(a.file)} → ${mib(b.file)}`
-  else if (key === 'sharedMemory') detail = `RssShmem ${mib(a.shmem)} → ${mib(b.shmem)}`
-  else detail = `descendants' RSS ${mib(a.children)} → ${mib(b.children)}`
-  const label = GROWTH_KINDS.find(([k]) => k === key)[1]
-  return { kind: label, key, bytes, byKind, advice: GROWTH_ADVICE[key], evidence: `+${mib(bytes)}: ${detail}, ${over(a, b)}; all kinds: ${listing}` }
+  if (!f.kind) return { kind: null, key: null, bytes: null, byKind, advice: null, evidence: `nothing grew by ${mib(GROWTH_MIN_BYTES)} or more: ${f.listing}; ${over(points[0], points.at(-1))}` }
+  return { kind: f.label, key: f.kind, bytes: f.bytes, byKind, advice: GROWTH_ADVICE[f.kind], evidence: `+${mib(f.bytes)}: ${f.detail}, ${over(f.from, f.to)}; all kinds: ${f.listing}` }
 }
 
 const signed = (b) => (b >= 0 ? `+${mib(b)}` : mib(b))

@@ -501,3 +501,159 @@ mod options_golden {
         }
     }
 }
+
+/// The growth golden: growth points and the `analysis.growth` each set gives,
+/// `tests/fixtures/golden/growth.json`, written here from `analysis::growth` and run
+/// against `lib/analysis.js` (which `inspect` uses too) by `__test__/contract.spec.ts`.
+#[cfg(test)]
+mod growth_golden {
+    use crate::analysis::{growth, GrowthPoint};
+    use serde_json::{json, Value};
+    use std::path::Path;
+
+    const M: f64 = 1024.0 * 1024.0;
+
+    fn point(v: &Value) -> GrowthPoint {
+        let n = |k: &str| v.get(k).and_then(Value::as_f64);
+        GrowthPoint {
+            epoch_ms: v["epochMs"].as_i64().unwrap(),
+            rss: n("rss"),
+            anon: n("anon"),
+            file: n("file"),
+            shmem: n("shmem"),
+            v8_heap: n("v8Heap"),
+            heap_used: n("heapUsed"),
+            external: n("external"),
+            array_buffers: n("arrayBuffers"),
+            malloc_in_use: n("mallocInUse"),
+            malloc_free: n("mallocFree"),
+            children: n("children"),
+            handles: None,
+        }
+    }
+
+    /// A point of `rss` split into its kinds (MiB); the rest of the anonymous memory is native.
+    fn p(t: i64, heap: f64, ext: f64, native: f64, file: f64, shmem: f64) -> Value {
+        let anon = heap + ext + native;
+        json!({"epochMs": 1_800_000_000_000i64 + t, "rss": (anon + file + shmem) * M, "anon": anon * M, "file": file * M, "shmem": shmem * M,
+               "v8Heap": heap * M, "heapUsed": heap * 0.8 * M, "external": ext * M, "arrayBuffers": ext * 0.5 * M})
+    }
+
+    fn cases() -> Vec<(&'static str, Vec<Value>)> {
+        let mut with_malloc = vec![
+            p(0, 40.0, 2.0, 30.0, 20.0, 1.0),
+            p(9_000, 42.0, 2.0, 230.0, 20.0, 1.0),
+        ];
+        with_malloc[0]["mallocInUse"] = json!(25.0 * M);
+        with_malloc[1]["mallocInUse"] = json!(220.0 * M);
+        with_malloc[0]["mallocFree"] = json!(3.0 * M);
+        with_malloc[1]["mallocFree"] = json!(8.5 * M);
+        let mut children = vec![
+            p(0, 40.0, 2.0, 30.0, 20.0, 1.0),
+            p(1_000, 40.0, 2.0, 30.0, 20.0, 1.0),
+        ];
+        children[0]["children"] = json!(10.0 * M);
+        children[1]["children"] = json!(300.0 * M);
+        let mut no_anon = vec![
+            p(0, 40.0, 2.0, 30.0, 20.0, 1.0),
+            p(5_000, 40.0, 2.0, 90.0, 20.0, 1.0),
+        ];
+        for x in &mut no_anon {
+            x.as_object_mut().unwrap().remove("anon");
+            x.as_object_mut().unwrap().remove("arrayBuffers");
+        }
+        vec![
+            (
+                "the JS heap grew",
+                vec![
+                    p(0, 40.0, 2.0, 30.0, 20.0, 1.0),
+                    p(2_500, 240.5, 2.0, 30.0, 20.0, 1.0),
+                ],
+            ),
+            (
+                "external memory grew, ArrayBuffers half of it",
+                vec![
+                    p(0, 40.0, 2.0, 30.0, 20.0, 1.0),
+                    p(1_250, 41.0, 102.5, 30.0, 20.0, 1.0),
+                ],
+            ),
+            ("native memory grew, malloc at both ends", with_malloc),
+            (
+                "native memory grew, RSS less file and shared for anonymous",
+                no_anon,
+            ),
+            (
+                "file-backed memory grew",
+                vec![
+                    p(0, 40.0, 2.0, 30.0, 20.0, 1.0),
+                    p(3_000, 40.0, 2.0, 30.0, 120.0, 1.0),
+                ],
+            ),
+            (
+                "shared memory grew",
+                vec![
+                    p(0, 40.0, 2.0, 30.0, 20.0, 1.0),
+                    p(3_000, 40.0, 2.0, 30.0, 20.0, 65.0),
+                ],
+            ),
+            ("children grew", children),
+            (
+                "three points, the middle one lower",
+                vec![
+                    p(0, 40.0, 2.0, 30.0, 20.0, 1.0),
+                    p(1_000, 20.0, 2.0, 30.0, 20.0, 1.0),
+                    p(2_000, 90.0, 2.0, 30.0, 20.0, 1.0),
+                ],
+            ),
+            (
+                "nothing grew enough",
+                vec![
+                    p(0, 40.0, 2.0, 30.0, 20.0, 1.0),
+                    p(60_000, 55.5, 9.0, 20.0, 20.0, 1.0),
+                ],
+            ),
+            (
+                "shrank",
+                vec![
+                    p(0, 400.0, 2.0, 30.0, 20.0, 1.0),
+                    p(60_000, 40.0, 2.0, 30.0, 20.0, 1.0),
+                ],
+            ),
+            ("one point", vec![p(0, 40.0, 2.0, 30.0, 20.0, 1.0)]),
+            (
+                "two points at one moment",
+                vec![
+                    p(0, 40.0, 2.0, 30.0, 20.0, 1.0),
+                    p(0, 400.0, 2.0, 30.0, 20.0, 1.0),
+                ],
+            ),
+            (
+                "exact half MiB steps round away from zero",
+                vec![
+                    p(0, 40.25, 2.0, 30.0, 20.0, 1.0),
+                    p(1_050, 60.75, 2.0, 30.0, 20.0, 1.0),
+                ],
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_growth_golden_is_current() {
+        let file = json!({
+            "about": "Generated by `cargo test contract::` from src/analysis.rs; do not edit. Growth points (bytes, epoch ms) and the analysis.growth they give.",
+            "cases": cases().iter().map(|(name, pts)| {
+                let points: Vec<GrowthPoint> = pts.iter().map(point).collect();
+                json!({"name": name, "points": pts, "expect": growth(&points)})
+            }).collect::<Vec<_>>(),
+        });
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/growth.json");
+        let mut fresh = serde_json::to_string_pretty(&file).unwrap();
+        fresh.push('\n');
+        if std::fs::read_to_string(&path).unwrap_or_default() != fresh {
+            std::fs::write(&path, &fresh).unwrap();
+            panic!(
+                "tests/fixtures/golden/growth.json was stale and has been regenerated: commit it"
+            );
+        }
+    }
+}
