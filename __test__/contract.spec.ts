@@ -20,6 +20,8 @@ const formatGolden = JSON.parse(readFileSync(goldenPath('format.json'), 'utf8'))
 const optionsGolden = JSON.parse(readFileSync(goldenPath('options.json'), 'utf8'))
 const growthGolden = JSON.parse(readFileSync(goldenPath('growth.json'), 'utf8'))
 const { growth } = require('../lib/analysis.js')
+const namesGolden = JSON.parse(readFileSync(goldenPath('names.json'), 'utf8'))
+const { nameKind } = require('../lib/names.js')
 
 /** The values JSON cannot hold, spelled as strings in the golden files. */
 function revive(v: unknown): unknown {
@@ -78,6 +80,16 @@ describe('golden growth: points to the kind that grew, in lib/analysis.js (the f
       expect(growth(c.points)).toEqual(c.expect)
     })
   }
+})
+
+describe('golden names: which files are ours, for the fallback, inspect and bundle as for src/writer.rs', () => {
+  it('classifies every name as the crate does', () => {
+    const wrong = namesGolden.cases.filter(([name, kind]: [string, string | null]) => nameKind(name) !== kind)
+    expect(wrong).toEqual([])
+    // Both sides of each rule are in the table.
+    const kinds = new Set(namesGolden.cases.map(([, k]: [string, string | null]) => k))
+    expect([...kinds].sort()).toEqual(['dump', 'heap', 'recorder', 'tempAged', 'tempLocked', null].sort())
+  })
 })
 
 describe('golden options: each options object gives the same first error in both implementations', () => {

@@ -17,10 +17,8 @@ const CONTRACT = require('./contract.json')
 const inspect = require('./inspect.js')
 
 const F = CONTRACT.files
-const DUMP_NAME = new RegExp(F.dumpName)
-const HEAP_NAME = new RegExp(F.heapName)
-/** The recorder's files: `recorder-<session8>-<pid>-<token>.jsonl`, rotated `.jsonl.1`. */
-const RECORDER_NAME = /^recorder-[A-Za-z0-9_-]{1,64}\.jsonl(\.1)?$/
+// The project's own names (lib/names.js, the rule of src/writer.rs): nothing else is packed.
+const { DUMP_NAME, HEAP_NAME, RECORDER_NAME } = require('./names')
 const MIB = 2 ** 20
 const DEFAULT_MAX_BYTES = 2 * MIB
 const MIN_MAX_BYTES = 64 * 1024

@@ -9,11 +9,8 @@ const path = require('node:path')
 
 const CONTRACT = require('./contract.json')
 const KNOWN_SCHEMA_VERSION = CONTRACT.schemaVersion
-// Any dump or recorder name: session ids, pids and collision suffixes vary between writers.
-const reEscape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-const F = CONTRACT.files
-const DUMP_NAME = new RegExp(`^${reEscape(F.dumpPrefix)}.+${reEscape(F.dumpSuffix)}$`)
-const RECORDER_NAME = new RegExp(`^${reEscape(F.recorderPrefix)}.+${reEscape(F.recorderSuffix)}(${reEscape(F.rotatedSuffix)})?$`)
+// Any dump or recorder name, as other versions of the writer spelled them (lib/names.js).
+const { READABLE_DUMP_NAME: DUMP_NAME, READABLE_RECORDER_NAME: RECORDER_NAME } = require('./names')
 const MIB = 2 ** 20
 const GIB = 2 ** 30
 

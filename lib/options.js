@@ -115,7 +115,7 @@ function checkKeys(container, obj, known) {
 
 function shortSessionId(id) {
   const short = [...id].filter((c) => /^[A-Za-z0-9_]$/.test(c)).slice(0, CONTRACT.options.sessionShortLen).join('')
-  return short || 'nosessn'
+  return short || CONTRACT.options.noSessionShort
 }
 
 function truncateChars(s, max) {
@@ -150,7 +150,7 @@ function heapSnapshotOptions(h) {
   let triggers = ['critical']
   const t = h.triggers
   if (t !== undefined && t !== null) {
-    if (!Array.isArray(t) || t.length > 16) throw invalidArg(field, expected, describe(t))
+    if (!Array.isArray(t) || t.length > CONTRACT.options.maxListItems) throw invalidArg(field, expected, describe(t))
     if (t.length === 0) throw invalidArg(field, expected, 'an empty array')
     t.forEach((x, i) => {
       if (typeof x !== 'string' || !TRIGGERS.includes(x)) {

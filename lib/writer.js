@@ -11,11 +11,7 @@ const CONTRACT = require('./contract.json')
 
 const STALE_TEMP_AGE_MS = CONTRACT.files.staleTempAgeMs
 
-const DUMP_NAME = new RegExp(CONTRACT.files.dumpName)
-// `.<final>.A<token>.tmp` (this implementation: judged by age), `.<final>.L<token>.tmp` (the
-// native addon's, locked by their writer; this implementation cannot test the lock, so by
-// age too) and `.<final>.<pid>-<n>.tmp` (older versions: by age).
-const TEMP_NAME = /^\.(.+)\.(?:[AL][0-9a-f]{8,32}|\d+-\d+)\.tmp$/
+const { DUMP_NAME, nameKind } = require('./names')
 const { futureToleranceMs: FUTURE_TOLERANCE_MS, maxNameAttempts: MAX_NAME_ATTEMPTS } = CONTRACT.files
 
 function parseDumpName(name) {
@@ -259,8 +255,9 @@ function sweepStaleTemps(dir) {
     return
   }
   for (const name of names) {
-    const m = TEMP_NAME.exec(name)
-    if (!m || !parseDumpName(m[1])) continue
+    // Ours by shape (src/writer.rs parse_temp_name): the native addon's locked kind too,
+    // which this implementation cannot test for a lock, so by age.
+    if (!nameKind(name)?.startsWith('temp')) continue
     try {
       if (Date.now() - fs.lstatSync(path.join(dir, name)).mtimeMs > STALE_TEMP_AGE_MS) fs.unlinkSync(path.join(dir, name))
     } catch {}

@@ -977,7 +977,8 @@ fn type_name(v: &Unknown) -> Result<String> {
 }
 
 /// An options value read whole for validation: objects (down to `depth` levels) as
-/// their own enumerable keys and values, arrays as their items (at most 16: more is not
+/// their own enumerable keys and values, arrays as their items (at most
+/// `options::MAX_LIST_ITEMS`: more is not
 /// a list of triggers), strings whole, anything else by its kind.
 fn raw_tree(v: &Unknown, depth: u8) -> Result<RawValue> {
     match v.get_type()? {
@@ -985,7 +986,7 @@ fn raw_tree(v: &Unknown, depth: u8) -> Result<RawValue> {
             // SAFETY: the value was checked to be an array (an object) just above.
             let arr = unsafe { v.cast::<Object>() }?;
             let len = arr.get_array_length()?;
-            if len > 16 {
+            if len as usize > options::MAX_LIST_ITEMS {
                 return Ok(RawValue::Other("array"));
             }
             (0..len)

@@ -18,6 +18,39 @@ fn fields(t: &[(&str, &str, bool)]) -> Value {
         .collect()
 }
 
+fn esc(s: &str) -> String {
+    s.replace('.', "\\.")
+}
+
+/// What `writer::is_recorder_name` accepts, as a regular expression.
+fn recorder_name_pattern() -> String {
+    format!(
+        "^{}[A-Za-z0-9_-]{{1,64}}{}(?:{})?$",
+        esc(w::RECORDER_PREFIX),
+        esc(w::RECORDER_SUFFIX),
+        esc(w::ROTATED_SUFFIX)
+    )
+}
+
+/// What `writer::parse_temp_name` accepts, as a regular expression: `.<final>.<tag>.tmp`
+/// where `<final>` is a dump or heap snapshot name.
+fn temp_name_pattern() -> String {
+    let inner = |p: String| {
+        p.trim_start_matches('^')
+            .trim_end_matches('$')
+            .replace("(?:", "\u{0}")
+            .replace('(', "(?:")
+            .replace('\u{0}', "(?:")
+    };
+    format!(
+        "^\\.(?:{}|{})\\.(?:[LA][0-9A-Fa-f]{{8,32}}|{n}-{n}){}$",
+        inner(w::name_pattern(w::DUMP_PREFIX, w::DUMP_SUFFIX)),
+        inner(w::name_pattern(w::HEAP_PREFIX, w::HEAP_SUFFIX)),
+        esc(w::TEMP_SUFFIX),
+        n = w::NUMBER_PATTERN,
+    )
+}
+
 /// The whole contract.
 pub fn contract() -> Value {
     let accepted =
@@ -67,6 +100,8 @@ pub fn contract() -> Value {
                 "allocationMaxDumpBytes": crate::allocation::MAX_DUMP_BYTES,
             },
             "sessionShortLen": o::SESSION_SHORT_LEN,
+            "noSessionShort": o::NO_SESSION_SHORT,
+            "maxListItems": o::MAX_LIST_ITEMS,
             "keys": {
                 "options": o::OPTION_KEYS,
                 "suggestions": o::SUGGESTION_KEYS,
@@ -106,6 +141,8 @@ pub fn contract() -> Value {
         "files": {
             "dumpName": w::name_pattern(w::DUMP_PREFIX, w::DUMP_SUFFIX),
             "heapName": w::name_pattern(w::HEAP_PREFIX, w::HEAP_SUFFIX),
+            "recorderName": recorder_name_pattern(),
+            "tempName": temp_name_pattern(),
             "dumpPrefix": w::DUMP_PREFIX,
             "dumpSuffix": w::DUMP_SUFFIX,
             "tempSuffix": w::TEMP_SUFFIX,
@@ -339,7 +376,7 @@ mod options_golden {
             Value::Null => RawValue::Other("null"),
             Value::Bool(b) => RawValue::Bool(*b),
             Value::Number(n) => RawValue::Number(n.as_f64().unwrap()),
-            Value::Array(a) if a.len() > 16 => RawValue::Other("array"),
+            Value::Array(a) if a.len() > crate::options::MAX_LIST_ITEMS => RawValue::Other("array"),
             Value::Array(a) => RawValue::List(a.iter().map(|x| tree(x, 0)).collect()),
             Value::Object(_) if depth == 0 => RawValue::Other("object"),
             Value::Object(m) => RawValue::Object(
@@ -653,6 +690,119 @@ mod growth_golden {
             std::fs::write(&path, &fresh).unwrap();
             panic!(
                 "tests/fixtures/golden/growth.json was stale and has been regenerated: commit it"
+            );
+        }
+    }
+}
+
+/// The names golden: file names and what the crate takes each for,
+/// `tests/fixtures/golden/names.json`, written here from `writer`'s parsers and run by
+/// `__test__/contract.spec.ts` against `lib/names.js` (the fallback's writer, `inspect`
+/// and `bundle` all classify names through it).
+#[cfg(test)]
+mod names_golden {
+    use crate::writer::{self as w, TempKind};
+    use serde_json::{json, Value};
+    use std::path::Path;
+
+    fn kind(name: &str) -> Value {
+        if w::parse_dump_name(name).is_some() {
+            json!("dump")
+        } else if w::parse_heap_name(name).is_some() {
+            json!("heap")
+        } else if w::is_recorder_name(name) {
+            json!("recorder")
+        } else {
+            match w::parse_temp_name(name) {
+                Some(TempKind::Locked) => json!("tempLocked"),
+                Some(TempKind::Aged) => json!("tempAged"),
+                None => Value::Null,
+            }
+        }
+    }
+
+    fn names() -> Vec<String> {
+        let d = "memory-abc_1-2026-11-18T12-07-55-123Z-7.json";
+        let h = "heap-abc_1-2026-11-18T12-07-55-123Z-7.heapsnapshot";
+        let mut v: Vec<String> = [
+            d,
+            "memory-abc_1-2026-11-18T12-07-55-123Z-7.2.json",
+            "memory-abc_1-2026-11-18T12-07-55-123Z-7.1.json",
+            "memory-abc_1-2026-11-18T12-07-55-123Z-7.0.json",
+            "memory-abc_1-2026-11-18T12-07-55-123Z-7.02.json",
+            "memory-abc_1-2026-11-18T12-07-55-123Z-07.json",
+            "memory-abc_1-2026-11-18T12-07-55-123Z-0.json",
+            "memory-abc_1-2026-11-18T12-07-55-123Z-999999999.json",
+            "memory-abc_1-2026-11-18T12-07-55-123Z-9999999999.json",
+            "memory-abc_1-2026-11-18T12-07-55-123Z-4294967296.json",
+            "memory-nosessn-2026-11-18T12-07-55-123Z-1.json",
+            "memory-abcdefghi-2026-11-18T12-07-55-123Z-1.json",
+            "memory--2026-11-18T12-07-55-123Z-1.json",
+            "memory-a.b-2026-11-18T12-07-55-123Z-1.json",
+            "memory-abc-2026-11-18T12-07-55-12Z-1.json",
+            "memory-abc-2026-11-18T12:07:55-123Z-1.json",
+            "memory-abc-2026-11-18T12-07-55-123Z-1.json.bak",
+            "Memory-abc-2026-11-18T12-07-55-123Z-1.json",
+            "memory-abc-2026-11-18T12-07-55-123Z-.json",
+            h,
+            "heap-abc_1-2026-11-18T12-07-55-123Z-7.3.heapsnapshot",
+            "heap-abc_1-2026-11-18T12-07-55-123Z-7.json",
+            "recorder-abc_1-1234-0123abcd.jsonl",
+            "recorder-abc_1-1234-0123abcd.jsonl.1",
+            "recorder-abc_1-1234-0123abcd.jsonl.2",
+            "recorder-.jsonl",
+            "recorder-a.b.jsonl",
+            "recorder-a b.jsonl",
+            "recorder-ABC-xyz_9.jsonl",
+            "recorder-abc.json",
+            ".recorder-abc.jsonl",
+            "notes.txt",
+            "",
+            ".",
+            "..",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.push(format!("recorder-{}.jsonl", "a".repeat(64)));
+        v.push(format!("recorder-{}.jsonl", "a".repeat(65)));
+        for f in [d, h] {
+            for tag in [
+                "L0123456789abcdef",
+                "LABCDEF01",
+                "L0123456",
+                &format!("L{}", "a".repeat(32)),
+                &format!("L{}", "a".repeat(33)),
+                "A0123456789abcdef",
+                "Axyz01234",
+                "1234-5",
+                "1234-05",
+                "1234-",
+                "-5",
+                "x1234-5",
+            ] {
+                v.push(format!(".{f}.{tag}.tmp"));
+            }
+        }
+        v.push(format!("{d}.L0123456789abcdef.tmp"));
+        v.push(".notes.txt.L0123456789abcdef.tmp".into());
+        v.push(format!(".{d}.L0123456789abcdef.tmp.1"));
+        v
+    }
+
+    #[test]
+    fn the_names_golden_is_current() {
+        let file = json!({
+            "about": "Generated by `cargo test contract::` from src/writer.rs; do not edit. File names and what the crate takes each for (null: not ours, never touched).",
+            "cases": names().iter().map(|n| json!([n, kind(n)])).collect::<Vec<_>>(),
+        });
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/names.json");
+        let mut fresh = serde_json::to_string_pretty(&file).unwrap();
+        fresh.push('\n');
+        if std::fs::read_to_string(&path).unwrap_or_default() != fresh {
+            std::fs::write(&path, &fresh).unwrap();
+            panic!(
+                "tests/fixtures/golden/names.json was stale and has been regenerated: commit it"
             );
         }
     }

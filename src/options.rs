@@ -160,6 +160,12 @@ impl RawValue {
     }
 }
 
+/// The short session id of an id with no letter, digit or underscore.
+pub const NO_SESSION_SHORT: &str = "nosessn";
+/// Items of a list option read at most (`heapSnapshot.triggers`): a longer array is not a
+/// list of triggers and is refused whole.
+pub const MAX_LIST_ITEMS: usize = 16;
+
 /// The nested option objects, in the order their shape is checked.
 const NESTED: &[(&str, &[&str])] = &[
     ("suggestions", SUGGESTION_KEYS),
@@ -800,7 +806,7 @@ pub fn short_session_id(session_id: &str) -> String {
         .take(SESSION_SHORT_LEN)
         .collect();
     if short.is_empty() {
-        "nosessn".to_string()
+        NO_SESSION_SHORT.to_string()
     } else {
         short
     }

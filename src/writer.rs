@@ -144,7 +144,7 @@ pub fn rotated_name(name: &str) -> String {
 pub fn name_pattern(prefix: &str, suffix: &str) -> String {
     let esc = |s: &str| s.replace('.', "\\.");
     format!(
-        "^{}([A-Za-z0-9_]{{1,{}}})-(\\d{{4}}-\\d\\d-\\d\\dT\\d\\d-\\d\\d-\\d\\d-\\d{{3}}Z)-(\\d{{1,10}})(?:\\.(\\d{{1,10}}))?{}$",
+        "^{}([A-Za-z0-9_]{{1,{}}})-(\\d{{4}}-\\d\\d-\\d\\dT\\d\\d-\\d\\d-\\d\\d-\\d{{3}}Z)-(0|[1-9]\\d{{0,8}})(?:\\.([2-9]|[1-9]\\d{{1,8}}))?{}$",
         esc(prefix),
         crate::options::SESSION_SHORT_LEN,
         esc(suffix)
@@ -182,12 +182,20 @@ pub struct DumpName {
     pub session_short: String,
 }
 
+/// 1 to 9 decimal digits without a leading zero (or `0` itself): [`NUMBER_PATTERN`].
 fn digits(s: &str) -> Option<u32> {
-    if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty()
+        || s.len() > 9
+        || (s.len() > 1 && s.starts_with('0'))
+        || !s.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     s.parse().ok()
 }
+
+/// What [`digits`] accepts, as a regular expression.
+pub const NUMBER_PATTERN: &str = "(?:0|[1-9]\\d{0,8})";
 
 /// Parses exactly our own dump names; anything else is `None` and is never touched.
 pub fn parse_dump_name(name: &str) -> Option<DumpName> {
