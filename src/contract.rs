@@ -39,8 +39,7 @@ fn temp_name_pattern() -> String {
         p.trim_start_matches('^')
             .trim_end_matches('$')
             .replace("(?:", "\u{0}")
-            .replace('(', "(?:")
-            .replace('\u{0}', "(?:")
+            .replace(['(', '\u{0}'], "(?:")
     };
     format!(
         "^\\.(?:{}|{})\\.(?:[LA][0-9A-Fa-f]{{8,32}}|{n}-{n}){}$",
