@@ -43,7 +43,7 @@ export function written(r: import('../index.js').DumpResult): string {
 
 const Ajv2020 = (Ajv2020Module as any).default ?? Ajv2020Module
 const ajv: import('ajv').default = new Ajv2020({ allErrors: true, strict: true, strictRequired: false })
-const validateDoc = ajv.compile(JSON.parse(readFileSync(join(root, 'docs/dump.schema.json'), 'utf8')))
+const validateDoc = ajv.compile(JSON.parse(readFileSync(join(root, 'lib/inspect/dump.schema.json'), 'utf8')))
 
 /** A fresh private scratch directory; the diagnostics directory goes inside it. */
 export function scratch(tag = 'mdd'): string {
@@ -88,7 +88,7 @@ export function dumpFiles(dir: string): string[] {
     .map((f) => join(dir, f))
 }
 
-/** Parses a dump and checks it against docs/dump.schema.json; throws with the errors. */
+/** Parses a dump and checks it against lib/inspect/dump.schema.json; throws with the errors. */
 export function readDump(path: string): any {
   const doc = JSON.parse(readFileSync(path, 'utf8'))
   if (!validateDoc(doc)) {

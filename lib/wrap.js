@@ -351,4 +351,4 @@ function wrap(Implementation) {
   return MemoryDiagnosticsDumper
 }
 
-module.exports = { wrap, fill, activeResources, describeThrown, WARNING_TYPE }
+module.exports = { wrap, fill, activeResources }

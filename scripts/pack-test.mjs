@@ -37,7 +37,7 @@ const platformPack = packed(platformDir)
 const dependencyTarballs = Object.keys(pkg.dependencies ?? {}).map((name) => packed(join(root, 'node_modules', name), '--ignore-scripts').filename)
 const rootFiles = rootPack.files.map((f) => f.path).sort()
 const platformFiles = platformPack.files.map((f) => f.path).sort()
-const required = ['index.js', 'index.mjs', 'index.d.ts', 'native.js', 'native.d.ts', 'lib/fallback.js', 'lib/wrap.js', 'lib/heap-snapshot.js', 'lib/contract.json', 'lib/inspect.js', 'lib/bundle.js', 'bin/memory-diagnostics-dumper.js', 'package.json', 'README.md', 'docs/dump.schema.json']
+const required = ['index.js', 'index.mjs', 'index.d.ts', 'native.js', 'native.d.ts', 'lib/fallback.js', 'lib/wrap.js', 'lib/heap-snapshot.js', 'lib/contract.json', 'lib/inspect.js', 'lib/bundle.js', 'bin/memory-diagnostics-dumper.js', 'package.json', 'README.md', 'lib/inspect/dump.schema.json']
 for (const f of required) if (!rootFiles.includes(f)) fail(`root package lacks ${f}: ${rootFiles}`)
 const forbidden = rootFiles.filter((f) => /\.node$|^src\/|^__test__\/|^tests\/|^target\/|^demo\/|^scripts\/|Cargo\.|\.rs$/.test(f))
 if (forbidden.length) fail(`root package ships files it should not: ${forbidden}`)

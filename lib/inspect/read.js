@@ -1,0 +1,290 @@
+'use strict'
+// Reading a directory's files without trusting them (sizes, kinds, symlinks, partial
+// lines), and grouping trails and dumps by process.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const { schema, validate } = require('./schema')
+const { LIMITS, SAME_START_MS, clean, num, sizeText, timeOf } = require('./values')
+const CONTRACT = require('../contract.json')
+const KNOWN_SCHEMA_VERSION = CONTRACT.schemaVersion
+// Any dump or recorder name, as other versions of the writer spelled them (lib/names.js).
+const { READABLE_DUMP_NAME: DUMP_NAME, READABLE_RECORDER_NAME: RECORDER_NAME } = require('../names')
+
+class UsageError extends Error {}
+
+function reason(e) {
+  if (e.code === 'ENOENT') return 'no such file or directory'
+  if (e.code === 'EISDIR') return 'it is a directory'
+  if (e.code === 'EACCES' || e.code === 'EPERM') return 'permission denied'
+  return clean(e.message, 200)
+}
+
+function kindOf(st) {
+  if (st.isFIFO()) return 'a FIFO'
+  if (st.isSocket()) return 'a socket'
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device'
+  return 'not a regular file'
+}
+
+/** Expands the arguments into files: directories give their dump and recorder files. */
+function collect(args) {
+  const files = []
+  const notes = []
+  for (const a of args) {
+    // Entries already read (a bundle's, or the bundle command's own): `{ path, text }`.
+    if (a && typeof a === 'object') {
+      files.push(a)
+      continue
+    }
+    let st
+    try {
+      st = fs.statSync(a)
+    } catch (e) {
+      files.push({ path: a, error: `cannot read: ${reason(e)}` })
+      continue
+    }
+    if (st.isDirectory()) {
+      let inside
+      try {
+        inside = fs.readdirSync(a).filter((f) => DUMP_NAME.test(f) || RECORDER_NAME.test(f))
+      } catch (e) {
+        files.push({ path: a, error: `cannot read: ${reason(e)}` })
+        continue
+      }
+      if (!inside.length) files.push({ path: a, error: 'no dump or recorder files in this directory', empty: true })
+      inside.sort()
+      if (inside.length > LIMITS.files) {
+        notes.push(`${a}: ${inside.length} files; only the first ${LIMITS.files} were read`)
+        inside = inside.slice(0, LIMITS.files)
+      }
+      for (const f of inside) files.push({ path: path.join(a, f) })
+    } else if (/\.zip$/i.test(a) || require('../bundle.js').looksLikeBundle(a)) {
+      // A bundle (memory-diagnostics-dumper bundle) is read as the directory it came from.
+      const b = require('../bundle.js').readBundle(a)
+      if (b.error) files.push({ path: a, error: b.error })
+      else {
+        for (const e of b.entries) files.push(e)
+        for (const n of b.notes) notes.push(n)
+      }
+    } else files.push({ path: a })
+  }
+  return { files, notes }
+}
+
+/**
+ * Reads a whole regular file of at most `limit` bytes. Opening never blocks (a FIFO named
+ * like a dump is seen and skipped), and the size is checked before anything is read.
+ */
+function readRegular(file, limit) {
+  let fd
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0))
+  } catch (e) {
+    return { error: `cannot read: ${reason(e)}` }
+  }
+  try {
+    const st = fs.fstatSync(fd)
+    if (st.isDirectory()) return { error: 'cannot read: it is a directory' }
+    if (!st.isFile()) return { error: `skipped: ${kindOf(st)}, not a regular file` }
+    if (st.size > limit) return { error: `skipped: ${sizeText(st.size)} is over this reader's ${sizeText(limit)} limit for this kind of file` }
+    const buf = Buffer.alloc(Math.min(st.size, limit) + 1)
+    let n = 0
+    for (;;) {
+      const got = fs.readSync(fd, buf, n, buf.length - n, null)
+      if (!got) break
+      n += got
+      if (n > limit) return { error: `skipped: grew over this reader's ${sizeText(limit)} limit while being read` }
+    }
+    return { text: buf.toString('utf8', 0, n) }
+  } catch (e) {
+    return { error: `cannot read: ${reason(e)}` }
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+function readDump(file, text) {
+  const r = text != null ? { text } : readRegular(file, LIMITS.dumpBytes)
+  if (r.error) return r
+  if (!r.text.trim()) return { error: 'empty file' }
+  let doc
+  try {
+    doc = JSON.parse(r.text)
+  } catch (e) {
+    return { error: `not complete JSON (truncated or corrupt): ${clean(e.message, 120)}` }
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || !('schemaVersion' in doc) || !('atTrigger' in doc)) {
+    return { error: 'JSON, but not a memory-diagnostics-dumper dump (no schemaVersion/atTrigger)' }
+  }
+  if (doc.schemaVersion !== KNOWN_SCHEMA_VERSION) {
+    const v = doc.schemaVersion
+    return {
+      error:
+        typeof v === 'number' && v > KNOWN_SCHEMA_VERSION
+          ? `schemaVersion ${clean(String(v), 20)} is newer than this reader (${KNOWN_SCHEMA_VERSION}); upgrade memory-diagnostics-dumper to read it`
+          : `unknown schemaVersion ${clean(JSON.stringify(v) ?? String(v), 40)} (this reader knows ${KNOWN_SCHEMA_VERSION})`,
+    }
+  }
+  // Readers accept fields they do not know (docs/schema.md, Versioning).
+  const errors = validate(schema(), doc, schema(), '', { lenient: true })
+  const error = errors.length ? `does not match schema version 1: ${errors.slice(0, 3).map((e) => clean(e, 160)).join('; ')}${errors.length > 3 ? ` (+${errors.length - 3} more)` : ''}` : null
+  // A damaged document still counts when it says who wrote it and when.
+  const usable = num(doc.pid) != null && typeof doc.timestamp === 'string' && timeOf(doc.timestamp) != null
+  return { doc: usable ? doc : undefined, error }
+}
+
+function readRecorder(file, text) {
+  const r = text != null ? { text } : readRegular(file, LIMITS.recorderBytes)
+  if (r.error) return r
+  const lines = r.text.split('\n')
+  const last = lines.pop()
+  const records = []
+  let bad = 0
+  let untimed = 0
+  for (const l of lines) {
+    if (!l) continue
+    let rec
+    try {
+      rec = l.length <= LIMITS.recorderLineBytes ? JSON.parse(l) : null
+    } catch {
+      rec = null
+    }
+    if (!rec || typeof rec !== 'object' || Array.isArray(rec)) {
+      bad++
+      continue
+    }
+    const ms = timeOf(rec.epochMs) ?? timeOf(rec.t)
+    if (ms == null) {
+      untimed++
+      continue
+    }
+    records.push({ ...rec, epochMs: ms })
+  }
+  const errors = []
+  if (bad) errors.push(`${bad} line(s) are not JSON records (only a torn last line is expected)`)
+  if (untimed) errors.push(`${untimed} record(s) have no readable time and were skipped`)
+  return { records, torn: Boolean(last), error: errors.join('; ') || null }
+}
+
+// ---- grouping by process ---------------------------------------------------------------------
+
+/**
+ * Splits recorder streams into segments, one per `start` record. A rotated `.jsonl.1` is read
+ * before its `.jsonl`, so records that follow a rotation without a new start record stay with
+ * the process that wrote them.
+ */
+function segments(recorderFiles) {
+  const streams = new Map()
+  for (const f of recorderFiles) {
+    const base = f.file.replace(/\.1$/, '')
+    if (!streams.has(base)) streams.set(base, [])
+    streams.get(base).push(f)
+  }
+  const out = []
+  for (const [base, files] of streams) {
+    files.sort((a, b) => (a.file.endsWith('.1') ? -1 : 0) - (b.file.endsWith('.1') ? -1 : 0))
+    let cur = null
+    for (const f of files) {
+      for (const rec of f.records) {
+        if (rec.type === 'start') {
+          cur = {
+            pid: num(rec.pid),
+            startMs: timeOf(rec.processStartMs),
+            sessionId: typeof rec.sessionId === 'string' ? rec.sessionId : null,
+            intervalMs: num(rec.intervalMs) ?? 1000,
+            records: [],
+            files: new Set(),
+          }
+          out.push(cur)
+        } else if (!cur) {
+          cur = { pid: null, startMs: null, sessionId: path.basename(base).replace(/^recorder-|\.jsonl$/g, ''), intervalMs: 1000, records: [], files: new Set() }
+          out.push(cur)
+        }
+        cur.records.push(rec)
+        cur.files.add(f.file)
+      }
+      if (!f.records.length) {
+        cur ??= { pid: null, startMs: null, sessionId: null, intervalMs: 1000, records: [], files: new Set() }
+        if (!out.includes(cur)) out.push(cur)
+        cur.files.add(f.file)
+      }
+    }
+  }
+  for (const s of out) {
+    s.first = s.records.length ? s.records.reduce((m, r) => Math.min(m, r.epochMs), Infinity) : null
+    s.last = s.records.length ? s.records.reduce((m, r) => Math.max(m, r.epochMs), -Infinity) : null
+  }
+  return out
+}
+
+function newProcess(pid, startMs, startKnown) {
+  return { pid, startMs, startKnown, sessions: new Set(), records: [], dumps: [], recorderFiles: new Set(), first: null, last: null, intervalMs: null }
+}
+
+function widen(p, t) {
+  if (t == null) return
+  p.first = p.first == null ? t : Math.min(p.first, t)
+  p.last = p.last == null ? t : Math.max(p.last, t)
+}
+
+/**
+ * Groups trails and dumps by process: (pid, processStartMs) when the writer records the start
+ * time; otherwise a dump's start is estimated as its timestamp minus its uptime, and recorder
+ * segments of one pid join when they overlap or continue each other within one interval.
+ */
+function groupByProcess(segs, dumps) {
+  const procs = []
+  for (const s of segs.sort((a, b) => (a.first ?? 0) - (b.first ?? 0))) {
+    let p = null
+    if (s.pid != null && s.startMs != null) {
+      p = procs.find((q) => q.pid === s.pid && q.startKnown && Math.abs(q.startMs - s.startMs) <= SAME_START_MS)
+    } else if (s.pid != null && s.first != null) {
+      const gap = 1.5 * Math.max(s.intervalMs, 100) + 50
+      p = procs.find((q) => q.pid === s.pid && !q.startKnown && q.last != null && s.first <= q.last + gap && (s.last ?? s.first) >= q.first - gap)
+    }
+    if (!p) {
+      p = newProcess(s.pid, s.startMs, s.startMs != null)
+      procs.push(p)
+    }
+    if (s.sessionId != null) p.sessions.add(s.sessionId)
+    for (const f of s.files) p.recorderFiles.add(f)
+    // A loop, not push(...records): a spread of a trail's ~10^5 records overflows the stack.
+    for (const r of s.records) p.records.push(r)
+    p.intervalMs = Math.max(p.intervalMs ?? 0, s.intervalMs)
+    widen(p, s.first)
+    widen(p, s.last)
+  }
+  const estimated = (d) => {
+    const up = num(d.doc.process?.uptimeSeconds)
+    return up == null ? null : d.time - up * 1000
+  }
+  // Dumps that know their process's start first, then those with an estimate, then the rest.
+  const rank = (d) => (timeOf(d.doc.processStartMs) != null ? 0 : estimated(d) != null ? 1 : 2)
+  for (const d of [...dumps].sort((a, b) => rank(a) - rank(b) || a.time - b.time)) {
+    const pid = num(d.doc.pid)
+    const known = timeOf(d.doc.processStartMs)
+    const est = known ?? estimated(d)
+    const slack = (q) => 1.5 * (q.intervalMs ?? 1000) + SAME_START_MS
+    const covers = (q) => q.first != null && d.time >= q.first - SAME_START_MS && d.time <= q.last + slack(q)
+    let p
+    if (known != null) p = procs.find((q) => q.pid === pid && q.startKnown && Math.abs(q.startMs - known) <= SAME_START_MS)
+    else {
+      p =
+        (est != null && procs.find((q) => q.pid === pid && q.startMs != null && Math.abs(q.startMs - est) <= SAME_START_MS)) ||
+        procs.find((q) => q.pid === pid && !q.startKnown && q.records.length && covers(q) && (est == null || q.startMs == null || Math.abs(q.startMs - est) <= SAME_START_MS)) ||
+        (est == null && procs.find((q) => q.pid === pid && covers(q)))
+    }
+    if (!p) {
+      p = newProcess(pid, est, known != null)
+      procs.push(p)
+    }
+    if (p.startMs == null && est != null) p.startMs = est
+    if (typeof d.doc.sessionId === 'string') p.sessions.add(d.doc.sessionId)
+    p.dumps.push(d)
+    widen(p, d.time)
+  }
+  return procs
+}
+
+module.exports = { RECORDER_NAME, UsageError, collect, groupByProcess, readDump, readRecorder, reason, segments }

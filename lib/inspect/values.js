@@ -1,0 +1,75 @@
+'use strict'
+// Shared by inspect's modules: limits on what is read, and values made safe to show.
+
+const { fixed } = require('../format')
+
+const MIB = 2 ** 20
+const GIB = 2 ** 30
+
+/**
+ * What this reader is willing to read, so that a hostile or damaged file cannot exhaust its
+ * memory or its time. Each limit is far above what the writer produces.
+ */
+const LIMITS = {
+  /** A dump is 10-50 KiB; the schema's own bounds keep it under 2 MiB. */
+  dumpBytes: 8 * MIB,
+  /** The writer rotates a recorder file at 4 MiB. */
+  recorderBytes: 64 * MIB,
+  /** A recorder line is about 350 bytes. */
+  recorderLineBytes: 64 * 1024,
+  /** Files read per run; the rest are named as not read. */
+  files: 10_000,
+  /** Process panels drawn in the timeline; all of them are in the text and JSON output. */
+  processesDrawn: 8,
+  /** Characters of any text from a file that is shown (ids, triggers, reasons). */
+  textChars: 80,
+}
+
+/** Two start times of one process, however measured, are this close (ms). */
+const SAME_START_MS = 2000
+/** At the last sample, usage at this share of a limit makes that limit the likely killer. */
+const DEATH_NEAR_LIMIT = 0.9
+/** V8 gives up with heap used near 0.7-0.8 of its limit (the limit counts the young generation). */
+const DEATH_NEAR_HEAP_LIMIT = 0.7
+/**
+ * The most the heap limit reserves for the young generation: 3 semi-spaces of 64 MiB on
+ * Node 24 (16 MiB before). With a small old space that is most of the limit: for
+ * --max-old-space-size=128 the limit is 176 MiB on Node 20 and 22 but 320 MiB on Node 24,
+ * where V8 gives up at 0.4 of it. So a heap within 90% of the limit less this reservation
+ * is near its end too.
+ */
+const YOUNG_GENERATION_MAX = 192 * MIB
+const nearHeapLimit = (used, limit) => used >= DEATH_NEAR_HEAP_LIMIT * limit || (limit - YOUNG_GENERATION_MAX >= 64 * MIB && used >= 0.9 * (limit - YOUNG_GENERATION_MAX))
+
+
+const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null)
+const obj = (v) => (v && typeof v === 'object' && !Array.isArray(v) ? v : {})
+const arr = (v) => (Array.isArray(v) ? v : [])
+
+/** Text from a file, made safe to print and to embed: control characters shown as \uXXXX, cut. */
+function clean(v, max = LIMITS.textChars) {
+  let s = typeof v === 'string' ? v : v == null ? '' : String(v)
+  if (s.length > max) s = `${s.slice(0, max)}…`
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+/** Epoch ms from an ISO string or a number, or null when it is not a usable time. */
+function timeOf(v) {
+  const ms = typeof v === 'string' && v.length <= 40 ? Date.parse(v) : num(v)
+  // Dates outside years 1970-9999 are damage, not times.
+  return ms != null && Number.isFinite(ms) && ms >= 0 && ms < 253402300800000 ? ms : null
+}
+const iso = (ms) => (ms == null ? '?' : new Date(ms).toISOString())
+const clock = (ms) => iso(ms).replace('T', ' ').replace('Z', ' UTC')
+
+function sizeText(b) {
+  if (b == null) return '?'
+  const neg = b < 0 ? '-' : ''
+  b = Math.abs(b)
+  if (b >= 100 * GIB) return `${neg}${fixed(b / GIB, 0)} GiB`
+  if (b >= 2 * GIB) return `${neg}${fixed(b / GIB, 1)} GiB`
+  return `${neg}${fixed(b / MIB, 0)} MiB`
+}
+const mib = sizeText
+
+module.exports = { DEATH_NEAR_LIMIT, GIB, LIMITS, MIB, SAME_START_MS, arr, clean, clock, iso, mib, nearHeapLimit, num, obj, sizeText, timeOf }

@@ -1,0 +1,413 @@
+'use strict'
+// The summary of each process: its dumps and samples, whether and why it died, what grew
+// (lib/analysis.js's rule) and which allocation sites grew.
+
+const { fixed } = require('../format')
+const path = require('node:path')
+const { RECORDER_NAME, UsageError, collect, groupByProcess, readDump, readRecorder, segments } = require('./read')
+const { DEATH_NEAR_LIMIT, MIB, arr, clean, iso, mib, nearHeapLimit, num, obj, timeOf } = require('./values')
+
+function dumpRow({ file, doc, valid, time }) {
+  const at = obj(doc.atTrigger)
+  const h = obj(at.v8HeapStats)
+  const u = obj(at.memoryUsage)
+  const status = obj(obj(doc.process).status)
+  const cg = obj(doc.cgroup)
+  const acc = doc.memoryAccounting && typeof doc.memoryAccounting === 'object' ? obj(doc.memoryAccounting) : null
+  const m = obj(acc?.malloc)
+  return {
+    file,
+    time: iso(time),
+    epochMs: time,
+    trigger: clean(doc.trigger, 20),
+    dumpNumber: num(doc.dumpNumber),
+    sessionId: clean(doc.sessionId, 20),
+    heapUsed: num(h.usedHeapSize),
+    heapLimit: num(h.heapSizeLimit),
+    heapTotal: num(u.heapTotal) ?? num(h.totalHeapSize),
+    rss: num(status.vmRss) ?? num(obj(obj(obj(doc.process).memory).resident).value) ?? num(u.rss),
+    rssAnon: num(status.rssAnon),
+    rssFile: num(status.rssFile),
+    rssShmem: num(status.rssShmem),
+    heapPhysical: num(h.totalPhysicalSize),
+    external: num(u.external) ?? num(h.externalMemory),
+    arrayBuffers: num(u.arrayBuffers),
+    mallocInUse: num(m.inUseBytes),
+    mallocFree: num(m.freeRetainedBytes),
+    accounting: acc ? accountingText(acc) : null,
+    effectiveLimit: num(obj(doc.memoryLimit).effectiveLimitBytes),
+    limitSource: typeof doc.memoryLimit?.source === 'string' ? clean(doc.memoryLimit.source, 20) : null,
+    cgroupPath: typeof cg.path === 'string' ? cg.path : null,
+    cgroupUsage: num(cg.usage),
+    cgroupLimit: num(cg.effectiveLimit) ?? num(cg.limit),
+    cgroupOomKills: num(obj(cg.events).oomKill),
+    descendantsRss: num(obj(doc.processTree).descendantsRssBytes),
+    topRisks: arr(obj(doc.analysis).risks)
+      .slice(0, 3)
+      .map((r) => `${clean(obj(r).type, 30)} (${clean(obj(r).severity, 10)})`),
+    complete: doc.collectionComplete === true,
+    heapSnapshot: doc.heapSnapshot && typeof doc.heapSnapshot === 'object' ? heapSnapshotText(obj(doc.heapSnapshot)) : null,
+    heapSnapshotStatus: doc.heapSnapshot && typeof doc.heapSnapshot === 'object' ? clean(obj(doc.heapSnapshot).status, 20) : null,
+    allocation: allocationOf(doc.allocationProfile),
+    valid,
+    hostSamples: hostSamples(doc.samples),
+  }
+}
+
+/** The host's own samples in a dump (`dump(trigger, { samples })`), in one line. */
+function hostSamples(samples) {
+  const list = arr(samples).map(obj)
+  if (!list.length) return null
+  const [first, last] = [list[0], list.at(-1)]
+  const keys = [...new Set(list.flatMap((x) => Object.keys(x)))].slice(0, 8)
+  return `${list.length} host sample${list.length === 1 ? '' : 's'}: ${keys.map((k) => `${clean(k, 64)} ${num(first[k]) ?? '-'} → ${num(last[k]) ?? '-'}`).join(', ')}`
+}
+
+/** RSS as the dump's memoryAccounting splits it, in one line (parts unknown to it are left out). */
+/** What the accounting split: RSS on Linux, private bytes on Windows, the footprint on macOS. */
+function basisLabel(source) {
+  if (typeof source !== 'string') return 'RSS'
+  if (/PrivateUsage|PagefileUsage/.test(source)) return 'private bytes'
+  if (source.includes('phys_footprint')) return 'footprint'
+  return 'RSS'
+}
+
+function accountingText(acc) {
+  const p = obj(acc.parts)
+  const b = (k) => num(obj(p[k]).bytes)
+  const parts = [
+    ['JS heap', b('v8Heap') == null && b('v8Code') == null ? null : (b('v8Heap') ?? 0) + (b('v8Code') ?? 0)],
+    ['ArrayBuffers', b('arrayBuffers')],
+    ['other external', b('externalOther')],
+    ['malloc', b('mallocOther')],
+    ['malloc free-but-retained', b('mallocFree')],
+    ['main stack', b('threadStacks')],
+    ['file-backed', b('fileBacked')],
+    ['shared memory', b('sharedMemory')],
+  ]
+    .filter(([, v]) => v != null)
+    .map(([l, v]) => `${l} ${mib(v)}`)
+  const un = num(acc.unexplainedBytes)
+  const share = num(acc.unexplainedShare)
+  const why = num(obj(acc.malloc).inUseBytes) == null ? ' (malloc not measured: it is in unexplained)' : ''
+  return `${parts.join(', ')}, unexplained ${un == null ? '?' : mib(un)}${share != null ? ` (${fixed(share * 100, 1)}%)` : ''}${why} of ${mib(num(acc.rssBytes))} ${basisLabel(acc.rssSource)}; swap ${mib(num(acc.swapBytes))}`
+}
+
+/** One line on the heap snapshot that followed a dump (docs/heap-snapshots.md). */
+function heapSnapshotText(h) {
+  const need = num(h.neededBytes) != null ? ` (needed ~${mib(num(h.neededBytes))}, headroom ${mib(num(h.headroomBytes))})` : ''
+  switch (h.status) {
+    case 'written':
+      return (
+        `${clean(h.file, 120)}, ${mib(num(h.bytes))}, ${h.redacted === false ? 'NOT redacted: it holds every string in the heap' : 'string values redacted'}, ` +
+        `the JS thread blocked ${Math.round(num(h.millis) ?? 0)} ms, peak extra memory ${mib(num(h.peakExtraBytes))}${need}`
+      )
+    case 'skipped':
+      return `skipped: ${clean(h.skipped, 400)}`
+    case 'pending':
+      // Whether the snapshot's memory is what ended the process is for the verdict to say
+      // (a rise in the cgroup's OOM kills): describeProcess adds it when it can.
+      return `was being taken when the process ended (${clean(h.file, 120) || 'its file'} was never completed)${need}`
+    default:
+      return `failed: ${clean(h.error, 400) || 'unknown error'}`
+  }
+}
+
+/** A recorder record as a chart point, every figure checked. */
+function samplePoint(r) {
+  return {
+    epochMs: r.epochMs,
+    rssBytes: num(r.rssBytes),
+    heapUsedBytes: num(r.heapUsedBytes),
+    heapTotalBytes: num(r.heapTotalBytes),
+    heapLimitBytes: num(r.heapLimitBytes),
+    heapPhysicalBytes: num(r.heapPhysicalBytes),
+    externalBytes: num(r.externalBytes),
+    arrayBuffersBytes: num(r.arrayBuffersBytes),
+    rssAnonBytes: num(r.rssAnonBytes),
+    rssFileBytes: num(r.rssFileBytes),
+    rssShmemBytes: num(r.rssShmemBytes),
+    cgroupUsageBytes: num(r.cgroupUsageBytes),
+    cgroupLimitBytes: num(r.cgroupLimitBytes),
+  }
+}
+
+function summarize(args) {
+  const { files, notes } = collect(args)
+  if (!files.length) throw new UsageError('no files given')
+  const problems = []
+  const recorderFiles = []
+  const dumps = []
+  for (const f of files) {
+    if (f.error) {
+      problems.push({ file: f.path, error: f.error, empty: f.empty })
+      continue
+    }
+    try {
+      const base = path.basename(f.path)
+      if (RECORDER_NAME.test(base) || /\.jsonl(\.1)?$/.test(base)) {
+        const r = readRecorder(f.path, f.text)
+        if (r.error) problems.push({ file: f.path, error: r.error })
+        if (r.records) recorderFiles.push({ file: f.path, records: r.records, torn: r.torn })
+        continue
+      }
+      const r = readDump(f.path, f.text)
+      if (r.error) problems.push({ file: f.path, error: r.error })
+      if (r.doc) dumps.push({ file: f.path, doc: r.doc, valid: !r.error, time: timeOf(r.doc.timestamp) })
+    } catch (e) {
+      // The net under the net: whatever a file does, it is named and the rest is read.
+      problems.push({ file: f.path, error: `could not be read: ${clean(e?.message, 160)}` })
+    }
+  }
+  const procs = groupByProcess(segments(recorderFiles), dumps)
+  const torn = new Set(recorderFiles.filter((f) => f.torn).map((f) => f.file))
+  const out = procs.map((p) => describeProcess(p, torn, dumps))
+  out.sort((a, b) => (a.firstMs ?? 0) - (b.firstMs ?? 0) || (a.pid ?? 0) - (b.pid ?? 0))
+  return { processes: out, problems, notes }
+}
+
+function describeProcess(p, torn, allDumps) {
+  p.dumps.sort((a, b) => a.time - b.time)
+  p.records.sort((a, b) => a.epochMs - b.epochMs)
+  const rows = p.dumps.map(dumpRow)
+  const samples = p.records.filter((r) => r.type === 'sample').map(samplePoint)
+  const verdict = verdictOf(p, rows, samples, allDumps)
+  verdict.growth = growth(samples, rows)
+  verdict.growth.bySite = sitesGrowth(rows)
+  // A snapshot left pending: the process ended while it was taken. Only a confirmed rise
+  // in the cgroup's OOM kills ties the death to memory; nothing else says the snapshot did it.
+  for (const r of rows) {
+    if (r.heapSnapshotStatus !== 'pending') continue
+    r.heapSnapshot +=
+      verdict.outcome === 'crashed' && verdict.cause?.kind === 'cgroupOomKill' && verdict.cause.confirmed
+        ? '; the kernel OOM-killed the process meanwhile (its cgroup\'s OOM kills rose), so the snapshot\'s memory may be what killed it'
+        : verdict.outcome === 'crashed'
+          ? '; nothing here shows that the snapshot caused the death'
+          : ''
+  }
+  return {
+    pid: p.pid,
+    processStartMs: p.startMs == null ? null : Math.round(p.startMs),
+    processStart: p.startMs == null ? null : iso(p.startMs),
+    processStartEstimated: p.startMs != null && !p.startKnown,
+    sessionIds: [...p.sessions].map((s) => clean(s, 20)),
+    firstMs: p.first,
+    dumps: rows,
+    recorder: { files: [...p.recorderFiles].map((file) => ({ file, torn: torn.has(file) })), samples: samples.length },
+    verdict,
+    samples,
+  }
+}
+
+/** Crashed, clean exit or unknown, from the process's own trail; with the likely cause of a death. */
+function verdictOf(p, rows, samples, allDumps) {
+  const last = p.records.at(-1)
+  const lastDump = rows.at(-1)
+  if (last?.type === 'exit' && last.reason !== 'sessionReset') {
+    return { outcome: 'clean exit', at: iso(last.epochMs), atMs: last.epochMs, evidence: `the recorder's exit record (${clean(last.reason, 30)})`, cause: null }
+  }
+  if (last?.type === 'exit') {
+    return {
+      outcome: 'unknown',
+      at: iso(last.epochMs),
+      atMs: last.epochMs,
+      evidence: 'the trail ends with a session reset and the next session\'s recorder file is not here',
+      cause: null,
+    }
+  }
+  if (last) {
+    const lastSample = [...p.records].reverse().find((r) => r.type === 'sample')
+    const at = lastSample ?? last
+    return {
+      outcome: 'crashed',
+      at: iso(at.epochMs),
+      atMs: at.epochMs,
+      evidence: `the recorder has no exit record; its last ${lastSample ? 'sample' : 'record'} is the last sign of life`,
+      cause: causeOfDeath(samples, rows, at.epochMs, allDumps),
+    }
+  }
+  if (lastDump) return { outcome: 'unknown', at: lastDump.time, atMs: lastDump.epochMs, evidence: 'no recorder file; the dumps alone cannot tell a crash from a clean exit', cause: null }
+  return { outcome: 'unknown', at: null, atMs: null, evidence: 'nothing readable', cause: null }
+}
+
+/** What most likely killed the process, from its last figures and the cgroup's OOM-kill count. */
+function causeOfDeath(samples, rows, diedMs, allDumps) {
+  const lastOf = (key) => [...samples].reverse().find((s) => s[key] != null)
+  // Confirmed: a later dump from the same cgroup counts more OOM kills than this process saw.
+  const mine = rows.filter((r) => r.cgroupPath != null)
+  const cgPath = mine.at(-1)?.cgroupPath
+  if (cgPath != null) {
+    const before = mine.at(-1).cgroupOomKills ?? 0
+    const later = allDumps
+      .filter((d) => d.time > diedMs && obj(d.doc.cgroup).path === cgPath)
+      .map((d) => ({ file: d.file, kills: num(obj(obj(d.doc.cgroup).events).oomKill) }))
+      .find((d) => d.kills != null && d.kills > before)
+    if (later) {
+      return { kind: 'cgroupOomKill', confirmed: true, text: `the kernel OOM-killed it: its cgroup's OOM kills went from ${before} to ${later.kills} (${path.basename(later.file)})` }
+    }
+  }
+  const cg = lastOf('cgroupLimitBytes')
+  if (cg && cg.cgroupUsageBytes != null && cg.cgroupLimitBytes > 0 && cg.cgroupUsageBytes >= DEATH_NEAR_LIMIT * cg.cgroupLimitBytes) {
+    return {
+      kind: 'cgroupOomKill',
+      confirmed: false,
+      text: `most likely the kernel OOM killer: cgroup usage ${mib(cg.cgroupUsageBytes)} of its ${mib(cg.cgroupLimitBytes)} limit at the last sample`,
+    }
+  }
+  const heap = lastOf('heapUsedBytes')
+  if (heap && heap.heapLimitBytes > 0 && nearHeapLimit(heap.heapUsedBytes, heap.heapLimitBytes)) {
+    return {
+      kind: 'v8HeapOom',
+      confirmed: false,
+      text: `most likely V8 heap out of memory: JS heap used ${mib(heap.heapUsedBytes)} of its ${mib(heap.heapLimitBytes)} limit at the last sample`,
+    }
+  }
+  const d = rows.at(-1)
+  if (d && d.cgroupLimit && d.cgroupUsage != null && d.cgroupUsage >= DEATH_NEAR_LIMIT * d.cgroupLimit) {
+    return { kind: 'cgroupOomKill', confirmed: false, text: `most likely the kernel OOM killer: cgroup usage ${mib(d.cgroupUsage)} of ${mib(d.cgroupLimit)} at the last dump` }
+  }
+  return null
+}
+
+const { GROWTH_ADVICE, GROWTH_MIN_BYTES, growthFinding } = require('../analysis')
+
+/** A growth point from a recorder sample. */
+const fromSample = (s) => ({
+  epochMs: s.epochMs,
+  what: 'sample',
+  rss: s.rssBytes,
+  anon: s.rssAnonBytes,
+  file: s.rssFileBytes,
+  shmem: s.rssShmemBytes,
+  v8Heap: s.heapPhysicalBytes ?? s.heapTotalBytes,
+  heapUsed: s.heapUsedBytes,
+  external: s.externalBytes,
+  arrayBuffers: s.arrayBuffersBytes,
+})
+/** A growth point from a dump (its memoryAccounting when it has one, else its raw figures). */
+const fromDump = (r) => ({
+  epochMs: r.epochMs,
+  what: `dump #${r.dumpNumber ?? '?'}`,
+  rss: r.rss,
+  anon: r.rssAnon,
+  file: r.rssFile,
+  shmem: r.rssShmem,
+  v8Heap: r.heapPhysical ?? r.heapTotal,
+  heapUsed: r.heapUsed,
+  external: r.external,
+  arrayBuffers: r.arrayBuffers,
+  mallocInUse: r.mallocInUse,
+  mallocFree: r.mallocFree,
+  children: r.descendantsRss,
+})
+/**
+ * The kind of memory that grew most, from the first to the last point (recorder samples and
+ * dumps together) that has it, and at least GROWTH_MIN_BYTES: the documents' rule
+ * (lib/analysis.js, the twin of src/analysis.rs), with the span named by its dumps and samples.
+ */
+function growth(samples, rows) {
+  const points = [...samples.map(fromSample), ...rows.filter((r) => r.epochMs != null).map(fromDump)].sort((a, b) => a.epochMs - b.epochMs)
+  const f = growthFinding(points)
+  const { byKind } = f
+  const nSamples = samples.length
+  const nDumps = rows.length
+  if (!Object.keys(byKind).length) {
+    return {
+      kind: null,
+      key: null,
+      bytes: null,
+      byKind,
+      advice: null,
+      evidence: `${nDumps ? (nDumps === 1 ? 'one dump' : `${nDumps} dumps`) : 'no dump'} and ${nSamples ? (nSamples === 1 ? 'one recorder sample' : `${nSamples} recorder samples`) : 'no recorder samples'}: growth needs two points`,
+    }
+  }
+  const over = (a, b) => `${a.what} → ${b.what}, ${fixed((b.epochMs - a.epochMs) / 1000, 1)} s`
+  if (!f.kind) return { kind: null, key: null, bytes: null, byKind, advice: null, evidence: `nothing grew by ${mib(GROWTH_MIN_BYTES)} or more: ${f.listing}; ${over(points[0], points.at(-1))}` }
+  return { kind: f.label, key: f.kind, bytes: f.bytes, byKind, advice: GROWTH_ADVICE[f.kind], evidence: `+${mib(f.bytes)}: ${f.detail}, ${over(f.from, f.to)}; all kinds: ${f.listing}` }
+}
+
+const signed = (b) => (b >= 0 ? `+${mib(b)}` : mib(b))
+
+// ---- allocation sites (docs/allocation-profiles.md) -------------------------------------------
+
+/** Growth of sampled live bytes smaller than this, all sites together, names no site. */
+const SITE_GROWTH_MIN_BYTES = MIB
+
+const frameOf = (f) => ({ function: clean(obj(f).function, 120) || '(anonymous)', script: clean(obj(f).script, 200) || '', line: num(obj(f).line), column: num(obj(f).column) })
+/** Node's own code, or a frame V8 gives no script: where the blame does not stop. */
+const isInternal = (f) => f.script === '' || f.script.startsWith('node:') || f.script.startsWith('internal/')
+const placeOf = (f) => `${f.script.startsWith('node:') ? f.script : path.basename(f.script)}${f.line != null ? `:${f.line}` : ''}`
+
+/** A dump's allocation profile, every value checked; null without a taken one. */
+function allocationOf(ap) {
+  if (!ap || typeof ap !== 'object' || ap.status !== 'taken' || !Array.isArray(ap.sites)) return null
+  const sites = []
+  for (const s of ap.sites.slice(0, 50)) {
+    if (!s || typeof s !== 'object') continue
+    sites.push({ ...frameOf(s), liveBytes: num(s.liveBytes) ?? 0, path: Array.isArray(s.path) ? s.path.slice(0, 8).map(frameOf) : [] })
+  }
+  return { totalSampledBytes: num(ap.totalSampledBytes), sites }
+}
+
+/** A call path's identity across profiles: the site and its callers. */
+const siteKey = (s) => [s, ...s.path].map((f) => `${f.function}@${f.script}:${f.line}:${f.column}`).join('<')
+
+/**
+ * Which code grew, between the first and the last dump of a process that carry allocation
+ * profiles: the growth of each call path's sampled live bytes (a path missing from the first
+ * profile counts from zero), grouped by the first frame up the path that is not Node's own
+ * code. V8 may inline a short function into its caller, so the blame is what the path says,
+ * not only the allocating frame.
+ */
+function sitesGrowth(rows) {
+  const profiled = rows.filter((r) => r.allocation)
+  if (profiled.length < 2) return null
+  const [a, b] = [profiled[0], profiled.at(-1)]
+  const before = new Map(a.allocation.sites.map((s) => [siteKey(s), s.liveBytes]))
+  let total = 0
+  const groups = new Map()
+  for (const s of b.allocation.sites) {
+    const delta = s.liveBytes - (before.get(siteKey(s)) ?? 0)
+    if (delta <= 0) continue
+    total += delta
+    const blame = [s, ...s.path].find((f) => !isInternal(f)) ?? s
+    const key = `${blame.function}@${blame.script}:${blame.line}`
+    const g = groups.get(key) ?? { blame, bytes: 0, leaves: new Map() }
+    g.bytes += delta
+    const leaf = JSON.stringify([s.function, s.script === '' ? 'V8 built-in' : s.script.startsWith('node:') ? s.script : path.basename(s.script)])
+    g.leaves.set(leaf, (g.leaves.get(leaf) ?? 0) + delta)
+    groups.set(key, g)
+  }
+  if (total < SITE_GROWTH_MIN_BYTES) return null
+  // The three largest, and none under 1% of the growth.
+  const top = [...groups.values()].sort((x, y) => y.bytes - x.bytes).filter((g, i) => i === 0 || g.bytes >= total / 100).slice(0, 3)
+  return {
+    fromDump: a.dumpNumber,
+    toDump: b.dumpNumber,
+    bytes: total,
+    groups: top.map((g) => ({
+      share: Math.round((g.bytes / total) * 1e4) / 1e4,
+      bytes: g.bytes,
+      blame: g.blame,
+      // The allocating functions, most bytes first: [function, script].
+      allocating: [...g.leaves.entries()].sort((x, y) => y[1] - x[1]).map(([k]) => JSON.parse(k)),
+    })),
+  }
+}
+
+/** "68% PerformanceMeasure / PerformanceMark (node:internal/perf/usertiming) ← renderFrame (app.js:12)" */
+function siteGroupText(g) {
+  const blame = `${g.blame.function} (${placeOf(g.blame)})`
+  // The functions that allocated on the blamed one's behalf, by script, most bytes first.
+  const byScript = new Map()
+  for (const [fn, script] of g.allocating.slice(0, 4)) {
+    if (fn === g.blame.function && script === (g.blame.script.startsWith('node:') ? g.blame.script : path.basename(g.blame.script))) continue
+    byScript.set(script, [...(byScript.get(script) ?? []), fn])
+  }
+  const pct = `${Math.round(g.share * 100)}%`
+  if (byScript.size === 0) return `${pct} ${blame}`
+  const names = [...byScript.entries()].map(([script, fns]) => `${fns.join(' / ')} (${script})`).join(', ')
+  return `${pct} ${names} ← ${blame}`
+}
+
+module.exports = { GROWTH_MIN_BYTES, signed, siteGroupText, summarize }
