@@ -22,6 +22,8 @@ const growthGolden = JSON.parse(readFileSync(goldenPath('growth.json'), 'utf8'))
 const { growth } = require('../lib/analysis.js')
 const namesGolden = JSON.parse(readFileSync(goldenPath('names.json'), 'utf8'))
 const { nameKind } = require('../lib/names.js')
+const factsGolden = JSON.parse(readFileSync(goldenPath('facts.json'), 'utf8'))
+const { factsFromDocument } = require('../lib/facts.js')
 
 /** The values JSON cannot hold, spelled as strings in the golden files. */
 function revive(v: unknown): unknown {
@@ -78,6 +80,14 @@ describe('golden growth: points to the kind that grew, in lib/analysis.js (the f
   for (const c of growthGolden.cases) {
     it(c.name, () => {
       expect(growth(c.points)).toEqual(c.expect)
+    })
+  }
+})
+
+describe('golden facts: a document to the figures its analysis reads (src/facts.rs, lib/facts.js)', () => {
+  for (const c of factsGolden.cases) {
+    it(c.name, () => {
+      expect(factsFromDocument(c.document)).toEqual(c.expect)
     })
   }
 })

@@ -26,6 +26,7 @@ const { DUMP_NAME, applyRetention, prepareDir, replaceOwn, sweepStaleTemps, writ
 const { collect, processStartMs } = require('./probes')
 const { accounting, growthPoint } = require('./accounting')
 const { analyze } = require('./analysis')
+const { factsFromDocument } = require('./facts')
 // The cooldown's monotonic clock, taken when this module loads so that fake timers in a
 // host's tests leave it alone (as they leave the native clock alone); `options.now` is
 // the way to drive it.
@@ -243,8 +244,6 @@ function create(fallbackReason) {
     sweepStaleTemps(c.directory)
     const t = process.hrtime.bigint()
     const got = await collect(c.smapsRollup)
-    const h = doc.atTrigger.v8HeapStats
-    const u = doc.atTrigger.memoryUsage
     const sys = got.system
     const memoryLimit = sys && {
       effectiveLimitBytes: sys.totalMemory,
@@ -259,33 +258,13 @@ function create(fallbackReason) {
     const point = growthPoint(now, memoryAccounting, doc.atTrigger)
     const growthPoints = first.point && first.point.epochMs < now ? [first.point, point] : [point]
     if (!first.point) first.point = point
-    const analysis = analyze({
-      growthPoints,
-      heapUsed: h.usedHeapSize,
-      heapLimit: h.heapSizeLimit,
-      heapAvailable: h.totalAvailableSize,
-      heapTotal: u.heapTotal ?? h.totalHeapSize,
-      detachedContexts: h.numberOfDetachedContexts,
-      malloced: h.mallocedMemory,
-      external: u.external,
-      rss: st?.vmRss ?? u.rss,
-      usageAgainstLimit: memoryLimit?.usageBytes,
-      effectiveLimit: memoryLimit?.effectiveLimitBytes,
-      psiSomeAvg10: got.pressure?.some.avg10,
-      psiFullAvg10: got.pressure?.full?.avg10,
-      swapBytes: st?.vmSwap,
-      threads: st?.threads,
-      openFds: got.process.openFds,
-      openFdsLimit: got.process.openFdsLimit,
-      trigger: doc.trigger,
-    })
+    const sections = { process: got.process, ...(sys && { system: sys }), ...(memoryLimit && { memoryLimit }), ...(got.pressure && { pressure: got.pressure }) }
+    // The facts are read from the document as written (lib/facts.js, the twin of src/facts.rs).
+    const analysis = analyze({ ...factsFromDocument({ ...doc, ...sections }), growthPoints })
     const enriched = {
       ...doc,
       collectionComplete: true,
-      process: got.process,
-      ...(sys && { system: sys }),
-      ...(memoryLimit && { memoryLimit }),
-      ...(got.pressure && { pressure: got.pressure }),
+      ...sections,
       memoryAccounting,
       analysis,
       ...(heapSnapshot && { heapSnapshot }),
@@ -307,5 +286,4 @@ function create(fallbackReason) {
   return { MemoryDiagnosticsDumper }
 }
 
-// The growth rules are shared with inspect.js, which attributes growth across files the same way.
 module.exports = { create, analyze }

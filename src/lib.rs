@@ -17,6 +17,7 @@ pub mod collector;
 #[cfg(test)]
 mod contract;
 pub mod dumper;
+pub mod facts;
 pub mod filelock;
 pub mod format;
 pub mod heapdump;
