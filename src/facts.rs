@@ -173,26 +173,28 @@ mod tests {
             available_memory: 6 << 30,
             ..Default::default()
         });
-        let mut tree_only = Collected::default();
-        tree_only.tree = Some(ProcessTree {
-            method: "scan",
-            root_pid: 7,
-            processes: vec![TreeProcess {
-                pid: 7,
-                ppid: 1,
-                name: "node".into(),
-                rss_bytes: Some(321 << 20),
-                depth: 0,
-            }],
-            process_count: 1,
-            descendants_rss_bytes: 12 << 20,
+        let tree_only = Collected {
+            tree: Some(ProcessTree {
+                method: "scan",
+                root_pid: 7,
+                processes: vec![TreeProcess {
+                    pid: 7,
+                    ppid: 1,
+                    name: "node".into(),
+                    rss_bytes: Some(321 << 20),
+                    depth: 0,
+                }],
+                process_count: 1,
+                descendants_rss_bytes: 12 << 20,
+                ..Default::default()
+            }),
+            system: Some(SystemInfo {
+                total_memory: 4 << 30,
+                available_memory: 1 << 30,
+                ..Default::default()
+            }),
             ..Default::default()
-        });
-        tree_only.system = Some(SystemInfo {
-            total_memory: 4 << 30,
-            available_memory: 1 << 30,
-            ..Default::default()
-        });
+        };
         vec![
             ("cgroup, pressure, status", full),
             ("process tree only", tree_only),
