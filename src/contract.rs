@@ -200,6 +200,19 @@ pub fn contract_text() -> String {
     s
 }
 
+/// Writes `value` to the golden file `rel` (under the crate) when it differs, and fails:
+/// a golden that changed must be reviewed and committed like code (test builds only).
+#[cfg(test)]
+pub(crate) fn check_golden(rel: &str, value: &Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    let mut fresh = serde_json::to_string_pretty(value).unwrap();
+    fresh.push('\n');
+    if std::fs::read_to_string(&path).unwrap_or_default() != fresh {
+        std::fs::write(&path, &fresh).unwrap();
+        panic!("{rel} was stale and has been regenerated: review the change and commit it");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
