@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use crate::admission::{Admission, Clock, MonotonicClock, SessionLimits};
 use crate::collector::{self, Phase2Outcome, Phase2Plan};
 use crate::heapdump::HeapState;
 use crate::input::TriggerInput;
-use crate::limits::{Admission, Clock, MonotonicClock, SessionLimits};
 use crate::options::{short_session_id, DumperConfig, Trigger};
 use crate::probes::ProbeRoots;
 use crate::recorder;

@@ -9,6 +9,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod accounting;
+pub mod admission;
 pub mod allocation;
 pub mod analysis;
 pub mod background;
@@ -23,7 +24,6 @@ pub mod heapsnap;
 pub mod input;
 #[cfg(test)]
 mod layering;
-pub mod limits;
 pub mod options;
 pub mod probes;
 pub mod recorder;

@@ -19,10 +19,10 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
+use crate::admission::HostClock;
 use crate::collector;
 use crate::dumper::{DumpMeta, Dumped, Dumper, Phase2On};
 use crate::input::{InputChecker, HEAP_STAT_FIELDS, MEMORY_USAGE_FIELDS};
-use crate::limits::HostClock;
 use crate::options::{self, InvalidArg, RawOptions, RawValue};
 use crate::report::{AtTrigger, RuntimeInfo};
 use crate::settler::{self, Settler, Ticket};

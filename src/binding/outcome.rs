@@ -7,8 +7,8 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
+use crate::admission::Admission;
 use crate::dumper::DumpMeta;
-use crate::limits::Admission;
 use crate::options::Trigger;
 
 /// What a dump's promise resolves to: `DumpResult` in typings/header.d.ts. Fields that
