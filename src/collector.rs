@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use crate::accounting::{self, MemoryAccounting};
 use crate::analysis::{self, Facts, GrowthPoint};
-use crate::heapdump::{HeapSnapshotSection, HeapState, Pending};
 use crate::probes::cgroup::{self, CgroupInfo};
 use crate::probes::malloc::{self, MallocStats};
 use crate::probes::pressure::{self, Psi};
@@ -15,6 +14,7 @@ use crate::probes::system::SystemInfo;
 use crate::probes::tree::{self, ProcessTree, TreeLimits, TreeProcess};
 use crate::probes::{platform, portable, procfs, rusage, system, ProbeRoots, ProbeRunner};
 use crate::report::{ProcessSection, Report};
+use crate::snapshot_take::{HeapSnapshotSection, HeapState, Pending};
 use crate::timefmt::UtcTime;
 use crate::writer::{self, FileId, RetentionReport};
 

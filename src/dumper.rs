@@ -12,12 +12,12 @@ use parking_lot::Mutex;
 
 use crate::admission::{Admission, Clock, MonotonicClock, SessionLimits};
 use crate::collector::{self, Phase2Outcome, Phase2Plan};
-use crate::heapdump::HeapState;
 use crate::input::TriggerInput;
 use crate::options::{short_session_id, DumperConfig, Trigger};
 use crate::probes::ProbeRoots;
 use crate::recorder;
 use crate::report::{Collection, DirectoryNote, Report, RuntimeInfo, SCHEMA_VERSION};
+use crate::snapshot_take::HeapState;
 use crate::timefmt::UtcTime;
 use crate::writer::{self, Durability};
 

@@ -19,8 +19,6 @@ pub mod collector;
 mod contract;
 pub mod dumper;
 pub mod filelock;
-pub mod heapdump;
-pub mod heapsnap;
 pub mod input;
 #[cfg(test)]
 mod layering;
@@ -31,6 +29,8 @@ pub mod report;
 #[cfg(test)]
 mod schema;
 pub mod settler;
+pub mod snapshot_redact;
+pub mod snapshot_take;
 pub mod test_hooks;
 pub mod timefmt;
 pub mod writer;

@@ -384,7 +384,7 @@ impl MemoryDiagnosticsDumper {
     /// it no name, the kernel frees it with the process). Returns how many it removed.
     #[napi(catch_unwind)]
     pub fn discard_raw_snapshots() -> u32 {
-        crate::heapdump::discard_named_raw_files()
+        crate::snapshot_take::discard_named_raw_files()
     }
 
     /// Internal (the package's entry calls it): V8 has written the pending snapshot
@@ -404,7 +404,7 @@ impl MemoryDiagnosticsDumper {
         let pending = self.inner.heap().and_then(|h| h.take(ticket));
         match pending {
             None => deferred.resolve(Box::new(|_| Ok(None))),
-            Some(p) => crate::heapdump::finish_off_thread(p, millis, error, move |dir, s| {
+            Some(p) => crate::snapshot_take::finish_off_thread(p, millis, error, move |dir, s| {
                 let r = HeapSnapshotResult::new(dir, &s, None);
                 deferred.resolve(Box::new(move |_| Ok(Some(r))));
             }),
