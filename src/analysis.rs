@@ -3,6 +3,9 @@
 //!
 //! Each rule is a pure function of [`Facts`]; every threshold is a named constant with
 //! the reason for its value, and each is unit-tested on both sides.
+//!
+//! Length: about 800 lines of code (the growth trend and the risk rules that use it) and
+//! 470 of unit tests, each beside the rule it checks.
 
 use std::collections::BTreeMap;
 
