@@ -76,7 +76,7 @@ describe('golden format: one rounding rule and one way to write numbers and stri
   })
 })
 
-describe('golden growth: points to the kind that grew, in lib/analysis.js (the fallback and inspect) as in src/analysis.rs', () => {
+describe('golden growth: points to the kind that grew, in lib/analysis.js (the fallback and inspect) as in src/analysis/', () => {
   for (const c of growthGolden.cases) {
     it(c.name, () => {
       expect(growth(c.points)).toEqual(c.expect)
@@ -92,7 +92,7 @@ describe('golden facts: a document to the figures its analysis reads (src/facts.
   }
 })
 
-describe('golden names: which files are ours, for the fallback, inspect and bundle as for src/writer.rs', () => {
+describe('golden names: which files are ours, for the fallback, inspect and bundle as for src/writer/', () => {
   it('classifies every name as the crate does', () => {
     const wrong = namesGolden.cases.filter(([name, kind]: [string, string | null]) => nameKind(name) !== kind)
     expect(wrong).toEqual([])

@@ -1,5 +1,5 @@
 'use strict'
-// The analysis rules: the twin of src/analysis.rs. Thresholds, advice and growth kinds come
+// The analysis rules: the twin of src/analysis/. Thresholds, advice and growth kinds come
 // from contract.json; tests/fixtures/golden/analysis.json (facts → risks) and growth.json
 // (points → growth), both written by cargo test, check this file against the crate.
 // The JS fallback's documents and `inspect` both use it.
@@ -52,7 +52,7 @@ function changes(points) {
 /** Which kind of memory grew from the first point to the last (as analysis::growth). */
 /**
  * The kind that grew most from the first to the last point that has it, at least
- * GROWTH_MIN_BYTES, and the detail that explains it: the rule of src/analysis.rs `growth`,
+ * GROWTH_MIN_BYTES, and the detail that explains it: the rule of src/analysis/ `growth`,
  * used by the documents (`growth` below) and by `inspect` (which words the span its own way).
  */
 function growthFinding(points) {
@@ -90,7 +90,7 @@ function growthFinding(points) {
   return { byKind, listing, kind, label, bytes, from: a, to: b, detail }
 }
 
-/** `analysis.growth` of a document (src/analysis.rs `growth`). */
+/** `analysis.growth` of a document (src/analysis/ `growth`). */
 function growth(points) {
   const f = growthFinding(points)
   const { byKind } = f

@@ -1,6 +1,6 @@
 'use strict'
 // Diagnostics files for the JS fallback: names, the directory, the write path (temp file,
-// fsync, link), retention and the sweep of stale temporary files. The twin of src/writer.rs;
+// fsync, link), retention and the sweep of stale temporary files. The twin of src/writer/;
 // the name patterns come from contract.json and the accepted and rejected names from
 // tests/fixtures/golden/names.json.
 
@@ -255,7 +255,7 @@ function sweepStaleTemps(dir) {
     return
   }
   for (const name of names) {
-    // Ours by shape (src/writer.rs parse_temp_name): the native addon's locked kind too,
+    // Ours by shape (src/writer/ parse_temp_name): the native addon's locked kind too,
     // which this implementation cannot test for a lock, so by age.
     if (!nameKind(name)?.startsWith('temp')) continue
     try {

@@ -100,7 +100,24 @@ fn the_binding_is_the_only_module_that_names_node_api() {
         "analysis",
         "recorder",
     ] {
-        let text = std::fs::read_to_string(src.join(format!("{m}.rs"))).unwrap();
-        assert!(!text.contains("napi::"), "{m}.rs uses Node-API");
+        for f in module_files(&src, m) {
+            let text = std::fs::read_to_string(&f).unwrap();
+            assert!(!text.contains("napi::"), "{} uses Node-API", f.display());
+        }
     }
+}
+
+/// The files of module `m`: `src/<m>.rs`, or every `.rs` file in `src/<m>/`.
+fn module_files(src: &Path, m: &str) -> Vec<std::path::PathBuf> {
+    let file = src.join(format!("{m}.rs"));
+    if file.is_file() {
+        return vec![file];
+    }
+    let files: Vec<_> = std::fs::read_dir(src.join(m))
+        .unwrap_or_else(|e| panic!("module {m}: neither {m}.rs nor {m}/: {e}"))
+        .map(|e| e.unwrap().path())
+        .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    assert!(!files.is_empty(), "module {m}: no files in {m}/");
+    files
 }

@@ -9,6 +9,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod accounting;
+pub mod admission;
 pub mod allocation;
 pub mod analysis;
 pub mod background;
@@ -20,12 +21,9 @@ pub mod dumper;
 pub mod facts;
 pub mod filelock;
 pub mod format;
-pub mod heapdump;
-pub mod heapsnap;
 pub mod input;
 #[cfg(test)]
 mod layering;
-pub mod limits;
 pub mod options;
 pub mod probes;
 pub mod recorder;
@@ -33,6 +31,8 @@ pub mod report;
 #[cfg(test)]
 mod schema;
 pub mod settler;
+pub mod snapshot_redact;
+pub mod snapshot_take;
 pub mod test_hooks;
 pub mod timefmt;
 pub mod writer;

@@ -4,6 +4,9 @@
 //! message) is unit-tested without Node. Messages always name the field and say what was
 //! expected, because the host developer reads them once, in a stack trace, and must be
 //! able to fix the call from that line alone.
+//!
+//! Length: about 730 lines of code and 410 of unit tests: every option's rule and message
+//! in one place, each tested beside it, so the file stays whole.
 
 use std::fmt;
 use std::path::PathBuf;

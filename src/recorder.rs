@@ -14,6 +14,9 @@
 //! package entry schedules on the loop itself (an unref'd timer, every
 //! [`heartbeat_interval_ms`]), `observe()` and `dump()`: a host that never calls
 //! `observe()` gets no false stall.
+//!
+//! Length: about 730 lines of code and 240 of unit tests. The recorder and the watchdog
+//! share one thread loop and its ring, so they stay in one file with their tests.
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};

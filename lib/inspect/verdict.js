@@ -303,7 +303,7 @@ const fromDump = (r) => ({
 /**
  * The kind of memory that grew most, from the first to the last point (recorder samples and
  * dumps together) that has it, and at least GROWTH_MIN_BYTES: the documents' rule
- * (lib/analysis.js, the twin of src/analysis.rs), with the span named by its dumps and samples.
+ * (lib/analysis.js, the twin of src/analysis/), with the span named by its dumps and samples.
  */
 function growth(samples, rows) {
   const points = [...samples.map(fromSample), ...rows.filter((r) => r.epochMs != null).map(fromDump)].sort((a, b) => a.epochMs - b.epochMs)

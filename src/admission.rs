@@ -1,4 +1,5 @@
-//! Per-session cap and cooldown.
+//! Dump admission: whether a dump may be taken now, under the per-session cap and the
+//! cooldown.
 //!
 //! A slot is reserved (count and time) before any I/O happens, so a re-entrant call, a
 //! second call from the same tick, or the native watchdog racing the JS monitor can never

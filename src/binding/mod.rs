@@ -1,0 +1,460 @@
+//! The Node-API layer: converts and validates JS values and settles promises (through
+//! `settler`); the dump itself, phase 2's scheduling and the directory's housekeeping are
+//! the core's (`dumper`). Every exported entry point is `catch_unwind`, so no panic can
+//! cross into Node.
+//!
+//! This file holds the exported class, `MemoryDiagnosticsDumper`, and the free functions
+//! of the public surface. Beside it:
+//!
+//! - [`outcome`]: what the promises resolve to (`DumpResult`, `HeapSnapshotResult`).
+//! - [`readers`]: reading and validating JS values (options, trigger, input), with the
+//!   field named in every error.
+//! - `hooks` (test-hooks builds only): fault points and benchmark floors for the suite.
+
+use std::cell::RefCell;
+use std::ptr;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi::sys;
+use napi_derive::napi;
+
+use crate::admission::HostClock;
+use crate::collector;
+use crate::dumper::{DumpMeta, Dumped, Dumper, Phase2On};
+use crate::input::{InputChecker, HEAP_STAT_FIELDS, MEMORY_USAGE_FIELDS};
+use crate::options::{self, InvalidArg, RawValue};
+use crate::report::{AtTrigger, RuntimeInfo};
+use crate::settler::{self, Settler, Ticket};
+
+#[cfg(feature = "test-hooks")]
+mod hooks;
+pub mod outcome;
+mod readers;
+
+#[cfg(feature = "test-hooks")]
+pub use hooks::*;
+pub use outcome::{DumpOutcome, HeapSnapshotResult};
+use readers::{expect_object, invalid, number_map, parse_trigger, raw_tree, raw_value, read_input};
+
+/// Writes memory diagnostics: phase 1 synchronously inside `dump()`, phase 2 on a
+/// background thread of its own.
+#[napi]
+pub struct MemoryDiagnosticsDumper {
+    inner: Arc<Dumper>,
+    /// Settles every phase-2 promise; released by `close()` and when collected.
+    settler: RefCell<Option<Settler>>,
+    /// `options.now` and the clock it feeds, for host tests with fake timers.
+    host_clock: Option<(HostClock, FunctionRef<(), f64>)>,
+}
+
+#[napi]
+impl MemoryDiagnosticsDumper {
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, #[napi(ts_arg_type = "DumperOptions")] options: Unknown) -> Result<Self> {
+        // The options are read whole into a plain tree; `options::from_tree` and
+        // `options::validate` check it, in the order the JS fallback follows too.
+        let tree = raw_tree(&options, 2)?;
+        let raw = options::from_tree(&tree).map_err(invalid)?;
+        let (config, session_id) = options::validate(&raw).map_err(invalid)?;
+        let node_version = env
+            .get_node_version()
+            .map(|v| format!("{}.{}.{}", v.major, v.minor, v.patch))
+            .unwrap_or_else(|_| "unknown".to_string());
+        let napi_version = env.get_napi_version().ok();
+        let runtime = RuntimeInfo::new(node_version, napi_version, config.app_version.clone());
+        let host_clock = if config.host_clock {
+            // `validate` accepted only a function for `now`.
+            // SAFETY: `options` was read as an object by `raw_tree` (else `from_tree` failed).
+            let obj = unsafe { options.cast::<Object>() }?;
+            let now = obj.get_named_property::<Unknown>("now")?;
+            if now.get_type()? != ValueType::Function {
+                return Err(Error::new(
+                    Status::InvalidArg,
+                    "options.now: expected a function, got a value that changed while it was read",
+                ));
+            }
+            // SAFETY: the value's type was checked to be a function just above.
+            let f = unsafe { now.cast::<Function<(), f64>>() }?;
+            Some((HostClock::default(), f.create_ref()?))
+        } else {
+            None
+        };
+        let inner = Arc::new(match &host_clock {
+            Some((clock, _)) => {
+                Dumper::with_clock(config, &session_id, runtime, Box::new(clock.clone()))
+            }
+            None => Dumper::new(config, &session_id, runtime),
+        });
+        inner
+            .start()
+            .map_err(|e| Error::from_reason(format!("could not start the recorder thread: {e}")))?;
+        Ok(MemoryDiagnosticsDumper {
+            inner,
+            settler: RefCell::new(Some(Settler::new(&env)?)),
+            host_clock,
+        })
+    }
+
+    /// Writes a complete phase-1 document before returning, then enriches it off the JS
+    /// thread. A skipped dump resolves `{ written: false, skipped, retryAfterMs }`; an
+    /// unusable directory resolves `{ written: false, error }` without using a slot.
+    /// Bad arguments throw `InvalidArg` here: the package's entry point turns them into
+    /// a resolved `{ written: false, error }`.
+    #[napi(catch_unwind, ts_return_type = "Promise<DumpResult>")]
+    pub fn dump<'env>(
+        &self,
+        env: &'env Env,
+        #[napi(ts_arg_type = "Trigger")] trigger: Unknown<'env>,
+        #[napi(
+            ts_arg_type = "DumpInput & Required<Pick<DumpInput, 'heapStatistics' | 'memoryUsage'>>"
+        )]
+        input: Unknown<'env>,
+    ) -> Result<PromiseRaw<'env, DumpOutcome>> {
+        let trigger = parse_trigger(&trigger)?;
+        let mut input = read_input(&input)?;
+        if let Some((clock, now)) = &self.host_clock {
+            match now.borrow_back(env).and_then(|f| f.call(())) {
+                Ok(ms) if ms.is_finite() => clock.set(ms),
+                _ => input.warnings.push(
+                    "options.now: threw or did not return a number; the cooldown used its previous value"
+                        .to_string(),
+                ),
+            }
+        }
+        self.inner.touch();
+        let resolved = |r: DumpOutcome| {
+            // SAFETY: the settler calls this with the live env of this call on the JS thread; `r` is an owned plain value.
+            settler::resolved(env, move |raw| unsafe {
+                DumpOutcome::to_napi_value(raw, r)
+            })
+        };
+        // The promise of a written dump, settled when its phase 2 is done.
+        let mut pending = None;
+        let dumped = self
+            .inner
+            .dump(trigger, input, Phase2On::Background, |meta| {
+                let meta = meta.clone();
+                match self.settler(env) {
+                    Ok((ticket, promise)) => {
+                        pending = Some(Ok(promise));
+                        Box::new(move |dir, out| settle_phase2(&meta, dir, out, ticket))
+                    }
+                    Err(e) => {
+                        pending = Some(Err(e));
+                        Box::new(|_, _| {})
+                    }
+                }
+            });
+        let promise = match dumped {
+            Dumped::Skipped(a) => resolved(DumpOutcome::not_written(trigger, None, Some(a)))?,
+            Dumped::Refused { error } => {
+                resolved(DumpOutcome::not_written(trigger, Some(error), None))?
+            }
+            Dumped::Failed { meta, error } => {
+                resolved(DumpOutcome::new(&meta, false, false, Some(error)))?
+            }
+            Dumped::Written { .. } => match pending {
+                Some(p) => p?,
+                None => return Err(Error::from_reason("no promise for a written dump")),
+            },
+        };
+        Ok(PromiseRaw::new(env.raw(), promise))
+    }
+
+    /// Pushes the latest V8 figures to the recorder and watchdog (cheap: no I/O, nothing
+    /// allocated on the JS heap). Call it on every check of the host's monitor: it also
+    /// tells the watchdog that the event loop is alive.
+    #[napi(catch_unwind)]
+    pub fn observe(
+        &self,
+        #[napi(ts_arg_type = "HeapStatisticsInput")] heap_statistics: Unknown,
+        #[napi(ts_arg_type = "MemoryUsageInput")] memory_usage: Unknown,
+    ) -> Result<()> {
+        let heap = expect_object(&heap_statistics, "heapStatistics")?;
+        let usage = expect_object(&memory_usage, "memoryUsage")?;
+        let mut checker = InputChecker::new();
+        let v8_heap_stats = number_map(&mut checker, "heapStatistics", &heap, HEAP_STAT_FIELDS)?;
+        let memory_usage = number_map(&mut checker, "memoryUsage", &usage, MEMORY_USAGE_FIELDS)?;
+        self.inner.observe(AtTrigger {
+            memory_usage,
+            v8_heap_stats,
+            ..Default::default()
+        });
+        Ok(())
+    }
+
+    /// The event loop is alive. The package entry calls this from an unref'd timer while
+    /// the watchdog is on (every `heartbeatIntervalMs`), so the watchdog judges the loop
+    /// by the loop, not by whether the host calls `observe()`.
+    #[napi(catch_unwind)]
+    pub fn heartbeat(&self) {
+        self.inner.touch();
+    }
+
+    /// How often the package entry should call `heartbeat()`: a quarter of the watchdog's
+    /// `stallMs` (10 ms to 1 s), or null without a watchdog.
+    #[napi(getter, catch_unwind)]
+    pub fn heartbeat_interval_ms(&self) -> Option<u32> {
+        self.inner
+            .config()
+            .watchdog
+            .map(|w| crate::recorder::heartbeat_interval_ms(w.stall_ms))
+    }
+
+    /// The memory the package entry's `observe()` writes the figures into, without a
+    /// call into the addon: a `Float64Array` whose element 0 is a generation to
+    /// increment after writing elements 1.. (the fields of `observedFigureKeys()`, NaN
+    /// where a figure is missing). `null` without a recorder (nothing reads them).
+    #[napi(getter, catch_unwind, ts_return_type = "Float64Array | null")]
+    pub fn observed_figures<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let raw = env.raw();
+        let Some(shared) = self.inner.recorder().cloned() else {
+            // SAFETY: `raw` is this call's env and the value was just created in it.
+            return unsafe { Unknown::from_napi_value(raw, Null::to_napi_value(raw, Null)?) };
+        };
+        let (data, len) = shared.figures_block();
+        let hint = Arc::into_raw(shared) as *mut std::ffi::c_void;
+        let mut buffer = ptr::null_mut();
+        // SAFETY: `data`/`len` describe the recorder's figures block, which lives as long as `Shared`; the `Arc` leaked into `hint` keeps it alive until V8 calls `release_figures`, which reclaims it exactly once.
+        let status = unsafe {
+            sys::napi_create_external_arraybuffer(
+                raw,
+                data.cast(),
+                len,
+                Some(release_figures),
+                hint,
+                &mut buffer,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            // Runtimes that forbid external buffers: `observe()` takes the checked path.
+            // SAFETY: creation failed, so V8 never took `hint`: reclaim the `Arc` leaked just above, once.
+            drop(unsafe { Arc::from_raw(hint as *const crate::recorder::Shared) });
+            // SAFETY: `raw` is this call's env and the value was just created in it.
+            return unsafe { Unknown::from_napi_value(raw, Null::to_napi_value(raw, Null)?) };
+        }
+        let mut array = ptr::null_mut();
+        // SAFETY: `buffer` is the array buffer just created in `raw`; `len / 8` Float64 elements fit inside it (the block is a whole number of f64).
+        check_status!(unsafe {
+            sys::napi_create_typedarray(
+                raw,
+                sys::TypedarrayType::float64_array,
+                len / 8,
+                buffer,
+                0,
+                &mut array,
+            )
+        })?;
+        // SAFETY: `array` was just created in `raw` by the call above.
+        unsafe { Unknown::from_napi_value(raw, array) }
+    }
+
+    /// Stops the recorder (which appends an `exit` record, so readers can tell a clean
+    /// exit from a crash). Later dumps resolve `{ written: false, skipped: 'closed' }`.
+    /// Idempotent.
+    #[napi(catch_unwind)]
+    pub fn close(&self) {
+        self.inner.close("close");
+        if let Some(s) = self.settler.borrow_mut().take() {
+            s.release();
+        }
+    }
+
+    /// Starts a new session: the dump count and cooldown start over; `sessionId`, if
+    /// given, names the files from now on.
+    #[napi(catch_unwind)]
+    pub fn reset_for_new_session(
+        &self,
+        #[napi(ts_arg_type = "string | undefined | null")] session_id: Option<Unknown>,
+    ) -> Result<()> {
+        let id = match session_id
+            .as_ref()
+            .map(|v| raw_value(v, usize::MAX))
+            .transpose()?
+        {
+            None | Some((RawValue::Missing | RawValue::Other("null"), _)) => None,
+            Some((RawValue::Text(s), _)) => Some(s),
+            Some((other, _)) => {
+                return Err(invalid(InvalidArg::new(
+                    "sessionId",
+                    "a string, or undefined",
+                    other.describe(),
+                )))
+            }
+        };
+        self.inner.reset_for_new_session(id.as_deref());
+        Ok(())
+    }
+
+    /// Internal (the package's entry calls it): starts measuring memory for the pending
+    /// heap snapshot `ticket` and returns the temporary path V8 is to write it to, or
+    /// null for an unknown ticket.
+    #[napi(catch_unwind)]
+    pub fn heap_snapshot_start(&self, ticket: u32) -> Option<String> {
+        self.inner
+            .heap()
+            .and_then(|h| h.start(ticket))
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
+    /// Internal (the package's entry calls it from the process's `exit` event): closes
+    /// the dumper and lets the recorder end its trail with an `exit` record (reason
+    /// `exit`), waiting at most 100 ms. Returns whether the record was written.
+    #[napi(catch_unwind)]
+    pub fn close_for_exit(&self) -> bool {
+        self.inner.close_for_exit()
+    }
+
+    /// Internal (the package's entry calls it from its `exit` handler): removes every raw,
+    /// unredacted heap snapshot of this process that has a name (where the platform gives
+    /// it no name, the kernel frees it with the process). Returns how many it removed.
+    #[napi(catch_unwind)]
+    pub fn discard_raw_snapshots() -> u32 {
+        crate::snapshot_take::discard_named_raw_files()
+    }
+
+    /// Internal (the package's entry calls it): V8 has written the pending snapshot
+    /// `ticket` in `millis` (or failed with `error`). Off the JS thread: the redacting
+    /// copy, the no-replace landing, retention, the dump's last replace.
+    #[napi(catch_unwind, ts_return_type = "Promise<HeapSnapshotResult | null>")]
+    pub fn heap_snapshot_finish<'env>(
+        &self,
+        env: &'env Env,
+        ticket: u32,
+        millis: f64,
+        error: Option<String>,
+    ) -> Result<PromiseRaw<'env, Option<HeapSnapshotResult>>> {
+        type SettleHeap = Box<dyn FnOnce(Env) -> Result<Option<HeapSnapshotResult>>>;
+        let (deferred, promise) =
+            env.create_deferred::<Option<HeapSnapshotResult>, SettleHeap>()?;
+        let pending = self.inner.heap().and_then(|h| h.take(ticket));
+        match pending {
+            None => deferred.resolve(Box::new(|_| Ok(None))),
+            Some(p) => crate::snapshot_take::finish_off_thread(p, millis, error, move |dir, s| {
+                let r = HeapSnapshotResult::new(dir, &s, None);
+                deferred.resolve(Box::new(move |_| Ok(Some(r))));
+            }),
+        }
+        Ok(PromiseRaw::new(env.raw(), promise.raw()))
+    }
+
+    /// Internal (the package's entry calls it once a dump's phase 2 is on disk): adds the
+    /// allocation profile summarized on the JS thread (`section`, JSON) to the dump
+    /// `filePath` of this dumper's directory, off the JS thread. Resolves null, or why it
+    /// could not.
+    #[napi(catch_unwind, ts_return_type = "Promise<string | null>")]
+    pub fn allocation_profile_attach<'env>(
+        &self,
+        env: &'env Env,
+        file_path: String,
+        section: String,
+    ) -> Result<PromiseRaw<'env, Option<String>>> {
+        type Settle = Box<dyn FnOnce(Env) -> Result<Option<String>>>;
+        let (deferred, promise) = env.create_deferred::<Option<String>, Settle>()?;
+        let max_sites = self
+            .inner
+            .config()
+            .allocation_profile
+            .map_or(crate::allocation::DEFAULT_MAX_SITES, |c| c.max_sites);
+        let dir = self.inner.config().directory.clone();
+        let job = move || {
+            let outcome = std::panic::catch_unwind(|| {
+                crate::allocation::attach_summary(&dir, &file_path, &section, max_sites)
+            })
+            .unwrap_or_else(|p| {
+                Err(format!(
+                    "internal error (panic): {}",
+                    crate::background::panic_message(p.as_ref())
+                ))
+            });
+            let r = outcome.err();
+            deferred.resolve(Box::new(move |_| Ok(r)));
+        };
+        if let Err(job) = crate::background::submit(Box::new(job)) {
+            job();
+        }
+        Ok(PromiseRaw::new(env.raw(), promise.raw()))
+    }
+
+    /// Dumps written (or attempted) in the current session.
+    #[napi(getter, catch_unwind)]
+    pub fn dump_count(&self) -> u32 {
+        self.inner.dump_count()
+    }
+
+    /// The diagnostics directory as configured.
+    #[napi(getter, catch_unwind)]
+    pub fn directory(&self) -> String {
+        self.inner.config().directory.to_string_lossy().into_owned()
+    }
+
+    /// Why no dump can be written (the directory was found unusable at construction),
+    /// or null. Every dump then resolves `{ written: false, error }` without using a slot.
+    #[napi(getter, catch_unwind)]
+    pub fn problem(&self) -> Option<String> {
+        self.inner.problem().map(str::to_string)
+    }
+
+    /// The file-name-safe short session id in use.
+    #[napi(getter, catch_unwind)]
+    pub fn session_id(&self) -> String {
+        self.inner.session_short_id()
+    }
+}
+
+/// The figures behind `observedFigures` (from element 1), in order:
+/// `heapStatistics.<key>` then `memoryUsage.<key>`.
+#[napi(catch_unwind)]
+pub fn observed_figure_keys() -> Vec<String> {
+    crate::recorder::observed_figure_keys()
+}
+
+impl Drop for MemoryDiagnosticsDumper {
+    /// A dumper collected by the GC (or a worker shutting down) stops its recorder.
+    fn drop(&mut self) {
+        self.inner.close("released");
+        if let Some(s) = self.settler.get_mut().take() {
+            s.release();
+        }
+    }
+}
+
+impl MemoryDiagnosticsDumper {
+    /// A pending promise from this dumper's settler (a new one after `close()`).
+    fn settler(&self, env: &Env) -> Result<(Ticket, sys::napi_value)> {
+        let mut slot = self.settler.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(Settler::new(env)?);
+        }
+        match slot.as_ref() {
+            Some(s) => s.promise(env),
+            None => Err(Error::from_reason("no settler")),
+        }
+    }
+}
+
+/// The external buffer over a recorder's figures was collected.
+unsafe extern "C" fn release_figures(
+    _env: sys::napi_env,
+    _data: *mut std::ffi::c_void,
+    hint: *mut std::ffi::c_void,
+) {
+    // SAFETY: `hint` is the `Arc` leaked by `observed_figures` for this buffer; V8 calls this finalizer once.
+    drop(unsafe { Arc::from_raw(hint as *const crate::recorder::Shared) });
+}
+
+/// Settles a written dump's promise with its phase-2 outcome (on the thread that ran it).
+fn settle_phase2(
+    meta: &DumpMeta,
+    dir: &std::path::Path,
+    out: collector::Phase2Outcome,
+    ticket: Ticket,
+) {
+    let mut r = DumpOutcome::new(meta, out.complete, true, out.error);
+    r.heap_snapshot = out.heap.map(|(s, t)| HeapSnapshotResult::new(dir, &s, t));
+    // SAFETY: the settler calls this on the JS thread with a live env; `r` is an owned plain value.
+    ticket.settle(Box::new(move |env| unsafe {
+        DumpOutcome::to_napi_value(env, r)
+    }));
+}
