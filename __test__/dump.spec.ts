@@ -493,6 +493,30 @@ describe('malformed and oversized input', () => {
     expect(doc.inputWarnings).toContain('session.k1: string truncated to 1024 characters')
     expect(doc.inputWarnings).toContain('session.k2: expected a number, string or boolean, got object; dropped')
   })
+
+  it('reads no session value past the 64th key, however many the host passes', async () => {
+    const { dumper } = newDumper()
+    // 100,000 keys whose values count their reads: the per-key work stops at the bound.
+    // (Listing an object's keys is V8's own work, done whole before the first one is
+    // returned: docs/schema.md says what 10^6 keys cost.)
+    let reads = 0
+    const session: Record<string, unknown> = {}
+    for (let i = 0; i < 100_000; i++) {
+      Object.defineProperty(session, `k${i}`, {
+        enumerable: true,
+        get: () => {
+          reads++
+          return i
+        },
+      })
+    }
+    const r = await dumper.dump('hard', input({ session: session as any }))
+    const doc = readDump(written(r))
+    expect(reads).toBeLessThanOrEqual(64)
+    expect(Object.keys(doc.session)).toHaveLength(64)
+    expect(doc.session.k63).toBe(63)
+    expect(doc.inputWarnings).toContain('session: 100000 keys given, kept the first 64')
+  })
 })
 
 describe('files on disk', () => {

@@ -186,7 +186,19 @@ pub fn decide(
     // The raw snapshot and its copy are on disk together for a moment; the raw one is
     // about twice the heap.
     let disk_need = used.unwrap_or(0).saturating_mul(4);
-    if let Some(free) = disk_free.filter(|f| *f < disk_need) {
+    let Some(free) = disk_free else {
+        // A snapshot of unknown size against a disk of unknown room could fill the disk the
+        // dumps live on: not started, and the document says why.
+        return Decision::Skip(Box::new(HeapSnapshotSection::skipped(
+            format!(
+                "the free disk space of the directory could not be read ({DISK_PROBE}), so a snapshot of about {} is not started",
+                mib(disk_need)
+            ),
+            Some(needed),
+            Some(room),
+        )));
+    };
+    if free < disk_need {
         return Decision::Skip(Box::new(HeapSnapshotSection::skipped(
             format!(
                 "not enough disk space: about {} needed, {} free",
@@ -202,6 +214,13 @@ pub fn decide(
         headroom: room,
     }
 }
+
+/// The call [`disk_free`] makes, named in a skip reason when it fails.
+const DISK_PROBE: &str = if cfg!(windows) {
+    "GetDiskFreeSpaceExW"
+} else {
+    "statvfs"
+};
 
 /// Bytes available to us on the file system of `dir`.
 pub fn disk_free(dir: &std::path::Path) -> Option<u64> {
@@ -221,9 +240,13 @@ pub fn disk_free(dir: &std::path::Path) -> Option<u64> {
     {
         use std::os::windows::ffi::OsStrExt;
         use windows_sys::Win32::Storage::FileSystem::GetDiskFreeSpaceExW;
-        // Any directory on the volume will do; the absolute path works for long ones too.
+        // A path past MAX_PATH (260) fails unless it is written in its verbatim form.
         let abs = std::path::absolute(dir).ok()?;
-        let w: Vec<u16> = abs.as_os_str().encode_wide().chain([0]).collect();
+        let w: Vec<u16> = match abs.to_str() {
+            Some(text) => verbatim(text).encode_utf16().chain([0]).collect(),
+            // Not valid Unicode: tried as it is; a failure is recorded by the caller.
+            None => abs.as_os_str().encode_wide().chain([0]).collect(),
+        };
         let mut avail = 0u64;
         // SAFETY: `w` is a NUL-terminated wide path that outlives the call; `avail` is a
         // valid out-parameter and the two optional ones are null, which the API allows.
@@ -241,6 +264,20 @@ pub fn disk_free(dir: &std::path::Path) -> Option<u64> {
     {
         let _ = dir;
         None
+    }
+}
+
+/// The verbatim form of an absolute Windows path, which the wide file APIs accept past
+/// MAX_PATH (260 characters): `C:\a` becomes `\\?\C:\a` and `\\srv\share\a` becomes
+/// `\\?\UNC\srv\share\a`; a path already verbatim, or a device path, is kept. Plain text,
+/// so it is tested on every host.
+pub fn verbatim(abs: &str) -> String {
+    if abs.starts_with(r"\\?\") || abs.starts_with(r"\\.\") {
+        abs.to_string()
+    } else if let Some(unc) = abs.strip_prefix(r"\\") {
+        format!(r"\\?\UNC\{unc}")
+    } else {
+        format!(r"\\?\{abs}")
     }
 }
 
@@ -787,7 +824,7 @@ mod tests {
         assert_eq!(estimated_need(3 * MIB), NEED_MARGIN_BYTES);
         let r = report("critical", Some((50 * MIB) as f64), 8 << 30, None);
         assert_eq!(
-            decide(&r, &c, 0, None),
+            decide(&r, &c, 0, Some(1 << 40)),
             Decision::Take {
                 needed: need,
                 headroom: 8 << 30
@@ -800,7 +837,7 @@ mod tests {
             8 << 30,
             Some((1 << 30, 724 * MIB)),
         );
-        match decide(&r, &c, 0, None) {
+        match decide(&r, &c, 0, Some(1 << 40)) {
             Decision::Skip(s) => {
                 assert_eq!(
                     (s.needed_bytes, s.headroom_bytes),
@@ -824,7 +861,7 @@ mod tests {
             Some((8 << 30, MIB)),
         );
         assert!(
-            matches!(decide(&r, &c, 0, None), Decision::Skip(s) if s.headroom_bytes == Some(500 * MIB))
+            matches!(decide(&r, &c, 0, Some(1 << 40)), Decision::Skip(s) if s.headroom_bytes == Some(500 * MIB))
         );
     }
 
@@ -880,6 +917,18 @@ mod tests {
     }
 
     #[test]
+    fn long_windows_paths_are_written_verbatim() {
+        let long = format!(r"C:\{}\diagnostics", "d".repeat(300));
+        assert_eq!(verbatim(&long), format!(r"\\?\{long}"));
+        assert_eq!(
+            verbatim(r"\\server\share\diag"),
+            r"\\?\UNC\server\share\diag"
+        );
+        assert_eq!(verbatim(r"\\?\C:\x"), r"\\?\C:\x");
+        assert_eq!(verbatim(r"\\.\pipe\x"), r"\\.\pipe\x");
+    }
+
+    #[test]
     fn triggers_cap_input_and_disk() {
         let c = config();
         let r = report("hard", Some(1e6), 8 << 30, None);
@@ -903,6 +952,17 @@ mod tests {
             decide(&r, &c, 0, Some(1 << 30)),
             Decision::Take { .. }
         ));
+        // A disk whose room cannot be read: not started, and said so.
+        match decide(&r, &c, 0, None) {
+            Decision::Skip(s) => assert!(
+                s.skipped
+                    .as_deref()
+                    .unwrap()
+                    .contains("free disk space of the directory could not be read"),
+                "{s:?}"
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
