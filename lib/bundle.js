@@ -22,8 +22,6 @@ const { DUMP_NAME, HEAP_NAME, RECORDER_NAME } = require('./names')
 const MIB = 2 ** 20
 const DEFAULT_MAX_BYTES = 2 * MIB
 const MIN_MAX_BYTES = 64 * 1024
-/** What a bundle may hold besides the diagnostics directory's own files. */
-const GENERATED = ['manifest.json', 'summary.txt', 'timeline.svg', 'timeline.html']
 const LIMITS = {
   dumpBytes: inspect.LIMITS.dumpBytes,
   recorderBytes: inspect.LIMITS.recorderBytes,
@@ -56,22 +54,35 @@ const reEscape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
  * directory (os.homedir(), HOME, USERPROFILE) becomes `~`, the user name (os.userInfo(), USER,
  * LOGNAME, USERNAME) `<user>`, the host name (os.hostname(), its first label, HOSTNAME,
  * COMPUTERNAME) `<host>`. Names are matched case-insensitively as words: not inside a longer
- * run of letters and digits.
+ * run of letters and digits, and not as a `scheme:` prefix (a user named `node` leaves
+ * `node:internal/…` alone). A user or host name shorter than MIN_NAME_CHARS is not matched as
+ * a word at all (`vm` would take `vm` out of every mention of the vm module); it is still
+ * removed from paths with the home directory. `identity` replaces what this machine says,
+ * for tests.
  */
-function redactionRules(env = process.env) {
+const MIN_NAME_CHARS = 3
+/**
+ * Account and host names that identify nobody and are also words a dump needs: the default
+ * users of container images and CI runners (a user `node` would otherwise turn every process
+ * named `node` into `<user>`). They are not matched as words.
+ */
+const GENERIC_NAMES = new Set(['root', 'node', 'app', 'user', 'admin', 'ubuntu', 'debian', 'runner', 'vscode', 'codespace', 'nobody', 'www-data', 'localhost', 'docker'])
+function redactionRules(env = process.env, identity = {}) {
   const uniq = (list, min) => [...new Set(list.filter((v) => typeof v === 'string' && v.trim().length >= min).map((v) => v.trim()))]
   let info = {}
   try {
     info = os.userInfo()
   } catch {}
-  const homes = uniq([os.homedir(), env.HOME, env.USERPROFILE, info.homedir], 2)
+  if (identity.user !== undefined || identity.home !== undefined) info = { username: identity.user, homedir: identity.home }
+  const homes = uniq([identity.home ?? os.homedir(), env.HOME, env.USERPROFILE, info.homedir], 2)
     .map((h) => h.replace(/[\\/]+$/, ''))
     .filter((h) => h.length >= 2)
     .sort((a, b) => b.length - a.length)
-  const users = uniq([info.username, env.USER, env.LOGNAME, env.USERNAME], 1).sort((a, b) => b.length - a.length)
-  const host = os.hostname()
-  const hosts = uniq([host, host.split('.')[0], env.HOSTNAME, env.COMPUTERNAME], 1).sort((a, b) => b.length - a.length)
-  const word = (values) => new RegExp(`(?<![A-Za-z0-9])(?:${values.map(reEscape).join('|')})(?![A-Za-z0-9])`, 'gi')
+  const specific = (list) => list.filter((v) => !GENERIC_NAMES.has(v.toLowerCase()))
+  const users = specific(uniq([info.username, env.USER, env.LOGNAME, env.USERNAME], MIN_NAME_CHARS)).sort((a, b) => b.length - a.length)
+  const host = identity.host ?? os.hostname()
+  const hosts = specific(uniq([host, host.split('.')[0], env.HOSTNAME, env.COMPUTERNAME], MIN_NAME_CHARS)).sort((a, b) => b.length - a.length)
+  const word = (values) => new RegExp(`(?<![A-Za-z0-9])(?:${values.map(reEscape).join('|')})(?![A-Za-z0-9]|:[A-Za-z])`, 'gi')
   const rules = []
   // A home directory is a path prefix: it ends where a path component ends.
   if (homes.length) rules.push({ what: 'home directory', replacement: '~', nameReplacement: 'home', values: homes, re: new RegExp(`(?:${homes.map(reEscape).join('|')})(?![A-Za-z0-9_.-])`, 'g') })
@@ -679,4 +690,4 @@ function show(p) {
   return lines.join('\n') + '\n'
 }
 
-module.exports = { bundle, plan, writeBundle, main, readBundle, looksLikeBundle, redactionRules, thin, USAGE, LIMITS, DEFAULT_MAX_BYTES, GENERATED, kindOfName }
+module.exports = { bundle, main, readBundle, looksLikeBundle, redactionRules, USAGE, GENERIC_NAMES, MIN_NAME_CHARS }
