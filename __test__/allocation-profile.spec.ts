@@ -71,7 +71,11 @@ for (const impl of implementations) {
         const named = runs.filter((r) => r.named).length
         expect(named, JSON.stringify(runs.map((r) => r.top?.blame))).toBeGreaterThanOrEqual(9)
         const shown = runs.find((r) => r.named)!.text
-        expect(shown).toMatch(new RegExp(`Most likely growth: JS heap .*; by allocation site .*← ${fn} \\(alloc-leak\\.mjs:${line}\\)|Most likely growth: JS heap .*; by allocation site .*% ${fn} \\(alloc-leak\\.mjs:${line}\\)`))
+        expect(shown).toMatch(
+          new RegExp(
+            `Most likely growth: JS heap .*; by allocation site .*← ${fn} \\(alloc-leak\\.mjs:${line}\\)|Most likely growth: JS heap .*; by allocation site .*% ${fn} \\(alloc-leak\\.mjs:${line}\\)`,
+          ),
+        )
         if (leak === 'measure') expect(shown).toMatch(/PerformanceMeasure|PerformanceMark|renderFrame/)
       }, 120_000)
     }

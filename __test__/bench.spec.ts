@@ -10,12 +10,22 @@ describe('npm run bench (quick mode)', () => {
     const r = spawnSync(process.execPath, [join(root, 'bench/run.mjs'), '--quick'], { cwd: root, encoding: 'utf8', timeout: 300_000 })
     expect(r.status, r.stderr).toBe(0)
     // The machine's load is printed beside the figures, and a loaded run says it is one.
-    const load = r.stdout.match(/Load average \(1 min\) (\d+\.\d\d) at the start and (\d+\.\d\d) at the end of the run, on (\d+) cores: (a quiet run|\*\*a loaded run)/)
+    const load = r.stdout.match(
+      /Load average \(1 min\) (\d+\.\d\d) at the start and (\d+\.\d\d) at the end of the run, on (\d+) cores: (a quiet run|\*\*a loaded run)/,
+    )
     expect(load, 'the load line').not.toBeNull()
     const loaded = Math.max(Number(load![1]), Number(load![2])) > Number(load![3])
     expect(load![4] === 'a quiet run').toBe(!loaded)
     if (loaded) expect(r.stderr).toMatch(/warning: load average \d+\.\d\d exceeds the \d+ cores: docs\/benchmarks\.md not written/)
-    for (const c of ['native', 'js', 'plain JS', 'node report', 'floor (writeFileSync)', 'floor (Rust create+write+rename)', 'floor (Rust write+link, pre-opened)']) {
+    for (const c of [
+      'native',
+      'js',
+      'plain JS',
+      'node report',
+      'floor (writeFileSync)',
+      'floor (Rust create+write+rename)',
+      'floor (Rust write+link, pre-opened)',
+    ]) {
       expect(r.stdout).toContain(`| ${c} |`)
     }
     expect(r.stdout).toMatch(/\| zero forks per dump \| 0\.00 \| yes \|/)
@@ -23,7 +33,12 @@ describe('npm run bench (quick mode)', () => {
     expect(r.stdout).toMatch(/\| phase 1 at most 0\.3x of the plain-JS phase 1 \(disk\) \| \d+\.\d\d \|/)
     expect(r.stdout).toMatch(/`observe\(\)`: \d+ ns per call/)
     // The phase-2, heap, event-loop and observe() targets are each printed with a measured value.
-    for (const target of ['at most 0.75 KiB of V8 heap per awaited dump', 'phase 2 latency at 100 MiB within 1.2x of 100 MiB', 'host event-loop delay p99 at 100 MiB with phase 2 running', '`observe()` at most 1 µs per call (µs)']) {
+    for (const target of [
+      'at most 0.75 KiB of V8 heap per awaited dump',
+      'phase 2 latency at 100 MiB within 1.2x of 100 MiB',
+      'host event-loop delay p99 at 100 MiB with phase 2 running',
+      '`observe()` at most 1 µs per call (µs)',
+    ]) {
       expect(r.stdout).toMatch(new RegExp(`\\| ${target.replace(/[().*]/g, '\\$&')}[^|]* \\| \\d+\\.\\d\\d \\| (yes|\\*\\*no\\*\\*) \\|`))
     }
     // Allocation profiles: off and on side by side, with the fetch time.
@@ -35,7 +50,9 @@ describe('npm run bench (quick mode)', () => {
     // The RSS split's sources at every size, and the decomposed heap figure.
     expect(r.stdout).toContain('anon status:RssAnon, file status:RssFile, shmem status:RssShmem, swap status:VmSwap')
     expect(r.stdout).toMatch(/native, full dump with empty input objects: \d+\.\d\d KiB/)
-    expect(r.stdout).toMatch(/Collecting omitted input on the JS thread: \d+ µs per `dump\(trigger\)` \(median\), measured between dumps as a host makes the calls, of which `v8\.getHeapStatistics\(\)` \d+ µs/)
+    expect(r.stdout).toMatch(
+      /Collecting omitted input on the JS thread: \d+ µs per `dump\(trigger\)` \(median\), measured between dumps as a host makes the calls, of which `v8\.getHeapStatistics\(\)` \d+ µs/,
+    )
     // mallinfo2's cost and how long it keeps another thread's malloc waiting, by fragmentation.
     expect(r.stdout).toMatch(/\| 10,000 \| \d+(\.\d\d)? (µs|ms) \| .* \| \d+(\.\d\d)? (µs|ms) \/ \d+(\.\d\d)? (µs|ms) \| \d+\.\d MiB \|/)
   })

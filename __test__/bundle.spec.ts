@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { createRequire } from 'node:module'
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -31,7 +31,15 @@ function unpack(file: string): { entries: Record<string, Buffer>; all: string; r
   const raw = readFileSync(file)
   const entries = Object.fromEntries(Object.entries(unzipSync(raw)).map(([k, v]) => [k, Buffer.from(v)]))
   // The names and the unpacked contents; the raw archive too, for the planted (long) strings.
-  return { entries, raw: raw.toString('latin1'), all: Object.keys(entries).join('\n') + Object.values(entries).map((b) => b.toString('utf8')).join('\n') }
+  return {
+    entries,
+    raw: raw.toString('latin1'),
+    all:
+      Object.keys(entries).join('\n') +
+      Object.values(entries)
+        .map((b) => b.toString('utf8'))
+        .join('\n'),
+  }
 }
 
 /** Bundles `dir` as the planted user; checks size, names, redaction and the verdict against the directory's. */
@@ -56,12 +64,21 @@ function bundleAndCheck(dir: string, home: string, extra: string[] = []) {
     expect(all).not.toMatch(new RegExp(`(?<![A-Za-z0-9])${hostname()}(?![A-Za-z0-9])`, 'i'))
   }
   const manifest = JSON.parse(entries['manifest.json'].toString())
-  expect(manifest.files.map((f: any) => f.name).sort()).toEqual(Object.keys(entries).filter((n) => n !== 'manifest.json').sort())
+  expect(manifest.files.map((f: any) => f.name).sort()).toEqual(
+    Object.keys(entries)
+      .filter((n) => n !== 'manifest.json')
+      .sort(),
+  )
   for (const f of manifest.files) expect(f.bytes).toBe(entries[f.name].length)
   expect(manifest.producer.version).toBe(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version)
   const verdicts = (target: string) => {
     const j = JSON.parse(run(['inspect', target, '--json']).stdout)
-    return j.processes.map((p: any) => ({ outcome: p.verdict.outcome, cause: p.verdict.cause?.kind ?? null, growth: p.verdict.growth?.kind ?? null, dumps: p.dumps.length }))
+    return j.processes.map((p: any) => ({
+      outcome: p.verdict.outcome,
+      cause: p.verdict.cause?.kind ?? null,
+      growth: p.verdict.growth?.kind ?? null,
+      dumps: p.dumps.length,
+    }))
   }
   return { out, entries, manifest, verdicts, fromBundle: verdicts(out), stdout: r.stdout }
 }
@@ -70,9 +87,17 @@ describe('memory-diagnostics-dumper bundle, from real crashes', () => {
   it.each(implementations)('a V8 heap OOM ($name): one file under 2 MiB, the same verdict, nothing that names the user or machine', ({ name, env }) => {
     const home = plantedHome()
     const dir = join(home, '.diag')
-    const r = spawnSync(process.execPath, ['--max-old-space-size=96', child, dir, 'v8'], { cwd: home, encoding: 'utf8', env: { ...process.env, ...env, HOME: home, USER, HOSTNAME: HOST }, timeout: 60_000 })
+    const r = spawnSync(process.execPath, ['--max-old-space-size=96', child, dir, 'v8'], {
+      cwd: home,
+      encoding: 'utf8',
+      env: { ...process.env, ...env, HOME: home, USER, HOSTNAME: HOST },
+      timeout: 60_000,
+    })
     expect(r.stderr).toMatch(/JavaScript heap out of memory|Reached heap limit/)
-    const raw = readdirSync(dir).filter((f) => f.startsWith('memory-')).map((f) => readFileSync(join(dir, f), 'utf8')).join('')
+    const raw = readdirSync(dir)
+      .filter((f) => f.startsWith('memory-'))
+      .map((f) => readFileSync(join(dir, f), 'utf8'))
+      .join('')
     expect(raw).toContain(home) // planted: the documents do hold it
     const b = bundleAndCheck(dir, home)
     const expected = b.verdicts(dir)
@@ -93,14 +118,21 @@ describe('memory-diagnostics-dumper bundle, from real crashes', () => {
     try {
       const home = plantedHome()
       const dir = join(home, '.diag')
-      const r = spawnSync('sh', ['-c', 'echo $$ > "$0" && exec "$@"', join(group.dir, 'cgroup.procs'), process.execPath, child, dir, 'kernel', String(192 * MIB)], {
-        cwd: home,
-        encoding: 'utf8',
-        env: { ...process.env, HOME: home, USER, HOSTNAME: HOST },
-        timeout: 60_000,
-      })
+      const r = spawnSync(
+        'sh',
+        ['-c', 'echo $$ > "$0" && exec "$@"', join(group.dir, 'cgroup.procs'), process.execPath, child, dir, 'kernel', String(192 * MIB)],
+        {
+          cwd: home,
+          encoding: 'utf8',
+          env: { ...process.env, HOME: home, USER, HOSTNAME: HOST },
+          timeout: 60_000,
+        },
+      )
       expect(r.signal).toBe('SIGKILL')
-      const raw = readdirSync(dir).filter((f) => f.startsWith('memory-')).map((f) => readFileSync(join(dir, f), 'utf8')).join('')
+      const raw = readdirSync(dir)
+        .filter((f) => f.startsWith('memory-'))
+        .map((f) => readFileSync(join(dir, f), 'utf8'))
+        .join('')
       expect(raw).toMatch(new RegExp(`"path": ?"[^"]*${USER}`)) // the cgroup path
       const b = bundleAndCheck(dir, home)
       expect(b.fromBundle).toEqual(b.verdicts(dir))
@@ -175,20 +207,44 @@ describe('memory-diagnostics-dumper bundle, what a directory holds after a crash
     const doc = JSON.parse(readFileSync(join(root, 'tests/fixtures/inspect/v8-oom-no-cgroup-limit/memory-demosess-2026-11-26T18-53-00-485Z-1.json'), 'utf8'))
     // A long trail that compresses badly (noisy figures), and eight dumps.
     let state = 12345
-    const noise = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * MIB
-    const lines = [{ type: 'start', t: new Date(T).toISOString(), epochMs: T, pid: 77, processStartMs: T - 100, sessionId: 'budget', intervalMs: 100, schemaVersion: 1 }]
+    const noise = () => {
+      state = (state * 1103515245 + 12345) % 2 ** 31
+      return (state / 2 ** 31) * MIB
+    }
+    const lines = [
+      { type: 'start', t: new Date(T).toISOString(), epochMs: T, pid: 77, processStartMs: T - 100, sessionId: 'budget', intervalMs: 100, schemaVersion: 1 },
+    ]
     for (let i = 0; i < 40_000; i++) {
       const t = T + i * 100
-      lines.push({ type: 'sample', t: new Date(t).toISOString(), epochMs: t, rssBytes: 100 * MIB + i * 4096 + noise(), heapUsedBytes: 50 * MIB + i * 2048 + noise(), heapTotalBytes: 60 * MIB + i * 2048, heapLimitBytes: 4096 * MIB } as any)
+      lines.push({
+        type: 'sample',
+        t: new Date(t).toISOString(),
+        epochMs: t,
+        rssBytes: 100 * MIB + i * 4096 + noise(),
+        heapUsedBytes: 50 * MIB + i * 2048 + noise(),
+        heapTotalBytes: 60 * MIB + i * 2048,
+        heapLimitBytes: 4096 * MIB,
+      } as any)
     }
     writeFileSync(join(dir, 'recorder-budget-77-a.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n')
     for (let n = 1; n <= 8; n++) {
       const at = T + n * 400_000
-      const d = { ...doc, pid: 77, processStartMs: T - 100, sessionId: 'budget', dumpNumber: n, timestamp: new Date(at).toISOString(), filler: Array.from({ length: 3000 }, () => noise()) }
+      const d = {
+        ...doc,
+        pid: 77,
+        processStartMs: T - 100,
+        sessionId: 'budget',
+        dumpNumber: n,
+        timestamp: new Date(at).toISOString(),
+        filler: Array.from({ length: 3000 }, () => noise()),
+      }
       writeFileSync(join(dir, `memory-budget-${new Date(at).toISOString().replace(/[:.]/g, '-')}-${n}.json`), JSON.stringify(d))
     }
     const before = JSON.parse(run(['inspect', dir, '--json']).stdout).processes[0].verdict
-    for (const [max, dropsDumps] of [['400K', false], ['150K', true]] as const) {
+    for (const [max, dropsDumps] of [
+      ['400K', false],
+      ['150K', true],
+    ] as const) {
       const out = join(scratch(), 'b.zip')
       const r = run(['bundle', dir, '-o', out, '--max-bytes', max])
       expect(r.status, r.stderr).toBe(0)
@@ -258,7 +314,11 @@ describe('memory-diagnostics-dumper bundle, what a directory holds after a crash
     mkdirSync(dir)
     for (const f of readdirSync(fixture)) copyFileSync(join(fixture, f), join(dir, f))
     const trail = readdirSync(dir).find((f) => f.startsWith('recorder-'))!
-    const last = readFileSync(join(dir, trail), 'utf8').trim().split('\n').filter((l) => l.includes('"sample"')).at(-1)!
+    const last = readFileSync(join(dir, trail), 'utf8')
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('"sample"'))
+      .at(-1)!
     // A writer that appends sample lines in two pieces each, so a reader often meets a torn one.
     const writer = spawn(
       process.execPath,
@@ -332,7 +392,9 @@ describe('memory-diagnostics-dumper bundle --with-snapshots', () => {
     expect(run(['bundle', dir, '-o', plainOut, '--all']).status).toBe(0)
     const without = unpack(plainOut)
     expect(Object.keys(without.entries).filter((n) => n.endsWith('.heapsnapshot'))).toEqual([])
-    expect(JSON.parse(without.entries['manifest.json'].toString()).notIncluded.files.filter((f: any) => /only with --with-snapshots/.test(f.reason))).toHaveLength(2)
+    expect(
+      JSON.parse(without.entries['manifest.json'].toString()).notIncluded.files.filter((f: any) => /only with --with-snapshots/.test(f.reason)),
+    ).toHaveLength(2)
     // A budget the snapshot does not fit: the bundle keeps to it and says the snapshot was left out.
     const tightOut = join(scratch(), 'tight.zip')
     const tight = run(['bundle', dir, '-o', tightOut, '--all', '--with-snapshots', '--max-bytes', '96KiB'])

@@ -148,7 +148,8 @@ describe('golden phase-1 documents: the same input gives the same document in bo
         expect(file.slice(dir.length + 1)).toMatch(DUMP_NAME)
         const doc = readDump(file)
         const seen = { atTrigger: doc.atTrigger, session: doc.session, inputWarnings: doc.inputWarnings, suggestion: doc.suggestion }
-        ;(got[c.name] ??= []).push(seen)
+        got[c.name] ??= []
+        got[c.name].push(seen)
         if (bless && impl.name === 'native') c.expect = seen
         else expect(seen).toEqual(c.expect)
       })

@@ -11,7 +11,9 @@ describe('npm run demo', () => {
     expect(r.stdout).toMatch(/The process crashed; \d dump file\(s\) and the recorder.s trajectory survived/)
     expect(r.stdout).toMatch(/Flight recorder .*: \d+ samples, no exit record/)
     const dir = r.stdout.match(/into (demo-output\/\S+)\/;/)![1]
-    const files = readdirSync(join(root, dir)).filter((f) => f.startsWith('memory-')).map((f) => readDump(join(root, dir, f)))
+    const files = readdirSync(join(root, dir))
+      .filter((f) => f.startsWith('memory-'))
+      .map((f) => readDump(join(root, dir, f)))
     expect(files.map((d) => d.trigger).sort()).toEqual(['critical', 'hard'])
     expect(files.every((d) => d.collectionComplete)).toBe(true)
   })
@@ -20,15 +22,18 @@ describe('npm run demo', () => {
 describe('npm run demo:kernel-oom', () => {
   const canCgroup = existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes') || existsSync('/sys/fs/cgroup/cgroup.controllers')
   if (!canCgroup || process.getuid?.() !== 0) console.log('skipped the kernel-OOM demo test: needs root and a cgroup memory controller')
-  it.skipIf(!canCgroup || process.getuid?.() !== 0)('a child in a 256 MiB cgroup is OOM-killed by the kernel; its dumps and recorder trajectory survive', () => {
-    const r = runNode(join(root, 'demo/run.mjs'), ['--kernel-oom'])
-    expect(r.status, r.stdout + r.stderr).toBe(0)
-    expect(r.stdout).toMatch(/signal SIGKILL \(the kernel OOM killer\)/)
-    expect(r.stdout).toMatch(/Flight recorder .*: \d+ samples, no exit record/)
-    const dir = r.stdout.match(/into (demo-output\/\S+)\/;/)![1]
-    const docs = readdirSync(join(root, dir))
-      .filter((f) => f.startsWith('memory-'))
-      .map((f) => readDump(join(root, dir, f)))
-    expect(docs.map((d) => d.trigger).sort()).toEqual(['critical', 'hard'])
-  })
+  it.skipIf(!canCgroup || process.getuid?.() !== 0)(
+    'a child in a 256 MiB cgroup is OOM-killed by the kernel; its dumps and recorder trajectory survive',
+    () => {
+      const r = runNode(join(root, 'demo/run.mjs'), ['--kernel-oom'])
+      expect(r.status, r.stdout + r.stderr).toBe(0)
+      expect(r.stdout).toMatch(/signal SIGKILL \(the kernel OOM killer\)/)
+      expect(r.stdout).toMatch(/Flight recorder .*: \d+ samples, no exit record/)
+      const dir = r.stdout.match(/into (demo-output\/\S+)\/;/)![1]
+      const docs = readdirSync(join(root, dir))
+        .filter((f) => f.startsWith('memory-'))
+        .map((f) => readDump(join(root, dir, f)))
+      expect(docs.map((d) => d.trigger).sort()).toEqual(['critical', 'hard'])
+    },
+  )
 })

@@ -6,7 +6,11 @@ import { dumpFiles, implementations, readDump, root, runNode, scratch } from './
 import { writeModules } from './ts-run.js'
 
 const example = (name: string) => readFileSync(join(root, 'examples', `${name}.ts`), 'utf8')
-const modules = writeModules(join(scratch('examples'), 'out'), { monitor: example('monitor'), 'oom-child': example('oom-child'), 'bug-report': example('bug-report') })
+const modules = writeModules(join(scratch('examples'), 'out'), {
+  monitor: example('monitor'),
+  'oom-child': example('oom-child'),
+  'bug-report': example('bug-report'),
+})
 
 describe('examples/monitor.ts, a minimal MemoryPressureMonitor wired to the dumper', () => {
   it('dumps on hard and critical pressure (heap ratio or RSS) and the phase-1 file is on disk when its cleanup runs', async () => {
@@ -18,7 +22,12 @@ describe('examples/monitor.ts, a minimal MemoryPressureMonitor wired to the dump
     const heap = new MemoryPressureMonitor({ directory: dir, heapRatio: { hard: 0, critical: 2 }, cleanup })
     expect(heap.check()).toBe('hard')
     // Every process is above 1 byte of RSS: critical through the RSS threshold.
-    const rss = new MemoryPressureMonitor({ directory: join(dir, 'rss'), heapRatio: { hard: 2, critical: 2 }, rssBytes: { hard: 1, critical: 2 }, cleanup: (level: string) => seen.push([level, readdirSync(join(dir, 'rss'))]) })
+    const rss = new MemoryPressureMonitor({
+      directory: join(dir, 'rss'),
+      heapRatio: { hard: 2, critical: 2 },
+      rssBytes: { hard: 1, critical: 2 },
+      cleanup: (level: string) => seen.push([level, readdirSync(join(dir, 'rss'))]),
+    })
     expect(rss.check()).toBe('critical')
     const calm = new MemoryPressureMonitor({ directory: join(dir, 'calm'), heapRatio: { hard: 2, critical: 2 }, cleanup })
     expect(calm.check()).toBe('normal')
@@ -30,28 +39,32 @@ describe('examples/monitor.ts, a minimal MemoryPressureMonitor wired to the dump
     expect(readDump(join(dir, 'rss', seen[1][1][0])).trigger).toBe('critical')
   })
 
-  it.each(implementations)('in a child driven to a real V8 OOM ($name): each phase-1 file is on disk before the cleanup line runs', ({ name, env }) => {
-    const dir = join(scratch(), 'diag')
-    const r = runNode(modules['oom-child'], [dir], { prefix: [], env, nodeArgs: ['--max-old-space-size=96'] })
-    expect(r.signal ?? r.status, r.stderr.slice(-2000)).not.toBe(0)
-    expect(r.stderr).toMatch(/JavaScript heap out of memory|Reached heap limit/)
-    const cleanups = r.stdout
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l))
-    // Each cleanup already sees its own dump, complete and parseable, on disk.
-    expect(cleanups).toEqual([
-      { cleanup: 'hard', onDisk: ['hard'] },
-      { cleanup: 'critical', onDisk: ['hard', 'critical'] },
-    ])
-    const docs = dumpFiles(dir).map(readDump)
-    expect(docs.map((d) => d.trigger)).toEqual(['hard', 'critical'])
-    for (const d of docs) {
-      expect(d.runtime.implementation).toBe(name)
-      expect(d.atTrigger.v8HeapStats.heapSizeLimit).toBeLessThan(512 * 2 ** 20) // the 96 MiB old space, not the default
-      expect(d.atTrigger.activeResources).toBeTypeOf('object')
-    }
-  }, 120_000)
+  it.each(implementations)(
+    'in a child driven to a real V8 OOM ($name): each phase-1 file is on disk before the cleanup line runs',
+    ({ name, env }) => {
+      const dir = join(scratch(), 'diag')
+      const r = runNode(modules['oom-child'], [dir], { prefix: [], env, nodeArgs: ['--max-old-space-size=96'] })
+      expect(r.signal ?? r.status, r.stderr.slice(-2000)).not.toBe(0)
+      expect(r.stderr).toMatch(/JavaScript heap out of memory|Reached heap limit/)
+      const cleanups = r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l))
+      // Each cleanup already sees its own dump, complete and parseable, on disk.
+      expect(cleanups).toEqual([
+        { cleanup: 'hard', onDisk: ['hard'] },
+        { cleanup: 'critical', onDisk: ['hard', 'critical'] },
+      ])
+      const docs = dumpFiles(dir).map(readDump)
+      expect(docs.map((d) => d.trigger)).toEqual(['hard', 'critical'])
+      for (const d of docs) {
+        expect(d.runtime.implementation).toBe(name)
+        expect(d.atTrigger.v8HeapStats.heapSizeLimit).toBeLessThan(512 * 2 ** 20) // the 96 MiB old space, not the default
+        expect(d.atTrigger.activeResources).toBeTypeOf('object')
+      }
+    },
+    120_000,
+  )
 })
 
 describe('examples/bug-report.ts, a host CLI offering the bundle from its bug-report command', () => {

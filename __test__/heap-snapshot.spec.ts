@@ -12,9 +12,16 @@ const MiB = 1 << 20
 const HEAP_NAME = /^heap-[A-Za-z0-9_]{1,8}-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-\d+(\.\d+)?\.heapsnapshot$/
 
 function leakChild(dir: string, args: { count?: number; canary: string; options?: object; triggers?: string; sessions?: number }, env = {}) {
-  const r = runNode(CHILD, [dir, String(args.count ?? 5000), args.canary, JSON.stringify(args.options ?? {}), args.triggers ?? 'critical', String(args.sessions ?? 1)], { env })
+  const r = runNode(
+    CHILD,
+    [dir, String(args.count ?? 5000), args.canary, JSON.stringify(args.options ?? {}), args.triggers ?? 'critical', String(args.sessions ?? 1)],
+    { env },
+  )
   expect(r.status, r.stderr).toBe(0)
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
   expect(lines.at(-1)).toMatchObject({ alive: true })
   return lines.slice(0, -1)
 }
@@ -139,7 +146,10 @@ describe('heap snapshots (native)', () => {
       const dir = join(scratch(), 'd')
       const r = group.runNode(CHILD, [dir, '20000', 'C', '{}', 'critical', '1'])
       expect(r.status, r.stderr).toBe(0)
-      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
       expect(lines.at(-1)).toMatchObject({ alive: true, leaked: 20000 })
       const hs = lines[0].heapSnapshot
       expect(hs.status, JSON.stringify(hs)).toBe('skipped')
@@ -201,7 +211,11 @@ describe('heap snapshots (native)', () => {
 
 describe('the snapshot guard under memory limits (native)', () => {
   const SHAPE_CHILD = join(root, '__test__/children/snapshot-shape.mjs')
-  const lines = (r: { stdout: string }) => r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+  const lines = (r: { stdout: string }) =>
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
   // The shapes whose snapshots cost the most and the least per byte of heap
   // (docs/heap-snapshots.md), each grown by a little, some and a lot more than the
   // guard's empty-heap allowance.
@@ -209,51 +223,60 @@ describe('the snapshot guard under memory limits (native)', () => {
     const cg = makeMemoryCgroup(limitMiB * MiB, `guard${limitMiB}`)
     if (typeof cg === 'string') console.log(`skipped the ${limitMiB} MiB snapshot-guard tests: ${cg}`)
     for (const shape of ['objects', 'strings', 'closures', 'doubles', 'mix']) {
-      it.skipIf(typeof cg === 'string')(`${limitMiB} MiB cgroup, ${shape}: the host survives every size, and a snapshot is taken when the estimate fits`, () => {
-        const group = cg as Exclude<typeof cg, string>
-        const seen: string[] = []
-        for (const grownMiB of [0.5, 3, 12]) {
-          const dir = join(scratch(), 'd')
-          const r = group.runNode(SHAPE_CHILD, [dir, shape, String(grownMiB), '0'])
-          // Survived: no kernel OOM kill (SIGKILL), the child ran to its end.
-          expect(r.signal, `${shape} +${grownMiB} MiB: ${r.stderr}`).toBeNull()
-          expect(r.status, r.stderr).toBe(0)
-          const [res, end] = lines(r)
-          expect(end).toEqual({ alive: true })
-          const hs = res.heapSnapshot
-          const fits = hs.neededBytes < hs.headroomBytes
-          expect(hs.status, JSON.stringify(hs)).toBe(fits ? 'written' : 'skipped')
-          if (hs.status === 'written') {
-            // The estimate covered what the snapshot really took.
-            expect(hs.peakExtraBytes).toBeLessThan(hs.neededBytes)
-            expect(readDump(res.filePath).heapSnapshot.status).toBe('written')
-          } else expect(hs.skipped).toMatch(/^not enough memory headroom: a snapshot needs an estimated \d+ MiB \(50 x \(usedHeapSize - 4 MiB\) \+ 64 MiB\)/)
-          seen.push(hs.status)
-        }
-        // The empty heap's snapshot (50-60 MiB measured) fits in either limit and is taken;
-        // 12 MiB more of any shape is beyond what the guard can vouch for there.
-        expect(seen[0]).toBe('written')
-        expect(seen[2]).toBe('skipped')
-      })
+      it.skipIf(typeof cg === 'string')(
+        `${limitMiB} MiB cgroup, ${shape}: the host survives every size, and a snapshot is taken when the estimate fits`,
+        () => {
+          const group = cg as Exclude<typeof cg, string>
+          const seen: string[] = []
+          for (const grownMiB of [0.5, 3, 12]) {
+            const dir = join(scratch(), 'd')
+            const r = group.runNode(SHAPE_CHILD, [dir, shape, String(grownMiB), '0'])
+            // Survived: no kernel OOM kill (SIGKILL), the child ran to its end.
+            expect(r.signal, `${shape} +${grownMiB} MiB: ${r.stderr}`).toBeNull()
+            expect(r.status, r.stderr).toBe(0)
+            const [res, end] = lines(r)
+            expect(end).toEqual({ alive: true })
+            const hs = res.heapSnapshot
+            const fits = hs.neededBytes < hs.headroomBytes
+            expect(hs.status, JSON.stringify(hs)).toBe(fits ? 'written' : 'skipped')
+            if (hs.status === 'written') {
+              // The estimate covered what the snapshot really took.
+              expect(hs.peakExtraBytes).toBeLessThan(hs.neededBytes)
+              expect(readDump(res.filePath).heapSnapshot.status).toBe('written')
+            } else expect(hs.skipped).toMatch(/^not enough memory headroom: a snapshot needs an estimated \d+ MiB \(50 x \(usedHeapSize - 4 MiB\) \+ 64 MiB\)/)
+            seen.push(hs.status)
+          }
+          // The empty heap's snapshot (50-60 MiB measured) fits in either limit and is taken;
+          // 12 MiB more of any shape is beyond what the guard can vouch for there.
+          expect(seen[0]).toBe('written')
+          expect(seen[2]).toBe('skipped')
+        },
+      )
     }
     if (limitMiB === 512) {
-      it.skipIf(typeof cg === 'string')('512 MiB cgroup, two workers dumping at once: the second sees the first snapshot reserved, and the process survives', () => {
-        const group = cg as Exclude<typeof cg, string>
-        const dir = join(scratch(), 'd')
-        // Each worker's heap at 8.5 MiB of strings: an estimated 289 MiB each, which one fits in
-        // the headroom and two do not (measured: about 280 MiB of peak each).
-        const r = group.runNode(SHAPE_CHILD, [dir, 'strings', '=8.5', '2'])
-        expect(r.signal, r.stderr).toBeNull()
-        expect(r.status, r.stderr).toBe(0)
-        const out = lines(r)
-        expect(out.at(-1)).toEqual({ alive: true })
-        const statuses = out.slice(0, 2).map((x) => x.heapSnapshot.status).sort()
-        expect(statuses, JSON.stringify(out)).toEqual(['skipped', 'written'])
-        const skipped = out.find((x) => x.heapSnapshot.status === 'skipped').heapSnapshot
-        expect(skipped.skipped).toMatch(/of which \d+ MiB is reserved by heap snapshots in flight in this process/)
-        // Alone, either would have fitted.
-        expect(skipped.neededBytes).toBeLessThan(skipped.headroomBytes)
-      })
+      it.skipIf(typeof cg === 'string')(
+        '512 MiB cgroup, two workers dumping at once: the second sees the first snapshot reserved, and the process survives',
+        () => {
+          const group = cg as Exclude<typeof cg, string>
+          const dir = join(scratch(), 'd')
+          // Each worker's heap at 8.5 MiB of strings: an estimated 289 MiB each, which one fits in
+          // the headroom and two do not (measured: about 280 MiB of peak each).
+          const r = group.runNode(SHAPE_CHILD, [dir, 'strings', '=8.5', '2'])
+          expect(r.signal, r.stderr).toBeNull()
+          expect(r.status, r.stderr).toBe(0)
+          const out = lines(r)
+          expect(out.at(-1)).toEqual({ alive: true })
+          const statuses = out
+            .slice(0, 2)
+            .map((x) => x.heapSnapshot.status)
+            .sort()
+          expect(statuses, JSON.stringify(out)).toEqual(['skipped', 'written'])
+          const skipped = out.find((x) => x.heapSnapshot.status === 'skipped').heapSnapshot
+          expect(skipped.skipped).toMatch(/of which \d+ MiB is reserved by heap snapshots in flight in this process/)
+          // Alone, either would have fitted.
+          expect(skipped.neededBytes).toBeLessThan(skipped.headroomBytes)
+        },
+      )
     }
     if (typeof cg !== 'string') afterAll(() => cg.remove())
   }
@@ -289,7 +312,9 @@ describe('heap snapshot option in both implementations', () => {
     it(`${impl.name}: validates options.heapSnapshot with the same messages`, () => {
       const dir = join(scratch(), 'd')
       const make = (heapSnapshot: unknown) => () => new impl.MemoryDiagnosticsDumper({ directory: dir, heapSnapshot } as any)
-      expect(make({ triggers: 'critical' })).toThrow("options.heapSnapshot.triggers: expected a non-empty array of 'hard', 'critical' and 'manual', got \"critical\"")
+      expect(make({ triggers: 'critical' })).toThrow(
+        "options.heapSnapshot.triggers: expected a non-empty array of 'hard', 'critical' and 'manual', got \"critical\"",
+      )
       expect(make({ triggers: [] })).toThrow('options.heapSnapshot.triggers: expected a non-empty array')
       expect(make({ triggers: ['watchdog'] })).toThrow("options.heapSnapshot.triggers[0]: expected 'hard', 'critical' or 'manual', got \"watchdog\"")
       expect(make({ maxPerSession: 0 })).toThrow('options.heapSnapshot.maxPerSession: expected an integer from 1 to 100, got 0')

@@ -1,11 +1,11 @@
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { inflateSync } from 'node:zlib'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import v8 from 'node:v8'
+import { inflateSync } from 'node:zlib'
 import Ajv2020Module from 'ajv/dist/2020.js'
 import type { DumpInput } from '../index.js'
 
@@ -105,7 +105,11 @@ export function mode(path: string): number {
   return statSync(path).mode & 0o7777
 }
 
-export function runNode(script: string, args: string[] = [], opts: { env?: NodeJS.ProcessEnv; prefix?: string[]; nodeArgs?: string[] } = {}): SpawnSyncReturns<string> {
+export function runNode(
+  script: string,
+  args: string[] = [],
+  opts: { env?: NodeJS.ProcessEnv; prefix?: string[]; nodeArgs?: string[] } = {},
+): SpawnSyncReturns<string> {
   const cmd = opts.prefix ?? []
   const argv = [...cmd, process.execPath, ...(opts.nodeArgs ?? []), script, ...args]
   return spawnSync(argv[0], argv.slice(1), {
@@ -221,7 +225,20 @@ export function decodePng(buf: Buffer): { width: number; height: number; pixel(x
       const b = y > 0 ? out[(y - 1) * stride + x] : 0
       const c = x >= bpp && y > 0 ? out[(y - 1) * stride + x - bpp] : 0
       const p = a + b - c
-      const pred = f === 0 ? 0 : f === 1 ? a : f === 2 ? b : f === 3 ? (a + b) >> 1 : Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c
+      const pred =
+        f === 0
+          ? 0
+          : f === 1
+            ? a
+            : f === 2
+              ? b
+              : f === 3
+                ? (a + b) >> 1
+                : Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c)
+                  ? a
+                  : Math.abs(p - b) <= Math.abs(p - c)
+                    ? b
+                    : c
       out[y * stride + x] = (line[x] + pred) & 0xff
     }
   }

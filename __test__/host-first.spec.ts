@@ -54,7 +54,9 @@ for (const impl of implementations) {
       const r = await results[0]
       expect(r).toMatchObject({ written: true, trigger: 'hard' })
       const triggers = await until(() => {
-        const t = dumpFiles(dir).map((f) => readDump(f).trigger).sort()
+        const t = dumpFiles(dir)
+          .map((f) => readDump(f).trigger)
+          .sort()
         return t.length === 3 ? t : undefined
       })
       expect(triggers).toEqual(['critical', 'hard', 'manual'])
@@ -66,7 +68,12 @@ for (const impl of implementations) {
         for (const self of [{}, null, undefined, 5, Object.create(null)]) {
           let r: any
           expect(() => (r = MemoryDiagnosticsDumper.prototype.dump.call(self, 'hard'))).not.toThrow()
-          await expect(r).resolves.toMatchObject({ written: false, complete: false, trigger: 'hard', error: expect.stringMatching(/without a MemoryDiagnosticsDumper as `this`/) })
+          await expect(r).resolves.toMatchObject({
+            written: false,
+            complete: false,
+            trigger: 'hard',
+            error: expect.stringMatching(/without a MemoryDiagnosticsDumper as `this`/),
+          })
         }
       } finally {
         warn.mockRestore()
@@ -103,7 +110,9 @@ for (const impl of implementations) {
         try {
           expect(() => (r = dumper.dump('hard', { heapStatistics, memoryUsage: process.memoryUsage() }))).not.toThrow()
           r = await r
-          expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(new RegExp(`input\\.heapStatistics\\.used_heap_size: reading it threw \\(.*${says.source}`))
+          expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(
+            new RegExp(`input\\.heapStatistics\\.used_heap_size: reading it threw \\(.*${says.source}`),
+          )
         } finally {
           warn.mockRestore()
         }
@@ -111,7 +120,9 @@ for (const impl of implementations) {
         const doc = readDump(r.filePath)
         expect(doc.atTrigger.v8HeapStats.usedHeapSize).toBeNull()
         expect(doc.atTrigger.v8HeapStats.heapSizeLimit).toBe(heapStatistics.heap_size_limit)
-        expect(doc.inputWarnings.join('\n')).toMatch(/heapStatistics\.used_heap_size: expected a non-negative finite number, got "<getter threw>"; recorded as null/)
+        expect(doc.inputWarnings.join('\n')).toMatch(
+          /heapStatistics\.used_heap_size: expected a non-negative finite number, got "<getter threw>"; recorded as null/,
+        )
       })
     }
 
@@ -132,9 +143,12 @@ for (const impl of implementations) {
             },
           },
         ),
-        session: { ok: 1, get bad(): never {
-          throw new Error('session getter')
-        } },
+        session: {
+          ok: 1,
+          get bad(): never {
+            throw new Error('session getter')
+          },
+        },
       }
       const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
       let r: any
@@ -183,11 +197,21 @@ describe('the watchdog judges the loop by the loop (native)', () => {
 
   it('a blocked loop still gets its watchdog dump, and it spends neither the cap nor the cooldown of the host', async () => {
     const dir = join(scratch(), 'd')
-    const d = new MemoryDiagnosticsDumper({ directory: dir, recorder: { intervalMs: 20 }, watchdog: { rssBytes: 1, stallMs: 200 }, cooldownMs: 30_000, maxDumpsPerSession: 1 })
+    const d = new MemoryDiagnosticsDumper({
+      directory: dir,
+      recorder: { intervalMs: 20 },
+      watchdog: { rssBytes: 1, stallMs: 200 },
+      cooldownMs: 30_000,
+      maxDumpsPerSession: 1,
+    })
     try {
       const end = Date.now() + 700
       while (Date.now() < end);
-      const wd = await until(() => dumpFiles(dir).map(readDump).find((x) => x.trigger === 'watchdog' && x.collectionComplete))
+      const wd = await until(() =>
+        dumpFiles(dir)
+          .map(readDump)
+          .find((x) => x.trigger === 'watchdog' && x.collectionComplete),
+      )
       expect(wd, 'a watchdog dump').toBeDefined()
       expect(wd.watchdog.stalledMs).toBeGreaterThanOrEqual(200)
       const r: any = await d.dump('critical', input())

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { createRequire } from 'node:module'
 import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { decodePng, dumpFiles, implementations, input, readDump, root, runNode, scratch, validates, written } from './helpers.js'
@@ -33,13 +33,26 @@ function crashedSession(): string {
 // ---- headless Chromium: pictures, layout and XML well-formedness ------------------------------
 
 const chromium = ['chromium', 'chromium-browser', 'google-chrome'].find((c) => spawnSync(c, ['--version']).status === 0)
-const chromeFlags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const chromeFlags = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
 function chrome(args: string[]) {
   const r = spawnSync(chromium!, [...chromeFlags, `--user-data-dir=${scratch('chrome')}`, ...args], { encoding: 'utf8', timeout: 60_000 })
   expect(r.status, r.stderr).toBe(0)
   return r.stdout
 }
-const svgSize = (svg: string) => svg.match(/<svg[^>]* width="(\d+)" height="(\d+)"/)!.slice(1).map(Number) as [number, number]
+const svgSize = (svg: string) =>
+  svg
+    .match(/<svg[^>]* width="(\d+)" height="(\d+)"/)!
+    .slice(1)
+    .map(Number) as [number, number]
 /** Parses the file as Chromium does: an ill-formed SVG gets a parsererror element. */
 function wellFormed(file: string): boolean {
   return !chrome(['--dump-dom', `file://${file}`]).includes('parsererror')
@@ -47,11 +60,23 @@ function wellFormed(file: string): boolean {
 /** Lays the page out at `width` px and returns what `script` computed (as JSON). */
 function measure(page: string, width: number, script: string): any {
   const file = join(scratch(), 'measure.html')
-  writeFileSync(file, page.replace('</body>', `<script>{const r=(()=>{${script}})();const p=document.createElement('pre');p.id='measured';p.textContent=JSON.stringify(r);document.body.append(p)}</script></body>`))
+  writeFileSync(
+    file,
+    page.replace(
+      '</body>',
+      `<script>{const r=(()=>{${script}})();const p=document.createElement('pre');p.id='measured';p.textContent=JSON.stringify(r);document.body.append(p)}</script></body>`,
+    ),
+  )
   const dom = chrome([`--window-size=${width},900`, '--dump-dom', `file://${file}`])
   const m = dom.match(/<pre id="measured">(.*?)<\/pre>/s)
   expect(m, dom.slice(0, 500)).toBeTruthy()
-  return JSON.parse(m![1].replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&'))
+  return JSON.parse(
+    m![1]
+      .replace(/&quot;/g, '"')
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&amp;/g, '&'),
+  )
 }
 
 describe('memory-diagnostics-dumper inspect', () => {
@@ -62,7 +87,9 @@ describe('memory-diagnostics-dumper inspect', () => {
     expect(r.stdout).toMatch(/^Session demosess, process \d+, started /m)
     // The heap limit V8 reports for --max-old-space-size=128 depends on the Node version
     // (176 MiB on Node 20 and 22, 320 MiB on Node 24): ask this Node.
-    const limit = spawnSync(process.execPath, ['--max-old-space-size=128', '-p', "Math.round(require('v8').getHeapStatistics().heap_size_limit / 2 ** 20)"], { encoding: 'utf8' })
+    const limit = spawnSync(process.execPath, ['--max-old-space-size=128', '-p', "Math.round(require('v8').getHeapStatistics().heap_size_limit / 2 ** 20)"], {
+      encoding: 'utf8',
+    })
     expect(r.stdout).toMatch(new RegExp(`#1 hard .* MiB / ${limit.stdout.trim()} MiB`))
     expect(r.stdout).toMatch(/#2 critical/)
     // Whether the recorder's last sample (every 100 ms) caught the heap near its limit depends
@@ -131,13 +158,33 @@ describe('memory-diagnostics-dumper inspect', () => {
     const dir = join(scratch(), 'diag')
     mkdirSync(dir)
     const T = Date.parse('2026-11-26T10:00:00.000Z')
-    const start = (pid: number, at: number, sessionId: string, processStartMs?: number) => ({ type: 'start', t: new Date(at).toISOString(), epochMs: at, pid, sessionId, intervalMs: 100, schemaVersion: 1, ...(processStartMs !== undefined && { processStartMs }) })
+    const start = (pid: number, at: number, sessionId: string, processStartMs?: number) => ({
+      type: 'start',
+      t: new Date(at).toISOString(),
+      epochMs: at,
+      pid,
+      sessionId,
+      intervalMs: 100,
+      schemaVersion: 1,
+      ...(processStartMs !== undefined && { processStartMs }),
+    })
     const samples = (from: number, n: number, rss = 50 * MIB) =>
-      Array.from({ length: n }, (_, i) => ({ type: 'sample', t: new Date(from + i * 100).toISOString(), epochMs: from + i * 100, rssBytes: rss + i * MIB, heapUsedBytes: 10 * MIB, heapTotalBytes: 20 * MIB, heapLimitBytes: 100 * MIB }))
+      Array.from({ length: n }, (_, i) => ({
+        type: 'sample',
+        t: new Date(from + i * 100).toISOString(),
+        epochMs: from + i * 100,
+        rssBytes: rss + i * MIB,
+        heapUsedBytes: 10 * MIB,
+        heapTotalBytes: 20 * MIB,
+        heapLimitBytes: 100 * MIB,
+      }))
     const exit = (at: number, reason: string) => ({ type: 'exit', t: new Date(at).toISOString(), epochMs: at, reason })
     // One pid, two processes (pid reuse): the first dies, the second closes.
     writeFileSync(join(dir, 'recorder-same-100-aaaa.jsonl'), jsonl([start(100, T, 'same', T - 50), ...samples(T, 5)]))
-    writeFileSync(join(dir, 'recorder-same-100-bbbb.jsonl'), jsonl([start(100, T + 60_000, 'same', T + 59_950), ...samples(T + 60_000, 5), exit(T + 60_500, 'close')]))
+    writeFileSync(
+      join(dir, 'recorder-same-100-bbbb.jsonl'),
+      jsonl([start(100, T + 60_000, 'same', T + 59_950), ...samples(T + 60_000, 5), exit(T + 60_500, 'close')]),
+    )
     const dump = (pid: number, at: number, processStartMs: number | undefined, n: number) => {
       const d = realDump()
       Object.assign(d, { pid, timestamp: new Date(at).toISOString(), sessionId: 'same', dumpNumber: n })
@@ -147,8 +194,14 @@ describe('memory-diagnostics-dumper inspect', () => {
     writeFileSync(join(dir, `memory-same-${new Date(T + 200).toISOString().replace(/[:.]/g, '-')}-1.json`), dump(100, T + 200, T - 50, 1))
     writeFileSync(join(dir, `memory-same-${new Date(T + 60_200).toISOString().replace(/[:.]/g, '-')}-1-2.json`), dump(100, T + 60_200, T + 59_950, 1))
     // A session reset, new format: the exit record of reason sessionReset, then the next session's file.
-    writeFileSync(join(dir, 'recorder-aaaa-200-x.jsonl'), jsonl([start(200, T + 120_000, 'aaaa', T + 119_000), ...samples(T + 120_000, 3), exit(T + 120_300, 'sessionReset')]))
-    writeFileSync(join(dir, 'recorder-bbbb-200-y.jsonl'), jsonl([start(200, T + 120_400, 'bbbb', T + 119_000), ...samples(T + 120_400, 3), exit(T + 120_800, 'close')]))
+    writeFileSync(
+      join(dir, 'recorder-aaaa-200-x.jsonl'),
+      jsonl([start(200, T + 120_000, 'aaaa', T + 119_000), ...samples(T + 120_000, 3), exit(T + 120_300, 'sessionReset')]),
+    )
+    writeFileSync(
+      join(dir, 'recorder-bbbb-200-y.jsonl'),
+      jsonl([start(200, T + 120_400, 'bbbb', T + 119_000), ...samples(T + 120_400, 3), exit(T + 120_800, 'close')]),
+    )
     // A session reset, old format (no processStartMs, no reset record): the next file continues within one interval.
     writeFileSync(join(dir, 'recorder-cccc.jsonl'), jsonl([start(300, T + 180_000, 'cccc'), ...samples(T + 180_000, 3)]))
     writeFileSync(join(dir, 'recorder-dddd.jsonl'), jsonl([start(300, T + 180_300, 'dddd'), ...samples(T + 180_300, 3), exit(T + 180_700, 'close')]))
@@ -235,8 +288,20 @@ describe('memory-diagnostics-dumper inspect', () => {
     // physical RAM, 23.5 GiB, far above the data), and a kernel-OOM demo run in a 256 MiB
     // memory cgroup. The pictures must not depend on this machine.
     const cases: { name: string; rising: string[]; limit: string; death: string; colors: Record<string, number> }[] = [
-      { name: 'v8-oom-no-cgroup-limit', rising: ['rssBytes', 'heapUsedBytes'], limit: 'heapLimitBytes', death: 'most likely V8 heap out of memory', colors: { red: 150, blue: 150 } },
-      { name: 'kernel-oom-cgroup-limit', rising: ['rssBytes', 'cgroupUsageBytes'], limit: 'cgroupLimitBytes', death: 'most likely kernel OOM kill', colors: { red: 150, brown: 150 } },
+      {
+        name: 'v8-oom-no-cgroup-limit',
+        rising: ['rssBytes', 'heapUsedBytes'],
+        limit: 'heapLimitBytes',
+        death: 'most likely V8 heap out of memory',
+        colors: { red: 150, blue: 150 },
+      },
+      {
+        name: 'kernel-oom-cgroup-limit',
+        rising: ['rssBytes', 'cgroupUsageBytes'],
+        limit: 'cgroupLimitBytes',
+        death: 'most likely kernel OOM kill',
+        colors: { red: 150, brown: 150 },
+      },
     ]
     for (const c of cases) {
       const dir = fixture(c.name)
@@ -253,7 +318,10 @@ describe('memory-diagnostics-dumper inspect', () => {
       expect(svg).toMatch(new RegExp(`data-series="${c.limit}"[^>]*stroke-dasharray`))
       // Both series visibly rise: last point well above the first (SVG y grows downwards).
       for (const key of c.rising) {
-        const pts = svg.match(new RegExp(`data-series="${key}"[^>]* points="([^"]+)"`))![1].split(' ').map((p) => Number(p.split(',')[1]))
+        const pts = svg
+          .match(new RegExp(`data-series="${key}"[^>]* points="([^"]+)"`))![1]
+          .split(' ')
+          .map((p) => Number(p.split(',')[1]))
         expect(pts[0] - pts.at(-1)!, key).toBeGreaterThan(90)
       }
       // Round ticks; readable UTC clock times on the x-axis.
@@ -292,10 +360,11 @@ describe('memory-diagnostics-dumper inspect', () => {
       const img = decodePng(readFileSync(png))
       const count = (rgb: [number, number, number]) => {
         let n = 0
-        for (let y = 0; y < img.height; y++) for (let x = 0; x < img.width; x++) {
-          const p = img.pixel(x, y)
-          if (Math.abs(p[0] - rgb[0]) < 24 && Math.abs(p[1] - rgb[1]) < 24 && Math.abs(p[2] - rgb[2]) < 24) n++
-        }
+        for (let y = 0; y < img.height; y++)
+          for (let x = 0; x < img.width; x++) {
+            const p = img.pixel(x, y)
+            if (Math.abs(p[0] - rgb[0]) < 24 && Math.abs(p[1] - rgb[1]) < 24 && Math.abs(p[2] - rgb[2]) < 24) n++
+          }
         return n
       }
       const rgb: Record<string, [number, number, number]> = { red: [0xd6, 0x27, 0x28], blue: [0x1f, 0x77, 0xb4], brown: [0x8c, 0x56, 0x4b] }
@@ -319,7 +388,11 @@ describe('memory-diagnostics-dumper inspect', () => {
     const html = readFileSync(htmlFile, 'utf8')
     expect(html.match(/class="verdict"/g)!.length).toBeGreaterThanOrEqual(2)
     if (!chromium) return
-    const m = measure(html, 1200, `return {scroll: document.documentElement.scrollWidth, widest: Math.max(...[...document.querySelectorAll('p.verdict')].map((p) => p.getBoundingClientRect().right))}`)
+    const m = measure(
+      html,
+      1200,
+      `return {scroll: document.documentElement.scrollWidth, widest: Math.max(...[...document.querySelectorAll('p.verdict')].map((p) => p.getBoundingClientRect().right))}`,
+    )
     expect(m.scroll).toBeLessThanOrEqual(1200)
     expect(m.widest).toBeLessThanOrEqual(1200)
   })
@@ -387,7 +460,14 @@ describe('memory-diagnostics-dumper inspect', () => {
     writeFileSync(named('farts'), JSON.stringify({ ...realDump(), sessionId: 'farts', timestamp: '+275760-09-13T00:00:00.000Z' }))
     // A control character (and markup) in ids must not break the SVG's XML or the terminal.
     writeFileSync(named('ctrl'), JSON.stringify({ ...realDump(), pid: 4242, sessionId: 'a\u0007b\u001b[31m<x>&', trigger: 'hard\u0000' }))
-    writeFileSync(join(dir, 'recorder-ctrl.jsonl'), jsonl([{ type: 'start', t: '2026-11-26T18:53:05.000Z', epochMs: 1795719185000, pid: 4343, sessionId: 'z\u0001]]>', intervalMs: 100 }, { type: 'sample', epochMs: 1795719185100, rssBytes: 'lots' }, { type: 'sample', epochMs: 'never', rssBytes: 1 }]))
+    writeFileSync(
+      join(dir, 'recorder-ctrl.jsonl'),
+      jsonl([
+        { type: 'start', t: '2026-11-26T18:53:05.000Z', epochMs: 1795719185000, pid: 4343, sessionId: 'z\u0001]]>', intervalMs: 100 },
+        { type: 'sample', epochMs: 1795719185100, rssBytes: 'lots' },
+        { type: 'sample', epochMs: 'never', rssBytes: 1 },
+      ]),
+    )
     // A FIFO named like a dump: skipped, not waited on.
     expect(spawnSync('mkfifo', [named('fifo')]).status).toBe(0)
     // 200 MB of string in `session`: over the size limit, never parsed.
@@ -427,11 +507,27 @@ describe('memory-diagnostics-dumper inspect', () => {
     mkdirSync(dir)
     const T = Date.parse('2026-11-26T10:00:00.000Z')
     for (const [i, id] of ['big1', 'big2'].entries()) {
-      const lines = [JSON.stringify({ type: 'start', t: new Date(T).toISOString(), epochMs: T, pid: 1000 + i, sessionId: id, intervalMs: 1000, schemaVersion: 1 })]
+      const lines = [
+        JSON.stringify({ type: 'start', t: new Date(T).toISOString(), epochMs: T, pid: 1000 + i, sessionId: id, intervalMs: 1000, schemaVersion: 1 }),
+      ]
       let size = 0
       for (let n = 0; size < 4 * MIB - 400; n++) {
         const at = T + n * 1000
-        const l = JSON.stringify({ type: 'sample', t: new Date(at).toISOString(), epochMs: at, rssBytes: (100 + (n % 500)) * MIB, swapBytes: 0, cgroupUsageBytes: null, cgroupLimitBytes: null, psiSomeAvg10: 0, heapUsedBytes: (20 + (n % 300)) * MIB, heapTotalBytes: 400 * MIB, heapLimitBytes: 2048 * MIB, externalBytes: MIB, v8AgeMs: 3 })
+        const l = JSON.stringify({
+          type: 'sample',
+          t: new Date(at).toISOString(),
+          epochMs: at,
+          rssBytes: (100 + (n % 500)) * MIB,
+          swapBytes: 0,
+          cgroupUsageBytes: null,
+          cgroupLimitBytes: null,
+          psiSomeAvg10: 0,
+          heapUsedBytes: (20 + (n % 300)) * MIB,
+          heapTotalBytes: 400 * MIB,
+          heapLimitBytes: 2048 * MIB,
+          externalBytes: MIB,
+          v8AgeMs: 3,
+        })
         lines.push(l)
         size += l.length + 1
       }
@@ -456,7 +552,12 @@ describe('memory-diagnostics-dumper inspect', () => {
     expect(top.status).toBe(0)
     expect(top.stdout).toMatch(/inspect <dir\|file\.\.\.>/)
     const dir = fixture('v8-oom-no-cgroup-limit')
-    for (const args of [['inspect', '--help'], ['inspect', dir, '--help'], ['inspect', '-h'], ['help', 'inspect']]) {
+    for (const args of [
+      ['inspect', '--help'],
+      ['inspect', dir, '--help'],
+      ['inspect', '-h'],
+      ['help', 'inspect'],
+    ]) {
       const r = run(...args)
       expect(r.status, args.join(' ')).toBe(0)
       expect(r.stdout).toMatch(/^usage: memory-diagnostics-dumper inspect/)
@@ -501,7 +602,9 @@ describe('memory-diagnostics-dumper inspect', () => {
     if (!manual.analysis.risks.some((r: any) => r.severity === 'critical')) {
       const host = critical.analysis.risks.find((r: any) => r.type === 'hostReportedPressure')
       expect(host).toMatchObject({ severity: 'critical' })
-      expect(host.message).toMatch(/the host reported critical memory pressure; no figure in this dump crossed a critical threshold \(JS heap at \d+% of V8's limit/)
+      expect(host.message).toMatch(
+        /the host reported critical memory pressure; no figure in this dump crossed a critical threshold \(JS heap at \d+% of V8's limit/,
+      )
       expect(critical.analysis.risks[0]).toBe(host)
     }
     expect(manual.analysis.risks.some((r: any) => r.type === 'hostReportedPressure')).toBe(false)
@@ -521,10 +624,11 @@ describe('npm run reliability-report', () => {
     const partial = spawnSync(process.execPath, [script, '--from', from, '--to', to], { encoding: 'utf8' })
     expect(partial.status).toBe(1)
     expect(partial.stderr).toMatch(/1 scenario\(s\) recorded, a full run has at least 8/)
-    for (let i = 0; i < 8; i++) writeFileSync(join(from, `s${i}.json`), JSON.stringify({ scenario: `s${i}`, iterations: i, violations: 0, how: 'run', details: 'ok' }))
+    for (let i = 0; i < 8; i++)
+      writeFileSync(join(from, `s${i}.json`), JSON.stringify({ scenario: `s${i}`, iterations: i, violations: 0, how: 'run', details: 'ok' }))
     expect(spawnSync(process.execPath, [script, '--from', from, '--to', to]).status).toBe(0)
     const md = readFileSync(to, 'utf8')
-    expect(md).toMatch(/^\| a \\\| b \| 3 \| 0 \| h \|  \|$/m)
+    expect(md).toMatch(/^\| a \\\| b \| 3 \| 0 \| h \| {2}\|$/m)
     expect(md).toMatch(/^\| s7 \| 7 \| 0 \| run \| ok \|$/m)
     // The suite's own setup no longer writes docs/: only this script does.
     expect(readFileSync(join(root, '__test__', 'global-setup.ts'), 'utf8')).not.toMatch(/writeFileSync/)
@@ -539,7 +643,17 @@ describe('inspect at its documented limits', () => {
     const file = join(dir, 'recorder-bigtrail-4242-0a0b0c0d.jsonl')
     const fd = openSync(file, 'w')
     const t0 = Date.UTC(2026, 10, 30, 12)
-    const start = { type: 'start', t: new Date(t0).toISOString(), epochMs: t0, pid: 4242, processStartMs: t0 - 1000, sessionId: 'bigtrail', intervalMs: 100, schemaVersion: 1, continues: false }
+    const start = {
+      type: 'start',
+      t: new Date(t0).toISOString(),
+      epochMs: t0,
+      pid: 4242,
+      processStartMs: t0 - 1000,
+      sessionId: 'bigtrail',
+      intervalMs: 100,
+      schemaVersion: 1,
+      continues: false,
+    }
     writeSync(fd, JSON.stringify(start) + '\n')
     let bytes = 0
     let lines = 0

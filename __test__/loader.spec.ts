@@ -49,25 +49,30 @@ describe('loader', () => {
     const { out } = installAndRun([])
     expect(out).toMatchObject({ implementation: 'js', complete: true, docImplementation: 'js' })
     expect(out.fallbackReason).toBe(out.docReason)
-    expect(out.fallbackReason).toMatch(/^the native binding did not load: Cannot find module '\.\/memory-diagnostics-dumper\.[a-z0-9]+-[a-z0-9]+(-[a-z]+)?\.node'; Cannot find module 'memory-diagnostics-dumper-[a-z0-9-]+'$/)
+    expect(out.fallbackReason).toMatch(
+      /^the native binding did not load: Cannot find module '\.\/memory-diagnostics-dumper\.[a-z0-9]+-[a-z0-9]+(-[a-z]+)?\.node'; Cannot find module 'memory-diagnostics-dumper-[a-z0-9-]+'$/,
+    )
     expect(out.fallbackReason).toContain(`${process.platform}-${process.arch}`)
     expect(out.fallbackReason).not.toMatch(/wasi|npm i/)
   })
 
   const glibcBinaries = hostBinaries.filter((f) => f.endsWith('-gnu.node'))
-  it.runIf(process.platform === 'linux' && glibcBinaries.length > 0)('on a musl system looks for the musl binary, and a glibc binary is not taken in its place', () => {
-    const dir = scratch('mdd-musl-preload')
-    const preload = join(dir, 'musl.cjs')
-    // What the loader reads first to tell musl from glibc: /usr/bin/ldd, a script that names its libc.
-    writeFileSync(
-      preload,
-      `const fs = require('node:fs'); const read = fs.readFileSync
+  it.runIf(process.platform === 'linux' && glibcBinaries.length > 0)(
+    'on a musl system looks for the musl binary, and a glibc binary is not taken in its place',
+    () => {
+      const dir = scratch('mdd-musl-preload')
+      const preload = join(dir, 'musl.cjs')
+      // What the loader reads first to tell musl from glibc: /usr/bin/ldd, a script that names its libc.
+      writeFileSync(
+        preload,
+        `const fs = require('node:fs'); const read = fs.readFileSync
 fs.readFileSync = function (p, ...rest) { return p === '/usr/bin/ldd' ? 'musl libc (${process.arch})\\n' : read.call(this, p, ...rest) }`,
-    )
-    const { out } = installAndRun(glibcBinaries, { preload })
-    expect(out.implementation).toBe('js')
-    expect(out.fallbackReason).toBe(
-      `the native binding did not load: Cannot find module './memory-diagnostics-dumper.linux-${process.arch}-musl.node'; Cannot find module 'memory-diagnostics-dumper-linux-${process.arch}-musl'`,
-    )
-  })
+      )
+      const { out } = installAndRun(glibcBinaries, { preload })
+      expect(out.implementation).toBe('js')
+      expect(out.fallbackReason).toBe(
+        `the native binding did not load: Cannot find module './memory-diagnostics-dumper.linux-${process.arch}-musl.node'; Cannot find module 'memory-diagnostics-dumper-linux-${process.arch}-musl'`,
+      )
+    },
+  )
 })

@@ -19,9 +19,7 @@ function traceProcessCreation(script: string, env: NodeJS.ProcessEnv = {}) {
   const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean)
   const execs = lines.filter((l) => /\bexecve(at)?\(/.test(l) && !/resumed>/.test(l))
   // A clone without CLONE_THREAD creates a process; threads are fine.
-  const forks = lines.filter(
-    (l) => (/\b(fork|vfork)\(/.test(l) || (/\bclone3?\(/.test(l) && !/CLONE_THREAD/.test(l))) && !/resumed>/.test(l),
-  )
+  const forks = lines.filter((l) => (/\b(fork|vfork)\(/.test(l) || (/\bclone3?\(/.test(l) && !/CLONE_THREAD/.test(l))) && !/resumed>/.test(l))
   return { result, execs, forks, lines }
 }
 

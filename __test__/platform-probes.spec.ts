@@ -24,7 +24,8 @@ const UNAVAILABLE_ALLOWED: Record<string, string[]> = {
 
 function everyFigureExplained(section: Record<string, any>) {
   for (const [name, f] of Object.entries(section)) {
-    const explained = (typeof f.value === 'number' && typeof f.source === 'string') || (f.value === null && typeof f.unavailable === 'string' && f.unavailable.length > 0)
+    const explained =
+      (typeof f.value === 'number' && typeof f.source === 'string') || (f.value === null && typeof f.unavailable === 'string' && f.unavailable.length > 0)
     expect(explained, `${name}: ${JSON.stringify(f)}`).toBe(true)
   }
 }
@@ -40,7 +41,19 @@ describe.runIf(addon.implementation === 'native')('platform probes (native)', ()
     expect(unavailable.length).toBeLessThanOrEqual(UNAVAILABLE_ALLOWED[process.platform]?.length ?? 99)
     for (const p of unavailable) expect(UNAVAILABLE_ALLOWED[process.platform]).toContain(p)
     const m = doc.process.memory
-    expect(Object.keys(m)).toEqual(['resident', 'peakResident', 'private', 'commit', 'peakCommit', 'pagefile', 'footprint', 'compressed', 'swap', 'pageFaults', 'handles'])
+    expect(Object.keys(m)).toEqual([
+      'resident',
+      'peakResident',
+      'private',
+      'commit',
+      'peakCommit',
+      'pagefile',
+      'footprint',
+      'compressed',
+      'swap',
+      'pageFaults',
+      'handles',
+    ])
     everyFigureExplained(m)
     everyFigureExplained(doc.system.memoryDetail)
     expect(m.resident.value).toBeGreaterThan(0)
@@ -91,7 +104,7 @@ describe.runIf(addon.implementation === 'native')('platform probes (native)', ()
   // Windows the job's limit is the effective one; Wine 8 keeps a job's membership but
   // returns no limit flags from QueryInformationJobObject, so there the dump must say what
   // the system says (in a job, no limit), which `in-job.exe --query` shows independently.
-  it.runIf(process.platform === 'win32' && !!process.env.MDD_IN_JOB)('reports a job object\'s 256 MiB memory limit as the effective limit', () => {
+  it.runIf(process.platform === 'win32' && !!process.env.MDD_IN_JOB)("reports a job object's 256 MiB memory limit as the effective limit", () => {
     const helper = resolve(process.env.MDD_IN_JOB as string)
     expect(existsSync(helper)).toBe(true)
     const dir = join(scratch(), 'job')

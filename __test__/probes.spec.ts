@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { readFileSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { MemoryDiagnosticsDumper, input, makeMemoryCgroup, readDump, root, scratch, written } from './helpers.js'
+import { input, MemoryDiagnosticsDumper, makeMemoryCgroup, readDump, root, scratch, written } from './helpers.js'
 
 const MiB = 1 << 20
 
@@ -105,9 +105,24 @@ describe('phase 2 sees the whole memory picture (live, this machine)', () => {
     expect(doc.system.kernelVersion).toBe(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim())
     expect(doc.system.meminfo.cached).toBeGreaterThan(0)
     expect(doc.collection.failedProbes).toEqual([])
-    expect(Object.keys(doc.collection.probeMicros).sort()).toEqual(
-      ['cgroup', 'malloc', 'mappings', 'meminfo', 'oomScore', 'openFds', 'openFdsLimit', 'pageFaults', 'pressure', 'processTree', 'resourceUsage', 'smapsRollup', 'statm', 'status', 'system', 'uptime'],
-    )
+    expect(Object.keys(doc.collection.probeMicros).sort()).toEqual([
+      'cgroup',
+      'malloc',
+      'mappings',
+      'meminfo',
+      'oomScore',
+      'openFds',
+      'openFdsLimit',
+      'pageFaults',
+      'pressure',
+      'processTree',
+      'resourceUsage',
+      'smapsRollup',
+      'statm',
+      'status',
+      'system',
+      'uptime',
+    ])
   })
 })
 

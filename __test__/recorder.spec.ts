@@ -1,10 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import v8 from 'node:v8'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
-import { MemoryDiagnosticsDumper, dumpFiles, input, makeMemoryCgroup, mode, readDump, recorderFile, root, runNode, scratch, written } from './helpers.js'
+import { dumpFiles, input, MemoryDiagnosticsDumper, makeMemoryCgroup, mode, readDump, recorderFile, root, runNode, scratch, written } from './helpers.js'
 
 const MiB = 2 ** 20
 
@@ -47,7 +47,14 @@ describe('flight recorder', () => {
     expect(mode(file)).toBe(0o600)
     const { records, torn } = readRecorder(file)
     expect(torn).toBe(false)
-    expect(records[0]).toMatchObject({ type: 'start', pid: process.pid, processStartMs: phase1.processStartMs, sessionId: 'rec', intervalMs: 25, continues: false })
+    expect(records[0]).toMatchObject({
+      type: 'start',
+      pid: process.pid,
+      processStartMs: phase1.processStartMs,
+      sessionId: 'rec',
+      intervalMs: 25,
+      continues: false,
+    })
     expect(records.at(-1)).toMatchObject({ type: 'exit', reason: 'close' })
     expect(records.filter((x) => x.type === 'sample').length).toBeGreaterThanOrEqual(10)
     // Later dumps are skipped as closed, without a slot.
@@ -67,7 +74,10 @@ describe('flight recorder', () => {
       }
     })()
     // The slots in contract.json are the crate's, field for field.
-    const fromFields = (i: any) => [...i.heapStatFields.map(([k]: string[]) => `heapStatistics.${k}`), ...i.memoryUsageFields.map(([k]: string[]) => `memoryUsage.${k}`)]
+    const fromFields = (i: any) => [
+      ...i.heapStatFields.map(([k]: string[]) => `heapStatistics.${k}`),
+      ...i.memoryUsageFields.map(([k]: string[]) => `memoryUsage.${k}`),
+    ]
     expect(layout.slots).toEqual(fromFields(req('../lib/contract.json').input))
     if (native) expect(native.observedFigureKeys()).toEqual(layout.slots)
     // A layout with its slots reordered and one appended to each container.
@@ -88,7 +98,11 @@ describe('flight recorder', () => {
     expect(f[0]).toBe(2) // one finished write: odd while writing, even after
     // A throwing getter: nothing is stored and the generation stays even.
     const before = Array.from(f)
-    Object.defineProperty(u, 'rss', { get: () => { throw new Error('boom') } })
+    Object.defineProperty(u, 'rss', {
+      get: () => {
+        throw new Error('boom')
+      },
+    })
     expect(() => makeWriter(reordered)(f, h, u)).toThrow('boom')
     expect(Array.from(f)).toEqual(before)
     // A field name that is not a plain identifier is refused, never compiled.
@@ -98,7 +112,13 @@ describe('flight recorder', () => {
 
   it('observe() through the package entry stores each figure in its place, non-numbers as null, and still checks its arguments', async () => {
     const dir = join(scratch(), 'diag')
-    const d = new MemoryDiagnosticsDumper({ directory: dir, sessionId: 'obs', cooldownMs: 0, recorder: { intervalMs: 20 }, watchdog: { rssBytes: 1, stallMs: 100 } })
+    const d = new MemoryDiagnosticsDumper({
+      directory: dir,
+      sessionId: 'obs',
+      cooldownMs: 0,
+      recorder: { intervalMs: 20 },
+      watchdog: { rssBytes: 1, stallMs: 100 },
+    })
     const h: any = { ...v8.getHeapStatistics(), used_heap_size: 111, heap_size_limit: 'x', total_heap_size: 333 }
     const u: any = { ...process.memoryUsage(), heapTotal: 222, external: 444 }
     d.observe(h, u)
@@ -109,9 +129,16 @@ describe('flight recorder', () => {
     while (Date.now() < until);
     await new Promise((r) => setTimeout(r, 100))
     d.close()
-    const wd = dumpFiles(dir).map(readDump).find((doc) => doc.trigger === 'watchdog')
+    const wd = dumpFiles(dir)
+      .map(readDump)
+      .find((doc) => doc.trigger === 'watchdog')
     expect(wd, 'a watchdog dump').toBeDefined()
-    expect(wd.atTrigger.v8HeapStats).toMatchObject({ usedHeapSize: 111, heapSizeLimit: null, totalHeapSize: 333, numberOfNativeContexts: h.number_of_native_contexts })
+    expect(wd.atTrigger.v8HeapStats).toMatchObject({
+      usedHeapSize: 111,
+      heapSizeLimit: null,
+      totalHeapSize: 333,
+      numberOfNativeContexts: h.number_of_native_contexts,
+    })
     expect(wd.atTrigger.memoryUsage).toEqual({ rss: u.rss, heapTotal: 222, heapUsed: u.heapUsed, external: 444, arrayBuffers: u.arrayBuffers })
     const last = wd.history.at(-1)
     expect(last).toMatchObject({ heapUsedBytes: 111, heapTotalBytes: 222, heapLimitBytes: null, externalBytes: 444 })
@@ -237,27 +264,30 @@ describe('evidence that survives the kill', () => {
   const limit = 192 * MiB
   const cg = makeMemoryCgroup(limit, 'rec')
   if (typeof cg === 'string') console.log(`skipped the recorder kernel-OOM test: ${cg}`)
-  it.skipIf(typeof cg === 'string')('kernel OOM kill: the recorder file parses, ends within two intervals of the death, shows the growth, and has no exit record', () => {
-    const group = cg as Exclude<typeof cg, string>
-    try {
-      const dir = join(scratch(), 'diag')
-      const interval = 100
-      // The kernel-OOM demo's child: recorder every 100 ms, dumps at 50% and 75% of the limit.
-      const r = group.runNode(join(root, 'demo/grow-native.mjs'), [dir, String(limit)], { timeout: 60_000 })
-      const diedAt = Date.now()
-      expect(r.signal).toBe('SIGKILL')
-      const { records, samples } = readRecorder(recorderFile(dir, 'kerneloo'))
-      expect(records.some((x) => x.type === 'exit')).toBe(false)
-      expect(diedAt - samples.at(-1).epochMs).toBeLessThan(2 * interval + 250)
-      expect(samples.at(-1).rssBytes - samples[0].rssBytes).toBeGreaterThan(100 * MiB)
-      expect(samples.at(-1).cgroupLimitBytes).toBe(limit)
-      const dumps = dumpFiles(dir).map(readDump)
-      expect(dumps.map((d) => d.trigger).sort()).toEqual(['critical', 'hard'])
-      expect(dumps.every((d) => d.history.length > 0)).toBe(true)
-    } finally {
-      group.remove()
-    }
-  })
+  it.skipIf(typeof cg === 'string')(
+    'kernel OOM kill: the recorder file parses, ends within two intervals of the death, shows the growth, and has no exit record',
+    () => {
+      const group = cg as Exclude<typeof cg, string>
+      try {
+        const dir = join(scratch(), 'diag')
+        const interval = 100
+        // The kernel-OOM demo's child: recorder every 100 ms, dumps at 50% and 75% of the limit.
+        const r = group.runNode(join(root, 'demo/grow-native.mjs'), [dir, String(limit)], { timeout: 60_000 })
+        const diedAt = Date.now()
+        expect(r.signal).toBe('SIGKILL')
+        const { records, samples } = readRecorder(recorderFile(dir, 'kerneloo'))
+        expect(records.some((x) => x.type === 'exit')).toBe(false)
+        expect(diedAt - samples.at(-1).epochMs).toBeLessThan(2 * interval + 250)
+        expect(samples.at(-1).rssBytes - samples[0].rssBytes).toBeGreaterThan(100 * MiB)
+        expect(samples.at(-1).cgroupLimitBytes).toBe(limit)
+        const dumps = dumpFiles(dir).map(readDump)
+        expect(dumps.map((d) => d.trigger).sort()).toEqual(['critical', 'hard'])
+        expect(dumps.every((d) => d.history.length > 0)).toBe(true)
+      } finally {
+        group.remove()
+      }
+    },
+  )
 
   it('V8 heap OOM: the monitor dumps and the recorder file survive', () => {
     const dir = join(scratch(), 'diag')
@@ -268,6 +298,11 @@ describe('evidence that survives the kill', () => {
     expect(samples.length).toBeGreaterThan(3)
     const withHeap = samples.filter((x) => x.heapUsedBytes !== null)
     expect(withHeap.at(-1).heapUsedBytes).toBeGreaterThan(withHeap[0].heapUsedBytes)
-    expect(dumpFiles(dir).map(readDump).map((d) => d.trigger).sort()).toEqual(['critical', 'hard'])
+    expect(
+      dumpFiles(dir)
+        .map(readDump)
+        .map((d) => d.trigger)
+        .sort(),
+    ).toEqual(['critical', 'hard'])
   })
 })

@@ -87,33 +87,36 @@ describe('crash consistency: kill anywhere', () => {
       const dir = join(scratch(), 'diag')
       const cwd = scratch() // where an aborting child may leave a core file
       const totals = { complete: 0, phase1: 0, tempsSeen: 0, recorderLines: 0, tornLines: 0, violations: [] as string[] }
-      await pool(runs, 2, (i) =>
-        new Promise<void>((resolve) => {
-          const child = spawn(process.execPath, [join(root, '__test__/children/dump-loop.mjs'), dir], {
-            cwd,
-            env: { ...process.env, ...impl.env },
-            stdio: ['ignore', 'pipe', 'ignore'],
-          })
-          const safety = setTimeout(() => child.kill('SIGKILL'), 20_000)
-          child.stdout!.once('data', () => setTimeout(() => child.kill(signal), Math.random() * 40))
-          child.on('exit', () => {
-            clearTimeout(safety)
-            try {
-              const seen = inspect(dir)
-              totals.complete += seen.complete
-              totals.phase1 += seen.phase1
-              totals.tempsSeen += seen.temps
-              totals.recorderLines += seen.recorderLines
-              totals.tornLines += seen.tornLines
-              totals.violations.push(...seen.violations.map((v) => `run ${i}: ${v}`))
-            } catch (e) {
-              // Never leave the pool waiting: an inspection error is a violation.
-              totals.violations.push(`run ${i}: inspection failed: ${(e as Error).message}`)
-            } finally {
-              resolve()
-            }
-          })
-        }),
+      await pool(
+        runs,
+        2,
+        (i) =>
+          new Promise<void>((resolve) => {
+            const child = spawn(process.execPath, [join(root, '__test__/children/dump-loop.mjs'), dir], {
+              cwd,
+              env: { ...process.env, ...impl.env },
+              stdio: ['ignore', 'pipe', 'ignore'],
+            })
+            const safety = setTimeout(() => child.kill('SIGKILL'), 20_000)
+            child.stdout!.once('data', () => setTimeout(() => child.kill(signal), Math.random() * 40))
+            child.on('exit', () => {
+              clearTimeout(safety)
+              try {
+                const seen = inspect(dir)
+                totals.complete += seen.complete
+                totals.phase1 += seen.phase1
+                totals.tempsSeen += seen.temps
+                totals.recorderLines += seen.recorderLines
+                totals.tornLines += seen.tornLines
+                totals.violations.push(...seen.violations.map((v) => `run ${i}: ${v}`))
+              } catch (e) {
+                // Never leave the pool waiting: an inspection error is a violation.
+                totals.violations.push(`run ${i}: inspection failed: ${(e as Error).message}`)
+              } finally {
+                resolve()
+              }
+            })
+          }),
       )
       // The next dumper that opens the directory sweeps the dead writers' temporary files:
       // the native addon's at once (no one holds their locks), the JS implementation's once
@@ -145,22 +148,25 @@ describe('crash consistency: real out-of-memory deaths', () => {
     const runs = 20
     let violations = 0
     let files = 0
-    await pool(runs, 2, () =>
-      new Promise<void>((resolve) => {
-        const dir = join(scratch(), 'diag')
-        const child = spawn(process.execPath, ['--max-old-space-size=128', join(root, 'demo/child.mjs'), dir], { stdio: ['ignore', 'pipe', 'pipe'] })
-        let out = ''
-        let err = ''
-        child.stdout!.on('data', (d) => (out += d))
-        child.stderr!.on('data', (d) => (err += d))
-        child.on('exit', () => {
-          const announced = (out.match(/phase-1 dump on disk/g) ?? []).length
-          const seen = inspect(dir)
-          files += seen.complete + seen.phase1
-          if (!/JavaScript heap out of memory/.test(err) || announced < 2 || seen.complete + seen.phase1 !== announced || seen.violations.length) violations++
-          resolve()
-        })
-      }),
+    await pool(
+      runs,
+      2,
+      () =>
+        new Promise<void>((resolve) => {
+          const dir = join(scratch(), 'diag')
+          const child = spawn(process.execPath, ['--max-old-space-size=128', join(root, 'demo/child.mjs'), dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+          let out = ''
+          let err = ''
+          child.stdout!.on('data', (d) => (out += d))
+          child.stderr!.on('data', (d) => (err += d))
+          child.on('exit', () => {
+            const announced = (out.match(/phase-1 dump on disk/g) ?? []).length
+            const seen = inspect(dir)
+            files += seen.complete + seen.phase1
+            if (!/JavaScript heap out of memory/.test(err) || announced < 2 || seen.complete + seen.phase1 !== announced || seen.violations.length) violations++
+            resolve()
+          })
+        }),
     )
     record({
       scenario: 'V8 heap out of memory',
@@ -175,35 +181,39 @@ describe('crash consistency: real out-of-memory deaths', () => {
   const limit = 192 << 20
   const cg = makeMemoryCgroup(limit, 'oom')
   if (typeof cg === 'string') console.log(`skipped the kernel OOM test: ${cg}`)
-  it.skipIf(typeof cg === 'string')('kernel OOM kill in a 192 MiB memory cgroup, 20 runs: every dump written before the SIGKILL survives and parses', () => {
-    const group = cg as Exclude<typeof cg, string>
-    const runs = 20
-    let violations = 0
-    let files = 0
-    const deaths: string[] = []
-    try {
-      for (let i = 0; i < runs; i++) {
-        const dir = join(scratch(), 'diag')
-        const r = group.runNode(join(root, '__test__/children/grow-native.mjs'), [dir, String(limit)], { timeout: 60_000 })
-        deaths.push(r.signal ?? String(r.status))
-        const announced = (r.stdout.match(/^dumped /gm) ?? []).length
-        const seen = inspect(dir)
-        files += seen.complete + seen.phase1
-        if (r.signal !== 'SIGKILL' || announced !== 2 || seen.complete + seen.phase1 !== 2 || seen.violations.length) violations++
+  it.skipIf(typeof cg === 'string')(
+    'kernel OOM kill in a 192 MiB memory cgroup, 20 runs: every dump written before the SIGKILL survives and parses',
+    () => {
+      const group = cg as Exclude<typeof cg, string>
+      const runs = 20
+      let violations = 0
+      let files = 0
+      const deaths: string[] = []
+      try {
+        for (let i = 0; i < runs; i++) {
+          const dir = join(scratch(), 'diag')
+          const r = group.runNode(join(root, '__test__/children/grow-native.mjs'), [dir, String(limit)], { timeout: 60_000 })
+          deaths.push(r.signal ?? String(r.status))
+          const announced = (r.stdout.match(/^dumped /gm) ?? []).length
+          const seen = inspect(dir)
+          files += seen.complete + seen.phase1
+          if (r.signal !== 'SIGKILL' || announced !== 2 || seen.complete + seen.phase1 !== 2 || seen.violations.length) violations++
+        }
+      } finally {
+        group.remove()
       }
-    } finally {
-      group.remove()
-    }
-    record({
-      scenario: 'Kernel OOM kill (memory cgroup)',
-      iterations: runs,
-      violations,
-      how: `a child grows Buffers in a ${limit >> 20} MiB cgroup (${group.version}) and dumps at 50% and 75% of the limit until the kernel sends SIGKILL`,
-      details: `${files} dump files survived, all valid; deaths: ${[...new Set(deaths)].join(', ')}`,
-    })
-    expect(deaths.every((d) => d === 'SIGKILL')).toBe(true)
-    expect(violations).toBe(0)
-  }, 300_000)
+      record({
+        scenario: 'Kernel OOM kill (memory cgroup)',
+        iterations: runs,
+        violations,
+        how: `a child grows Buffers in a ${limit >> 20} MiB cgroup (${group.version}) and dumps at 50% and 75% of the limit until the kernel sends SIGKILL`,
+        details: `${files} dump files survived, all valid; deaths: ${[...new Set(deaths)].join(', ')}`,
+      })
+      expect(deaths.every((d) => d === 'SIGKILL')).toBe(true)
+      expect(violations).toBe(0)
+    },
+    300_000,
+  )
 })
 
 function tryMountTmpfs(dir: string, size: string): string | null {
@@ -259,45 +269,48 @@ describe.each(implementations)('faults ($name)', ({ name, MemoryDiagnosticsDumpe
     }
   })
 
-  it.skipIf(noMount !== null)('read-only file system: found at construction (problem, no slot); after construction a clear error, the slot consumed', async () => {
-    const mnt = join(scratch(), 'ro')
-    expect(tryMountTmpfs(mnt, '256k')).toBeNull()
-    try {
-      mkdirSync(join(mnt, 'diag'), { mode: 0o700 })
-      const before = new MemoryDiagnosticsDumper({ directory: join(mnt, 'diag'), cooldownMs: 0 })
-      expect(before.problem).toBeNull()
-      if (name === 'native') {
-        // The native dumper holds its pre-armed phase-1 file open for writing, so the kernel
-        // refuses to remount the file system read-only under it (EBUSY) and its dump lands.
-        expect(spawnSync('mount', ['-o', 'remount,ro', mnt]).status).not.toBe(0)
-        expect(await before.dump('hard', input())).toMatchObject({ written: true, complete: true })
-        before.close()
-        // A dumper made after the remount finds the read-only file system at construction.
-        for (let i = 0; i < 50 && spawnSync('mount', ['-o', 'remount,ro', mnt]).status !== 0; i++) await new Promise((r) => setTimeout(r, 20))
+  it.skipIf(noMount !== null)(
+    'read-only file system: found at construction (problem, no slot); after construction a clear error, the slot consumed',
+    async () => {
+      const mnt = join(scratch(), 'ro')
+      expect(tryMountTmpfs(mnt, '256k')).toBeNull()
+      try {
+        mkdirSync(join(mnt, 'diag'), { mode: 0o700 })
+        const before = new MemoryDiagnosticsDumper({ directory: join(mnt, 'diag'), cooldownMs: 0 })
+        expect(before.problem).toBeNull()
+        if (name === 'native') {
+          // The native dumper holds its pre-armed phase-1 file open for writing, so the kernel
+          // refuses to remount the file system read-only under it (EBUSY) and its dump lands.
+          expect(spawnSync('mount', ['-o', 'remount,ro', mnt]).status).not.toBe(0)
+          expect(await before.dump('hard', input())).toMatchObject({ written: true, complete: true })
+          before.close()
+          // A dumper made after the remount finds the read-only file system at construction.
+          for (let i = 0; i < 50 && spawnSync('mount', ['-o', 'remount,ro', mnt]).status !== 0; i++) await new Promise((r) => setTimeout(r, 20))
+          const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+          const d = new MemoryDiagnosticsDumper({ directory: join(mnt, 'diag'), cooldownMs: 0 })
+          warn.mockRestore()
+          expect(d.problem).toMatch(/could not write to diagnostics directory .*(Read-only file system|EROFS)/)
+          expect(await d.dump('hard', input())).toMatchObject({ written: false, error: d.problem })
+          expect(d.dumpCount).toBe(0)
+          return
+        }
+        expect(spawnSync('mount', ['-o', 'remount,ro', mnt]).status).toBe(0)
         const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
         const d = new MemoryDiagnosticsDumper({ directory: join(mnt, 'diag'), cooldownMs: 0 })
         warn.mockRestore()
         expect(d.problem).toMatch(/could not write to diagnostics directory .*(Read-only file system|EROFS)/)
         expect(await d.dump('hard', input())).toMatchObject({ written: false, error: d.problem })
         expect(d.dumpCount).toBe(0)
-        return
+        const r = await before.dump('hard', input())
+        expect(r).toMatchObject({ written: false, complete: false })
+        expect(r!.error).toMatch(/^phase 1: could not create temporary file .*(Read-only file system|EROFS)/)
+        expect(before.dumpCount).toBe(1)
+        expect(await before.dump('hard', input())).toMatchObject({ written: false, dumpNumber: 2 })
+      } finally {
+        spawnSync('umount', [mnt])
       }
-      expect(spawnSync('mount', ['-o', 'remount,ro', mnt]).status).toBe(0)
-      const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
-      const d = new MemoryDiagnosticsDumper({ directory: join(mnt, 'diag'), cooldownMs: 0 })
-      warn.mockRestore()
-      expect(d.problem).toMatch(/could not write to diagnostics directory .*(Read-only file system|EROFS)/)
-      expect(await d.dump('hard', input())).toMatchObject({ written: false, error: d.problem })
-      expect(d.dumpCount).toBe(0)
-      const r = await before.dump('hard', input())
-      expect(r).toMatchObject({ written: false, complete: false })
-      expect(r!.error).toMatch(/^phase 1: could not create temporary file .*(Read-only file system|EROFS)/)
-      expect(before.dumpCount).toBe(1)
-      expect(await before.dump('hard', input())).toMatchObject({ written: false, dumpNumber: 2 })
-    } finally {
-      spawnSync('umount', [mnt])
-    }
-  })
+    },
+  )
 
   it('directory deleted between dumps: recreated (0700) and the dumps go on', async () => {
     const dir = join(scratch(), 'diag')
@@ -327,12 +340,14 @@ describe.each(implementations)('load ($name)', ({ name, MemoryDiagnosticsDumper,
       const d = new MemoryDiagnosticsDumper({ directory: workerData.dir, maxDumpsPerSession: 3, cooldownMs: 0, maxFiles: 100 })
       Promise.all(Array.from({ length: 100 }, () => d.dump('hard', { heapStatistics: v8.getHeapStatistics(), memoryUsage: process.memoryUsage() })))
         .then((r) => parentPort.postMessage(r.filter((x) => x.written).length))`
-    const workers = Array.from({ length: 8 }, (_, i) =>
-      new Promise<number>((resolve, reject) => {
-        const w = new Worker(code, { eval: true, env: { ...process.env, ...env }, workerData: { dir: join(base, `w${i}`) } })
-        w.once('message', (n) => w.terminate().then(() => resolve(n)))
-        w.once('error', reject)
-      }),
+    const workers = Array.from(
+      { length: 8 },
+      (_, i) =>
+        new Promise<number>((resolve, reject) => {
+          const w = new Worker(code, { eval: true, env: { ...process.env, ...env }, workerData: { dir: join(base, `w${i}`) } })
+          w.once('message', (n) => w.terminate().then(() => resolve(n)))
+          w.once('error', reject)
+        }),
     )
     const mainResults = await Promise.all(Array.from({ length: 100 }, () => main.dump('critical', input())))
     const workerCounts = await Promise.all(workers)
@@ -399,47 +414,57 @@ describe('soak', () => {
 describe.each(implementations)('crash consistency: kill at each syscall ($name)', ({ name, env }) => {
   const noStrace = straceUnavailable()
   if (noStrace) console.log(`skipped the syscall-kill sweep: ${noStrace}`)
-  it.skipIf(noStrace !== null)('SIGKILL injected at the Nth openat, write, fsync, rename, renameat2, link, linkat, fallocate and flock of every thread, for every N a dump reaches', () => {
-    const script = join(root, '__test__/children/dump-marked.mjs')
-    const kinds = ['openat', 'write', 'fsync', 'rename', 'renameat2', 'link', 'linkat', 'fallocate', 'flock']
-    // A clean traced run tells how many calls of each kind each thread makes up to the end of the dump.
-    const baseDir = join(scratch(), 'diag')
-    const log = join(scratch(), 'trace.log')
-    const clean = runNode(script, [baseDir], { env, prefix: ['strace', '-f', '-qq', '-o', log, '-e', `trace=${kinds.join(',')},access,faccessat,faccessat2`] })
-    expect(clean.status, clean.stderr).toBe(0)
-    const perThread = new Map<string, Record<string, number>>()
-    for (const line of readFileSync(log, 'utf8').split('\n')) {
-      if (line.includes('mdd-marker-end')) break
-      const m = /^(\d+)\s+(\w+)\(/.exec(line)
-      if (!m || !kinds.includes(m[2])) continue
-      const counts = perThread.get(m[1]) ?? {}
-      counts[m[2]] = (counts[m[2]] ?? 0) + 1
-      perThread.set(m[1], counts)
-    }
-    const states = { none: 0, phase1: 0, complete: 0 }
-    const violations: string[] = []
-    let iterations = 0
-    for (const kind of kinds) {
-      const max = Math.max(...[...perThread.values()].map((c) => c[kind] ?? 0))
-      for (let n = 1; n <= max; n++) {
-        iterations++
-        const dir = join(scratch(), 'diag')
-        runNode(script, [dir], { env, prefix: ['strace', '-f', '-qq', '-o', '/dev/null', '-e', `trace=${kind}`, '-e', `inject=${kind}:signal=KILL:when=${n}`] })
-        const seen = inspect(dir)
-        violations.push(...seen.violations.map((v) => `${kind} #${n}: ${v}`))
-        if (seen.complete) states.complete++
-        else if (seen.phase1) states.phase1++
-        else states.none++
+  it.skipIf(noStrace !== null)(
+    'SIGKILL injected at the Nth openat, write, fsync, rename, renameat2, link, linkat, fallocate and flock of every thread, for every N a dump reaches',
+    () => {
+      const script = join(root, '__test__/children/dump-marked.mjs')
+      const kinds = ['openat', 'write', 'fsync', 'rename', 'renameat2', 'link', 'linkat', 'fallocate', 'flock']
+      // A clean traced run tells how many calls of each kind each thread makes up to the end of the dump.
+      const baseDir = join(scratch(), 'diag')
+      const log = join(scratch(), 'trace.log')
+      const clean = runNode(script, [baseDir], {
+        env,
+        prefix: ['strace', '-f', '-qq', '-o', log, '-e', `trace=${kinds.join(',')},access,faccessat,faccessat2`],
+      })
+      expect(clean.status, clean.stderr).toBe(0)
+      const perThread = new Map<string, Record<string, number>>()
+      for (const line of readFileSync(log, 'utf8').split('\n')) {
+        if (line.includes('mdd-marker-end')) break
+        const m = /^(\d+)\s+(\w+)\(/.exec(line)
+        if (!m || !kinds.includes(m[2])) continue
+        const counts = perThread.get(m[1]) ?? {}
+        counts[m[2]] = (counts[m[2]] ?? 0) + 1
+        perThread.set(m[1], counts)
       }
-    }
-    record({
-      scenario: `Kill at each syscall (strace), ${name}`,
-      iterations,
-      violations: violations.length,
-      how: `strace -f -e inject=<call>:signal=KILL:when=N for ${kinds.join(', ')} and every N up to the most any thread makes by the end of one dump (armed phase 1: write + linkat; phase 2: locked temporary file, fsync, rename)`,
-      details: `after the kill: ${states.none} runs with no dump yet, ${states.phase1} with the phase-1 file, ${states.complete} with the complete file; never a partial file`,
-    })
-    expect(violations).toEqual([])
-    expect(states.phase1).toBeGreaterThan(0)
-  }, 300_000)
+      const states = { none: 0, phase1: 0, complete: 0 }
+      const violations: string[] = []
+      let iterations = 0
+      for (const kind of kinds) {
+        const max = Math.max(...[...perThread.values()].map((c) => c[kind] ?? 0))
+        for (let n = 1; n <= max; n++) {
+          iterations++
+          const dir = join(scratch(), 'diag')
+          runNode(script, [dir], {
+            env,
+            prefix: ['strace', '-f', '-qq', '-o', '/dev/null', '-e', `trace=${kind}`, '-e', `inject=${kind}:signal=KILL:when=${n}`],
+          })
+          const seen = inspect(dir)
+          violations.push(...seen.violations.map((v) => `${kind} #${n}: ${v}`))
+          if (seen.complete) states.complete++
+          else if (seen.phase1) states.phase1++
+          else states.none++
+        }
+      }
+      record({
+        scenario: `Kill at each syscall (strace), ${name}`,
+        iterations,
+        violations: violations.length,
+        how: `strace -f -e inject=<call>:signal=KILL:when=N for ${kinds.join(', ')} and every N up to the most any thread makes by the end of one dump (armed phase 1: write + linkat; phase 2: locked temporary file, fsync, rename)`,
+        details: `after the kill: ${states.none} runs with no dump yet, ${states.phase1} with the phase-1 file, ${states.complete} with the complete file; never a partial file`,
+      })
+      expect(violations).toEqual([])
+      expect(states.phase1).toBeGreaterThan(0)
+    },
+    300_000,
+  )
 })

@@ -6,7 +6,20 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, s
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { MemoryDiagnosticsDumper as NativeDumper, dumpFiles, implementations, input, readDump, recorderFile, recorderFiles, root, runNode, scratch, RECORDER_NAME, written } from './helpers.js'
+import {
+  dumpFiles,
+  implementations,
+  input,
+  MemoryDiagnosticsDumper as NativeDumper,
+  RECORDER_NAME,
+  readDump,
+  recorderFile,
+  recorderFiles,
+  root,
+  runNode,
+  scratch,
+  written,
+} from './helpers.js'
 import { record } from './reliability.js'
 
 /** Parses a recorder file (every line complete: these tests end their recorders cleanly or kill them between samples). */
@@ -126,50 +139,54 @@ describe.each(implementations)('write path ($name)', ({ name: impl, MemoryDiagno
 
   const noUnshare = unshareUnavailable()
   if (noUnshare) console.log(`skipped the PID-namespace test: ${noUnshare}`)
-  it.skipIf(noUnshare !== null)('writers in separate PID namespaces sharing a directory never remove each other’s live temporary files', async () => {
-    const dir = join(scratch(), 'diag')
-    mkdirSync(dir, { mode: 0o700 })
-    const count = 60
-    const script = join(root, '__test__/children/ns-writer.mjs')
-    // Three writers whose pids mean nothing to each other: one in this namespace, one as
-    // pid 1 of a new namespace, one as pid 3 of another (pid 2 there has exited).
-    const argvs = [
-      [process.execPath, script, dir, String(count)],
-      ['unshare', '--pid', '--fork', process.execPath, script, dir, String(count)],
-      ['unshare', '--pid', '--fork', 'sh', '-c', `true; "$0" "$@"; exit $?`, process.execPath, script, dir, String(count)],
-    ]
-    const outs = await Promise.all(
-      argvs.map(
-        (argv) =>
-          new Promise<any>((resolve) => {
-            const child = spawn(argv[0], argv.slice(1), { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-            let out = ''
-            let err = ''
-            child.stdout!.on('data', (d) => (out += d))
-            child.stderr!.on('data', (d) => (err += d))
-            child.on('exit', (code) => {
-              try {
-                resolve(JSON.parse(out.trim().split('\n').pop()!))
-              } catch {
-                resolve({ written: 0, complete: 0, errors: [`exit ${code}: ${err.slice(0, 500)}`] })
-              }
-            })
-          }),
-      ),
-    )
-    const errors = outs.flatMap((o) => o.errors)
-    record({
-      scenario: `Writers in three PID namespaces, ${impl}`,
-      iterations: 3 * count,
-      violations: errors.length + outs.reduce((n, o) => n + (count - o.complete), 0),
-      how: 'three processes (this namespace, pid 1 of a new one, pid 3 of another; unshare --pid --fork) dump 60 times each into one directory, a new dumper (and its sweep) every 5 dumps, every other phase 2 overlapping the next dump',
-      details: `${outs.reduce((n, o) => n + o.complete, 0)} complete dumps; failures: ${errors.length}`,
-    })
-    expect(errors).toEqual([])
-    expect(outs.map((o) => [o.written, o.complete])).toEqual(Array(3).fill([count, count]))
-    expect(dumpFiles(dir)).toHaveLength(3 * count)
-    dumpFiles(dir).forEach(readDump)
-  }, 120_000)
+  it.skipIf(noUnshare !== null)(
+    'writers in separate PID namespaces sharing a directory never remove each other’s live temporary files',
+    async () => {
+      const dir = join(scratch(), 'diag')
+      mkdirSync(dir, { mode: 0o700 })
+      const count = 60
+      const script = join(root, '__test__/children/ns-writer.mjs')
+      // Three writers whose pids mean nothing to each other: one in this namespace, one as
+      // pid 1 of a new namespace, one as pid 3 of another (pid 2 there has exited).
+      const argvs = [
+        [process.execPath, script, dir, String(count)],
+        ['unshare', '--pid', '--fork', process.execPath, script, dir, String(count)],
+        ['unshare', '--pid', '--fork', 'sh', '-c', `true; "$0" "$@"; exit $?`, process.execPath, script, dir, String(count)],
+      ]
+      const outs = await Promise.all(
+        argvs.map(
+          (argv) =>
+            new Promise<any>((resolve) => {
+              const child = spawn(argv[0], argv.slice(1), { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+              let out = ''
+              let err = ''
+              child.stdout!.on('data', (d) => (out += d))
+              child.stderr!.on('data', (d) => (err += d))
+              child.on('exit', (code) => {
+                try {
+                  resolve(JSON.parse(out.trim().split('\n').pop()!))
+                } catch {
+                  resolve({ written: 0, complete: 0, errors: [`exit ${code}: ${err.slice(0, 500)}`] })
+                }
+              })
+            }),
+        ),
+      )
+      const errors = outs.flatMap((o) => o.errors)
+      record({
+        scenario: `Writers in three PID namespaces, ${impl}`,
+        iterations: 3 * count,
+        violations: errors.length + outs.reduce((n, o) => n + (count - o.complete), 0),
+        how: 'three processes (this namespace, pid 1 of a new one, pid 3 of another; unshare --pid --fork) dump 60 times each into one directory, a new dumper (and its sweep) every 5 dumps, every other phase 2 overlapping the next dump',
+        details: `${outs.reduce((n, o) => n + o.complete, 0)} complete dumps; failures: ${errors.length}`,
+      })
+      expect(errors).toEqual([])
+      expect(outs.map((o) => [o.written, o.complete])).toEqual(Array(3).fill([count, count]))
+      expect(dumpFiles(dir)).toHaveLength(3 * count)
+      dumpFiles(dir).forEach(readDump)
+    },
+    120_000,
+  )
 
   it('phase 1 with the descriptors exhausted (EMFILE)', () => {
     const dir = join(scratch(), 'diag')
@@ -281,7 +298,10 @@ describe('one recorder trail per process (native)', () => {
     const dir = join(scratch(), 'diag')
     const start = (mode: string) =>
       new Promise<{ child: ReturnType<typeof spawn>; exited: Promise<void> }>((resolve) => {
-        const child = spawn(process.execPath, [join(root, '__test__/children/recorder-child.mjs'), dir, 'shared', mode], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+        const child = spawn(process.execPath, [join(root, '__test__/children/recorder-child.mjs'), dir, 'shared', mode], {
+          cwd: root,
+          stdio: ['ignore', 'pipe', 'inherit'],
+        })
         const exited = new Promise<void>((r) => child.on('exit', () => r()))
         child.stdout!.once('data', () => resolve({ child, exited }))
       })

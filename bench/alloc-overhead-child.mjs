@@ -4,6 +4,7 @@
 // - gc: a GC-heavy host whose event loop keeps turning; the loop delay p99 in ms.
 import { createRequire } from 'node:module'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../index.js')
 const [mode, workload, dir] = process.argv.slice(2)
 const rss0 = process.memoryUsage().rss
@@ -44,4 +45,6 @@ if (workload === 'alloc') {
 const rss1 = process.memoryUsage().rss
 const r = await dumper.dump('manual')
 dumper.close()
-console.log(JSON.stringify({ mode, workload, ...result, rssGrowthBytes: rss1 - rss0, startedRss, rss: rss1, fetchMillis: r.allocationProfile?.fetchMillis ?? null }))
+console.log(
+  JSON.stringify({ mode, workload, ...result, rssGrowthBytes: rss1 - rss0, startedRss, rss: rss1, fetchMillis: r.allocationProfile?.fetchMillis ?? null }),
+)

@@ -22,7 +22,9 @@ for (let r = 0; r < runs; r++) {
   for (const workload of ['alloc', 'gc']) {
     // Alternate which goes first, so drift in the machine's load hits both alike.
     for (const mode of r % 2 ? ['on', 'off'] : ['off', 'on']) {
-      const out = execFileSync(process.execPath, [join(here, 'alloc-overhead-child.mjs'), mode, workload, join(scratch, `${r}-${workload}-${mode}`)], { encoding: 'utf8' })
+      const out = execFileSync(process.execPath, [join(here, 'alloc-overhead-child.mjs'), mode, workload, join(scratch, `${r}-${workload}-${mode}`)], {
+        encoding: 'utf8',
+      })
       results.push(JSON.parse(out.trim().split('\n').at(-1)))
     }
   }

@@ -30,20 +30,23 @@ export class PlainJsDumper {
       text = JSON.stringify(payload, null, 2)
     }
     fs.writeFileSync(filePath, text)
-    return new Promise((resolve) => setImmediate(resolve)).then(() => new Promise((resolve) => {
-      const heapSpaces = v8.getHeapSpaceStatistics()
-      const resourceUsage = process.resourceUsage()
-      let smaps = null
-      let fds = null
-      try {
-        smaps = fs.readFileSync('/proc/self/smaps_rollup', 'utf8')
-        fds = fs.readdirSync('/proc/self/fd').length
-      } catch {}
-      execFile('ps', ['-axo', 'pid=,ppid=,rss='], { maxBuffer: 16 << 20 }, (err, stdout) => {
-        const tree = err ? null : stdout.trim().split('\n').length
-        fs.writeFileSync(filePath, JSON.stringify({ ...payload, heapSpaces, resourceUsage, smaps, fds, processes: tree }, null, 2))
-        resolve({ filePath, complete: !err })
-      })
-    }))
+    return new Promise((resolve) => setImmediate(resolve)).then(
+      () =>
+        new Promise((resolve) => {
+          const heapSpaces = v8.getHeapSpaceStatistics()
+          const resourceUsage = process.resourceUsage()
+          let smaps = null
+          let fds = null
+          try {
+            smaps = fs.readFileSync('/proc/self/smaps_rollup', 'utf8')
+            fds = fs.readdirSync('/proc/self/fd').length
+          } catch {}
+          execFile('ps', ['-axo', 'pid=,ppid=,rss='], { maxBuffer: 16 << 20 }, (err, stdout) => {
+            const tree = err ? null : stdout.trim().split('\n').length
+            fs.writeFileSync(filePath, JSON.stringify({ ...payload, heapSpaces, resourceUsage, smaps, fds, processes: tree }, null, 2))
+            resolve({ filePath, complete: !err })
+          })
+        }),
+    )
   }
 }

@@ -105,9 +105,28 @@ const observe = run(['observe', quick ? '10000' : '1000000']).value
 
 // ---- the table ------------------------------------------------------------------------
 const N = 'native'
-const rows = [['baseline: await of a resolved promise with an equivalent result object', '—', '—', '—', `${(heap['baseline: await of a resolved promise'] / 1024).toFixed(1)} KiB`, '—', ...sizes.map(() => '—'), '—']]
+const rows = [
+  [
+    'baseline: await of a resolved promise with an equivalent result object',
+    '—',
+    '—',
+    '—',
+    `${(heap['baseline: await of a resolved promise'] / 1024).toFixed(1)} KiB`,
+    '—',
+    ...sizes.map(() => '—'),
+    '—',
+  ],
+]
 const p1 = (set, name) => set?.results[name]
-for (const name of ['native', 'js', 'plain JS', 'node report', 'floor (writeFileSync)', 'floor (Rust create+write+rename)', 'floor (Rust write+link, pre-opened)']) {
+for (const name of [
+  'native',
+  'js',
+  'plain JS',
+  'node report',
+  'floor (writeFileSync)',
+  'floor (Rust create+write+rename)',
+  'floor (Rust write+link, pre-opened)',
+]) {
   const t = p1(tmpfs, name)
   const d = p1(disk, name)
   rows.push([
@@ -141,11 +160,7 @@ const targets = [
   ['phase 1 at most 2.5x of the Rust write+link floor (disk)', phase1Ratio(disk, 'floor (Rust write+link, pre-opened)'), (v) => v <= 2.5],
   ['zero forks per dump', forkCount[N], (v) => v === 0],
   ['at most 0.75 KiB of V8 heap per awaited dump', heap[N] / 1024, (v) => v <= 0.75],
-  [
-    `phase 2 latency at ${sizes.at(-1)} MiB within 1.2x of 100 MiB`,
-    scale[sizes.at(-1)][N] / scale[100][N],
-    (v) => v <= 1.2,
-  ],
+  [`phase 2 latency at ${sizes.at(-1)} MiB within 1.2x of 100 MiB`, scale[sizes.at(-1)][N] / scale[100][N], (v) => v <= 1.2],
   [
     `host event-loop delay p99 at ${loopMiB} MiB with phase 2 running, within 1.2x of the same GC-heavy workload without dumps`,
     loop[N].p99Ms / loop['no dumps'].p99Ms,
@@ -159,11 +174,21 @@ try {
   rust = execFileSync('rustc', ['--version'], { encoding: 'utf8' }).trim()
 } catch {}
 // V8's heap-snapshot peak per shape (and, in the full run, per supported Node version).
-const peakArgs = quick ? ['--nodes', process.versions.node.split('.')[0], '--sizes', '0,4', '--shapes', 'strings,mix'] : ['--nodes', '20,22,24,26', '--sizes', '0,8,24']
-const peakRun = spawnSync(process.execPath, [path.join(root, 'bench', 'snapshot-peak.mjs'), ...peakArgs], { encoding: 'utf8', maxBuffer: 16 << 20, timeout: 1_800_000 })
+const peakArgs = quick
+  ? ['--nodes', process.versions.node.split('.')[0], '--sizes', '0,4', '--shapes', 'strings,mix']
+  : ['--nodes', '20,22,24,26', '--sizes', '0,8,24']
+const peakRun = spawnSync(process.execPath, [path.join(root, 'bench', 'snapshot-peak.mjs'), ...peakArgs], {
+  encoding: 'utf8',
+  maxBuffer: 16 << 20,
+  timeout: 1_800_000,
+})
 const snapshotPeak = peakRun.status === 0 ? peakRun.stdout : `snapshot-peak.mjs failed: ${peakRun.stderr}`
 // The cost of options.allocationProfile, off and on side by side (fresh processes).
-const allocRun = spawnSync(process.execPath, [path.join(root, 'bench', 'allocation-profile.mjs'), '--runs', quick ? '1' : '7'], { encoding: 'utf8', maxBuffer: 16 << 20, timeout: 1_800_000 })
+const allocRun = spawnSync(process.execPath, [path.join(root, 'bench', 'allocation-profile.mjs'), '--runs', quick ? '1' : '7'], {
+  encoding: 'utf8',
+  maxBuffer: 16 << 20,
+  timeout: 1_800_000,
+})
 const allocationProfileCost = allocRun.status === 0 ? allocRun.stdout.trim() : `allocation-profile.mjs failed: ${allocRun.stderr}`
 const md = [
   '# Benchmarks',
@@ -194,27 +219,40 @@ const md = [
   '',
   `Phase 2 and \`/proc/self/smaps_rollup\` by resident size. By default (\`smapsRollup: 'auto'\`) phase 2 reads \`smaps_rollup\` only below 128 MiB resident: producing it makes the kernel walk every page-table entry under the memory-map lock V8's GC needs. The RSS split comes from \`/proc/self/status\` at every size (${[...new Set(sizes.flatMap((s) => scale[s].rssSplitSources))].join('; ')}).`,
   '',
-  '| resident (process RSS) | native phase 2 end to end | its `phase2Millis` | with `smapsRollup: \'always\'` | one direct read of `smaps_rollup` |',
+  "| resident (process RSS) | native phase 2 end to end | its `phase2Millis` | with `smapsRollup: 'always'` | one direct read of `smaps_rollup` |",
   '| --- | --- | --- | --- | --- |',
   `| ${scale[sizes[0]].atStart.rssMiB.toFixed(0)} MiB (before allocating) | — | — | — | ${scale[sizes[0]].atStart.smapsReadMs.toFixed(2)} ms |`,
-  ...sizes.map((s) => `| ${s >= 1024 ? `${s / 1024} GiB` : `${s} MiB`} (${scale[s].rssMiB.toFixed(0)} MiB) | ${scale[s][N].toFixed(2)} ms | ${scale[s].nativePhase2Millis.toFixed(2)} ms | ${scale[s]['native, smapsRollup always'].toFixed(2)} ms | ${scale[s].smapsReadMs.toFixed(2)} ms |`),
+  ...sizes.map(
+    (s) =>
+      `| ${s >= 1024 ? `${s / 1024} GiB` : `${s} MiB`} (${scale[s].rssMiB.toFixed(0)} MiB) | ${scale[s][N].toFixed(2)} ms | ${scale[s].nativePhase2Millis.toFixed(2)} ms | ${scale[s]['native, smapsRollup always'].toFixed(2)} ms | ${scale[s].smapsReadMs.toFixed(2)} ms |`,
+  ),
   '',
   `Host event-loop delay (\`perf_hooks.monitorEventLoopDelay\`, resolution 1 ms) with ${loopMiB >= 1024 ? `${loopMiB / 1024} GiB` : `${loopMiB} MiB`} resident (${loop.rssMiB.toFixed(0)} MiB RSS) while the JS thread runs a GC-heavy workload (5 ms slices allocating short-lived objects and churning a retained set), in alternating segments; median over 6 segments of each segment's p99 (worst segment; mean):`,
   '',
   '| condition | event-loop delay p99 (worst) | mean | dumps completed |',
   '| --- | --- | --- | --- |',
-  ...['no dumps', N, 'native, smapsRollup always'].map((n) => `| ${n === N ? 'native (default), dumping back to back' : n === 'no dumps' ? 'no dumps' : "native with smapsRollup: 'always', dumping back to back"} | ${loop[n].p99Ms.toFixed(2)} ms (${loop[n].maxP99Ms.toFixed(2)} ms) | ${loop[n].meanMs.toFixed(2)} ms | ${loop[n].dumps} |`),
+  ...['no dumps', N, 'native, smapsRollup always'].map(
+    (n) =>
+      `| ${n === N ? 'native (default), dumping back to back' : n === 'no dumps' ? 'no dumps' : "native with smapsRollup: 'always', dumping back to back"} | ${loop[n].p99Ms.toFixed(2)} ms (${loop[n].maxP99Ms.toFixed(2)} ms) | ${loop[n].meanMs.toFixed(2)} ms | ${loop[n].dumps} |`,
+  ),
   '',
-  `Collecting omitted input on the JS thread: ${fmtUs(collect['all of it (what dump(trigger) collects)'])} per \`dump(trigger)\` (median), measured between dumps as a host makes the calls, of which ${Object.entries(collect)
+  `Collecting omitted input on the JS thread: ${fmtUs(collect['all of it (what dump(trigger) collects)'])} per \`dump(trigger)\` (median), measured between dumps as a host makes the calls, of which ${Object.entries(
+    collect,
+  )
     .filter(([k]) => k.includes('()'))
     .map(([k, v]) => `\`${k}\` ${fmtUs(v)}`)
-    .join(', ')}. Phase 1 through the public class on ${shm ? 'tmpfs' : 'disk'}, alternating: ${fmtUs(collect['phase 1, input omitted'])} with the input omitted, ${fmtUs(collect['phase 1, input passed'])} with the same figures passed (collected beforehand, untimed): ${ratio(collect['phase 1, input omitted'], collect['phase 1, input passed'])}.`,
+    .join(
+      ', ',
+    )}. Phase 1 through the public class on ${shm ? 'tmpfs' : 'disk'}, alternating: ${fmtUs(collect['phase 1, input omitted'])} with the input omitted, ${fmtUs(collect['phase 1, input passed'])} with the same figures passed (collected beforehand, untimed): ${ratio(collect['phase 1, input omitted'], collect['phase 1, input passed'])}.`,
   '',
   `glibc \`mallinfo2()\` (phase 2's \`memoryAccounting.malloc\`), called from a native thread of a Node process: it walks each malloc arena's free lists holding that arena's lock, so its duration bounds how long another thread's \`malloc\` can wait. Each row first allocates the given number of small blocks and frees every other one (longer free lists); "slowest malloc" is another thread's slowest \`malloc(64)\`+\`free\` over the same window (${mallinfo[0].calls} calls, 200 µs apart) without and with the calls.`,
   '',
   '| fragmented blocks | call median | p99 | max | slowest malloc without / with the calls | free retained | in use |',
   '| --- | --- | --- | --- | --- | --- | --- |',
-  ...mallinfo.map((m) => `| ${m.fragment.toLocaleString('en')} | ${fmtUs(m.medianUs)} | ${fmtUs(m.p99Us)} | ${fmtUs(m.maxUs)} | ${fmtUs(m.mallocMaxIdleUs)} / ${fmtUs(m.mallocMaxDuringUs)} | ${m.freeRetainedMiB.toFixed(1)} MiB | ${m.inUseMiB.toFixed(1)} MiB |`),
+  ...mallinfo.map(
+    (m) =>
+      `| ${m.fragment.toLocaleString('en')} | ${fmtUs(m.medianUs)} | ${fmtUs(m.p99Us)} | ${fmtUs(m.maxUs)} | ${fmtUs(m.mallocMaxIdleUs)} / ${fmtUs(m.mallocMaxDuringUs)} | ${m.freeRetainedMiB.toFixed(1)} MiB | ${m.inUseMiB.toFixed(1)} MiB |`,
+  ),
   '',
   '## The cost of allocation profiles (`options.allocationProfile`)',
   '',
@@ -234,7 +272,9 @@ const md = [
   '',
   '| target | measured | met |',
   '| --- | --- | --- |',
-  ...targets.map(([name, v, ok]) => `| ${name} | ${typeof v === 'number' ? v.toFixed(2) : 'n/a'} | ${v === null || v === undefined ? 'n/a' : ok(v) ? 'yes' : '**no**'} |`),
+  ...targets.map(
+    ([name, v, ok]) => `| ${name} | ${typeof v === 'number' ? v.toFixed(2) : 'n/a'} | ${v === null || v === undefined ? 'n/a' : ok(v) ? 'yes' : '**no**'} |`,
+  ),
   '',
   'Where a target is missed, the reason found is noted below the table in the README and the',
   'closing notes; the figures here are what this run measured.',
@@ -244,7 +284,7 @@ const md = [
   'settled (phase 1 plus any phase-2 work that runs on the JS thread). "V8 heap per dump" is the',
   'growth of `used_heap_size` over awaited dumps with a 64 MiB young generation (no scavenge in',
   'between), after 20 warm-up calls and a full GC, median of 5 repetitions, with the inputs built',
-  'beforehand, so the caller\'s own `getHeapStatistics()` objects are not counted; for the addon it',
+  "beforehand, so the caller's own `getHeapStatistics()` objects are not counted; for the addon it",
   'is the input read through Node-API, the promise and the result object (decomposed above).',
   '',
 ]

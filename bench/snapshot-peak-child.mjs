@@ -3,7 +3,7 @@
 // through /proc/self/clear_refs just before). Run with --expose-gc:
 //   node --expose-gc bench/snapshot-peak-child.mjs <shape> <MiB>
 // Prints one JSON line. Used by bench/snapshot-peak.mjs; no addon involved.
-import { readFileSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import v8 from 'node:v8'
@@ -32,4 +32,16 @@ v8.writeHeapSnapshot(file)
 const millis = performance.now() - t0
 const peak = status('VmHWM')
 rmSync(dir, { recursive: true, force: true })
-console.log(JSON.stringify({ node: process.versions.node, shape, entries: keep.length, usedHeap, rssBefore, peak, extra: peak - rssBefore, ratio: (peak - rssBefore) / usedHeap, millis: Math.round(millis) }))
+console.log(
+  JSON.stringify({
+    node: process.versions.node,
+    shape,
+    entries: keep.length,
+    usedHeap,
+    rssBefore,
+    peak,
+    extra: peak - rssBefore,
+    ratio: (peak - rssBefore) / usedHeap,
+    millis: Math.round(millis),
+  }),
+)

@@ -37,7 +37,9 @@ for (const major of nodes) {
       const r = JSON.parse(out.trim().split('\n').pop())
       rows.push({ major, ...r })
       const estimate = Math.max(0, r.usedHeap - 4 * MiB) * 50 + 64 * MiB
-      console.log(`Node ${r.node.padEnd(8)} ${shape.padEnd(9)} heap ${(r.usedHeap / MiB).toFixed(1).padStart(6)} MiB  rss ${(r.rssBefore / MiB).toFixed(0).padStart(4)} MiB  snapshot peak +${(r.extra / MiB).toFixed(0).padStart(5)} MiB  ${r.ratio.toFixed(1).padStart(5)}x heap  ${String(r.millis).padStart(5)} ms  guard's estimate ${(estimate / MiB).toFixed(0).padStart(5)} MiB (${estimate >= r.extra ? 'covers it' : 'SHORT'}, ${(estimate / r.extra).toFixed(1)}x)`)
+      console.log(
+        `Node ${r.node.padEnd(8)} ${shape.padEnd(9)} heap ${(r.usedHeap / MiB).toFixed(1).padStart(6)} MiB  rss ${(r.rssBefore / MiB).toFixed(0).padStart(4)} MiB  snapshot peak +${(r.extra / MiB).toFixed(0).padStart(5)} MiB  ${r.ratio.toFixed(1).padStart(5)}x heap  ${String(r.millis).padStart(5)} ms  guard's estimate ${(estimate / MiB).toFixed(0).padStart(5)} MiB (${estimate >= r.extra ? 'covers it' : 'SHORT'}, ${(estimate / r.extra).toFixed(1)}x)`,
+      )
     }
   }
 }
@@ -51,7 +53,9 @@ for (const major of nodes) {
     const [lo, hi] = [pts[0], pts[pts.length - 1]]
     const slope = (hi.extra - lo.extra) / (hi.usedHeap - lo.usedHeap)
     const fixed = lo.extra - slope * lo.usedHeap
-    console.log(`Node ${major} ${shape.padEnd(9)} slope ${slope.toFixed(1).padStart(5)}  fixed ${(fixed / MiB).toFixed(0).padStart(5)} MiB  worst ratio ${Math.max(...pts.map((p) => p.ratio)).toFixed(1)}x`)
+    console.log(
+      `Node ${major} ${shape.padEnd(9)} slope ${slope.toFixed(1).padStart(5)}  fixed ${(fixed / MiB).toFixed(0).padStart(5)} MiB  worst ratio ${Math.max(...pts.map((p) => p.ratio)).toFixed(1)}x`,
+    )
   }
 }
 if (process.argv.includes('--json')) console.log(JSON.stringify(rows))

@@ -11,7 +11,13 @@ export const SHAPES = {
   // Boxed doubles in objects: two nodes per entry.
   doubles: (i) => ({ x: i + 0.5 }),
   // A realistic mix: records with strings, arrays and nested objects, as parsed JSON.
-  mix: (i) => ({ id: i, name: `user-${i}`, tags: ['a', 'b', `t${i % 100}`], meta: { score: i * 1.5, active: i % 2 === 0 }, text: 'lorem ipsum dolor sit amet '.repeat(1 + (i % 8)) + i }),
+  mix: (i) => ({
+    id: i,
+    name: `user-${i}`,
+    tags: ['a', 'b', `t${i % 100}`],
+    meta: { score: i * 1.5, active: i % 2 === 0 },
+    text: 'lorem ipsum dolor sit amet '.repeat(1 + (i % 8)) + i,
+  }),
 }
 
 /** Grows `keep` with entries of `shape` until the heap used after a GC has grown by `bytes`. */

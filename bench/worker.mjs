@@ -13,7 +13,12 @@ const native = require('../native.js')
 const js = require('../lib/fallback.js').create('benchmark')
 const { wrap, fill, activeResources } = require('../lib/wrap.js')
 const hooksDir = path.join(root, 'target', 'test-hooks')
-const hooks = require(path.join(hooksDir, fs.readdirSync(hooksDir).find((f) => f.endsWith('.node'))))
+const hooks = require(
+  path.join(
+    hooksDir,
+    fs.readdirSync(hooksDir).find((f) => f.endsWith('.node')),
+  ),
+)
 
 const [what, ...args] = process.argv.slice(2)
 const input = () => ({ heapStatistics: v8.getHeapStatistics(), memoryUsage: process.memoryUsage(), heapSpaces: v8.getHeapSpaceStatistics() })
@@ -121,7 +126,10 @@ async function heapAlloc(base, iterations) {
   // What any awaited promise carrying an equivalent result object costs a JS caller.
   const sample = { filePath: path.join(base, 'native', 'memory-nosessn-2026-01-01T00-00-00-000Z-1.json'), trigger: 'hard', complete: true, written: true }
   let k = 0
-  out['baseline: await of a resolved promise'] = await perCall(() => Promise.resolve({ ...sample, dumpNumber: k++ }), () => null)
+  out['baseline: await of a resolved promise'] = await perCall(
+    () => Promise.resolve({ ...sample, dumpNumber: k++ }),
+    () => null,
+  )
   // Where the native figure goes: the same awaited call skipped by the session cap (the
   // input read through Node-API, a promise resolved with null), and a full dump with
   // empty input objects (promise, phase 2 settled through the dumper's threadsafe

@@ -27,7 +27,7 @@ const dumper = new MemoryDiagnosticsDumper({
 })
 
 const retained = []
-let fired = { hard: false, critical: false }
+const fired = { hard: false, critical: false }
 let pauseUntil = 0
 
 function level(ratio) {

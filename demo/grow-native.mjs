@@ -19,7 +19,10 @@ function step() {
   held.push(Buffer.alloc(2 << 20, 7))
   dumper.observe(v8.getHeapStatistics(), process.memoryUsage())
   const rss = process.memoryUsage().rss
-  for (const [level, at] of [['hard', 0.5], ['critical', 0.75]]) {
+  for (const [level, at] of [
+    ['hard', 0.5],
+    ['critical', 0.75],
+  ]) {
     if (rss >= at * limit && !fired.has(level)) {
       fired.add(level)
       dumper.dump(level, { heapStatistics: v8.getHeapStatistics(), memoryUsage: process.memoryUsage() })

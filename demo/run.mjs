@@ -44,9 +44,13 @@ if (kernelMode) {
   }
   console.log(`Starting a Node child in a ${LIMIT / 2 ** 20} MiB memory cgroup that keeps allocating Buffers.`)
   console.log(`Its monitor dumps at 50% and 75% of the limit into ${relative(root, diagnostics)}/; the flight recorder samples every 100 ms.\n`)
-  child = spawn('sh', ['-c', 'echo $$ > "$0" && exec "$@"', join(cgroup.dir, 'cgroup.procs'), process.execPath, join(root, 'demo/grow-native.mjs'), diagnostics, String(LIMIT)], {
-    stdio: ['ignore', 'inherit', 'pipe'],
-  })
+  child = spawn(
+    'sh',
+    ['-c', 'echo $$ > "$0" && exec "$@"', join(cgroup.dir, 'cgroup.procs'), process.execPath, join(root, 'demo/grow-native.mjs'), diagnostics, String(LIMIT)],
+    {
+      stdio: ['ignore', 'inherit', 'pipe'],
+    },
+  )
 } else {
   console.log(`Starting a Node child with --max-old-space-size=128 that keeps retaining memory.`)
   console.log(`Its monitor dumps at hard and critical pressure into ${relative(root, diagnostics)}/; the flight recorder samples every 100 ms.\n`)
@@ -89,7 +93,9 @@ if (recorderName) {
   })
   const samples = records.filter((r) => r.type === 'sample')
   const last = samples.at(-1)
-  console.log(`\nFlight recorder (${relative(root, join(diagnostics, recorderName))}): ${samples.length} samples, ${records.some((r) => r.type === 'exit') ? 'with' : 'no'} exit record`)
+  console.log(
+    `\nFlight recorder (${relative(root, join(diagnostics, recorderName))}): ${samples.length} samples, ${records.some((r) => r.type === 'exit') ? 'with' : 'no'} exit record`,
+  )
   if (last) {
     console.log(`  last sample ${diedAt - last.epochMs} ms before the death; RSS over time:`)
     const step = Math.max(1, Math.floor(samples.length / 6))
@@ -100,7 +106,9 @@ if (recorderName) {
 
 let files = []
 try {
-  files = readdirSync(diagnostics).filter((f) => /^memory-.*\.json$/.test(f)).sort()
+  files = readdirSync(diagnostics)
+    .filter((f) => /^memory-.*\.json$/.test(f))
+    .sort()
 } catch {
   /* reported below */
 }
@@ -127,7 +135,9 @@ for (const f of files) {
 
 // What a maintainer who receives these files would run.
 console.log(`\n$ npx memory-diagnostics-dumper inspect ${relative(root, diagnostics)}`)
-const inspected = spawnSync(process.execPath, [join(root, 'bin/memory-diagnostics-dumper.js'), 'inspect', diagnostics, '--svg', join(runDir, 'timeline.svg')], { encoding: 'utf8' })
+const inspected = spawnSync(process.execPath, [join(root, 'bin/memory-diagnostics-dumper.js'), 'inspect', diagnostics, '--svg', join(runDir, 'timeline.svg')], {
+  encoding: 'utf8',
+})
 process.stdout.write(inspected.stdout.replace(/^/gm, '  '))
 console.log(`  (timeline picture: ${relative(root, join(runDir, 'timeline.svg'))})`)
 

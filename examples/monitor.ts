@@ -5,7 +5,7 @@
 // type-checks this file (strict) and runs it, in this process and in a child driven to
 // a real V8 out-of-memory crash.
 import v8 from 'node:v8'
-import { MemoryDiagnosticsDumper, type DumperOptions } from 'memory-diagnostics-dumper'
+import { type DumperOptions, MemoryDiagnosticsDumper } from 'memory-diagnostics-dumper'
 
 export type Pressure = 'normal' | 'hard' | 'critical'
 

@@ -20,7 +20,8 @@ const monitor = new MemoryPressureMonitor({
   heapRatio: { hard: (0.6 * oldSpace) / limit, critical: (0.8 * oldSpace) / limit },
   dumper: { sessionId: 'oom-child', cooldownMs: 0 },
   cleanup: (level) => {
-    const files = readdirSync(directory).filter((f) => f.startsWith('memory-') && f.endsWith('.json'))
+    const files = readdirSync(directory)
+      .filter((f) => f.startsWith('memory-') && f.endsWith('.json'))
       .sort()
     const docs = files.map((f) => JSON.parse(readFileSync(join(directory, f), 'utf8')) as { trigger: string })
     console.log(JSON.stringify({ cleanup: level, onDisk: docs.map((d) => d.trigger) }))

@@ -1,7 +1,6 @@
 'use strict'
 // The memory accounting of a dump and its growth point: the twin of src/accounting.rs.
 
-
 const CODE_SPACES = ['code_space', 'code_large_object_space']
 const MALLOC_UNAVAILABLE = 'unavailable in the js implementation: mallinfo2 needs the native addon'
 const ACCOUNTING_PARTS = ['v8Heap', 'v8Code', 'arrayBuffers', 'externalOther', 'mallocOther', 'mallocFree', 'threadStacks', 'fileBacked', 'sharedMemory']
@@ -36,7 +35,8 @@ function accounting(status, at) {
   }
   const ab = bytesOf(u.arrayBuffers)
   const ext = bytesOf(u.external) ?? bytesOf(h.externalMemory)
-  const fromStatus = (v, src) => (v != null ? known(v, src) : status ? unknown(`${src} is not in /proc/self/status`) : unknown('/proc/self/status was not read'))
+  const fromStatus = (v, src) =>
+    v != null ? known(v, src) : status ? unknown(`${src} is not in /proc/self/status`) : unknown('/proc/self/status was not read')
   const parts = {
     v8Heap,
     v8Code,

@@ -94,7 +94,17 @@ function growthFinding(points) {
 function growth(points) {
   const f = growthFinding(points)
   const { byKind } = f
-  const none = (evidence) => ({ kind: null, label: null, bytes: null, seconds: null, points: points.length, byKind, minBytes: GROWTH_MIN_BYTES, evidence, advice: null })
+  const none = (evidence) => ({
+    kind: null,
+    label: null,
+    bytes: null,
+    seconds: null,
+    points: points.length,
+    byKind,
+    minBytes: GROWTH_MIN_BYTES,
+    evidence,
+    advice: null,
+  })
   if (points.length < 2 || !Object.keys(byKind).length) return none(`${points.length} point(s) with figures: growth needs two`)
   if (!f.kind) return none(`nothing grew by ${mib(GROWTH_MIN_BYTES)} or more over ${points.length} points: ${f.listing}`)
   const seconds = (f.to.epochMs - f.from.epochMs) / 1000
@@ -169,10 +179,14 @@ function analyze(f) {
     }
   }
   if (known(f.cgroupOomKills) && f.cgroupOomKills > 0) {
-    add('cgroupOomKills', 'critical', `the kernel has already OOM-killed ${fixed(f.cgroupOomKills, 0)} process(es) in this cgroup`, { oomKill: f.cgroupOomKills })
+    add('cgroupOomKills', 'critical', `the kernel has already OOM-killed ${fixed(f.cgroupOomKills, 0)} process(es) in this cgroup`, {
+      oomKill: f.cgroupOomKills,
+    })
   }
   if (known(f.cgroupMaxEvents) && f.cgroupMaxEvents > 0) {
-    add('cgroupLimitHit', 'warning', `the cgroup hit its memory limit ${fixed(f.cgroupMaxEvents, 0)} time(s) and had to reclaim`, { maxEvents: f.cgroupMaxEvents })
+    add('cgroupLimitHit', 'warning', `the cgroup hit its memory limit ${fixed(f.cgroupMaxEvents, 0)} time(s) and had to reclaim`, {
+      maxEvents: f.cgroupMaxEvents,
+    })
   }
   const some = known(f.psiSomeAvg10) ? f.psiSomeAvg10 : null
   const full = known(f.psiFullAvg10) ? f.psiFullAvg10 : null

@@ -66,7 +66,22 @@ const MIN_NAME_CHARS = 3
  * users of container images and CI runners (a user `node` would otherwise turn every process
  * named `node` into `<user>`). They are not matched as words.
  */
-const GENERIC_NAMES = new Set(['root', 'node', 'app', 'user', 'admin', 'ubuntu', 'debian', 'runner', 'vscode', 'codespace', 'nobody', 'www-data', 'localhost', 'docker'])
+const GENERIC_NAMES = new Set([
+  'root',
+  'node',
+  'app',
+  'user',
+  'admin',
+  'ubuntu',
+  'debian',
+  'runner',
+  'vscode',
+  'codespace',
+  'nobody',
+  'www-data',
+  'localhost',
+  'docker',
+])
 function redactionRules(env = process.env, identity = {}) {
   const uniq = (list, min) => [...new Set(list.filter((v) => typeof v === 'string' && v.trim().length >= min).map((v) => v.trim()))]
   let info = {}
@@ -85,7 +100,14 @@ function redactionRules(env = process.env, identity = {}) {
   const word = (values) => new RegExp(`(?<![A-Za-z0-9])(?:${values.map(reEscape).join('|')})(?![A-Za-z0-9]|:[A-Za-z])`, 'gi')
   const rules = []
   // A home directory is a path prefix: it ends where a path component ends.
-  if (homes.length) rules.push({ what: 'home directory', replacement: '~', nameReplacement: 'home', values: homes, re: new RegExp(`(?:${homes.map(reEscape).join('|')})(?![A-Za-z0-9_.-])`, 'g') })
+  if (homes.length)
+    rules.push({
+      what: 'home directory',
+      replacement: '~',
+      nameReplacement: 'home',
+      values: homes,
+      re: new RegExp(`(?:${homes.map(reEscape).join('|')})(?![A-Za-z0-9_.-])`, 'g'),
+    })
   if (users.length) rules.push({ what: 'user name', replacement: '<user>', nameReplacement: 'user', values: users, re: word(users) })
   if (hosts.length) rules.push({ what: 'host name', replacement: '<host>', nameReplacement: 'host', values: hosts, re: word(hosts) })
   return rules
@@ -282,7 +304,9 @@ function parseSince(v, now = Date.now()) {
 function select(processes, opts) {
   let pool = processes
   if (opts.session != null) {
-    const want = String(opts.session).replace(/[^A-Za-z0-9_]/g, '').slice(0, 8)
+    const want = String(opts.session)
+      .replace(/[^A-Za-z0-9_]/g, '')
+      .slice(0, 8)
     pool = pool.filter((p) => p.sessionIds.some((s) => s === want || s === opts.session))
   }
   if (opts.since != null) pool = pool.filter((p) => lastMsOf(p) >= opts.since)
@@ -305,7 +329,12 @@ function thin(records, every) {
   let lastSample = -1
   let seen = 0
   let tail = 0
-  for (let i = records.length - 1; i >= 0 && tail < LIMITS.tailSamples; i--) if (records[i].type === 'sample') (keep[i] = true), tail++
+  for (let i = records.length - 1; i >= 0 && tail < LIMITS.tailSamples; i--) {
+    if (records[i].type === 'sample') {
+      keep[i] = true
+      tail++
+    }
+  }
   for (let i = 0; i < records.length; i++) {
     if (records[i].type !== 'sample') {
       keep[i] = true
@@ -354,14 +383,25 @@ function assemble(chosen, state, meta) {
     createdAt: meta.createdAt,
     selection: {
       rule: meta.rule,
-      processes: summary.processes.map((p) => ({ pid: p.pid, sessionIds: p.sessionIds, processStart: p.processStart, outcome: p.verdict.outcome, cause: p.verdict.cause?.kind ?? null })),
+      processes: summary.processes.map((p) => ({
+        pid: p.pid,
+        sessionIds: p.sessionIds,
+        processStart: p.processStart,
+        outcome: p.verdict.outcome,
+        cause: p.verdict.cause?.kind ?? null,
+      })),
     },
     files: all.map((f) => ({ name: f.name, kind: f.kind, bytes: f.data.length })),
     budget: {
       maxBytes: meta.maxBytes,
       recorderThinned:
         state.every > 1
-          ? trails.map((f) => ({ file: f.name, samplesBefore: f.records.filter((r) => r.type === 'sample').length, samplesKept: thin(f.records, state.every).filter((r) => r.type === 'sample').length, keptOneIn: state.every }))
+          ? trails.map((f) => ({
+              file: f.name,
+              samplesBefore: f.records.filter((r) => r.type === 'sample').length,
+              samplesKept: thin(f.records, state.every).filter((r) => r.type === 'sample').length,
+              keptOneIn: state.every,
+            }))
           : [],
       droppedDumps: [...state.dropped],
       droppedHeapSnapshots: [...state.droppedSnapshots],
@@ -397,7 +437,8 @@ function checkOptions(dir, options) {
   if (o.session != null && (typeof o.session !== 'string' || !o.session)) throw new TypeError('options.session: expected a session id')
   out.since = o.since == null ? null : parseSince(o.since)
   out.maxBytes = o.maxBytes ?? DEFAULT_MAX_BYTES
-  if (!Number.isSafeInteger(out.maxBytes) || out.maxBytes < MIN_MAX_BYTES) throw new TypeError(`options.maxBytes: expected an integer of at least ${MIN_MAX_BYTES} bytes, got ${o.maxBytes}`)
+  if (!Number.isSafeInteger(out.maxBytes) || out.maxBytes < MIN_MAX_BYTES)
+    throw new TypeError(`options.maxBytes: expected an integer of at least ${MIN_MAX_BYTES} bytes, got ${o.maxBytes}`)
   return out
 }
 
@@ -450,12 +491,24 @@ function plan(dir, options) {
     maxBytes: opts.maxBytes,
     rule,
     redaction: {
-      applied: rules.map((r) => ({ what: r.what, replacement: r.replacement, inFileNames: r.nameReplacement, values: r.values.length, replaced: tally[r.what] ?? 0 })),
+      applied: rules.map((r) => ({
+        what: r.what,
+        replacement: r.replacement,
+        inFileNames: r.nameReplacement,
+        values: r.values.length,
+        replaced: tally[r.what] ?? 0,
+      })),
       how: 'every string and key of every dump, recorder record and heap snapshot; names are matched case-insensitively as whole words, the home directory as a path prefix; file names and session ids get the plain word (user, host, home) so they keep their pattern',
       neverIncluded: 'environment variables, command-line argument values and file contents are never in the documents (the writer does not record them)',
     },
     notIncluded: {
-      files: [...skipped, ...snapshotsNotIncluded, ...(opts.withSnapshots ? [] : files.filter((f) => f.kind === 'heapSnapshot').map((f) => ({ name: f.name, reason: 'heap snapshots are bundled only with --with-snapshots' })))],
+      files: [
+        ...skipped,
+        ...snapshotsNotIncluded,
+        ...(opts.withSnapshots
+          ? []
+          : files.filter((f) => f.kind === 'heapSnapshot').map((f) => ({ name: f.name, reason: 'heap snapshots are bundled only with --with-snapshots' }))),
+      ],
       otherProcessesFiles: readable.length - readable.filter((f) => names.has(f.name)).length,
       temporaryFiles: ignored.temporary,
       foreignFiles: ignored.foreign,
@@ -466,7 +519,8 @@ function plan(dir, options) {
         ? 'everything selected fits'
         : `over ${opts.maxBytes} bytes with everything selected: ${[
             s.droppedSnapshots.size && `${s.droppedSnapshots.size} heap snapshot(s) left out`,
-            s.every > 1 && `recorder trails thinned to one sample in ${s.every} (start and exit records, the first and last samples and the last ${LIMITS.tailSamples} kept)`,
+            s.every > 1 &&
+              `recorder trails thinned to one sample in ${s.every} (start and exit records, the first and last samples and the last ${LIMITS.tailSamples} kept)`,
             s.dropped.size && `the ${s.dropped.size} oldest dump(s) left out`,
           ]
             .filter(Boolean)
@@ -487,12 +541,20 @@ function plan(dir, options) {
     if (snap) state.droppedSnapshots.add(snap.name)
     else if (state.every < maxSamples) state.every *= 2
     else if (dump) state.dropped.add(dump.name)
-    else throw new Error(`the bundle cannot be made within ${opts.maxBytes} bytes: with every trail thinned and only the newest dump of each process it is ${packed.length} bytes; raise maxBytes (--max-bytes)`)
+    else
+      throw new Error(
+        `the bundle cannot be made within ${opts.maxBytes} bytes: with every trail thinned and only the newest dump of each process it is ${packed.length} bytes; raise maxBytes (--max-bytes)`,
+      )
   }
 }
 
 function defaultOutput() {
-  return path.resolve(`memory-diagnostics-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.zip`)
+  return path.resolve(
+    `memory-diagnostics-${new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z')}.zip`,
+  )
 }
 
 /** Writes the bundle: created exclusively (never over an existing file), mode 0600. */
@@ -665,13 +727,19 @@ const kib = (b) => (b >= MIB ? `${fixed(b / MIB, 2)} MiB` : `${fixed(b / 1024, 1
 
 function describe(m) {
   const lines = []
-  for (const p of m.selection.processes) lines.push(`  process ${p.pid ?? '?'} (session ${p.sessionIds.join(', ') || '?'}): ${p.outcome}${p.cause ? ` (${p.cause})` : ''}`)
+  for (const p of m.selection.processes)
+    lines.push(`  process ${p.pid ?? '?'} (session ${p.sessionIds.join(', ') || '?'}): ${p.outcome}${p.cause ? ` (${p.cause})` : ''}`)
   lines.push(`Files:`)
   for (const f of m.files) lines.push(`  ${f.name.padEnd(58)} ${String(f.bytes).padStart(9)} bytes`)
   lines.push(`Size budget: ${m.budget.maxBytes} bytes; ${m.budget.note}.`)
   lines.push(`Redacted: ${m.redaction.applied.map((r) => `${r.what} → ${r.replacement} (${r.replaced} place${r.replaced === 1 ? '' : 's'})`).join(', ')}.`)
   const n = m.notIncluded
-  const left = [n.otherProcessesFiles && `${n.otherProcessesFiles} file(s) of other processes`, n.temporaryFiles && `${n.temporaryFiles} temporary file(s)`, n.foreignFiles && `${n.foreignFiles} file(s) not written by memory-diagnostics-dumper`, n.tornRecorderLines && `${n.tornRecorderLines} torn recorder line(s)`].filter(Boolean)
+  const left = [
+    n.otherProcessesFiles && `${n.otherProcessesFiles} file(s) of other processes`,
+    n.temporaryFiles && `${n.temporaryFiles} temporary file(s)`,
+    n.foreignFiles && `${n.foreignFiles} file(s) not written by memory-diagnostics-dumper`,
+    n.tornRecorderLines && `${n.tornRecorderLines} torn recorder line(s)`,
+  ].filter(Boolean)
   if (left.length) lines.push(`Left out: ${left.join(', ')}.`)
   for (const f of n.files) lines.push(`  ${f.name}: ${f.reason}`)
   return lines.join('\n') + '\n'
@@ -683,7 +751,12 @@ function report(r) {
 }
 
 function show(p) {
-  const lines = [`Would bundle ${kib(p.zip.length)} (${p.zip.length} bytes): ${p.manifest.selection.rule}`, describe(p.manifest).trimEnd(), '', `Redactions (${p.redaction.changed}):`]
+  const lines = [
+    `Would bundle ${kib(p.zip.length)} (${p.zip.length} bytes): ${p.manifest.selection.rule}`,
+    describe(p.manifest).trimEnd(),
+    '',
+    `Redactions (${p.redaction.changed}):`,
+  ]
   for (const c of p.redaction.changes) lines.push(`  ${c.file} ${c.at}: ${JSON.stringify(c.before)} → ${JSON.stringify(c.after)}`)
   if (p.redaction.changed > p.redaction.changes.length) lines.push(`  … and ${p.redaction.changed - p.redaction.changes.length} more`)
   lines.push('', 'manifest.json:', JSON.stringify(p.manifest, null, 2), '', 'Nothing was written.')

@@ -18,7 +18,8 @@ function factsFromDocument(doc) {
   const job = (k) => n(doc, ['jobObject', k])
   const enforced = at(doc, ['system', 'memoryDetail', 'commitLimit', 'source']) === 'GlobalMemoryStatusEx:ullTotalPageFile'
   const commit = (k) => (enforced ? n(doc, ['system', 'memoryDetail', k, 'value']) : null)
-  const [commitTotal, commitLimit] = commit('commitTotal') != null && commit('commitLimit') != null ? [commit('commitTotal'), commit('commitLimit')] : [null, null]
+  const [commitTotal, commitLimit] =
+    commit('commitTotal') != null && commit('commitLimit') != null ? [commit('commitTotal'), commit('commitLimit')] : [null, null]
   const [pl, jl] = [job('processMemoryLimitBytes'), job('jobMemoryLimitBytes')]
   const processes = at(doc, ['processTree', 'processes'])
   const source = at(doc, ['memoryLimit', 'source'])

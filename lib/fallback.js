@@ -58,7 +58,19 @@ function create(fallbackReason) {
     constructor(options) {
       const o = readOptions(options)
       const { directory: dir, sessionId, maxFiles } = o
-      this.#config = { directory: dir, maxDumpsPerSession: o.maxDumpsPerSession, cooldownMs: o.cooldownMs, maxFiles, appVersion: o.appVersion, suggestions: o.suggestions, nativeOnly: o.nativeOnly, smapsRollup: o.smapsRollup, heapSnapshot: o.heapSnapshot, now: o.now, clock: 0 }
+      this.#config = {
+        directory: dir,
+        maxDumpsPerSession: o.maxDumpsPerSession,
+        cooldownMs: o.cooldownMs,
+        maxFiles,
+        appVersion: o.appVersion,
+        suggestions: o.suggestions,
+        nativeOnly: o.nativeOnly,
+        smapsRollup: o.smapsRollup,
+        heapSnapshot: o.heapSnapshot,
+        now: o.now,
+        clock: 0,
+      }
       this.#short = shortSessionId(sessionId)
       // An unusable directory is the dumper's `problem`, never a throw: the host must start
       // even when its diagnostics cannot.

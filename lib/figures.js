@@ -8,7 +8,6 @@
 
 const KEY = /^[A-Za-z_$][A-Za-z0-9_$]*$/
 
-
 /**
  * A function `(f, h, u)` that writes the figures of `h` (heapStatistics) and `u`
  * (memoryUsage) into `f` as a seqlock writer: every figure is read first (a throwing
@@ -23,7 +22,8 @@ function makeWriter(layout) {
   const stores = []
   keys.forEach((path, i) => {
     const [container, key, extra] = path.split('.')
-    if ((container !== 'heapStatistics' && container !== 'memoryUsage') || extra !== undefined) throw new Error(`contract.json: observed figure ${JSON.stringify(path)} is not heapStatistics.<key> or memoryUsage.<key>`)
+    if ((container !== 'heapStatistics' && container !== 'memoryUsage') || extra !== undefined)
+      throw new Error(`contract.json: observed figure ${JSON.stringify(path)} is not heapStatistics.<key> or memoryUsage.<key>`)
     if (!KEY.test(key)) throw new Error(`contract.json: input field ${JSON.stringify(key)} is not a plain identifier`)
     reads.push(`const v${i} = ${container === 'heapStatistics' ? 'h' : 'u'}.${key}`)
     stores.push(`f[${i + 1}] = typeof v${i} === 'number' ? v${i} : NaN`)

@@ -121,7 +121,13 @@ function main(argv, io = { out: process.stdout, err: process.stderr }) {
   }
   if (json) {
     const { processes, problems, notes } = summary
-    io.out.write(JSON.stringify({ processes: processes.map(({ samples, firstMs, ...p }) => p), problems, notes, limits: { ...LIMITS, growthMinBytes: GROWTH_MIN_BYTES } }, null, 2) + '\n')
+    io.out.write(
+      JSON.stringify(
+        { processes: processes.map(({ samples, firstMs, ...p }) => p), problems, notes, limits: { ...LIMITS, growthMinBytes: GROWTH_MIN_BYTES } },
+        null,
+        2,
+      ) + '\n',
+    )
   } else io.out.write(text(summary) + '\n')
   return summary.problems.some((p) => !p.empty) ? 1 : 0
 }

@@ -10,7 +10,14 @@ const { numberText, quote } = require('./format')
 
 const { defaults: DEFAULTS, limits: LIMITS } = CONTRACT.options
 const MAX_TEXT_OPTION_CHARS = LIMITS.textOptionChars
-const { options: OPTION_KEYS, suggestions: SUGGESTION_KEYS, recorder: RECORDER_KEYS, watchdog: WATCHDOG_KEYS, heapSnapshot: HEAP_SNAPSHOT_KEYS, allocationProfile: ALLOCATION_PROFILE_KEYS } = CONTRACT.options.keys
+const {
+  options: OPTION_KEYS,
+  suggestions: SUGGESTION_KEYS,
+  recorder: RECORDER_KEYS,
+  watchdog: WATCHDOG_KEYS,
+  heapSnapshot: HEAP_SNAPSHOT_KEYS,
+  allocationProfile: ALLOCATION_PROFILE_KEYS,
+} = CONTRACT.options.keys
 const SUGGESTIONS = CONTRACT.suggestions
 const TRIGGERS = CONTRACT.triggers.accepted
 const ACCEPTED_TRIGGERS = CONTRACT.triggers.acceptedText
@@ -37,7 +44,9 @@ function typeName(v) {
   if (v === undefined) return 'undefined'
   if (v === null) return 'null'
   if (Array.isArray(v)) return 'an array'
-  return { boolean: 'a boolean', number: 'a number', string: 'a string', symbol: 'a symbol', object: 'an object', function: 'a function', bigint: 'a bigint' }[typeof v]
+  return { boolean: 'a boolean', number: 'a number', string: 'a string', symbol: 'a symbol', object: 'an object', function: 'a function', bigint: 'a bigint' }[
+    typeof v
+  ]
 }
 
 function chars(s) {
@@ -109,12 +118,19 @@ function closest(key, known) {
 function checkKeys(container, obj, known) {
   const unknown = Object.keys(obj).find((k) => !known.includes(k))
   if (unknown !== undefined) {
-    throw invalidArg(`${container}.${truncateChars(unknown, 64)[0]}`, `one of the known options (did you mean ${container}.${closest(unknown, known)}?)`, 'an unknown option')
+    throw invalidArg(
+      `${container}.${truncateChars(unknown, 64)[0]}`,
+      `one of the known options (did you mean ${container}.${closest(unknown, known)}?)`,
+      'an unknown option',
+    )
   }
 }
 
 function shortSessionId(id) {
-  const short = [...id].filter((c) => /^[A-Za-z0-9_]$/.test(c)).slice(0, CONTRACT.options.sessionShortLen).join('')
+  const short = [...id]
+    .filter((c) => /^[A-Za-z0-9_]$/.test(c))
+    .slice(0, CONTRACT.options.sessionShortLen)
+    .join('')
   return short || CONTRACT.options.noSessionShort
 }
 

@@ -8,11 +8,32 @@ const os = require('node:os')
 const { fixed } = require('./format')
 
 const STATUS_KEYS = {
-  VmPeak: 'vmPeak', VmSize: 'vmSize', VmHWM: 'vmHwm', VmRSS: 'vmRss', RssAnon: 'rssAnon', RssFile: 'rssFile', RssShmem: 'rssShmem',
-  VmData: 'vmData', VmStk: 'vmStk', VmExe: 'vmExe', VmLib: 'vmLib', VmPTE: 'vmPte', VmSwap: 'vmSwap', Threads: 'threads',
-  voluntary_ctxt_switches: 'voluntaryCtxtSwitches', nonvoluntary_ctxt_switches: 'nonvoluntaryCtxtSwitches',
+  VmPeak: 'vmPeak',
+  VmSize: 'vmSize',
+  VmHWM: 'vmHwm',
+  VmRSS: 'vmRss',
+  RssAnon: 'rssAnon',
+  RssFile: 'rssFile',
+  RssShmem: 'rssShmem',
+  VmData: 'vmData',
+  VmStk: 'vmStk',
+  VmExe: 'vmExe',
+  VmLib: 'vmLib',
+  VmPTE: 'vmPte',
+  VmSwap: 'vmSwap',
+  Threads: 'threads',
+  voluntary_ctxt_switches: 'voluntaryCtxtSwitches',
+  nonvoluntary_ctxt_switches: 'nonvoluntaryCtxtSwitches',
 }
-const MEMINFO_KEYS = { Buffers: 'buffers', Cached: 'cached', Shmem: 'shmem', SReclaimable: 'sReclaimable', Dirty: 'dirty', CommitLimit: 'commitLimit', Committed_AS: 'committedAs' }
+const MEMINFO_KEYS = {
+  Buffers: 'buffers',
+  Cached: 'cached',
+  Shmem: 'shmem',
+  SReclaimable: 'sReclaimable',
+  Dirty: 'dirty',
+  CommitLimit: 'commitLimit',
+  Committed_AS: 'committedAs',
+}
 
 function quantity(v) {
   const p = v.trim().split(/\s+/)
@@ -88,7 +109,10 @@ function parseStatm(text, vmRss) {
 function parseStat(text) {
   const close = text.lastIndexOf(')')
   if (close < 0) throw new Error('stat: no command name')
-  const rest = text.slice(close + 1).trim().split(/\s+/)
+  const rest = text
+    .slice(close + 1)
+    .trim()
+    .split(/\s+/)
   const field = (n) => Number(rest[n - 3])
   return { ppid: field(4), minflt: field(10), majflt: field(12), starttime: field(22) }
 }
@@ -132,7 +156,11 @@ function processMemory(p) {
     footprint: figure(null, null, linux ? mac : NATIVE_ONLY),
     compressed: figure(null, null, linux ? mac : NATIVE_ONLY),
     swap: figure(st?.vmSwap, 'status:VmSwap', missing),
-    pageFaults: figure(p.pageFaults ? p.pageFaults.minor + p.pageFaults.major : null, 'stat:minflt+majflt', linux ? '/proc/self/stat was not read' : NATIVE_ONLY),
+    pageFaults: figure(
+      p.pageFaults ? p.pageFaults.minor + p.pageFaults.major : null,
+      'stat:minflt+majflt',
+      linux ? '/proc/self/stat was not read' : NATIVE_ONLY,
+    ),
     handles: figure(p.openFds, '/proc/self/fd', linux ? '/proc/self/fd was not read' : NATIVE_ONLY),
   }
 }
@@ -180,16 +208,16 @@ async function collect(smapsPolicy) {
   const smapsRollup = skipped
     ? null
     : await run('smapsRollup', async () => {
-      const out = {}
-      for (const line of (await read('/proc/self/smaps_rollup')).split('\n')) {
-        const i = line.indexOf(':')
-        if (i <= 0 || line.slice(0, i).includes(' ')) continue
-        const q = quantity(line.slice(i + 1))
-        if (q !== null) out[camel(line.slice(0, i))] = q
-      }
-      if (!Object.keys(out).length) throw new Error('no figures found in smaps_rollup')
-      return out
-    })
+        const out = {}
+        for (const line of (await read('/proc/self/smaps_rollup')).split('\n')) {
+          const i = line.indexOf(':')
+          if (i <= 0 || line.slice(0, i).includes(' ')) continue
+          const q = quantity(line.slice(i + 1))
+          if (q !== null) out[camel(line.slice(0, i))] = q
+        }
+        if (!Object.keys(out).length) throw new Error('no figures found in smaps_rollup')
+        return out
+      })
   const process_ = {
     status,
     statm,
@@ -274,7 +302,12 @@ function processStartMs() {
   if (processStart !== null) return processStart
   try {
     const stat = fs.readFileSync('/proc/self/stat', 'utf8')
-    const start = Number(stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/)[19])
+    const start = Number(
+      stat
+        .slice(stat.lastIndexOf(')') + 1)
+        .trim()
+        .split(/\s+/)[19],
+    )
     const btime = Number(/^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))[1])
     // USER_HZ is 100 on every Linux architecture Node runs on.
     if (Number.isFinite(start) && Number.isFinite(btime)) processStart = btime * 1000 + Math.round((start * 1000) / 100)

@@ -311,12 +311,18 @@ function wrap(Implementation) {
       }
       return {
         ...r,
-        allocationProfile: section.status === 'taken' ? { status: 'taken', sites: section.sites.length, fetchMillis: section.fetchMillis } : { status: 'skipped', skipped: section.skipped },
+        allocationProfile:
+          section.status === 'taken'
+            ? { status: 'taken', sites: section.sites.length, fetchMillis: section.fetchMillis }
+            : { status: 'skipped', skipped: section.skipped },
       }
     }
 
     observe(heapStatistics, memoryUsage) {
-      this.#inner.observe(heapStatistics === undefined ? v8.getHeapStatistics() : heapStatistics, memoryUsage === undefined ? process.memoryUsage() : memoryUsage)
+      this.#inner.observe(
+        heapStatistics === undefined ? v8.getHeapStatistics() : heapStatistics,
+        memoryUsage === undefined ? process.memoryUsage() : memoryUsage,
+      )
     }
 
     close() {

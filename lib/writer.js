@@ -94,7 +94,8 @@ function prepareDir(dir) {
   }
   try {
     const opened = checked(fs.fstatSync(fd))
-    if (opened.dev !== st.dev || opened.ino !== st.ino) throw new Error(`could not use diagnostics directory ${dir}: it was replaced while it was being checked`)
+    if (opened.dev !== st.dev || opened.ino !== st.ino)
+      throw new Error(`could not use diagnostics directory ${dir}: it was replaced while it was being checked`)
     try {
       fs.fchmodSync(fd, 0o700)
     } catch (e) {

@@ -28,7 +28,7 @@ if (stale || process.argv.includes('--force')) {
   console.log(binary ? 'Native addon is older than its sources; rebuilding…' : 'Building the native addon (first run)…')
   try {
     execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' })
-  } catch (e) {
+  } catch {
     console.error(
       '\nBuilding the native addon failed. Building from source needs a Rust toolchain (https://rustup.rs);' +
         ' users installing from npm get prebuilt binaries instead.',

@@ -37,7 +37,23 @@ const platformPack = packed(platformDir)
 const dependencyTarballs = Object.keys(pkg.dependencies ?? {}).map((name) => packed(join(root, 'node_modules', name), '--ignore-scripts').filename)
 const rootFiles = rootPack.files.map((f) => f.path).sort()
 const platformFiles = platformPack.files.map((f) => f.path).sort()
-const required = ['index.js', 'index.mjs', 'index.d.ts', 'native.js', 'native.d.ts', 'lib/fallback.js', 'lib/wrap.js', 'lib/heap-snapshot.js', 'lib/contract.json', 'lib/inspect.js', 'lib/bundle.js', 'bin/memory-diagnostics-dumper.js', 'package.json', 'README.md', 'lib/inspect/dump.schema.json']
+const required = [
+  'index.js',
+  'index.mjs',
+  'index.d.ts',
+  'native.js',
+  'native.d.ts',
+  'lib/fallback.js',
+  'lib/wrap.js',
+  'lib/heap-snapshot.js',
+  'lib/contract.json',
+  'lib/inspect.js',
+  'lib/bundle.js',
+  'bin/memory-diagnostics-dumper.js',
+  'package.json',
+  'README.md',
+  'lib/inspect/dump.schema.json',
+]
 for (const f of required) if (!rootFiles.includes(f)) fail(`root package lacks ${f}: ${rootFiles}`)
 const forbidden = rootFiles.filter((f) => /\.node$|^src\/|^__test__\/|^tests\/|^target\/|^demo\/|^scripts\/|Cargo\.|\.rs$/.test(f))
 if (forbidden.length) fail(`root package ships files it should not: ${forbidden}`)
@@ -54,11 +70,15 @@ function project(name, tarballs) {
   const dir = join(work, name)
   mkdirSync(dir)
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true }))
-  execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', ...[...tarballs, ...dependencyTarballs].map((t) => join(work, t))], {
-    cwd: dir,
-    env: { ...env, PATH: `${nodeDir}:/usr/bin:/bin` },
-    stdio: 'ignore',
-  })
+  execFileSync(
+    'npm',
+    ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', ...[...tarballs, ...dependencyTarballs].map((t) => join(work, t))],
+    {
+      cwd: dir,
+      env: { ...env, PATH: `${nodeDir}:/usr/bin:/bin` },
+      stdio: 'ignore',
+    },
+  )
   const script = (impl) => `
     const v8 = require('node:v8'); const fs = require('node:fs')
     async function main(m) {
@@ -68,7 +88,10 @@ function project(name, tarballs) {
       console.log(JSON.stringify({ implementation: m.implementation, complete: r.complete, docImplementation: doc.runtime.implementation, fallbackReason: m.fallbackReason }))
     }`
   writeFileSync(join(dir, 'cjs.cjs'), `${script('cjs')}\nmain(require('memory-diagnostics-dumper'))`)
-  writeFileSync(join(dir, 'esm.mjs'), `import { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)\n${script('esm')}\nimport * as m from 'memory-diagnostics-dumper'\nawait main(m)`)
+  writeFileSync(
+    join(dir, 'esm.mjs'),
+    `import { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)\n${script('esm')}\nimport * as m from 'memory-diagnostics-dumper'\nawait main(m)`,
+  )
   const run = (file) => {
     const r = spawnSync(process.execPath, [file], { cwd: dir, env, encoding: 'utf8' })
     if (r.status !== 0) fail(`${name}/${file} failed: ${r.stderr}`)
@@ -97,9 +120,21 @@ const esbuild = join(root, 'node_modules', '.bin', 'esbuild')
 const bundled = {}
 for (const format of ['esm', 'cjs']) {
   const out = join(consumer, 'dist', `app.${format === 'esm' ? 'mjs' : 'cjs'}`)
-  execFileSync(esbuild, [join(consumer, 'app.mjs'), '--bundle', '--platform=node', `--format=${format}`, '--external:memory-diagnostics-dumper', `--outfile=${out}`, '--log-level=warning'], {
-    cwd: consumer,
-  })
+  execFileSync(
+    esbuild,
+    [
+      join(consumer, 'app.mjs'),
+      '--bundle',
+      '--platform=node',
+      `--format=${format}`,
+      '--external:memory-diagnostics-dumper',
+      `--outfile=${out}`,
+      '--log-level=warning',
+    ],
+    {
+      cwd: consumer,
+    },
+  )
   const r = spawnSync(process.execPath, [out], { cwd: consumer, env, encoding: 'utf8' })
   if (r.status !== 0) fail(`esbuild ${format} bundle failed: ${r.stderr}`)
   bundled[format] = JSON.parse(r.stdout.trim())
@@ -107,14 +142,27 @@ for (const format of ['esm', 'cjs']) {
 }
 
 // 5. The reader for maintainers runs from the installed package, without Rust.
-const inspected = spawnSync(join(consumer, 'node_modules', '.bin', 'memory-diagnostics-dumper'), ['inspect', join(consumer, 'diag-cjs'), '--json'], { cwd: consumer, env, encoding: 'utf8' })
+const inspected = spawnSync(join(consumer, 'node_modules', '.bin', 'memory-diagnostics-dumper'), ['inspect', join(consumer, 'diag-cjs'), '--json'], {
+  cwd: consumer,
+  env,
+  encoding: 'utf8',
+})
 if (inspected.status !== 0) fail(`inspect from the installed package failed: ${inspected.stderr}`)
 const inspectProcesses = JSON.parse(inspected.stdout).processes.length
 // The bundle command from the installed package (its fflate dependency resolved there), read back by inspect.
-const bundled2 = spawnSync(join(consumer, 'node_modules', '.bin', 'memory-diagnostics-dumper'), ['bundle', join(consumer, 'diag-cjs'), '-o', join(consumer, 'report.zip')], { cwd: consumer, env, encoding: 'utf8' })
+const bundled2 = spawnSync(
+  join(consumer, 'node_modules', '.bin', 'memory-diagnostics-dumper'),
+  ['bundle', join(consumer, 'diag-cjs'), '-o', join(consumer, 'report.zip')],
+  { cwd: consumer, env, encoding: 'utf8' },
+)
 if (bundled2.status !== 0) fail(`bundle from the installed package failed: ${bundled2.stderr}`)
-const reread = spawnSync(join(consumer, 'node_modules', '.bin', 'memory-diagnostics-dumper'), ['inspect', join(consumer, 'report.zip'), '--json'], { cwd: consumer, env, encoding: 'utf8' })
-if (reread.status !== 0 || JSON.parse(reread.stdout).processes.length !== inspectProcesses) fail(`inspect of the bundle from the installed package: ${reread.stderr}`)
+const reread = spawnSync(join(consumer, 'node_modules', '.bin', 'memory-diagnostics-dumper'), ['inspect', join(consumer, 'report.zip'), '--json'], {
+  cwd: consumer,
+  env,
+  encoding: 'utf8',
+})
+if (reread.status !== 0 || JSON.parse(reread.stdout).processes.length !== inspectProcesses)
+  fail(`inspect of the bundle from the installed package: ${reread.stderr}`)
 
 const withoutBinary = project('consumer-no-binary', [rootPack.filename])
 for (const [kind, r] of Object.entries(withoutBinary)) {

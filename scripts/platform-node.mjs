@@ -14,7 +14,12 @@ export class Skip extends Error {}
 
 export const cacheDir = process.env.MDD_NODE_CACHE || join(homedir(), '.cache', 'memory-diagnostics-dumper', 'node')
 
-const firstLine = (e) => String((e && (e.stderr || e.message)) || e).trim().split('\n').filter(Boolean).slice(-1)[0] || String(e)
+const firstLine = (e) =>
+  String((e && (e.stderr || e.message)) || e)
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .slice(-1)[0] || String(e)
 
 function executable(dir) {
   for (const rel of ['bin/node', 'bin/node.exe', 'node.exe']) {

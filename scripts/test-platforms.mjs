@@ -47,8 +47,14 @@ function aptEnsure(pairs) {
   const missing = pairs.filter(([check]) => (check.startsWith('/') ? !existsSync(check) : !have(check)))
   if (!missing.length) return
   const pkgs = [...new Set(missing.flatMap(([, p]) => p.split(' ')))]
-  if (!have('apt-get') || process.getuid?.() !== 0) throw new Skip(`missing ${missing.map(([c]) => c).join(', ')} (Debian packages ${pkgs.join(' ')}); not root with apt-get here`)
-  const install = () => spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, encoding: 'utf8' })
+  if (!have('apt-get') || process.getuid?.() !== 0)
+    throw new Skip(`missing ${missing.map(([c]) => c).join(', ')} (Debian packages ${pkgs.join(' ')}); not root with apt-get here`)
+  const install = () =>
+    spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      encoding: 'utf8',
+    })
   let r = install()
   if (r.status !== 0) {
     spawnSync('apt-get', ['update', '-qq'], { stdio: 'ignore' })
@@ -98,7 +104,9 @@ function stage(name, binaryName, binaryPath, npmPlatform) {
   }
   if (binaryPath) copyFileSync(binaryPath, join(pkg, binaryName))
   // Tools at the versions this repository's lock file installed.
-  const versions = Object.fromEntries(['vitest', 'ajv'].map((n) => [n, JSON.parse(readFileSync(join(root, 'node_modules', n, 'package.json'), 'utf8')).version]))
+  const versions = Object.fromEntries(
+    ['vitest', 'ajv'].map((n) => [n, JSON.parse(readFileSync(join(root, 'node_modules', n, 'package.json'), 'utf8')).version]),
+  )
   const deps = join(dir, 'deps')
   const manifest = JSON.stringify({ name: `mdd-test-tools-${name}`, private: true, dependencies: versions })
   if (!existsSync(join(deps, 'package.json')) || readFileSync(join(deps, 'package.json'), 'utf8') !== manifest || !existsSync(join(deps, 'node_modules'))) {
@@ -176,7 +184,9 @@ function windows() {
     }),
   )
   // The official Node is an msvc build: the loader asks for the msvc file name.
-  const pkg = step(leg, 'stage package and test tools (npm --os=win32 --cpu=x64)', () => stage('win32-x64', 'memory-diagnostics-dumper.win32-x64-msvc.node', dll, ['--os=win32', '--cpu=x64']))
+  const pkg = step(leg, 'stage package and test tools (npm --os=win32 --cpu=x64)', () =>
+    stage('win32-x64', 'memory-diagnostics-dumper.win32-x64-msvc.node', dll, ['--os=win32', '--cpu=x64']),
+  )
   // Output goes to a file: a Windows Node under Wine cannot write to a Unix pipe.
   const log = join(platformsDir, 'win32-x64', 'vitest.log')
   for (const node of nodes) {
@@ -187,7 +197,10 @@ function windows() {
     const started = spawnSync('wine', [node.bin, '-e', '0'], { cwd: pkg, stdio: ['ignore', out, out], env: { ...process.env, ...wine } })
     closeSync(out)
     if (started.status !== 0) {
-      const why = readFileSync(log, 'utf8').split('\n').find((l) => /Fatal|Error/.test(l)) || `exit status ${started.status ?? started.signal}`
+      const why =
+        readFileSync(log, 'utf8')
+          .split('\n')
+          .find((l) => /Fatal|Error/.test(l)) || `exit status ${started.status ?? started.signal}`
       const note = `Node ${node.version} does not start under Wine (${why.trim().replace(/^#\s*/, '')}): skipped`
       console.log(`   ${note}`)
       results.find((r) => r.leg === leg).notes.push(note)
@@ -195,11 +208,15 @@ function windows() {
     }
     step(leg, `vitest under Wine (Node ${node.version}): ${WINDOWS_SPECS.join(', ')} specs`, () => {
       const out = openSync(log, 'w')
-      const r = spawnSync('wine', [node.bin, 'node_modules/vitest/vitest.mjs', 'run', ...WINDOWS_SPECS.map((s) => `__test__/${s}.spec.ts`), ...EMULATED_TIMEOUTS], {
-        cwd: pkg,
-        stdio: ['ignore', out, out],
-        env: { ...process.env, ...wine, NO_COLOR: '1', MDD_IN_JOB: inJob },
-      })
+      const r = spawnSync(
+        'wine',
+        [node.bin, 'node_modules/vitest/vitest.mjs', 'run', ...WINDOWS_SPECS.map((s) => `__test__/${s}.spec.ts`), ...EMULATED_TIMEOUTS],
+        {
+          cwd: pkg,
+          stdio: ['ignore', out, out],
+          env: { ...process.env, ...wine, NO_COLOR: '1', MDD_IN_JOB: inJob },
+        },
+      )
       closeSync(out)
       process.stdout.write(readFileSync(log, 'utf8'))
       if (r.status !== 0) throw new Failure(`vitest under Wine with Node ${node.version} exited with ${r.status ?? r.signal}`)
@@ -248,7 +265,10 @@ function arm64() {
     writeFileSync(preload, `process.execPath = ${JSON.stringify(wrapper)}\n`)
     const env = { PATH: `${bin}:${process.env.PATH}`, NODE_OPTIONS: `--require ${preload}` }
     step(leg, `vitest under qemu-aarch64 (Node ${node.version}): ${ARM64_SPECS.join(', ')}`, () =>
-      run(wrapper, ['node_modules/vitest/vitest.mjs', 'run', ...ARM64_SPECS.map((s) => `__test__/${s}.spec.ts`), '-t', ARM64_EXCLUDED, ...EMULATED_TIMEOUTS], { cwd: pkg, env }),
+      run(wrapper, ['node_modules/vitest/vitest.mjs', 'run', ...ARM64_SPECS.map((s) => `__test__/${s}.spec.ts`), '-t', ARM64_EXCLUDED, ...EMULATED_TIMEOUTS], {
+        cwd: pkg,
+        env,
+      }),
     )
     step(leg, `V8 heap-OOM demo under qemu-aarch64 (Node ${node.version})`, () =>
       run(wrapper, ['node_modules/vitest/vitest.mjs', 'run', '__test__/demo.spec.ts', '-t', 'heap OOM', ...EMULATED_TIMEOUTS], { cwd: pkg, env }),
@@ -316,10 +336,19 @@ function musl() {
       `const fs = require('node:fs'); const read = fs.readFileSync
 fs.readFileSync = function (p, ...rest) { return p === '/usr/bin/ldd' ? 'musl libc (x86_64)\\n' : read.call(this, p, ...rest) }`,
     )
-    const r = spawnSync(process.execPath, ['--require', './musl.cjs', '-e', 'const m = require("./index.js"); console.log(JSON.stringify({ implementation: m.implementation, fallbackReason: m.fallbackReason }))'], {
-      cwd: dir,
-      encoding: 'utf8',
-    })
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--require',
+        './musl.cjs',
+        '-e',
+        'const m = require("./index.js"); console.log(JSON.stringify({ implementation: m.implementation, fallbackReason: m.fallbackReason }))',
+      ],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+      },
+    )
     const out = JSON.parse(r.stdout)
     console.log(`   ${JSON.stringify(out)}`)
     // This glibc Node cannot load the musl object. The loader found the musl file (its

@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events'
 import inspector from 'node:inspector'
 import { createRequire } from 'node:module'
+
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
 const [dir, leak, secret] = process.argv.slice(2)
 

@@ -2,6 +2,7 @@
 // native memory for up to 20 s. Only the native watchdog can write a dump meanwhile.
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
+
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
 const rss0 = process.memoryUsage().rss
 const dumper = new MemoryDiagnosticsDumper({

@@ -8,7 +8,13 @@ import v8 from 'node:v8'
 
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
 const [directory, mode, limitArg] = process.argv.slice(2)
-const session = { cwd: process.cwd(), workspace: `${process.env.HOME}/project`, user: process.env.USER ?? '', host: os.hostname(), hostEnv: process.env.HOSTNAME ?? '' }
+const session = {
+  cwd: process.cwd(),
+  workspace: `${process.env.HOME}/project`,
+  user: process.env.USER ?? '',
+  host: os.hostname(),
+  hostEnv: process.env.HOSTNAME ?? '',
+}
 const dumper = new MemoryDiagnosticsDumper({ directory, sessionId: `bundle-${mode}`, cooldownMs: 0, recorder: { intervalMs: 100, samples: 60 } })
 const dump = (level) => dumper.dump(level, { session })
 
@@ -22,7 +28,14 @@ if (mode === 'clean') {
   const grow = () => {
     const h = v8.getHeapStatistics()
     dumper.observe(h, process.memoryUsage())
-    for (const [level, at] of [['hard', 0.6], ['critical', 0.8]]) if (h.used_heap_size >= at * oldSpace && !fired.has(level)) fired.add(level), void dump(level)
+    for (const [level, at] of [
+      ['hard', 0.6],
+      ['critical', 0.8],
+    ])
+      if (h.used_heap_size >= at * oldSpace && !fired.has(level)) {
+        fired.add(level)
+        void dump(level)
+      }
     const chunk = []
     for (let i = 0; i < 4000; i++) chunk.push({ i, text: `entry ${i} `.repeat(2) })
     held.push(chunk)
@@ -37,7 +50,14 @@ if (mode === 'clean') {
     held.push(Buffer.alloc(2 << 20, 7))
     dumper.observe(v8.getHeapStatistics(), process.memoryUsage())
     const rss = process.memoryUsage().rss
-    for (const [level, at] of [['hard', 0.5], ['critical', 0.75]]) if (rss >= at * limit && !fired.has(level)) fired.add(level), void dump(level)
+    for (const [level, at] of [
+      ['hard', 0.5],
+      ['critical', 0.75],
+    ])
+      if (rss >= at * limit && !fired.has(level)) {
+        fired.add(level)
+        void dump(level)
+      }
     setTimeout(grow, 10)
   }
   grow()

@@ -1,6 +1,7 @@
 // Holds argv[3] MiB of native memory (Buffers, touched), then dumps and prints the result.
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
+
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
 const held = []
 for (let i = 0; i < Number(process.argv[3] ?? 0); i++) held.push(Buffer.alloc(1 << 20, 1))

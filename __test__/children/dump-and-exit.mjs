@@ -4,6 +4,7 @@
 // argv[4]: the session id (default 'short')
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
+
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
 const [dir, mode, session = 'short'] = [process.argv[2], process.argv[3], process.argv[4]]
 const d = new MemoryDiagnosticsDumper({ directory: dir, sessionId: session, maxFiles: 3, ...(mode === 'recorder' && { recorder: { intervalMs: 10 } }) })

@@ -2,6 +2,7 @@
 // so MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS=1 selects the JS fallback.
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
+
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
 const dumper = new MemoryDiagnosticsDumper({
   directory: process.argv[2],

@@ -3,6 +3,7 @@
 import { accessSync, mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
+
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
 const mark = (m) => {
   try {

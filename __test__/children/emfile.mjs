@@ -3,6 +3,7 @@
 import { closeSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
+
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
 const d = new MemoryDiagnosticsDumper({ directory: process.argv[2], sessionId: 'emfile', cooldownMs: 0 })
 const input = { heapStatistics: v8.getHeapStatistics(), memoryUsage: process.memoryUsage() }
@@ -17,5 +18,5 @@ for (;;) {
   }
 }
 const result = await d.dump('hard', input)
-held.forEach((fd) => closeSync(fd))
+for (const fd of held) closeSync(fd)
 process.stdout.write(JSON.stringify({ result, exhaustedWith: code, held: held.length }) + '\n')

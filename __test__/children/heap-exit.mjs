@@ -6,13 +6,19 @@ import { readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import v8 from 'node:v8'
+
 const require = createRequire(import.meta.url)
 const [dir, canary, named] = process.argv.slice(2)
 let { MemoryDiagnosticsDumper } = require('../../index.js')
 if (named === 'named') {
   // The build with the `test-hooks` feature (made by `npm test`), under the same public class.
   const hooksDir = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../target/test-hooks')
-  const hooks = require(join(hooksDir, readdirSync(hooksDir).find((f) => f.endsWith('.node'))))
+  const hooks = require(
+    join(
+      hooksDir,
+      readdirSync(hooksDir).find((f) => f.endsWith('.node')),
+    ),
+  )
   hooks.testArmPanic('heap-raw-named', true)
   MemoryDiagnosticsDumper = require('../../lib/wrap.js').wrap(require('../../lib/heap-snapshot.js').withHeapSnapshots(hooks.MemoryDiagnosticsDumper))
 }

@@ -4,6 +4,7 @@
 // argv: dir, count, canary, options JSON (merged into heapSnapshot), triggers ("critical,critical")
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
+
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
 
 const [dir, count, canary, extra, triggers, sessions] = process.argv.slice(2)

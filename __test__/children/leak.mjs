@@ -9,20 +9,29 @@
 //   untouched zlib deflate streams opened and barely used: their state is malloc'd (much of
 //            it in chunks of their own mmap) but most pages are never touched
 //   idle     the same timeline, allocating and dropping garbage: the negative control
+
+import { randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
 import zlib from 'node:zlib'
-import { randomBytes } from 'node:crypto'
+
 const { MemoryDiagnosticsDumper, implementation } = createRequire(import.meta.url)('../../index.js')
 
 const [dir, kind, mibArg] = process.argv.slice(2)
 const total = Number(mibArg) * 2 ** 20
 const STEPS = 8
 const figures = () => ({ heapStatistics: v8.getHeapStatistics(), memoryUsage: process.memoryUsage(), heapSpaces: v8.getHeapSpaceStatistics() })
-const dumper = new MemoryDiagnosticsDumper({ directory: dir, sessionId: `leak${kind}`, cooldownMs: 0, maxDumpsPerSession: 10, recorder: { intervalMs: 100, samples: 200 } })
+const dumper = new MemoryDiagnosticsDumper({
+  directory: dir,
+  sessionId: `leak${kind}`,
+  cooldownMs: 0,
+  maxDumpsPerSession: 10,
+  recorder: { intervalMs: 100, samples: 200 },
+})
 const tick = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const held = []
+// biome-ignore lint/correctness/noUnusedVariables: written to allocate and drop, never read
 let garbage = null
 /**
  * zlib's state (about 260 KiB a stream at level 9, memLevel 9: window, hash chains,

@@ -2,6 +2,7 @@
 // 'process-exit': call process.exit(0) while the recorder runs.
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
+
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
 const intervalMs = process.argv[3] === 'close' ? 50 : 60_000
 const dumper = new MemoryDiagnosticsDumper({ directory: process.argv[2], sessionId: 'exit', recorder: { intervalMs } })

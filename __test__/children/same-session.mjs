@@ -2,6 +2,7 @@
 // SIGKILLs itself (argv[3] = 'kill') or closes its dumper and exits ('close').
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
+
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
 const dumper = new MemoryDiagnosticsDumper({ directory: process.argv[2], sessionId: 'same', cooldownMs: 0, recorder: { intervalMs: 50 } })
 dumper.observe(v8.getHeapStatistics(), process.memoryUsage())

@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
 import vm from 'node:vm'
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
 import { grow } from '../../bench/snapshot-shapes.mjs'
 
 const require = createRequire(import.meta.url)

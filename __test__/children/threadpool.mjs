@@ -3,6 +3,7 @@
 import crypto from 'node:crypto'
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
+
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
 const poolSize = Number(process.env.UV_THREADPOOL_SIZE)
 const t0 = performance.now()

@@ -128,7 +128,12 @@ function readDump(file, text) {
   }
   // Readers accept fields they do not know (docs/schema.md, Versioning).
   const errors = validate(schema(), doc, schema(), '', { lenient: true })
-  const error = errors.length ? `does not match schema version 1: ${errors.slice(0, 3).map((e) => clean(e, 160)).join('; ')}${errors.length > 3 ? ` (+${errors.length - 3} more)` : ''}` : null
+  const error = errors.length
+    ? `does not match schema version 1: ${errors
+        .slice(0, 3)
+        .map((e) => clean(e, 160))
+        .join('; ')}${errors.length > 3 ? ` (+${errors.length - 3} more)` : ''}`
+    : null
   // A damaged document still counts when it says who wrote it and when.
   const usable = num(doc.pid) != null && typeof doc.timestamp === 'string' && timeOf(doc.timestamp) != null
   return { doc: usable ? doc : undefined, error }
@@ -198,7 +203,14 @@ function segments(recorderFiles) {
           }
           out.push(cur)
         } else if (!cur) {
-          cur = { pid: null, startMs: null, sessionId: path.basename(base).replace(/^recorder-|\.jsonl$/g, ''), intervalMs: 1000, records: [], files: new Set() }
+          cur = {
+            pid: null,
+            startMs: null,
+            sessionId: path.basename(base).replace(/^recorder-|\.jsonl$/g, ''),
+            intervalMs: 1000,
+            records: [],
+            files: new Set(),
+          }
           out.push(cur)
         }
         cur.records.push(rec)
@@ -272,7 +284,10 @@ function groupByProcess(segs, dumps) {
     else {
       p =
         (est != null && procs.find((q) => q.pid === pid && q.startMs != null && Math.abs(q.startMs - est) <= SAME_START_MS)) ||
-        procs.find((q) => q.pid === pid && !q.startKnown && q.records.length && covers(q) && (est == null || q.startMs == null || Math.abs(q.startMs - est) <= SAME_START_MS)) ||
+        procs.find(
+          (q) =>
+            q.pid === pid && !q.startKnown && q.records.length && covers(q) && (est == null || q.startMs == null || Math.abs(q.startMs - est) <= SAME_START_MS),
+        ) ||
         (est == null && procs.find((q) => q.pid === pid && covers(q)))
     }
     if (!p) {

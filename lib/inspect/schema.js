@@ -37,7 +37,10 @@ function validate(schema, value, root = schema, at = '', opts = {}) {
   const fail = (msg) => errors.push(`${at || '/'}: ${msg}`)
   if (schema === true || schema === undefined) return errors
   if (schema.$ref) {
-    const target = schema.$ref.replace(/^#\//, '').split('/').reduce((o, k) => o[k], root)
+    const target = schema.$ref
+      .replace(/^#\//, '')
+      .split('/')
+      .reduce((o, k) => o[k], root)
     return validate(target, value, root, at, opts)
   }
   const t = typeOf(value)
@@ -56,7 +59,7 @@ function validate(schema, value, root = schema, at = '', opts = {}) {
   if (t === 'array') {
     if (schema.maxItems !== undefined && value.length > schema.maxItems) fail(`more than ${schema.maxItems} items`)
     if (schema.minItems !== undefined && value.length < schema.minItems) fail(`fewer than ${schema.minItems} items`)
-    if (schema.items) value.forEach((v, i) => append(errors, validate(schema.items, v, root, `${at}/${i}`, opts)))
+    if (schema.items) for (let i = 0; i < value.length; i++) append(errors, validate(schema.items, value[i], root, `${at}/${i}`, opts))
   }
   if (t === 'object') {
     const keys = Object.keys(value)

@@ -7,7 +7,14 @@ const { signed, siteGroupText } = require('./verdict')
 
 function table(rows) {
   const widths = rows[0].map((_, i) => rows.reduce((m, r) => Math.max(m, String(r[i]).length), 0))
-  return rows.map((r) => r.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd()).join('\n')
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => String(c).padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
 }
 
 function processTitle(p) {
@@ -23,7 +30,10 @@ function verdictLine(v) {
 function growthLine(g) {
   if (!g) return null
   // Which code: only for growth that was found, from the dumps' allocation profiles.
-  const sites = g.kind && g.bySite ? `; by allocation site (sampled live bytes ${signed(g.bySite.bytes)}, dump #${g.bySite.fromDump ?? '?'} → #${g.bySite.toDump ?? '?'}): ${g.bySite.groups.map(siteGroupText).join('; ')}` : ''
+  const sites =
+    g.kind && g.bySite
+      ? `; by allocation site (sampled live bytes ${signed(g.bySite.bytes)}, dump #${g.bySite.fromDump ?? '?'} → #${g.bySite.toDump ?? '?'}): ${g.bySite.groups.map(siteGroupText).join('; ')}`
+      : ''
   return g.kind ? `Most likely growth: ${g.kind} (${g.evidence})${sites}.` : `Growth: none found (${g.evidence}).`
 }
 

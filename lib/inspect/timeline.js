@@ -68,7 +68,14 @@ const SERIES = [
   { key: 'heapUsedBytes', label: 'JS heap used', color: '#1f77b4' },
   { key: 'heapLimitBytes', label: 'V8 heap limit', color: '#1f77b4', limit: true, of: 'heapUsedBytes', ofLabel: 'JS heap used' },
   { key: 'cgroupUsageBytes', label: 'cgroup usage', color: '#8c564b', needs: 'cgroupLimitBytes' },
-  { key: 'cgroupLimitBytes', label: 'cgroup limit (the kernel OOM-kills past it)', color: '#8c564b', limit: true, of: 'cgroupUsageBytes', ofLabel: 'cgroup usage' },
+  {
+    key: 'cgroupLimitBytes',
+    label: 'cgroup limit (the kernel OOM-kills past it)',
+    color: '#8c564b',
+    limit: true,
+    of: 'cgroupUsageBytes',
+    ofLabel: 'cgroup usage',
+  },
 ]
 
 /** A limit is drawn as a line, and counted in the scale, when within this factor of the data. */
@@ -85,7 +92,14 @@ function panel(p, top) {
   if (!points.length) {
     points = p.dumps
       .filter((d) => d.epochMs != null)
-      .map((d) => ({ epochMs: d.epochMs, rssBytes: d.rss, heapUsedBytes: d.heapUsed, heapLimitBytes: d.heapLimit, cgroupUsageBytes: d.cgroupUsage, cgroupLimitBytes: d.cgroupLimit }))
+      .map((d) => ({
+        epochMs: d.epochMs,
+        rssBytes: d.rss,
+        heapUsedBytes: d.heapUsed,
+        heapLimitBytes: d.heapLimit,
+        cgroupUsageBytes: d.cgroupUsage,
+        cgroupLimitBytes: d.cgroupLimit,
+      }))
   }
   const dumpMarks = p.dumps.filter((d) => d.epochMs != null)
   const v = p.verdict
@@ -118,9 +132,15 @@ function panel(p, top) {
   const physical = p.dumps.find((d) => d.limitSource === 'physical' && d.effectiveLimit)?.effectiveLimit
   const legend = series.map((s) => ({
     ...s,
-    text: s.limit && !s.inRange ? `${s.label}: ${formatMib(s.max)}, ${s.max > dataMax * LIMIT_IN_RANGE ? 'off scale' : `far above ${s.ofLabel}`}` : s.key === 'rssBytes' && cgroupDrawn ? `${s.label} (not what the cgroup limit counts)` : s.label,
+    text:
+      s.limit && !s.inRange
+        ? `${s.label}: ${formatMib(s.max)}, ${s.max > dataMax * LIMIT_IN_RANGE ? 'off scale' : `far above ${s.ofLabel}`}`
+        : s.key === 'rssBytes' && cgroupDrawn
+          ? `${s.label} (not what the cgroup limit counts)`
+          : s.label,
   }))
-  if (physical && !has('cgroupLimitBytes')) legend.push({ text: `no cgroup limit; physical memory ${formatMib(physical)}, off scale`, color: '#777', noLine: true })
+  if (physical && !has('cgroupLimitBytes'))
+    legend.push({ text: `no cgroup limit; physical memory ${formatMib(physical)}, off scale`, color: '#777', noLine: true })
   legend.push({ text: 'dump', color: '#ff7f0e', mark: true })
   if (end) legend.push({ text: end.died ? 'death (last sign of life)' : 'clean exit', color: end.died ? '#000000' : '#2ca02c', mark: true })
   // Title, verdict and legend rows, kept inside the frame.
@@ -135,8 +155,14 @@ function panel(p, top) {
       lx = M.l
       ly += 18
     }
-    if (item.mark) out.push(`<line x1="${lx + 12}" x2="${lx + 12}" y1="${ly - 11}" y2="${ly + 3}" stroke="${item.color}" stroke-width="${item.color === '#000000' ? 3 : 2}"/>`)
-    else if (!item.noLine) out.push(`<line x1="${lx}" x2="${lx + 24}" y1="${ly - 4}" y2="${ly - 4}" stroke="${item.color}" stroke-width="3"${item.limit ? ' stroke-dasharray="7 4"' : ''}/>`)
+    if (item.mark)
+      out.push(
+        `<line x1="${lx + 12}" x2="${lx + 12}" y1="${ly - 11}" y2="${ly + 3}" stroke="${item.color}" stroke-width="${item.color === '#000000' ? 3 : 2}"/>`,
+      )
+    else if (!item.noLine)
+      out.push(
+        `<line x1="${lx}" x2="${lx + 24}" y1="${ly - 4}" y2="${ly - 4}" stroke="${item.color}" stroke-width="3"${item.limit ? ' stroke-dasharray="7 4"' : ''}/>`,
+      )
     out.push(`<text x="${lx + 30}" y="${ly}" fill="${item.noLine ? '#555' : '#000'}">${esc(item.text)}</text>`)
     lx += w
   }
@@ -159,7 +185,9 @@ function panel(p, top) {
     const anchor = tx + half > W - 2 ? 'end' : tx - half < 2 ? 'start' : 'middle'
     out.push(`<text class="time" x="${f1(tx)}" y="${plotBottom + 18}" text-anchor="${anchor}">${tick.label}</text>`)
   }
-  out.push(`<text x="${W - M.r}" y="${plotBottom + 36}" text-anchor="end" fill="#555">time (UTC, ${iso(t0).slice(0, 10)}), ${fixed((t1 - t0) / 1000, 1)} s from the first point to the last</text>`)
+  out.push(
+    `<text x="${W - M.r}" y="${plotBottom + 36}" text-anchor="end" fill="#555">time (UTC, ${iso(t0).slice(0, 10)}), ${fixed((t1 - t0) / 1000, 1)} s from the first point to the last</text>`,
+  )
   for (const s of series) {
     if (s.limit && !s.inRange) continue
     const pts = points.filter((q) => q[s.key] != null)
@@ -173,7 +201,9 @@ function panel(p, top) {
   const marks = dumpMarks.map((d) => ({ t: d.epochMs, label: `#${d.dumpNumber ?? '?'} ${d.trigger}`, color: '#ff7f0e', cls: 'dump', width: 2 }))
   if (end) {
     const what = v.cause && (v.cause.kind === 'v8HeapOom' ? 'V8 heap out of memory' : 'kernel OOM kill')
-    const label = end.died ? `died${what ? ` (${v.cause.confirmed ? '' : 'most likely '}${what})` : ''}` : `exit (${v.evidence.match(/\((.*)\)/)?.[1] ?? 'clean'})`
+    const label = end.died
+      ? `died${what ? ` (${v.cause.confirmed ? '' : 'most likely '}${what})` : ''}`
+      : `exit (${v.evidence.match(/\((.*)\)/)?.[1] ?? 'clean'})`
     marks.push({ t: end.t, label, color: end.died ? '#000000' : '#2ca02c', cls: end.died ? 'death' : 'exit', width: 3 })
   }
   const rowsEnd = []
@@ -186,7 +216,9 @@ function panel(p, top) {
     let row = rowsEnd.findIndex((e) => e < a - 4)
     if (row < 0) row = rowsEnd.length
     rowsEnd[row] = b
-    out.push(`<text x="${f1(right ? mx + 4 : mx - 4)}" y="${plotTop + 14 + row * 15}" fill="${m.color}"${right ? '' : ' text-anchor="end"'} font-weight="bold">${esc(m.label)}</text>`)
+    out.push(
+      `<text x="${f1(right ? mx + 4 : mx - 4)}" y="${plotTop + 14 + row * 15}" fill="${m.color}"${right ? '' : ' text-anchor="end"'} font-weight="bold">${esc(m.label)}</text>`,
+    )
   }
   return out
 }

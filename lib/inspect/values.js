@@ -39,8 +39,8 @@ const DEATH_NEAR_HEAP_LIMIT = 0.7
  * is near its end too.
  */
 const YOUNG_GENERATION_MAX = 192 * MIB
-const nearHeapLimit = (used, limit) => used >= DEATH_NEAR_HEAP_LIMIT * limit || (limit - YOUNG_GENERATION_MAX >= 64 * MIB && used >= 0.9 * (limit - YOUNG_GENERATION_MAX))
-
+const nearHeapLimit = (used, limit) =>
+  used >= DEATH_NEAR_HEAP_LIMIT * limit || (limit - YOUNG_GENERATION_MAX >= 64 * MIB && used >= 0.9 * (limit - YOUNG_GENERATION_MAX))
 
 const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null)
 const obj = (v) => (v && typeof v === 'object' && !Array.isArray(v) ? v : {})
@@ -50,7 +50,10 @@ const arr = (v) => (Array.isArray(v) ? v : [])
 function clean(v, max = LIMITS.textChars) {
   let s = typeof v === 'string' ? v : v == null ? '' : String(v)
   if (s.length > max) s = `${s.slice(0, max)}…`
-  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  return s.replace(
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
 }
 
 /** Epoch ms from an ISO string or a number, or null when it is not a usable time. */

@@ -180,7 +180,7 @@ function describeProcess(p, torn, allDumps) {
     if (r.heapSnapshotStatus !== 'pending') continue
     r.heapSnapshot +=
       verdict.outcome === 'crashed' && verdict.cause?.kind === 'cgroupOomKill' && verdict.cause.confirmed
-        ? '; the kernel OOM-killed the process meanwhile (its cgroup\'s OOM kills rose), so the snapshot\'s memory may be what killed it'
+        ? "; the kernel OOM-killed the process meanwhile (its cgroup's OOM kills rose), so the snapshot's memory may be what killed it"
         : verdict.outcome === 'crashed'
           ? '; nothing here shows that the snapshot caused the death'
           : ''
@@ -211,7 +211,7 @@ function verdictOf(p, rows, samples, allDumps) {
       outcome: 'unknown',
       at: iso(last.epochMs),
       atMs: last.epochMs,
-      evidence: 'the trail ends with a session reset and the next session\'s recorder file is not here',
+      evidence: "the trail ends with a session reset and the next session's recorder file is not here",
       cause: null,
     }
   }
@@ -226,7 +226,14 @@ function verdictOf(p, rows, samples, allDumps) {
       cause: causeOfDeath(samples, rows, at.epochMs, allDumps),
     }
   }
-  if (lastDump) return { outcome: 'unknown', at: lastDump.time, atMs: lastDump.epochMs, evidence: 'no recorder file; the dumps alone cannot tell a crash from a clean exit', cause: null }
+  if (lastDump)
+    return {
+      outcome: 'unknown',
+      at: lastDump.time,
+      atMs: lastDump.epochMs,
+      evidence: 'no recorder file; the dumps alone cannot tell a crash from a clean exit',
+      cause: null,
+    }
   return { outcome: 'unknown', at: null, atMs: null, evidence: 'nothing readable', cause: null }
 }
 
@@ -243,7 +250,11 @@ function causeOfDeath(samples, rows, diedMs, allDumps) {
       .map((d) => ({ file: d.file, kills: num(obj(obj(d.doc.cgroup).events).oomKill) }))
       .find((d) => d.kills != null && d.kills > before)
     if (later) {
-      return { kind: 'cgroupOomKill', confirmed: true, text: `the kernel OOM-killed it: its cgroup's OOM kills went from ${before} to ${later.kills} (${path.basename(later.file)})` }
+      return {
+        kind: 'cgroupOomKill',
+        confirmed: true,
+        text: `the kernel OOM-killed it: its cgroup's OOM kills went from ${before} to ${later.kills} (${path.basename(later.file)})`,
+      }
     }
   }
   const cg = lastOf('cgroupLimitBytes')
@@ -264,7 +275,11 @@ function causeOfDeath(samples, rows, diedMs, allDumps) {
   }
   const d = rows.at(-1)
   if (d && d.cgroupLimit && d.cgroupUsage != null && d.cgroupUsage >= DEATH_NEAR_LIMIT * d.cgroupLimit) {
-    return { kind: 'cgroupOomKill', confirmed: false, text: `most likely the kernel OOM killer: cgroup usage ${mib(d.cgroupUsage)} of ${mib(d.cgroupLimit)} at the last dump` }
+    return {
+      kind: 'cgroupOomKill',
+      confirmed: false,
+      text: `most likely the kernel OOM killer: cgroup usage ${mib(d.cgroupUsage)} of ${mib(d.cgroupLimit)} at the last dump`,
+    }
   }
   return null
 }
@@ -322,8 +337,23 @@ function growth(samples, rows) {
     }
   }
   const over = (a, b) => `${a.what} → ${b.what}, ${fixed((b.epochMs - a.epochMs) / 1000, 1)} s`
-  if (!f.kind) return { kind: null, key: null, bytes: null, byKind, advice: null, evidence: `nothing grew by ${mib(GROWTH_MIN_BYTES)} or more: ${f.listing}; ${over(points[0], points.at(-1))}` }
-  return { kind: f.label, key: f.kind, bytes: f.bytes, byKind, advice: GROWTH_ADVICE[f.kind], evidence: `+${mib(f.bytes)}: ${f.detail}, ${over(f.from, f.to)}; all kinds: ${f.listing}` }
+  if (!f.kind)
+    return {
+      kind: null,
+      key: null,
+      bytes: null,
+      byKind,
+      advice: null,
+      evidence: `nothing grew by ${mib(GROWTH_MIN_BYTES)} or more: ${f.listing}; ${over(points[0], points.at(-1))}`,
+    }
+  return {
+    kind: f.label,
+    key: f.kind,
+    bytes: f.bytes,
+    byKind,
+    advice: GROWTH_ADVICE[f.kind],
+    evidence: `+${mib(f.bytes)}: ${f.detail}, ${over(f.from, f.to)}; all kinds: ${f.listing}`,
+  }
 }
 
 const signed = (b) => (b >= 0 ? `+${mib(b)}` : mib(b))
@@ -333,7 +363,12 @@ const signed = (b) => (b >= 0 ? `+${mib(b)}` : mib(b))
 /** Growth of sampled live bytes smaller than this, all sites together, names no site. */
 const SITE_GROWTH_MIN_BYTES = MIB
 
-const frameOf = (f) => ({ function: clean(obj(f).function, 120) || '(anonymous)', script: clean(obj(f).script, 200) || '', line: num(obj(f).line), column: num(obj(f).column) })
+const frameOf = (f) => ({
+  function: clean(obj(f).function, 120) || '(anonymous)',
+  script: clean(obj(f).script, 200) || '',
+  line: num(obj(f).line),
+  column: num(obj(f).column),
+})
 /** Node's own code, or a frame V8 gives no script: where the blame does not stop. */
 const isInternal = (f) => f.script === '' || f.script.startsWith('node:') || f.script.startsWith('internal/')
 const placeOf = (f) => `${f.script.startsWith('node:') ? f.script : path.basename(f.script)}${f.line != null ? `:${f.line}` : ''}`
@@ -380,7 +415,10 @@ function sitesGrowth(rows) {
   }
   if (total < SITE_GROWTH_MIN_BYTES) return null
   // The three largest, and none under 1% of the growth.
-  const top = [...groups.values()].sort((x, y) => y.bytes - x.bytes).filter((g, i) => i === 0 || g.bytes >= total / 100).slice(0, 3)
+  const top = [...groups.values()]
+    .sort((x, y) => y.bytes - x.bytes)
+    .filter((g, i) => i === 0 || g.bytes >= total / 100)
+    .slice(0, 3)
   return {
     fromDump: a.dumpNumber,
     toDump: b.dumpNumber,
