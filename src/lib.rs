@@ -21,6 +21,8 @@ pub mod dumper;
 pub mod facts;
 pub mod filelock;
 pub mod format;
+#[cfg(test)]
+mod goldens;
 pub mod input;
 #[cfg(test)]
 mod layering;
