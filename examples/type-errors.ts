@@ -1,9 +1,11 @@
 // Each line below must be rejected by the typings; the test suite checks that tsc
 // reports exactly these errors, so the typings cannot silently decay to `any`.
 import v8 from 'node:v8'
+import { bundle, MemoryDiagnosticsDumper } from 'memory-diagnostics-dumper'
 // @ts-expect-error the native loader's target is not part of the package's surface
+import { __napiBindingTarget } from 'memory-diagnostics-dumper'
 // @ts-expect-error nor are the binding's internal functions
-import { __napiBindingTarget, bundle, MemoryDiagnosticsDumper, observedFigureKeys } from 'memory-diagnostics-dumper'
+import { observedFigureKeys } from 'memory-diagnostics-dumper'
 
 const d = new MemoryDiagnosticsDumper({ directory: '/tmp/x' })
 const input = { heapStatistics: v8.getHeapStatistics(), memoryUsage: process.memoryUsage() }
