@@ -36,7 +36,7 @@ const implementation = binding ? 'native' : 'js'
 const Implementation = binding
   ? require('./lib/heap-snapshot.js').withHeapSnapshots(binding.MemoryDiagnosticsDumper)
   : require('./lib/fallback.js').create(fallbackReason).MemoryDiagnosticsDumper
-const MemoryDiagnosticsDumper = require('./lib/wrap.js').wrap(Implementation)
+const MemoryDiagnosticsDumper = require('./lib/wrap.js').wrap(Implementation, binding)
 
 // observe() runs on the host's monitor timer, so the native one is made nearly free: the
 // figures are written from JS straight into the recorder's memory (a Float64Array the

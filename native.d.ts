@@ -162,8 +162,11 @@ export interface DumperOptions {
    * The watchdog (native only; starts the recorder with its defaults if needed): when RSS
    * reaches `rssRatio` of the effective memory limit or `rssBytes`, and neither `observe()`
    * nor `dump()` was called for `stallMs` (default 5000), it writes a `watchdog` dump itself.
+   * `captureStack: true` records the main thread's JS stack in that dump, captured while the
+   * loop is still blocked (a helper worker thread and the inspector; about 10-19 MiB of RSS:
+   * docs/blocked-loop-stacks.md).
    */
-  watchdog?: { rssRatio?: number; rssBytes?: number; stallMs?: number } | null
+  watchdog?: { rssRatio?: number; rssBytes?: number; stallMs?: number; captureStack?: boolean } | null
   /**
    * When phase 2 reads `/proc/self/smaps_rollup` (PSS, swap PSS), which makes the kernel walk
    * every page-table entry of the process under its memory-map lock: `'auto'` (default) only
@@ -302,7 +305,12 @@ export declare class MemoryDiagnosticsDumper {
    * or null. Every dump then resolves `{ written: false, error }` without using a slot.
    */
   get problem(): string | null
-  /** The file-name-safe short session id in use. */
+  /**
+   * The file-name-safe short session id in use.
+   * The package entry found that no stack helper can serve this dumper
+   * (`watchdog.captureStack`): its watchdog dumps record `reason`.
+   */
+  stackCaptureUnavailable(reason: string): void
   get sessionId(): string
 }
 
@@ -332,3 +340,18 @@ export interface HeapSnapshotResult {
  * `heapStatistics.<key>` then `memoryUsage.<key>`.
  */
 export declare function observedFigureKeys(): Array<string>
+
+/** The host's inspector is open (`inspector.url()` is set): a stall is then not captured. */
+export declare function stackHelperDebugged(open: boolean): void
+
+/** The helper's answer to request `generation`: `{"frames":[...]}` or `{"error":"..."}`. */
+export declare function stackHelperDeliver(generation: number, answer: string): void
+
+/**
+ * The request to answer (0: none). Never blocks: the helper's event loop stays free, so
+ * the worker ends with the process.
+ */
+export declare function stackHelperPoll(): number
+
+/** The helper is running (`true`), or is not, and why. */
+export declare function stackHelperState(running: boolean, problem?: string | undefined | null): void

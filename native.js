@@ -837,3 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.MemoryDiagnosticsDumper = nativeBinding.MemoryDiagnosticsDumper
 module.exports.observedFigureKeys = nativeBinding.observedFigureKeys
+module.exports.stackHelperDebugged = nativeBinding.stackHelperDebugged
+module.exports.stackHelperDeliver = nativeBinding.stackHelperDeliver
+module.exports.stackHelperPoll = nativeBinding.stackHelperPoll
+module.exports.stackHelperState = nativeBinding.stackHelperState

@@ -42,7 +42,9 @@ describe('npm run bench (quick mode)', () => {
       expect(r.stdout).toMatch(new RegExp(`\\| ${target.replace(/[().*]/g, '\\$&')}[^|]* \\| \\d+\\.\\d\\d \\| (yes|\\*\\*no\\*\\*) \\|`))
     }
     // Allocation profiles: off and on side by side, with the fetch time.
-    expect(r.stdout).toMatch(/\| allocation-heavy loop, wall time \| \d+\.\d ms \| \d+\.\d ms \| \d+\.\d{3}x \|/)
+    // Each feature beside the same dumper without it: allocation profiles, and the watchdog's stacks.
+    expect(r.stdout).toMatch(/\| allocation-heavy loop, wall time \| \d+\.\d ms \| \d+\.\d ms \| \d+\.\d{3}x \| \d+\.\d ms \| \d+\.\d ms \| \d+\.\d{3}x \|/)
+    expect(r.stdout).toMatch(/\| capturing a blocked loop's stack \(watchdog request to answer\) \| \| \| \| \| \d+\.\d ms \(1 of 1 captured\) \| \|/)
     expect(r.stdout).toMatch(/\| fetching and summarizing a profile \(JS thread, after phase 2\) \| \| \d+\.\d ms \| \|/)
     // The heap-snapshot peak per shape, each beside the guard's estimate.
     expect(r.stdout).toMatch(/## Heap-snapshot peak by heap shape and Node version/)

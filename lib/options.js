@@ -225,6 +225,9 @@ function readOptions(options) {
     const bytes = given(wd.rssBytes) ? integer(wd.rssBytes, 'options.watchdog.rssBytes', 1, LIMITS.safeBytes, 0) : null
     if (!given(ratio) && bytes === null) throw invalidArg('options.watchdog', 'rssRatio or rssBytes', 'neither')
     integer(wd.stallMs, 'options.watchdog.stallMs', LIMITS.minIntervalMs, LIMITS.maxIntervalMs, DEFAULTS.watchdogStallMs)
+    if (given(wd.captureStack) && typeof wd.captureStack !== 'boolean') {
+      throw invalidArg('options.watchdog.captureStack', 'a boolean', describe(wd.captureStack))
+    }
     nativeOnly.push('watchdog')
   }
   if (rec || wd) {

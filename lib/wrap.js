@@ -180,7 +180,7 @@ function closeAllForExit() {
   exiting.clear()
 }
 
-function wrap(Implementation) {
+function wrap(Implementation, addon = null) {
   class MemoryDiagnosticsDumper {
     #inner
     #warned = new Set()
@@ -188,9 +188,25 @@ function wrap(Implementation) {
     #exitRef = null
     /** This dumper's share of the thread's allocation profiler (lib/allocation-profile.js). */
     #alloc = null
+    /** This dumper's hold on the stack helper thread (lib/stack-helper.js), when asked for. */
+    #stack = null
 
     constructor(options) {
       this.#inner = new Implementation(options)
+      // The implementation validated `watchdog.captureStack`; only the native one has a
+      // watchdog (the fallback records its absence in every document).
+      let watchdog
+      try {
+        watchdog = options.watchdog
+      } catch {}
+      if (watchdog?.captureStack === true && addon !== null && typeof this.#inner.stackCaptureUnavailable === 'function') {
+        this.#stack = require('./stack-helper.js').acquire(this, addon)
+        if (this.#stack.error) {
+          this.#inner.stackCaptureUnavailable(this.#stack.error)
+          this.#warn(`watchdog stacks are off: ${this.#stack.error}`, 'StackCaptureUnavailable')
+          this.#stack = null
+        }
+      }
       this.#startHeartbeat()
       // The implementation validated `allocationProfile`; the profiler is JS (the inspector).
       let alloc
@@ -232,12 +248,14 @@ function wrap(Implementation) {
       const every = inner.heartbeatIntervalMs
       if (typeof every !== 'number' || !(every > 0) || typeof inner.heartbeat !== 'function') return
       const ref = new WeakRef(inner)
+      const helper = this.#stack === null ? null : require('./stack-helper.js')
       const timer = setInterval(() => {
         const alive = ref.deref()
         if (alive === undefined) clearInterval(timer)
         else {
           try {
             alive.heartbeat()
+            if (helper !== null) helper.noteDebugged()
           } catch {}
         }
       }, every)
@@ -331,6 +349,8 @@ function wrap(Implementation) {
       if (this.#exitRef !== null) exiting.delete(this.#exitRef)
       this.#exitRef = null
       if (this.#alloc !== null && !this.#alloc.error) require('./allocation-profile.js').stop(this.#alloc)
+      if (this.#stack !== null) this.#stack.release()
+      this.#stack = null
       this.#inner.close()
     }
 

@@ -27,7 +27,12 @@ fn cut(s: &mut String, max: usize) {
     }
 }
 
-fn clean_frame(f: &mut StackFrame, home: Option<&str>) {
+/// Bounds one frame: names and scripts cut, the home directory shown as `~`, an empty
+/// function name as `(anonymous)` (also the watchdog's stacks, `stack_capture`).
+pub fn clean_frame(f: &mut StackFrame, home: Option<&str>) {
+    if f.function.is_empty() {
+        f.function = "(anonymous)".into();
+    }
     if let Some(h) = home.filter(|h| h.len() > 1) {
         if f.script.contains(h) {
             f.script = f.script.replace(h, "~");

@@ -44,6 +44,8 @@ pub struct Phase2Plan {
     /// The first dump's growth point of this dumper (this process), kept for the next
     /// dumps' growth attribution; phase 2 fills it when empty.
     pub first_point: Option<std::sync::Arc<parking_lot::Mutex<Option<GrowthPoint>>>>,
+    /// The watchdog's stack request: answered (or given up) before the document is written.
+    pub stack: Option<crate::stack_capture::Ticket>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -700,6 +702,7 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
         heap_session,
         max_files,
         first_point: plan_first,
+        stack,
         ..
     } = plan;
     let mut runner = ProbeRunner::new();
@@ -708,6 +711,13 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
     report.collection.failed_probes = Some(runner.failures);
     report.collection.skipped_probes = Some(runner.skipped);
     report.collection.probe_micros = Some(runner.micros);
+    // After the collection, so that the helper's capture overlapped with it.
+    if let Some(ticket) = stack {
+        let captured = ticket.wait();
+        if let Some(w) = report.watchdog.as_mut() {
+            w.stack = Some(captured);
+        }
+    }
     report.collection.phase2_millis = Some((start.elapsed().as_secs_f64() * 1e6).round() / 1e3);
     // Phase 2's figures decide about a heap snapshot; its section goes into this document.
     let planned = heap

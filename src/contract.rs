@@ -155,6 +155,11 @@ pub fn contract() -> Value {
             "maxNameAttempts": w::MAX_NAME_ATTEMPTS,
             "recorderMaxBytes": r::RECORDER_MAX_BYTES,
         },
+        "stackCapture": {
+            "budgetMs": crate::stack_capture::BUDGET_MS,
+            "pollMs": crate::stack_capture::POLL_MS,
+            "maxFrames": crate::stack_capture::MAX_FRAMES,
+        },
         "analysis": {
             "thresholds": {
                 "heapNearLimitWarning": a::HEAP_NEAR_LIMIT_WARNING,

@@ -56,6 +56,10 @@ pub struct Dumper {
     heap: Option<Arc<HeapState>>,
     /// The first dump's growth point, for growth attribution across this process's dumps.
     first_point: Arc<Mutex<Option<crate::analysis::GrowthPoint>>>,
+    /// The watchdog's stack request, asked before its phase 1 and answered in its phase 2.
+    stack_ticket: Mutex<Option<crate::stack_capture::Ticket>>,
+    /// Why no stack helper can serve this dumper (set by the package entry).
+    stack_problem: Mutex<Option<String>>,
 }
 
 /// Identity of one dump, known once its slot is reserved.
@@ -190,6 +194,8 @@ impl Dumper {
             recorder,
             effective_limit: OnceLock::new(),
             first_point: Arc::new(Mutex::new(None)),
+            stack_ticket: Mutex::new(None),
+            stack_problem: Mutex::new(None),
             arm: Arc::new(ArmSlot::new(&config.directory)),
             state: Mutex::new(SessionState {
                 short_id: short_session_id(session_id),
@@ -243,6 +249,11 @@ impl Dumper {
         if let Some(r) = &self.recorder {
             r.observe(at_trigger);
         }
+    }
+
+    /// No stack helper can serve this dumper: its watchdog dumps say why.
+    pub fn set_stack_problem(&self, reason: String) {
+        *self.stack_problem.lock() = Some(reason);
     }
 
     /// JS is alive (a `dump()` call).
@@ -504,6 +515,10 @@ impl Dumper {
                 heap: self.heap.clone(),
                 heap_session: self.heap.as_ref().map_or(0, |h| h.session()),
                 first_point: Some(self.first_point.clone()),
+                stack: match trigger {
+                    Trigger::Watchdog => self.stack_ticket.lock().take(),
+                    _ => None,
+                },
             }),
         }
     }
@@ -580,13 +595,28 @@ impl recorder::Host for Dumper {
                 rss_bytes: rss,
                 threshold_bytes: threshold,
                 v8_figures_age_ms: age,
+                stack: None,
             }),
         };
+        // Asked now, while the loop is surely still blocked; the helper captures while
+        // phase 1 is written and phase 2 collects, and phase 2 waits for the answer.
+        let capture = self.config.watchdog.is_some_and(|w| w.capture_stack);
+        if capture {
+            let ticket = match self.stack_problem.lock().as_deref() {
+                Some(p) => crate::stack_capture::Ticket::unavailable(p),
+                None => crate::stack_capture::request(),
+            };
+            *self.stack_ticket.lock() = Some(ticket);
+        }
         // The event loop is stuck, so phase 2 runs right here, on the recorder thread;
         // nobody waits for its outcome.
         self.dump(Trigger::Watchdog, input, Phase2On::ThisThread, |_| {
             Box::new(|_, _| {})
         });
+        // Not written (cap, cooldown, closed): withdraw the request nobody waits for.
+        if let Some(t) = self.stack_ticket.lock().take() {
+            t.cancel();
+        }
     }
 }
 

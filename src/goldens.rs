@@ -153,7 +153,7 @@ mod options_golden {
         vec![
             (
                 "valid, every option",
-                json!({"directory": d, "sessionId": "s", "maxDumpsPerSession": 3, "cooldownMs": 0, "maxFiles": 5, "appVersion": "1.2", "suggestions": {"hard": "h", "critical": "c", "manual": "m"}, "recorder": {"intervalMs": 500, "samples": 10}, "watchdog": {"rssRatio": 0.5, "stallMs": 2000}, "smapsRollup": "never", "smapsRollupMaxRssBytes": 0, "mallinfo": "always", "now": "$function", "heapSnapshot": {"triggers": ["hard", "critical"], "maxPerSession": 2, "maxBytes": 1048576, "redact": true}, "allocationProfile": {"samplingIntervalBytes": 65536, "maxSites": 5}}),
+                json!({"directory": d, "sessionId": "s", "maxDumpsPerSession": 3, "cooldownMs": 0, "maxFiles": 5, "appVersion": "1.2", "suggestions": {"hard": "h", "critical": "c", "manual": "m"}, "recorder": {"intervalMs": 500, "samples": 10}, "watchdog": {"rssRatio": 0.5, "stallMs": 2000, "captureStack": false}, "smapsRollup": "never", "smapsRollupMaxRssBytes": 0, "mallinfo": "always", "now": "$function", "heapSnapshot": {"triggers": ["hard", "critical"], "maxPerSession": 2, "maxBytes": 1048576, "redact": true}, "allocationProfile": {"samplingIntervalBytes": 65536, "maxSites": 5}}),
             ),
             (
                 "valid, nulls and undefined",
@@ -222,6 +222,10 @@ mod options_golden {
             (
                 "watchdog needs a threshold",
                 json!({"directory": d, "watchdog": {}}),
+            ),
+            (
+                "watchdog captureStack not a boolean",
+                json!({"directory": d, "watchdog": {"rssRatio": 0.5, "captureStack": "yes"}}),
             ),
             (
                 "watchdog ratio out of range",

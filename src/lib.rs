@@ -35,6 +35,7 @@ mod schema;
 pub mod settler;
 pub mod snapshot_redact;
 pub mod snapshot_take;
+pub mod stack_capture;
 pub mod test_hooks;
 pub mod timefmt;
 pub mod writer;

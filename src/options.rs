@@ -234,6 +234,7 @@ pub fn from_tree(tree: &RawValue) -> Result<RawOptions, InvalidArg> {
         watchdog_rss_ratio: sub(2, "rssRatio"),
         watchdog_rss_bytes: sub(2, "rssBytes"),
         watchdog_stall_ms: sub(2, "stallMs"),
+        watchdog_capture_stack: sub(2, "captureStack"),
         smaps_rollup: prop("smapsRollup"),
         smaps_rollup_max_rss_bytes: prop("smapsRollupMaxRssBytes"),
         now: prop("now"),
@@ -274,6 +275,7 @@ pub struct RawOptions {
     pub watchdog_rss_ratio: RawValue,
     pub watchdog_rss_bytes: RawValue,
     pub watchdog_stall_ms: RawValue,
+    pub watchdog_capture_stack: RawValue,
     pub smaps_rollup: RawValue,
     pub smaps_rollup_max_rss_bytes: RawValue,
     /// `options.now`: a clock function for host tests (fake timers).
@@ -312,6 +314,7 @@ impl Default for RawOptions {
             watchdog_rss_ratio: RawValue::Missing,
             watchdog_rss_bytes: RawValue::Missing,
             watchdog_stall_ms: RawValue::Missing,
+            watchdog_capture_stack: RawValue::Missing,
             smaps_rollup: RawValue::Missing,
             smaps_rollup_max_rss_bytes: RawValue::Missing,
             mallinfo: RawValue::Missing,
@@ -547,6 +550,17 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
                 crate::options::MAX_INTERVAL_MS,
                 crate::options::DEFAULT_STALL_MS,
             )?,
+            capture_stack: match &raw.watchdog_capture_stack {
+                RawValue::Missing | RawValue::Other("null") => false,
+                RawValue::Bool(b) => *b,
+                other => {
+                    return Err(InvalidArg::new(
+                        "options.watchdog.captureStack",
+                        "a boolean",
+                        other.describe(),
+                    ))
+                }
+            },
         })
     } else {
         None
@@ -659,7 +673,7 @@ pub const OPTION_KEYS: &[&str] = &[
 ];
 pub const SUGGESTION_KEYS: &[&str] = &["hard", "critical", "manual"];
 pub const RECORDER_KEYS: &[&str] = &["intervalMs", "samples"];
-pub const WATCHDOG_KEYS: &[&str] = &["rssRatio", "rssBytes", "stallMs"];
+pub const WATCHDOG_KEYS: &[&str] = &["rssRatio", "rssBytes", "stallMs", "captureStack"];
 pub const HEAP_SNAPSHOT_KEYS: &[&str] = &["triggers", "maxPerSession", "maxBytes", "redact"];
 // Allocation profiles (`options.allocationProfile`, src/allocation.rs).
 /// The profiler's mean sampling interval by default: 512 KiB of allocation per sample
@@ -857,6 +871,9 @@ pub struct WatchdogConfig {
     pub rss_bytes: Option<u64>,
     /// ...once neither `observe()` nor `dump()` has been called for this long.
     pub stall_ms: u64,
+    /// Record the main thread's JS stack in the watchdog's dump (the `stack_capture`
+    /// module; a helper thread started by the package entry answers the request).
+    pub capture_stack: bool,
 }
 
 #[cfg(test)]

@@ -754,6 +754,7 @@ mod tests {
             rss_ratio: r,
             rss_bytes: b,
             stall_ms: 1,
+            capture_stack: false,
         };
         assert_eq!(
             watchdog_threshold(&w(Some(0.5), None), Some(1000)),

@@ -342,6 +342,26 @@ pub struct WatchdogInfo {
     pub threshold_bytes: u64,
     /// Age of the V8 figures in `atTrigger` (null: JS never pushed any).
     pub v8_figures_age_ms: Option<u64>,
+    /// The main thread's JS stack while the loop was blocked (`watchdog.captureStack`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<StackCapture>,
+}
+
+/// What the watchdog's dump records in `watchdog.stack`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct StackCapture {
+    /// `"captured"`, `"unavailable"` (asked, no stack: the reason says why) or
+    /// `"skipped"` (not asked: the host's inspector is open).
+    #[cfg_attr(test, schemars(extend("enum" = ["captured", "unavailable", "skipped"])))]
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Innermost first, at most 32.
+    pub frames: Vec<StackFrame>,
+    /// From the request to the answer (or to giving up).
+    pub capture_millis: f64,
 }
 
 /// The limit that actually kills the process, and how close it is.

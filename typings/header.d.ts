@@ -162,8 +162,11 @@ export interface DumperOptions {
    * The watchdog (native only; starts the recorder with its defaults if needed): when RSS
    * reaches `rssRatio` of the effective memory limit or `rssBytes`, and neither `observe()`
    * nor `dump()` was called for `stallMs` (default 5000), it writes a `watchdog` dump itself.
+   * `captureStack: true` records the main thread's JS stack in that dump, captured while the
+   * loop is still blocked (a helper worker thread and the inspector; about 10-19 MiB of RSS:
+   * docs/blocked-loop-stacks.md).
    */
-  watchdog?: { rssRatio?: number; rssBytes?: number; stallMs?: number } | null
+  watchdog?: { rssRatio?: number; rssBytes?: number; stallMs?: number; captureStack?: boolean } | null
   /**
    * When phase 2 reads `/proc/self/smaps_rollup` (PSS, swap PSS), which makes the kernel walk
    * every page-table entry of the process under its memory-map lock: `'auto'` (default) only

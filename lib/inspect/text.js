@@ -3,7 +3,7 @@
 
 const path = require('node:path')
 const { clean, clock, mib } = require('./values')
-const { signed, siteGroupText } = require('./verdict')
+const { signed, siteGroupText, stallText } = require('./verdict')
 
 function table(rows) {
   const widths = rows[0].map((_, i) => rows.reduce((m, r) => Math.max(m, String(r[i]).length), 0))
@@ -64,6 +64,7 @@ function text(summary) {
     for (const d of p.dumps) if (d.heapSnapshot) lines.push(`  Heap snapshot after #${d.dumpNumber ?? '?'}: ${d.heapSnapshot}.`)
     if (p.recorder.samples) lines.push(`  Recorder: ${p.recorder.samples} samples in ${p.recorder.files.map((f) => path.basename(f.file)).join(', ')}`)
     lines.push(`  ${verdictLine(p.verdict)}`)
+    for (const st of p.verdict.stalls ?? []) lines.push(`  Stall: ${stallText(st)}.`)
     const g = growthLine(p.verdict.growth)
     if (g) lines.push(`  ${g}`)
     if (p.verdict.growth?.advice) lines.push(`  Look next at: ${p.verdict.growth.advice}`)

@@ -3,6 +3,7 @@
 
 const { fixed } = require('../format')
 const { dumpTable, growthLine, processTitle, verdictLine } = require('./text')
+const { stallText } = require('./verdict')
 const { GIB, LIMITS, MIB, clean, iso } = require('./values')
 
 /** Escapes for XML and HTML; text from files has been through clean() already or goes through it here. */
@@ -261,7 +262,7 @@ function html(summary) {
           .map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
           .join('')}</table>`
       : '<p>no dumps</p>'
-    return `<section><h2>${esc(processTitle(p))}</h2><p class="verdict">${esc(verdictLine(p.verdict))}</p>${g ? `<p>${esc(g, 2000)}</p>` : ''}${p.verdict.growth?.advice ? `<p>Look next at: ${esc(p.verdict.growth.advice, 2000)}</p>` : ''}${tableHtml}</section>`
+    return `<section><h2>${esc(processTitle(p))}</h2><p class="verdict">${esc(verdictLine(p.verdict))}</p>${(p.verdict.stalls ?? []).map((st) => `<p class="stall">Stall: ${esc(stallText(st), 2000)}.</p>`).join('')}${g ? `<p>${esc(g, 2000)}</p>` : ''}${p.verdict.growth?.advice ? `<p>Look next at: ${esc(p.verdict.growth.advice, 2000)}</p>` : ''}${tableHtml}</section>`
   })
   const problems = [...summary.notes.map((n) => esc(n)), ...summary.problems.map((p) => `${esc(p.file)}: ${esc(p.error)}`)]
   return `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>memory-diagnostics-dumper inspect</title>

@@ -49,6 +49,7 @@ function dumpRow({ file, doc, valid, time }) {
     heapSnapshot: doc.heapSnapshot && typeof doc.heapSnapshot === 'object' ? heapSnapshotText(obj(doc.heapSnapshot)) : null,
     heapSnapshotStatus: doc.heapSnapshot && typeof doc.heapSnapshot === 'object' ? clean(obj(doc.heapSnapshot).status, 20) : null,
     allocation: allocationOf(doc.allocationProfile),
+    stall: stallOf(doc),
     valid,
     hostSamples: hostSamples(doc.samples),
   }
@@ -174,6 +175,7 @@ function describeProcess(p, torn, allDumps) {
   const verdict = verdictOf(p, rows, samples, allDumps)
   verdict.growth = growth(samples, rows)
   verdict.growth.bySite = sitesGrowth(rows)
+  verdict.stalls = rows.filter((r) => r.stall).map((r) => ({ dumpNumber: r.dumpNumber, time: r.time, ...r.stall }))
   // A snapshot left pending: the process ended while it was taken. Only a confirmed rise
   // in the cgroup's OOM kills ties the death to memory; nothing else says the snapshot did it.
   for (const r of rows) {
@@ -384,6 +386,41 @@ function allocationOf(ap) {
   return { totalSampledBytes: num(ap.totalSampledBytes), sites }
 }
 
+/**
+ * A watchdog dump's stall: how long the loop was silent and, with `watchdog.captureStack`,
+ * the main thread's stack then. The blocking function is the innermost frame of the host's
+ * own code (Node's frames are where it was called from or what it called).
+ */
+function stallOf(doc) {
+  if (doc.trigger !== 'watchdog' || !doc.watchdog || typeof doc.watchdog !== 'object') return null
+  const w = obj(doc.watchdog)
+  const st = w.stack && typeof w.stack === 'object' ? obj(w.stack) : null
+  const frames = st && Array.isArray(st.frames) ? st.frames.slice(0, 32).map(frameOf) : []
+  return {
+    stalledMs: num(w.stalledMs),
+    stack: st ? clean(st.status, 20) : 'not asked',
+    reason: st?.reason == null ? null : clean(st.reason, 400),
+    blocking: frames.find((f) => !isInternal(f)) ?? frames[0] ?? null,
+    frames,
+  }
+}
+
+/** "blocked ≥ 412 ms in pollUntilReady (app.js:17:3) ← main (app.js:43:63)" */
+function stallText(s) {
+  const at = (f) => `${f.function} (${placeOf(f)}${f.column != null && f.line != null ? `:${f.column}` : ''})`
+  const head = `#${s.dumpNumber ?? '?'} watchdog at ${s.time}: the event loop was blocked ≥ ${s.stalledMs ?? '?'} ms`
+  if (s.blocking) {
+    const i = s.frames.indexOf(s.blocking)
+    const callers = s.frames
+      .slice(i + 1)
+      .filter((f) => !isInternal(f) && f.function !== s.blocking.function)
+      .slice(0, 2)
+    return `${head} in ${at(s.blocking)}${callers.map((f) => ` ← ${at(f)}`).join('')}`
+  }
+  if (s.stack === 'not asked') return `${head} (no stack: watchdog.captureStack was off)`
+  return `${head}; the stack was ${s.stack}${s.reason ? ` (${s.reason})` : ''}`
+}
+
 /** A call path's identity across profiles: the site and its callers. */
 const siteKey = (s) => [s, ...s.path].map((f) => `${f.function}@${f.script}:${f.line}:${f.column}`).join('<')
 
@@ -448,4 +485,4 @@ function siteGroupText(g) {
   return `${pct} ${names} ← ${blame}`
 }
 
-module.exports = { GROWTH_MIN_BYTES, signed, siteGroupText, summarize }
+module.exports = { GROWTH_MIN_BYTES, signed, siteGroupText, stallText, summarize }

@@ -31,11 +31,13 @@ use crate::settler::{self, Settler, Ticket};
 mod hooks;
 pub mod outcome;
 mod readers;
+mod stack;
 
 #[cfg(feature = "test-hooks")]
 pub use hooks::*;
 pub use outcome::{DumpOutcome, HeapSnapshotResult};
 use readers::{expect_object, invalid, number_map, parse_trigger, raw_tree, raw_value, read_input};
+pub use stack::*;
 
 /// Writes memory diagnostics: phase 1 synchronously inside `dump()`, phase 2 on a
 /// background thread of its own.
@@ -397,6 +399,14 @@ impl MemoryDiagnosticsDumper {
     }
 
     /// The file-name-safe short session id in use.
+    /// The package entry found that no stack helper can serve this dumper
+    /// (`watchdog.captureStack`): its watchdog dumps record `reason`.
+    #[napi(catch_unwind)]
+    pub fn stack_capture_unavailable(&self, reason: String) {
+        self.inner
+            .set_stack_problem(crate::options::truncate_chars(&reason, 500).0);
+    }
+
     #[napi(getter, catch_unwind)]
     pub fn session_id(&self) -> String {
         self.inner.session_short_id()

@@ -1,0 +1,137 @@
+// The JS stack of a blocked event loop (`watchdog.captureStack`) with real processes: three
+// different blocking functions, each named by inspect's stall line in 10 of 10 runs; a loop
+// blocked in native code and a host with its inspector open give no stack and say why; a
+// dumper in a worker thread says why it has none. After each the host's own inspector session
+// still evaluates code and the process exits by itself, with or without close(). The
+// watchdog is native-only: the JS fallback validates the option and records its absence
+// (the options golden, contract.spec.ts).
+import { spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { dumpFiles, readDump, root, scratch } from './helpers.js'
+
+const CHILD = join(root, '__test__/children/stall-stack.mjs')
+const CLI = join(root, 'bin/memory-diagnostics-dumper.js')
+const childLines = readFileSync(CHILD, 'utf8').split('\n')
+/** The lines of a function in the child: from its `function` line to its closing brace. */
+function linesOf(fn: string): [number, number] {
+  const first = childLines.findIndex((l) => l.trimStart().startsWith(`function ${fn}(`))
+  const indent = childLines[first].length - childLines[first].trimStart().length
+  const last = childLines.findIndex((l, i) => i > first && l === `${' '.repeat(indent)}}`)
+  return [first + 1, last + 1]
+}
+
+type Run = { code: number | null; stdout: string; stderr: string; ms: number }
+function runChild(dir: string, blocker: string, secret: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const started = Date.now()
+    const c = spawn(process.execPath, [CHILD, dir, blocker, secret], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    c.stdout.on('data', (d) => (stdout += d))
+    c.stderr.on('data', (d) => (stderr += d))
+    c.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }))
+  })
+}
+
+async function pool<T>(n: number, width: number, task: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array(n)
+  let next = 0
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) {
+        const i = next++
+        out[i] = await task(i)
+      }
+    }),
+  )
+  return out
+}
+
+/** The host came back, evaluated code in its own inspector session and ended by itself. */
+function expectCleanHost(r: Run) {
+  expect(r.code, r.stderr).toBe(0)
+  expect(r.stderr).not.toMatch(/Waiting for the debugger/)
+  expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!).hostEval, r.stderr).toBe(42)
+}
+
+function watchdogDump(dir: string) {
+  const docs = dumpFiles(dir)
+    .map(readDump)
+    .filter((d) => d.trigger === 'watchdog')
+  expect(docs.length).toBe(1)
+  return docs[0]
+}
+
+function inspectJson(dir: string) {
+  return new Promise<any>((resolve, reject) => {
+    const c = spawn(process.execPath, [CLI, 'inspect', '--json', dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    c.stdout.on('data', (d) => (out += d))
+    c.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`inspect exited ${code}`))))
+  })
+}
+
+describe('watchdog.captureStack (native)', () => {
+  for (const blocker of ['pollUntilReady', 'fibonacci', 'serializeForever']) {
+    it(`${blocker}: the stall dump names it in 10 of 10 runs, the host still works and exits by itself, and no value is in any file`, async () => {
+      const [first, last] = linesOf(blocker)
+      expect(first).toBeGreaterThan(0)
+      const runs = await pool(10, 3, async (i) => {
+        const dir = join(scratch(), 'd')
+        const secret = `SECRET${process.pid}X${i}Q`
+        // Half the hosts close their dumper before exiting (the helper thread is ended),
+        // half leave it to the exit.
+        const r = await runChild(dir, blocker, secret, { STALL_CLOSE: i % 2 ? '1' : '0' })
+        expectCleanHost(r)
+        const doc = watchdogDump(dir)
+        const stack = doc.watchdog.stack
+        expect(stack.status, JSON.stringify(stack)).toBe('captured')
+        expect(stack.frames.length).toBeGreaterThan(0)
+        expect(stack.frames.length).toBeLessThanOrEqual(32)
+        expect(stack.captureMillis).toBeLessThan(1000)
+        for (const f of readdirSync(dir)) expect(readFileSync(join(dir, f), 'utf8')).not.toContain(secret)
+        const stall = (await inspectJson(dir)).processes[0].verdict.stalls[0]
+        return { stall, first, last }
+      })
+      for (const { stall } of runs) {
+        expect(stall.stack).toBe('captured')
+        expect(stall.blocking.function).toBe(blocker)
+        expect(stall.blocking.script).toMatch(/stall-stack\.mjs$/)
+        expect(stall.blocking.line).toBeGreaterThanOrEqual(first)
+        expect(stall.blocking.line).toBeLessThanOrEqual(last)
+      }
+    })
+  }
+
+  it('a loop blocked in native code runs no JS: "unavailable" with the reason within the budget, and the host is never paused later', async () => {
+    const dir = join(scratch(), 'd')
+    const r = await runChild(dir, 'native', 'x', { STALL_CLOSE: '1' })
+    expectCleanHost(r)
+    const stack = watchdogDump(dir).watchdog.stack
+    expect(stack.status).toBe('unavailable')
+    expect(stack.reason).toMatch(/ran no JavaScript within \d+ ms \(idle, or blocked in native code\)/)
+    expect(stack.frames).toEqual([])
+    expect(stack.captureMillis).toBeLessThanOrEqual(1100)
+  })
+
+  it('a host whose inspector is open is not paused: the capture is skipped and the dump says so', async () => {
+    const dir = join(scratch(), 'd')
+    const r = await runChild(dir, 'debugged', 'x')
+    expectCleanHost(r)
+    const stack = watchdogDump(dir).watchdog.stack
+    expect(stack.status).toBe('skipped')
+    expect(stack.reason).toMatch(/inspector is open/)
+  })
+
+  it('a dumper in a worker thread has no stack: the dump and one warning say why', async () => {
+    const dir = join(scratch(), 'd')
+    const r = await runChild(dir, 'inWorker', 'x')
+    expectCleanHost(r)
+    const stack = watchdogDump(dir).watchdog.stack
+    expect(stack.status).toBe('unavailable')
+    expect(stack.reason).toMatch(/main thread/)
+    expect(r.stderr.match(/StackCaptureUnavailable/g)?.length).toBe(1)
+  })
+})
