@@ -36,7 +36,14 @@ const implementation = binding ? 'native' : 'js'
 const Implementation = binding
   ? require('./lib/heap-snapshot.js').withHeapSnapshots(binding.MemoryDiagnosticsDumper)
   : require('./lib/fallback.js').create(fallbackReason).MemoryDiagnosticsDumper
-const MemoryDiagnosticsDumper = require('./lib/wrap.js').wrap(Implementation, binding)
+// dump()'s figures cross Node-API as one block (lib/wrap.js's fast path) when the binary's
+// layout is the one contract.json describes; otherwise every call takes the checked path.
+let inputWriter = null
+if (binding && typeof binding.inputFigureKeys === 'function') {
+  const layout = require('./lib/contract.json').dumpInput
+  if (binding.inputFigureKeys().join() === layout.slots.join()) inputWriter = require('./lib/figures.js').makeInputWriter(layout)
+}
+const MemoryDiagnosticsDumper = require('./lib/wrap.js').wrap(Implementation, binding, inputWriter)
 
 // observe() runs on the host's monitor timer, so the native one is made nearly free: the
 // figures are written from JS straight into the recorder's memory (a Float64Array the

@@ -231,6 +231,18 @@ export declare class MemoryDiagnosticsDumper {
    */
   dump(trigger: Trigger, input: DumpInput & Required<Pick<DumpInput, 'heapStatistics' | 'memoryUsage'>>): Promise<DumpResult>
   /**
+   * `dump()` with heapStatistics and memoryUsage already written into `inputFigures`
+   * (the package entry's fast path: the figures cross Node-API once, as one block);
+   * the rest of the input as separate arguments, each undefined when not given.
+   */
+  dumpFigures(trigger: Trigger, heapSpaces: DumpInput['heapSpaces'], activeResources: DumpInput['activeResources'], session: DumpInput['session'], samples: DumpInput['samples']): Promise<DumpResult>
+  /**
+   * The block `dumpFigures()` reads: a `Float64Array` whose element 0 is the mask of the
+   * fields left out (bit i: field i) and elements 1.. the fields named by
+   * contract.json's `dumpInput.slots`. `null` where external buffers are not allowed.
+   */
+  get inputFigures(): Float64Array | null
+  /**
    * Pushes the latest V8 figures to the recorder and watchdog (cheap: no I/O, nothing
    * allocated on the JS heap). Call it on every check of the host's monitor: it also
    * tells the watchdog that the event loop is alive.
@@ -334,6 +346,12 @@ export interface HeapSnapshotResult {
   /** Internal: the package's entry takes a pending snapshot by this number. */
   ticket?: number
 }
+
+/**
+ * The figures of `inputFigures` (from element 1), in order: `heapStatistics.<key>` then
+ * `memoryUsage.<key>`. The package entry uses the block only when this matches its layout.
+ */
+export declare function inputFigureKeys(): Array<string>
 
 /**
  * The figures behind `observedFigures` (from element 1), in order:

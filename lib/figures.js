@@ -32,4 +32,32 @@ function makeWriter(layout) {
   return new Function('f', 'h', 'u', [...reads, 'f[0] += 1', ...stores, 'f[0] += 1'].join('\n'))
 }
 
-module.exports = { makeWriter }
+/**
+ * A function `(f, h, u)` for `dump()`'s figures (contract.json's `dumpInput`): writes the
+ * figures of `h` (heapStatistics) and `u` (memoryUsage) into `f`, element `maskSlot` (0)
+ * the mask of the fields that are undefined (bit i: slot i + 1), and returns true; or
+ * returns false, having written nothing the addon will read, when a figure is neither a
+ * number nor undefined (the caller then takes the checked path, which names the field).
+ */
+function makeInputWriter(layout) {
+  if (layout.maskSlot !== 0) throw new Error('contract.json: dumpInput.maskSlot must be 0')
+  if (layout.slots.length > 52) throw new Error('contract.json: dumpInput has more slots than one mask can name')
+  const body = ['let m = 0', 'let v']
+  layout.slots.forEach((path, i) => {
+    const [container, key, extra] = path.split('.')
+    if ((container !== 'heapStatistics' && container !== 'memoryUsage') || extra !== undefined)
+      throw new Error(`contract.json: dump input ${JSON.stringify(path)} is not heapStatistics.<key> or memoryUsage.<key>`)
+    if (!KEY.test(key)) throw new Error(`contract.json: input field ${JSON.stringify(key)} is not a plain identifier`)
+    body.push(
+      `v = ${container === 'heapStatistics' ? 'h' : 'u'}.${key}`,
+      `if (typeof v === 'number') f[${i + 1}] = v`,
+      `else if (v === undefined) m += ${2 ** i}`,
+      'else return false',
+    )
+  })
+  body.push('f[0] = m', 'return true')
+  // eslint-disable-next-line no-new-func
+  return new Function('f', 'h', 'u', body.join('\n'))
+}
+
+module.exports = { makeInputWriter, makeWriter }

@@ -15,7 +15,15 @@ let exitHandler = false
 function withHeapSnapshots(Native) {
   class MemoryDiagnosticsDumper extends Native {
     dump(trigger, input) {
-      const p = super.dump(trigger, input)
+      return this.#after(super.dump(trigger, input))
+    }
+
+    /** The fast path's dump (lib/wrap.js): the same, with the figures in the lent block. */
+    dumpFigures(trigger, heapSpaces, activeResources, session, samples) {
+      return this.#after(super.dumpFigures(trigger, heapSpaces, activeResources, session, samples))
+    }
+
+    #after(p) {
       return p.then((r) => (r && r.heapSnapshot && r.heapSnapshot.status === 'pending' ? this.#snapshot(r) : r))
     }
 

@@ -133,6 +133,10 @@ pub fn contract() -> Value {
             "maxNameChars": i::MAX_NAME_CHARS,
             "maxResourceTypes": i::MAX_RESOURCE_TYPES,
         },
+        "dumpInput": {
+            "maskSlot": crate::input::INPUT_MASK_SLOT,
+            "slots": crate::input::input_figure_keys(),
+        },
         "observedFigures": {
             "generationSlot": 0,
             "slots": crate::recorder::observed_figure_keys(),

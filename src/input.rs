@@ -73,6 +73,85 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// `process.getActiveResourcesInfo()` has a dozen or so types; more is not that data.
 pub const MAX_RESOURCE_TYPES: usize = 64;
 
+/// The dump input's figures as the package entry writes them into one `Float64Array` the
+/// addon lends (`inputFigures`), so that they cross Node-API once instead of property by
+/// property: element [`INPUT_MASK_SLOT`] is a mask of the fields the host left out (bit
+/// `i`: field `i`), elements 1.. the fields of [`HEAP_STAT_FIELDS`] then
+/// [`MEMORY_USAGE_FIELDS`], in order (contract.json's `dumpInput.slots`). Written and read
+/// on the JS thread only, inside one `dump()` call; JS never writes it while Rust reads.
+/// A value that is neither a number nor undefined never reaches it: the package entry
+/// takes the checked path for it, which names the field and what it got.
+pub struct InputBlock {
+    cells: Box<[std::sync::atomic::AtomicU64]>,
+}
+
+pub const INPUT_MASK_SLOT: usize = 0;
+
+/// The names of the block's figure slots (from element 1), in order.
+pub fn input_figure_keys() -> Vec<String> {
+    HEAP_STAT_FIELDS
+        .iter()
+        .map(|(js, _, _)| format!("heapStatistics.{js}"))
+        .chain(
+            MEMORY_USAGE_FIELDS
+                .iter()
+                .map(|(js, _, _)| format!("memoryUsage.{js}")),
+        )
+        .collect()
+}
+
+impl Default for InputBlock {
+    fn default() -> Self {
+        let n = 1 + HEAP_STAT_FIELDS.len() + MEMORY_USAGE_FIELDS.len();
+        InputBlock {
+            cells: (0..n)
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+        }
+    }
+}
+
+impl InputBlock {
+    /// The block's memory, for the external buffer JS writes into.
+    pub fn raw(&self) -> (*mut u8, usize) {
+        (
+            self.cells.as_ptr() as *mut u8,
+            std::mem::size_of_val(&*self.cells),
+        )
+    }
+
+    #[cfg(test)]
+    pub fn set(&self, slot: usize, v: f64) {
+        self.cells[slot].store(v.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// heapStatistics and memoryUsage, checked exactly as the property-by-property path
+    /// checks them (same nulls, same warnings).
+    pub fn read(&self, checker: &mut InputChecker) -> (NumberMap, NumberMap) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let get = |i: usize| f64::from_bits(self.cells[i].load(Relaxed));
+        let mask = get(INPUT_MASK_SLOT);
+        let mask = if mask.is_finite() && mask >= 0.0 {
+            mask as u64
+        } else {
+            0
+        };
+        let mut slot = 0usize;
+        let mut next = |_: &str| {
+            let i = slot;
+            slot += 1;
+            if i < 64 && mask & (1u64 << i) != 0 {
+                RawValue::Missing
+            } else {
+                RawValue::Number(get(1 + i))
+            }
+        };
+        let heap = checker.number_map("heapStatistics", HEAP_STAT_FIELDS, &mut next);
+        let usage = checker.number_map("memoryUsage", MEMORY_USAGE_FIELDS, &mut next);
+        (heap, usage)
+    }
+}
+
 /// Collects the checked input and every warning about it.
 #[derive(Debug, Default)]
 pub struct InputChecker {
@@ -269,6 +348,51 @@ pub use crate::options::truncate_chars;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_input_block_reads_as_the_property_path_does() {
+        // The mask fits one f64 exactly (53 bits) and every field has a bit.
+        assert!(HEAP_STAT_FIELDS.len() + MEMORY_USAGE_FIELDS.len() <= 52);
+        let b = InputBlock::default();
+        let all: Vec<_> = HEAP_STAT_FIELDS.iter().chain(MEMORY_USAGE_FIELDS).collect();
+        // Every figure i+1 (bytes), one left out, one NaN, one negative.
+        let missing = all.iter().position(|f| !f.2).expect("an optional field");
+        let required_missing = all.iter().position(|f| f.2).unwrap();
+        for i in 0..all.len() {
+            b.set(1 + i, (i + 1) as f64);
+        }
+        b.set(1 + 1, f64::NAN);
+        b.set(1 + all.len() - 1, -5.0);
+        b.set(0, ((1u64 << missing) | (1u64 << required_missing)) as f64);
+        let mut fast = InputChecker::new();
+        let (h, u) = b.read(&mut fast);
+        // The property path, given the same values.
+        let value = |i: usize| {
+            if i == missing || i == required_missing {
+                RawValue::Missing
+            } else if i == 1 {
+                RawValue::Number(f64::NAN)
+            } else if i == all.len() - 1 {
+                RawValue::Number(-5.0)
+            } else {
+                RawValue::Number((i + 1) as f64)
+            }
+        };
+        let mut slow = InputChecker::new();
+        let hs = slow.number_map("heapStatistics", HEAP_STAT_FIELDS, |k| {
+            value(HEAP_STAT_FIELDS.iter().position(|f| f.0 == k).unwrap())
+        });
+        let us = slow.number_map("memoryUsage", MEMORY_USAGE_FIELDS, |k| {
+            value(
+                HEAP_STAT_FIELDS.len() + MEMORY_USAGE_FIELDS.iter().position(|f| f.0 == k).unwrap(),
+            )
+        });
+        assert_eq!(h, hs);
+        assert_eq!(u, us);
+        assert_eq!(fast.warnings, slow.warnings);
+        assert_eq!(fast.warnings.len(), 3, "{:?}", fast.warnings);
+        assert_eq!(input_figure_keys().len(), all.len());
+    }
 
     #[test]
     fn good_numbers_pass_and_bad_ones_become_null_with_a_warning() {

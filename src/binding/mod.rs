@@ -22,7 +22,7 @@ use napi_derive::napi;
 use crate::admission::HostClock;
 use crate::collector;
 use crate::dumper::{DumpMeta, Dumped, Dumper, Phase2On};
-use crate::input::{InputChecker, HEAP_STAT_FIELDS, MEMORY_USAGE_FIELDS};
+use crate::input::{InputBlock, InputChecker, HEAP_STAT_FIELDS, MEMORY_USAGE_FIELDS};
 use crate::options::{self, InvalidArg, RawValue};
 use crate::report::{AtTrigger, RuntimeInfo};
 use crate::settler::{self, Settler, Ticket};
@@ -48,6 +48,8 @@ pub struct MemoryDiagnosticsDumper {
     settler: RefCell<Option<Settler>>,
     /// `options.now` and the clock it feeds, for host tests with fake timers.
     host_clock: Option<(HostClock, FunctionRef<(), f64>)>,
+    /// The block `inputFigures` lends: `dumpFigures()` reads the host's figures from it.
+    input_block: Arc<InputBlock>,
 }
 
 #[napi]
@@ -95,6 +97,7 @@ impl MemoryDiagnosticsDumper {
             inner,
             settler: RefCell::new(Some(Settler::new(&env)?)),
             host_clock,
+            input_block: Arc::new(InputBlock::default()),
         })
     }
 
@@ -114,7 +117,62 @@ impl MemoryDiagnosticsDumper {
         input: Unknown<'env>,
     ) -> Result<PromiseRaw<'env, DumpOutcome>> {
         let trigger = parse_trigger(&trigger)?;
-        let mut input = read_input(&input)?;
+        let input = read_input(&input)?;
+        self.dump_input(env, trigger, input)
+    }
+
+    /// `dump()` with heapStatistics and memoryUsage already written into `inputFigures`
+    /// (the package entry's fast path: the figures cross Node-API once, as one block);
+    /// the rest of the input as separate arguments, each undefined when not given.
+    #[napi(catch_unwind, ts_return_type = "Promise<DumpResult>")]
+    pub fn dump_figures<'env>(
+        &self,
+        env: &'env Env,
+        #[napi(ts_arg_type = "Trigger")] trigger: Unknown<'env>,
+        #[napi(ts_arg_type = "DumpInput['heapSpaces']")] heap_spaces: Unknown<'env>,
+        #[napi(ts_arg_type = "DumpInput['activeResources']")] active_resources: Unknown<'env>,
+        #[napi(ts_arg_type = "DumpInput['session']")] session: Unknown<'env>,
+        #[napi(ts_arg_type = "DumpInput['samples']")] samples: Unknown<'env>,
+    ) -> Result<PromiseRaw<'env, DumpOutcome>> {
+        let trigger = parse_trigger(&trigger)?;
+        let mut checker = InputChecker::new();
+        let (heap, usage) = self.input_block.read(&mut checker);
+        let input = readers::read_rest(
+            checker,
+            heap,
+            usage,
+            &heap_spaces,
+            &session,
+            &active_resources,
+            &samples,
+        )?;
+        self.dump_input(env, trigger, input)
+    }
+
+    /// The block `dumpFigures()` reads: a `Float64Array` whose element 0 is the mask of the
+    /// fields left out (bit i: field i) and elements 1.. the fields named by
+    /// contract.json's `dumpInput.slots`. `null` where external buffers are not allowed.
+    #[napi(getter, catch_unwind, ts_return_type = "Float64Array | null")]
+    pub fn input_figures<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let block = self.input_block.clone();
+        let (data, len) = block.raw();
+        lend_float64(
+            env,
+            data,
+            len,
+            Arc::into_raw(block) as *mut std::ffi::c_void,
+            release_input,
+        )
+    }
+}
+
+impl MemoryDiagnosticsDumper {
+    fn dump_input<'env>(
+        &self,
+        env: &'env Env,
+        trigger: crate::options::Trigger,
+        mut input: crate::input::TriggerInput,
+    ) -> Result<PromiseRaw<'env, DumpOutcome>> {
         if let Some((clock, now)) = &self.host_clock {
             match now.borrow_back(env).and_then(|f| f.call(())) {
                 Ok(ms) if ms.is_finite() => clock.set(ms),
@@ -163,7 +221,10 @@ impl MemoryDiagnosticsDumper {
         };
         Ok(PromiseRaw::new(env.raw(), promise))
     }
+}
 
+#[napi]
+impl MemoryDiagnosticsDumper {
     /// Pushes the latest V8 figures to the recorder and watchdog (cheap: no I/O, nothing
     /// allocated on the JS heap). Call it on every check of the host's monitor: it also
     /// tells the watchdog that the event loop is alive.
@@ -216,40 +277,14 @@ impl MemoryDiagnosticsDumper {
             return unsafe { Unknown::from_napi_value(raw, Null::to_napi_value(raw, Null)?) };
         };
         let (data, len) = shared.figures_block();
-        let hint = Arc::into_raw(shared) as *mut std::ffi::c_void;
-        let mut buffer = ptr::null_mut();
-        // SAFETY: `data`/`len` describe the recorder's figures block, which lives as long as `Shared`; the `Arc` leaked into `hint` keeps it alive until V8 calls `release_figures`, which reclaims it exactly once.
-        let status = unsafe {
-            sys::napi_create_external_arraybuffer(
-                raw,
-                data.cast(),
-                len,
-                Some(release_figures),
-                hint,
-                &mut buffer,
-            )
-        };
-        if status != sys::Status::napi_ok {
-            // Runtimes that forbid external buffers: `observe()` takes the checked path.
-            // SAFETY: creation failed, so V8 never took `hint`: reclaim the `Arc` leaked just above, once.
-            drop(unsafe { Arc::from_raw(hint as *const crate::recorder::Shared) });
-            // SAFETY: `raw` is this call's env and the value was just created in it.
-            return unsafe { Unknown::from_napi_value(raw, Null::to_napi_value(raw, Null)?) };
-        }
-        let mut array = ptr::null_mut();
-        // SAFETY: `buffer` is the array buffer just created in `raw`; `len / 8` Float64 elements fit inside it (the block is a whole number of f64).
-        check_status!(unsafe {
-            sys::napi_create_typedarray(
-                raw,
-                sys::TypedarrayType::float64_array,
-                len / 8,
-                buffer,
-                0,
-                &mut array,
-            )
-        })?;
-        // SAFETY: `array` was just created in `raw` by the call above.
-        unsafe { Unknown::from_napi_value(raw, array) }
+        // Runtimes that forbid external buffers get null: `observe()` takes the checked path.
+        lend_float64(
+            env,
+            data,
+            len,
+            Arc::into_raw(shared) as *mut std::ffi::c_void,
+            release_figures,
+        )
     }
 
     /// Stops the recorder (which appends an `exit` record, so readers can tell a clean
@@ -420,6 +455,13 @@ pub fn observed_figure_keys() -> Vec<String> {
     crate::recorder::observed_figure_keys()
 }
 
+/// The figures of `inputFigures` (from element 1), in order: `heapStatistics.<key>` then
+/// `memoryUsage.<key>`. The package entry uses the block only when this matches its layout.
+#[napi(catch_unwind)]
+pub fn input_figure_keys() -> Vec<String> {
+    crate::input::input_figure_keys()
+}
+
 impl Drop for MemoryDiagnosticsDumper {
     /// A dumper collected by the GC (or a worker shutting down) stops its recorder.
     fn drop(&mut self) {
@@ -442,6 +484,61 @@ impl MemoryDiagnosticsDumper {
             None => Err(Error::from_reason("no settler")),
         }
     }
+}
+
+/// The external buffer over a dumper's input block was collected.
+unsafe extern "C" fn release_input(
+    _env: sys::napi_env,
+    _data: *mut std::ffi::c_void,
+    hint: *mut std::ffi::c_void,
+) {
+    // SAFETY: `hint` is the `Arc` leaked by `input_figures` for this buffer; V8 calls this finalizer once.
+    drop(unsafe { Arc::from_raw(hint as *const InputBlock) });
+}
+
+/// A `Float64Array` over `len` bytes at `data`, kept alive by `hint` until V8 calls
+/// `release` (which must reclaim it); `null` where external buffers are not allowed
+/// (then `release` is called here, once).
+fn lend_float64<'env>(
+    env: &'env Env,
+    data: *mut u8,
+    len: usize,
+    hint: *mut std::ffi::c_void,
+    release: unsafe extern "C" fn(sys::napi_env, *mut std::ffi::c_void, *mut std::ffi::c_void),
+) -> Result<Unknown<'env>> {
+    let raw = env.raw();
+    let mut buffer = ptr::null_mut();
+    // SAFETY: `data`/`len` describe memory that `hint` keeps alive until V8 calls `release`, which reclaims it exactly once.
+    let status = unsafe {
+        sys::napi_create_external_arraybuffer(
+            raw,
+            data.cast(),
+            len,
+            Some(release),
+            hint,
+            &mut buffer,
+        )
+    };
+    if status != sys::Status::napi_ok {
+        // SAFETY: creation failed, so V8 never took `hint`: `release` reclaims it here, once.
+        unsafe { release(raw, data.cast(), hint) };
+        // SAFETY: `raw` is this call's env and the value was just created in it.
+        return unsafe { Unknown::from_napi_value(raw, Null::to_napi_value(raw, Null)?) };
+    }
+    let mut array = ptr::null_mut();
+    // SAFETY: `buffer` is the array buffer just created in `raw`; `len / 8` Float64 elements fit inside it (the block is a whole number of f64).
+    check_status!(unsafe {
+        sys::napi_create_typedarray(
+            raw,
+            sys::TypedarrayType::float64_array,
+            len / 8,
+            buffer,
+            0,
+            &mut array,
+        )
+    })?;
+    // SAFETY: `array` was just created in `raw` by the call above.
+    unsafe { Unknown::from_napi_value(raw, array) }
 }
 
 /// The external buffer over a recorder's figures was collected.

@@ -50,8 +50,29 @@ pub(super) fn read_input(v: &Unknown) -> Result<TriggerInput> {
     )?;
     let v8_heap_stats = number_map(&mut checker, "heapStatistics", &heap, HEAP_STAT_FIELDS)?;
     let memory_usage = number_map(&mut checker, "memoryUsage", &usage, MEMORY_USAGE_FIELDS)?;
+    read_rest(
+        checker,
+        v8_heap_stats,
+        memory_usage,
+        &obj.get_named_property::<Unknown>("heapSpaces")?,
+        &obj.get_named_property::<Unknown>("session")?,
+        &obj.get_named_property::<Unknown>("activeResources")?,
+        &obj.get_named_property::<Unknown>("samples")?,
+    )
+}
 
-    let spaces_v = obj.get_named_property::<Unknown>("heapSpaces")?;
+/// The rest of the input, beside heapStatistics and memoryUsage (read from the object or
+/// from the lent figures block): heap spaces, session, active resources and samples, each
+/// undefined or null when not given.
+pub(super) fn read_rest(
+    mut checker: InputChecker,
+    v8_heap_stats: crate::report::NumberMap,
+    memory_usage: crate::report::NumberMap,
+    spaces_v: &Unknown,
+    session_v: &Unknown,
+    resources_v: &Unknown,
+    samples_v: &Unknown,
+) -> Result<TriggerInput> {
     let v8_heap_spaces = match spaces_v.get_type()? {
         ValueType::Undefined | ValueType::Null => None,
         _ if spaces_v.is_array()? => {
@@ -90,12 +111,11 @@ pub(super) fn read_input(v: &Unknown) -> Result<TriggerInput> {
             return Err(invalid(InvalidArg::new(
                 "input.heapSpaces",
                 "an array (v8.getHeapSpaceStatistics()) or undefined",
-                type_name(&spaces_v)?,
+                type_name(spaces_v)?,
             )))
         }
     };
 
-    let session_v = obj.get_named_property::<Unknown>("session")?;
     let mut session = Vec::new();
     match session_v.get_type()? {
         ValueType::Undefined | ValueType::Null => {}
@@ -131,12 +151,11 @@ pub(super) fn read_input(v: &Unknown) -> Result<TriggerInput> {
             return Err(invalid(InvalidArg::new(
                 "input.session",
                 "a flat object of numbers, strings and booleans, or undefined",
-                type_name(&session_v)?,
+                type_name(session_v)?,
             )))
         }
     }
 
-    let resources_v = obj.get_named_property::<Unknown>("activeResources")?;
     let active_resources = match resources_v.get_type()? {
         ValueType::Undefined | ValueType::Null => None,
         ValueType::Object if !resources_v.is_array()? => Some(flat_numbers(
@@ -151,12 +170,11 @@ pub(super) fn read_input(v: &Unknown) -> Result<TriggerInput> {
             return Err(invalid(InvalidArg::new(
                 "input.activeResources",
                 "a flat object of counts by resource type, or undefined",
-                type_name(&resources_v)?,
+                type_name(resources_v)?,
             )))
         }
     };
 
-    let samples_v = obj.get_named_property::<Unknown>("samples")?;
     let samples = match samples_v.get_type()? {
         ValueType::Undefined | ValueType::Null => None,
         _ if samples_v.is_array()? => {
@@ -195,7 +213,7 @@ pub(super) fn read_input(v: &Unknown) -> Result<TriggerInput> {
             return Err(invalid(InvalidArg::new(
                 "input.samples",
                 format!("an array of at most {MAX_SAMPLES} flat objects of numbers, or undefined"),
-                type_name(&samples_v)?,
+                type_name(samples_v)?,
             )))
         }
     };

@@ -1,0 +1,95 @@
+// dump()'s figures through one block (the native fast path, lib/wrap.js): the layout is
+// generated from contract.json (reordered and appended fields land in their own slots; the
+// binary's layout matches), and the fast path records exactly what the checked,
+// property-by-property path records for the same input: figures, nulls, warnings.
+import { createRequire } from 'node:module'
+import v8 from 'node:v8'
+import { describe, expect, it } from 'vitest'
+import { MemoryDiagnosticsDumper, addon, readDump, scratch, written } from './helpers.js'
+
+const req = createRequire(import.meta.url)
+const { makeInputWriter } = req('../lib/figures.js')
+const contract = req('../lib/contract.json')
+const layout = contract.dumpInput
+const native = addon.implementation === 'native' ? req('../native.js') : null
+const { fill } = req('../lib/wrap.js')
+
+describe('the dump input block', () => {
+  it('its layout is generated from contract.json: reordered and appended fields land in their own slots, left-out ones in the mask, and the native layout matches', () => {
+    expect(layout.slots).toEqual([
+      ...contract.input.heapStatFields.map(([k]: string[]) => `heapStatistics.${k}`),
+      ...contract.input.memoryUsageFields.map(([k]: string[]) => `memoryUsage.${k}`),
+    ])
+    if (native) expect(native.inputFigureKeys()).toEqual(layout.slots)
+    const heap = layout.slots.filter((k: string) => k.startsWith('heapStatistics.'))
+    const usage = layout.slots.filter((k: string) => k.startsWith('memoryUsage.'))
+    const keys: string[] = [...usage.reverse(), 'memoryUsage.appendedUsage', ...heap.reverse(), 'heapStatistics.appended_heap']
+    expect(keys.join()).not.toBe(layout.slots.join())
+    const h: any = {}
+    const u: any = {}
+    keys.forEach((k, i) => {
+      const [c, f] = k.split('.')
+      if (i !== 3) (c === 'heapStatistics' ? h : u)[f] = 1000 + i
+    })
+    const f = new Float64Array(keys.length + 1)
+    expect(makeInputWriter({ maskSlot: 0, slots: keys })(f, h, u)).toBe(true)
+    keys.forEach((_, i) => {
+      if (i !== 3) expect(f[i + 1]).toBe(1000 + i)
+    })
+    expect(f[0]).toBe(2 ** 3) // the left-out field's bit
+    // A value that is neither a number nor undefined: false (the checked path names it).
+    expect(makeInputWriter({ maskSlot: 0, slots: keys })(f, { ...h, appended_heap: '5' }, u)).toBe(false)
+    expect(() => makeInputWriter({ maskSlot: 0, slots: ['heapStatistics.a;b'] })).toThrow(/not a plain identifier/)
+    expect(() => makeInputWriter({ maskSlot: 0, slots: ['process.rss'] })).toThrow(/is not heapStatistics/)
+  })
+
+  it.skipIf(!native)('the fast path is taken for the usual input and records what the checked path records', async () => {
+    const base = native.MemoryDiagnosticsDumper.prototype
+    const original = base.dumpFigures
+    let fast = 0
+    base.dumpFigures = function (...args: unknown[]) {
+      fast++
+      return original.apply(this, args)
+    }
+    try {
+      const hs = v8.getHeapStatistics() as any
+      const mu = process.memoryUsage() as any
+      const cases: [string, any, boolean][] = [
+        ['omitted', undefined, true],
+        ['passed', { heapStatistics: hs, memoryUsage: mu, activeResources: null, session: { turn: 3, model: 'm' } }, true],
+        [
+          'fields left out, NaN and negative',
+          { heapStatistics: { ...hs, total_heap_size: Number.NaN, heap_size_limit: undefined }, memoryUsage: { ...mu, rss: -1 }, activeResources: null },
+          true,
+        ],
+        ['a string figure (checked path)', { heapStatistics: { ...hs, used_heap_size: '12' }, memoryUsage: mu, activeResources: null }, false],
+      ]
+      for (const [name, input, viaBlock] of cases) {
+        const dir = scratch()
+        const pub = new MemoryDiagnosticsDumper({ directory: dir, sessionId: 'pub', cooldownMs: 0 })
+        const raw = new native.MemoryDiagnosticsDumper({ directory: dir, sessionId: 'raw' })
+        // An omitted input is collected by the fast path itself.
+        if (input === undefined) {
+          const before = fast
+          expect((await pub.dump('manual')).complete).toBe(true)
+          expect(fast - before).toBe(1)
+        }
+        // The same figures on both sides (omitted ones collected once, here).
+        const given = fill(input)
+        const before = fast
+        const a = readDump(written(await pub.dump('hard', given)))
+        expect(fast - before, name).toBe(viaBlock ? 1 : 0)
+        const b = readDump(written(await raw.dump('hard', given)))
+        pub.close()
+        raw.close()
+        expect(a.atTrigger.v8HeapStats, name).toEqual(b.atTrigger.v8HeapStats)
+        expect(a.atTrigger.memoryUsage, name).toEqual(b.atTrigger.memoryUsage)
+        expect(a.atTrigger.v8HeapSpaces, name).toEqual(b.atTrigger.v8HeapSpaces)
+        expect(a.inputWarnings, name).toEqual(b.inputWarnings)
+        expect(a.session, name).toEqual(b.session)
+      }
+    } finally {
+      base.dumpFigures = original
+    }
+  })
+})
