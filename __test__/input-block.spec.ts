@@ -48,7 +48,8 @@ describe('the dump input block', () => {
     const original = base.dumpFigures
     let fast = 0
     base.dumpFigures = function (...args: unknown[]) {
-      fast++
+      // Dumps only (the deferred warm-up calls it with a trigger the addon refuses).
+      if (args[0] === 'hard' || args[0] === 'manual') fast++
       return original.apply(this, args)
     }
     try {

@@ -190,6 +190,20 @@ const allocRun = spawnSync(process.execPath, [path.join(root, 'bench', 'allocati
   timeout: 1_800_000,
 })
 const allocationProfileCost = allocRun.status === 0 ? allocRun.stdout.trim() : `allocation-profile.mjs failed: ${allocRun.stderr}`
+// The cost of being there: require(), construction, the first dump against the median.
+const startupRun = spawnSync(process.execPath, [path.join(root, 'bench', 'startup.mjs'), '--runs', quick ? '2' : '15'], { encoding: 'utf8', timeout: 600_000 })
+let startup = null
+try {
+  startup = JSON.parse(startupRun.stdout.trim().split('\n').at(-1))
+} catch {
+  log(`startup.mjs failed: ${startupRun.stderr}`)
+}
+targets.push(
+  ['`require()` of the package in a fresh process at most 3 ms (ms)', startup?.requireMs ?? null, (v) => v <= 3],
+  ['`require()` adds at most 2 MiB of RSS (MiB)', startup ? startup.requireRssBytes / 2 ** 20 : null, (v) => v <= 2],
+  ['first dump after construction at most 1.5x the median dump', startup?.firstOverMedian ?? null, (v) => v <= 1.5],
+  ['the `.node` at most 1.1 MB (MB)', startup?.nodeBytes ? startup.nodeBytes / 1e6 : null, (v) => v <= 1.1],
+)
 const md = [
   '# Benchmarks',
   '',
@@ -253,6 +267,12 @@ const md = [
     (m) =>
       `| ${m.fragment.toLocaleString('en')} | ${fmtUs(m.medianUs)} | ${fmtUs(m.p99Us)} | ${fmtUs(m.maxUs)} | ${fmtUs(m.mallocMaxIdleUs)} / ${fmtUs(m.mallocMaxDuringUs)} | ${m.freeRetainedMiB.toFixed(1)} MiB | ${m.inUseMiB.toFixed(1)} MiB |`,
   ),
+  '',
+  '## The cost of being there',
+  '',
+  startup
+    ? `Fresh processes (\`bench/startup.mjs\`, medians of ${startup.runs}): \`require()\` of the package ${startup.requireMs.toFixed(2)} ms and +${(startup.requireRssBytes / 2 ** 20).toFixed(1)} MiB RSS; construction ${startup.constructMs.toFixed(2)} ms; the first \`dump('hard')\` after construction (a turn of the event loop later, input omitted) ${fmtUs(startup.firstUs)} against a median of ${fmtUs(startup.medianUs)} for the next 40 (${startup.firstOverMedian.toFixed(2)}x; their p99 ${startup.p99OverP50.toFixed(2)}x the median); the loaded \`.node\` ${startup.nodeBytes == null ? 'n/a' : `${(startup.nodeBytes / 1e6).toFixed(2)} MB`}.`
+    : 'bench/startup.mjs failed.',
   '',
   '## The cost of allocation profiles and blocked-loop stacks (`options.allocationProfile`, `watchdog.captureStack`)',
   '',

@@ -6,8 +6,6 @@
 // copies it (redacting string values) off the JS thread, lands it under its final name and
 // records the outcome in the dump. Nothing here throws into the host.
 
-const v8 = require('node:v8')
-
 /** Set once the `exit` handler that removes raw snapshots is installed (one per process). */
 let exitHandler = false
 
@@ -48,7 +46,7 @@ function withHeapSnapshots(Native) {
         if (tmp === null || tmp === undefined) error = 'the pending snapshot was not found'
         else {
           try {
-            v8.writeHeapSnapshot(tmp)
+            require('node:v8').writeHeapSnapshot(tmp)
           } catch (e) {
             error = String((e && e.message) || e).slice(0, 500)
           }

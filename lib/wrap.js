@@ -8,7 +8,13 @@
 //   `{ written: false, complete: false, error }` and emits one process warning per
 //   distinct problem; the implementation underneath still validates every value;
 // - an unusable directory found at construction (`dumper.problem`) is warned about once.
-const v8 = require('node:v8')
+// node:v8 costs milliseconds to load: it is loaded at the first dump or observe() (or by
+// the deferred warm-up), never by require() of the package.
+let v8module = null
+const v8 = {
+  getHeapStatistics: () => (v8module ??= require('node:v8')).getHeapStatistics(),
+  getHeapSpaceStatistics: () => (v8module ??= require('node:v8')).getHeapSpaceStatistics(),
+}
 
 const WARNING_TYPE = 'MemoryDiagnosticsDumperWarning'
 const TRIGGERS = require('./contract.json').triggers.accepted
@@ -220,6 +226,17 @@ function fastDump(inner, figures, write, trigger, input) {
   )
 }
 
+/**
+ * Runs the fast path once without dumping: its collectors, the writer and the call into
+ * the addon, with a trigger the addon refuses before it reserves anything (V8 compiles a
+ * function on its first call; the first dump is the one that matters most).
+ */
+function warmUp(inner, figures, write) {
+  try {
+    fastDump(inner, figures, write, '', undefined)
+  } catch {}
+}
+
 function wrap(Implementation, addon = null, inputWriter = null) {
   class MemoryDiagnosticsDumper {
     #inner
@@ -235,7 +252,14 @@ function wrap(Implementation, addon = null, inputWriter = null) {
 
     constructor(options) {
       this.#inner = new Implementation(options)
-      if (inputWriter !== null && typeof this.#inner.dumpFigures === 'function') this.#figures = this.#inner.inputFigures ?? null
+      if (inputWriter !== null && typeof this.#inner.dumpFigures === 'function') {
+        this.#figures = this.#inner.inputFigures ?? null
+        // Warmed on a later turn of the event loop (#warmUp).
+        if (this.#figures !== null) {
+          const self = new WeakRef(this)
+          setImmediate(() => self.deref()?.#warmUp()).unref()
+        }
+      }
       // The implementation validated `watchdog.captureStack`; only the native one has a
       // watchdog (the fallback records its absence in every document).
       let watchdog
@@ -278,7 +302,29 @@ function wrap(Implementation, addon = null, inputWriter = null) {
     }
 
     #warn(message, code) {
-      warnOnce(this.#warned, message, code)
+      if (!this.#warming) warnOnce(this.#warned, message, code)
+    }
+
+    /** Set while the deferred warm-up runs dump() with a trigger nobody accepts. */
+    #warming = false
+
+    /**
+     * The first dump matters most, so what it would pay for the first time is paid on a
+     * later turn of the event loop, off the host's start-up path: node:v8's load, V8's
+     * first calls of the collectors, the compilation of this class's dump path (V8
+     * compiles a function on its first call) and the addon's first call. It runs dump()
+     * with the empty trigger, which both paths refuse before anything is reserved or
+     * written, and says nothing about it.
+     */
+    #warmUp() {
+      this.#warming = true
+      try {
+        warmUp(this.#inner, this.#figures, inputWriter)
+        this.dump('').catch(() => {})
+      } catch {
+      } finally {
+        this.#warming = false
+      }
     }
 
     /**

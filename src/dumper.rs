@@ -155,6 +155,9 @@ impl Dumper {
     /// housekeeping done: leftovers of writers that died mid-write, and retention across
     /// every process using it (not the crisis path: a dumper is made once).
     pub fn start(self: &Arc<Self>) -> std::io::Result<()> {
+        // What phase 1 would otherwise read the first time (the first dump matters most):
+        // the process's start time (one read of /proc/self/stat, then kept).
+        crate::report::process_start_ms();
         self.prepare_directory();
         self.start_recorder()?;
         if self.problem().is_none() {
