@@ -38,12 +38,20 @@ const Implementation = binding
   : require('./lib/fallback.js').create(fallbackReason).MemoryDiagnosticsDumper
 // dump()'s figures cross Node-API as one block (lib/wrap.js's fast path) when the binary's
 // layout is the one contract.json describes; otherwise every call takes the checked path.
-let inputWriter = null
+let fastInput = null
 if (binding && typeof binding.inputFigureKeys === 'function') {
   const layout = require('./lib/contract.json').dumpInput
-  if (binding.inputFigureKeys().join() === layout.slots.join()) inputWriter = require('./lib/figures.js').makeInputWriter(layout)
+  if (binding.inputFigureKeys().join() === layout.slots.join()) {
+    const { makeInputWriter, makeSpacesWriter } = require('./lib/figures.js')
+    const spaces = `${layout.spaceCountSlot}:${layout.spaceFields.join()}:${layout.maxSpaces}`
+    fastInput = {
+      writeFigures: makeInputWriter(layout),
+      // Heap spaces too, when the binary places them where contract.json says.
+      writeSpaces: typeof binding.inputSpaceLayout === 'function' && binding.inputSpaceLayout() === spaces ? makeSpacesWriter(layout) : null,
+    }
+  }
 }
-const MemoryDiagnosticsDumper = require('./lib/wrap.js').wrap(Implementation, binding, inputWriter)
+const MemoryDiagnosticsDumper = require('./lib/wrap.js').wrap(Implementation, binding, fastInput)
 
 // observe() runs on the host's monitor timer, so the native one is made nearly free: the
 // figures are written from JS straight into the recorder's memory (a Float64Array the

@@ -235,7 +235,12 @@ export declare class MemoryDiagnosticsDumper {
    * (the package entry's fast path: the figures cross Node-API once, as one block);
    * the rest of the input as separate arguments, each undefined when not given.
    */
-  dumpFigures(trigger: Trigger, heapSpaces: DumpInput['heapSpaces'], activeResources: DumpInput['activeResources'], session: DumpInput['session'], samples: DumpInput['samples']): Promise<DumpResult>
+  dumpFigures(trigger: Trigger, heapSpaces: DumpInput['heapSpaces'] | true, activeResources: DumpInput['activeResources'], session: DumpInput['session'], samples: DumpInput['samples']): Promise<DumpResult>
+  /**
+   * The names of the heap spaces the package entry writes into `inputFigures` (they
+   * change only with V8, so they are handed over once, not at every dump).
+   */
+  setHeapSpaceNames(names: Array<string>): void
   /**
    * The block `dumpFigures()` reads: a `Float64Array` whose element 0 is the mask of the
    * fields left out (bit i: field i) and elements 1.. the fields named by
@@ -352,6 +357,12 @@ export interface HeapSnapshotResult {
  * `memoryUsage.<key>`. The package entry uses the block only when this matches its layout.
  */
 export declare function inputFigureKeys(): Array<string>
+
+/**
+ * The heap spaces' place in `inputFigures`: `"<count slot>:<field,...>:<max spaces>"`. The
+ * package entry writes spaces into the block only when this matches its layout.
+ */
+export declare function inputSpaceLayout(): string
 
 /**
  * The figures behind `observedFigures` (from element 1), in order:

@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.MemoryDiagnosticsDumper = nativeBinding.MemoryDiagnosticsDumper
 module.exports.inputFigureKeys = nativeBinding.inputFigureKeys
+module.exports.inputSpaceLayout = nativeBinding.inputSpaceLayout
 module.exports.observedFigureKeys = nativeBinding.observedFigureKeys
 module.exports.stackHelperDebugged = nativeBinding.stackHelperDebugged
 module.exports.stackHelperDeliver = nativeBinding.stackHelperDeliver

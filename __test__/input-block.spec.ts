@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { MemoryDiagnosticsDumper, addon, readDump, scratch, written } from './helpers.js'
 
 const req = createRequire(import.meta.url)
-const { makeInputWriter } = req('../lib/figures.js')
+const { makeInputWriter, makeSpacesWriter } = req('../lib/figures.js')
 const contract = req('../lib/contract.json')
 const layout = contract.dumpInput
 const native = addon.implementation === 'native' ? req('../native.js') : null
@@ -40,6 +40,22 @@ describe('the dump input block', () => {
     // A value that is neither a number nor undefined: false (the checked path names it).
     expect(makeInputWriter({ maskSlot: 0, slots: keys })(f, { ...h, appended_heap: '5' }, u)).toBe(false)
     expect(() => makeInputWriter({ maskSlot: 0, slots: ['heapStatistics.a;b'] })).toThrow(/not a plain identifier/)
+    // Heap spaces: after the figures, a count then each space's fields in contract order.
+    expect(layout.spaceCountSlot).toBe(layout.slots.length + 1)
+    if (native) expect(native.inputSpaceLayout()).toBe(`${layout.spaceCountSlot}:${layout.spaceFields.join()}:${layout.maxSpaces}`)
+    const fields = [...layout.spaceFields].reverse()
+    const spacesLayout = { ...layout, spaceFields: fields }
+    const g = new Float64Array(layout.spaceCountSlot + 1 + layout.maxSpaces * fields.length)
+    const names: string[] = []
+    const spaces = [0, 1].map((i) => Object.fromEntries([['space_name', `s${i}`], ...fields.map((k: string, j: number) => [k, 100 * i + j])]))
+    expect(makeSpacesWriter(spacesLayout)(g, spaces, names)).toBe(true)
+    expect(names).toEqual(['s0', 's1'])
+    expect(g[layout.spaceCountSlot]).toBe(2)
+    expect(Array.from(g.subarray(layout.spaceCountSlot + 1, layout.spaceCountSlot + 1 + 2 * fields.length))).toEqual(
+      [0, 1, 2, 3, 100, 101, 102, 103].slice(0, 2 * fields.length),
+    )
+    expect(makeSpacesWriter(spacesLayout)(g, [{ ...spaces[0], space_name: 5 }], names)).toBe(false)
+    expect(makeSpacesWriter(spacesLayout)(g, new Array(layout.maxSpaces + 1).fill(spaces[0]), names)).toBe(false)
     expect(() => makeInputWriter({ maskSlot: 0, slots: ['process.rss'] })).toThrow(/is not heapStatistics/)
   })
 
@@ -61,6 +77,26 @@ describe('the dump input block', () => {
         [
           'fields left out, NaN and negative',
           { heapStatistics: { ...hs, total_heap_size: Number.NaN, heap_size_limit: undefined }, memoryUsage: { ...mu, rss: -1 }, activeResources: null },
+          true,
+        ],
+        [
+          'heap spaces with a NaN figure',
+          {
+            heapStatistics: hs,
+            memoryUsage: mu,
+            activeResources: null,
+            heapSpaces: v8.getHeapSpaceStatistics().map((x: any, i: number) => (i === 1 ? { ...x, space_used_size: Number.NaN } : x)),
+          },
+          true,
+        ],
+        [
+          'a heap space without a name (its array through the checked path)',
+          {
+            heapStatistics: hs,
+            memoryUsage: mu,
+            activeResources: null,
+            heapSpaces: [{ space_size: 1, space_used_size: 1, space_available_size: 1, physical_space_size: 1 }],
+          },
           true,
         ],
         ['a string figure (checked path)', { heapStatistics: { ...hs, used_heap_size: '12' }, memoryUsage: mu, activeResources: null }, false],

@@ -16,7 +16,14 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
 const base = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'mdd-startup-'))
 const out = []
 for (let r = 0; r < runs; r++) {
-  out.push(JSON.parse(execFileSync(process.execPath, [join(here, 'startup-child.mjs'), join(base, String(r))], { encoding: 'utf8' }).trim().split('\n').at(-1)))
+  out.push(
+    JSON.parse(
+      execFileSync(process.execPath, [join(here, 'startup-child.mjs'), join(base, String(r))], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .at(-1),
+    ),
+  )
 }
 rmSync(base, { recursive: true, force: true })
 const req = createRequire(import.meta.url)

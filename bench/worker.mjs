@@ -33,8 +33,10 @@ function contenders(base) {
     fs.mkdirSync(d, { recursive: true, mode: 0o700 })
     return d
   }
-  const nativeDumper = new native.MemoryDiagnosticsDumper(opts(dir('native')))
-  const jsDumper = new js.MemoryDiagnosticsDumper(opts(dir('js')))
+  // Both implementations through the public class, as a host calls them (the package
+  // entry's wrapper: its fast path for the native one).
+  const nativeDumper = new (require('../index.js').MemoryDiagnosticsDumper)(opts(dir('native')))
+  const jsDumper = new (wrap(js.MemoryDiagnosticsDumper))(opts(dir('js')))
   const reportDir = dir('report')
   const floorJs = dir('floor-js')
   const floorRust = dir('floor-rust')

@@ -60,4 +60,35 @@ function makeInputWriter(layout) {
   return new Function('f', 'h', 'u', body.join('\n'))
 }
 
-module.exports = { makeInputWriter, makeWriter }
+/**
+ * A function `(f, spaces, names)` for `dump()`'s heap spaces (contract.json's `dumpInput`):
+ * writes each space's figures into `f` after `spaceCountSlot` (which gets their count) and
+ * its name into `names`, and returns true; or returns false when `spaces` is not an array of
+ * at most `maxSpaces` objects with a string `space_name` and number figures (the caller then
+ * passes the array itself, and the checked path names what is wrong).
+ */
+function makeSpacesWriter(layout) {
+  const { spaceCountSlot: at, spaceFields: fields, maxSpaces } = layout
+  if (!Number.isInteger(at) || at !== layout.slots.length + 1) throw new Error('contract.json: dumpInput.spaceCountSlot must follow the figures')
+  const body = [
+    `if (!Array.isArray(spaces) || spaces.length > ${maxSpaces}) return false`,
+    'const n = spaces.length',
+    'for (let i = 0; i < n; i++) {',
+    '  const s = spaces[i]',
+    "  if (s === null || typeof s !== 'object') return false",
+    '  const name = s.space_name',
+    "  if (typeof name !== 'string') return false",
+    '  names[i] = name',
+    `  const o = ${at + 1} + i * ${fields.length}`,
+    '  let v',
+  ]
+  fields.forEach((key, j) => {
+    if (!KEY.test(key)) throw new Error(`contract.json: heap-space field ${JSON.stringify(key)} is not a plain identifier`)
+    body.push(`  v = s.${key}`, "  if (typeof v !== 'number') return false", `  f[o + ${j}] = v`)
+  })
+  body.push('}', 'names.length = n', `f[${at}] = n`, 'return true')
+  // eslint-disable-next-line no-new-func
+  return new Function('f', 'spaces', 'names', body.join('\n'))
+}
+
+module.exports = { makeInputWriter, makeSpacesWriter, makeWriter }

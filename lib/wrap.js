@@ -194,7 +194,7 @@ function closeAllForExit() {
  * collected only when the host left it out. Returns undefined when the input is not the
  * usual shape (then the checked path runs, with its errors and warnings).
  */
-function fastDump(inner, figures, write, trigger, input) {
+function fastDump(inner, fast, trigger, input) {
   let h
   let u
   let spaces
@@ -216,14 +216,21 @@ function fastDump(inner, figures, write, trigger, input) {
     if (u === undefined) u = process.memoryUsage()
     else if (u === null || typeof u !== 'object') return undefined
   } else return undefined
-  if (!write(figures, h, u)) return undefined
-  return inner.dumpFigures(
-    trigger,
-    spaces === undefined ? v8.getHeapSpaceStatistics() : spaces,
-    resources === undefined ? activeResources() : resources,
-    session,
-    samples,
-  )
+  if (!fast.writeFigures(fast.figures, h, u)) return undefined
+  if (spaces === undefined) spaces = v8.getHeapSpaceStatistics()
+  // The heap spaces into the block too (their names go over only when they change), or
+  // the array itself through the checked path.
+  if (spaces !== null && fast.writeSpaces !== null && fast.writeSpaces(fast.figures, spaces, fast.scratch)) {
+    const kept = fast.names
+    let same = kept.length === fast.scratch.length
+    for (let i = 0; same && i < kept.length; i++) same = kept[i] === fast.scratch[i]
+    if (!same) {
+      inner.setHeapSpaceNames(fast.scratch)
+      fast.names = fast.scratch.slice()
+    }
+    spaces = true
+  }
+  return inner.dumpFigures(trigger, spaces, resources === undefined ? activeResources() : resources, session, samples)
 }
 
 /**
@@ -231,13 +238,13 @@ function fastDump(inner, figures, write, trigger, input) {
  * the addon, with a trigger the addon refuses before it reserves anything (V8 compiles a
  * function on its first call; the first dump is the one that matters most).
  */
-function warmUp(inner, figures, write) {
+function warmUp(inner, fast) {
   try {
-    fastDump(inner, figures, write, '', undefined)
+    fastDump(inner, fast, '', undefined)
   } catch {}
 }
 
-function wrap(Implementation, addon = null, inputWriter = null) {
+function wrap(Implementation, addon = null, fastInput = null) {
   class MemoryDiagnosticsDumper {
     #inner
     #warned = new Set()
@@ -247,15 +254,16 @@ function wrap(Implementation, addon = null, inputWriter = null) {
     #alloc = null
     /** This dumper's hold on the stack helper thread (lib/stack-helper.js), when asked for. */
     #stack = null
-    /** The native input block (`inputFigures`), when `dump()` can take the fast path. */
-    #figures = null
+    /** The fast path's state (the native input block, the heap spaces' names), or null. */
+    #fast = null
 
     constructor(options) {
       this.#inner = new Implementation(options)
-      if (inputWriter !== null && typeof this.#inner.dumpFigures === 'function') {
-        this.#figures = this.#inner.inputFigures ?? null
+      if (fastInput !== null && typeof this.#inner.dumpFigures === 'function') {
+        const figures = this.#inner.inputFigures ?? null
+        if (figures !== null) this.#fast = { ...fastInput, figures, names: [], scratch: [] }
         // Warmed on a later turn of the event loop (#warmUp).
-        if (this.#figures !== null) {
+        if (this.#fast !== null) {
           const self = new WeakRef(this)
           setImmediate(() => self.deref()?.#warmUp()).unref()
         }
@@ -319,7 +327,7 @@ function wrap(Implementation, addon = null, inputWriter = null) {
     #warmUp() {
       this.#warming = true
       try {
-        warmUp(this.#inner, this.#figures, inputWriter)
+        warmUp(this.#inner, this.#fast)
         this.dump('').catch(() => {})
       } catch {
       } finally {
@@ -374,8 +382,8 @@ function wrap(Implementation, addon = null, inputWriter = null) {
           .then(undefined, (e) => refused(e, 'internal error: '))
       let first
       try {
-        if (this.#figures !== null) {
-          const p = fastDump(this.#inner, this.#figures, inputWriter, trigger, input)
+        if (this.#fast !== null) {
+          const p = fastDump(this.#inner, this.#fast, trigger, input)
           if (p !== undefined) return settle(p)
         }
         return settle(this.#inner.dump(trigger, fill(input)))

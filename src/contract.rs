@@ -136,6 +136,9 @@ pub fn contract() -> Value {
         "dumpInput": {
             "maskSlot": crate::input::INPUT_MASK_SLOT,
             "slots": crate::input::input_figure_keys(),
+            "spaceCountSlot": crate::input::input_space_count_slot(),
+            "spaceFields": crate::input::HEAP_SPACE_FIELDS.iter().map(|f| f.0).collect::<Vec<_>>(),
+            "maxSpaces": crate::input::MAX_HEAP_SPACES,
         },
         "observedFigures": {
             "generationSlot": 0,

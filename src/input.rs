@@ -87,6 +87,13 @@ pub struct InputBlock {
 
 pub const INPUT_MASK_SLOT: usize = 0;
 
+/// Where the heap spaces start in the block: this slot holds their count, then each space's
+/// [`HEAP_SPACE_FIELDS`] follow in order, [`MAX_HEAP_SPACES`] at most. Their names, which
+/// change only with V8, are handed over apart and kept (`setHeapSpaceNames`).
+pub fn input_space_count_slot() -> usize {
+    1 + HEAP_STAT_FIELDS.len() + MEMORY_USAGE_FIELDS.len()
+}
+
 /// The names of the block's figure slots (from element 1), in order.
 pub fn input_figure_keys() -> Vec<String> {
     HEAP_STAT_FIELDS
@@ -102,7 +109,7 @@ pub fn input_figure_keys() -> Vec<String> {
 
 impl Default for InputBlock {
     fn default() -> Self {
-        let n = 1 + HEAP_STAT_FIELDS.len() + MEMORY_USAGE_FIELDS.len();
+        let n = input_space_count_slot() + 1 + MAX_HEAP_SPACES * HEAP_SPACE_FIELDS.len();
         InputBlock {
             cells: (0..n)
                 .map(|_| std::sync::atomic::AtomicU64::new(0))
@@ -149,6 +156,34 @@ impl InputBlock {
         let heap = checker.number_map("heapStatistics", HEAP_STAT_FIELDS, &mut next);
         let usage = checker.number_map("memoryUsage", MEMORY_USAGE_FIELDS, &mut next);
         (heap, usage)
+    }
+
+    /// The heap spaces written into the block, named by `names` (in order), checked exactly
+    /// as the property-by-property path checks them.
+    pub fn read_spaces(&self, checker: &mut InputChecker, names: &[String]) -> Vec<HeapSpace> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let get = |i: usize| f64::from_bits(self.cells[i].load(Relaxed));
+        let at = input_space_count_slot();
+        let count = get(at);
+        let count = if count.is_finite() && count >= 0.0 {
+            (count as usize).min(MAX_HEAP_SPACES)
+        } else {
+            0
+        };
+        let n = HEAP_SPACE_FIELDS.len();
+        (0..count)
+            .map(|i| {
+                let name = names
+                    .get(i)
+                    .map_or(RawValue::Missing, |s| RawValue::Text(s.clone()));
+                let mut j = 0usize;
+                checker.heap_space(i, &name, |_| {
+                    let v = get(at + 1 + i * n + j);
+                    j += 1;
+                    RawValue::Number(v)
+                })
+            })
+            .collect()
     }
 }
 
@@ -392,6 +427,33 @@ mod tests {
         assert_eq!(fast.warnings, slow.warnings);
         assert_eq!(fast.warnings.len(), 3, "{:?}", fast.warnings);
         assert_eq!(input_figure_keys().len(), all.len());
+        // Heap spaces: two, their names kept apart, one figure negative.
+        let at = input_space_count_slot();
+        b.set(at, 2.0);
+        for (k, v) in [1.0, 2.0, 3.0, 4.0, 5.0, -6.0, 7.0, 8.0].iter().enumerate() {
+            b.set(at + 1 + k, *v);
+        }
+        let mut fast = InputChecker::new();
+        let spaces = b.read_spaces(&mut fast, &["new_space".into(), "old_space".into()]);
+        let mut slow = InputChecker::new();
+        let expected: Vec<HeapSpace> = (0..2)
+            .map(|i| {
+                let mut j = 0;
+                slow.heap_space(
+                    i,
+                    &RawValue::Text(["new_space", "old_space"][i].into()),
+                    |_| {
+                        let v = [1.0, 2.0, 3.0, 4.0, 5.0, -6.0, 7.0, 8.0][i * 4 + j];
+                        j += 1;
+                        RawValue::Number(v)
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(spaces, expected);
+        assert_eq!(fast.warnings, slow.warnings);
+        assert_eq!(fast.warnings.len(), 1);
+        assert_eq!(spaces[1].name.as_deref(), Some("old_space"));
     }
 
     #[test]

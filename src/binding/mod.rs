@@ -50,6 +50,8 @@ pub struct MemoryDiagnosticsDumper {
     host_clock: Option<(HostClock, FunctionRef<(), f64>)>,
     /// The block `inputFigures` lends: `dumpFigures()` reads the host's figures from it.
     input_block: Arc<InputBlock>,
+    /// The heap spaces' names for the block's spaces (`setHeapSpaceNames`).
+    space_names: RefCell<Vec<String>>,
 }
 
 #[napi]
@@ -98,6 +100,7 @@ impl MemoryDiagnosticsDumper {
             settler: RefCell::new(Some(Settler::new(&env)?)),
             host_clock,
             input_block: Arc::new(InputBlock::default()),
+            space_names: RefCell::new(Vec::new()),
         })
     }
 
@@ -129,7 +132,7 @@ impl MemoryDiagnosticsDumper {
         &self,
         env: &'env Env,
         #[napi(ts_arg_type = "Trigger")] trigger: Unknown<'env>,
-        #[napi(ts_arg_type = "DumpInput['heapSpaces']")] heap_spaces: Unknown<'env>,
+        #[napi(ts_arg_type = "DumpInput['heapSpaces'] | true")] heap_spaces: Unknown<'env>,
         #[napi(ts_arg_type = "DumpInput['activeResources']")] active_resources: Unknown<'env>,
         #[napi(ts_arg_type = "DumpInput['session']")] session: Unknown<'env>,
         #[napi(ts_arg_type = "DumpInput['samples']")] samples: Unknown<'env>,
@@ -137,16 +140,37 @@ impl MemoryDiagnosticsDumper {
         let trigger = parse_trigger(&trigger)?;
         let mut checker = InputChecker::new();
         let (heap, usage) = self.input_block.read(&mut checker);
-        let input = readers::read_rest(
+        // `true`: the heap spaces are in the block too, named by `setHeapSpaceNames`.
+        let in_block = heap_spaces.get_type()? == ValueType::Boolean
+            && heap_spaces.coerce_to_bool().is_ok_and(|b| b);
+        let spaces = in_block.then(|| {
+            self.input_block
+                .read_spaces(&mut checker, &self.space_names.borrow())
+        });
+        let mut input = readers::read_rest(
             checker,
             heap,
             usage,
-            &heap_spaces,
+            (!in_block).then_some(&heap_spaces),
             &session,
             &active_resources,
             &samples,
         )?;
+        if let Some(spaces) = spaces {
+            input.at_trigger.v8_heap_spaces = Some(spaces);
+        }
         self.dump_input(env, trigger, input)
+    }
+
+    /// The names of the heap spaces the package entry writes into `inputFigures` (they
+    /// change only with V8, so they are handed over once, not at every dump).
+    #[napi(catch_unwind)]
+    pub fn set_heap_space_names(&self, names: Vec<String>) {
+        *self.space_names.borrow_mut() = names
+            .into_iter()
+            .take(crate::input::MAX_HEAP_SPACES)
+            .map(|n| crate::options::truncate_chars(&n, crate::input::MAX_SPACE_NAME_CHARS).0)
+            .collect();
     }
 
     /// The block `dumpFigures()` reads: a `Float64Array` whose element 0 is the mask of the
@@ -460,6 +484,22 @@ pub fn observed_figure_keys() -> Vec<String> {
 #[napi(catch_unwind)]
 pub fn input_figure_keys() -> Vec<String> {
     crate::input::input_figure_keys()
+}
+
+/// The heap spaces' place in `inputFigures`: `"<count slot>:<field,...>:<max spaces>"`. The
+/// package entry writes spaces into the block only when this matches its layout.
+#[napi(catch_unwind)]
+pub fn input_space_layout() -> String {
+    format!(
+        "{}:{}:{}",
+        crate::input::input_space_count_slot(),
+        crate::input::HEAP_SPACE_FIELDS
+            .iter()
+            .map(|f| f.0)
+            .collect::<Vec<_>>()
+            .join(","),
+        crate::input::MAX_HEAP_SPACES
+    )
 }
 
 impl Drop for MemoryDiagnosticsDumper {

@@ -54,7 +54,7 @@ pub(super) fn read_input(v: &Unknown) -> Result<TriggerInput> {
         checker,
         v8_heap_stats,
         memory_usage,
-        &obj.get_named_property::<Unknown>("heapSpaces")?,
+        Some(&obj.get_named_property::<Unknown>("heapSpaces")?),
         &obj.get_named_property::<Unknown>("session")?,
         &obj.get_named_property::<Unknown>("activeResources")?,
         &obj.get_named_property::<Unknown>("samples")?,
@@ -63,16 +63,27 @@ pub(super) fn read_input(v: &Unknown) -> Result<TriggerInput> {
 
 /// The rest of the input, beside heapStatistics and memoryUsage (read from the object or
 /// from the lent figures block): heap spaces, session, active resources and samples, each
-/// undefined or null when not given.
+/// undefined or null when not given (heap spaces: `None` when read elsewhere).
 pub(super) fn read_rest(
     mut checker: InputChecker,
     v8_heap_stats: crate::report::NumberMap,
     memory_usage: crate::report::NumberMap,
-    spaces_v: &Unknown,
+    spaces_v: Option<&Unknown>,
     session_v: &Unknown,
     resources_v: &Unknown,
     samples_v: &Unknown,
 ) -> Result<TriggerInput> {
+    let Some(spaces_v) = spaces_v else {
+        return read_others(
+            checker,
+            v8_heap_stats,
+            memory_usage,
+            None,
+            session_v,
+            resources_v,
+            samples_v,
+        );
+    };
     let v8_heap_spaces = match spaces_v.get_type()? {
         ValueType::Undefined | ValueType::Null => None,
         _ if spaces_v.is_array()? => {
@@ -115,7 +126,27 @@ pub(super) fn read_rest(
             )))
         }
     };
+    read_others(
+        checker,
+        v8_heap_stats,
+        memory_usage,
+        v8_heap_spaces,
+        session_v,
+        resources_v,
+        samples_v,
+    )
+}
 
+/// Session, active resources and samples.
+fn read_others(
+    mut checker: InputChecker,
+    v8_heap_stats: crate::report::NumberMap,
+    memory_usage: crate::report::NumberMap,
+    v8_heap_spaces: Option<Vec<crate::report::HeapSpace>>,
+    session_v: &Unknown,
+    resources_v: &Unknown,
+    samples_v: &Unknown,
+) -> Result<TriggerInput> {
     let mut session = Vec::new();
     match session_v.get_type()? {
         ValueType::Undefined | ValueType::Null => {}
