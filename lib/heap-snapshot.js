@@ -12,6 +12,18 @@ let exitHandler = false
 /** A subclass of the native dumper whose dump() promise includes the snapshot. */
 function withHeapSnapshots(Native) {
   class MemoryDiagnosticsDumper extends Native {
+    /** Whether this dumper may take snapshots (else its promises are passed on as they are). */
+    #snapshots = false
+
+    constructor(options) {
+      super(options)
+      try {
+        this.#snapshots = options.heapSnapshot !== undefined && options.heapSnapshot !== null
+      } catch {
+        this.#snapshots = true
+      }
+    }
+
     dump(trigger, input) {
       return this.#after(super.dump(trigger, input))
     }
@@ -22,6 +34,7 @@ function withHeapSnapshots(Native) {
     }
 
     #after(p) {
+      if (!this.#snapshots) return p
       return p.then((r) => (r && r.heapSnapshot && r.heapSnapshot.status === 'pending' ? this.#snapshot(r) : r))
     }
 

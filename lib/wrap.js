@@ -377,9 +377,12 @@ function wrap(Implementation, addon = null, fastInput = null) {
       const settle = (p) =>
         // The implementations resolve every outcome; a rejection would be a bug in them, and
         // still must not become an unhandled rejection in a host that ignores the promise.
-        Promise.resolve(p)
-          .then(this.#alloc === null ? undefined : (r) => this.#withAllocationProfile(r))
-          .then(undefined, (e) => refused(e, 'internal error: '))
+        // One derived promise per dump unless allocation profiles are on (V8 heap per dump).
+        this.#alloc === null
+          ? Promise.resolve(p).then(undefined, (e) => refused(e, 'internal error: '))
+          : Promise.resolve(p)
+              .then((r) => this.#withAllocationProfile(r))
+              .then(undefined, (e) => refused(e, 'internal error: '))
       let first
       try {
         if (this.#fast !== null) {
