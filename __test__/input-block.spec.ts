@@ -125,6 +125,12 @@ describe('the dump input block', () => {
         expect(a.inputWarnings, name).toEqual(b.inputWarnings)
         expect(a.session, name).toEqual(b.session)
       }
+      // `heapSpaces: true` from the host is an error, never the block's old spaces.
+      const pub = new MemoryDiagnosticsDumper({ directory: scratch(), sessionId: 'bad' })
+      const r = await pub.dump('hard', { heapSpaces: true } as any)
+      pub.close()
+      expect(r.written).toBe(false)
+      expect(r.error).toMatch(/input\.heapSpaces: expected an array/)
     } finally {
       base.dumpFigures = original
     }

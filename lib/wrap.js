@@ -216,7 +216,9 @@ function fastDump(inner, fast, trigger, input) {
     if (u === undefined) u = process.memoryUsage()
     else if (u === null || typeof u !== 'object') return undefined
   } else return undefined
-  if (!fast.writeFigures(fast.figures, h, u)) return undefined
+  // `true` is how the block's spaces are passed on: from the host it is an error the
+  // checked path names.
+  if (spaces === true || !fast.writeFigures(fast.figures, h, u)) return undefined
   if (spaces === undefined) spaces = v8.getHeapSpaceStatistics()
   // The heap spaces into the block too (their names go over only when they change), or
   // the array itself through the checked path.
