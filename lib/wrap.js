@@ -11,9 +11,13 @@
 // node:v8 costs milliseconds to load: it is loaded at the first dump or observe() (or by
 // the deferred warm-up), never by require() of the package.
 let v8module = null
+function v8Module() {
+  if (v8module === null) v8module = require('node:v8')
+  return v8module
+}
 const v8 = {
-  getHeapStatistics: () => (v8module ??= require('node:v8')).getHeapStatistics(),
-  getHeapSpaceStatistics: () => (v8module ??= require('node:v8')).getHeapSpaceStatistics(),
+  getHeapStatistics: () => v8Module().getHeapStatistics(),
+  getHeapSpaceStatistics: () => v8Module().getHeapSpaceStatistics(),
 }
 
 const WARNING_TYPE = 'MemoryDiagnosticsDumperWarning'
