@@ -65,15 +65,8 @@ pub type ObservedValues = [f64; OBSERVED_LEN];
 /// `heapStatistics.<key>` then `memoryUsage.<key>` (JS keys). Emitted into
 /// `lib/contract.json` (`observedFigures.slots`), from which the JS writer is generated.
 pub fn observed_figure_keys() -> Vec<String> {
-    HEAP_STAT_FIELDS
-        .iter()
-        .map(|(js, _, _)| format!("heapStatistics.{js}"))
-        .chain(
-            MEMORY_USAGE_FIELDS
-                .iter()
-                .map(|(js, _, _)| format!("memoryUsage.{js}")),
-        )
-        .collect()
+    // The same figures, in the same order, as a dump's input block.
+    crate::input::input_figure_keys()
 }
 
 /// The last figures seen in the shared block, when they were first seen, and the
