@@ -39,7 +39,7 @@ function capture(generation) {
     })
     session.on('Debugger.paused', (m) => {
       const frames = m.params.callFrames.slice(0, maxFrames).map((f) => ({
-        function: f.functionName || '(anonymous)',
+        function: f.functionName, // an empty name is shown as (anonymous) by the addon
         script: f.url || scripts.get(f.location.scriptId) || '',
         line: f.location.lineNumber + 1,
         column: (f.location.columnNumber ?? 0) + 1,
