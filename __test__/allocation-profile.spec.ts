@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { implementations, readDump, root, runNode, scratch } from './helpers.js'
+import { implementations, pool, readDump, root, runNode, scratch } from './helpers.js'
 
 const CHILD = join(root, '__test__/children/alloc-leak.mjs')
 const CLI = join(root, 'bin/memory-diagnostics-dumper.js')
@@ -30,20 +30,6 @@ function runChild(dir: string, leak: string, secret: string, env: NodeJS.Process
 }
 
 /** Runs `n` tasks, `width` at a time. */
-async function pool<T>(n: number, width: number, task: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(n)
-  let next = 0
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < n) {
-        const i = next++
-        out[i] = await task(i)
-      }
-    }),
-  )
-  return out
-}
-
 for (const impl of implementations) {
   describe(`allocation profiles (${impl.name})`, () => {
     for (const [leak, { fn, line }] of Object.entries(LEAKS)) {

@@ -244,3 +244,18 @@ export function decodePng(buf: Buffer): { width: number; height: number; pixel(x
   }
   return { width, height, pixel: (x, y) => [out[y * stride + x * bpp], out[y * stride + x * bpp + 1], out[y * stride + x * bpp + 2]] }
 }
+
+/** Runs `task(0..n)` with at most `width` at once; the results in index order. */
+export async function pool<T>(n: number, width: number, task: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array(n)
+  let next = 0
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) {
+        const i = next++
+        out[i] = await task(i)
+      }
+    }),
+  )
+  return out
+}

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { dumpFiles, readDump, root, scratch } from './helpers.js'
+import { dumpFiles, pool, readDump, root, scratch } from './helpers.js'
 
 const CHILD = join(root, '__test__/children/stall-stack.mjs')
 const CLI = join(root, 'bin/memory-diagnostics-dumper.js')
@@ -33,20 +33,6 @@ function runChild(dir: string, blocker: string, secret: string, env: NodeJS.Proc
     c.stderr.on('data', (d) => (stderr += d))
     c.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }))
   })
-}
-
-async function pool<T>(n: number, width: number, task: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(n)
-  let next = 0
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < n) {
-        const i = next++
-        out[i] = await task(i)
-      }
-    }),
-  )
-  return out
 }
 
 /** The host came back, evaluated code in its own inspector session and ended by itself. */
