@@ -469,7 +469,7 @@ impl Dumper {
                 armed.buf.clear();
                 report.write_json(&mut armed.buf);
                 self.arm.fit(armed.buf.len());
-                match armed.land(&base_name) {
+                let landed = match armed.land(&base_name) {
                     Ok(l) => Ok(l),
                     // The directory was deleted or replaced, the link failed: the
                     // unarmed path, with the same bytes.
@@ -479,7 +479,10 @@ impl Dumper {
                         report.write_json(&mut armed.buf);
                         writer::write_new(&dir, &base_name, &armed.buf, Durability::ProcessCrash)
                     }),
-                }
+                };
+                // Closed and its buffer reused by the re-arming, off the JS thread.
+                self.arm.retire(armed);
+                landed
             }
             None => {
                 report.collection.phase1_micros = started.elapsed().as_micros() as u64;

@@ -45,6 +45,13 @@ impl Armed {
     /// file systems), and the dump then takes the unarmed path.
     #[cfg(target_os = "linux")]
     pub fn arm(dir: &Path, reserve: usize) -> io::Result<Armed> {
+        Self::arm_reusing(dir, reserve, Vec::new())
+    }
+
+    /// [`Armed::arm`] with the buffer of a file already landed, so that nothing of that
+    /// size is freed or allocated again.
+    #[cfg(target_os = "linux")]
+    pub fn arm_reusing(dir: &Path, reserve: usize, mut buf: Vec<u8>) -> io::Result<Armed> {
         use std::os::unix::fs::OpenOptionsExt;
         use std::os::unix::io::AsRawFd;
         let file = std::fs::OpenOptions::new()
@@ -66,9 +73,18 @@ impl Armed {
             file,
             proc_path,
             reserved,
-            buf: Vec::with_capacity(reserve),
+            buf: {
+                buf.clear();
+                buf.reserve(reserve);
+                buf
+            },
             dir: dir.to_path_buf(),
         })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn arm_reusing(dir: &Path, reserve: usize, _buf: Vec<u8>) -> io::Result<Armed> {
+        Self::arm(dir, reserve)
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -116,10 +132,11 @@ impl Armed {
         use super::write::{FileId, MAX_NAME_ATTEMPTS};
         use std::io::Write;
         use std::os::unix::ffi::OsStrExt;
-        let tmp_path = self.dir.join(format!(".{base} (unnamed)"));
+        // Named only in an error: built only when there is one.
+        let tmp_path = || self.dir.join(format!(".{base} (unnamed)"));
         self.file
             .write_all(bytes)
-            .map_err(|e| err("write the armed file", &tmp_path, e))?;
+            .map_err(|e| err("write the armed file", &tmp_path(), e))?;
         let mut last = None;
         for k in 1..=MAX_NAME_ATTEMPTS {
             let name = candidate_name(base, k);
@@ -148,7 +165,7 @@ impl Armed {
         }
         Err(err(
             "find a free name for",
-            &last.unwrap_or(tmp_path),
+            &last.unwrap_or_else(tmp_path),
             io::Error::other(format!("{MAX_NAME_ATTEMPTS} names taken")),
         ))
     }
@@ -168,6 +185,10 @@ impl Armed {
 pub struct ArmSlot {
     dir: PathBuf,
     slot: parking_lot::Mutex<Option<Armed>>,
+    /// The file phase 1 last landed, kept for the next [`ArmSlot::rearm`]: closing it and
+    /// freeing its buffer (which makes malloc consolidate) cost the JS thread more than a
+    /// tenth of phase 1; off it, its buffer is reused.
+    spent: parking_lot::Mutex<Option<Armed>>,
     reserve: std::sync::atomic::AtomicUsize,
     /// Test builds: arming switched off, to force the unarmed path.
     disabled: std::sync::atomic::AtomicBool,
@@ -186,6 +207,7 @@ impl ArmSlot {
         ArmSlot {
             dir: dir.to_path_buf(),
             slot: parking_lot::Mutex::new(None),
+            spent: parking_lot::Mutex::new(None),
             reserve: std::sync::atomic::AtomicUsize::new(PHASE1_RESERVE_BYTES),
             disabled: std::sync::atomic::AtomicBool::new(false),
         }
@@ -193,9 +215,11 @@ impl ArmSlot {
 
     /// Arms if nothing is armed and the directory exists; true if a file is armed after.
     pub fn rearm(&self) -> bool {
+        let spent = self.spent.lock().take();
         let mut slot = self.slot.lock();
         if slot.is_none() && !self.disabled.load(Ordering::Relaxed) && self.dir.is_dir() {
-            *slot = Armed::arm(&self.dir, self.reserve.load(Ordering::Relaxed)).ok();
+            let buf = spent.map(|a| a.buf).unwrap_or_default();
+            *slot = Armed::arm_reusing(&self.dir, self.reserve.load(Ordering::Relaxed), buf).ok();
         }
         slot.is_some()
     }
@@ -205,11 +229,19 @@ impl ArmSlot {
         self.disabled.store(off, Ordering::Relaxed);
         if off {
             self.slot.lock().take();
+            self.spent.lock().take();
         }
     }
 
     pub(crate) fn take(&self) -> Option<Armed> {
         self.slot.lock().take()
+    }
+
+    /// Keeps a landed file for the next [`ArmSlot::rearm`] (which runs off the JS thread)
+    /// to close and reuse. One is kept: an older one not yet reused is dropped here.
+    pub(crate) fn retire(&self, landed: Armed) {
+        let older = self.spent.lock().replace(landed);
+        drop(older);
     }
 
     /// A document outgrew the reservation: reserve enough for it next time.
@@ -274,6 +306,34 @@ mod tests {
             fs::read_dir(&d).unwrap().count(),
             2,
             "no temporary file left"
+        );
+    }
+
+    /// The file phase 1 landed is closed, and its buffer reused, by the next re-arming
+    /// (off the JS thread), never by the dump that landed it.
+    #[test]
+    fn a_landed_file_is_closed_and_its_buffer_reused_by_the_next_rearm() {
+        use std::os::unix::io::AsRawFd;
+        let d = tempdir("armed-retire");
+        prepare_dir(&d).unwrap();
+        let slot = ArmSlot::new(&d);
+        assert!(slot.rearm());
+        let mut a = slot.take().unwrap();
+        a.buf.extend_from_slice(b"landed");
+        let buf_at = a.buf.as_ptr();
+        let fd = a.file.as_raw_fd();
+        a.land("memory-a-2026-11-18T12-07-55-123Z-1.json").unwrap();
+        slot.retire(a);
+        // Still open: retiring closed nothing on the dump's thread.
+        assert!(fs::metadata(format!("/proc/self/fd/{fd}")).is_ok());
+        assert!(slot.rearm());
+        let b = slot.take().unwrap();
+        assert_eq!(b.buf.as_ptr(), buf_at, "the landed file's buffer is reused");
+        assert!(b.buf.is_empty());
+        assert!(slot.spent.lock().is_none(), "the landed file was let go");
+        assert_eq!(
+            fs::read(d.join("memory-a-2026-11-18T12-07-55-123Z-1.json")).unwrap(),
+            b"landed"
         );
     }
 }
