@@ -187,6 +187,16 @@ impl InputBlock {
     }
 }
 
+/// `heapSpaces[i]`, as a warning names a heap space.
+#[derive(Clone, Copy)]
+struct SpaceAt(usize);
+
+impl std::fmt::Display for SpaceAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "heapSpaces[{}]", self.0)
+    }
+}
+
 /// Collects the checked input and every warning about it.
 #[derive(Debug, Default)]
 pub struct InputChecker {
@@ -203,7 +213,7 @@ impl InputChecker {
     /// runs for every figure on the dump path).
     pub fn number(
         &mut self,
-        container: &str,
+        container: impl std::fmt::Display,
         key: &str,
         raw: &RawValue,
         required: bool,
@@ -224,7 +234,7 @@ impl InputChecker {
     /// Builds a number map from `(jsKey, camelKey, required)` and a lookup.
     pub fn number_map(
         &mut self,
-        container: &str,
+        container: impl std::fmt::Display + Copy,
         fields: &[(&str, &'static str, bool)],
         mut get: impl FnMut(&str) -> RawValue,
     ) -> NumberMap {
@@ -244,7 +254,8 @@ impl InputChecker {
         name: &RawValue,
         get: impl FnMut(&str) -> RawValue,
     ) -> HeapSpace {
-        let container = format!("heapSpaces[{index}]");
+        // Named only in a warning: formatted only when there is one.
+        let container = SpaceAt(index);
         let name = match name {
             RawValue::Text(s) => truncate_chars(s, MAX_SPACE_NAME_CHARS).0,
             other => {
@@ -255,7 +266,7 @@ impl InputChecker {
                 String::new()
             }
         };
-        let values = self.number_map(&container, HEAP_SPACE_FIELDS, get);
+        let values = self.number_map(container, HEAP_SPACE_FIELDS, get);
         HeapSpace {
             name: if name.is_empty() { None } else { Some(name) },
             values,
