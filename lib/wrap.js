@@ -161,6 +161,11 @@ function plainInput(input, problems) {
   return out
 }
 
+/** `{ trigger }` when `trigger` is one the contract accepts, for a refused dump's result. */
+function triggerOf(trigger) {
+  return typeof trigger === 'string' && TRIGGERS.includes(trigger) ? { trigger } : undefined
+}
+
 /** Warnings about calls that reached no dumper (a foreign `this`), once per message. */
 const strayWarned = new Set()
 
@@ -367,35 +372,21 @@ function wrap(Implementation, addon = null, fastInput = null) {
     }
 
     dump(trigger, input) {
-      const triggerOf = () => (typeof trigger === 'string' && TRIGGERS.includes(trigger) ? { trigger } : undefined)
       // Called with something else as `this` (the method taken from the prototype): no
       // dumper to write with, and still no throw.
       if (this === null || (typeof this !== 'object' && typeof this !== 'function') || !(#inner in this)) {
         const error = 'dump() was called without a MemoryDiagnosticsDumper as `this`; nothing was written'
         warnOnce(strayWarned, `dump(): ${error}`, 'InvalidThis')
-        return Promise.resolve({ ...triggerOf(), complete: false, written: false, error })
+        return Promise.resolve({ ...triggerOf(trigger), complete: false, written: false, error })
       }
-      const refused = (e, prefix) => {
-        const error = prefix + describeThrown(e)
-        this.#warn(`dump(): ${error}`, codeOf(e))
-        return { ...triggerOf(), complete: false, written: false, error }
-      }
-      const settle = (p) =>
-        // The implementations resolve every outcome; a rejection would be a bug in them, and
-        // still must not become an unhandled rejection in a host that ignores the promise.
-        // One derived promise per dump unless allocation profiles are on (V8 heap per dump).
-        this.#alloc === null
-          ? Promise.resolve(p).then(undefined, (e) => refused(e, 'internal error: '))
-          : Promise.resolve(p)
-              .then((r) => this.#withAllocationProfile(r))
-              .then(undefined, (e) => refused(e, 'internal error: '))
+      // No closure is made per dump (V8 heap per dump): what a failure needs is in methods.
       let first
       try {
         if (this.#fast !== null) {
           const p = fastDump(this.#inner, this.#fast, trigger, input)
-          if (p !== undefined) return settle(p)
+          if (p !== undefined) return this.#settle(p, trigger)
         }
-        return settle(this.#inner.dump(trigger, fill(input)))
+        return this.#settle(this.#inner.dump(trigger, fill(input)), trigger)
       } catch (e) {
         first = e
       }
@@ -407,12 +398,41 @@ function wrap(Implementation, addon = null, fastInput = null) {
       try {
         const problems = []
         const plain = plainInput(input, problems)
-        if (problems.length === 0) return Promise.resolve(refused(first, ''))
+        if (problems.length === 0) return Promise.resolve(this.#refused(trigger, first, ''))
         for (const p of problems) this.#warn(`dump(): input ${p}`, 'InputGetterThrew')
-        return settle(this.#inner.dump(trigger, plain))
+        return this.#settle(this.#inner.dump(trigger, plain), trigger)
       } catch (e) {
-        return Promise.resolve(refused(e, ''))
+        return Promise.resolve(this.#refused(trigger, e, ''))
       }
+    }
+
+    /** A refused dump's result, warned about once per distinct message. */
+    #refused(trigger, e, prefix) {
+      const error = prefix + describeThrown(e)
+      this.#warn(`dump(): ${error}`, codeOf(e))
+      return { ...triggerOf(trigger), complete: false, written: false, error }
+    }
+
+    /** The rejection handlers, one per trigger, made once (not per dump). */
+    #onRejected = new Map()
+
+    /**
+     * The implementation's promise with a rejection turned into a refused result: they
+     * resolve every outcome, so a rejection would be a bug in them, and still must not
+     * become an unhandled rejection in a host that ignores the promise. One derived
+     * promise per dump unless allocation profiles are on (V8 heap per dump).
+     */
+    #settle(p, trigger) {
+      const key = typeof trigger === 'string' && TRIGGERS.includes(trigger) ? trigger : ''
+      let onRejected = this.#onRejected.get(key)
+      if (onRejected === undefined) {
+        onRejected = (e) => this.#refused(trigger, e, 'internal error: ')
+        this.#onRejected.set(key, onRejected)
+      }
+      if (this.#alloc === null) return Promise.resolve(p).then(undefined, onRejected)
+      return Promise.resolve(p)
+        .then((r) => this.#withAllocationProfile(r))
+        .then(undefined, onRejected)
     }
 
     /**
