@@ -1,7 +1,6 @@
 'use strict'
 // Entry point: the native addon when it loads, the pure-JS implementation otherwise, so
 // that a missing or broken binary never breaks the host. `implementation` says which.
-const os = require('node:os')
 
 const firstLine = (error) => String((error && error.message) || error).split('\n')[0]
 
@@ -14,8 +13,42 @@ function reasonFrom(error) {
   const tried = attempts.filter((m) => !/wasm32-wasi|\.wasi\.cjs/.test(m))
   const text = tried.length ? tried.join('; ') : firstLine(error)
   // Never put the user's home directory (and so their user name) into dumps.
-  const home = os.homedir()
+  const home = require('node:os').homedir()
   return (home ? text.split(home).join('~') : text).slice(0, 1000)
+}
+
+/**
+ * This platform's binary by its own file name, beside this file: one require instead of
+ * the generated loader (native.js), whose compilation and checks cost about 2 ms of every
+ * host's start. It tries the file beside this one, then the platform's package, as the
+ * loader does first. Only where the name is certain: Linux with glibc (told the way the
+ * loader tells it first, from /usr/bin/ldd), macOS and Windows on x64 and arm64, and no
+ * loader override in the environment. Everything else, and a binary that is missing or
+ * does not load, goes to native.js, which tries every candidate and says why each failed.
+ */
+function ownBinary() {
+  const env = process.env
+  if (env.NAPI_RS_NATIVE_LIBRARY_PATH || env.NAPI_RS_FORCE_WASI || env.NAPI_RS_WASI_FLAVOR || env.NAPI_RS_ENFORCE_VERSION_CHECK) return null
+  if (process.arch !== 'x64' && process.arch !== 'arm64') return null
+  let suffix
+  if (process.platform === 'darwin') suffix = ''
+  else if (process.platform === 'win32') suffix = '-msvc'
+  else if (process.platform === 'linux') {
+    try {
+      if (require('node:fs').readFileSync('/usr/bin/ldd', 'utf8').includes('musl')) return null
+    } catch {
+      return null
+    }
+    suffix = '-gnu'
+  } else return null
+  const triple = `${process.platform}-${process.arch}${suffix}`
+  // Beside this file (a build from source), then the platform's package (an npm install).
+  for (const id of [`./memory-diagnostics-dumper.${triple}.node`, `memory-diagnostics-dumper-${triple}`]) {
+    try {
+      return require(id)
+    } catch {}
+  }
+  return null
 }
 
 let binding = null
@@ -24,7 +57,7 @@ if (process.env.MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS === '1') {
   fallbackReason = 'forced by MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS=1'
 } else {
   try {
-    binding = require('./native.js')
+    binding = ownBinary() ?? require('./native.js')
   } catch (error) {
     fallbackReason = `the native binding did not load: ${reasonFrom(error)}`
   }
@@ -38,42 +71,57 @@ const Implementation = binding
   : require('./lib/fallback.js').create(fallbackReason).MemoryDiagnosticsDumper
 // dump()'s figures cross Node-API as one block (lib/wrap.js's fast path) when the binary's
 // layout is the one contract.json describes; otherwise every call takes the checked path.
-let fastInput = null
-if (binding && typeof binding.inputFigureKeys === 'function') {
+// The layout is compared, and its writers generated, once per process when the first
+// dumper is made, not by require() (contract.json and the generated functions cost about
+// a millisecond).
+let fastInputMemo
+function fastInput() {
+  if (fastInputMemo !== undefined) return fastInputMemo
+  fastInputMemo = null
   const layout = require('./lib/contract.json').dumpInput
   if (binding.inputFigureKeys().join() === layout.slots.join()) {
     const { makeInputWriter, makeSpacesWriter } = require('./lib/figures.js')
     const spaces = `${layout.spaceCountSlot}:${layout.spaceFields.join()}:${layout.maxSpaces}`
-    fastInput = {
+    fastInputMemo = {
       writeFigures: makeInputWriter(layout),
       // Heap spaces too, when the binary places them where contract.json says.
       writeSpaces: typeof binding.inputSpaceLayout === 'function' && binding.inputSpaceLayout() === spaces ? makeSpacesWriter(layout) : null,
     }
   }
+  return fastInputMemo
 }
-const MemoryDiagnosticsDumper = require('./lib/wrap.js').wrap(Implementation, binding, fastInput)
+const MemoryDiagnosticsDumper = require('./lib/wrap.js').wrap(
+  Implementation,
+  binding,
+  binding && typeof binding.inputFigureKeys === 'function' ? fastInput : null,
+)
 
 // observe() runs on the host's monitor timer, so the native one is made nearly free: the
 // figures are written from JS straight into the recorder's memory (a Float64Array the
 // addon lends) instead of being read through Node-API property by property. The slot
-// layout and the seqlock writer come from contract.json (lib/figures.js); a binary whose
-// layout differs keeps the checked path. Containers that are not objects still go through
-// the addon's checked observe(), which throws the same errors as before.
+// layout and the seqlock writer come from contract.json (lib/figures.js), at the first
+// observe(); a binary whose layout differs keeps the checked path. Containers that are
+// not objects still go through the addon's checked observe(), which throws the same
+// errors as before.
 if (binding && typeof binding.observedFigureKeys === 'function') {
-  const { makeWriter } = require('./lib/figures.js')
-  const layout = require('./lib/contract.json').observedFigures
-  if (binding.observedFigureKeys().join() === layout.slots.join()) {
-    // The native class under the public one (lib/wrap.js), whose observe() forwards here.
-    const proto = binding.MemoryDiagnosticsDumper.prototype
-    const checked = proto.observe
-    const figures = Symbol('observedFigures')
-    const write = makeWriter(layout)
-    proto.observe = function observe(h, u) {
-      let f = this[figures]
-      if (f === undefined) f = this[figures] = this.observedFigures
-      if (f === null || typeof h !== 'object' || h === null || typeof u !== 'object' || u === null) return checked.call(this, h, u)
-      write(f, h, u)
-    }
+  // The native class under the public one (lib/wrap.js), whose observe() forwards here.
+  const proto = binding.MemoryDiagnosticsDumper.prototype
+  const checked = proto.observe
+  const figures = Symbol('observedFigures')
+  let write
+  const writer = () => {
+    write = null
+    const layout = require('./lib/contract.json').observedFigures
+    if (binding.observedFigureKeys().join() === layout.slots.join()) write = require('./lib/figures.js').makeWriter(layout)
+    return write
+  }
+  proto.observe = function observe(h, u) {
+    const w = write === undefined ? writer() : write
+    if (w === null) return checked.call(this, h, u)
+    let f = this[figures]
+    if (f === undefined) f = this[figures] = this.observedFigures
+    if (f === null || typeof h !== 'object' || h === null || typeof u !== 'object' || u === null) return checked.call(this, h, u)
+    w(f, h, u)
   }
 }
 

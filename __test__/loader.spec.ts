@@ -2,32 +2,43 @@
 // without this platform's binary. Runs on every platform the suite runs on (Linux, and
 // Windows and arm64 Linux in scripts/test-platforms.mjs).
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { root, scratch } from './helpers.js'
 
 const probe = `
 const m = require('./index.js')
+// What require() of the package loaded (before any dumper is made).
+const loaded = Object.keys(require.cache).map((k) => require('node:path').relative(__dirname, k).split(require('node:path').sep).join('/'))
 const v8 = require('node:v8')
 const d = new m.MemoryDiagnosticsDumper({ directory: require('node:path').join(__dirname, 'diag'), cooldownMs: 0 })
 d.dump('manual', { heapStatistics: v8.getHeapStatistics(), memoryUsage: process.memoryUsage() }).then((r) => {
   const doc = JSON.parse(require('node:fs').readFileSync(r.filePath, 'utf8'))
   require('node:fs').writeFileSync(require('node:path').join(__dirname, 'out.json'), JSON.stringify({
     implementation: m.implementation, fallbackReason: m.fallbackReason, complete: r.complete,
-    docImplementation: doc.runtime.implementation, docReason: doc.runtime.fallbackReason ?? null,
+    docImplementation: doc.runtime.implementation, docReason: doc.runtime.fallbackReason ?? null, loaded,
   }))
 })`
 
 /** Installs the package's JS files (and optionally binaries) into a fresh directory and runs the probe there. */
-function installAndRun(binaries: string[], opts: { preload?: string } = {}) {
+function installAndRun(binaries: string[], opts: { preload?: string; asPackage?: boolean } = {}) {
   const dir = scratch('mdd-loader')
   // Every top-level file package.json ships (index.js requires its siblings) and package.json.
   const { files } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { files: string[] }
   for (const f of ['package.json', ...files.filter((f) => !f.includes('/'))]) copyFileSync(join(root, f), join(dir, f))
   // The JS side the entry requires (lib/).
   cpSync(join(root, 'lib'), join(dir, 'lib'), { recursive: true })
-  for (const b of binaries) copyFileSync(join(root, b), join(dir, b))
+  for (const b of binaries) {
+    if (!opts.asPackage) copyFileSync(join(root, b), join(dir, b))
+    else {
+      // As npm installs it: the platform's own package, e.g. memory-diagnostics-dumper-linux-x64-gnu.
+      const pkg = join(dir, 'node_modules', `memory-diagnostics-dumper-${b.split('.')[1]}`)
+      mkdirSync(pkg, { recursive: true })
+      copyFileSync(join(root, b), join(pkg, b))
+      writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: `memory-diagnostics-dumper-${b.split('.')[1]}`, version: '0.1.0', main: b }))
+    }
+  }
   writeFileSync(join(dir, 'probe.cjs'), probe)
   const args = opts.preload ? ['--require', opts.preload, 'probe.cjs'] : ['probe.cjs']
   // Output goes through a file: a Windows Node under Wine cannot write to a pipe.
@@ -42,7 +53,22 @@ describe('loader', () => {
   it("loads this platform's binary when it is installed", () => {
     expect(hostBinaries.length, `no memory-diagnostics-dumper.${process.platform}-${process.arch}*.node in ${root}`).toBeGreaterThan(0)
     const { out } = installAndRun(hostBinaries)
-    expect(out).toEqual({ implementation: 'native', fallbackReason: null, complete: true, docImplementation: 'native', docReason: null })
+    expect(out).toMatchObject({ implementation: 'native', fallbackReason: null, complete: true, docImplementation: 'native', docReason: null })
+    // By its own name, without the generated loader; what only a dumper needs is loaded
+    // when one is made, not by require() (every host pays require() at start).
+    const binary = hostBinaries.find((b) => out.loaded.includes(b))
+    expect(binary, out.loaded.join()).toBeDefined()
+    for (const later of ['native.js', 'lib/contract.json', 'lib/figures.js']) expect(out.loaded).not.toContain(later)
+  })
+
+  it("loads this platform's binary from its npm package, without the generated loader", () => {
+    const { out } = installAndRun(hostBinaries, { asPackage: true })
+    expect(out).toMatchObject({ implementation: 'native', fallbackReason: null, complete: true })
+    expect(
+      out.loaded.some((f: string) => f.startsWith('node_modules/memory-diagnostics-dumper-') && f.endsWith('.node')),
+      out.loaded.join(),
+    ).toBe(true)
+    expect(out.loaded).not.toContain('native.js')
   })
 
   it('falls back to JS without the binary, naming the file and the package it looked for', () => {

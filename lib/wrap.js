@@ -21,7 +21,12 @@ const v8 = {
 }
 
 const WARNING_TYPE = 'MemoryDiagnosticsDumperWarning'
-const TRIGGERS = require('./contract.json').triggers.accepted
+/** The triggers contract.json accepts (read at the first dump, not by require()). */
+let triggers = null
+function accepted(trigger) {
+  if (triggers === null) triggers = require('./contract.json').triggers.accepted
+  return typeof trigger === 'string' && triggers.includes(trigger)
+}
 /** Distinct warnings per dumper; beyond this the results still carry the error. */
 const MAX_WARNINGS = 32
 
@@ -163,7 +168,7 @@ function plainInput(input, problems) {
 
 /** `{ trigger }` when `trigger` is one the contract accepts, for a refused dump's result. */
 function triggerOf(trigger) {
-  return typeof trigger === 'string' && TRIGGERS.includes(trigger) ? { trigger } : undefined
+  return accepted(trigger) ? { trigger } : undefined
 }
 
 /** Warnings about calls that reached no dumper (a foreign `this`), once per message. */
@@ -267,14 +272,16 @@ function wrap(Implementation, addon = null, fastInput = null) {
     #stack = null
     /** The fast path's state (the native input block, the heap spaces' names), or null. */
     #fast = null
+    /** The native input block until the fast path is set up (#setUpFast), else null. */
+    #figures = null
 
     constructor(options) {
       this.#inner = new Implementation(options)
       if (fastInput !== null && typeof this.#inner.dumpFigures === 'function') {
-        const figures = this.#inner.inputFigures ?? null
-        if (figures !== null) this.#fast = { ...fastInput, figures, names: [], scratch: [] }
-        // Warmed on a later turn of the event loop (#warmUp).
-        if (this.#fast !== null) {
+        this.#figures = this.#inner.inputFigures ?? null
+        // Set up and warmed on a later turn of the event loop (#warmUp), or by a dump
+        // that comes first.
+        if (this.#figures !== null) {
           const self = new WeakRef(this)
           setImmediate(() => self.deref()?.#warmUp()).unref()
         }
@@ -338,12 +345,25 @@ function wrap(Implementation, addon = null, fastInput = null) {
     #warmUp() {
       this.#warming = true
       try {
-        warmUp(this.#inner, this.#fast)
+        this.#setUpFast()
+        if (this.#fast !== null) warmUp(this.#inner, this.#fast)
         this.dump('').catch(() => {})
       } catch {
       } finally {
         this.#warming = false
       }
+    }
+
+    /**
+     * The fast path over the block, once: its writers are generated from contract.json at
+     * the first use in the process (index.js), so that require() does not pay for them.
+     */
+    #setUpFast() {
+      const figures = this.#figures
+      if (figures === null) return
+      this.#figures = null
+      const writers = fastInput()
+      if (writers !== null) this.#fast = { ...writers, figures, names: [], scratch: [] }
     }
 
     /**
@@ -382,6 +402,7 @@ function wrap(Implementation, addon = null, fastInput = null) {
       // No closure is made per dump (V8 heap per dump): what a failure needs is in methods.
       let first
       try {
+        if (this.#figures !== null) this.#setUpFast()
         if (this.#fast !== null) {
           const p = fastDump(this.#inner, this.#fast, trigger, input)
           if (p !== undefined) return this.#settle(p, trigger)
@@ -423,7 +444,7 @@ function wrap(Implementation, addon = null, fastInput = null) {
      * promise per dump unless allocation profiles are on (V8 heap per dump).
      */
     #settle(p, trigger) {
-      const key = typeof trigger === 'string' && TRIGGERS.includes(trigger) ? trigger : ''
+      const key = accepted(trigger) ? trigger : ''
       let onRejected = this.#onRejected.get(key)
       if (onRejected === undefined) {
         onRejected = (e) => this.#refused(trigger, e, 'internal error: ')
