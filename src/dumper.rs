@@ -158,6 +158,8 @@ impl Dumper {
         // What phase 1 would otherwise read the first time (the first dump matters most):
         // the process's start time (one read of /proc/self/stat, then kept).
         crate::report::process_start_ms();
+        // ...and the thread phase 2 runs on (created on the JS thread otherwise).
+        crate::background::start();
         self.prepare_directory();
         self.start_recorder()?;
         if self.problem().is_none() {
