@@ -1,8 +1,10 @@
 // REFERENCE CONTENDER, not part of the package: the plain-JS approach hosts use today,
 // written as they typically write it, so the benchmark can compare against it.
-//   phase 1 (inside dump()): JSON.stringify(payload, null, 2) + fs.writeFileSync to the
-//            final name, nothing else; `padTo` pads the payload to a given document size
-//            so that it writes as many bytes as the addon's phase 1
+//   phase 1 (inside dump()): the figures a host's dumper collects itself (heap statistics,
+//            memory usage, heap spaces; those the caller passes are used as they are),
+//            then JSON.stringify(payload, null, 2) + fs.writeFileSync to the final name,
+//            nothing else; `padTo` pads the payload to a given document size so that it
+//            writes as many bytes as the addon's phase 1
 //   phase 2 (on a later turn of the event loop, still on the JS thread):
 //            v8.getHeapSpaceStatistics(), process.resourceUsage(), /proc/self/smaps_rollup,
 //            /proc/self/fd, and a forked `ps -axo pid=,ppid=,rss=` to size the process
@@ -20,10 +22,15 @@ export class PlainJsDumper {
     fs.mkdirSync(directory, { recursive: true })
   }
 
-  dump(trigger, input) {
+  dump(trigger, input = {}) {
     const n = ++this.#n
+    const figures = {
+      heapStatistics: input.heapStatistics ?? v8.getHeapStatistics(),
+      memoryUsage: input.memoryUsage ?? process.memoryUsage(),
+      heapSpaces: input.heapSpaces ?? v8.getHeapSpaceStatistics(),
+    }
     const filePath = path.join(this.directory, `plain-${process.pid}-${n}.json`)
-    const payload = { trigger, dumpNumber: n, timestamp: new Date().toISOString(), ...input, pad: '' }
+    const payload = { trigger, dumpNumber: n, timestamp: new Date().toISOString(), ...figures, pad: '' }
     let text = JSON.stringify(payload, null, 2)
     if (text.length < this.padTo) {
       payload.pad = 'x'.repeat(this.padTo - text.length)
