@@ -64,10 +64,29 @@ if (process.env.MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS === '1') {
 }
 
 const implementation = binding ? 'native' : 'js'
-// The public class (lib/wrap.js) over the implementation: native (with the JS half of heap
-// snapshots) or the pure-JS fallback.
+/**
+ * The native class, with the JS half of heap snapshots (lib/heap-snapshot.js) for a dumper
+ * whose options ask for them: that file is loaded by the first such dumper, not by
+ * require(). Without the option the half would pass every promise on as it is.
+ */
+function nativeImplementation(Native) {
+  let WithSnapshots = null
+  return function MemoryDiagnosticsDumper(options) {
+    let snapshots
+    try {
+      snapshots = options !== null && typeof options === 'object' && options.heapSnapshot !== undefined && options.heapSnapshot !== null
+    } catch {
+      snapshots = true
+    }
+    if (!snapshots) return new Native(options)
+    if (WithSnapshots === null) WithSnapshots = require('./lib/heap-snapshot.js').withHeapSnapshots(Native)
+    return new WithSnapshots(options)
+  }
+}
+
+// The public class (lib/wrap.js) over the implementation: native or the pure-JS fallback.
 const Implementation = binding
-  ? require('./lib/heap-snapshot.js').withHeapSnapshots(binding.MemoryDiagnosticsDumper)
+  ? nativeImplementation(binding.MemoryDiagnosticsDumper)
   : require('./lib/fallback.js').create(fallbackReason).MemoryDiagnosticsDumper
 // dump()'s figures cross Node-API as one block (lib/wrap.js's fast path) when the binary's
 // layout is the one contract.json describes; otherwise every call takes the checked path.
