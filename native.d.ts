@@ -233,9 +233,11 @@ export declare class MemoryDiagnosticsDumper {
   /**
    * `dump()` with heapStatistics and memoryUsage already written into `inputFigures`
    * (the package entry's fast path: the figures cross Node-API once, as one block);
-   * the rest of the input as separate arguments, each undefined when not given.
+   * the rest of the input as separate arguments, each undefined when not given
+   * (`activeResources` may also be the array `process.getActiveResourcesInfo()` returned,
+   * counted here).
    */
-  dumpFigures(trigger: Trigger, heapSpaces: DumpInput['heapSpaces'] | true, activeResources: DumpInput['activeResources'], session: DumpInput['session'], samples: DumpInput['samples']): Promise<DumpResult>
+  dumpFigures(trigger: Trigger, heapSpaces: DumpInput['heapSpaces'] | true, activeResources: DumpInput['activeResources'] | string[], session: DumpInput['session'], samples: DumpInput['samples']): Promise<DumpResult>
   /**
    * The names of the heap spaces the package entry writes into `inputFigures` (they
    * change only with V8, so they are handed over once, not at every dump).

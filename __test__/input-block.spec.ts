@@ -135,4 +135,43 @@ describe('the dump input block', () => {
       base.dumpFigures = original
     }
   })
+
+  it.skipIf(!native)('omitted active resources cross as the types Node gives, counted by the addon into the record the checked path records', async () => {
+    const net = req('node:net')
+    const servers = [net.createServer().listen(0), net.createServer().listen(0)]
+    const timers = [setInterval(() => {}, 60_000), setInterval(() => {}, 60_000), setTimeout(() => {}, 60_000)]
+    const base = native.MemoryDiagnosticsDumper.prototype
+    const original = base.dumpFigures
+    const passed: unknown[] = []
+    base.dumpFigures = function (...args: unknown[]) {
+      if (args[0] === 'hard') passed.push(args[2])
+      return original.apply(this, args)
+    }
+    try {
+      const dir = scratch()
+      const pub = new MemoryDiagnosticsDumper({ directory: dir, sessionId: 'pub', cooldownMs: 0 })
+      const raw = new native.MemoryDiagnosticsDumper({ directory: dir, sessionId: 'raw' })
+      const hs = v8.getHeapStatistics()
+      const mu = process.memoryUsage()
+      const a = readDump(written(await pub.dump('hard', { heapStatistics: hs, memoryUsage: mu })))
+      const counted = req('../lib/wrap.js').activeResources()
+      const b = readDump(written(await raw.dump('hard', { heapStatistics: hs, memoryUsage: mu, activeResources: counted })))
+      // What crossed was Node's own array, not a record built in JS.
+      expect(Array.isArray(passed[0])).toBe(true)
+      expect(a.atTrigger.activeResources).toEqual(b.atTrigger.activeResources)
+      expect(a.atTrigger.activeResources.Timeout).toBeGreaterThanOrEqual(3)
+      expect(a.atTrigger.activeResources.TCPServerWrap).toBeGreaterThanOrEqual(2)
+      expect(a.inputWarnings).toEqual(b.inputWarnings)
+      // An array from the host is still an error, named by the checked path.
+      const r = await pub.dump('hard', { heapStatistics: hs, memoryUsage: mu, activeResources: ['Timeout'] } as any)
+      expect(r.written).toBe(false)
+      expect(r.error).toMatch(/input\.activeResources: expected a flat object of counts by resource type, or undefined, got an? array/)
+      pub.close()
+      raw.close()
+    } finally {
+      base.dumpFigures = original
+      for (const t of timers) clearTimeout(t)
+      for (const s of servers) s.close()
+    }
+  })
 })

@@ -223,6 +223,9 @@ function fastDump(inner, fast, trigger, input) {
     u = input.memoryUsage
     spaces = input.heapSpaces
     resources = input.activeResources
+    // An array is how the omitted resources go over (below): from the host it is an error
+    // the checked path names.
+    if (Array.isArray(resources)) return undefined
     session = input.session
     samples = input.samples
     if (h === undefined) h = v8.getHeapStatistics()
@@ -246,7 +249,10 @@ function fastDump(inner, fast, trigger, input) {
     }
     spaces = true
   }
-  return inner.dumpFigures(trigger, spaces, resources === undefined ? activeResources() : resources, session, samples)
+  // Omitted active resources go over as the array of types Node gives, counted by the addon
+  // (no record is built here and read back through Node-API).
+  if (resources === undefined && typeof process.getActiveResourcesInfo === 'function') resources = process.getActiveResourcesInfo()
+  return inner.dumpFigures(trigger, spaces, resources, session, samples)
 }
 
 /**

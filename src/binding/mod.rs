@@ -126,14 +126,18 @@ impl MemoryDiagnosticsDumper {
 
     /// `dump()` with heapStatistics and memoryUsage already written into `inputFigures`
     /// (the package entry's fast path: the figures cross Node-API once, as one block);
-    /// the rest of the input as separate arguments, each undefined when not given.
+    /// the rest of the input as separate arguments, each undefined when not given
+    /// (`activeResources` may also be the array `process.getActiveResourcesInfo()` returned,
+    /// counted here).
     #[napi(catch_unwind, ts_return_type = "Promise<DumpResult>")]
     pub fn dump_figures<'env>(
         &self,
         env: &'env Env,
         #[napi(ts_arg_type = "Trigger")] trigger: Unknown<'env>,
         #[napi(ts_arg_type = "DumpInput['heapSpaces'] | true")] heap_spaces: Unknown<'env>,
-        #[napi(ts_arg_type = "DumpInput['activeResources']")] active_resources: Unknown<'env>,
+        #[napi(ts_arg_type = "DumpInput['activeResources'] | string[]")] active_resources: Unknown<
+            'env,
+        >,
         #[napi(ts_arg_type = "DumpInput['session']")] session: Unknown<'env>,
         #[napi(ts_arg_type = "DumpInput['samples']")] samples: Unknown<'env>,
     ) -> Result<PromiseRaw<'env, DumpOutcome>> {
@@ -153,7 +157,7 @@ impl MemoryDiagnosticsDumper {
             usage,
             (!in_block).then_some(&heap_spaces),
             &session,
-            &active_resources,
+            readers::Resources::RecordOrTypes(&active_resources),
             &samples,
         )?;
         if let Some(spaces) = spaces {

@@ -56,7 +56,7 @@ pub(super) fn read_input(v: &Unknown) -> Result<TriggerInput> {
         memory_usage,
         Some(&obj.get_named_property::<Unknown>("heapSpaces")?),
         &obj.get_named_property::<Unknown>("session")?,
-        &obj.get_named_property::<Unknown>("activeResources")?,
+        Resources::Record(&obj.get_named_property::<Unknown>("activeResources")?),
         &obj.get_named_property::<Unknown>("samples")?,
     )
 }
@@ -70,7 +70,7 @@ pub(super) fn read_rest(
     memory_usage: crate::report::NumberMap,
     spaces_v: Option<&Unknown>,
     session_v: &Unknown,
-    resources_v: &Unknown,
+    resources_v: Resources,
     samples_v: &Unknown,
 ) -> Result<TriggerInput> {
     let Some(spaces_v) = spaces_v else {
@@ -144,7 +144,7 @@ fn read_others(
     memory_usage: crate::report::NumberMap,
     v8_heap_spaces: Option<Vec<crate::report::HeapSpace>>,
     session_v: &Unknown,
-    resources_v: &Unknown,
+    resources_v: Resources,
     samples_v: &Unknown,
 ) -> Result<TriggerInput> {
     let mut session = Vec::new();
@@ -187,8 +187,17 @@ fn read_others(
         }
     }
 
+    let (resources_v, types) = match resources_v {
+        Resources::Record(v) => (v, false),
+        Resources::RecordOrTypes(v) => (v, true),
+    };
     let active_resources = match resources_v.get_type()? {
         ValueType::Undefined | ValueType::Null => None,
+        ValueType::Object if types && resources_v.is_array()? => Some(count_types(
+            &mut checker,
+            // SAFETY: the match arm checked the value is an array (an object).
+            &unsafe { resources_v.cast::<Object>() }?,
+        )?),
         ValueType::Object if !resources_v.is_array()? => Some(flat_numbers(
             &mut checker,
             "activeResources",
@@ -283,6 +292,49 @@ fn flat_numbers(
         }
     }
     Ok(NamedNumbers(out))
+}
+
+/// Where `input.activeResources` comes from: the host's record of counts by type, or (from
+/// the package entry's fast path only) that record or the array of types
+/// `process.getActiveResourcesInfo()` returned, counted here.
+pub(super) enum Resources<'a> {
+    Record(&'a Unknown<'a>),
+    RecordOrTypes(&'a Unknown<'a>),
+}
+
+/// The types of `process.getActiveResourcesInfo()` counted by type, in the order each
+/// first appears: the record the package entry would otherwise build in JS (an object
+/// and the keys' array that reading it through Node-API makes), checked as that record
+/// is checked.
+fn count_types(checker: &mut InputChecker, types: &Object) -> Result<NamedNumbers> {
+    let n = types.get_array_length()?;
+    let mut counts: Vec<(String, f64)> = Vec::new();
+    for i in 0..n {
+        if let (RawValue::Text(t), _) = raw_value(&types.get_element::<Unknown>(i)?, 256)? {
+            match counts.iter_mut().find(|(k, _)| *k == t) {
+                Some((_, c)) => *c += 1.0,
+                None => counts.push((t, 1.0)),
+            }
+        }
+    }
+    if counts.len() > MAX_RESOURCE_TYPES {
+        checker.cut(
+            "activeResources",
+            "keys",
+            counts.len(),
+            "first",
+            MAX_RESOURCE_TYPES,
+        );
+    }
+    Ok(NamedNumbers(
+        counts
+            .into_iter()
+            .take(MAX_RESOURCE_TYPES)
+            .filter_map(|(k, c)| {
+                checker.named_number("activeResources", &k, &RawValue::Number(c), true)
+            })
+            .collect(),
+    ))
 }
 
 /// The own enumerable string keys of an options object.
