@@ -90,9 +90,9 @@ const Implementation = binding
   : require('./lib/fallback.js').create(fallbackReason).MemoryDiagnosticsDumper
 // dump()'s figures cross Node-API as one block (lib/wrap.js's fast path) when the binary's
 // layout is the one contract.json describes; otherwise every call takes the checked path.
-// The layout is compared, and its writers generated, once per process when the first
-// dumper is made, not by require() (contract.json and the generated functions cost about
-// a millisecond).
+// The layout is compared, and its writers generated, once per process at the first
+// dumper's deferred warm-up (or its first dump, if that comes sooner), not by require()
+// (contract.json and the generated functions cost about a millisecond).
 let fastInputMemo
 function fastInput() {
   if (fastInputMemo !== undefined) return fastInputMemo
@@ -130,8 +130,12 @@ if (binding && typeof binding.observedFigureKeys === 'function') {
   let write
   const writer = () => {
     write = null
-    const layout = require('./lib/contract.json').observedFigures
-    if (binding.observedFigureKeys().join() === layout.slots.join()) write = require('./lib/figures.js').makeWriter(layout)
+    try {
+      const layout = require('./lib/contract.json').observedFigures
+      if (binding.observedFigureKeys().join() === layout.slots.join()) write = require('./lib/figures.js').makeWriter(layout)
+    } catch {
+      // A layout that cannot be read leaves observe() on the checked path.
+    }
     return write
   }
   proto.observe = function observe(h, u) {

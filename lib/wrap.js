@@ -368,7 +368,12 @@ function wrap(Implementation, addon = null, fastInput = null) {
       const figures = this.#figures
       if (figures === null) return
       this.#figures = null
-      const writers = fastInput()
+      let writers = null
+      try {
+        writers = fastInput()
+      } catch {
+        // A layout that cannot be read leaves this dumper on the checked path.
+      }
       if (writers !== null) this.#fast = { ...writers, figures, names: [], scratch: [] }
     }
 
