@@ -165,6 +165,12 @@ describe('the dump input block', () => {
       expect(a.atTrigger.activeResources.Timeout).toBeGreaterThanOrEqual(3)
       expect(a.atTrigger.activeResources.TCPServerWrap).toBeGreaterThanOrEqual(2)
       expect(a.inputWarnings).toEqual(b.inputWarnings)
+      // A long array is counted in JS instead (the addon reads an array element by element).
+      const many = Array.from({ length: 300 }, () => setTimeout(() => {}, 60_000))
+      timers.push(...many)
+      const c = readDump(written(await pub.dump('hard', { heapStatistics: hs, memoryUsage: mu })))
+      expect(Array.isArray(passed[1])).toBe(false)
+      expect(c.atTrigger.activeResources.Timeout).toBeGreaterThanOrEqual(303)
       // An array from the host is still an error, named by the checked path.
       const r = await pub.dump('hard', { heapStatistics: hs, memoryUsage: mu, activeResources: ['Timeout'] } as any)
       expect(r.written).toBe(false)

@@ -33,9 +33,27 @@ const MAX_WARNINGS = 32
 /** `process.getActiveResourcesInfo()` counted by type: `{ TCPWrap: 2, Timeout: 5 }`. */
 function activeResources() {
   if (typeof process.getActiveResourcesInfo !== 'function') return undefined
+  return countTypes(process.getActiveResourcesInfo())
+}
+
+function countTypes(types) {
   const counts = {}
-  for (const type of process.getActiveResourcesInfo()) counts[type] = (counts[type] || 0) + 1
+  for (const type of types) counts[type] = (counts[type] || 0) + 1
   return counts
+}
+
+/**
+ * Beyond this many active resources the fast path counts them here: the addon reads an
+ * array element by element through Node-API (each a few calls), which costs more than
+ * building the record in JS once the array is long.
+ */
+const MAX_TYPES_ACROSS = 256
+
+/** The active resources for the fast path: Node's array of types, or its counts when long. */
+function resourceTypes() {
+  if (typeof process.getActiveResourcesInfo !== 'function') return undefined
+  const types = process.getActiveResourcesInfo()
+  return types.length <= MAX_TYPES_ACROSS ? types : countTypes(types)
 }
 
 /**
@@ -250,8 +268,8 @@ function fastDump(inner, fast, trigger, input) {
     spaces = true
   }
   // Omitted active resources go over as the array of types Node gives, counted by the addon
-  // (no record is built here and read back through Node-API).
-  if (resources === undefined && typeof process.getActiveResourcesInfo === 'function') resources = process.getActiveResourcesInfo()
+  // (no record is built here and read back through Node-API), unless it is long.
+  if (resources === undefined) resources = resourceTypes()
   return inner.dumpFigures(trigger, spaces, resources, session, samples)
 }
 
