@@ -90,13 +90,18 @@ const Implementation = binding
   : require('./lib/fallback.js').create(fallbackReason).MemoryDiagnosticsDumper
 // dump()'s figures cross Node-API as one block (lib/wrap.js's fast path) when the binary's
 // layout is the one contract.json describes; otherwise every call takes the checked path.
-// The layout is compared, and its writers generated, once per process at the first
-// dumper's deferred warm-up (or its first dump, if that comes sooner), not by require()
-// (contract.json and the generated functions cost about a millisecond).
+// The layout is compared, and its writers generated (observe()'s too), once per process
+// at the first dumper's warm-up, a turn of the event loop after it is made: not by
+// require() or the constructor (contract.json and the generated functions cost about a
+// millisecond), and never by a dump (which may come when the process has no descriptor
+// left to read a file with; until then dumps take the checked path).
 let fastInputMemo
+/** Makes observe()'s writer (set below when the binary shares the recorder's block). */
+let observeWriter = null
 function fastInput() {
   if (fastInputMemo !== undefined) return fastInputMemo
   fastInputMemo = null
+  if (observeWriter !== null) observeWriter()
   const layout = require('./lib/contract.json').dumpInput
   if (binding.inputFigureKeys().join() === layout.slots.join()) {
     const { makeInputWriter, makeSpacesWriter } = require('./lib/figures.js')
@@ -138,6 +143,7 @@ if (binding && typeof binding.observedFigureKeys === 'function') {
     }
     return write
   }
+  observeWriter = writer
   proto.observe = function observe(h, u) {
     const w = write === undefined ? writer() : write
     if (w === null) return checked.call(this, h, u)

@@ -104,6 +104,8 @@ describe('the dump input block', () => {
       for (const [name, input, viaBlock] of cases) {
         const dir = scratch()
         const pub = new MemoryDiagnosticsDumper({ directory: dir, sessionId: 'pub', cooldownMs: 0 })
+        // The fast path is set up a turn of the event loop after construction.
+        await new Promise((r) => setImmediate(r))
         const raw = new native.MemoryDiagnosticsDumper({ directory: dir, sessionId: 'raw' })
         // An omitted input is collected by the fast path itself.
         if (input === undefined) {
@@ -150,6 +152,8 @@ describe('the dump input block', () => {
     try {
       const dir = scratch()
       const pub = new MemoryDiagnosticsDumper({ directory: dir, sessionId: 'pub', cooldownMs: 0 })
+      // The fast path is set up a turn of the event loop after construction.
+      await new Promise((r) => setImmediate(r))
       const raw = new native.MemoryDiagnosticsDumper({ directory: dir, sessionId: 'raw' })
       const hs = v8.getHeapStatistics()
       const mu = process.memoryUsage()

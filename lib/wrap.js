@@ -21,11 +21,16 @@ const v8 = {
 }
 
 const WARNING_TYPE = 'MemoryDiagnosticsDumperWarning'
-/** The triggers contract.json accepts (read at the first dump, not by require()). */
+/**
+ * The triggers contract.json accepts: read when the first dumper is made, not by require(),
+ * and never on the crisis path (a dump may come when the process has no descriptor left).
+ */
 let triggers = null
-function accepted(trigger) {
+function loadTriggers() {
   if (triggers === null) triggers = require('./contract.json').triggers.accepted
-  return typeof trigger === 'string' && triggers.includes(trigger)
+}
+function accepted(trigger) {
+  return typeof trigger === 'string' && triggers !== null && triggers.includes(trigger)
 }
 /** Distinct warnings per dumper; beyond this the results still carry the error. */
 const MAX_WARNINGS = 32
@@ -300,11 +305,13 @@ function wrap(Implementation, addon = null, fastInput = null) {
     #figures = null
 
     constructor(options) {
+      loadTriggers()
       this.#inner = new Implementation(options)
       if (fastInput !== null && typeof this.#inner.dumpFigures === 'function') {
         this.#figures = this.#inner.inputFigures ?? null
-        // Set up and warmed on a later turn of the event loop (#warmUp), or by a dump
-        // that comes first.
+        // Set up and warmed on a later turn of the event loop (#warmUp), off the host's
+        // start; a dump that comes before takes the checked path (it never loads a file:
+        // a dump may come when the process has no descriptor left).
         if (this.#figures !== null) {
           const self = new WeakRef(this)
           setImmediate(() => self.deref()?.#warmUp()).unref()
@@ -379,8 +386,9 @@ function wrap(Implementation, addon = null, fastInput = null) {
     }
 
     /**
-     * The fast path over the block, once: its writers are generated from contract.json at
-     * the first use in the process (index.js), so that require() does not pay for them.
+     * The fast path over the block: its writers are generated from contract.json at the
+     * first dumper's warm-up (index.js, once per process), so that neither require() nor
+     * the constructor pays for them.
      */
     #setUpFast() {
       const figures = this.#figures
@@ -426,12 +434,14 @@ function wrap(Implementation, addon = null, fastInput = null) {
       if (this === null || (typeof this !== 'object' && typeof this !== 'function') || !(#inner in this)) {
         const error = 'dump() was called without a MemoryDiagnosticsDumper as `this`; nothing was written'
         warnOnce(strayWarned, `dump(): ${error}`, 'InvalidThis')
+        try {
+          loadTriggers() // when no dumper was ever made in this process
+        } catch {}
         return Promise.resolve({ ...triggerOf(trigger), complete: false, written: false, error })
       }
       // No closure is made per dump (V8 heap per dump): what a failure needs is in methods.
       let first
       try {
-        if (this.#figures !== null) this.#setUpFast()
         if (this.#fast !== null) {
           const p = fastDump(this.#inner, this.#fast, trigger, input)
           if (p !== undefined) return this.#settle(p, trigger)
