@@ -4,7 +4,20 @@ import { join } from 'node:path'
 import v8 from 'node:v8'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it, vi } from 'vitest'
-import { DUMP_NAME, implementations, input, makeMemoryCgroup, readDump, root, runNode, scratch, straceUnavailable, validates, written } from './helpers.js'
+import {
+  DUMP_NAME,
+  implementations,
+  input,
+  makeMemoryCgroup,
+  pool,
+  readDump,
+  root,
+  runNode,
+  scratch,
+  straceUnavailable,
+  validates,
+  written,
+} from './helpers.js'
 import { record } from './reliability.js'
 
 // `.L<token>`: the native addon's (locked by its writer); `.A<token>`: the JS implementation's (judged by age).
@@ -55,20 +68,6 @@ function inspect(dir: string) {
     }
   }
   return out
-}
-
-async function pool<T>(n: number, concurrency: number, run: (i: number) => Promise<T>): Promise<T[]> {
-  const results: T[] = new Array(n)
-  let next = 0
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        const i = next++
-        results[i] = await run(i)
-      }
-    }),
-  )
-  return results
 }
 
 const fds = () => readdirSync('/proc/self/fd').length
