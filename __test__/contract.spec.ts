@@ -24,6 +24,8 @@ const namesGolden = JSON.parse(readFileSync(goldenPath('names.json'), 'utf8'))
 const { nameKind } = require('../lib/names.js')
 const factsGolden = JSON.parse(readFileSync(goldenPath('facts.json'), 'utf8'))
 const { factsFromDocument } = require('../lib/facts.js')
+const placesGolden = JSON.parse(readFileSync(goldenPath('places.json'), 'utf8'))
+const { redactPlace } = require('../lib/places.js')
 
 /** The values JSON cannot hold, spelled as strings in the golden files. */
 function revive(v: unknown): unknown {
@@ -90,6 +92,16 @@ describe('golden facts: a document to the figures its analysis reads (src/facts.
       expect(factsFromDocument(c.document)).toEqual(c.expect)
     })
   }
+})
+
+describe('golden places: one rule for every script name from the runtime (src/places.rs, lib/places.js)', () => {
+  it('gives what the crate gives for every place, and the same again when applied twice', () => {
+    expect(placesGolden.length).toBeGreaterThan(30)
+    for (const c of placesGolden) {
+      expect(redactPlace(c.place, c.home), JSON.stringify(c)).toBe(c.out)
+      expect(redactPlace(c.out, c.home), `again: ${JSON.stringify(c)}`).toBe(c.out)
+    }
+  })
 })
 
 describe('golden names: which files are ours, for the fallback, inspect and bundle as for src/writer/', () => {

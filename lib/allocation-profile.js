@@ -10,7 +10,7 @@
 
 const os = require('node:os')
 const v8 = require('node:v8')
-const { fileURLToPath } = require('node:url')
+const { redactPlace } = require('./places.js')
 const CONTRACT = require('./contract.json')
 
 const LIMITS = CONTRACT.options.limits
@@ -82,15 +82,9 @@ function stop(handle) {
 const home = os.homedir()
 const cut = (s, n) => (s.length > n ? Array.from(s).slice(0, n).join('') : s)
 
-/** A protocol call frame as the document's frame: 1-based places, the home directory as `~`. */
+/** A protocol call frame as the document's frame: 1-based places, the script through the place rule (lib/places.js). */
 function frameOf(cf) {
-  let script = cf.url || ''
-  if (script.startsWith('file://')) {
-    try {
-      script = fileURLToPath(script)
-    } catch {}
-  }
-  if (home && home.length > 1 && script.includes(home)) script = script.split(home).join('~')
+  const script = redactPlace(cf.url || '', home)
   return {
     function: cut(cf.functionName || '(anonymous)', LIMITS.allocationFunctionChars),
     script: cut(script, LIMITS.allocationScriptChars),

@@ -19,6 +19,7 @@ const inspect = require('./inspect.js')
 const F = CONTRACT.files
 // The project's own names (lib/names.js, the rule of src/writer.rs): nothing else is packed.
 const { DUMP_NAME, HEAP_NAME, RECORDER_NAME } = require('./names')
+const { redactPlace, redactUrls, replaceHome } = require('./places')
 const MIB = 2 ** 20
 const DEFAULT_MAX_BYTES = 2 * MIB
 const MIN_MAX_BYTES = 64 * 1024
@@ -106,6 +107,7 @@ function redactionRules(env = process.env, identity = {}) {
       replacement: '~',
       nameReplacement: 'home',
       values: homes,
+      homes,
       re: new RegExp(`(?:${homes.map(reEscape).join('|')})(?![A-Za-z0-9_.-])`, 'g'),
     })
   if (users.length) rules.push({ what: 'user name', replacement: '<user>', nameReplacement: 'user', values: users, re: word(users) })
@@ -113,10 +115,36 @@ function redactionRules(env = process.env, identity = {}) {
   return rules
 }
 
-/** Applies the rules to one string; counts each rule's matches in `tally`. */
-function redactString(s, rules, tally, forName = false) {
+/** The place rule's entry in the manifest (lib/places.js): applied to every string before the others. */
+const URL_RULE = {
+  what: 'script names and URLs',
+  replacement: 'no query, fragment, user:password@ or data:/blob: content; file URLs decoded',
+  nameReplacement: null,
+  values: [],
+}
+
+/**
+ * Applies the rules to one string; counts each rule's matches in `tally`. First the place
+ * rule (lib/places.js): a frame's `script` as a whole place, any other string for the URLs
+ * inside it; then the home directory at path boundaries, plain or percent-encoded, and the
+ * names. `key` is the string's key in its object.
+ */
+function redactString(s, rules, tally, forName = false, key = '') {
   let out = s
+  if (!forName) {
+    const before = out
+    out = key === 'script' ? redactPlace(out, null) : redactUrls(out).text
+    if (out !== before) tally[URL_RULE.what] = (tally[URL_RULE.what] ?? 0) + 1
+  }
   for (const r of rules) {
+    if (r.homes && !forName) {
+      for (const h of r.homes) {
+        const { text, count } = replaceHome(out, h)
+        if (count) tally[r.what] = (tally[r.what] ?? 0) + count
+        out = text
+      }
+      continue
+    }
     out = out.replace(r.re, () => {
       tally[r.what] = (tally[r.what] ?? 0) + 1
       return forName ? r.nameReplacement : r.replacement
@@ -135,7 +163,7 @@ const NAME_KEYS = new Set(['sessionId', 'file'])
 function redactJson(value, rules, ctx, at = '') {
   if (typeof value === 'string') {
     const key = at.slice(at.lastIndexOf('/') + 1)
-    const out = redactString(value, rules, ctx.tally, NAME_KEYS.has(key))
+    const out = redactString(value, rules, ctx.tally, NAME_KEYS.has(key), key)
     if (out !== value) note(ctx, at, value, out)
     return out
   }
@@ -491,14 +519,14 @@ function plan(dir, options) {
     maxBytes: opts.maxBytes,
     rule,
     redaction: {
-      applied: rules.map((r) => ({
+      applied: [URL_RULE, ...rules].map((r) => ({
         what: r.what,
         replacement: r.replacement,
         inFileNames: r.nameReplacement,
         values: r.values.length,
         replaced: tally[r.what] ?? 0,
       })),
-      how: 'every string and key of every dump, recorder record and heap snapshot; names are matched case-insensitively as whole words, the home directory as a path prefix; file names and session ids get the plain word (user, host, home) so they keep their pattern',
+      how: "every string and key of every dump, recorder record and heap snapshot; script names and URLs by the place rule (docs/bundle.md), a frame's script as a whole and URLs inside any other string; names are matched case-insensitively as whole words, the home directory as a path prefix, plain or percent-encoded; file names and session ids get the plain word (user, host, home) so they keep their pattern",
       neverIncluded: 'environment variables, command-line argument values and file contents are never in the documents (the writer does not record them)',
     },
     notIncluded: {

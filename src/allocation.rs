@@ -27,17 +27,14 @@ fn cut(s: &mut String, max: usize) {
     }
 }
 
-/// Bounds one frame: names and scripts cut, the home directory shown as `~`, an empty
-/// function name as `(anonymous)` (also the watchdog's stacks, `stack_capture`).
+/// Bounds one frame: the script through the place rule (`places`: no query, fragment,
+/// credentials or `data:` content; the home directory as `~`), names and scripts cut, an
+/// empty function name as `(anonymous)` (also the watchdog's stacks, `stack_capture`).
 pub fn clean_frame(f: &mut StackFrame, home: Option<&str>) {
     if f.function.is_empty() {
         f.function = "(anonymous)".into();
     }
-    if let Some(h) = home.filter(|h| h.len() > 1) {
-        if f.script.contains(h) {
-            f.script = f.script.replace(h, "~");
-        }
-    }
+    f.script = crate::places::redact_place(&f.script, home);
     cut(&mut f.function, MAX_FUNCTION_CHARS);
     cut(&mut f.script, MAX_SCRIPT_CHARS);
 }
@@ -135,7 +132,7 @@ pub fn attach_summary(
 ) -> Result<(), String> {
     let parsed: AllocationProfileSection = serde_json::from_str(json)
         .map_err(|e| format!("not an allocation profile summary: {e}"))?;
-    let home = std::env::home_dir().map(|h| h.to_string_lossy().into_owned());
+    let home = crate::places::home();
     let clean = sanitize(parsed, max_sites, home.as_deref());
     let name = Path::new(file_path)
         .file_name()

@@ -27,6 +27,7 @@ pub mod input;
 #[cfg(test)]
 mod layering;
 pub mod options;
+pub mod places;
 pub mod probes;
 pub mod recorder;
 pub mod report;

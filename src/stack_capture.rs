@@ -236,7 +236,7 @@ pub fn deliver(generation: u64, json: &str) {
             ..
         }) => {
             frames.truncate(MAX_FRAMES);
-            let home = std::env::home_dir().map(|h| h.to_string_lossy().into_owned());
+            let home = crate::places::home();
             for f in &mut frames {
                 crate::allocation::clean_frame(f, home.as_deref());
             }

@@ -3,7 +3,9 @@
 // (lib/analysis.js's rule) and which allocation sites grew.
 
 const { fixed } = require('../format')
+const os = require('node:os')
 const path = require('node:path')
+const { redactPlace } = require('../places')
 const { RECORDER_NAME, UsageError, collect, groupByProcess, readDump, readRecorder, segments } = require('./read')
 const { DEATH_NEAR_LIMIT, MIB, arr, clean, iso, mib, nearHeapLimit, num, obj, timeOf } = require('./values')
 
@@ -365,15 +367,21 @@ const signed = (b) => (b >= 0 ? `+${mib(b)}` : mib(b))
 /** Growth of sampled live bytes smaller than this, all sites together, names no site. */
 const SITE_GROWTH_MIN_BYTES = MIB
 
+/**
+ * A frame as inspect shows it: its script through the place rule (lib/places.js) whatever
+ * wrote the dump, so an older version's dump prints no query, credentials or `data:` content.
+ */
 const frameOf = (f) => ({
   function: clean(obj(f).function, 120) || '(anonymous)',
-  script: clean(obj(f).script, 200) || '',
+  script: clean(redactPlace(typeof obj(f).script === 'string' ? obj(f).script : '', os.homedir()), 200) || '',
   line: num(obj(f).line),
   column: num(obj(f).column),
 })
 /** Node's own code, or a frame V8 gives no script: where the blame does not stop. */
 const isInternal = (f) => f.script === '' || f.script.startsWith('node:') || f.script.startsWith('internal/')
-const placeOf = (f) => `${f.script.startsWith('node:') ? f.script : path.basename(f.script)}${f.line != null ? `:${f.line}` : ''}`
+/** A script as a short name: Node's own and `data:`/`blob:` places whole, a path by its file name. */
+const shortScript = (script) => (/^(?:node|data|blob):/.test(script) ? script : path.basename(script))
+const placeOf = (f) => `${shortScript(f.script)}${f.line != null ? `:${f.line}` : ''}`
 
 /** A dump's allocation profile, every value checked; null without a taken one. */
 function allocationOf(ap) {
@@ -446,7 +454,7 @@ function sitesGrowth(rows) {
     const key = `${blame.function}@${blame.script}:${blame.line}`
     const g = groups.get(key) ?? { blame, bytes: 0, leaves: new Map() }
     g.bytes += delta
-    const leaf = JSON.stringify([s.function, s.script === '' ? 'V8 built-in' : s.script.startsWith('node:') ? s.script : path.basename(s.script)])
+    const leaf = JSON.stringify([s.function, s.script === '' ? 'V8 built-in' : shortScript(s.script)])
     g.leaves.set(leaf, (g.leaves.get(leaf) ?? 0) + delta)
     groups.set(key, g)
   }
@@ -476,7 +484,7 @@ function siteGroupText(g) {
   // The functions that allocated on the blamed one's behalf, by script, most bytes first.
   const byScript = new Map()
   for (const [fn, script] of g.allocating.slice(0, 4)) {
-    if (fn === g.blame.function && script === (g.blame.script.startsWith('node:') ? g.blame.script : path.basename(g.blame.script))) continue
+    if (fn === g.blame.function && script === shortScript(g.blame.script)) continue
     byScript.set(script, [...(byScript.get(script) ?? []), fn])
   }
   const pct = `${Math.round(g.share * 100)}%`
