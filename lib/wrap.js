@@ -350,9 +350,13 @@ function wrap(Implementation, addon = null, fastInput = null) {
         exiting.add(this.#exitRef)
       }
       // Bound, so that `setTimeout(dumper.dump, 0, 'hard')` and
-      // `emitter.on('critical', dumper.dump)` reach this dumper.
+      // `emitter.on('critical', dumper.dump)` reach this dumper. What is bound is the method
+      // this instance's class resolves (a subclass's override, which reaches this class's
+      // through `super`), never this class's own: an own property shadows the prototype chain.
       for (const m of ['dump', 'observe', 'close', 'resetForNewSession']) {
-        Object.defineProperty(this, m, { value: MemoryDiagnosticsDumper.prototype[m].bind(this), writable: true, configurable: true })
+        const method = this[m]
+        if (typeof method !== 'function') continue
+        Object.defineProperty(this, m, { value: method.bind(this), writable: true, configurable: true })
       }
       const problem = this.#inner.problem
       if (problem) this.#warn(`diagnostics are disabled: ${problem}`, 'DirectoryUnusable')
@@ -378,7 +382,8 @@ function wrap(Implementation, addon = null, fastInput = null) {
       try {
         this.#setUpFast()
         if (this.#fast !== null) warmUp(this.#inner, this.#fast)
-        this.dump('').catch(() => {})
+        // This class's dump, not a subclass's override: the host's code does not run for a warm-up.
+        MemoryDiagnosticsDumper.prototype.dump.call(this, '').catch(() => {})
       } catch {
       } finally {
         this.#warming = false

@@ -1,0 +1,80 @@
+// A subclass is the natural way to adapt the class to a host's monitor: its overrides of
+// dump, observe, close and resetForNewSession run whether the method is called on the
+// instance or passed around unbound, on both implementations (issue 33).
+import v8 from 'node:v8'
+import { describe, expect, it } from 'vitest'
+import { implementations, input, readDump, scratch, written } from './helpers.js'
+
+for (const impl of implementations) {
+  describe(`a subclass (${impl.name})`, () => {
+    it('runs its overrides, on the instance and unbound, and reaches the base class through super', async () => {
+      const calls: string[] = []
+      const chat = ['a', 'b', 'c']
+      let nextSession = 'sess2'
+      class Dumper extends impl.MemoryDiagnosticsDumper {
+        dump(trigger: any, extra?: any) {
+          calls.push(`dump:${trigger}`)
+          return super.dump(trigger, { ...input(), ...extra, session: { historyEntries: chat.length } })
+        }
+        observe(h: any, m: any) {
+          calls.push('observe')
+          super.observe(h, m)
+        }
+        resetForNewSession() {
+          calls.push('reset')
+          super.resetForNewSession(nextSession)
+        }
+        close() {
+          calls.push('close')
+          super.close()
+        }
+      }
+      const dir = scratch('subclass')
+      const d = new Dumper({ directory: dir, sessionId: 'first-session', cooldownMs: 0 })
+      // The warm-up a turn later runs the base class's dump, never the host's override.
+      await new Promise((r) => setTimeout(r, 20))
+      expect(calls).toEqual([])
+
+      const onInstance = await d.dump('hard')
+      expect(readDump(written(onInstance)).session).toEqual({ historyEntries: 3 })
+
+      const { dump, observe, resetForNewSession, close } = d
+      chat.push('d')
+      const unbound = await dump('critical')
+      expect(readDump(written(unbound)).session).toEqual({ historyEntries: 4 })
+      observe(v8.getHeapStatistics(), process.memoryUsage())
+      resetForNewSession()
+      expect(d.sessionId).toBe('sess2')
+      nextSession = 'sess3'
+      await new Promise<void>((resolve) => setTimeout(() => resolve(d.resetForNewSession()), 0))
+      expect(d.sessionId).toBe('sess3')
+      const afterReset = await d.dump('hard')
+      expect(written(afterReset)).toContain('sess3')
+      close()
+      expect(calls).toEqual(['dump:hard', 'dump:critical', 'observe', 'reset', 'reset', 'dump:hard', 'close'])
+      const closed = await d.dump('hard')
+      expect(closed.filePath).toBeUndefined()
+    })
+
+    it('keeps the base class bound when nothing is overridden, and takes a class field as the host wrote it', async () => {
+      const dir = scratch('subclass-plain')
+      class Plain extends impl.MemoryDiagnosticsDumper {}
+      const p = new Plain({ directory: dir, cooldownMs: 0 })
+      const { dump } = p
+      expect(readDump(written(await dump('hard', input()))).trigger).toBe('hard')
+      p.close()
+      const seen: string[] = []
+      class WithField extends impl.MemoryDiagnosticsDumper {
+        dump = (trigger: any) => {
+          seen.push(trigger)
+          return super.dump(trigger, input())
+        }
+      }
+      const w = new WithField({ directory: scratch('subclass-field'), cooldownMs: 0 })
+      const f = w.dump
+      await f('critical')
+      expect(seen).toEqual(['critical'])
+      w.close()
+    })
+  })
+}
