@@ -293,9 +293,10 @@ export declare class MemoryDiagnosticsDumper {
   /**
    * Internal (the package's entry calls it from the process's `exit` event): closes
    * the dumper and lets the recorder end its trail with an `exit` record (reason
-   * `exit`), waiting at most 100 ms. Returns whether the record was written.
+   * `exit`) that says how the process ended, waiting at most 100 ms. Returns whether
+   * the record was written.
    */
-  closeForExit(): boolean
+  closeForExit(end?: ProcessEndInput | undefined | null): boolean
   /**
    * Internal (the package's entry calls it from its `exit` handler): removes every raw,
    * unredacted heap snapshot of this process that has a name (where the platform gives
@@ -371,6 +372,20 @@ export declare function inputSpaceLayout(): string
  * `heapStatistics.<key>` then `memoryUsage.<key>`.
  */
 export declare function observedFigureKeys(): Array<string>
+
+/**
+ * How the process ended, as the package entry saw it from its `exit` event
+ * (`closeForExit`): checked by `recorder::process_end`.
+ */
+export interface ProcessEndInput {
+  code?: number
+  how?: string
+  errorClass?: string
+  function?: string
+  script?: string
+  line?: number
+  column?: number
+}
 
 /** The host's inspector is open (`inspector.url()` is set): a stall is then not captured. */
 export declare function stackHelperDebugged(open: boolean): void

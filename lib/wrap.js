@@ -212,12 +212,18 @@ function warnOnce(warned, message, code) {
  */
 const exiting = new Set()
 let exitHandler = false
-function closeAllForExit() {
+/** lib/process-end.js, loaded with the `exit` handler by the first dumper that needs it. */
+let processEnd = null
+function closeAllForExit(code) {
+  let end
+  try {
+    end = processEnd?.end(code)
+  } catch {}
   for (const ref of exiting) {
     const inner = ref.deref()
     if (inner === undefined) continue
     try {
-      inner.closeForExit()
+      inner.closeForExit(end)
     } catch {}
   }
   exiting.clear()
@@ -345,6 +351,11 @@ function wrap(Implementation, addon = null, fastInput = null) {
         if (!exitHandler) {
           exitHandler = true
           process.on('exit', closeAllForExit)
+          // How the process ends (an uncaught error, process.exit(), the loop's end), observed.
+          try {
+            processEnd = require('./process-end.js')
+            processEnd.install()
+          } catch {}
         }
         this.#exitRef = new WeakRef(this.#inner)
         exiting.add(this.#exitRef)

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use crate::report::{AllocationProfileSection, StackFrame};
+use crate::report::AllocationProfileSection;
 use crate::writer;
 
 pub use crate::options::{
@@ -21,23 +21,7 @@ pub use crate::options::{
 /// A dump file larger than this is not one of ours to amend.
 pub const MAX_DUMP_BYTES: u64 = 8 << 20;
 
-fn cut(s: &mut String, max: usize) {
-    if let Some((i, _)) = s.char_indices().nth(max) {
-        s.truncate(i);
-    }
-}
-
-/// Bounds one frame: the script through the place rule (`places`: no query, fragment,
-/// credentials or `data:` content; the home directory as `~`), names and scripts cut, an
-/// empty function name as `(anonymous)` (also the watchdog's stacks, `stack_capture`).
-pub fn clean_frame(f: &mut StackFrame, home: Option<&str>) {
-    if f.function.is_empty() {
-        f.function = "(anonymous)".into();
-    }
-    f.script = crate::places::redact_place(&f.script, home);
-    cut(&mut f.function, MAX_FUNCTION_CHARS);
-    cut(&mut f.script, MAX_SCRIPT_CHARS);
-}
+pub use crate::places::{clean_frame, cut};
 
 /// Bounds a summary from JS: at most `max_sites` sites of at most 8 frames, names and
 /// scripts cut, the home directory shown as `~`, shares recomputed from the sizes.
@@ -144,7 +128,7 @@ pub fn attach_summary(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::AllocationSite;
+    use crate::report::{AllocationSite, StackFrame};
 
     fn frame(function: &str, script: &str, line: u32) -> StackFrame {
         StackFrame {

@@ -329,11 +329,15 @@ impl Dumper {
     /// The process is exiting (its `exit` event): closes, and waits a little (at most
     /// 100 ms) for the recorder to end its trail with an `exit` record, since no thread
     /// runs once the event's handlers return.
-    pub fn close_for_exit(&self) -> bool {
+    /// `end` says how the process ended (the exit record carries it).
+    pub fn close_for_exit(&self, end: Option<crate::report::ProcessEnd>) -> bool {
         self.closed.store(true, Ordering::SeqCst);
         self.arm.set_disabled(true);
         match &self.recorder {
-            Some(r) => r.stop_and_wait("exit", std::time::Duration::from_millis(100)),
+            Some(r) => {
+                r.set_end(end);
+                r.stop_and_wait("exit", std::time::Duration::from_millis(100))
+            }
             None => true,
         }
     }

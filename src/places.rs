@@ -17,6 +17,8 @@
 //!   percent-encoded spelling is matched too; a Windows-style home (a drive letter or a
 //!   backslash) is matched with either separator and ASCII letters in either case.
 //!
+//! [`clean_frame`] applies it, with the bounds on names, to every frame written.
+//!
 //! `lib/places.js` is the same rule for the JS side (the fallback's allocation sites,
 //! `inspect`, `bundle`'s second pass); `tests/fixtures/golden/places.json`, written by this
 //! module's tests, holds both to the same output.
@@ -238,10 +240,31 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
+pub fn cut(s: &mut String, max: usize) {
+    if let Some((i, _)) = s.char_indices().nth(max) {
+        s.truncate(i);
+    }
+}
+
+/// Bounds one frame: the script through the place rule (`places`: no query, fragment,
+/// credentials or `data:` content; the home directory as `~`), names and scripts cut, an
+/// empty function name as `(anonymous)` (also the watchdog's stacks, `stack_capture`).
+pub fn clean_frame(f: &mut StackFrame, home: Option<&str>) {
+    if f.function.is_empty() {
+        f.function = "(anonymous)".into();
+    }
+    f.script = redact_place(&f.script, home);
+    cut(&mut f.function, MAX_FUNCTION_CHARS);
+    cut(&mut f.script, MAX_SCRIPT_CHARS);
+}
+
 /// The home directory of this process, as the rule matches it.
 pub fn home() -> Option<String> {
     std::env::home_dir().map(|h| h.to_string_lossy().into_owned())
 }
+
+use crate::options::{MAX_FUNCTION_CHARS, MAX_SCRIPT_CHARS};
+use crate::report::StackFrame;
 
 #[cfg(test)]
 mod tests {

@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use crate::input::{HEAP_STAT_FIELDS, MEMORY_USAGE_FIELDS};
 use crate::probes::{cgroup, pressure, procfs, ProbeRoots};
-use crate::report::{AtTrigger, NumberMap};
+use crate::report::{AtTrigger, NumberMap, ProcessEnd, StackFrame};
 use crate::timefmt::UtcTime;
 
 /// A recorder file is rotated to `<name>.1` (replacing any older one) past this size,
@@ -176,6 +176,8 @@ pub struct Shared {
     ring: Mutex<VecDeque<Sample>>,
     capacity: usize,
     stop: Mutex<Option<&'static str>>,
+    /// How the process ended, set before a stop from its `exit` event.
+    end: Mutex<Option<ProcessEnd>>,
     wake: Condvar,
     /// Set by the thread once its exit record is written (or it could not be).
     stopped: Mutex<bool>,
@@ -202,6 +204,7 @@ impl Shared {
             ring: Mutex::new(VecDeque::with_capacity(capacity as usize)),
             capacity: capacity as usize,
             stop: Mutex::new(None),
+            end: Mutex::new(None),
             wake: Condvar::new(),
             stopped: Mutex::new(false),
             stopped_cv: Condvar::new(),
@@ -336,6 +339,11 @@ impl Shared {
     /// [`Shared::request_stop`], then waits at most `timeout` for the thread to write its
     /// exit record: for the process's `exit` event, after which no thread gets to run.
     /// Returns whether the record was written in time.
+    /// Records how the process ended, for the exit record of the next stop.
+    pub fn set_end(&self, end: Option<ProcessEnd>) {
+        *self.end.lock() = end;
+    }
+
     pub fn stop_and_wait(&self, reason: &'static str, timeout: Duration) -> bool {
         self.request_stop(reason);
         let mut stopped = self.stopped.lock();
@@ -584,12 +592,59 @@ struct StartRecord<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ExitRecord {
+struct ExitRecord<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     t: String,
     epoch_ms: i64,
     reason: &'static str,
+    /// How the process ended, when the record is written from its `exit` event.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    end: Option<&'a ProcessEnd>,
+}
+
+/// The ways a process can end that the package entry tells apart ([`ProcessEnd::how`]).
+pub const END_HOWS: [&str; 4] = [
+    "uncaughtException",
+    "unhandledRejection",
+    "processExit",
+    "loopEnded",
+];
+
+/// The longest error class name kept.
+pub const MAX_ERROR_CLASS_CHARS: usize = 100;
+
+/// How the process ended, from what the package entry saw (its `exit` event and Node's
+/// `uncaughtExceptionMonitor`), checked here: an unknown `how` is none, a class name keeps
+/// only the characters of an identifier (at most [`MAX_ERROR_CLASS_CHARS`]), and the frame
+/// goes through the place rule and the frame bounds (`allocation::clean_frame`).
+pub fn process_end(
+    code: Option<i32>,
+    how: Option<&str>,
+    error_class: Option<&str>,
+    thrown_at: Option<StackFrame>,
+) -> Option<ProcessEnd> {
+    let how = END_HOWS.into_iter().find(|h| Some(*h) == how)?;
+    let uncaught = how.starts_with("uncaught") || how.starts_with("unhandled");
+    let error_class = error_class
+        .map(|c| {
+            c.chars()
+                .filter(|ch| ch.is_alphanumeric() || matches!(ch, '_' | '$' | '.'))
+                .take(MAX_ERROR_CLASS_CHARS)
+                .collect::<String>()
+        })
+        .filter(|c| uncaught && !c.is_empty());
+    let home = crate::places::home();
+    let thrown_at = thrown_at.filter(|_| uncaught).map(|mut f| {
+        crate::places::clean_frame(&mut f, home.as_deref());
+        f
+    });
+    Some(ProcessEnd {
+        code,
+        how,
+        error_class,
+        thrown_at,
+    })
 }
 
 /// What the thread needs from its dumper, so the recorder stays testable without it.
@@ -651,13 +706,14 @@ fn run(
     );
     let interval = Duration::from_millis(config.interval_ms);
     let mut fired = false;
-    let exit = |file: &mut RecorderFile, reason: &'static str| {
+    let exit = |file: &mut RecorderFile, reason: &'static str, end: Option<&ProcessEnd>| {
         let now = UtcTime::now();
         let _ = file.append(&ExitRecord {
             kind: "exit",
             t: now.iso8601(),
             epoch_ms: now.epoch_ms,
             reason,
+            end,
         });
     };
     loop {
@@ -684,13 +740,14 @@ fn run(
         match shared.wait(interval, gen) {
             Wake::Tick => {}
             Wake::Stop(reason) => {
-                exit(&mut file, reason);
+                let end = shared.end.lock().take();
+                exit(&mut file, reason, end.as_ref());
                 shared.mark_stopped();
                 break;
             }
             Wake::NewSession(g) => {
                 gen = g;
-                exit(&mut file, "sessionReset");
+                exit(&mut file, "sessionReset", None);
                 file = RecorderFile::new(
                     &host.directory(),
                     &host.session_short_id(),
@@ -964,5 +1021,67 @@ mod tests {
         assert_eq!(fs::read(&target).unwrap(), b"precious");
         fs::remove_dir_all(&dir).unwrap();
         fs::remove_file(&target).unwrap();
+    }
+
+    #[test]
+    fn process_end_keeps_names_and_places_only() {
+        let frame = |script: &str| StackFrame {
+            function: "parseReply".into(),
+            script: script.into(),
+            line: Some(88),
+            column: Some(3),
+        };
+        let e = process_end(
+            Some(1),
+            Some("uncaughtException"),
+            Some("Type Error<script>\"x\"".repeat(20).as_str()),
+            Some(frame(
+                "https://u:PASSWORD@cdn.example/client.js?sig=SECRET#x",
+            )),
+        )
+        .unwrap();
+        assert_eq!(e.how, "uncaughtException");
+        assert_eq!(e.code, Some(1));
+        let class = e.error_class.as_deref().unwrap();
+        assert!(class.starts_with("TypeErrorscriptx"), "{class}");
+        assert_eq!(class.chars().count(), MAX_ERROR_CLASS_CHARS);
+        assert_eq!(
+            e.thrown_at.as_ref().unwrap().script,
+            "https://cdn.example/client.js"
+        );
+        // An unknown way of ending is no end; a plain exit keeps no error or frame.
+        assert!(process_end(Some(0), Some("sideways"), None, None).is_none());
+        assert!(process_end(Some(0), None, None, None).is_none());
+        let plain = process_end(
+            Some(3),
+            Some("processExit"),
+            Some("TypeError"),
+            Some(frame("/x.js")),
+        )
+        .unwrap();
+        assert_eq!((&plain.error_class, &plain.thrown_at), (&None, &None));
+        let text = serde_json::to_string(&ExitRecord {
+            kind: "exit",
+            t: "t".into(),
+            epoch_ms: 1,
+            reason: "exit",
+            end: Some(&plain),
+        })
+        .unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"exit","t":"t","epochMs":1,"reason":"exit","code":3,"how":"processExit"}"#
+        );
+        let none = ExitRecord {
+            kind: "exit",
+            t: "t".into(),
+            epoch_ms: 1,
+            reason: "close",
+            end: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&none).unwrap(),
+            r#"{"type":"exit","t":"t","epochMs":1,"reason":"close"}"#
+        );
     }
 }

@@ -488,6 +488,29 @@ pub struct StackFrame {
     pub column: Option<u32>,
 }
 
+/// How a Node process ended, as its `exit` event saw it: the recorder's last `exit` record
+/// carries it (`docs/schema.md`). Names and places only: never an error's message, which
+/// may hold data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessEnd {
+    /// The exit code Node exited with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    /// `uncaughtException`, `unhandledRejection` (either one that nothing handled),
+    /// `processExit` (`process.exit()` was called) or `loopEnded` (the event loop emptied;
+    /// the code is `process.exitCode`'s).
+    pub how: &'static str,
+    /// The uncaught value's class name (`TypeError`), or its type when it is not an object
+    /// (`string`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<String>,
+    /// The innermost frame of the host's own code where it was thrown (the place rule
+    /// applied: `places`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thrown_at: Option<StackFrame>,
+}
+
 /// The `heapSnapshot` section of a dump document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]

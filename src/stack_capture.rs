@@ -238,7 +238,7 @@ pub fn deliver(generation: u64, json: &str) {
             frames.truncate(MAX_FRAMES);
             let home = crate::places::home();
             for f in &mut frames {
-                crate::allocation::clean_frame(f, home.as_deref());
+                crate::places::clean_frame(f, home.as_deref());
             }
             Ok(frames)
         }

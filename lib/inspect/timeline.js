@@ -201,7 +201,17 @@ function panel(p, top) {
   // Markers with their labels in rows, so that close ones do not overwrite each other.
   const marks = dumpMarks.map((d) => ({ t: d.epochMs, label: `#${d.dumpNumber ?? '?'} ${d.trigger}`, color: '#ff7f0e', cls: 'dump', width: 2 }))
   if (end) {
-    const what = v.cause && (v.cause.kind === 'v8HeapOom' ? 'V8 heap out of memory' : 'kernel OOM kill')
+    const what =
+      v.cause &&
+      (v.cause.kind === 'v8HeapOom'
+        ? 'V8 heap out of memory'
+        : v.cause.kind === 'cgroupOomKill'
+          ? 'kernel OOM kill'
+          : v.cause.kind === 'exitCode'
+            ? `code ${v.cause.code}`
+            : v.cause.kind === 'unhandledRejection'
+              ? `unhandled ${v.cause.errorClass}`
+              : `uncaught ${v.cause.errorClass}`)
     const label = end.died
       ? `died${what ? ` (${v.cause.confirmed ? '' : 'most likely '}${what})` : ''}`
       : `exit (${v.evidence.match(/\((.*)\)/)?.[1] ?? 'clean'})`

@@ -208,7 +208,11 @@ function verdictOf(p, rows, samples, allDumps) {
   const last = p.records.at(-1)
   const lastDump = rows.at(-1)
   if (last?.type === 'exit' && last.reason !== 'sessionReset') {
-    return { outcome: 'clean exit', at: iso(last.epochMs), atMs: last.epochMs, evidence: `the recorder's exit record (${clean(last.reason, 30)})`, cause: null }
+    const ended = endOf(last)
+    const code = Number.isInteger(last.code) ? `, code ${last.code}` : ''
+    const evidence = `the recorder's exit record (${clean(last.reason, 30)}${code})`
+    if (ended) return { outcome: 'crashed', at: iso(last.epochMs), atMs: last.epochMs, evidence, cause: ended }
+    return { outcome: 'clean exit', at: iso(last.epochMs), atMs: last.epochMs, evidence, cause: null }
   }
   if (last?.type === 'exit') {
     return {
@@ -239,6 +243,32 @@ function verdictOf(p, rows, samples, allDumps) {
       cause: null,
     }
   return { outcome: 'unknown', at: null, atMs: null, evidence: 'nothing readable', cause: null }
+}
+
+/**
+ * A death that the exit record tells (docs/schema.md): an uncaught exception or unhandled
+ * rejection, with its class and the frame of the host's code it was thrown at, or a non-zero
+ * exit code; null for an exit with code 0 (or a record written before codes were).
+ */
+function endOf(rec) {
+  const how = typeof rec.how === 'string' ? rec.how : null
+  if (how === 'uncaughtException' || how === 'unhandledRejection') {
+    const cls = clean(typeof rec.errorClass === 'string' ? rec.errorClass.replace(/[^\p{L}\p{N}_$.]/gu, '') : '', 100) || 'error'
+    const at = rec.thrownAt && typeof rec.thrownAt === 'object' ? frameOf(rec.thrownAt) : null
+    const where = at ? ` in ${at.function} (${placeOf(at)})` : ''
+    return {
+      kind: how,
+      confirmed: true,
+      text: `${how === 'uncaughtException' ? 'uncaught' : 'unhandled rejection:'} ${cls}${where}`,
+      errorClass: cls,
+      thrownAt: at,
+    }
+  }
+  if (Number.isInteger(rec.code) && rec.code !== 0) {
+    const by = how === 'processExit' ? ' (process.exit)' : how === 'loopEnded' ? ' (process.exitCode)' : ''
+    return { kind: 'exitCode', confirmed: true, text: `exited with code ${rec.code}${by}`, code: rec.code }
+  }
+  return null
 }
 
 /** What most likely killed the process, from its last figures and the cgroup's OOM-kill count. */

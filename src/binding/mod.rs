@@ -365,10 +365,12 @@ impl MemoryDiagnosticsDumper {
 
     /// Internal (the package's entry calls it from the process's `exit` event): closes
     /// the dumper and lets the recorder end its trail with an `exit` record (reason
-    /// `exit`), waiting at most 100 ms. Returns whether the record was written.
+    /// `exit`) that says how the process ended, waiting at most 100 ms. Returns whether
+    /// the record was written.
     #[napi(catch_unwind)]
-    pub fn close_for_exit(&self) -> bool {
-        self.inner.close_for_exit()
+    pub fn close_for_exit(&self, end: Option<outcome::ProcessEndInput>) -> bool {
+        self.inner
+            .close_for_exit(end.and_then(outcome::ProcessEndInput::checked))
     }
 
     /// Internal (the package's entry calls it from its `exit` handler): removes every raw,

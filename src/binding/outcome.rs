@@ -148,3 +148,41 @@ impl ToNapiValue for DumpOutcome {
         Object::to_napi_value(env.raw(), o)
     }
 }
+
+/// How the process ended, as the package entry saw it from its `exit` event
+/// (`closeForExit`): checked by `recorder::process_end`.
+#[napi(object)]
+pub struct ProcessEndInput {
+    pub code: Option<f64>,
+    pub how: Option<String>,
+    pub error_class: Option<String>,
+    pub function: Option<String>,
+    pub script: Option<String>,
+    pub line: Option<f64>,
+    pub column: Option<f64>,
+}
+
+impl ProcessEndInput {
+    pub fn checked(self) -> Option<crate::report::ProcessEnd> {
+        let whole = |v: Option<f64>| {
+            v.filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n <= u32::MAX as f64)
+                .map(|n| n as u32)
+        };
+        let frame = self.script.map(|script| crate::report::StackFrame {
+            function: self.function.unwrap_or_default(),
+            script,
+            line: whole(self.line),
+            column: whole(self.column),
+        });
+        let code = self
+            .code
+            .filter(|n| n.fract() == 0.0 && n.abs() <= i32::MAX as f64)
+            .map(|n| n as i32);
+        crate::recorder::process_end(
+            code,
+            self.how.as_deref(),
+            self.error_class.as_deref(),
+            frame,
+        )
+    }
+}

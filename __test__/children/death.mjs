@@ -1,0 +1,33 @@
+// Ends the way argv[3] says, with a recorder running (issue 33: every death told as it was):
+// 'uncaught' (a TypeError thrown in parseReply), 'rejection' (an unhandled rejection),
+// 'exit3' (process.exit(3)), 'exitCode5' (process.exitCode = 5, then the loop ends),
+// 'clean' (the loop ends), 'handled' (an uncaught error the host's own handler takes, then
+// the loop ends), 'string' (a thrown string), 'secret' (a TypeError whose message and
+// stack-looking lines hold a canary, thrown from a module whose URL holds one).
+import { createRequire } from 'node:module'
+import v8 from 'node:v8'
+
+const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
+const dumper = new MemoryDiagnosticsDumper({ directory: process.argv[2], sessionId: 'death', recorder: { intervalMs: 50 } })
+dumper.observe(v8.getHeapStatistics(), process.memoryUsage())
+
+function parseReply(reply) {
+  return reply.body.length
+}
+
+const how = process.argv[3]
+setTimeout(() => {
+  if (how === 'uncaught') parseReply({})
+  if (how === 'rejection') Promise.reject(new RangeError('no'))
+  if (how === 'exit3') process.exit(3)
+  if (how === 'exitCode5') process.exitCode = 5
+  if (how === 'handled') {
+    process.on('uncaughtException', () => {})
+    setTimeout(() => parseReply({}), 1)
+  }
+  if (how === 'string') throw 'a thrown string holding CANARY-STRING-VALUE'
+  if (how === 'secret') {
+    const url = `data:text/javascript,export function leak(){ const e = new TypeError('CANARY-MESSAGE\\n    at fake (/CANARY-FAKE-FRAME:1:1)'); throw e }`
+    import(url).then((m) => setTimeout(() => m.leak(), 1))
+  }
+}, 150)

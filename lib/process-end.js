@@ -1,0 +1,102 @@
+'use strict'
+// How the process ends, for the recorder's last `exit` record (docs/schema.md): the exit
+// code, and whether an uncaught exception or an unhandled rejection ended it (with the
+// error's class name and the innermost frame of the host's own code where it was thrown,
+// never its message), `process.exit()` was called, or the event loop emptied. Observed,
+// never handled: Node's `uncaughtExceptionMonitor` sees an error without changing what
+// happens to it, and a `beforeExit` listener that does nothing changes nothing either (an
+// `unhandledRejection` listener would, so there is none: under Node's default
+// `--unhandled-rejections=throw` such a rejection reaches the monitor as an uncaught error).
+// Loaded by the first dumper that keeps a recorder trail, never by require() or a dump.
+
+/** The uncaught error that nothing handled, as recorded; null while there is none. */
+let fatal = null
+/** Set when the loop emptied (`beforeExit`): an exit after it is the loop's end, else process.exit(). */
+let loopEmptied = false
+let installed = false
+
+function install() {
+  if (installed) return
+  installed = true
+  process.on('uncaughtExceptionMonitor', onUncaught)
+  process.on('beforeExit', onBeforeExit)
+}
+
+function onBeforeExit() {
+  loopEmptied = true
+}
+
+/** Whether Node will hand the error to something of the host's instead of ending the process. */
+function handled() {
+  if (process.listenerCount('uncaughtException') > 0) return true
+  return typeof process.hasUncaughtExceptionCaptureCallback === 'function' && process.hasUncaughtExceptionCaptureCallback()
+}
+
+function onUncaught(error, origin) {
+  try {
+    if (handled()) return
+    fatal = { how: origin === 'unhandledRejection' ? 'unhandledRejection' : 'uncaughtException', errorClass: classOf(error), frame: thrownAt(error) }
+  } catch {}
+}
+
+/** The class name of what was thrown (`TypeError`), or its type when it is no object (`string`). */
+function classOf(value) {
+  if (value === null) return 'null'
+  if (typeof value !== 'object' && typeof value !== 'function') return typeof value
+  try {
+    const c = value.constructor
+    const name = typeof c === 'function' && typeof c.name === 'string' ? c.name : ''
+    return name || 'Object'
+  } catch {
+    return 'Object'
+  }
+}
+
+/** A stack line: `at fn (place:line:column)`, or `at place:line:column`. */
+const FRAME = /^\s*at (?:(.*?) \()?(.+?):(\d+):(\d+)\)?$/
+
+/** Node's own code, or no script: where the host's code is not. */
+const internal = (script) => script.startsWith('node:') || script.startsWith('internal/') || script === '<anonymous>' || script.startsWith('native ')
+
+/**
+ * The innermost frame of the host's own code in the error's stack: outside Node, and outside
+ * node_modules where the stack has such a frame. The stack's first lines are the error's name
+ * and message, which may hold data and even lines that look like frames, so frames are read
+ * only after that header, and only when the header is exactly what the error says it is;
+ * otherwise there is no frame. The script goes through the place rule in the addon.
+ */
+function thrownAt(error) {
+  if (error === null || typeof error !== 'object') return null
+  let stack
+  let header
+  try {
+    stack = error.stack
+    header = Error.prototype.toString.call(error)
+  } catch {
+    return null
+  }
+  if (typeof stack !== 'string' || typeof header !== 'string' || !stack.startsWith(`${header}\n`)) return null
+  const frames = []
+  for (const line of stack.slice(header.length + 1).split('\n', 64)) {
+    const m = FRAME.exec(line)
+    if (!m) continue
+    let fn = m[1] ?? ''
+    if (fn.startsWith('async ')) fn = fn.slice(6)
+    const script = m[2]
+    if (internal(script)) continue
+    frames.push({ function: fn, script, line: Number(m[3]), column: Number(m[4]) })
+  }
+  return frames.find((f) => !/[\\/]node_modules[\\/]/.test(f.script)) ?? frames[0] ?? null
+}
+
+/** How the process is ending, for `closeForExit()`, from the `exit` event's code. */
+function end(code) {
+  const base = { code: Number.isInteger(code) ? code : undefined }
+  if (fatal !== null) {
+    const f = fatal.frame
+    return { ...base, how: fatal.how, errorClass: fatal.errorClass, ...(f ? { function: f.function, script: f.script, line: f.line, column: f.column } : {}) }
+  }
+  return { ...base, how: loopEmptied ? 'loopEnded' : 'processExit' }
+}
+
+module.exports = { install, end, classOf, thrownAt }
