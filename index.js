@@ -12,9 +12,11 @@ function reasonFrom(error) {
   for (let c = error && error.cause, n = 0; c && n < 20; c = c.cause, n++) attempts.unshift(firstLine(c))
   const tried = attempts.filter((m) => !/wasm32-wasi|\.wasi\.cjs/.test(m))
   const text = tried.length ? tried.join('; ') : firstLine(error)
-  // Never put the user's home directory (and so their user name) into dumps.
-  const home = require('node:os').homedir()
-  return (home ? text.split(home).join('~') : text).slice(0, 1000)
+  // Never put the user's home directory (and so their user name) into dumps: the place
+  // rule's home matching (lib/places.js: a whole path prefix, plain or percent-encoded),
+  // and no URL's query, credentials or data: content.
+  const places = require('./lib/places.js')
+  return places.replaceHome(places.redactUrls(text).text, require('node:os').homedir()).text.slice(0, 1000)
 }
 
 /**

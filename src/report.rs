@@ -481,7 +481,8 @@ pub struct AllocationSite {
 pub struct StackFrame {
     /// The function's name, `(anonymous)` when it has none.
     pub function: String,
-    /// The script's URL or path (the home directory as `~`), or `node:…` for Node's own.
+    /// The script's path or URL through the place rule (`places`: no query, fragment,
+    /// credentials or `data:` content; the home directory as `~`), or `node:…` for Node's own.
     pub script: String,
     /// 1-based; null when V8 does not know it.
     pub line: Option<u32>,
