@@ -25,7 +25,7 @@ const { nameKind } = require('../lib/names.js')
 const factsGolden = JSON.parse(readFileSync(goldenPath('facts.json'), 'utf8'))
 const { factsFromDocument } = require('../lib/facts.js')
 const placesGolden = JSON.parse(readFileSync(goldenPath('places.json'), 'utf8'))
-const { redactPlace } = require('../lib/places.js')
+const { redactPlace, redactText, redactUrls, replaceHome } = require('../lib/places.js')
 
 /** The values JSON cannot hold, spelled as strings in the golden files. */
 function revive(v: unknown): unknown {
@@ -95,12 +95,26 @@ describe('golden facts: a document to the figures its analysis reads (src/facts.
 })
 
 describe('golden places: one rule for every script name from the runtime (src/places.rs, lib/places.js)', () => {
-  it('gives what the crate gives for every place, and the same again when applied twice', () => {
-    expect(placesGolden.length).toBeGreaterThan(30)
-    for (const c of placesGolden) {
-      expect(redactPlace(c.place, c.home), JSON.stringify(c)).toBe(c.out)
-      expect(redactPlace(c.out, c.home), `again: ${JSON.stringify(c)}`).toBe(c.out)
+  it('gives what the crate gives for every place and text, and the same again when applied twice', () => {
+    expect(placesGolden.places.length).toBeGreaterThan(50)
+    expect(placesGolden.texts.length).toBeGreaterThan(8)
+    for (const [cases, rule] of [
+      [placesGolden.places, redactPlace],
+      [placesGolden.texts, redactText],
+    ]) {
+      for (const c of cases) {
+        expect(rule(c.in, c.home), JSON.stringify(c)).toBe(c.out)
+        expect(rule(c.out, c.home), `again: ${JSON.stringify(c)}`).toBe(c.out)
+      }
     }
+  })
+  it("bundle's pass over any text: every URL inside it, then the home directory (a Windows-style one too)", () => {
+    const home = 'C:\\Users\\Name'
+    const text = 'at f (file:///C:/Users/name/app/x.js?token=S1:1:2) from c:\\users\\NAME\\y.js, https://u:S2@h.example/p?S3 and data:text/javascript,S4 S5'
+    expect(redactUrls(text).count).toBe(1)
+    expect(redactText(text, home)).toBe('at f (~/app/x.js from ~\\y.js, https://h.example/p and data:text/javascript [5 bytes]')
+    expect(replaceHome('c:/users/name/a and C:\\Users\\Name\\b', home)).toEqual({ text: '~/a and ~\\b', count: 2 })
+    expect(replaceHome('C:\\Users\\Names\\z.js', home).count).toBe(0)
   })
 })
 

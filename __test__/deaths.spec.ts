@@ -14,6 +14,11 @@ const inspect = require('../lib/inspect.js')
 const { bundle } = require('../index.js')
 const { unzipSync } = require('fflate')
 const child = join(root, '__test__/children/death.mjs')
+/** The line of parseReply's throw in the child. */
+const throwLine =
+  readFileSync(child, 'utf8')
+    .split('\n')
+    .findIndex((l) => l.includes('return reply.body.length')) + 1
 
 function die(how: string, dir = scratch(`death-${how}`)) {
   const r = spawnSync(process.execPath, [child, dir, how], { encoding: 'utf8', timeout: 30_000 })
@@ -32,11 +37,12 @@ describe('how a process ended', () => {
     expect(r.status).toBe(1)
     expect(r.stderr).toContain("TypeError: Cannot read properties of undefined (reading 'length')")
     expect(last).toMatchObject({ type: 'exit', reason: 'exit', code: 1, how: 'uncaughtException', errorClass: 'TypeError' })
-    expect(last.thrownAt).toMatchObject({ function: 'parseReply', line: 15 })
+    expect(throwLine).toBeGreaterThan(1)
+    expect(last.thrownAt).toMatchObject({ function: 'parseReply', line: throwLine })
     expect(last.thrownAt.script).toMatch(/death\.mjs$/)
     expect(JSON.stringify(last)).not.toContain('Cannot read')
     expect(verdict.outcome).toBe('crashed')
-    expect(verdict.cause.text).toBe('uncaught TypeError in parseReply (death.mjs:15)')
+    expect(verdict.cause.text).toBe(`uncaught TypeError in parseReply (death.mjs:${throwLine})`)
   })
 
   it('an unhandled rejection, told apart from an exception', () => {
@@ -56,6 +62,19 @@ describe('how a process ended', () => {
     expect(five.r.status).toBe(5)
     expect(five.last).toMatchObject({ code: 5, how: 'loopEnded' })
     expect(five.verdict.cause.text).toBe('exited with code 5 (process.exitCode)')
+  })
+
+  it('the code the process really exits with: one an exit listener of the host sets, process.exit() from beforeExit, -1 as 255', () => {
+    const nine = die('exitListenerCode9')
+    expect(nine.r.status).toBe(9)
+    expect(nine.last).toMatchObject({ code: 9, how: 'loopEnded' })
+    expect(nine.verdict.outcome).toBe('crashed')
+    const eight = die('beforeExitExit8')
+    expect(eight.r.status).toBe(8)
+    expect(eight.last).toMatchObject({ code: 8, how: 'processExit' })
+    const minus = die('exitMinus1')
+    expect(minus.r.status).toBe(process.platform === 'win32' ? -1 : 255)
+    expect(minus.last).toMatchObject({ code: minus.r.status, how: 'processExit' })
   })
 
   it('a clean end, and an error the host handled itself, are clean exits', () => {

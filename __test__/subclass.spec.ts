@@ -56,6 +56,52 @@ for (const impl of implementations) {
       expect(closed.filePath).toBeUndefined()
     })
 
+    it('reads no method at construction (a getter of the host runs only when called, and one that throws never throws from new), and follows a prototype changed later', async () => {
+      const got: string[] = []
+      class Getters extends impl.MemoryDiagnosticsDumper {
+        get close() {
+          got.push('close')
+          throw new Error('a getter of the host')
+        }
+      }
+      const g = new Getters({ directory: scratch('subclass-getter'), cooldownMs: 0 })
+      expect(got).toEqual([])
+      expect(() => g.close()).toThrow('a getter of the host')
+      expect(got).toEqual(['close'])
+      impl.MemoryDiagnosticsDumper.prototype.close.call(g)
+
+      class Later extends impl.MemoryDiagnosticsDumper {}
+      const l = new Later({ directory: scratch('subclass-later'), cooldownMs: 0 })
+      const { dump } = l
+      const patched: string[] = []
+      ;(Later.prototype as any).dump = function (this: any, t: any) {
+        patched.push(t)
+        return impl.MemoryDiagnosticsDumper.prototype.dump.call(this, t, input())
+      }
+      await dump('hard')
+      await l.dump('critical')
+      expect(patched).toEqual(['hard', 'critical'])
+      class Other extends impl.MemoryDiagnosticsDumper {
+        dump(t: any) {
+          patched.push(`other:${t}`)
+          return super.dump(t, input())
+        }
+      }
+      Object.setPrototypeOf(l, Other.prototype)
+      await dump('hard')
+      expect(patched.at(-1)).toBe('other:hard')
+      l.close()
+    })
+
+    it('observe, close and resetForNewSession called without an instance as this: nothing done, no throw', () => {
+      const proto = impl.MemoryDiagnosticsDumper.prototype as any
+      for (const self of [null, 1, {}, undefined]) {
+        expect(() => proto.observe.call(self, v8.getHeapStatistics(), process.memoryUsage())).not.toThrow()
+        expect(() => proto.close.call(self)).not.toThrow()
+        expect(() => proto.resetForNewSession.call(self, 'x')).not.toThrow()
+      }
+    })
+
     it('keeps the base class bound when nothing is overridden, and takes a class field as the host wrote it', async () => {
       const dir = scratch('subclass-plain')
       class Plain extends impl.MemoryDiagnosticsDumper {}

@@ -10,7 +10,7 @@
 
 const os = require('node:os')
 const v8 = require('node:v8')
-const { redactPlace } = require('./places.js')
+const { redactPlace, redactText } = require('./places.js')
 const CONTRACT = require('./contract.json')
 
 const LIMITS = CONTRACT.options.limits
@@ -86,7 +86,7 @@ const cut = (s, n) => (s.length > n ? Array.from(s).slice(0, n).join('') : s)
 function frameOf(cf) {
   const script = redactPlace(cf.url || '', home)
   return {
-    function: cut(cf.functionName || '(anonymous)', LIMITS.allocationFunctionChars),
+    function: cut(redactText(cf.functionName || '(anonymous)', home), LIMITS.allocationFunctionChars),
     script: cut(script, LIMITS.allocationScriptChars),
     line: cf.lineNumber >= 0 ? cf.lineNumber + 1 : null,
     column: cf.columnNumber >= 0 ? cf.columnNumber + 1 : null,

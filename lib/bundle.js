@@ -19,7 +19,7 @@ const inspect = require('./inspect.js')
 const F = CONTRACT.files
 // The project's own names (lib/names.js, the rule of src/writer.rs): nothing else is packed.
 const { DUMP_NAME, HEAP_NAME, RECORDER_NAME } = require('./names')
-const { redactPlace, redactUrls, replaceHome } = require('./places')
+const { redactPlace, redactText, replaceHome } = require('./places')
 const MIB = 2 ** 20
 const DEFAULT_MAX_BYTES = 2 * MIB
 const MIN_MAX_BYTES = 64 * 1024
@@ -118,7 +118,7 @@ function redactionRules(env = process.env, identity = {}) {
 /** The place rule's entry in the manifest (lib/places.js): applied to every string before the others. */
 const URL_RULE = {
   what: 'script names and URLs',
-  replacement: 'no query, fragment, user:password@ or data:/blob: content; file URLs decoded',
+  replacement: 'the place rule: no query, fragment or credentials, no data:/blob:/javascript: content, file URLs as their path',
   nameReplacement: null,
   values: [],
 }
@@ -133,7 +133,7 @@ function redactString(s, rules, tally, forName = false, key = '') {
   let out = s
   if (!forName) {
     const before = out
-    out = key === 'script' ? redactPlace(out, null) : redactUrls(out).text
+    out = key === 'script' ? redactPlace(out, null) : redactText(out, null)
     if (out !== before) tally[URL_RULE.what] = (tally[URL_RULE.what] ?? 0) + 1
   }
   for (const r of rules) {

@@ -1,23 +1,29 @@
 'use strict'
-// The one rule for a place-name from the runtime (a stack frame's or an allocation site's
-// script, the frame an uncaught error was thrown at): the twin of src/places.rs, which
+// The one rule for a name from the runtime (a stack frame's or an allocation site's script
+// and function, the frame an uncaught error was thrown at): the twin of src/places.rs, which
 // documents it and writes tests/fixtures/golden/places.json that holds both to the same
-// output. Query strings, fragments and `user:password@` are dropped; `data:` and `blob:`
-// URLs keep their scheme, media type and length only; file URLs become their decoded path;
-// the home directory becomes `~` at a path boundary, percent-encoded or not, a Windows-style
-// one with either separator and in either ASCII case.
-//
-// Also `redactUrls(text)`: the same rule applied to every URL inside a longer text, which
-// `bundle` runs over every string it packs (a second line of defence, so that a bundle made
-// from an older version's dumps is safe too).
+// output. `data:`, `blob:` and `javascript:` URLs keep their scheme, media type and length
+// only; query strings, fragments and credentials are dropped; file URLs become their decoded
+// path; the home directory becomes `~` where a separator or the end follows it, plain or
+// percent-encoded, a Windows-style one with either separator and in either ASCII case.
+// `redactText` is the rule for a text that may hold URLs anywhere, which `bundle` runs over
+// every string it packs (a second line of defence, so that a bundle made from an older
+// version's dumps is safe too).
+
+const OPAQUE = ['data:', 'blob:', 'javascript:']
 
 const isAlpha = (c) => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
 const isDigit = (c) => c >= 0x30 && c <= 0x39
 const isAlnum = (c) => isAlpha(c) || isDigit(c)
-const lowerAscii = (s) => s.replace(/[A-Z]/g, (c) => c.toLowerCase())
+const isSchemeChar = (c) => isAlnum(c) || c === 0x2b || c === 0x2e || c === 0x2d
+const lowerAscii = (s) => (/[A-Z]/.test(s) ? s.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : s)
+const utf8Length = (s) => Buffer.byteLength(s, 'utf8')
+// Rust's char::is_whitespace (White_Space), as the twin tests it.
+const isSpace = (ch) => (/^\s$/u.test(ch) && ch !== '\ufeff') || ch === '\u0085'
 
-function stripPrefixCi(s, prefix) {
-  return s.length >= prefix.length && lowerAscii(s.slice(0, prefix.length)) === prefix ? s.slice(prefix.length) : null
+/** The index of `needle` (ASCII) in `hay` ignoring ASCII case, from `from`; -1 when absent. */
+function findCi(hay, needle, from = 0) {
+  return lowerAscii(hay).indexOf(needle.toLowerCase(), from)
 }
 
 /** `C:` followed by the end or a separator. */
@@ -29,37 +35,79 @@ function isDrivePath(s) {
 function schemeLen(s) {
   if (!s.length || !isAlpha(s.charCodeAt(0))) return null
   let n = 0
-  while (n < s.length) {
-    const c = s.charCodeAt(n)
-    if (!(isAlnum(c) || c === 0x2b || c === 0x2e || c === 0x2d)) break
-    n++
-  }
+  while (n < s.length && isSchemeChar(s.charCodeAt(n))) n++
   return n >= 2 && s[n] === ':' ? n : null
 }
-
-const utf8Length = (s) => Buffer.byteLength(s, 'utf8')
 
 /** `type/subtype` of a `data:` URL's head, lower-cased; '' when it is not one. */
 function mediaType(head) {
   const t = head.split(';')[0]
-  const m = /^([A-Za-z0-9.+-]+)\/([A-Za-z0-9.+-]+)$/.exec(t)
-  return m && t.length <= 64 ? lowerAscii(t) : ''
+  return /^[A-Za-z0-9.+-]+\/[A-Za-z0-9.+-]+$/.test(t) && t.length <= 64 ? lowerAscii(t) : ''
 }
 
 function alreadyOpaque(rest, media) {
   const m = /^(.*) \[(\d+) bytes\]$/s.exec(rest)
   if (!m) return null
   const kind = m[1]
-  const ok = media ? kind === '' || mediaType(kind) === kind : kind === ''
-  return ok ? rest : null
+  return (media ? kind === '' || mediaType(kind) === kind : kind === '') ? rest : null
 }
 
+/** An opaque URL as `<scheme><media type> [<n> bytes]`; one already in that form is kept. */
 function opaque(scheme, rest, media) {
   const kept = alreadyOpaque(rest, media)
   if (kept !== null) return scheme + kept
   const comma = rest.indexOf(',')
   const [head, content] = media && comma >= 0 ? [rest.slice(0, comma), rest.slice(comma + 1)] : ['', rest]
   return `${scheme}${mediaType(head)} [${utf8Length(content)} bytes]`
+}
+
+/** Splits `s` at the first opaque URL: `[before, the URL as kept]`; `text` asks for a URL's shape. */
+function splitOpaque(s, text) {
+  let best = null
+  for (const scheme of OPAQUE) {
+    let from = 0
+    for (;;) {
+      const at = findCi(s, scheme, from)
+      if (at < 0) break
+      from = at + scheme.length
+      const boundary = at === 0 || !isSchemeChar(s.charCodeAt(at - 1))
+      const rest = s.slice(at + scheme.length)
+      let shaped = true
+      if (text) {
+        if (scheme === 'data:') {
+          const c = rest.indexOf(',')
+          shaped = c >= 0 && !Array.from(rest.slice(0, c)).some(isSpace)
+        } else shaped = rest.length > 0 && !isSpace(Array.from(rest)[0])
+      }
+      if (boundary && shaped) {
+        if (best === null || at < best.at) best = { at, scheme }
+        break
+      }
+    }
+  }
+  if (best === null) return [s, '']
+  return [s.slice(0, best.at), opaque(best.scheme, s.slice(best.at + best.scheme.length), best.scheme === 'data:')]
+}
+
+const isUserStop = (ch) => isSpace(ch) || '/\\([<"\',;@'.includes(ch)
+/** `s` without credentials: the run before each `@` when it follows `//` or holds a `:`. */
+function dropUserinfo(s) {
+  if (!s.includes('@')) return s
+  let out = ''
+  let rest = s
+  for (;;) {
+    const at = rest.indexOf('@')
+    if (at < 0) break
+    let start = at
+    while (start > 0 && !isUserStop(rest[start - 1])) start--
+    // A surrogate pair is never a stop character, so stepping by code units is safe here.
+    const run = rest.slice(start, at)
+    const authority = rest.slice(0, start).endsWith('//')
+    if (run.length && (authority || run.includes(':'))) out += rest.slice(0, start)
+    else out += rest.slice(0, at + 1)
+    rest = rest.slice(at + 1)
+  }
+  return out + rest
 }
 
 const hexOf = (c) => (isDigit(c) ? c - 0x30 : (c | 0x20) >= 0x61 && (c | 0x20) <= 0x66 ? (c | 0x20) - 0x61 + 10 : -1)
@@ -88,39 +136,47 @@ function percentDecode(s) {
 function percentEncode(s) {
   let out = ''
   for (const b of Buffer.from(s, 'utf8')) {
-    out +=
-      isAlnum(b) || b === 0x2d || b === 0x2e || b === 0x5f || b === 0x7e || b === 0x2f || b === 0x3a
-        ? String.fromCharCode(b)
-        : `%${b.toString(16).toUpperCase().padStart(2, '0')}`
+    const keep = isAlnum(b) || b === 0x2d || b === 0x2e || b === 0x5f || b === 0x7e || b === 0x2f || b === 0x3a
+    out += keep ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`
   }
   return out
 }
 
 const isSep = (c) => c === 0x2f || c === 0x5c
-/** A character that continues a name (a home that follows one is the tail of a longer path). */
-const isNameChar = (ch) => /[\p{L}\p{N}_.%~-]/u.test(ch)
-
-/**
- * Compares UTF-8 bytes as the Rust twin does: `pattern` at the start of `bytes` from `at`,
- * separators either way, ASCII letters in either case when `fold`.
- */
-function matchAt(bytes, at, pattern, fold) {
-  if (bytes.length - at < pattern.length) return false
-  for (let k = 0; k < pattern.length; k++) {
-    const a = pattern[k]
-    const b = bytes[at + k]
-    if (a === b || (isSep(a) && isSep(b))) continue
-    if (fold && isAlpha(a) && isAlpha(b) && (a | 0x20) === (b | 0x20)) continue
-    return false
+/** The length of a separator at `bytes[i]`: `/`, `\`, `%2F` or `%5C` in either case; 0 if none. */
+function sepLen(bytes, i) {
+  if (i >= bytes.length) return 0
+  if (isSep(bytes[i])) return 1
+  if (bytes[i] === 0x25 && i + 2 < bytes.length) {
+    const h = bytes[i + 1]
+    const l = bytes[i + 2] & ~0x20
+    if ((h === 0x32 && l === 0x46) || (h === 0x35 && l === 0x43)) return 3
   }
-  // The match must end on a character boundary (not inside a multi-byte character).
-  const next = bytes[at + pattern.length]
-  return next === undefined || (next & 0xc0) !== 0x80
+  return 0
 }
 
-/** `text` with every whole-prefix occurrence of `home` (plain or percent-encoded) as `~`: `{ text, count }`. */
+/** The byte length of a match of `pattern` at `bytes[at]`, or -1 (as the Rust twin compares). */
+function matchAt(bytes, at, pattern, fold) {
+  let i = at
+  for (const a of pattern) {
+    if (isSep(a)) {
+      const n = sepLen(bytes, i)
+      if (n === 0) return -1
+      i += n
+      continue
+    }
+    if (i >= bytes.length) return -1
+    const b = bytes[i]
+    if (!(a === b || (fold && isAlpha(a) && isAlpha(b) && (a | 0x20) === (b | 0x20)))) return -1
+    i++
+  }
+  // The match must end on a character boundary (not inside a multi-byte character).
+  return i < bytes.length && (bytes[i] & 0xc0) === 0x80 ? -1 : i - at
+}
+
+/** `text` with every occurrence of `home` (plain or percent-encoded) that a separator or the end follows as `~`: `{ text, count }`. */
 function replaceHome(text, home) {
-  if (typeof home !== 'string') return { text, count: 0 }
+  if (typeof home !== 'string' || typeof text !== 'string') return { text, count: 0 }
   const h = home.replace(/[\\/]+$/, '')
   if (Array.from(h).length < 2) return { text, count: 0 }
   const windows = h.includes('\\') || isDrivePath(h)
@@ -132,34 +188,28 @@ function replaceHome(text, home) {
   const forms = [Buffer.from(h, 'utf8')]
   if (encoded !== h) forms.push(Buffer.from(encoded, 'utf8'))
   const bytes = Buffer.from(text, 'utf8')
+  const chars = Array.from(text)
   let out = ''
   let count = 0
   let i = 0
-  let prev = ''
-  // Walk by characters, keeping the byte offset in step for the comparisons.
-  const chars = Array.from(text)
   let ci = 0
   scan: while (ci < chars.length) {
-    if (i === 0 || !isNameChar(prev)) {
+    if (!out.endsWith('~')) {
       for (let k = 0; k < forms.length; k++) {
-        const form = forms[k]
-        if (matchAt(bytes, i, form, windows || k > 0)) {
-          const end = i + form.length
-          if (end === bytes.length || isSep(bytes[end])) {
-            out += '~'
-            count++
-            // Advance the character index over the matched bytes.
-            while (i < end) i += utf8Length(chars[ci++])
-            prev = chars[ci - 1]
-            continue scan
-          }
+        const n = matchAt(bytes, i, forms[k], windows || k > 0)
+        if (n < 0) continue
+        const end = i + n
+        if (end === bytes.length || sepLen(bytes, end) > 0) {
+          out += '~'
+          count++
+          while (i < end) i += utf8Length(chars[ci++])
+          continue scan
         }
       }
     }
     const c = chars[ci++]
     out += c
     i += utf8Length(c)
-    prev = c
   }
   return { text: out, count }
 }
@@ -167,49 +217,79 @@ function replaceHome(text, home) {
 /** A place with the rule applied; `home` is shown as `~` (none, or a one-character one, is not matched). */
 function redactPlace(place, home) {
   if (typeof place !== 'string') return ''
-  const data = stripPrefixCi(place, 'data:')
-  if (data !== null) return opaque('data:', data, true)
-  const blob = stripPrefixCi(place, 'blob:')
-  if (blob !== null) return opaque('blob:', blob, false)
-  const q = place.search(/[?#]/)
-  const p = q >= 0 ? place.slice(0, q) : place
-  let path = p
-  const n = schemeLen(p)
-  if (n !== null && p.startsWith('://', n)) {
-    const scheme = p.slice(0, n)
-    const after = p.slice(n + 3)
-    const authEnd = after.search(/[/\\]/) >= 0 ? after.search(/[/\\]/) : after.length
-    const authority = after.slice(0, authEnd)
-    const at = authority.lastIndexOf('@')
-    const host = at >= 0 ? authority.slice(at + 1) : authority
-    const rest = after.slice(authEnd)
-    if (lowerAscii(scheme) === 'file') {
-      const decoded = percentDecode(rest)
-      const local = decoded.startsWith('/') && isDrivePath(decoded.slice(1)) ? decoded.slice(1) : decoded
-      path = host === '' || lowerAscii(host) === 'localhost' ? local : `//${host}${local}`
-    } else {
-      path = `${scheme}://${host}${rest}`
-    }
+  let p = place
+  if (p.startsWith('\\\\?\\') || p.startsWith('//?/')) p = p.slice(4)
+  const split = splitOpaque(p, false)
+  let head = split[0]
+  let tail = split[1]
+  const cut = head.search(/[?#]/)
+  if (cut >= 0) {
+    head = head.slice(0, cut)
+    tail = ''
   }
-  return replaceHome(path, home).text
+  head = dropUserinfo(head)
+  let path = head
+  const n = schemeLen(head)
+  if (n !== null && head.startsWith('://', n) && lowerAscii(head.slice(0, n)) === 'file') {
+    const after = head.slice(n + 3)
+    const s = after.search(/[/\\]/)
+    const authEnd = s >= 0 ? s : after.length
+    const host = after.slice(0, authEnd)
+    let decoded = percentDecode(after.slice(authEnd))
+    const q = decoded.search(/[?#]/)
+    if (q >= 0) decoded = decoded.slice(0, q)
+    const local = decoded.startsWith('/') && isDrivePath(decoded.slice(1)) ? decoded.slice(1) : decoded
+    path = host === '' || lowerAscii(host) === 'localhost' ? local : `//${host}${local}`
+  }
+  return replaceHome(path, home).text + tail
 }
 
 /**
- * Every URL inside `text` through the rule (without the home directory, which the caller
- * matches with its own list): a `data:` URL takes the rest of the string with it (its content
- * may hold spaces), a `blob:` or `scheme://` URL runs to the next space or quote. Returns
- * `{ text, count }`, count being the URLs the rule changed.
+ * A text that may hold URLs anywhere, with the rule applied to each: an opaque URL takes the
+ * rest of the text with it; a `scheme://` URL runs to the next space, quote or angle bracket;
+ * then credentials anywhere and the home directory. A text whose `://` is percent-encoded is
+ * decoded first when the rule changes it.
  */
-function redactUrls(text) {
-  if (typeof text !== 'string' || !/[:]/.test(text)) return { text, count: 0 }
-  let count = 0
-  const re = /(?<![A-Za-z0-9+.-])(?:data:(?=[A-Za-z0-9.+\-/;=]*,)[\s\S]*|blob:[^\s"'<>]+|[A-Za-z][A-Za-z0-9+.-]+:\/\/[^\s"'<>]+)/gi
-  const out = text.replace(re, (url) => {
-    const r = redactPlace(url, null)
-    if (r !== url) count++
-    return r
-  })
-  return { text: out, count }
+function redactText(text, home) {
+  if (typeof text !== 'string') return text
+  const once = (t) => {
+    const [head, tail] = splitOpaque(t, true)
+    let out = ''
+    let rest = head
+    for (;;) {
+      const i = rest.indexOf('://')
+      if (i < 0) break
+      let start = i
+      while (start > 0 && isSchemeChar(rest.charCodeAt(start - 1))) start--
+      let end = rest.length
+      for (let k = i + 3; k < rest.length; k++) {
+        const ch = rest[k]
+        if (isSpace(ch) || ch === '"' || ch === "'" || ch === '<' || ch === '>') {
+          end = k
+          break
+        }
+      }
+      out += rest.slice(0, start)
+      const url = rest.slice(start, end)
+      out += schemeLen(url) === i - start ? redactPlace(url, null) : url
+      rest = rest.slice(end)
+    }
+    out += rest
+    return replaceHome(dropUserinfo(out), home).text + tail
+  }
+  const plain = once(text)
+  if (findCi(plain, '%3A%2F%2F') >= 0) {
+    const decoded = percentDecode(plain)
+    const again = once(decoded)
+    if (again !== decoded) return again
+  }
+  return plain
 }
 
-module.exports = { redactPlace, replaceHome, redactUrls }
+/** `redactText` without the home directory, with whether it changed anything: `{ text, count }`. */
+function redactUrls(text) {
+  const out = redactText(text, null)
+  return { text: out, count: out === text ? 0 : 1 }
+}
+
+module.exports = { redactPlace, redactText, replaceHome, redactUrls }

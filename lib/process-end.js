@@ -4,26 +4,19 @@
 // error's class name and the innermost frame of the host's own code where it was thrown,
 // never its message), `process.exit()` was called, or the event loop emptied. Observed,
 // never handled: Node's `uncaughtExceptionMonitor` sees an error without changing what
-// happens to it, and a `beforeExit` listener that does nothing changes nothing either (an
-// `unhandledRejection` listener would, so there is none: under Node's default
-// `--unhandled-rejections=throw` such a rejection reaches the monitor as an uncaught error).
+// happens to it (an `unhandledRejection` listener would, so there is none: under Node's
+// default `--unhandled-rejections=throw` such a rejection reaches the monitor as an uncaught
+// error). Whether `process.exit()` was called is read from the stack of the `exit` event.
 // Loaded by the first dumper that keeps a recorder trail, never by require() or a dump.
 
 /** The uncaught error that nothing handled, as recorded; null while there is none. */
 let fatal = null
-/** Set when the loop emptied (`beforeExit`): an exit after it is the loop's end, else process.exit(). */
-let loopEmptied = false
 let installed = false
 
 function install() {
   if (installed) return
   installed = true
   process.on('uncaughtExceptionMonitor', onUncaught)
-  process.on('beforeExit', onBeforeExit)
-}
-
-function onBeforeExit() {
-  loopEmptied = true
 }
 
 /** Whether Node will hand the error to something of the host's instead of ending the process. */
@@ -89,14 +82,56 @@ function thrownAt(error) {
   return frames.find((f) => !/[\\/]node_modules[\\/]/.test(f.script)) ?? frames[0] ?? null
 }
 
+/**
+ * Whether the `exit` event being emitted came from `process.exit()` (Node's own function in
+ * `internal/process/per_thread`), read from V8's structured call sites; the host's
+ * `Error.prepareStackTrace` and `stackTraceLimit` are put back before anything else runs.
+ */
+function fromProcessExit() {
+  const prepare = Error.prepareStackTrace
+  const limit = Error.stackTraceLimit
+  let sites = []
+  try {
+    Error.prepareStackTrace = (_, callSites) => callSites
+    Error.stackTraceLimit = 64
+    const holder = {}
+    Error.captureStackTrace(holder)
+    sites = Array.isArray(holder.stack) ? holder.stack : []
+  } catch {
+  } finally {
+    Error.prepareStackTrace = prepare
+    Error.stackTraceLimit = limit
+  }
+  return sites.some((c) => {
+    try {
+      return c.getFunctionName() === 'exit' && c.getFileName() === 'node:internal/process/per_thread'
+    } catch {
+      return false
+    }
+  })
+}
+
+/**
+ * The status the process ends with, as its parent sees it: the exit event's code, or the
+ * `process.exitCode` an earlier `exit` listener set, as Node passes it to the system (a
+ * 32-bit integer; the low 8 bits outside Windows). Undefined when neither is a number.
+ */
+function statusOf(code) {
+  const c = process.exitCode
+  const n = typeof c === 'number' || (typeof c === 'string' && c.trim() !== '') ? Number(c) : code
+  if (typeof n !== 'number' || !Number.isFinite(n)) return undefined
+  const int32 = n | 0
+  return process.platform === 'win32' ? int32 : int32 & 0xff
+}
+
 /** How the process is ending, for `closeForExit()`, from the `exit` event's code. */
 function end(code) {
-  const base = { code: Number.isInteger(code) ? code : undefined }
+  const base = { code: statusOf(code) }
   if (fatal !== null) {
     const f = fatal.frame
     return { ...base, how: fatal.how, errorClass: fatal.errorClass, ...(f ? { function: f.function, script: f.script, line: f.line, column: f.column } : {}) }
   }
-  return { ...base, how: loopEmptied ? 'loopEnded' : 'processExit' }
+  return { ...base, how: fromProcessExit() ? 'processExit' : 'loopEnded' }
 }
 
 module.exports = { install, end, classOf, thrownAt }

@@ -196,6 +196,10 @@ function triggerOf(trigger) {
 
 /** Warnings about calls that reached no dumper (a foreign `this`), once per message. */
 const strayWarned = new Set()
+/** A method called with something else as `this`: nothing to act on, one warning, no throw. */
+function stray(method) {
+  warnOnce(strayWarned, `${method}(): called without a MemoryDiagnosticsDumper as \`this\`; nothing was done`, 'InvalidThis')
+}
 
 function warnOnce(warned, message, code) {
   if (warned.has(message) || warned.size >= MAX_WARNINGS) return
@@ -210,10 +214,38 @@ function warnOnce(warned, message, code) {
  * (or worker) exits: `process.exit()` and a natural exit both emit `exit`, and no native
  * thread runs after its handlers. Held weakly: a dumper the host dropped is not kept.
  */
+/** The methods bound to each instance. */
+const BOUND = ['dump', 'observe', 'close', 'resetForNewSession']
+/** `instance[m]` as its prototype chain has it at the call (not an own property): see the constructor. */
+function dispatcher(instance, m, base) {
+  const own = (a, b) => {
+    const proto = Object.getPrototypeOf(instance)
+    const method = proto === null ? undefined : Reflect.get(proto, m, instance)
+    return (typeof method === 'function' && method !== own ? method : base).call(instance, a, b)
+  }
+  return own
+}
+
 const exiting = new Set()
 let exitHandler = false
 /** lib/process-end.js, loaded with the `exit` handler by the first dumper that needs it. */
 let processEnd = null
+let movingExitListener = false
+function keepExitListenerLast(event) {
+  if (event !== 'exit' || movingExitListener) return
+  queueMicrotask(() => {
+    const listeners = process.listeners('exit')
+    if (listeners.at(-1) === closeAllForExit || !listeners.includes(closeAllForExit)) return
+    movingExitListener = true
+    try {
+      process.removeListener('exit', closeAllForExit)
+      process.on('exit', closeAllForExit)
+    } catch {
+    } finally {
+      movingExitListener = false
+    }
+  })
+}
 function closeAllForExit(code) {
   let end
   try {
@@ -351,6 +383,9 @@ function wrap(Implementation, addon = null, fastInput = null) {
         if (!exitHandler) {
           exitHandler = true
           process.on('exit', closeAllForExit)
+          // Kept the last `exit` listener, so that the exit record sees the code that an
+          // `exit` listener of the host's sets (moved a microtask after one is added).
+          process.on('newListener', keepExitListenerLast)
           // How the process ends (an uncaught error, process.exit(), the loop's end), observed.
           try {
             processEnd = require('./process-end.js')
@@ -361,14 +396,13 @@ function wrap(Implementation, addon = null, fastInput = null) {
         exiting.add(this.#exitRef)
       }
       // Bound, so that `setTimeout(dumper.dump, 0, 'hard')` and
-      // `emitter.on('critical', dumper.dump)` reach this dumper. What is bound is the method
-      // this instance's class resolves (a subclass's override, which reaches this class's
-      // through `super`), never this class's own: an own property shadows the prototype chain.
-      for (const m of ['dump', 'observe', 'close', 'resetForNewSession']) {
-        const method = this[m]
-        if (typeof method !== 'function') continue
-        Object.defineProperty(this, m, { value: method.bind(this), writable: true, configurable: true })
-      }
+      // `emitter.on('critical', dumper.dump)` reach this dumper. Each is a small function
+      // that, when called, runs the method this instance's prototype chain holds then (a
+      // subclass's override, which reaches this class's through `super`; a prototype changed
+      // later): an own property shadows the chain, so what it calls is looked up at the call,
+      // never read (and never a host's getter run) by the constructor.
+      for (const m of BOUND)
+        Object.defineProperty(this, m, { value: dispatcher(this, m, MemoryDiagnosticsDumper.prototype[m]), writable: true, configurable: true })
       const problem = this.#inner.problem
       if (problem) this.#warn(`diagnostics are disabled: ${problem}`, 'DirectoryUnusable')
     }
@@ -542,7 +576,13 @@ function wrap(Implementation, addon = null, fastInput = null) {
       }
     }
 
+    /** True for an instance of this class (what its private fields need). */
+    static #is(x) {
+      return x !== null && (typeof x === 'object' || typeof x === 'function') && #inner in x
+    }
+
     observe(heapStatistics, memoryUsage) {
+      if (!MemoryDiagnosticsDumper.#is(this)) return stray('observe')
       this.#inner.observe(
         heapStatistics === undefined ? v8.getHeapStatistics() : heapStatistics,
         memoryUsage === undefined ? process.memoryUsage() : memoryUsage,
@@ -550,6 +590,7 @@ function wrap(Implementation, addon = null, fastInput = null) {
     }
 
     close() {
+      if (!MemoryDiagnosticsDumper.#is(this)) return stray('close')
       if (this.#heartbeat !== null) clearInterval(this.#heartbeat)
       this.#heartbeat = null
       if (this.#exitRef !== null) exiting.delete(this.#exitRef)
@@ -561,6 +602,7 @@ function wrap(Implementation, addon = null, fastInput = null) {
     }
 
     resetForNewSession(sessionId) {
+      if (!MemoryDiagnosticsDumper.#is(this)) return stray('resetForNewSession')
       this.#inner.resetForNewSession(sessionId)
     }
 

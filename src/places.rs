@@ -1,68 +1,198 @@
-//! The one rule for a place-name that comes from the runtime: a stack frame's or an
-//! allocation site's script, the frame an uncaught error was thrown at. V8 names a script by
-//! whatever URL or path it was loaded or evaluated from, and that can carry secrets: a
-//! module imported as `./mod.mjs?token=…`, a `//# sourceURL=https://user:password@host/…`,
-//! a `data:` module whose URL *is* its source. What the rule keeps is enough to find the
-//! code, never what was passed to it:
+//! The one rule for a name that comes from the runtime: a stack frame's or an allocation
+//! site's script (and its function name, which V8 may build from a property key), the frame
+//! an uncaught error was thrown at. V8 names a script by whatever URL or path it was loaded
+//! or evaluated from, and that can carry secrets: a module imported as `./mod.mjs?token=…`,
+//! a `//# sourceURL=https://user:password@host/…`, a `data:` module whose URL *is* its
+//! source. What the rule keeps is enough to find the code, never what was passed to it:
 //!
-//! - a query string and a fragment are dropped (from the first `?` or `#`: a file whose
-//!   own name holds one is cut there too, which only loses part of its name);
-//! - `user:password@` before a URL's host is dropped;
-//! - a `data:` URL is kept as its scheme, its media type and the length of its content
-//!   (`data:text/javascript [123 bytes]`), a `blob:` URL as its scheme and length;
-//! - a `file:` URL becomes the path it names, percent-decoded (`file:///C:/x` → `C:/x`);
-//! - the home directory becomes `~` where it is a whole path prefix: at the start of the
-//!   place or after a character that cannot be part of a name, and followed by the end or
-//!   a separator (with `HOME=/srv/pro`, `/srv/probes/x.js` is left as it is). Its
-//!   percent-encoded spelling is matched too; a Windows-style home (a drive letter or a
-//!   backslash) is matched with either separator and ASCII letters in either case.
+//! - a `data:`, `blob:` or `javascript:` URL (wherever it starts, not only at the start of
+//!   the name) is kept as its scheme, its media type (`data:` only) and the length of the
+//!   rest in UTF-8 bytes: `data:text/javascript [123 bytes]`, `blob: [36 bytes]`;
+//! - a query string and a fragment are dropped: everything from the first `?` or `#`, in a
+//!   URL or a plain path alike (a file whose own name holds one is cut there), and again
+//!   after a file URL is decoded (`%3F` is a `?` too);
+//! - credentials are dropped: the `user:password@` or `token@` of an authority (after
+//!   `//`), and any `x:y@` run elsewhere (a `sourceURL` without a scheme);
+//! - a `file:` URL becomes the path it names, percent-decoded (`file:///C:/x` → `C:/x`,
+//!   `file://host/x` → `//host/x`); a Windows extended-length prefix `\\?\` is dropped;
+//! - the home directory becomes `~` where it is followed by the end or a separator (with
+//!   `HOME=/srv/pro`, `/srv/probes/x.js` is left as it is), wherever it starts (`/backup/home/
+//!   alice/x` names alice too), except right after a `~` (so the rule can run twice). Its
+//!   percent-encoded spelling is matched too, separators encoded (`%2F`, `%5C`) or not; a
+//!   Windows-style home (a drive letter or a backslash) with either separator and ASCII
+//!   letters in either case.
 //!
-//! [`clean_frame`] applies it, with the bounds on names, to every frame written.
+//! [`redact_text`] is the same rule for a longer text that may hold URLs anywhere (a
+//! function name, and in `bundle` every string). [`clean_frame`] applies the rule, with the
+//! bounds on names, to every frame written.
 //!
 //! `lib/places.js` is the same rule for the JS side (the fallback's allocation sites,
 //! `inspect`, `bundle`'s second pass); `tests/fixtures/golden/places.json`, written by this
 //! module's tests, holds both to the same output.
 
+/// The schemes whose URL is its content: kept as scheme, media type and length only.
+const OPAQUE: [&str; 3] = ["data:", "blob:", "javascript:"];
+
 /// A place with the rule applied (see the module's documentation). `home` is the home
 /// directory to show as `~` (none, or one shorter than two characters, is not matched).
 pub fn redact_place(place: &str, home: Option<&str>) -> String {
-    if let Some(rest) = strip_prefix_ci(place, "data:") {
-        return opaque("data:", rest, true);
-    }
-    if let Some(rest) = strip_prefix_ci(place, "blob:") {
-        return opaque("blob:", rest, false);
-    }
-    let place = &place[..place.find(['?', '#']).unwrap_or(place.len())];
-    let path = match scheme_len(place) {
-        Some(n) if place[n..].starts_with("://") => {
-            let scheme = &place[..n];
-            let after = &place[n + 3..];
+    let place = place
+        .strip_prefix("\\\\?\\")
+        .or_else(|| place.strip_prefix("//?/"))
+        .unwrap_or(place);
+    let (head, tail) = split_opaque(place, false);
+    let cut = head.find(['?', '#']);
+    let head = &head[..cut.unwrap_or(head.len())];
+    // What follows a query or a fragment is dropped with it, an opaque URL too.
+    let tail = if cut.is_some() { String::new() } else { tail };
+    let head = drop_userinfo(head);
+    let path = match scheme_len(&head) {
+        Some(n) if head[n..].starts_with("://") && head[..n].eq_ignore_ascii_case("file") => {
+            let after = &head[n + 3..];
             let auth_end = after.find(['/', '\\']).unwrap_or(after.len());
-            let authority = &after[..auth_end];
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            let rest = &after[auth_end..];
-            if scheme.eq_ignore_ascii_case("file") {
-                let decoded = percent_decode(rest);
-                let local = match decoded.strip_prefix('/') {
-                    Some(drive) if is_drive_path(drive) => drive.to_string(),
-                    _ => decoded,
-                };
-                if host.is_empty() || host.eq_ignore_ascii_case("localhost") {
-                    local
-                } else {
-                    format!("//{host}{local}")
-                }
+            let host = &after[..auth_end];
+            let decoded = percent_decode(&after[auth_end..]);
+            let decoded = &decoded[..decoded.find(['?', '#']).unwrap_or(decoded.len())];
+            let local = match decoded.strip_prefix('/') {
+                Some(drive) if is_drive_path(drive) => drive,
+                _ => decoded,
+            };
+            if host.is_empty() || host.eq_ignore_ascii_case("localhost") {
+                local.to_string()
             } else {
-                format!("{scheme}://{host}{rest}")
+                format!("//{host}{local}")
             }
         }
-        _ => place.to_string(),
+        _ => head,
     };
-    replace_home(&path, home).0
+    replace_home(&path, home).0 + &tail
 }
 
-/// `text` with every whole-prefix occurrence of `home` (and of its percent-encoded
-/// spelling) replaced by `~`, and how many were replaced.
+/// A text that may hold URLs anywhere (a function name, any string `bundle` packs), with
+/// the rule applied to each: an opaque URL (`data:` only when a comma follows its media
+/// type, as in a real one) takes the rest of the text with it, since its content may hold
+/// spaces; a `scheme://` URL runs to the next space, quote or angle bracket; then
+/// credentials anywhere and the home directory. A text in which `://` is percent-encoded
+/// (`https%3A%2F%2F…`) is decoded first when the rule changes it.
+pub fn redact_text(text: &str, home: Option<&str>) -> String {
+    let once = |t: &str| {
+        let (head, tail) = split_opaque(t, true);
+        let mut out = String::with_capacity(head.len());
+        let mut rest = head;
+        while let Some(i) = rest.find("://") {
+            let start = rest[..i]
+                .char_indices()
+                .rev()
+                .take_while(|(_, c)| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'))
+                .last()
+                .map_or(i, |(k, _)| k);
+            let end = rest[i + 3..]
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'))
+                .map_or(rest.len(), |k| i + 3 + k);
+            out.push_str(&rest[..start]);
+            if scheme_len(&rest[start..]) == Some(i - start) {
+                out.push_str(&redact_place(&rest[start..end], None));
+            } else {
+                out.push_str(&rest[start..end]);
+            }
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
+        replace_home(&drop_userinfo(&out), home).0 + &tail
+    };
+    let plain = once(text);
+    if ascii_find_ci(&plain, "%3A%2F%2F").is_some() {
+        let decoded = percent_decode(&plain);
+        let again = once(&decoded);
+        if again != decoded {
+            return again;
+        }
+    }
+    plain
+}
+
+/// Splits `s` at the first `data:`, `blob:` or `javascript:` that starts a URL (not inside
+/// a longer scheme), into what precedes it and the URL as kept. `text`: a `data:` counts
+/// only when a comma follows its media type, and the others only when something follows.
+fn split_opaque(s: &str, text: bool) -> (&str, String) {
+    let bytes = s.as_bytes();
+    let mut best: Option<(usize, &str)> = None;
+    for scheme in OPAQUE {
+        let mut from = 0;
+        while let Some(k) = ascii_find_ci(&s[from..], scheme) {
+            let at = from + k;
+            from = at + scheme.len();
+            let boundary = at == 0 || {
+                let p = bytes[at - 1];
+                !(p.is_ascii_alphanumeric() || matches!(p, b'+' | b'.' | b'-'))
+            };
+            let rest = &s[at + scheme.len()..];
+            let shaped = !text
+                || if scheme == "data:" {
+                    rest.find(',')
+                        .is_some_and(|c| !rest[..c].contains(char::is_whitespace))
+                } else {
+                    rest.starts_with(|c: char| !c.is_whitespace())
+                };
+            if boundary && shaped {
+                if best.is_none_or(|(b, _)| at < b) {
+                    best = Some((at, scheme));
+                }
+                break;
+            }
+        }
+    }
+    match best {
+        Some((at, scheme)) => (
+            &s[..at],
+            opaque(scheme, &s[at + scheme.len()..], scheme == "data:"),
+        ),
+        None => (s, String::new()),
+    }
+}
+
+/// `s` without credentials: for each `@`, the run before it back to a separator, a space
+/// or a bracket is dropped with the `@` when it follows `//` (an authority's user) or holds
+/// a `:` (`user:password`).
+fn drop_userinfo(s: &str) -> String {
+    if !s.contains('@') {
+        return s.to_string();
+    }
+    let stop = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '/' | '\\' | '(' | '[' | '<' | '"' | '\'' | ',' | ';' | '@'
+            )
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('@') {
+        let start = rest[..at].rfind(stop).map_or(0, |k| k + 1);
+        let run = &rest[start..at];
+        let authority = rest[..start].ends_with("//");
+        if !run.is_empty() && (authority || run.contains(':')) {
+            out.push_str(&rest[..start]);
+        } else {
+            out.push_str(&rest[..=at]);
+        }
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The byte offset of `needle` (ASCII) in `hay`, ignoring ASCII case.
+fn ascii_find_ci(hay: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    if n.is_empty() || h.len() < n.len() {
+        return None;
+    }
+    (0..=h.len() - n.len()).find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
+}
+
+/// `text` with every occurrence of `home` (plain or percent-encoded) that ends at a
+/// separator or the end replaced by `~`, and how many were replaced.
 pub fn replace_home(text: &str, home: Option<&str>) -> (String, usize) {
     let Some(home) = home.map(|h| h.trim_end_matches(['/', '\\'])) else {
         return (text.to_string(), 0);
@@ -79,20 +209,16 @@ pub fn replace_home(text: &str, home: Option<&str>) -> (String, usize) {
     let mut out = String::with_capacity(text.len());
     let mut count = 0;
     let mut i = 0;
-    let bytes = text.as_bytes();
     'scan: while i < text.len() {
-        let starts_clean = i == 0 || {
-            let prev = text[..i].chars().next_back().unwrap_or(' ');
-            !is_name_char(prev)
-        };
-        if starts_clean {
+        let after_tilde = out.ends_with('~');
+        if !after_tilde {
             for (k, form) in forms.iter().enumerate() {
                 // The encoded form is matched ignoring ASCII case (its hex digits may be
                 // either), as is a Windows-style home.
                 let fold = windows || k > 0;
                 if let Some(n) = match_at(&text[i..], form, fold) {
                     let end = i + n;
-                    if end == text.len() || matches!(bytes[end], b'/' | b'\\') {
+                    if end == text.len() || sep_len(&text.as_bytes()[end..]) > 0 {
                         out.push('~');
                         count += 1;
                         i = end;
@@ -108,33 +234,44 @@ pub fn replace_home(text: &str, home: Option<&str>) -> (String, usize) {
     (out, count)
 }
 
-/// The length in `text` of a match of `pattern` at its start: separators match either
-/// separator, and ASCII letters match either case when `fold` is set.
+/// The length of a path separator at the start of `b`: `/` or `\`, or `%2F` or `%5C` in
+/// either case; 0 when there is none.
+fn sep_len(b: &[u8]) -> usize {
+    match b {
+        [b'/' | b'\\', ..] => 1,
+        [b'%', h, l, ..] if matches!((h, l.to_ascii_uppercase()), (b'2', b'F') | (b'5', b'C')) => 3,
+        _ => 0,
+    }
+}
+
+/// The length in `text` of a match of `pattern` at its start: a separator in the pattern
+/// matches any separator ([`sep_len`]: encoded or not), and ASCII letters match either case
+/// when `fold` is set. A match ends on a character boundary.
 fn match_at(text: &str, pattern: &str, fold: bool) -> Option<usize> {
     let t = text.as_bytes();
-    let p = pattern.as_bytes();
-    if t.len() < p.len() {
-        return None;
+    let mut i = 0;
+    for &a in pattern.as_bytes() {
+        if matches!(a, b'/' | b'\\') {
+            let n = sep_len(&t[i..]);
+            if n == 0 {
+                return None;
+            }
+            i += n;
+            continue;
+        }
+        let b = *t.get(i)?;
+        if !(a == b || (fold && a.eq_ignore_ascii_case(&b))) {
+            return None;
+        }
+        i += 1;
     }
-    let same = p.iter().zip(t).all(|(&a, &b)| {
-        a == b
-            || (matches!(a, b'/' | b'\\') && matches!(b, b'/' | b'\\'))
-            || (fold && a.eq_ignore_ascii_case(&b))
-    });
-    // A match ends on a character boundary: the pattern's bytes are whole characters and
-    // the bytes compared equal (or ASCII letters and separators, which are one byte each).
-    (same && text.is_char_boundary(p.len())).then_some(p.len())
+    text.is_char_boundary(i).then_some(i)
 }
 
-/// Characters that continue a name: a home directory that follows one of these is the
-/// tail of a longer path (`/data/srv/pro` is not `/srv/pro`).
-fn is_name_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '%' | '~')
-}
-
-/// `data:` as `data:<media type> [<n> bytes]`, `blob:` as `blob: [<n> bytes]`: the length
-/// is of the content in UTF-8 (for `data:`, what follows the first comma). A place already
-/// in that form is kept as it is, so the rule can be applied twice.
+/// An opaque URL as `<scheme><media type> [<n> bytes]` (the media type for `data:` only:
+/// `data:text/javascript [22 bytes]`, `blob: [36 bytes]`): the length is of the content in
+/// UTF-8 (for `data:`, what follows the first comma). One already in that form is kept as
+/// it is, so the rule can be applied twice.
 fn opaque(scheme: &str, rest: &str, media: bool) -> String {
     if let Some(kept) = already_opaque(rest, media) {
         return format!("{scheme}{kept}");
@@ -188,12 +325,6 @@ fn scheme_len(s: &str) -> Option<usize> {
         .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'))
         .count();
     (n >= 2 && b.get(n) == Some(&b':')).then_some(n)
-}
-
-fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
 }
 
 /// `C:` followed by the end or a separator.
@@ -254,6 +385,7 @@ pub fn clean_frame(f: &mut StackFrame, home: Option<&str>) {
         f.function = "(anonymous)".into();
     }
     f.script = redact_place(&f.script, home);
+    f.function = redact_text(&f.function, home);
     cut(&mut f.function, MAX_FUNCTION_CHARS);
     cut(&mut f.script, MAX_SCRIPT_CHARS);
 }
@@ -290,11 +422,59 @@ mod tests {
             ),
             ("/srv/probes/app.js", Some("/srv/pro"), "/srv/probes/app.js"),
             ("/srv/pro/app.js", Some("/srv/pro"), "~/app.js"),
+            ("/data/srv/pro/app.js", Some("/srv/pro"), "/data~/app.js"),
+            ("/opt/app/plain.js?token=SECRET", None, "/opt/app/plain.js"),
             (
-                "/data/srv/pro/app.js",
-                Some("/srv/pro"),
-                "/data/srv/pro/app.js",
+                "file:///opt/app/plain.js%3Ftoken=SECRET%23F",
+                None,
+                "/opt/app/plain.js",
             ),
+            ("U1:P1@host.example/app.js", None, "host.example/app.js"),
+            ("//U2:P2@host.example/app.js", None, "//host.example/app.js"),
+            (
+                "\thttps://U3:P3@host.example/a.js",
+                None,
+                "\thttps://host.example/a.js",
+            ),
+            (
+                "evil.js\n at f (https://U4:P4@h/x.js",
+                None,
+                "evil.js\n at f (https://h/x.js",
+            ),
+            (
+                "file://somehost/home/alice/app/x.js",
+                Some("/home/alice"),
+                "//somehost~/app/x.js",
+            ),
+            ("javascript:void('SECRET')", None, "javascript: [14 bytes]"),
+            (
+                "prefix data:text/javascript,abc",
+                None,
+                "prefix data:text/javascript [3 bytes]",
+            ),
+            ("x.js?data:,abc", None, "x.js"),
+            (
+                "\\\\?\\C:\\Users\\name\\w7.js",
+                Some("C:\\Users\\name"),
+                "~\\w7.js",
+            ),
+            (
+                "/x/node_modules/@scope/pkg/a.js",
+                None,
+                "/x/node_modules/@scope/pkg/a.js",
+            ),
+            (
+                "https://TOKEN@github.com/x.js",
+                None,
+                "https://github.com/x.js",
+            ),
+            ("C:\\Users\\me@corp\\x.js", None, "C:\\Users\\me@corp\\x.js"),
+            (
+                "%2Fhome%2FJ%C3%B6hn%20Doe%2Fproj",
+                Some("/home/Jöhn Doe"),
+                "~%2Fproj",
+            ),
+            ("/home/alice%2fx", Some("/home/alice"), "~%2fx"),
             ("/", Some("/"), "/"),
             (
                 "file:///home/alice/app/mod.mjs?token=SECRET",
@@ -400,13 +580,66 @@ mod tests {
         }
     }
 
+    /// (text, home, expected) for [`redact_text`].
+    fn text_cases() -> Vec<(&'static str, Option<&'static str>, &'static str)> {
+        vec![
+            (
+                "Object.handler [as https://U:P@api.example/v1?key=Q]",
+                None,
+                "Object.handler [as https://api.example/v1",
+            ),
+            (
+                "https://u:p@host/x,https://u2:PK@host2/y",
+                None,
+                "https://host/x,https://host2/y",
+            ),
+            (
+                "see //UH:PH@host/x and user:PO@host.example/app.js",
+                None,
+                "see //host/x and host.example/app.js",
+            ),
+            (
+                "https%3A%2F%2Fu%3APY%40host%2Fx%3Fq%3D1",
+                None,
+                "https://host/x",
+            ),
+            ("the data: a, b", None, "the data: a, b"),
+            (
+                "x data:text/plain;charset=u,SECRET y",
+                None,
+                "x data:text/plain [8 bytes]",
+            ),
+            (
+                "email alice@example.com, 50% done",
+                None,
+                "email alice@example.com, 50% done",
+            ),
+            (
+                "at f (file:///home/alice/app/x.js?token=S:1:2) and /home/alice/y",
+                Some("/home/alice"),
+                "at f (~/app/x.js and ~/y",
+            ),
+            ("render", Some("/home/alice"), "render"),
+            ("javascript:alert(1)", None, "javascript: [8 bytes]"),
+        ]
+    }
+
+    #[test]
+    fn the_text_rule_on_every_case() {
+        for (text, home, want) in text_cases() {
+            assert_eq!(redact_text(text, home), want, "{text:?} with home {home:?}");
+            assert_eq!(redact_text(want, home), want, "again: {want:?}");
+        }
+    }
+
     #[test]
     fn golden_for_the_js_twin() {
-        let v: Vec<_> = cases()
-            .into_iter()
-            .map(|(place, home, want)| json!({ "place": place, "home": home, "out": want }))
-            .collect();
-        crate::goldens::check_golden("tests/fixtures/golden/places.json", &json!(v));
+        let row = |(input, home, want): (&str, Option<&str>, &str)| json!({ "in": input, "home": home, "out": want });
+        let v = json!({
+            "places": cases().into_iter().map(row).collect::<Vec<_>>(),
+            "texts": text_cases().into_iter().map(row).collect::<Vec<_>>(),
+        });
+        crate::goldens::check_golden("tests/fixtures/golden/places.json", &v);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 // 'exit3' (process.exit(3)), 'exitCode5' (process.exitCode = 5, then the loop ends),
 // 'clean' (the loop ends), 'handled' (an uncaught error the host's own handler takes, then
 // the loop ends), 'string' (a thrown string), 'secret' (a TypeError whose message and
-// stack-looking lines hold a canary, thrown from a module whose URL holds one).
+// stack-looking lines hold a canary, thrown from a module whose URL holds one),
+// 'exitListenerCode9', 'beforeExitExit8', 'exitMinus1' (see below).
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
 
@@ -16,7 +17,12 @@ function parseReply(reply) {
 }
 
 const how = process.argv[3]
+// An exit listener of the host's, added after the dumper, that sets the code.
+if (how === 'exitListenerCode9') process.on('exit', () => (process.exitCode = 9))
+// process.exit() from the host's beforeExit listener, and a code outside 0-255.
+if (how === 'beforeExitExit8') process.on('beforeExit', () => process.exit(8))
 setTimeout(() => {
+  if (how === 'exitMinus1') process.exit(-1)
   if (how === 'uncaught') parseReply({})
   if (how === 'rejection') Promise.reject(new RangeError('no'))
   if (how === 'exit3') process.exit(3)

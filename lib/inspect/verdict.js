@@ -5,7 +5,7 @@
 const { fixed } = require('../format')
 const os = require('node:os')
 const path = require('node:path')
-const { redactPlace } = require('../places')
+const { redactPlace, redactText } = require('../places')
 const { RECORDER_NAME, UsageError, collect, groupByProcess, readDump, readRecorder, segments } = require('./read')
 const { DEATH_NEAR_LIMIT, MIB, arr, clean, iso, mib, nearHeapLimit, num, obj, timeOf } = require('./values')
 
@@ -402,7 +402,7 @@ const SITE_GROWTH_MIN_BYTES = MIB
  * wrote the dump, so an older version's dump prints no query, credentials or `data:` content.
  */
 const frameOf = (f) => ({
-  function: clean(obj(f).function, 120) || '(anonymous)',
+  function: clean(redactText(typeof obj(f).function === 'string' ? obj(f).function : '', os.homedir()), 120) || '(anonymous)',
   script: clean(redactPlace(typeof obj(f).script === 'string' ? obj(f).script : '', os.homedir()), 200) || '',
   line: num(obj(f).line),
   column: num(obj(f).column),
