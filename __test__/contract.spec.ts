@@ -108,6 +108,13 @@ describe('golden places: one rule for every script name from the runtime (src/pl
       }
     }
   })
+  it('costs a hostile text its length: many data: words, credentials, URLs, encodings and homes', () => {
+    for (const unit of ['data:', 'a:b@', 'x://', '%3A%2F%2F', '/home/alice']) {
+      const text = unit.repeat(200_000)
+      const out = redactText(text, '/home/alice')
+      expect(out.length, unit).toBeLessThanOrEqual(text.length + 64)
+    }
+  }, 60_000)
   it("bundle's pass over any text: every URL inside it, then the home directory (a Windows-style one too)", () => {
     const home = 'C:\\Users\\Name'
     const text = 'at f (file:///C:/Users/name/app/x.js?token=S1:1:2) from c:\\users\\NAME\\y.js, https://u:S2@h.example/p?S3 and data:text/javascript,S4 S5'

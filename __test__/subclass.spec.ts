@@ -58,12 +58,14 @@ for (const impl of implementations) {
 
     it('reads no method at construction (a getter of the host runs only when called, and one that throws never throws from new), and follows a prototype changed later', async () => {
       const got: string[] = []
-      class Getters extends impl.MemoryDiagnosticsDumper {
-        get close() {
+      class Getters extends impl.MemoryDiagnosticsDumper {}
+      // An accessor where the method was (as plain JS may define it).
+      Object.defineProperty(Getters.prototype, 'close', {
+        get() {
           got.push('close')
           throw new Error('a getter of the host')
-        }
-      }
+        },
+      })
       const g = new Getters({ directory: scratch('subclass-getter'), cooldownMs: 0 })
       expect(got).toEqual([])
       expect(() => g.close()).toThrow('a getter of the host')

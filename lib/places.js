@@ -21,10 +21,13 @@ const utf8Length = (s) => Buffer.byteLength(s, 'utf8')
 // Rust's char::is_whitespace (White_Space), as the twin tests it.
 const isSpace = (ch) => (/^\s$/u.test(ch) && ch !== '\ufeff') || ch === '\u0085'
 
-/** The index of `needle` (ASCII) in `hay` ignoring ASCII case, from `from`; -1 when absent. */
-function findCi(hay, needle, from = 0) {
-  return lowerAscii(hay).indexOf(needle.toLowerCase(), from)
+/** The index of `needle` (ASCII, lower case) in `hay` ignoring ASCII case; -1 when absent. */
+function findCi(hay, needle) {
+  return lowerAscii(hay).indexOf(needle)
 }
+
+/** How far a `data:` URL's head (media type and parameters) is looked at for its comma. */
+const DATA_HEAD_CHARS = 64
 
 /** `C:` followed by the end or a separator. */
 function isDrivePath(s) {
@@ -63,21 +66,32 @@ function opaque(scheme, rest, media) {
 
 /** Splits `s` at the first opaque URL: `[before, the URL as kept]`; `text` asks for a URL's shape. */
 function splitOpaque(s, text) {
+  const lower = lowerAscii(s)
   let best = null
   for (const scheme of OPAQUE) {
     let from = 0
     for (;;) {
-      const at = findCi(s, scheme, from)
+      const at = lower.indexOf(scheme, from)
       if (at < 0) break
       from = at + scheme.length
       const boundary = at === 0 || !isSchemeChar(s.charCodeAt(at - 1))
-      const rest = s.slice(at + scheme.length)
       let shaped = true
       if (text) {
+        const first = s.codePointAt(from)
         if (scheme === 'data:') {
-          const c = rest.indexOf(',')
-          shaped = c >= 0 && !Array.from(rest.slice(0, c)).some(isSpace)
-        } else shaped = rest.length > 0 && !isSpace(Array.from(rest)[0])
+          // A comma within the head's first characters, with no space before it.
+          shaped = false
+          let k = from
+          for (let n = 0; n < DATA_HEAD_CHARS && k < s.length; n++) {
+            const ch = String.fromCodePoint(s.codePointAt(k))
+            if (ch === ',') {
+              shaped = true
+              break
+            }
+            if (isSpace(ch)) break
+            k += ch.length
+          }
+        } else shaped = first !== undefined && !isSpace(String.fromCodePoint(first))
       }
       if (boundary && shaped) {
         if (best === null || at < best.at) best = { at, scheme }
@@ -193,8 +207,10 @@ function replaceHome(text, home) {
   let count = 0
   let i = 0
   let ci = 0
+  // Whether `out` ends with a `~` (kept apart: asking a long built string would flatten it each time).
+  let afterTilde = false
   scan: while (ci < chars.length) {
-    if (!out.endsWith('~')) {
+    if (!afterTilde) {
       for (let k = 0; k < forms.length; k++) {
         const n = matchAt(bytes, i, forms[k], windows || k > 0)
         if (n < 0) continue
@@ -202,6 +218,7 @@ function replaceHome(text, home) {
         if (end === bytes.length || sepLen(bytes, end) > 0) {
           out += '~'
           count++
+          afterTilde = true
           while (i < end) i += utf8Length(chars[ci++])
           continue scan
         }
@@ -209,6 +226,7 @@ function replaceHome(text, home) {
     }
     const c = chars[ci++]
     out += c
+    afterTilde = c === '~'
     i += utf8Length(c)
   }
   return { text: out, count }
@@ -252,6 +270,8 @@ function redactPlace(place, home) {
  */
 function redactText(text, home) {
   if (typeof text !== 'string') return text
+  // No URL, credentials or encoding can be in a text without any of these.
+  if (!/[:@%]/.test(text)) return replaceHome(text, home).text
   const once = (t) => {
     const [head, tail] = splitOpaque(t, true)
     let out = ''
@@ -278,7 +298,7 @@ function redactText(text, home) {
     return replaceHome(dropUserinfo(out), home).text + tail
   }
   const plain = once(text)
-  if (findCi(plain, '%3A%2F%2F') >= 0) {
+  if (findCi(plain, '%3a%2f%2f') >= 0) {
     const decoded = percentDecode(plain)
     const again = once(decoded)
     if (again !== decoded) return again

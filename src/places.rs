@@ -30,6 +30,10 @@
 //! `inspect`, `bundle`'s second pass); `tests/fixtures/golden/places.json`, written by this
 //! module's tests, holds both to the same output.
 
+/// How far a `data:` URL's head (media type and parameters) is looked at for its comma, in
+/// a text: bounded, so that a text of many `data:` words costs no more than its length.
+const DATA_HEAD_CHARS: usize = 64;
+
 /// The schemes whose URL is its content: kept as scheme, media type and length only.
 const OPAQUE: [&str; 3] = ["data:", "blob:", "javascript:"];
 
@@ -129,8 +133,11 @@ fn split_opaque(s: &str, text: bool) -> (&str, String) {
             let rest = &s[at + scheme.len()..];
             let shaped = !text
                 || if scheme == "data:" {
-                    rest.find(',')
-                        .is_some_and(|c| !rest[..c].contains(char::is_whitespace))
+                    // A comma within the head's first characters, with no space before it.
+                    rest.chars()
+                        .take(DATA_HEAD_CHARS)
+                        .find(|c| *c == ',' || c.is_whitespace())
+                        == Some(',')
                 } else {
                     rest.starts_with(|c: char| !c.is_whitespace())
                 };
@@ -621,6 +628,11 @@ mod tests {
             ),
             ("render", Some("/home/alice"), "render"),
             ("javascript:alert(1)", None, "javascript: [8 bytes]"),
+            (
+                "data:text/plain;a-very-long-parameter-list-that-runs-past-the-head-window=1234567890,x",
+                None,
+                "data:text/plain;a-very-long-parameter-list-that-runs-past-the-head-window=1234567890,x",
+            ),
         ]
     }
 
@@ -640,6 +652,18 @@ mod tests {
             "texts": text_cases().into_iter().map(row).collect::<Vec<_>>(),
         });
         crate::goldens::check_golden("tests/fixtures/golden/places.json", &v);
+    }
+
+    /// Texts of many `data:` words, `@`s and `://`s: each byte is looked at a bounded number of
+    /// times (a quadratic pass would take minutes here).
+    #[test]
+    fn hostile_texts_cost_their_length() {
+        let n = 200_000;
+        for unit in ["data:", "a:b@", "x://", "%3A%2F%2F", "/home/alice"] {
+            let text = unit.repeat(n);
+            let out = redact_text(&text, Some("/home/alice"));
+            assert!(out.len() <= text.len() + 64, "{unit}");
+        }
     }
 
     #[test]
