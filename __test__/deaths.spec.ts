@@ -104,6 +104,19 @@ describe('how a process ended', () => {
     for (const s of [JSON.stringify(last), text]) expect(s).not.toMatch(/CANARY|export function/)
   })
 
+  it('an error thrown by vm code keeps its frame; a class whose name is no identifier is named "error", its parts never joined', () => {
+    const v = die('vm')
+    expect(v.last).toMatchObject({ how: 'uncaughtException', errorClass: 'TypeError', thrownAt: { function: 'vmThrow', script: '/opt/clean.js', line: 1 } })
+    expect(v.verdict.cause.text).toBe('uncaught TypeError in vmThrow (clean.js:1)')
+    const u = die('urlClass')
+    expect(u.r.status).toBe(1)
+    expect(u.last.how).toBe('uncaughtException')
+    expect(u.last.errorClass).toBeUndefined()
+    expect(u.verdict.cause.text).toMatch(/^uncaught error in /)
+    const text = inspect.text(inspect.summarize([u.dir]))
+    for (const s of [JSON.stringify(u.last), text]) expect(s).not.toMatch(/CANARY/)
+  })
+
   it('bundle picks the process that exited with a non-zero code over a later clean one', async () => {
     const dir = scratch('death-two')
     die('exitCode5', dir)

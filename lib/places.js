@@ -4,8 +4,8 @@
 // documents it and writes tests/fixtures/golden/places.json that holds both to the same
 // output. `data:`, `blob:` and `javascript:` URLs keep their scheme, media type and length
 // only; query strings, fragments and credentials are dropped; file URLs become their decoded
-// path; the home directory becomes `~` where a separator or the end follows it, plain or
-// percent-encoded, a Windows-style one with either separator and in either ASCII case.
+// path; the home directory becomes `~` where a separator or the end follows it, however a
+// URL encoder spelled it, a Windows-style one with either separator and in either ASCII case.
 // `redactText` is the rule for a text that may hold URLs anywhere, which `bundle` runs over
 // every string it packs (a second line of defence, so that a bundle made from an older
 // version's dumps is safe too).
@@ -146,16 +146,6 @@ function percentDecode(s) {
   return out.subarray(0, n).toString('utf8')
 }
 
-/** Every byte but letters, digits and `-._~/:` as `%XX`, as file URLs spell a path. */
-function percentEncode(s) {
-  let out = ''
-  for (const b of Buffer.from(s, 'utf8')) {
-    const keep = isAlnum(b) || b === 0x2d || b === 0x2e || b === 0x5f || b === 0x7e || b === 0x2f || b === 0x3a
-    out += keep ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`
-  }
-  return out
-}
-
 const isSep = (c) => c === 0x2f || c === 0x5c
 /** The length of a separator at `bytes[i]`: `/`, `\`, `%2F` or `%5C` in either case; 0 if none. */
 function sepLen(bytes, i) {
@@ -169,9 +159,14 @@ function sepLen(bytes, i) {
   return 0
 }
 
-/** The byte length of a match of `pattern` at `bytes[at]`, or -1 (as the Rust twin compares). */
+/**
+ * The byte length of a match of `pattern` at `bytes[at]`, or -1, as the Rust twin compares: a
+ * separator matches any separator, any other byte itself or its `%XX` spelling, ASCII letters
+ * either case when `fold`.
+ */
 function matchAt(bytes, at, pattern, fold) {
   let i = at
+  const same = (a, b) => a === b || (fold && isAlpha(a) && isAlpha(b) && (a | 0x20) === (b | 0x20))
   for (const a of pattern) {
     if (isSep(a)) {
       const n = sepLen(bytes, i)
@@ -180,9 +175,19 @@ function matchAt(bytes, at, pattern, fold) {
       continue
     }
     if (i >= bytes.length) return -1
-    const b = bytes[i]
-    if (!(a === b || (fold && isAlpha(a) && isAlpha(b) && (a | 0x20) === (b | 0x20)))) return -1
-    i++
+    if (same(a, bytes[i])) {
+      i++
+      continue
+    }
+    if (bytes[i] === 0x25 && i + 2 < bytes.length) {
+      const h = hexOf(bytes[i + 1])
+      const l = hexOf(bytes[i + 2])
+      if (h >= 0 && l >= 0 && same(a, h * 16 + l)) {
+        i += 3
+        continue
+      }
+    }
+    return -1
   }
   // The match must end on a character boundary (not inside a multi-byte character).
   return i < bytes.length && (bytes[i] & 0xc0) === 0x80 ? -1 : i - at
@@ -194,13 +199,11 @@ function replaceHome(text, home) {
   const h = home.replace(/[\\/]+$/, '')
   if (Array.from(h).length < 2) return { text, count: 0 }
   const windows = h.includes('\\') || isDrivePath(h)
-  const encoded = percentEncode(h.replace(/\\/g, '/'))
-  // Most strings hold no home at all: a cheap look for its last component first.
-  const lower = lowerAscii(text)
-  const tail = (x) => lowerAscii(x.slice(Math.max(x.lastIndexOf('/'), x.lastIndexOf('\\')) + 1))
-  if (!lower.includes(tail(h)) && !lower.includes(tail(encoded))) return { text, count: 0 }
-  const forms = [Buffer.from(h, 'utf8')]
-  if (encoded !== h) forms.push(Buffer.from(encoded, 'utf8'))
+  // Most strings hold no home at all: a cheap look for its last component (or a `%`, which
+  // may spell it) first.
+  const tail = lowerAscii(h.slice(Math.max(h.lastIndexOf('/'), h.lastIndexOf('\\')) + 1))
+  if (!text.includes('%') && !lowerAscii(text).includes(tail)) return { text, count: 0 }
+  const form = Buffer.from(h, 'utf8')
   const bytes = Buffer.from(text, 'utf8')
   const chars = Array.from(text)
   let out = ''
@@ -209,19 +212,16 @@ function replaceHome(text, home) {
   let ci = 0
   // Whether `out` ends with a `~` (kept apart: asking a long built string would flatten it each time).
   let afterTilde = false
-  scan: while (ci < chars.length) {
+  while (ci < chars.length) {
     if (!afterTilde) {
-      for (let k = 0; k < forms.length; k++) {
-        const n = matchAt(bytes, i, forms[k], windows || k > 0)
-        if (n < 0) continue
-        const end = i + n
-        if (end === bytes.length || sepLen(bytes, end) > 0) {
-          out += '~'
-          count++
-          afterTilde = true
-          while (i < end) i += utf8Length(chars[ci++])
-          continue scan
-        }
+      const n = matchAt(bytes, i, form, windows)
+      const end = i + n
+      if (n >= 0 && (end === bytes.length || sepLen(bytes, end) > 0)) {
+        out += '~'
+        count++
+        afterTilde = true
+        while (i < end) i += utf8Length(chars[ci++])
+        continue
       }
     }
     const c = chars[ci++]

@@ -68,9 +68,14 @@ function thrownAt(error) {
   } catch {
     return null
   }
-  if (typeof stack !== 'string' || typeof header !== 'string' || !stack.startsWith(`${header}\n`)) return null
+  if (typeof stack !== 'string' || typeof header !== 'string') return null
+  // Node puts the source line and a caret before the header of an error thrown by vm code
+  // (`displayErrors`): the header is then the first line that is exactly it.
+  let at = stack.startsWith(`${header}\n`) ? 0 : stack.indexOf(`\n${header}\n`)
+  if (at < 0) return null
+  if (at > 0) at += 1
   const frames = []
-  for (const line of stack.slice(header.length + 1).split('\n', 64)) {
+  for (const line of stack.slice(at + header.length + 1).split('\n', 64)) {
     const m = FRAME.exec(line)
     if (!m) continue
     let fn = m[1] ?? ''

@@ -231,9 +231,13 @@ let exitHandler = false
 /** lib/process-end.js, loaded with the `exit` handler by the first dumper that needs it. */
 let processEnd = null
 let movingExitListener = false
+/** One move at a time: a host that adds and removes many listeners in a turn pays for one. */
+let exitMovePending = false
 function keepExitListenerLast(event) {
-  if (event !== 'exit' || movingExitListener) return
+  if (event !== 'exit' || movingExitListener || exitMovePending) return
+  exitMovePending = true
   queueMicrotask(() => {
+    exitMovePending = false
     const listeners = process.listeners('exit')
     if (listeners.at(-1) === closeAllForExit || !listeners.includes(closeAllForExit)) return
     movingExitListener = true

@@ -17,10 +17,10 @@
 //!   `file://host/x` → `//host/x`); a Windows extended-length prefix `\\?\` is dropped;
 //! - the home directory becomes `~` where it is followed by the end or a separator (with
 //!   `HOME=/srv/pro`, `/srv/probes/x.js` is left as it is), wherever it starts (`/backup/home/
-//!   alice/x` names alice too), except right after a `~` (so the rule can run twice). Its
-//!   percent-encoded spelling is matched too, separators encoded (`%2F`, `%5C`) or not; a
-//!   Windows-style home (a drive letter or a backslash) with either separator and ASCII
-//!   letters in either case.
+//!   alice/x` names alice too), except right after a `~` (so the rule can run twice). It is
+//!   matched however a URL encoder spelled it: any of its bytes may be `%XX`, separators
+//!   `%2F` or `%5C`; a Windows-style home (a drive letter or a backslash) with either
+//!   separator and ASCII letters in either case.
 //!
 //! [`redact_text`] is the same rule for a longer text that may hold URLs anywhere (a
 //! function name, and in `bundle` every string). [`clean_frame`] applies the rule, with the
@@ -208,29 +208,20 @@ pub fn replace_home(text: &str, home: Option<&str>) -> (String, usize) {
         return (text.to_string(), 0);
     }
     let windows = home.contains('\\') || is_drive_path(home);
-    let encoded = percent_encode(&home.replace('\\', "/"));
-    let mut forms: Vec<&str> = vec![home];
-    if encoded != home {
-        forms.push(&encoded);
-    }
     let mut out = String::with_capacity(text.len());
     let mut count = 0;
     let mut i = 0;
     'scan: while i < text.len() {
         let after_tilde = out.ends_with('~');
         if !after_tilde {
-            for (k, form) in forms.iter().enumerate() {
-                // The encoded form is matched ignoring ASCII case (its hex digits may be
-                // either), as is a Windows-style home.
-                let fold = windows || k > 0;
-                if let Some(n) = match_at(&text[i..], form, fold) {
-                    let end = i + n;
-                    if end == text.len() || sep_len(&text.as_bytes()[end..]) > 0 {
-                        out.push('~');
-                        count += 1;
-                        i = end;
-                        continue 'scan;
-                    }
+            // A Windows-style home is matched ignoring ASCII case.
+            if let Some(n) = match_at(&text[i..], home, windows) {
+                let end = i + n;
+                if end == text.len() || sep_len(&text.as_bytes()[end..]) > 0 {
+                    out.push('~');
+                    count += 1;
+                    i = end;
+                    continue 'scan;
                 }
             }
         }
@@ -252,8 +243,9 @@ fn sep_len(b: &[u8]) -> usize {
 }
 
 /// The length in `text` of a match of `pattern` at its start: a separator in the pattern
-/// matches any separator ([`sep_len`]: encoded or not), and ASCII letters match either case
-/// when `fold` is set. A match ends on a character boundary.
+/// matches any separator ([`sep_len`]: encoded or not), any other byte matches itself or its
+/// `%XX` spelling (however a URL encoder chose to spell the path), and ASCII letters match
+/// either case when `fold` is set. A match ends on a character boundary.
 fn match_at(text: &str, pattern: &str, fold: bool) -> Option<usize> {
     let t = text.as_bytes();
     let mut i = 0;
@@ -266,13 +258,21 @@ fn match_at(text: &str, pattern: &str, fold: bool) -> Option<usize> {
             i += n;
             continue;
         }
-        let b = *t.get(i)?;
-        if !(a == b || (fold && a.eq_ignore_ascii_case(&b))) {
-            return None;
+        let same = |b: u8| a == b || (fold && a.eq_ignore_ascii_case(&b));
+        match t.get(i..) {
+            Some([b, ..]) if same(*b) => i += 1,
+            Some([b'%', h, l, ..]) => match (hex(*h), hex(*l)) {
+                (Some(h), Some(l)) if same(h * 16 + l) => i += 3,
+                _ => return None,
+            },
+            _ => return None,
         }
-        i += 1;
     }
     text.is_char_boundary(i).then_some(i)
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
 }
 
 /// An opaque URL as `<scheme><media type> [<n> bytes]` (the media type for `data:` only:
@@ -362,20 +362,6 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Every byte but letters, digits and `-._~/:` as `%XX` (upper-case hex), as file URLs
-/// spell a path.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/' | b':') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 pub fn cut(s: &mut String, max: usize) {
@@ -482,6 +468,17 @@ mod tests {
                 "~%2Fproj",
             ),
             ("/home/alice%2fx", Some("/home/alice"), "~%2fx"),
+            (
+                "%2Ftmp%2FSECRETHOME(.*)%2B%5B%24%2Fy",
+                Some("/tmp/SECRETHOME(.*)+[$"),
+                "~%2Fy",
+            ),
+            (
+                "/tmp/SECRETHOME%28.%2A%29+%5B$/y",
+                Some("/tmp/SECRETHOME(.*)+[$"),
+                "~/y",
+            ),
+            ("/x/%41b/y", Some("/x/Ab"), "~/y"),
             ("/", Some("/"), "/"),
             (
                 "file:///home/alice/app/mod.mjs?token=SECRET",

@@ -626,14 +626,16 @@ pub fn process_end(
 ) -> Option<ProcessEnd> {
     let how = END_HOWS.into_iter().find(|h| Some(*h) == how)?;
     let uncaught = how.starts_with("uncaught") || how.starts_with("unhandled");
+    // A name that is not an identifier's is not kept at all: removing its other characters
+    // would join what they separate (a URL's password and query) into one word.
     let error_class = error_class
-        .map(|c| {
-            c.chars()
-                .filter(|ch| ch.is_alphanumeric() || matches!(ch, '_' | '$' | '.'))
-                .take(MAX_ERROR_CLASS_CHARS)
-                .collect::<String>()
+        .filter(|c| {
+            uncaught
+                && !c.is_empty()
+                && c.chars()
+                    .all(|ch| ch.is_alphanumeric() || matches!(ch, '_' | '$' | '.'))
         })
-        .filter(|c| uncaught && !c.is_empty());
+        .map(|c| c.chars().take(MAX_ERROR_CLASS_CHARS).collect::<String>());
     let home = crate::places::home();
     let thrown_at = thrown_at.filter(|_| uncaught).map(|mut f| {
         crate::places::clean_frame(&mut f, home.as_deref());
@@ -1034,7 +1036,7 @@ mod tests {
         let e = process_end(
             Some(1),
             Some("uncaughtException"),
-            Some("Type Error<script>\"x\"".repeat(20).as_str()),
+            Some("TypeError".repeat(20).as_str()),
             Some(frame(
                 "https://u:PASSWORD@cdn.example/client.js?sig=SECRET#x",
             )),
@@ -1043,12 +1045,17 @@ mod tests {
         assert_eq!(e.how, "uncaughtException");
         assert_eq!(e.code, Some(1));
         let class = e.error_class.as_deref().unwrap();
-        assert!(class.starts_with("TypeErrorscriptx"), "{class}");
+        assert!(class.starts_with("TypeErrorTypeError"), "{class}");
         assert_eq!(class.chars().count(), MAX_ERROR_CLASS_CHARS);
         assert_eq!(
             e.thrown_at.as_ref().unwrap().script,
             "https://cdn.example/client.js"
         );
+        // A class name that is no identifier is not kept (its parts would join).
+        for bad in ["https://u:SECRET@h/x?k=Q", "Type Error", "a<b>"] {
+            let e = process_end(Some(1), Some("uncaughtException"), Some(bad), None).unwrap();
+            assert_eq!(e.error_class, None, "{bad}");
+        }
         // An unknown way of ending is no end; a plain exit keeps no error or frame.
         assert!(process_end(Some(0), Some("sideways"), None, None).is_none());
         assert!(process_end(Some(0), None, None, None).is_none());

@@ -4,9 +4,10 @@
 // 'clean' (the loop ends), 'handled' (an uncaught error the host's own handler takes, then
 // the loop ends), 'string' (a thrown string), 'secret' (a TypeError whose message and
 // stack-looking lines hold a canary, thrown from a module whose URL holds one),
-// 'exitListenerCode9', 'beforeExitExit8', 'exitMinus1' (see below).
+// 'exitListenerCode9', 'beforeExitExit8', 'exitMinus1', 'vm', 'urlClass' (see below).
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
+import vm from 'node:vm'
 
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
 const dumper = new MemoryDiagnosticsDumper({ directory: process.argv[2], sessionId: 'death', recorder: { intervalMs: 50 } })
@@ -23,6 +24,14 @@ if (how === 'exitListenerCode9') process.on('exit', () => (process.exitCode = 9)
 if (how === 'beforeExitExit8') process.on('beforeExit', () => process.exit(8))
 setTimeout(() => {
   if (how === 'exitMinus1') process.exit(-1)
+  // Thrown by vm code (Node puts the source line before the stack's header).
+  if (how === 'vm') vm.runInThisContext('(function vmThrow(o) { return o.missing.x })', { filename: '/opt/clean.js' })({})
+  // An error class whose name is a URL with credentials and a query.
+  if (how === 'urlClass') {
+    class Named extends Error {}
+    Object.defineProperty(Named, 'name', { value: 'https://u:CANARYCLASSPASS@h.example/x?k=CANARYCLASSQ' })
+    throw new Named('x')
+  }
   if (how === 'uncaught') parseReply({})
   if (how === 'rejection') Promise.reject(new RangeError('no'))
   if (how === 'exit3') process.exit(3)

@@ -253,7 +253,10 @@ function verdictOf(p, rows, samples, allDumps) {
 function endOf(rec) {
   const how = typeof rec.how === 'string' ? rec.how : null
   if (how === 'uncaughtException' || how === 'unhandledRejection') {
-    const cls = clean(typeof rec.errorClass === 'string' ? rec.errorClass.replace(/[^\p{L}\p{N}_$.]/gu, '') : '', 100) || 'error'
+    // Only a name that is an identifier's (as the writer keeps it): stripping other
+    // characters would join what they separate.
+    const named = typeof rec.errorClass === 'string' && /^[\p{L}\p{N}_$.]{1,100}$/u.test(rec.errorClass)
+    const cls = named ? rec.errorClass : 'error'
     const at = rec.thrownAt && typeof rec.thrownAt === 'object' ? frameOf(rec.thrownAt) : null
     const where = at ? ` in ${at.function} (${placeOf(at)})` : ''
     return {
