@@ -477,7 +477,9 @@ pub fn memory_limit_from(
     system: Option<&SystemInfo>,
 ) -> Option<MemoryLimit> {
     let cg = cgroup.and_then(|c| c.effective_limit.map(|l| (l, c.usage)));
-    let best = platform::effective(&platform::limit_candidates(cg, job, process, system))?;
+    let best = crate::probes::limit::effective(&crate::probes::limit::limit_candidates(
+        cg, job, process, system,
+    ))?;
     let (limit, usage) = (best.limit, best.usage);
     Some(MemoryLimit {
         effective_limit_bytes: limit,

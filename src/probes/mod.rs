@@ -11,6 +11,7 @@ pub struct ProbeFailure {
 }
 
 pub mod cgroup;
+pub mod limit;
 #[cfg(target_os = "macos")]
 pub mod macos;
 pub mod malloc;
