@@ -14,12 +14,14 @@ const os = require('node:os')
 const path = require('node:path')
 
 const CONTRACT = require('./contract.json')
+const { version } = require('./version')
 const inspect = require('./inspect.js')
 
 const F = CONTRACT.files
-// The project's own names (lib/names.js, the rule of src/writer.rs): nothing else is packed.
-const { DUMP_NAME, HEAP_NAME, RECORDER_NAME } = require('./names')
+// The project's own names (lib/bundle-read.js's kindOfName, the rule of src/writer.rs):
+// nothing else is packed.
 const { redactPlace, redactText, replaceHome } = require('./places')
+const { FORMAT, LIMITS: READ_LIMITS, kindOfName, looksLikeBundle, readBundle } = require('./bundle-read')
 const MIB = 2 ** 20
 const DEFAULT_MAX_BYTES = 2 * MIB
 const MIN_MAX_BYTES = 64 * 1024
@@ -28,24 +30,13 @@ const LIMITS = {
   recorderBytes: inspect.LIMITS.recorderBytes,
   /** A heap snapshot is parsed to redact it: larger ones are left out, with the reason. */
   heapSnapshotBytes: 256 * MIB,
-  /** A bundle `inspect` reads: its own size, and what its entries may unpack to. */
-  bundleBytes: 256 * MIB,
-  unpackedBytes: 512 * MIB,
+  bundleBytes: READ_LIMITS.bundleBytes,
+  unpackedBytes: READ_LIMITS.unpackedBytes,
   /** Recorder samples kept at full resolution at the end of each trail (the approach to the death). */
   tailSamples: 20,
   /** Redactions listed one by one by --show (all are counted). */
   shownRedactions: 200,
 }
-const FORMAT = 'memory-diagnostics-dumper bundle'
-
-/** A file name is ours: a dump, a recorder trail (or its rotation), a heap snapshot. */
-function kindOfName(name) {
-  if (DUMP_NAME.test(name)) return 'dump'
-  if (RECORDER_NAME.test(name)) return 'recorder'
-  if (HEAP_NAME.test(name)) return 'heapSnapshot'
-  return null
-}
-
 // ---- redaction ---------------------------------------------------------------------------
 
 const reEscape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
@@ -380,14 +371,6 @@ function thin(records, every) {
 
 const trailText = (records) => records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : '')
 
-function version() {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version
-  } catch {
-    return 'unknown'
-  }
-}
-
 /** The zip's entries for one choice of thinning and dumps: the files, the reports and the manifest. */
 function assemble(chosen, state, meta) {
   const files = []
@@ -608,67 +591,6 @@ function bundle(dir, options) {
     const { plan: _p, ...result } = writeBundle(dir, options ?? {})
     resolve(result)
   })
-}
-
-// ---- reading a bundle (inspect FILE) ----------------------------------------------------------
-
-/** True when the file starts like a zip archive. */
-function looksLikeBundle(file) {
-  let fd
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0))
-    if (!fs.fstatSync(fd).isFile()) return false
-    const head = Buffer.alloc(4)
-    return fs.readSync(fd, head, 0, 4, 0) === 4 && head.readUInt32LE(0) === 0x04034b50
-  } catch {
-    return false
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd)
-  }
-}
-
-/**
- * The dumps and recorder files in a bundle as inspect's entries (`<bundle>/<name>` with their
- * text), and a note from its manifest. Entries with other names, with directories in their
- * names, or unpacking past the limits are not read.
- */
-function readBundle(file) {
-  const st = fs.statSync(file)
-  if (st.size > LIMITS.bundleBytes) return { error: `skipped: a bundle over ${LIMITS.bundleBytes / MIB} MiB` }
-  const { unzipSync } = require('fflate')
-  const notes = []
-  let total = 0
-  let unpacked
-  try {
-    unpacked = unzipSync(fs.readFileSync(file), {
-      filter: (f) => {
-        const kind = kindOfName(f.name)
-        const limit = kind === 'dump' ? LIMITS.dumpBytes : kind === 'recorder' ? LIMITS.recorderBytes : f.name === 'manifest.json' ? MIB : 0
-        if (!limit) return false
-        if (f.originalSize > limit || total + f.originalSize > LIMITS.unpackedBytes) {
-          notes.push(`${file}: ${f.name} not read: it unpacks to more than this reader reads`)
-          return false
-        }
-        total += f.originalSize
-        return true
-      },
-    })
-  } catch (e) {
-    return { error: `not a readable bundle: ${e.message}` }
-  }
-  const entries = []
-  for (const [name, data] of Object.entries(unpacked).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    if (name === 'manifest.json') {
-      try {
-        const m = JSON.parse(Buffer.from(data).toString('utf8'))
-        if (m.format === FORMAT) notes.push(`${file}: a bundle made by memory-diagnostics-dumper ${m.producer?.version} at ${m.createdAt}; ${m.budget?.note}`)
-      } catch {}
-      continue
-    }
-    entries.push({ path: path.join(file, name), text: Buffer.from(data).toString('utf8') })
-  }
-  if (!entries.length) return { error: 'a zip without dump or recorder files' }
-  return { entries, notes }
 }
 
 // ---- the command line ----------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 'use strict'
-// `memory-diagnostics-dumper inspect`: turns dump files and recorder files into an answer
-// for the maintainer who receives them. Plain Node, no dependencies, works without the
+// `memory-diagnostics-dumper inspect` (its command line is `main`, reached through
+// lib/cli.js): turns dump files and recorder files into an answer for the maintainer who
+// receives them. Plain Node, no dependencies, works without the
 // native addon. See docs/inspect.md.
 
 const fs = require('node:fs')
-const path = require('node:path')
+const { version } = require('./version')
 const { reason } = require('./inspect/read')
 const { validate } = require('./inspect/schema')
 const { text } = require('./inspect/text')
@@ -13,14 +14,6 @@ const { LIMITS, clean } = require('./inspect/values')
 const { GROWTH_MIN_BYTES, summarize } = require('./inspect/verdict')
 
 // ---- the command line -----------------------------------------------------------------------------
-
-const USAGE = `usage: memory-diagnostics-dumper <command> [options]
-
-commands:
-  inspect <dir|file...>   summarise dump and recorder files, or a bundle (inspect --help for more)
-  bundle [dir]            one redacted .zip of a crash for a bug report (bundle --help for more)
-  help [command]          this help, or a command's
-options: --help, -h       this help;  --version, -V   the version`
 
 const INSPECT_USAGE = `usage: memory-diagnostics-dumper inspect <dir|file...> [--json] [--svg out.svg] [--html out.html]
 
@@ -38,29 +31,8 @@ exit codes: 0 every file read and valid; 1 some files unreadable, truncated, not
 skipped (each named with the reason; the rest is still summarised); 2 usage error, nothing
 readable, or an output file that cannot be written.`
 
-function version() {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version
-  } catch {
-    return 'unknown'
-  }
-}
-
-function main(argv, io = { out: process.stdout, err: process.stderr }) {
-  const [cmd, ...rest] = argv
-  if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
-    io.out.write(`memory-diagnostics-dumper ${version()}\n`)
-    return 0
-  }
-  if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    io.out.write((rest[0] === 'inspect' ? INSPECT_USAGE : rest[0] === 'bundle' ? require('./bundle.js').USAGE : USAGE) + '\n')
-    return 0
-  }
-  if (cmd === 'bundle') return require('./bundle.js').main(rest, io)
-  if (cmd !== 'inspect') {
-    io.err.write(`${cmd ? `unknown command: ${clean(cmd)}\n` : ''}${USAGE}\n`)
-    return 2
-  }
+/** `inspect`'s command line: `rest` is what follows the command's name; returns the exit code. */
+function main(rest, io = { out: process.stdout, err: process.stderr }) {
   const endOfOptions = rest.indexOf('--')
   const options = endOfOptions < 0 ? rest : rest.slice(0, endOfOptions)
   if (options.includes('--help') || options.includes('-h')) {
@@ -132,6 +104,6 @@ function main(argv, io = { out: process.stdout, err: process.stderr }) {
   return summary.problems.some((p) => !p.empty) ? 1 : 0
 }
 
-module.exports = { main, summarize, validate, svg, html, text, LIMITS }
+module.exports = { main, INSPECT_USAGE, summarize, validate, svg, html, text, LIMITS }
 
 if (require.main === module) process.exitCode = main(process.argv.slice(2))

@@ -47,6 +47,7 @@ const required = [
   'lib/wrap.js',
   'lib/heap-snapshot.js',
   'lib/contract.json',
+  'lib/cli.js',
   'lib/inspect.js',
   'lib/bundle.js',
   'bin/memory-diagnostics-dumper.js',

@@ -59,9 +59,9 @@ function collect(args) {
         inside = inside.slice(0, LIMITS.files)
       }
       for (const f of inside) files.push({ path: path.join(a, f) })
-    } else if (/\.zip$/i.test(a) || require('../bundle.js').looksLikeBundle(a)) {
+    } else if (/\.zip$/i.test(a) || require('../bundle-read.js').looksLikeBundle(a)) {
       // A bundle (memory-diagnostics-dumper bundle) is read as the directory it came from.
-      const b = require('../bundle.js').readBundle(a)
+      const b = require('../bundle-read.js').readBundle(a)
       if (b.error) files.push({ path: a, error: b.error })
       else {
         for (const e of b.entries) files.push(e)

@@ -1,0 +1,68 @@
+// The JS side's modules form no cycle (as src/layering.rs checks the crate's): every
+// relative require() in index.js, bin/ and lib/, eager or lazy, is an edge.
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { root } from './helpers.js'
+
+function jsFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f)
+    return statSync(p).isDirectory() ? jsFiles(p) : p.endsWith('.js') ? [p] : []
+  })
+}
+
+/** File → the files of the package it requires by a relative path. */
+function graph(files: string[], read: (f: string) => string): Map<string, Set<string>> {
+  const g = new Map<string, Set<string>>()
+  for (const f of files) {
+    const deps = new Set<string>()
+    for (const m of read(f).matchAll(/require\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g)) {
+      const target = resolve(dirname(f), m[1])
+      const hit = [target, `${target}.js`, join(target, 'index.js')].find((c) => files.includes(c))
+      if (hit) deps.add(relative(root, hit))
+    }
+    g.set(relative(root, f), deps)
+  }
+  return g
+}
+
+/** Every cycle through each module, as `a -> b -> a`. */
+function cycles(g: Map<string, Set<string>>): string[] {
+  const out: string[] = []
+  for (const start of g.keys()) {
+    const stack: [string, string[]][] = [[start, [start]]]
+    const seen = new Set<string>()
+    while (stack.length) {
+      const [m, path] = stack.pop()!
+      for (const n of g.get(m) ?? []) {
+        if (n === start) out.push([...path, start].join(' -> '))
+        else if (!seen.has(n)) {
+          seen.add(n)
+          stack.push([n, [...path, n]])
+        }
+      }
+    }
+  }
+  return out
+}
+
+describe('module layering (JS)', () => {
+  it('finds a cycle where there is one, lazy requires included', () => {
+    const files = ['/p/a.js', '/p/b.js', '/p/c.js']
+    const text: Record<string, string> = {
+      '/p/a.js': "const b = require('./b')",
+      '/p/b.js': "function later() { return require('./c.js') }",
+      '/p/c.js': "require('./a.js')",
+    }
+    expect(cycles(graph(files, (f) => text[f]))).toHaveLength(3)
+  })
+
+  it('index.js, bin/ and lib/ have no cycle: the command line, inspect and bundle depend one way', () => {
+    const files = [join(root, 'index.js'), ...jsFiles(join(root, 'bin')), ...jsFiles(join(root, 'lib'))]
+    const g = graph(files, (f) => readFileSync(f, 'utf8'))
+    expect(g.get('bin/memory-diagnostics-dumper.js')).toEqual(new Set(['lib/cli.js']))
+    expect(g.get('lib/inspect/read.js')?.has('lib/bundle-read.js')).toBe(true)
+    expect(cycles(g)).toEqual([])
+  })
+})
