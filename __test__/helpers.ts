@@ -259,3 +259,22 @@ export async function pool<T>(n: number, width: number, task: (i: number) => Pro
   )
   return out
 }
+
+/**
+ * Polls `f` every 10 ms until it returns something other than undefined (a throw counts as
+ * not yet), and returns that; fails naming `what` after `ms`. Tests wait on conditions with
+ * it, never on a fixed sleep followed by an exact count.
+ */
+export async function waitFor<T>(f: () => T | undefined, what = 'a condition', ms = 10_000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    try {
+      const v = f()
+      if (v !== undefined) return v
+    } catch {
+      /* not there yet */
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}

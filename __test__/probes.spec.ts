@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { readFileSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { input, MemoryDiagnosticsDumper, makeMemoryCgroup, readDump, root, scratch, written } from './helpers.js'
+import { input, MemoryDiagnosticsDumper, makeMemoryCgroup, readDump, root, scratch, waitFor, written } from './helpers.js'
 
 const MiB = 1 << 20
 
@@ -125,17 +125,3 @@ describe('phase 2 sees the whole memory picture (live, this machine)', () => {
     ])
   })
 })
-
-async function waitFor<T>(f: () => T | undefined, ms = 5000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    try {
-      const v = f()
-      if (v !== undefined) return v
-    } catch {
-      /* not there yet */
-    }
-    if (Date.now() > end) throw new Error('timed out waiting')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}

@@ -4,7 +4,20 @@ import { join } from 'node:path'
 import v8 from 'node:v8'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
-import { dumpFiles, input, MemoryDiagnosticsDumper, makeMemoryCgroup, mode, readDump, recorderFile, root, runNode, scratch, written } from './helpers.js'
+import {
+  dumpFiles,
+  input,
+  MemoryDiagnosticsDumper,
+  makeMemoryCgroup,
+  mode,
+  readDump,
+  recorderFile,
+  root,
+  runNode,
+  scratch,
+  waitFor,
+  written,
+} from './helpers.js'
 
 const MiB = 2 ** 20
 
@@ -27,7 +40,11 @@ describe('flight recorder', () => {
     const dir = join(scratch(), 'diag')
     const d = new MemoryDiagnosticsDumper({ directory: dir, sessionId: 'rec', cooldownMs: 0, recorder: { intervalMs: 25, samples: 8 } })
     d.observe(v8.getHeapStatistics(), process.memoryUsage())
-    await new Promise((r) => setTimeout(r, 400))
+    // The ring is full (8 samples) and its newest sample is 300 ms past the observe().
+    await waitFor(() => {
+      const { samples } = readRecorder(recorderFile(dir, 'rec'))
+      return samples.length >= 8 && samples.at(-1).v8AgeMs >= 300 ? true : undefined
+    }, 'eight samples, the newest 300 ms after observe()')
     const pending = d.dump('hard', input())
     const phase1 = readDump(dumpFiles(dir)[0])
     const r = await pending
@@ -42,8 +59,8 @@ describe('flight recorder', () => {
     }
     d.close()
     d.close() // idempotent
-    await new Promise((r) => setTimeout(r, 100))
     const file = recorderFile(dir, 'rec')
+    await waitFor(() => (readRecorder(file).records.at(-1)?.type === 'exit' ? true : undefined), 'the exit record')
     expect(mode(file)).toBe(0o600)
     const { records, torn } = readRecorder(file)
     expect(torn).toBe(false)
@@ -127,11 +144,14 @@ describe('flight recorder', () => {
     // Block the event loop past stallMs: the watchdog dumps with the observed figures.
     const until = Date.now() + 600
     while (Date.now() < until);
-    await new Promise((r) => setTimeout(r, 100))
+    const wd = await waitFor(
+      () =>
+        dumpFiles(dir)
+          .map(readDump)
+          .find((doc) => doc.trigger === 'watchdog' && doc.collectionComplete),
+      'the watchdog dump',
+    )
     d.close()
-    const wd = dumpFiles(dir)
-      .map(readDump)
-      .find((doc) => doc.trigger === 'watchdog')
     expect(wd, 'a watchdog dump').toBeDefined()
     expect(wd.atTrigger.v8HeapStats).toMatchObject({
       usedHeapSize: 111,
@@ -159,10 +179,15 @@ describe('flight recorder', () => {
       w.once('error', reject)
     })
     a.close()
-    await new Promise((r) => setTimeout(r, 200))
+    const trail = (p: string) => readRecorder(recorderFile(join(base, p), p))
+    const ended = (p: string) => (trail(p).records.at(-1)?.type === 'exit' ? true : undefined)
+    await waitFor(() => ended('a'), "a's exit record")
+    // b goes on sampling after a closed: wait for a sample of b's 100 ms past a's last.
+    const aLast = trail('a').samples.at(-1).epochMs
+    await waitFor(() => (trail('b').samples.at(-1).epochMs > aLast + 100 ? true : undefined), 'b sampling on')
     b.close()
-    await new Promise((r) => setTimeout(r, 100))
-    const [ra, rb, rw] = ['a', 'b', 'w'].map((p) => readRecorder(recorderFile(join(base, p), p)))
+    await waitFor(() => ended('b'), "b's exit record")
+    const [ra, rb, rw] = ['a', 'b', 'w'].map(trail)
     for (const r of [ra, rb, rw]) expect(r.records.at(-1).type).toBe('exit')
     // b kept sampling after a closed.
     expect(rb.samples.at(-1).epochMs).toBeGreaterThan(ra.samples.at(-1).epochMs + 100)

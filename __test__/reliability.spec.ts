@@ -16,6 +16,7 @@ import {
   scratch,
   straceUnavailable,
   validates,
+  waitFor,
   written,
 } from './helpers.js'
 import { record } from './reliability.js'
@@ -366,7 +367,9 @@ describe.each(implementations)('load ($name)', ({ name, MemoryDiagnosticsDumper,
       }
     }
     expect(files).toBe(5 + 8 * 3)
-    await new Promise((r) => setTimeout(r, 200))
+    // The workers' threads and descriptors are released as they end: wait for the counts to
+    // come back (a leak keeps them up, and the assertions below say so after the wait).
+    await waitFor(() => (fds() <= fdBefore && threads() <= threadsBefore ? true : undefined), 'descriptors and threads back', 5000).catch(() => {})
     const fdAfter = fds()
     const threadsAfter = threads()
     record({

@@ -1,7 +1,7 @@
 import { chownSync, existsSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { DUMP_NAME, dumpFiles, implementations, input, isRoot, mode, readDump, root, runNode, scratch, written } from './helpers.js'
+import { DUMP_NAME, dumpFiles, implementations, input, isRoot, mode, readDump, root, runNode, scratch, waitFor, written } from './helpers.js'
 import { record } from './reliability.js'
 
 describe.each(implementations)('security ($name)', ({ name, MemoryDiagnosticsDumper, env }) => {
@@ -43,7 +43,8 @@ describe.each(implementations)('security ($name)', ({ name, MemoryDiagnosticsDum
       // A link planted at the recorder's name: the recorder refuses to write through it.
       symlinkSync(victim, join(real, 'recorder-linked.jsonl'))
       const rec = new MemoryDiagnosticsDumper({ directory: real, sessionId: 'linked', recorder: { intervalMs: 10 } })
-      await new Promise((r) => setTimeout(r, 100))
+      // Its own trail has begun (the thread has taken a name and written to it).
+      await waitFor(() => (readdirSync(real).some((f) => f.startsWith('recorder-linked-')) ? true : undefined), "the recorder's own trail")
       rec.close()
       expect(readFileSync(victim, 'utf8')).toBe('precious')
       rmSync(join(real, 'recorder-linked.jsonl'))

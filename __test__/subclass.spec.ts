@@ -31,8 +31,9 @@ for (const impl of implementations) {
       }
       const dir = scratch('subclass')
       const d = new Dumper({ directory: dir, sessionId: 'first-session', cooldownMs: 0 })
-      // The warm-up a turn later runs the base class's dump, never the host's override.
-      await new Promise((r) => setTimeout(r, 20))
+      // The warm-up (an immediate queued by the constructor, so it runs before this one)
+      // runs the base class's dump, never the host's override.
+      await new Promise((r) => setImmediate(r))
       expect(calls).toEqual([])
 
       const onInstance = await d.dump('hard')
