@@ -1,14 +1,12 @@
 //! Analysis: turns the collected figures into named risks and one recommendation, so a
 //! maintainer reading a dump from a bug report sees first what most likely went wrong.
 //!
-//! Each rule is a pure function of [`Facts`]; every threshold is a named constant with
-//! the reason for its value, and each is unit-tested on both sides.
+//! Each rule is a pure function of [`Facts`], one per kind of risk, listed in [`RULES`];
+//! every threshold is a named constant with the reason for its value, and each is
+//! unit-tested on both sides.
 //!
 //! Which kind of memory grew across a dump's points lives in the `growth` module; the
 //! risk rules here read its result.
-//!
-//! Length: about 560 lines of code; the unit tests beside it (each rule on both sides)
-//! take the file past 800.
 
 use std::collections::BTreeMap;
 
@@ -210,8 +208,30 @@ fn mib(b: f64) -> String {
     format!("{} MiB", fixed(b / MIB, 0))
 }
 
-pub fn analyze(f: &Facts) -> Analysis {
-    let mut risks = Vec::new();
+/// One rule for each kind of risk, in the order that breaks ties between risks of one
+/// severity (most specific first): each a pure function of the facts (and of the growth
+/// found across the dump's points).
+#[allow(clippy::type_complexity)]
+const RULES: &[(&str, fn(&Facts, Option<&Growth>) -> Option<Risk>)] = &[
+    ("heapNearLimit", heap_near_limit),
+    ("detachedContexts", detached_contexts),
+    ("nativeMemoryHigh", native_memory_high),
+    ("rssNearLimit", rss_near_limit),
+    ("jobLimitNear", job_limit_near),
+    ("commitNearLimit", commit_near_limit),
+    ("handleGrowth", handle_growth),
+    ("cgroupOomKills", cgroup_oom_kills),
+    ("cgroupLimitHit", cgroup_limit_hit),
+    ("memoryPressureStall", memory_pressure_stall),
+    ("swapInUse", swap_in_use),
+    ("manyThreads", many_threads),
+    ("openFdsHigh", open_fds_high),
+    ("childProcessesHeavy", child_processes_heavy),
+    ("memoryGrowth", memory_growth),
+];
+
+/// The JS heap near V8's limit, by heap used or by what is still available.
+fn heap_near_limit(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
     if let (Some(used), Some(limit)) = (f.heap_used, f.heap_limit) {
         if limit > 0.0 {
             let ratio = used / limit;
@@ -243,21 +263,31 @@ pub fn analyze(f: &Facts) -> Analysis {
                     ev.push(("totalAvailableSize", a));
                     message.push_str(&format!(", {} still available", mib(a)));
                 }
-                risks.push(risk("heapNearLimit", sev, message, &ev));
+                return Some(risk("heapNearLimit", sev, message, &ev));
             }
         }
     }
+    None
+}
+
+/// Contexts (vm, iframes, worker realms) kept alive after their use.
+fn detached_contexts(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
     if let Some(n) = f
         .detached_contexts
         .filter(|n| *n >= DETACHED_CONTEXTS_WARNING)
     {
-        risks.push(risk(
+        return Some(risk(
             "detachedContexts",
             Severity::Warning,
             format!("{} detached V8 context(s): a context (vm, iframe, worker realm) is kept alive after its use", fixed(n, 0)),
             &[("numberOfDetachedContexts", n)],
         ));
     }
+    None
+}
+
+/// Much more RSS outside the JS heap than in it.
+fn native_memory_high(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
     if let (Some(rss), Some(heap)) = (f.rss, f.heap_total) {
         let native = rss - heap;
         if native >= NATIVE_MIN_BYTES && native >= NATIVE_OVER_HEAP_RATIO * heap {
@@ -268,7 +298,7 @@ pub fn analyze(f: &Facts) -> Analysis {
             if let Some(e) = f.external {
                 ev.push(("external", e));
             }
-            risks.push(risk(
+            return Some(risk(
                 "nativeMemoryHigh",
                 Severity::Warning,
                 format!(
@@ -280,6 +310,11 @@ pub fn analyze(f: &Facts) -> Analysis {
             ));
         }
     }
+    None
+}
+
+/// Memory use near the limit that kills the process (a job or commit limit has its own rule).
+fn rss_near_limit(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
     // A job or commit limit has its own rule below, with its own thresholds.
     let own_rule = matches!(f.limit_source, Some("job") | Some("commit"));
     if let (Some(used), Some(limit), false) = (f.usage_against_limit, f.effective_limit, own_rule) {
@@ -293,7 +328,7 @@ pub fn analyze(f: &Facts) -> Analysis {
                 None
             };
             if let Some(sev) = sev {
-                risks.push(risk(
+                return Some(risk(
                     "rssNearLimit",
                     sev,
                     format!(
@@ -307,11 +342,16 @@ pub fn analyze(f: &Facts) -> Analysis {
             }
         }
     }
+    None
+}
+
+/// A Windows job's memory limit near.
+fn job_limit_near(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
     if let (Some(used), Some(limit)) = (f.job_usage, f.job_limit) {
         if let Some((ratio, sev)) =
             near(used, limit, JOB_NEAR_LIMIT_WARNING, JOB_NEAR_LIMIT_CRITICAL)
         {
-            risks.push(risk(
+            return Some(risk(
                 "jobLimitNear",
                 sev,
                 format!(
@@ -324,6 +364,11 @@ pub fn analyze(f: &Facts) -> Analysis {
             ));
         }
     }
+    None
+}
+
+/// The system's commit limit near (Windows).
+fn commit_near_limit(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
     if let (Some(used), Some(limit)) = (f.commit_total, f.commit_limit) {
         if let Some((ratio, sev)) = near(
             used,
@@ -331,7 +376,7 @@ pub fn analyze(f: &Facts) -> Analysis {
             COMMIT_NEAR_LIMIT_WARNING,
             COMMIT_NEAR_LIMIT_CRITICAL,
         ) {
-            risks.push(risk(
+            return Some(risk(
                 "commitNearLimit",
                 sev,
                 format!(
@@ -344,9 +389,14 @@ pub fn analyze(f: &Facts) -> Analysis {
             ));
         }
     }
+    None
+}
+
+/// Open handles doubling across the process's dumps.
+fn handle_growth(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
     if let Some((first, last)) = handle_span(&f.growth_points) {
         if last - first >= HANDLE_GROWTH_MIN && last >= 2.0 * first {
-            risks.push(risk(
+            return Some(risk(
                 "handleGrowth",
                 Severity::Warning,
                 format!(
@@ -358,8 +408,13 @@ pub fn analyze(f: &Facts) -> Analysis {
             ));
         }
     }
+    None
+}
+
+/// The kernel has already OOM-killed in this cgroup.
+fn cgroup_oom_kills(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
     if let Some(k) = f.cgroup_oom_kills.filter(|k| *k > 0.0) {
-        risks.push(risk(
+        return Some(risk(
             "cgroupOomKills",
             Severity::Critical,
             format!(
@@ -369,8 +424,13 @@ pub fn analyze(f: &Facts) -> Analysis {
             &[("oomKill", k)],
         ));
     }
+    None
+}
+
+/// The cgroup hit its memory limit and had to reclaim.
+fn cgroup_limit_hit(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
     if let Some(m) = f.cgroup_max_events.filter(|m| *m > 0.0) {
-        risks.push(risk(
+        return Some(risk(
             "cgroupLimitHit",
             Severity::Warning,
             format!(
@@ -380,6 +440,11 @@ pub fn analyze(f: &Facts) -> Analysis {
             &[("maxEvents", m)],
         ));
     }
+    None
+}
+
+/// Tasks stalled waiting for memory (PSI).
+fn memory_pressure_stall(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
     let full = f.psi_full_avg10.filter(|v| *v >= PSI_FULL_AVG10_CRITICAL);
     let some = f.psi_some_avg10.filter(|v| *v >= PSI_SOME_AVG10_WARNING);
     if full.is_some() || some.is_some() {
@@ -390,7 +455,7 @@ pub fn analyze(f: &Facts) -> Analysis {
         if let Some(v) = f.psi_full_avg10 {
             ev.push(("fullAvg10", v));
         }
-        risks.push(risk(
+        return Some(risk(
             "memoryPressureStall",
             if full.is_some() {
                 Severity::Critical
@@ -405,8 +470,13 @@ pub fn analyze(f: &Facts) -> Analysis {
             &ev,
         ));
     }
+    None
+}
+
+/// Part of the process swapped out.
+fn swap_in_use(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
     if let Some(s) = f.swap_bytes.filter(|s| *s >= SWAP_IN_USE_BYTES) {
-        risks.push(risk(
+        return Some(risk(
             "swapInUse",
             Severity::Warning,
             format!(
@@ -416,14 +486,24 @@ pub fn analyze(f: &Facts) -> Analysis {
             &[("vmSwap", s)],
         ));
     }
+    None
+}
+
+/// Far more threads than Node runs.
+fn many_threads(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
     if let Some(t) = f.threads.filter(|t| *t >= MANY_THREADS) {
-        risks.push(risk(
+        return Some(risk(
             "manyThreads",
             Severity::Warning,
             format!("{} threads (Node normally runs about 10)", fixed(t, 0)),
             &[("threads", t)],
         ));
     }
+    None
+}
+
+/// Open descriptors near their limit, or very many.
+fn open_fds_high(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
     if let Some(n) = f.open_fds {
         let near_limit = f
             .open_fds_limit
@@ -433,7 +513,7 @@ pub fn analyze(f: &Facts) -> Analysis {
             if let Some(l) = f.open_fds_limit {
                 ev.push(("limit", l));
             }
-            risks.push(risk(
+            return Some(risk(
                 "openFdsHigh",
                 Severity::Warning,
                 match near_limit {
@@ -448,9 +528,14 @@ pub fn analyze(f: &Facts) -> Analysis {
             ));
         }
     }
+    None
+}
+
+/// Child processes holding more than this process.
+fn child_processes_heavy(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
     if let (Some(children), Some(rss)) = (f.children_rss, f.rss) {
         if children > rss && children > 0.0 {
-            risks.push(risk(
+            return Some(risk(
                 "childProcessesHeavy",
                 Severity::Warning,
                 format!(
@@ -462,20 +547,33 @@ pub fn analyze(f: &Facts) -> Analysis {
             ));
         }
     }
-    let growth = (!f.growth_points.is_empty()).then(|| growth(&f.growth_points));
-    if let Some(g) = growth.as_ref().filter(|g| g.kind.is_some()) {
+    None
+}
+
+/// A kind of memory that grew across the dump's points.
+fn memory_growth(_f: &Facts, growth: Option<&Growth>) -> Option<Risk> {
+    if let Some(g) = growth.filter(|g| g.kind.is_some()) {
         let mut ev = vec![
             ("grownBytes", g.bytes.unwrap_or(0.0)),
             ("seconds", g.seconds.unwrap_or(0.0)),
         ];
         ev.extend(g.by_kind.iter().map(|(k, v)| (*k, *v)));
-        risks.push(risk(
+        return Some(risk(
             "memoryGrowth",
             Severity::Warning,
             g.evidence.clone(),
             &ev,
         ));
     }
+    None
+}
+
+pub fn analyze(f: &Facts) -> Analysis {
+    let growth = (!f.growth_points.is_empty()).then(|| growth(&f.growth_points));
+    let mut risks: Vec<Risk> = RULES
+        .iter()
+        .filter_map(|(_, rule)| rule(f, growth.as_ref()))
+        .collect();
     // Never rated below the host's own word: a critical dump always has a critical risk.
     if let Some((trigger, sev)) = PRESSURE_TRIGGERS
         .iter()
@@ -580,6 +678,61 @@ fn recommend(top: Option<&Risk>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_rule_per_kind_of_risk_each_giving_its_own_kind() {
+        let kinds: Vec<&str> = RULES.iter().map(|(k, _)| *k).collect();
+        let mut expected: Vec<&str> = RISK_KINDS
+            .iter()
+            .copied()
+            .filter(|k| *k != "hostReportedPressure")
+            .collect();
+        let mut sorted = kinds.clone();
+        sorted.sort();
+        expected.sort();
+        assert_eq!(sorted, expected);
+        // Facts that fire every rule: each rule's risk is of the kind it is listed under.
+        let points = |t: i64, heap: f64, handles: f64| GrowthPoint {
+            epoch_ms: t,
+            rss: Some(heap + 50.0 * MIB),
+            anon: Some(heap + 10.0 * MIB),
+            v8_heap: Some(heap),
+            heap_used: Some(heap),
+            external: Some(0.0),
+            handles: Some(handles),
+            ..Default::default()
+        };
+        let f = Facts {
+            heap_used: Some(95.0),
+            heap_limit: Some(100.0),
+            detached_contexts: Some(2.0),
+            rss: Some(4096.0 * MIB),
+            heap_total: Some(100.0 * MIB),
+            usage_against_limit: Some(95.0),
+            effective_limit: Some(100.0),
+            job_usage: Some(95.0),
+            job_limit: Some(100.0),
+            commit_total: Some(99.0),
+            commit_limit: Some(100.0),
+            cgroup_oom_kills: Some(1.0),
+            cgroup_max_events: Some(1.0),
+            psi_full_avg10: Some(50.0),
+            swap_bytes: Some(1024.0 * MIB),
+            threads: Some(500.0),
+            open_fds: Some(20_000.0),
+            children_rss: Some(8192.0 * MIB),
+            growth_points: vec![
+                points(0, 100.0 * MIB, 1_000.0),
+                points(60_000, 2048.0 * MIB, 5_000.0),
+            ],
+            ..Default::default()
+        };
+        let growth = growth(&f.growth_points);
+        for (kind, rule) in RULES {
+            let r = rule(&f, Some(&growth));
+            assert_eq!(r.map(|r| r.kind), Some(*kind), "{kind}");
+        }
+    }
 
     fn kinds(f: &Facts) -> Vec<(&'static str, Severity)> {
         analyze(f)
