@@ -490,92 +490,14 @@ pub fn memory_limit_from(
     })
 }
 
-fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.max(y)),
-        (x, y) => x.or(y),
-    }
-}
-
-/// The figures the analysis rules look at, from the report and what phase 2 collected.
-pub fn facts(
-    report: &Report,
-    c: &Collected,
-    limit: Option<&MemoryLimit>,
-    growth_points: Vec<GrowthPoint>,
-) -> Facts {
-    let heap = &report.at_trigger.v8_heap_stats;
-    let usage = &report.at_trigger.memory_usage;
-    let status = c.process.status.as_ref();
-    let psi = [
-        c.pressure.as_ref(),
-        c.cgroup.as_ref().and_then(|g| g.pressure.as_ref()),
-    ];
-    let some = psi
-        .iter()
-        .flatten()
-        .map(|p| p.some.avg10)
-        .fold(None, |m, v| max_opt(m, Some(v)));
-    let full = psi
-        .iter()
-        .flatten()
-        .filter_map(|p| p.full.as_ref().map(|f| f.avg10))
-        .fold(None, |m, v| max_opt(m, Some(v)));
-    let events = c.cgroup.as_ref().and_then(|g| g.events.as_ref());
-    Facts {
-        heap_used: heap.get("usedHeapSize"),
-        heap_limit: heap.get("heapSizeLimit"),
-        heap_available: heap.get("totalAvailableSize"),
-        heap_total: usage.get("heapTotal").or(heap.get("totalHeapSize")),
-        detached_contexts: heap.get("numberOfDetachedContexts"),
-        malloced: heap.get("mallocedMemory"),
-        external: usage.get("external"),
-        rss: status
-            .and_then(|s| s.vm_rss)
-            .map(|v| v as f64)
-            .or_else(|| {
-                c.tree
-                    .as_ref()
-                    .and_then(|t| t.processes.first())
-                    .and_then(|p| p.rss_bytes)
-                    .map(|v| v as f64)
-            })
-            .or(usage.get("rss")),
-        effective_limit: limit.map(|l| l.effective_limit_bytes as f64),
-        usage_against_limit: limit.and_then(|l| l.usage_bytes).map(|v| v as f64),
-        cgroup_oom_kills: events.and_then(|e| e.oom_kill).map(|v| v as f64),
-        cgroup_max_events: events.and_then(|e| e.max).map(|v| v as f64),
-        psi_some_avg10: some,
-        psi_full_avg10: full,
-        swap_bytes: status.and_then(|s| s.vm_swap).map(|v| v as f64),
-        threads: status.and_then(|s| s.threads).map(|v| v as f64),
-        open_fds: c.process.open_fds.map(|v| v as f64),
-        open_fds_limit: c.process.open_fds_limit.map(|v| v as f64),
-        children_rss: c.tree.as_ref().map(|t| t.descendants_rss_bytes as f64),
-        limit_source: limit.map(|l| l.source),
-        commit_total: windows_commit(c).map(|(t, _)| t),
-        commit_limit: windows_commit(c).map(|(_, l)| l),
-        job_limit: c
-            .job_object
-            .as_ref()
-            .and_then(|j| j.limit())
-            .map(|v| v as f64),
-        job_usage: c
-            .process
-            .memory
-            .as_ref()
-            .and_then(|m| m.commit.value)
-            .map(|v| v as f64),
-        growth_points,
-        trigger: Some(report.trigger),
-    }
-}
-
-/// The system's commit total and limit where the commit limit is enforced (Windows).
-fn windows_commit(c: &Collected) -> Option<(f64, f64)> {
-    let d = c.system.as_ref()?.memory_detail.as_ref()?;
-    (d.commit_limit.source == Some("GlobalMemoryStatusEx:ullTotalPageFile")).then_some(())?;
-    Some((d.commit_total.value? as f64, d.commit_limit.value? as f64))
+/// The figures the analysis rules look at: read from the document phase 2 has filled (the
+/// one mapping, `facts::facts_from_document`, which the JS fallback's `lib/facts.js`
+/// twins), with the growth points across this process's dumps.
+pub fn facts(report: &Report, growth_points: Vec<GrowthPoint>) -> Facts {
+    let doc = serde_json::to_value(report).unwrap_or(serde_json::Value::Null);
+    let mut f = crate::facts::facts_from_document(&doc);
+    f.growth_points = growth_points;
+    f
 }
 
 /// Fills the phase-2 sections of `report` from what was collected. `first` holds the
@@ -615,12 +537,6 @@ pub fn enrich(
     points.retain(|p| p.epoch_ms < now);
     points.sort_by_key(|p| p.epoch_ms);
     points.push(this);
-    report.analysis = Some(analysis::analyze(&facts(
-        report,
-        &c,
-        limit.as_ref(),
-        points,
-    )));
     report.memory_accounting = Some(acc);
     report.memory_limit = limit;
     report.process = Some(c.process);
@@ -629,6 +545,9 @@ pub fn enrich(
     report.job_object = c.job_object;
     report.pressure = c.pressure;
     report.process_tree = c.tree;
+    // The analysis reads its facts from the document as written (one mapping: `facts`),
+    // with the growth points beside it.
+    report.analysis = Some(analysis::analyze(&facts(report, points)));
     report.collection_complete = true;
 }
 
@@ -845,15 +764,14 @@ mod tests {
             ..Default::default()
         });
         c.cgroup = Some(g);
-        let limit = memory_limit(c.cgroup.as_ref(), None);
-        let f = facts(&report, &c, limit.as_ref(), vec![]);
+        let mut r = report.clone();
+        enrich(&mut r, c, None);
+        let f = facts(&r, vec![]);
         assert_eq!(f.rss, Some(5000.0));
         assert_eq!(f.psi_some_avg10, Some(30.0));
         assert_eq!(f.psi_full_avg10, Some(7.0));
         assert_eq!(f.cgroup_oom_kills, Some(2.0));
         assert_eq!(f.usage_against_limit, Some(90.0));
-        let mut r = report.clone();
-        enrich(&mut r, c, None);
         let kinds: Vec<_> = r
             .analysis
             .as_ref()

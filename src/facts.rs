@@ -1,8 +1,7 @@
-//! The figures the analysis reads, taken from a written document: the same mapping as
-//! [`crate::collector::facts`] (which reads them before the document exists), stated
-//! over the document so that the JS fallback's twin (`lib/facts.js`) can be checked
-//! against it. `tests/fixtures/golden/facts.json` (written by `cargo test facts::`) holds
-//! documents and their facts; a test here shows the two Rust mappings agree.
+//! The figures the analysis reads, taken from a document: the one mapping, used by phase 2
+//! on the document it has just filled (`collector::facts`) and twinned by the JS
+//! fallback's `lib/facts.js`. `tests/fixtures/golden/facts.json` (written by `cargo test
+//! facts::`) holds documents and their facts for the twin.
 
 use serde_json::Value;
 
@@ -130,7 +129,7 @@ pub fn facts_json(f: &Facts) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::{enrich, facts, memory_limit_from, Collected};
+    use crate::collector::{enrich, Collected};
     use crate::probes::cgroup::{CgroupEvents, CgroupInfo};
     use crate::probes::system::SystemInfo;
     use crate::probes::tree::{ProcessTree, TreeProcess};
@@ -201,29 +200,27 @@ mod tests {
         ]
     }
 
-    /// Each scenario's enriched document.
-    fn documents() -> Vec<(&'static str, Value, Value)> {
+    /// Each scenario's enriched document, and the analysis phase 2 wrote into it.
+    fn documents() -> Vec<(&'static str, Value, crate::analysis::Analysis)> {
         scenarios()
             .into_iter()
             .map(|(name, c)| {
                 let mut report = crate::report::tests::sample();
-                let limit = memory_limit_from(
-                    c.cgroup.as_ref(),
-                    c.job_object.as_ref(),
-                    c.process.memory.as_ref(),
-                    c.system.as_ref(),
-                );
-                enrich(&mut report, c.clone(), None);
-                let live = facts_json(&facts(&report, &c, limit.as_ref(), vec![]));
-                (name, serde_json::to_value(&report).unwrap(), live)
+                enrich(&mut report, c, None);
+                let analysis = report.analysis.clone().unwrap();
+                (name, serde_json::to_value(&report).unwrap(), analysis)
             })
             .collect()
     }
 
     #[test]
-    fn the_document_gives_the_facts_phase_2_analysed() {
-        for (name, doc, live) in documents() {
-            assert_eq!(facts_json(&facts_from_document(&doc)), live, "{name}");
+    fn phase_2_analyses_the_facts_its_document_gives() {
+        for (name, doc, written) in documents() {
+            // A document's first dump has no growth across points: its risks and advice are
+            // those of its facts alone.
+            let again = crate::analysis::analyze(&facts_from_document(&doc));
+            assert_eq!(again.risks, written.risks, "{name}");
+            assert_eq!(again.recommendation, written.recommendation, "{name}");
         }
     }
 
