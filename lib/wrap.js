@@ -216,14 +216,47 @@ function warnOnce(warned, message, code) {
  */
 /** The methods bound to each instance. */
 const BOUND = ['dump', 'observe', 'close', 'resetForNewSession']
-/** `instance[m]` as its prototype chain has it at the call (not an own property): see the constructor. */
-function dispatcher(instance, m, base) {
-  const own = (a, b) => {
-    const proto = Object.getPrototypeOf(instance)
-    const method = proto === null ? undefined : Reflect.get(proto, m, instance)
-    return (typeof method === 'function' && method !== own ? method : base).call(instance, a, b)
-  }
-  return own
+/**
+ * `instance[m]` as its prototype chain has it at the call (not an own property): see the
+ * constructor. One function per method name, each reading its name as a constant (a keyed
+ * read by a variable name costs observe() twice over).
+ */
+const DISPATCHERS = {
+  dump: (self, base) => {
+    const own = (a, b) => {
+      const p = Object.getPrototypeOf(self)
+      const f = p === null ? undefined : Reflect.get(p, 'dump', self)
+      return (typeof f === 'function' && f !== own ? f : base).call(self, a, b)
+    }
+    return own
+  },
+  // observe() runs on the host's monitor timer: its method is read as a plain property of
+  // the prototype (an accessor there is run with the prototype as `this`), since
+  // Reflect.get with the instance as receiver doubles the call's cost (20 → 40 ns).
+  observe: (self, base) => {
+    const own = (a, b) => {
+      const p = Object.getPrototypeOf(self)
+      const f = p === null ? undefined : p.observe
+      return (typeof f === 'function' && f !== own ? f : base).call(self, a, b)
+    }
+    return own
+  },
+  close: (self, base) => {
+    const own = () => {
+      const p = Object.getPrototypeOf(self)
+      const f = p === null ? undefined : Reflect.get(p, 'close', self)
+      return (typeof f === 'function' && f !== own ? f : base).call(self)
+    }
+    return own
+  },
+  resetForNewSession: (self, base) => {
+    const own = (a) => {
+      const p = Object.getPrototypeOf(self)
+      const f = p === null ? undefined : Reflect.get(p, 'resetForNewSession', self)
+      return (typeof f === 'function' && f !== own ? f : base).call(self, a)
+    }
+    return own
+  },
 }
 
 const exiting = new Set()
@@ -406,7 +439,7 @@ function wrap(Implementation, addon = null, fastInput = null) {
       // later): an own property shadows the chain, so what it calls is looked up at the call,
       // never read (and never a host's getter run) by the constructor.
       for (const m of BOUND)
-        Object.defineProperty(this, m, { value: dispatcher(this, m, MemoryDiagnosticsDumper.prototype[m]), writable: true, configurable: true })
+        Object.defineProperty(this, m, { value: DISPATCHERS[m](this, MemoryDiagnosticsDumper.prototype[m]), writable: true, configurable: true })
       const problem = this.#inner.problem
       if (problem) this.#warn(`diagnostics are disabled: ${problem}`, 'DirectoryUnusable')
     }
