@@ -209,11 +209,6 @@ function warnOnce(warned, message, code) {
   } catch {}
 }
 
-/**
- * The dumpers whose recorder should end its trail with an `exit` record when the process
- * (or worker) exits: `process.exit()` and a natural exit both emit `exit`, and no native
- * thread runs after its handlers. Held weakly: a dumper the host dropped is not kept.
- */
 /** The methods bound to each instance. */
 const BOUND = ['dump', 'observe', 'close', 'resetForNewSession']
 /**
@@ -259,6 +254,11 @@ const DISPATCHERS = {
   },
 }
 
+/**
+ * The dumpers whose recorder should end its trail with an `exit` record when the process
+ * (or worker) exits: `process.exit()` and a natural exit both emit `exit`, and no native
+ * thread runs after its handlers. Held weakly: a dumper the host dropped is not kept.
+ */
 const exiting = new Set()
 let exitHandler = false
 /** lib/process-end.js, loaded with the `exit` handler by the first dumper that needs it. */
