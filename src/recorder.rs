@@ -615,9 +615,9 @@ pub const END_HOWS: [&str; 4] = [
 pub const MAX_ERROR_CLASS_CHARS: usize = 100;
 
 /// How the process ended, from what the package entry saw (its `exit` event and Node's
-/// `uncaughtExceptionMonitor`), checked here: an unknown `how` is none, a class name keeps
-/// only the characters of an identifier (at most [`MAX_ERROR_CLASS_CHARS`]), and the frame
-/// goes through the place rule and the frame bounds (`allocation::clean_frame`).
+/// `uncaughtExceptionMonitor`), checked here: an unknown `how` is none, a class name is kept
+/// only when it is an identifier's (cut to [`MAX_ERROR_CLASS_CHARS`]), and the frame goes
+/// through the place rule and the frame bounds (`places::clean_frame`).
 pub fn process_end(
     code: Option<i32>,
     how: Option<&str>,
