@@ -62,6 +62,10 @@ describe('how a process ended', () => {
     expect(five.r.status).toBe(5)
     expect(five.last).toMatchObject({ code: 5, how: 'loopEnded' })
     expect(five.verdict.cause.text).toBe('exited with code 5 (process.exitCode)')
+    // The timeline marks the death at the exit record, with its code.
+    const svg = inspect.svg(inspect.summarize([five.dir]))
+    expect(svg).toContain('died (exit code 5)')
+    expect(svg).toContain('death (exit record)')
   })
 
   it('the code the process really exits with: one an exit listener of the host sets, process.exit() from beforeExit, -1 as 255', () => {

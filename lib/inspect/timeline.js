@@ -143,7 +143,14 @@ function panel(p, top) {
   if (physical && !has('cgroupLimitBytes'))
     legend.push({ text: `no cgroup limit; physical memory ${formatMib(physical)}, off scale`, color: '#777', noLine: true })
   legend.push({ text: 'dump', color: '#ff7f0e', mark: true })
-  if (end) legend.push({ text: end.died ? 'death (last sign of life)' : 'clean exit', color: end.died ? '#000000' : '#2ca02c', mark: true })
+  // A death the exit record tells is its time; one without a record is the last sign of life.
+  const told = v.cause?.kind === 'exitCode' || v.cause?.kind === 'uncaughtException' || v.cause?.kind === 'unhandledRejection'
+  if (end)
+    legend.push({
+      text: end.died ? `death (${told ? 'exit record' : 'last sign of life'})` : 'clean exit',
+      color: end.died ? '#000000' : '#2ca02c',
+      mark: true,
+    })
   // Title, verdict and legend rows, kept inside the frame.
   const when = v.atMs != null ? ` at ${iso(v.atMs).slice(11, 23)} UTC` : ''
   out.push(`<text x="${M.l}" y="${top + 16}" font-size="13" font-weight="bold">${esc(clip(processTitle(p), W - M.l - M.r, 13))}</text>`)
@@ -208,7 +215,7 @@ function panel(p, top) {
         : v.cause.kind === 'cgroupOomKill'
           ? 'kernel OOM kill'
           : v.cause.kind === 'exitCode'
-            ? `code ${v.cause.code}`
+            ? `exit code ${v.cause.code}`
             : v.cause.kind === 'unhandledRejection'
               ? `unhandled ${v.cause.errorClass}`
               : `uncaught ${v.cause.errorClass}`)

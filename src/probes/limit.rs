@@ -96,15 +96,6 @@ mod tests {
         }
     }
 
-    fn win_process(private: u64) -> ProcessMemory {
-        let c = WinMemoryCounters {
-            working_set: private / 2,
-            private_bytes: private,
-            ..Default::default()
-        };
-        process_memory_windows(Some(&c), Ok(300), "")
-    }
-
     #[test]
     fn a_job_limit_below_the_rest_is_the_effective_one() {
         let job = job_object(Some(RawJobLimits {
@@ -116,7 +107,7 @@ mod tests {
         }));
         assert_eq!(job.limit(), Some(256 * MIB));
         let sys = win_system(16 * GIB, 8 * GIB, 24 * GIB, 20 * GIB);
-        let p = win_process(80 * MIB);
+        let p = win_process_fixture(80 * MIB);
         let c = limit_candidates(None, Some(&job), Some(&p), Some(&sys));
         assert_eq!(
             c.iter().map(|c| c.source).collect::<Vec<_>>(),

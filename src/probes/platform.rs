@@ -419,18 +419,21 @@ pub fn system_detail_macos(
     }
 }
 
+/// A Windows process's memory with `private` bytes committed: a fixture for the tests of
+/// this module and of `limit`.
+#[cfg(test)]
+pub fn win_process_fixture(private: u64) -> ProcessMemory {
+    let c = WinMemoryCounters {
+        working_set: private / 2,
+        private_bytes: private,
+        ..Default::default()
+    };
+    process_memory_windows(Some(&c), Ok(300), "")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn win_process(private: u64) -> ProcessMemory {
-        let c = WinMemoryCounters {
-            working_set: private / 2,
-            private_bytes: private,
-            ..Default::default()
-        };
-        process_memory_windows(Some(&c), Ok(300), "")
-    }
 
     #[test]
     fn every_figure_has_a_source_or_a_reason_on_every_platform() {
@@ -445,7 +448,7 @@ mod tests {
             linux.swap.unavailable.as_deref(),
             Some("not in /proc/self/status")
         );
-        let win = win_process(100);
+        let win = win_process_fixture(100);
         assert_eq!(
             (win.commit.value, win.handles.value),
             (Some(100), Some(300))
