@@ -199,6 +199,6 @@ mod tests {
 
     #[test]
     fn the_golden_table_is_current() {
-        crate::goldens::check_golden("tests/fixtures/golden/format.json", &table());
+        crate::contract::goldens::check_golden("tests/fixtures/golden/format.json", &table());
     }
 }

@@ -8,35 +8,19 @@
 #![deny(clippy::all)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-pub mod accounting;
-pub mod admission;
-pub mod allocation;
+pub mod allocation_profile;
 pub mod analysis;
-pub mod background;
 pub mod binding;
-pub mod collector;
+pub mod config;
 #[cfg(test)]
 mod contract;
-pub mod dumper;
-pub mod facts;
-pub mod filelock;
+pub mod dump;
 pub mod format;
-#[cfg(test)]
-mod goldens;
-pub mod input;
-#[cfg(test)]
-mod layering;
-pub mod options;
+pub mod heap_snapshot;
 pub mod places;
 pub mod probes;
 pub mod recorder;
 pub mod report;
-#[cfg(test)]
-mod schema;
-pub mod settler;
-pub mod snapshot_redact;
-pub mod snapshot_take;
-pub mod stack_capture;
 pub mod test_hooks;
 pub mod timefmt;
 pub mod writer;

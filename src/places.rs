@@ -388,7 +388,7 @@ pub fn home() -> Option<String> {
     std::env::home_dir().map(|h| h.to_string_lossy().into_owned())
 }
 
-use crate::options::{MAX_FUNCTION_CHARS, MAX_SCRIPT_CHARS};
+use crate::config::{MAX_FUNCTION_CHARS, MAX_SCRIPT_CHARS};
 use crate::report::StackFrame;
 
 #[cfg(test)]
@@ -648,7 +648,7 @@ mod tests {
             "places": cases().into_iter().map(row).collect::<Vec<_>>(),
             "texts": text_cases().into_iter().map(row).collect::<Vec<_>>(),
         });
-        crate::goldens::check_golden("tests/fixtures/golden/places.json", &v);
+        crate::contract::goldens::check_golden("tests/fixtures/golden/places.json", &v);
     }
 
     /// Texts of many `data:` words, `@`s and `://`s: each byte is looked at a bounded number of

@@ -138,16 +138,19 @@ pub struct DirectoryNote {
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AtTrigger {
-    #[cfg_attr(test, schemars(schema_with = "crate::schema::memory_usage"))]
+    #[cfg_attr(test, schemars(schema_with = "crate::contract::schema::memory_usage"))]
     pub memory_usage: NumberMap,
-    #[cfg_attr(test, schemars(schema_with = "crate::schema::heap_stats"))]
+    #[cfg_attr(test, schemars(schema_with = "crate::contract::schema::heap_stats"))]
     pub v8_heap_stats: NumberMap,
-    #[cfg_attr(test, schemars(schema_with = "crate::schema::heap_spaces"))]
+    #[cfg_attr(test, schemars(schema_with = "crate::contract::schema::heap_spaces"))]
     pub v8_heap_spaces: Option<Vec<HeapSpace>>,
     /// `process.getActiveResourcesInfo()` counted by type (handles and requests that
     /// keep the event loop alive).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(test, schemars(schema_with = "crate::schema::active_resources"))]
+    #[cfg_attr(
+        test,
+        schemars(schema_with = "crate::contract::schema::active_resources")
+    )]
     pub active_resources: Option<NamedNumbers>,
 }
 
@@ -265,13 +268,16 @@ pub struct ProcessSection {
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
-    #[cfg_attr(test, schemars(schema_with = "crate::schema::schema_version"))]
+    #[cfg_attr(
+        test,
+        schemars(schema_with = "crate::contract::schema::schema_version")
+    )]
     pub schema_version: u32,
-    #[cfg_attr(test, schemars(schema_with = "crate::schema::trigger"))]
+    #[cfg_attr(test, schemars(schema_with = "crate::contract::schema::trigger"))]
     pub trigger: &'static str,
     #[cfg_attr(test, schemars(extend("minimum" = 1)))]
     pub dump_number: u32,
-    #[cfg_attr(test, schemars(schema_with = "crate::schema::session_id"))]
+    #[cfg_attr(test, schemars(schema_with = "crate::contract::schema::session_id"))]
     pub session_id: String,
     pub pid: u32,
     /// When the writing process started (epoch ms): with `pid`, names the process.
@@ -281,14 +287,14 @@ pub struct Report {
     pub collection_complete: bool,
     pub at_trigger: AtTrigger,
     #[serde(serialize_with = "serialize_session")]
-    #[cfg_attr(test, schemars(schema_with = "crate::schema::session"))]
+    #[cfg_attr(test, schemars(schema_with = "crate::contract::schema::session"))]
     pub session: Vec<(String, SessionValue)>,
     pub suggestion: Option<String>,
     pub runtime: RuntimeInfo,
     pub input_warnings: Vec<String>,
     /// The host's own recent samples, as passed (`dump(trigger, { samples })`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(test, schemars(schema_with = "crate::schema::samples"))]
+    #[cfg_attr(test, schemars(schema_with = "crate::contract::schema::samples"))]
     pub samples: Option<Vec<NamedNumbers>>,
     /// Set when the dumper tightened a loose diagnostics directory before this dump.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -310,12 +316,12 @@ pub struct Report {
     pub process_tree: Option<crate::probes::tree::ProcessTree>,
     /// Resident memory split into parts that add up, each with its source (phase 2).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub memory_accounting: Option<crate::accounting::MemoryAccounting>,
+    pub memory_accounting: Option<crate::analysis::accounting::MemoryAccounting>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis: Option<crate::analysis::Analysis>,
     /// The recorder's ring at the time of the dump: the trajectory that led to it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(test, schemars(schema_with = "crate::schema::history"))]
+    #[cfg_attr(test, schemars(schema_with = "crate::contract::schema::history"))]
     pub history: Option<Vec<Sample>>,
     /// Only in dumps the watchdog wrote.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -538,7 +544,7 @@ pub struct HeapSnapshotSection {
     pub estimate: Option<&'static str>,
     /// The snapshot's file name, in the dump's directory (the intended one while pending).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(test, schemars(schema_with = "crate::schema::heap_file"))]
+    #[cfg_attr(test, schemars(schema_with = "crate::contract::schema::heap_file"))]
     pub file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,

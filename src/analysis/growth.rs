@@ -75,14 +75,17 @@ impl GrowthPoint {
 #[serde(rename_all = "camelCase")]
 pub struct Growth {
     /// The kind that grew most, at least [`GROWTH_MIN_BYTES`]: a key of [`GROWTH_KINDS`].
-    #[cfg_attr(test, schemars(schema_with = "crate::schema::growth_kind"))]
+    #[cfg_attr(test, schemars(schema_with = "crate::contract::schema::growth_kind"))]
     pub kind: Option<&'static str>,
     pub label: Option<&'static str>,
     pub bytes: Option<f64>,
     pub seconds: Option<f64>,
     pub points: usize,
     /// Each kind's growth from the first to the last point that has it.
-    #[cfg_attr(test, schemars(schema_with = "crate::schema::growth_by_kind"))]
+    #[cfg_attr(
+        test,
+        schemars(schema_with = "crate::contract::schema::growth_by_kind")
+    )]
     pub by_kind: BTreeMap<&'static str, f64>,
     pub min_bytes: f64,
     pub evidence: String,

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::format::fixed;
 
+pub mod accounting;
 pub mod growth;
 
 pub use growth::{growth, growth_advice, Growth, GrowthPoint, GROWTH_KINDS};
@@ -97,7 +98,7 @@ pub enum Severity {
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Risk {
     #[serde(rename = "type")]
-    #[cfg_attr(test, schemars(schema_with = "crate::schema::risk_kind"))]
+    #[cfg_attr(test, schemars(schema_with = "crate::contract::schema::risk_kind"))]
     pub kind: &'static str,
     pub severity: Severity,
     pub message: String,

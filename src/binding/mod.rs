@@ -19,18 +19,19 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
-use crate::admission::HostClock;
-use crate::collector;
-use crate::dumper::{DumpMeta, Dumped, Dumper, Phase2On};
-use crate::input::{InputBlock, InputChecker, HEAP_STAT_FIELDS, MEMORY_USAGE_FIELDS};
-use crate::options::{self, InvalidArg, RawValue};
+use crate::binding::settler::{Settler, Ticket};
+use crate::config::{self, InvalidArg, RawValue};
+use crate::dump::admission::HostClock;
+use crate::dump::input::{InputBlock, InputChecker, HEAP_STAT_FIELDS, MEMORY_USAGE_FIELDS};
+use crate::dump::phase2;
+use crate::dump::{DumpMeta, Dumped, Dumper, Phase2On};
 use crate::report::{AtTrigger, RuntimeInfo};
-use crate::settler::{self, Settler, Ticket};
 
 #[cfg(feature = "test-hooks")]
 mod hooks;
 pub mod outcome;
 mod readers;
+pub mod settler;
 mod stack;
 
 #[cfg(feature = "test-hooks")]
@@ -58,11 +59,11 @@ pub struct MemoryDiagnosticsDumper {
 impl MemoryDiagnosticsDumper {
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, #[napi(ts_arg_type = "DumperOptions")] options: Unknown) -> Result<Self> {
-        // The options are read whole into a plain tree; `options::from_tree` and
-        // `options::validate` check it, in the order the JS fallback follows too.
+        // The options are read whole into a plain tree; `config::from_tree` and
+        // `config::validate` check it, in the order the JS fallback follows too.
         let tree = raw_tree(&options, 2)?;
-        let raw = options::from_tree(&tree).map_err(invalid)?;
-        let (config, session_id) = options::validate(&raw).map_err(invalid)?;
+        let raw = config::from_tree(&tree).map_err(invalid)?;
+        let (config, session_id) = config::validate(&raw).map_err(invalid)?;
         let node_version = env
             .get_node_version()
             .map(|v| format!("{}.{}.{}", v.major, v.minor, v.patch))
@@ -172,8 +173,8 @@ impl MemoryDiagnosticsDumper {
     pub fn set_heap_space_names(&self, names: Vec<String>) {
         *self.space_names.borrow_mut() = names
             .into_iter()
-            .take(crate::input::MAX_HEAP_SPACES)
-            .map(|n| crate::options::truncate_chars(&n, crate::input::MAX_SPACE_NAME_CHARS).0)
+            .take(crate::dump::input::MAX_HEAP_SPACES)
+            .map(|n| crate::config::truncate_chars(&n, crate::dump::input::MAX_SPACE_NAME_CHARS).0)
             .collect();
     }
 
@@ -198,8 +199,8 @@ impl MemoryDiagnosticsDumper {
     fn dump_input<'env>(
         &self,
         env: &'env Env,
-        trigger: crate::options::Trigger,
-        mut input: crate::input::TriggerInput,
+        trigger: crate::config::Trigger,
+        mut input: crate::dump::input::TriggerInput,
     ) -> Result<PromiseRaw<'env, DumpOutcome>> {
         if let Some((clock, now)) = &self.host_clock {
             match now.borrow_back(env).and_then(|f| f.call(())) {
@@ -378,7 +379,7 @@ impl MemoryDiagnosticsDumper {
     /// it no name, the kernel frees it with the process). Returns how many it removed.
     #[napi(catch_unwind)]
     pub fn discard_raw_snapshots() -> u32 {
-        crate::snapshot_take::discard_named_raw_files()
+        crate::heap_snapshot::take::discard_named_raw_files()
     }
 
     /// Internal (the package's entry calls it): V8 has written the pending snapshot
@@ -398,10 +399,12 @@ impl MemoryDiagnosticsDumper {
         let pending = self.inner.heap().and_then(|h| h.take(ticket));
         match pending {
             None => deferred.resolve(Box::new(|_| Ok(None))),
-            Some(p) => crate::snapshot_take::finish_off_thread(p, millis, error, move |dir, s| {
-                let r = HeapSnapshotResult::new(dir, &s, None);
-                deferred.resolve(Box::new(move |_| Ok(Some(r))));
-            }),
+            Some(p) => {
+                crate::heap_snapshot::take::finish_off_thread(p, millis, error, move |dir, s| {
+                    let r = HeapSnapshotResult::new(dir, &s, None);
+                    deferred.resolve(Box::new(move |_| Ok(Some(r))));
+                })
+            }
         }
         Ok(PromiseRaw::new(env.raw(), promise.raw()))
     }
@@ -423,22 +426,24 @@ impl MemoryDiagnosticsDumper {
             .inner
             .config()
             .allocation_profile
-            .map_or(crate::allocation::DEFAULT_MAX_SITES, |c| c.max_sites);
+            .map_or(crate::allocation_profile::DEFAULT_MAX_SITES, |c| {
+                c.max_sites
+            });
         let dir = self.inner.config().directory.clone();
         let job = move || {
             let outcome = std::panic::catch_unwind(|| {
-                crate::allocation::attach_summary(&dir, &file_path, &section, max_sites)
+                crate::allocation_profile::attach_summary(&dir, &file_path, &section, max_sites)
             })
             .unwrap_or_else(|p| {
                 Err(format!(
                     "internal error (panic): {}",
-                    crate::background::panic_message(p.as_ref())
+                    crate::dump::background::panic_message(p.as_ref())
                 ))
             });
             let r = outcome.err();
             deferred.resolve(Box::new(move |_| Ok(r)));
         };
-        if let Err(job) = crate::background::submit(Box::new(job)) {
+        if let Err(job) = crate::dump::background::submit(Box::new(job)) {
             job();
         }
         Ok(PromiseRaw::new(env.raw(), promise.raw()))
@@ -469,7 +474,7 @@ impl MemoryDiagnosticsDumper {
     #[napi(catch_unwind)]
     pub fn stack_capture_unavailable(&self, reason: String) {
         self.inner
-            .set_stack_problem(crate::options::truncate_chars(&reason, 500).0);
+            .set_stack_problem(crate::config::truncate_chars(&reason, 500).0);
     }
 
     #[napi(getter, catch_unwind)]
@@ -489,7 +494,7 @@ pub fn observed_figure_keys() -> Vec<String> {
 /// `memoryUsage.<key>`. The package entry uses the block only when this matches its layout.
 #[napi(catch_unwind)]
 pub fn input_figure_keys() -> Vec<String> {
-    crate::input::input_figure_keys()
+    crate::dump::input::input_figure_keys()
 }
 
 /// The heap spaces' place in `inputFigures`: `"<count slot>:<field,...>:<max spaces>"`. The
@@ -498,13 +503,13 @@ pub fn input_figure_keys() -> Vec<String> {
 pub fn input_space_layout() -> String {
     format!(
         "{}:{}:{}",
-        crate::input::input_space_count_slot(),
-        crate::input::HEAP_SPACE_FIELDS
+        crate::dump::input::input_space_count_slot(),
+        crate::dump::input::HEAP_SPACE_FIELDS
             .iter()
             .map(|f| f.0)
             .collect::<Vec<_>>()
             .join(","),
-        crate::input::MAX_HEAP_SPACES
+        crate::dump::input::MAX_HEAP_SPACES
     )
 }
 
@@ -601,7 +606,7 @@ unsafe extern "C" fn release_figures(
 fn settle_phase2(
     meta: &DumpMeta,
     dir: &std::path::Path,
-    out: collector::Phase2Outcome,
+    out: phase2::Phase2Outcome,
     ticket: Ticket,
 ) {
     let mut r = DumpOutcome::new(meta, out.complete, true, out.error);

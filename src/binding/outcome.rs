@@ -7,9 +7,9 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
-use crate::admission::Admission;
-use crate::dumper::DumpMeta;
-use crate::options::Trigger;
+use crate::config::Trigger;
+use crate::dump::admission::Admission;
+use crate::dump::DumpMeta;
 
 /// What a dump's promise resolves to: `DumpResult` in typings/header.d.ts. Fields that
 /// do not apply are left out, so each shape reads as documented.
@@ -52,7 +52,7 @@ pub struct HeapSnapshotResult {
 impl HeapSnapshotResult {
     pub(super) fn new(
         dir: &std::path::Path,
-        s: &crate::snapshot_take::HeapSnapshotSection,
+        s: &crate::heap_snapshot::take::HeapSnapshotSection,
         ticket: Option<u32>,
     ) -> Self {
         let f = |v: Option<u64>| v.map(|b| b as f64);

@@ -10,12 +10,12 @@ use std::ptr;
 use napi::bindgen_prelude::*;
 use napi::{sys, KeyCollectionMode, KeyConversion, KeyFilter};
 
-use crate::input::{
+use crate::config::{InvalidArg, RawValue, Trigger};
+use crate::dump::input::{
     InputChecker, TriggerInput, HEAP_STAT_FIELDS, MAX_HEAP_SPACES, MAX_RESOURCE_TYPES, MAX_SAMPLES,
     MAX_SAMPLE_KEYS, MAX_SESSION_KEYS, MAX_SESSION_KEY_CHARS, MAX_STRING_READ_BYTES,
     MEMORY_USAGE_FIELDS,
 };
-use crate::options::{InvalidArg, RawValue, Trigger};
 use crate::report::{AtTrigger, NamedNumbers};
 
 pub(super) fn invalid(e: InvalidArg) -> Error {
@@ -426,7 +426,7 @@ fn type_name(v: &Unknown) -> Result<String> {
 
 /// An options value read whole for validation: objects (down to `depth` levels) as
 /// their own enumerable keys and values, arrays as their items (at most
-/// `options::MAX_LIST_ITEMS`: more is not a list of triggers), strings whole, anything
+/// `config::MAX_LIST_ITEMS`: more is not a list of triggers), strings whole, anything
 /// else by its kind.
 pub(super) fn raw_tree(v: &Unknown, depth: u8) -> Result<RawValue> {
     match v.get_type()? {
@@ -434,7 +434,7 @@ pub(super) fn raw_tree(v: &Unknown, depth: u8) -> Result<RawValue> {
             // SAFETY: the value was checked to be an array (an object) just above.
             let arr = unsafe { v.cast::<Object>() }?;
             let len = arr.get_array_length()?;
-            if len as usize > crate::options::MAX_LIST_ITEMS {
+            if len as usize > crate::config::MAX_LIST_ITEMS {
                 return Ok(RawValue::Other("array"));
             }
             (0..len)

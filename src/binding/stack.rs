@@ -9,25 +9,25 @@ use napi_derive::napi;
 /// the worker ends with the process.
 #[napi(catch_unwind)]
 pub fn stack_helper_poll() -> f64 {
-    crate::stack_capture::poll() as f64
+    crate::recorder::stack_capture::poll() as f64
 }
 
 /// The helper's answer to request `generation`: `{"frames":[...]}` or `{"error":"..."}`.
 #[napi(catch_unwind)]
 pub fn stack_helper_deliver(generation: f64, answer: String) {
     if generation.is_finite() && generation >= 1.0 {
-        crate::stack_capture::deliver(generation as u64, &answer);
+        crate::recorder::stack_capture::deliver(generation as u64, &answer);
     }
 }
 
 /// The helper is running (`true`), or is not, and why.
 #[napi(catch_unwind)]
 pub fn stack_helper_state(running: bool, problem: Option<String>) {
-    crate::stack_capture::set_helper(running, problem);
+    crate::recorder::stack_capture::set_helper(running, problem);
 }
 
 /// The host's inspector is open (`inspector.url()` is set): a stall is then not captured.
 #[napi(catch_unwind)]
 pub fn stack_helper_debugged(open: bool) {
-    crate::stack_capture::set_debugged(open);
+    crate::recorder::stack_capture::set_debugged(open);
 }

@@ -159,7 +159,7 @@ impl ProbeRunner {
                     probe: name,
                     reason: format!(
                         "internal error (panic): {}",
-                        crate::background::panic_message(panic.as_ref())
+                        crate::dump::background::panic_message(panic.as_ref())
                     ),
                 });
                 None

@@ -11,7 +11,7 @@
 //!
 //! **Phase 1, unarmed** (a second dump before re-arming, a deleted directory, a platform or
 //! file system without `O_TMPFILE`) and **phase 2** write a named temporary file, created
-//! exclusively and never through a link, locked ([`crate::filelock`]) for as long as its writer
+//! exclusively and never through a link, locked ([`crate::writer::filelock`]) for as long as its writer
 //! needs it. Phase 1 skips fsync (it guards against the process dying, which the page
 //! cache survives); phase 2 fsyncs the file before the rename and the directory after it.
 //!
@@ -44,6 +44,7 @@ use std::path::{Path, PathBuf};
 
 pub mod armed;
 pub mod directory;
+pub mod filelock;
 pub mod names;
 pub mod retention;
 pub mod write;

@@ -79,7 +79,7 @@ pub fn name_pattern(prefix: &str, suffix: &str) -> String {
     format!(
         "^{}([A-Za-z0-9_]{{1,{}}})-(\\d{{4}}-\\d\\d-\\d\\dT\\d\\d-\\d\\d-\\d\\d-\\d{{3}}Z)-(0|[1-9]\\d{{0,8}})(?:\\.([2-9]|[1-9]\\d{{1,8}}))?{}$",
         esc(prefix),
-        crate::options::SESSION_SHORT_LEN,
+        crate::config::SESSION_SHORT_LEN,
         esc(suffix)
     )
 }
@@ -180,7 +180,7 @@ fn is_stamp(s: &str) -> bool {
 /// How a sweep may decide that a temporary file's writer no longer needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TempKind {
-    /// `L<token>`: its writer holds a lock on it ([`crate::filelock`]); free of the lock means abandoned.
+    /// `L<token>`: its writer holds a lock on it ([`crate::writer::filelock`]); free of the lock means abandoned.
     Locked,
     /// `A<token>` (the JS implementation) or `<pid>-<n>` (older versions): by age only.
     Aged,

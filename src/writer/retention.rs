@@ -12,8 +12,8 @@ use super::names::{
     is_recorder_name, parse_dump_name, parse_heap_name, parse_temp_name, DumpName, TempKind,
 };
 use super::write::FileId;
-use crate::filelock::try_lock;
 use crate::timefmt::UtcTime;
+use crate::writer::filelock::try_lock;
 
 /// An unlocked temporary file older than this is stale whoever wrote it: no write of
 /// ours takes anywhere near this long.

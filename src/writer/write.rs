@@ -368,7 +368,7 @@ fn create_locked_temp(dir: &Path, final_name: &str) -> Result<(PathBuf, File), W
     loop {
         let path = dir.join(temp_name(final_name));
         let f = create_exclusive(&path).map_err(|e| err("create temporary file", &path, e))?;
-        if crate::filelock::lock_new(&f, &path) {
+        if crate::writer::filelock::lock_new(&f, &path) {
             return Ok((path, f));
         }
         attempts += 1;

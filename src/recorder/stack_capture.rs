@@ -242,7 +242,7 @@ pub fn deliver(generation: u64, json: &str) {
             }
             Ok(frames)
         }
-        Ok(Delivered { error: Some(e), .. }) => Err(crate::options::truncate_chars(&e, 500).0),
+        Ok(Delivered { error: Some(e), .. }) => Err(crate::config::truncate_chars(&e, 500).0),
         Ok(_) => Err("the stack helper gave neither frames nor an error".to_string()),
         Err(e) => Err(format!("the stack helper's answer was not understood: {e}")),
     };

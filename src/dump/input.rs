@@ -6,7 +6,7 @@
 //! themselves being the wrong type) are argument errors, and those are raised by the
 //! binding before any slot is consumed.
 
-use crate::options::RawValue;
+use crate::config::RawValue;
 use crate::report::{AtTrigger, HeapSpace, NamedNumbers, NumberMap, SessionValue};
 
 /// `v8.getHeapStatistics()` keys, their camelCase names in the document, and whether
@@ -389,7 +389,7 @@ pub struct TriggerInput {
     pub watchdog: Option<crate::report::WatchdogInfo>,
 }
 
-pub use crate::options::truncate_chars;
+pub use crate::config::truncate_chars;
 
 #[cfg(test)]
 mod tests {

@@ -22,9 +22,9 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use crate::options::HeapSnapshotConfig;
+use crate::config::HeapSnapshotConfig;
+use crate::heap_snapshot::redact;
 use crate::report::Report;
-use crate::snapshot_redact;
 use crate::timefmt::UtcTime;
 use crate::writer::{self, FileId, LockedTemp};
 
@@ -661,13 +661,13 @@ pub fn finish_off_thread(
                 status: "failed",
                 error: Some(format!(
                     "internal error (panic): {}",
-                    crate::background::panic_message(panic.as_ref())
+                    crate::dump::background::panic_message(panic.as_ref())
                 )),
                 ..Default::default()
             });
         done(&dir, s);
     };
-    let job: crate::background::Job = Box::new(job);
+    let job: crate::dump::background::Job = Box::new(job);
     let slot = Arc::new(parking_lot::Mutex::new(Some(job)));
     let theirs = slot.clone();
     let spawned = std::thread::Builder::new()
@@ -679,7 +679,7 @@ pub fn finish_off_thread(
         });
     if spawned.is_err() {
         if let Some(job) = slot.lock().take() {
-            if let Err(job) = crate::background::submit(job) {
+            if let Err(job) = crate::dump::background::submit(job) {
                 job();
             }
         }
@@ -736,9 +736,9 @@ fn land(p: &mut Pending, s: &mut HeapSnapshotSection) -> Result<(), String> {
         let input = std::fs::File::open(&raw_path)
             .map_err(|e| format!("could not open {}: {e}", raw_path.display()))?;
         let mut out = LockedTemp::create(&p.dir, &p.heap_name).map_err(|e| e.to_string())?;
-        let stats = snapshot_redact::copy_snapshot(input, out.file(), true, p.config.max_bytes)
+        let stats = redact::copy_snapshot(input, out.file(), true, p.config.max_bytes)
             .map_err(|e| match e {
-                snapshot_redact::RedactError::TooLarge(_) => format!(
+                redact::RedactError::TooLarge(_) => format!(
                     "the redacted snapshot is larger than heapSnapshot.maxBytes ({} bytes); it was not kept",
                     p.config.max_bytes
                 ),
@@ -776,7 +776,7 @@ fn land(p: &mut Pending, s: &mut HeapSnapshotSection) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::Trigger;
+    use crate::config::Trigger;
     use crate::report::NumberMap;
 
     fn config() -> HeapSnapshotConfig {
@@ -808,7 +808,7 @@ mod tests {
             usage: Some(usage),
             ..Default::default()
         });
-        r.memory_limit = crate::collector::memory_limit(r.cgroup.as_ref(), r.system.as_ref());
+        r.memory_limit = crate::dump::phase2::memory_limit(r.cgroup.as_ref(), r.system.as_ref());
         r
     }
 
@@ -989,7 +989,7 @@ mod tests {
         );
         use std::io::Write;
         raw.file()
-            .write_all(snapshot_redact::tests::sample().as_bytes())
+            .write_all(redact::tests::sample().as_bytes())
             .unwrap();
         let ticket = state.add(Pending {
             raw: Some(raw),

@@ -18,6 +18,8 @@
 //! Length: about 730 lines of code and 240 of unit tests. The recorder and the watchdog
 //! share one thread loop and its ring, so they stay in one file with their tests.
 
+pub mod stack_capture;
+
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -29,7 +31,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use serde::Serialize;
 
-use crate::input::{HEAP_STAT_FIELDS, MEMORY_USAGE_FIELDS};
+use crate::dump::input::{HEAP_STAT_FIELDS, MEMORY_USAGE_FIELDS};
 use crate::probes::{cgroup, pressure, procfs, ProbeRoots};
 use crate::report::{AtTrigger, NumberMap, ProcessEnd, StackFrame};
 use crate::timefmt::UtcTime;
@@ -38,7 +40,7 @@ use crate::timefmt::UtcTime;
 /// so one session keeps at most twice this on disk: 4 MiB is about 10 hours of
 /// one-second samples.
 pub const RECORDER_MAX_BYTES: u64 = 4 * 1024 * 1024;
-pub use crate::options::{
+pub use crate::config::{
     RecorderConfig, WatchdogConfig, DEFAULT_INTERVAL_MS, DEFAULT_SAMPLES, DEFAULT_STALL_MS,
     MAX_INTERVAL_MS, MAX_SAMPLES, MIN_INTERVAL_MS,
 };
@@ -66,7 +68,7 @@ pub type ObservedValues = [f64; OBSERVED_LEN];
 /// `lib/contract.json` (`observedFigures.slots`), from which the JS writer is generated.
 pub fn observed_figure_keys() -> Vec<String> {
     // The same figures, in the same order, as a dump's input block.
-    crate::input::input_figure_keys()
+    crate::dump::input::input_figure_keys()
 }
 
 /// The last figures seen in the shared block, when they were first seen, and the
@@ -441,7 +443,7 @@ pub fn sample(
 /// The append-only recorder file of one process and session, rotated at
 /// [`RECORDER_MAX_BYTES`]. Its name is this process's alone
 /// (`recorder-<session8>-<pid>-<token>.jsonl`): it is created exclusively (never an
-/// existing file, link or FIFO), locked ([`crate::filelock`]) while open (so retention, in any
+/// existing file, link or FIFO), locked ([`crate::writer::filelock`]) while open (so retention, in any
 /// process, never removes it), and every file, the rotated ones included, starts with a
 /// `start` record.
 pub struct RecorderFile {
@@ -563,7 +565,7 @@ fn open_exclusive(path: &Path) -> std::io::Result<File> {
     if !f.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    if !crate::filelock::lock_new(&f, path) {
+    if !crate::writer::filelock::lock_new(&f, path) {
         // A retention pass took the new file's lock and removed it: a fresh name (the
         // caller retries on AlreadyExists).
         return Err(std::io::Error::new(

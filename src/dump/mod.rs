@@ -5,6 +5,12 @@
 //!
 //! Length: about 590 lines of code; the unit tests beside it take the file past 800.
 
+pub mod admission;
+pub mod background;
+pub mod facts;
+pub mod input;
+pub mod phase2;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -12,14 +18,14 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use crate::admission::{Admission, Clock, MonotonicClock, SessionLimits};
-use crate::collector::{self, Phase2Outcome, Phase2Plan};
-use crate::input::TriggerInput;
-use crate::options::{short_session_id, DumperConfig, Trigger};
+use crate::config::{short_session_id, DumperConfig, Trigger};
+use crate::dump::admission::{Admission, Clock, MonotonicClock, SessionLimits};
+use crate::dump::input::TriggerInput;
+use crate::dump::phase2::{Phase2Outcome, Phase2Plan};
+use crate::heap_snapshot::take::HeapState;
 use crate::probes::ProbeRoots;
 use crate::recorder;
 use crate::report::{Collection, DirectoryNote, Report, RuntimeInfo, SCHEMA_VERSION};
-use crate::snapshot_take::HeapState;
 use crate::timefmt::UtcTime;
 use crate::writer::{self, Durability};
 
@@ -57,7 +63,7 @@ pub struct Dumper {
     /// The first dump's growth point, for growth attribution across this process's dumps.
     first_point: Arc<Mutex<Option<crate::analysis::GrowthPoint>>>,
     /// The watchdog's stack request, asked before its phase 1 and answered in its phase 2.
-    stack_ticket: Mutex<Option<crate::stack_capture::Ticket>>,
+    stack_ticket: Mutex<Option<crate::recorder::stack_capture::Ticket>>,
     /// Why no stack helper can serve this dumper (set by the package entry).
     stack_problem: Mutex<Option<String>>,
 }
@@ -131,12 +137,12 @@ impl Dumper {
                 let callback = done(&meta);
                 let job = move || {
                     let dir = plan.dir.clone();
-                    callback(&dir, collector::run_phase2_guarded(*plan));
+                    callback(&dir, phase2::run_phase2_guarded(*plan));
                 };
                 match on {
                     Phase2On::ThisThread => job(),
                     Phase2On::Background => {
-                        if let Err(job) = crate::background::submit(Box::new(job)) {
+                        if let Err(job) = crate::dump::background::submit(Box::new(job)) {
                             // No background thread could be started (out of threads or
                             // memory): this thread pays for one phase 2 rather than lose it.
                             job();
@@ -159,7 +165,7 @@ impl Dumper {
         // the process's start time (one read of /proc/self/stat, then kept).
         crate::report::process_start_ms();
         // ...and the thread phase 2 runs on (created on the JS thread otherwise).
-        crate::background::start();
+        crate::dump::background::start();
         self.prepare_directory();
         self.start_recorder()?;
         if self.problem().is_none() {
@@ -551,7 +557,7 @@ impl Dumper {
     ) -> (DumpStart, Option<Phase2Outcome>) {
         match self.begin(trigger, input) {
             DumpStart::Written { meta, plan } => {
-                let outcome = collector::run_phase2((*plan).clone());
+                let outcome = phase2::run_phase2((*plan).clone());
                 (DumpStart::Written { meta, plan }, Some(outcome))
             }
             other => (other, None),
@@ -581,7 +587,7 @@ impl recorder::Host for Dumper {
             )
             .ok();
             let sys = crate::probes::system::read().ok();
-            collector::memory_limit(cg.as_ref(), sys.as_ref()).map(|l| l.effective_limit_bytes)
+            phase2::memory_limit(cg.as_ref(), sys.as_ref()).map(|l| l.effective_limit_bytes)
         })
     }
 
@@ -615,8 +621,8 @@ impl recorder::Host for Dumper {
         let capture = self.config.watchdog.is_some_and(|w| w.capture_stack);
         if capture {
             let ticket = match self.stack_problem.lock().as_deref() {
-                Some(p) => crate::stack_capture::Ticket::unavailable(p),
-                None => crate::stack_capture::request(),
+                Some(p) => crate::recorder::stack_capture::Ticket::unavailable(p),
+                None => crate::recorder::stack_capture::request(),
             };
             *self.stack_ticket.lock() = Some(ticket);
         }
@@ -635,7 +641,7 @@ impl recorder::Host for Dumper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::{validate, RawOptions, RawValue};
+    use crate::config::{validate, RawOptions, RawValue};
     use crate::report::{AtTrigger, NumberMap};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
@@ -719,7 +725,7 @@ mod tests {
         assert_eq!(p1["inputWarnings"][0], "w");
         assert_eq!(p1["runtime"]["appVersion"], "app 1");
         assert!(p1.get("process").is_none());
-        let out = collector::run_phase2(*plan);
+        let out = phase2::run_phase2(*plan);
         assert!(out.complete, "{out:?}");
         let p2 = read(&meta.file_path);
         assert_eq!(p2["collectionComplete"], true);

@@ -420,8 +420,8 @@ pub struct DumperConfig {
     pub app_version: Option<String>,
     pub suggestions: Suggestions,
     /// The flight recorder; also started (with defaults) when only a watchdog is asked for.
-    pub recorder: Option<crate::options::RecorderConfig>,
-    pub watchdog: Option<crate::options::WatchdogConfig>,
+    pub recorder: Option<crate::config::RecorderConfig>,
+    pub watchdog: Option<crate::config::WatchdogConfig>,
     /// When phase 2 reads `/proc/self/smaps_rollup` (a page-table walk).
     pub smaps_rollup: SmapsRollupPolicy,
     /// The host supplied its own millisecond clock (`options.now`).
@@ -540,15 +540,15 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
                 "neither",
             ));
         }
-        Some(crate::options::WatchdogConfig {
+        Some(crate::config::WatchdogConfig {
             rss_ratio,
             rss_bytes,
             stall_ms: integer(
                 &raw.watchdog_stall_ms,
                 "options.watchdog.stallMs",
-                crate::options::MIN_INTERVAL_MS,
-                crate::options::MAX_INTERVAL_MS,
-                crate::options::DEFAULT_STALL_MS,
+                crate::config::MIN_INTERVAL_MS,
+                crate::config::MAX_INTERVAL_MS,
+                crate::config::DEFAULT_STALL_MS,
             )?,
             capture_stack: match &raw.watchdog_capture_stack {
                 RawValue::Missing | RawValue::Other("null") => false,
@@ -566,20 +566,20 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
         None
     };
     let recorder = if raw.recorder || watchdog.is_some() {
-        let d = crate::options::RecorderConfig::default();
-        Some(crate::options::RecorderConfig {
+        let d = crate::config::RecorderConfig::default();
+        Some(crate::config::RecorderConfig {
             interval_ms: integer(
                 &raw.recorder_interval_ms,
                 "options.recorder.intervalMs",
-                crate::options::MIN_INTERVAL_MS,
-                crate::options::MAX_INTERVAL_MS,
+                crate::config::MIN_INTERVAL_MS,
+                crate::config::MAX_INTERVAL_MS,
                 d.interval_ms,
             )?,
             samples: integer(
                 &raw.recorder_samples,
                 "options.recorder.samples",
                 1,
-                crate::options::MAX_SAMPLES as u64,
+                crate::config::MAX_SAMPLES as u64,
                 d.samples as u64,
             )? as u32,
         })
@@ -1077,7 +1077,7 @@ mod tests {
             ..base()
         })
         .unwrap();
-        assert_eq!(c.recorder, Some(crate::options::RecorderConfig::default()));
+        assert_eq!(c.recorder, Some(crate::config::RecorderConfig::default()));
         // A watchdog alone starts the recorder with its defaults.
         let (c, _) = validate(&RawOptions {
             watchdog: true,

@@ -4,11 +4,15 @@
 //! contract::` regenerates it and fails when the committed file was stale, so a changed
 //! threshold or string here fails a test until the file is regenerated and committed.
 
+pub(crate) mod goldens;
+mod layering;
+pub(crate) mod schema;
+
 use serde_json::{json, Value};
 
 use crate::analysis as a;
-use crate::input as i;
-use crate::options as o;
+use crate::config as o;
+use crate::dump::input as i;
 use crate::recorder as r;
 use crate::writer as w;
 
@@ -75,8 +79,8 @@ pub fn contract() -> Value {
                 "recorderSamples": r::DEFAULT_SAMPLES,
                 "watchdogStallMs": r::DEFAULT_STALL_MS,
                 "heapSnapshotMaxBytes": o::DEFAULT_HEAP_SNAPSHOT_MAX_BYTES,
-                "allocationSamplingIntervalBytes": crate::allocation::DEFAULT_SAMPLING_INTERVAL_BYTES,
-                "allocationMaxSites": crate::allocation::DEFAULT_MAX_SITES,
+                "allocationSamplingIntervalBytes": crate::allocation_profile::DEFAULT_SAMPLING_INTERVAL_BYTES,
+                "allocationMaxSites": crate::allocation_profile::DEFAULT_MAX_SITES,
             },
             "limits": {
                 "maxDumpsPerSession": o::MAX_DUMPS_PER_SESSION_LIMIT,
@@ -89,14 +93,14 @@ pub fn contract() -> Value {
                 "maxSamples": r::MAX_SAMPLES,
                 "heapSnapshotsPerSession": o::MAX_HEAP_SNAPSHOTS_PER_SESSION,
                 "minHeapSnapshotBytes": o::MIN_HEAP_SNAPSHOT_BYTES,
-                "minAllocationSamplingIntervalBytes": crate::allocation::MIN_SAMPLING_INTERVAL_BYTES,
-                "maxAllocationSamplingIntervalBytes": crate::allocation::MAX_SAMPLING_INTERVAL_BYTES,
-                "maxAllocationSites": crate::allocation::MAX_SITES,
-                "allocationPathFrames": crate::allocation::MAX_PATH_FRAMES,
-                "allocationFunctionChars": crate::allocation::MAX_FUNCTION_CHARS,
-                "allocationScriptChars": crate::allocation::MAX_SCRIPT_CHARS,
-                "allocationMinFreeHeapBytes": crate::allocation::MIN_FREE_HEAP_BYTES,
-                "allocationMaxDumpBytes": crate::allocation::MAX_DUMP_BYTES,
+                "minAllocationSamplingIntervalBytes": crate::allocation_profile::MIN_SAMPLING_INTERVAL_BYTES,
+                "maxAllocationSamplingIntervalBytes": crate::allocation_profile::MAX_SAMPLING_INTERVAL_BYTES,
+                "maxAllocationSites": crate::allocation_profile::MAX_SITES,
+                "allocationPathFrames": crate::allocation_profile::MAX_PATH_FRAMES,
+                "allocationFunctionChars": crate::allocation_profile::MAX_FUNCTION_CHARS,
+                "allocationScriptChars": crate::allocation_profile::MAX_SCRIPT_CHARS,
+                "allocationMinFreeHeapBytes": crate::allocation_profile::MIN_FREE_HEAP_BYTES,
+                "allocationMaxDumpBytes": crate::allocation_profile::MAX_DUMP_BYTES,
             },
             "sessionShortLen": o::SESSION_SHORT_LEN,
             "noSessionShort": o::NO_SESSION_SHORT,
@@ -134,11 +138,11 @@ pub fn contract() -> Value {
             "maxResourceTypes": i::MAX_RESOURCE_TYPES,
         },
         "dumpInput": {
-            "maskSlot": crate::input::INPUT_MASK_SLOT,
-            "slots": crate::input::input_figure_keys(),
-            "spaceCountSlot": crate::input::input_space_count_slot(),
-            "spaceFields": crate::input::HEAP_SPACE_FIELDS.iter().map(|f| f.0).collect::<Vec<_>>(),
-            "maxSpaces": crate::input::MAX_HEAP_SPACES,
+            "maskSlot": crate::dump::input::INPUT_MASK_SLOT,
+            "slots": crate::dump::input::input_figure_keys(),
+            "spaceCountSlot": crate::dump::input::input_space_count_slot(),
+            "spaceFields": crate::dump::input::HEAP_SPACE_FIELDS.iter().map(|f| f.0).collect::<Vec<_>>(),
+            "maxSpaces": crate::dump::input::MAX_HEAP_SPACES,
         },
         "observedFigures": {
             "generationSlot": 0,
@@ -163,9 +167,9 @@ pub fn contract() -> Value {
             "recorderMaxBytes": r::RECORDER_MAX_BYTES,
         },
         "stackCapture": {
-            "budgetMs": crate::stack_capture::BUDGET_MS,
-            "pollMs": crate::stack_capture::POLL_MS,
-            "maxFrames": crate::stack_capture::MAX_FRAMES,
+            "budgetMs": crate::recorder::stack_capture::BUDGET_MS,
+            "pollMs": crate::recorder::stack_capture::POLL_MS,
+            "maxFrames": crate::recorder::stack_capture::MAX_FRAMES,
         },
         "analysis": {
             "thresholds": {

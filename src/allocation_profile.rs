@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::report::AllocationProfileSection;
 use crate::writer;
 
-pub use crate::options::{
+pub use crate::config::{
     AllocationProfileConfig, DEFAULT_MAX_SITES, DEFAULT_SAMPLING_INTERVAL_BYTES,
     MAX_FUNCTION_CHARS, MAX_PATH_FRAMES, MAX_SAMPLING_INTERVAL_BYTES, MAX_SCRIPT_CHARS, MAX_SITES,
     MIN_FREE_HEAP_BYTES, MIN_SAMPLING_INTERVAL_BYTES,

@@ -13,11 +13,11 @@ use schemars::generate::SchemaSettings;
 use schemars::{json_schema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
-use crate::input::{
+use crate::config::{Trigger, SESSION_SHORT_LEN};
+use crate::dump::input::{
     HEAP_SPACE_FIELDS, HEAP_STAT_FIELDS, MAX_HEAP_SPACES, MAX_SESSION_KEYS, MAX_SESSION_KEY_CHARS,
     MAX_SESSION_STRING_CHARS, MAX_SPACE_NAME_CHARS, MEMORY_USAGE_FIELDS,
 };
-use crate::options::{Trigger, SESSION_SHORT_LEN};
 use crate::report::{Report, SCHEMA_VERSION};
 
 /// Top-level sections only phase 2 writes: absent while `collectionComplete` is false.
@@ -117,8 +117,8 @@ pub fn active_resources(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "object",
         "description": "process.getActiveResourcesInfo() counted by type",
-        "maxProperties": crate::input::MAX_RESOURCE_TYPES,
-        "propertyNames": {"maxLength": crate::input::MAX_NAME_CHARS},
+        "maxProperties": crate::dump::input::MAX_RESOURCE_TYPES,
+        "propertyNames": {"maxLength": crate::dump::input::MAX_NAME_CHARS},
         "additionalProperties": {"type": "number", "minimum": 0}
     })
 }
@@ -127,11 +127,11 @@ pub fn samples(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "array",
         "description": "The host's own recent samples, oldest first, as passed to dump()",
-        "maxItems": crate::input::MAX_SAMPLES,
+        "maxItems": crate::dump::input::MAX_SAMPLES,
         "items": {
             "type": "object",
-            "maxProperties": crate::input::MAX_SAMPLE_KEYS,
-            "propertyNames": {"maxLength": crate::input::MAX_NAME_CHARS},
+            "maxProperties": crate::dump::input::MAX_SAMPLE_KEYS,
+            "propertyNames": {"maxLength": crate::dump::input::MAX_NAME_CHARS},
             "additionalProperties": {"type": "number"}
         }
     })

@@ -7,8 +7,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::accounting::{self, MemoryAccounting};
+use crate::analysis::accounting::{self, MemoryAccounting};
 use crate::analysis::{self, Facts, GrowthPoint};
+use crate::heap_snapshot::take::{HeapSnapshotSection, HeapState, Pending};
 use crate::probes::cgroup::{self, CgroupInfo};
 use crate::probes::malloc::{self, MallocStats};
 use crate::probes::pressure::{self, Psi};
@@ -17,7 +18,6 @@ use crate::probes::system::SystemInfo;
 use crate::probes::tree::{self, ProcessTree, TreeLimits, TreeProcess};
 use crate::probes::{platform, portable, procfs, rusage, system, ProbeRoots, ProbeRunner};
 use crate::report::{ProcessSection, Report};
-use crate::snapshot_take::{HeapSnapshotSection, HeapState, Pending};
 use crate::timefmt::UtcTime;
 use crate::writer::{self, FileId, RetentionReport};
 
@@ -45,7 +45,7 @@ pub struct Phase2Plan {
     /// dumps' growth attribution; phase 2 fills it when empty.
     pub first_point: Option<std::sync::Arc<parking_lot::Mutex<Option<GrowthPoint>>>>,
     /// The watchdog's stack request: answered (or given up) before the document is written.
-    pub stack: Option<crate::stack_capture::Ticket>,
+    pub stack: Option<crate::recorder::stack_capture::Ticket>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -495,7 +495,7 @@ pub fn memory_limit_from(
 /// twins), with the growth points across this process's dumps.
 pub fn facts(report: &Report, growth_points: Vec<GrowthPoint>) -> Facts {
     let doc = serde_json::to_value(report).unwrap_or(serde_json::Value::Null);
-    let mut f = crate::facts::facts_from_document(&doc);
+    let mut f = crate::dump::facts::facts_from_document(&doc);
     f.growth_points = growth_points;
     f
 }
@@ -583,7 +583,7 @@ pub fn run_phase2_guarded(plan: Phase2Plan) -> Phase2Outcome {
             complete: false,
             error: Some(format!(
                 "phase 2: internal error (panic): {}; the phase-1 document is left in place",
-                crate::background::panic_message(panic.as_ref())
+                crate::dump::background::panic_message(panic.as_ref())
             )),
             retention: RetentionReport::default(),
             swept_temps: writer::sweep_stale_temps(&dir),
