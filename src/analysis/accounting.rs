@@ -155,7 +155,7 @@ fn bytes(v: Option<f64>) -> Option<u64> {
     v.filter(|v| v.is_finite() && *v >= 0.0).map(|v| v as u64)
 }
 
-/// The host's figures the accounting uses (the collector takes them from `atTrigger`).
+/// The host's figures the accounting uses (phase 2 takes them from `atTrigger`: `dump::enrich::host_figures`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostFigures {
     pub total_physical_size: Option<f64>,

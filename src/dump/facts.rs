@@ -1,5 +1,5 @@
 //! The figures the analysis reads, taken from a document: the one mapping, used by phase 2
-//! on the document it has just filled (`phase2::facts`) and twinned by the JS
+//! on the document it has just filled (`enrich::facts`) and twinned by the JS
 //! fallback's `lib/facts.js`. `tests/fixtures/golden/facts.json` (written by `cargo test
 //! facts::`) holds documents and their facts for the twin.
 
@@ -129,7 +129,8 @@ pub fn facts_json(f: &Facts) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dump::phase2::{enrich, Collected};
+    use crate::dump::collect::Collected;
+    use crate::dump::enrich::enrich;
     use crate::probes::cgroup::{CgroupEvents, CgroupInfo};
     use crate::probes::system::SystemInfo;
     use crate::probes::tree::{ProcessTree, TreeProcess};

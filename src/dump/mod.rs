@@ -3,18 +3,25 @@
 //! then phase 2 (the enriched replace, retention and the temp sweep) where the caller
 //! asks, with its outcome handed to the caller's callback.
 //!
-//! Length: about 590 lines of code; the unit tests beside it take the file past 800.
+//! - [`phase1`]: admission, then the complete phase-1 document, written before the call
+//!   returns (`Dumper::begin`);
+//! - [`phase2`]: the enriched replace, off the caller's thread (`run_phase2`), with the
+//!   probes it reads through ([`collect`]) and what it derives from them ([`enrich`]);
+//! - [`background`]: the one thread phase 2 runs on; [`admission`]: the cap and cooldown;
+//!   [`input`]: what the host passes; [`facts`]: the figures the analysis reads.
 
 pub mod admission;
 pub mod background;
+pub mod collect;
+pub mod enrich;
 pub mod facts;
 pub mod input;
+pub mod phase1;
 pub mod phase2;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use parking_lot::Mutex;
 
@@ -25,9 +32,9 @@ use crate::dump::phase2::{Phase2Outcome, Phase2Plan};
 use crate::heap_snapshot::take::HeapState;
 use crate::probes::ProbeRoots;
 use crate::recorder;
-use crate::report::{Collection, DirectoryNote, Report, RuntimeInfo, SCHEMA_VERSION};
+use crate::report::RuntimeInfo;
 use crate::timefmt::UtcTime;
-use crate::writer::{self, Durability};
+use crate::writer;
 
 pub use crate::writer::ArmSlot;
 
@@ -378,177 +385,6 @@ impl Dumper {
         }
     }
 
-    /// Phase 1: reserve the slot, then write the complete phase-1 document.
-    /// Admission and phase 1 only; [`Dumper::dump`] is the entry point.
-    pub fn begin(&self, trigger: Trigger, input: TriggerInput) -> DumpStart {
-        let started = Instant::now();
-        if let Some(problem) = self.problem() {
-            return DumpStart::Refused {
-                error: problem.to_string(),
-            };
-        }
-        if self.is_closed() {
-            return DumpStart::Skipped(Admission::Closed);
-        }
-        let (dump_number, short_id, mut tightened_from) = {
-            let mut st = self.state.lock();
-            let now = self.clock.now_ms();
-            let admission = match trigger {
-                Trigger::Watchdog => st.watchdog_limits.try_reserve(now),
-                _ => st.limits.try_reserve(now),
-            };
-            match admission {
-                Admission::Granted(_) => {
-                    st.numbered += 1;
-                    (st.numbered, st.short_id.clone(), st.tightened_from.take())
-                }
-                other => return DumpStart::Skipped(other),
-            }
-        };
-        crate::test_hooks::check("phase1");
-        let now = UtcTime::now();
-        let dir = self.config.directory.clone();
-        let base_name = writer::dump_file_name(&short_id, &now, dump_number);
-        let mut meta = DumpMeta {
-            file_path: dir.join(&base_name),
-            trigger: trigger.as_str(),
-            dump_number,
-        };
-        let mut report = Report {
-            schema_version: SCHEMA_VERSION,
-            trigger: trigger.as_str(),
-            dump_number,
-            session_id: short_id,
-            pid: std::process::id(),
-            process_start_ms: crate::report::process_start_ms(),
-            timestamp: now.iso8601(),
-            collection_complete: false,
-            at_trigger: input.at_trigger,
-            session: input.session,
-            suggestion: self
-                .config
-                .suggestions
-                .for_trigger(trigger)
-                .map(str::to_string),
-            runtime: self.runtime.clone(),
-            input_warnings: input.warnings,
-            samples: input.samples,
-            directory: None,
-            history: self.recorder.as_ref().map(|r| r.history()),
-            watchdog: input.watchdog,
-            process: None,
-            system: None,
-            memory_limit: None,
-            cgroup: None,
-            pressure: None,
-            job_object: None,
-            process_tree: None,
-            memory_accounting: None,
-            analysis: None,
-            heap_snapshot: None,
-            allocation_profile: None,
-            collection: Collection::default(),
-        };
-        // The directory first, so that a loose one is tightened (and this document says
-        // so) before anything lands in it. If it was deleted or replaced since the file
-        // was armed, the armed file is dropped: the unarmed path recreates it.
-        let mut armed = self.arm.take();
-        let secured = match writer::secure_dir(&dir) {
-            Ok(t) => Ok(t),
-            Err(_) => {
-                armed = None;
-                writer::prepare_dir(&dir)
-            }
-        };
-        match secured {
-            Ok(now_tightened) => tightened_from = now_tightened.or(tightened_from),
-            Err(e) => {
-                self.keep_tightened_note(tightened_from);
-                return DumpStart::Failed {
-                    meta,
-                    error: format!("phase 1: {e}"),
-                };
-            }
-        }
-        report.directory = tightened_from.map(|m| DirectoryNote {
-            tightened_from: format!("{m:o}"),
-        });
-        let landed = match armed {
-            // Armed: serialize into the reserved buffer, one write, one link.
-            Some(mut armed) => {
-                report.collection.phase1_micros = started.elapsed().as_micros() as u64;
-                report.collection.phase1_path = "armed";
-                armed.buf.clear();
-                report.write_json(&mut armed.buf);
-                self.arm.fit(armed.buf.len());
-                let landed = match armed.land(&base_name) {
-                    Ok(l) => Ok(l),
-                    // The directory was deleted or replaced, the link failed: the
-                    // unarmed path, with the same bytes.
-                    Err(_) => writer::prepare_dir(&dir).and_then(|_| {
-                        report.collection.phase1_path = "unarmed";
-                        armed.buf.clear();
-                        report.write_json(&mut armed.buf);
-                        writer::write_new(&dir, &base_name, &armed.buf, Durability::ProcessCrash)
-                    }),
-                };
-                // Closed and its buffer reused by the re-arming, off the JS thread.
-                self.arm.retire(armed);
-                landed
-            }
-            None => {
-                report.collection.phase1_micros = started.elapsed().as_micros() as u64;
-                report.collection.phase1_path = "unarmed";
-                let mut bytes = Vec::with_capacity(8192);
-                report.write_json(&mut bytes);
-                self.arm.fit(bytes.len());
-                writer::write_new(&dir, &base_name, &bytes, Durability::ProcessCrash)
-            }
-        };
-        let landed = match landed {
-            Ok(l) => l,
-            Err(e) => {
-                self.keep_tightened_note(tightened_from);
-                return DumpStart::Failed {
-                    meta,
-                    error: format!("phase 1: {e}"),
-                };
-            }
-        };
-        meta.file_path = landed.path.clone();
-        // The phase-2 document carries the full phase-1 time, write included.
-        report.collection.phase1_micros = started.elapsed().as_micros() as u64;
-        DumpStart::Written {
-            meta,
-            plan: Box::new(Phase2Plan {
-                dir,
-                final_name: landed.name,
-                file_id: landed.id,
-                report,
-                max_files: self.config.max_files,
-                roots: self.roots.clone(),
-                arm: Some(self.arm.clone()),
-                smaps_rollup: self.config.smaps_rollup,
-                mallinfo: self.config.mallinfo,
-                heap: self.heap.clone(),
-                heap_session: self.heap.as_ref().map_or(0, |h| h.session()),
-                first_point: Some(self.first_point.clone()),
-                stack: match trigger {
-                    Trigger::Watchdog => self.stack_ticket.lock().take(),
-                    _ => None,
-                },
-            }),
-        }
-    }
-
-    /// A document that could not be written leaves the note for the next one.
-    fn keep_tightened_note(&self, tightened_from: Option<u32>) {
-        if tightened_from.is_some() {
-            let mut st = self.state.lock();
-            st.tightened_from = st.tightened_from.or(tightened_from);
-        }
-    }
-
     /// Both phases on the calling thread (tests and tools).
     pub fn dump_blocking(
         &self,
@@ -587,7 +423,7 @@ impl recorder::Host for Dumper {
             )
             .ok();
             let sys = crate::probes::system::read().ok();
-            phase2::memory_limit(cg.as_ref(), sys.as_ref()).map(|l| l.effective_limit_bytes)
+            enrich::memory_limit(cg.as_ref(), sys.as_ref()).map(|l| l.effective_limit_bytes)
         })
     }
 
@@ -639,241 +475,4 @@ impl recorder::Host for Dumper {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{validate, RawOptions, RawValue};
-    use crate::report::{AtTrigger, NumberMap};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Arc;
-
-    #[derive(Clone, Default)]
-    struct FakeClock(Arc<AtomicU64>);
-    impl Clock for FakeClock {
-        fn now_ms(&self) -> u64 {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
-
-    fn dir(tag: &str) -> PathBuf {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let d = std::env::temp_dir().join(format!(
-            "mdd-dumper-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&d);
-        d
-    }
-
-    fn dumper(d: &std::path::Path, max: f64, cooldown: f64, clock: FakeClock) -> Dumper {
-        let (config, sid) = validate(&RawOptions {
-            directory: RawValue::Text(d.display().to_string()),
-            session_id: RawValue::Text("sess-1234-5678".into()),
-            max_dumps_per_session: RawValue::Number(max),
-            cooldown_ms: RawValue::Number(cooldown),
-            max_files: RawValue::Number(2.0),
-            ..Default::default()
-        })
-        .unwrap();
-        Dumper::with_parts(
-            config,
-            &sid,
-            RuntimeInfo::new("20.0.0".into(), Some(9), Some("app 1".into())),
-            ProbeRoots::default(),
-            Box::new(clock),
-        )
-    }
-
-    fn input(rss: f64) -> TriggerInput {
-        TriggerInput {
-            at_trigger: AtTrigger {
-                memory_usage: NumberMap(vec![("rss", Some(rss))]),
-                ..Default::default()
-            },
-            session: vec![],
-            warnings: vec!["w".into()],
-            samples: None,
-            watchdog: None,
-        }
-    }
-
-    fn read(p: &std::path::Path) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn phase1_then_phase2_replace() {
-        let d = dir("phases");
-        let clock = FakeClock::default();
-        let dm = dumper(&d, 3.0, 1000.0, clock.clone());
-        let DumpStart::Written { meta, plan } = dm.begin(Trigger::Hard, input(123.0)) else {
-            panic!("expected a write")
-        };
-        assert_eq!(meta.dump_number, 1);
-        let name = meta
-            .file_path
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
-        assert!(name.starts_with("memory-sess1234-"), "{name}");
-        let p1 = read(&meta.file_path);
-        assert_eq!(p1["collectionComplete"], false);
-        assert_eq!(p1["sessionId"], "sess1234");
-        assert_eq!(p1["atTrigger"]["memoryUsage"]["rss"], 123);
-        assert_eq!(p1["inputWarnings"][0], "w");
-        assert_eq!(p1["runtime"]["appVersion"], "app 1");
-        assert!(p1.get("process").is_none());
-        let out = phase2::run_phase2(*plan);
-        assert!(out.complete, "{out:?}");
-        let p2 = read(&meta.file_path);
-        assert_eq!(p2["collectionComplete"], true);
-        assert_eq!(
-            p2["atTrigger"], p1["atTrigger"],
-            "phase 2 keeps the crisis figures"
-        );
-        assert_eq!(p2["timestamp"], p1["timestamp"]);
-        #[cfg(target_os = "linux")]
-        {
-            assert!(p2["process"]["status"]["vmRss"].as_u64().unwrap() > 0);
-            let split = &p2["process"]["rssSplit"];
-            assert!(split["anon"]["bytes"].as_u64().unwrap() > 0, "{split}");
-            assert_eq!(split["anon"]["source"], "status:RssAnon");
-            assert_eq!(split["swap"]["source"], "status:VmSwap");
-            // A test binary is far below the default threshold: smaps_rollup is read.
-            assert!(p2["process"]["smapsRollup"]["rss"].as_u64().unwrap() > 0);
-            assert_eq!(split["pss"]["source"], "smaps_rollup:Pss");
-            assert!(p2["process"]["openFds"].as_u64().unwrap() > 0);
-            assert_eq!(
-                p2["collection"]["failedProbes"].as_array().unwrap().len(),
-                0,
-                "{p2}"
-            );
-        }
-        assert!(p2["system"]["totalMemory"].as_u64().unwrap() > 0);
-        assert!(p2["collection"]["phase2Millis"].as_f64().unwrap() >= 0.0);
-    }
-
-    #[test]
-    fn cap_cooldown_and_reset() {
-        let d = dir("limits");
-        let clock = FakeClock::default();
-        let dm = dumper(&d, 2.0, 1000.0, clock.clone());
-        assert!(matches!(
-            dm.begin(Trigger::Hard, input(1.0)),
-            DumpStart::Written { .. }
-        ));
-        assert!(matches!(
-            dm.begin(Trigger::Critical, input(1.0)),
-            DumpStart::Skipped(Admission::CoolingDown { remaining_ms: 1000 })
-        ));
-        clock.0.store(1000, Ordering::SeqCst);
-        assert!(matches!(
-            dm.begin(Trigger::Critical, input(1.0)),
-            DumpStart::Written { .. }
-        ));
-        clock.0.store(5000, Ordering::SeqCst);
-        assert!(matches!(
-            dm.begin(Trigger::Hard, input(1.0)),
-            DumpStart::Skipped(Admission::CapReached)
-        ));
-        assert_eq!(dm.dump_count(), 2);
-        dm.reset_for_new_session(Some("next/../session"));
-        assert_eq!(dm.dump_count(), 0);
-        assert_eq!(dm.session_short_id(), "nextsess");
-        let DumpStart::Written { meta, .. } = dm.begin(Trigger::Manual, input(1.0)) else {
-            panic!()
-        };
-        assert!(meta
-            .file_path
-            .to_str()
-            .unwrap()
-            .contains("memory-nextsess-"));
-        assert_eq!(read(&meta.file_path)["suggestion"], serde_json::Value::Null);
-    }
-
-    #[test]
-    fn failed_write_keeps_the_slot() {
-        let parent = dir("failed");
-        std::fs::write(&parent, b"a file, not a directory").unwrap();
-        let dm = dumper(&parent.join("diag"), 3.0, 0.0, FakeClock::default());
-        match dm.begin(Trigger::Hard, input(1.0)) {
-            DumpStart::Failed { meta, error } => {
-                assert_eq!(meta.dump_number, 1);
-                assert!(
-                    error.starts_with("phase 1: could not create diagnostics directory"),
-                    "{error}"
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(dm.dump_count(), 1);
-    }
-
-    #[test]
-    fn unusable_directory_refuses_every_dump_without_a_slot() {
-        let parent = dir("problem");
-        std::fs::write(&parent, b"a file, not a directory").unwrap();
-        let dm = dumper(&parent, 3.0, 0.0, FakeClock::default());
-        dm.prepare_directory();
-        let problem = dm.problem().unwrap().to_string();
-        assert!(problem.contains("not a directory"), "{problem}");
-        for _ in 0..5 {
-            match dm.begin(Trigger::Hard, input(1.0)) {
-                DumpStart::Refused { error } => assert_eq!(error, problem),
-                other => panic!("{other:?}"),
-            }
-        }
-        assert_eq!(dm.dump_count(), 0);
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn loose_directory_is_tightened_and_the_first_dump_says_so() {
-        use std::os::unix::fs::PermissionsExt;
-        let d = dir("loose");
-        std::fs::create_dir(&d).unwrap();
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o775)).unwrap();
-        let dm = dumper(&d, 3.0, 0.0, FakeClock::default());
-        dm.prepare_directory();
-        assert_eq!(dm.problem(), None);
-        let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o7777;
-        assert_eq!(mode, 0o700);
-        let DumpStart::Written { meta, .. } = dm.begin(Trigger::Hard, input(1.0)) else {
-            panic!()
-        };
-        assert_eq!(read(&meta.file_path)["directory"]["tightenedFrom"], "775");
-        let DumpStart::Written { meta, .. } = dm.begin(Trigger::Hard, input(1.0)) else {
-            panic!()
-        };
-        assert!(read(&meta.file_path).get("directory").is_none());
-    }
-
-    #[test]
-    fn closed_dumper_skips() {
-        let d = dir("closed");
-        let dm = dumper(&d, 3.0, 0.0, FakeClock::default());
-        dm.close("close");
-        assert!(matches!(
-            dm.begin(Trigger::Hard, input(1.0)),
-            DumpStart::Skipped(Admission::Closed)
-        ));
-        assert_eq!(dm.dump_count(), 0);
-    }
-
-    #[test]
-    fn retention_keeps_max_files() {
-        let d = dir("retention");
-        let clock = FakeClock::default();
-        let dm = dumper(&d, 10.0, 0.0, clock.clone());
-        for i in 0..5 {
-            clock.0.store(i * 10, Ordering::SeqCst);
-            let (_, out) = dm.dump_blocking(Trigger::Hard, input(1.0));
-            assert!(out.unwrap().complete);
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        let n = std::fs::read_dir(&d).unwrap().count();
-        assert_eq!(n, 2);
-    }
-}
+mod tests;

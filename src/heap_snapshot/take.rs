@@ -808,7 +808,7 @@ mod tests {
             usage: Some(usage),
             ..Default::default()
         });
-        r.memory_limit = crate::dump::phase2::memory_limit(r.cgroup.as_ref(), r.system.as_ref());
+        r.memory_limit = crate::dump::enrich::memory_limit(r.cgroup.as_ref(), r.system.as_ref());
         r
     }
 
