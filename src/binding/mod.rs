@@ -379,7 +379,7 @@ impl MemoryDiagnosticsDumper {
     /// it no name, the kernel frees it with the process). Returns how many it removed.
     #[napi(catch_unwind)]
     pub fn discard_raw_snapshots() -> u32 {
-        crate::heap_snapshot::take::discard_named_raw_files()
+        crate::heap_snapshot::raw_file::discard_named_raw_files()
     }
 
     /// Internal (the package's entry calls it): V8 has written the pending snapshot

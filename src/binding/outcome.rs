@@ -52,7 +52,7 @@ pub struct HeapSnapshotResult {
 impl HeapSnapshotResult {
     pub(super) fn new(
         dir: &std::path::Path,
-        s: &crate::heap_snapshot::take::HeapSnapshotSection,
+        s: &crate::report::HeapSnapshotSection,
         ticket: Option<u32>,
     ) -> Self {
         let f = |v: Option<u64>| v.map(|b| b as f64);

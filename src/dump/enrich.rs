@@ -185,11 +185,15 @@ pub fn accounting_basis(m: Option<&platform::ProcessMemory>) -> Option<accountin
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_os = "linux")]
     use crate::dump::collect::collect;
     use crate::probes::cgroup::CgroupEvents;
     use crate::probes::malloc::MallocStats;
+    #[cfg(target_os = "linux")]
     use crate::probes::rss_split::SmapsRollupPolicy;
-    use crate::probes::{pressure, procfs, ProbeRoots, ProbeRunner};
+    use crate::probes::{pressure, procfs};
+    #[cfg(target_os = "linux")]
+    use crate::probes::{ProbeRoots, ProbeRunner};
 
     fn sys(total: u64, available: u64) -> SystemInfo {
         SystemInfo {

@@ -10,6 +10,7 @@ use crate::dump::input::HEAP_STAT_FIELDS;
 use crate::report::StackFrame;
 
 use super::block::{seqlock_read, seqlock_write};
+#[cfg(unix)]
 use super::trail::open_exclusive;
 use super::*;
 
