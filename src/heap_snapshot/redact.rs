@@ -13,8 +13,6 @@
 //! those entries are copied and every other entry (the values of strings in the heap,
 //! and anything no name uses) becomes `"<redacted N chars>"`. Counts and indices are
 //! checked on the way, so the output is a snapshot that loads, or an error.
-//!
-//! Length: about 650 lines of code; the unit tests beside it take the file past 800.
 
 use std::io::{self, BufRead, Read, Write};
 

@@ -7,8 +7,6 @@
 //! as containers mount a sub-tree), then read that directory. cgroup v2 (unified) and
 //! v1 (the `memory` controller) are both read; hybrid systems list both, and the one
 //! whose directory has the memory files wins, v2 first.
-//!
-//! Length: about 490 lines of code; the fixture-tree tests beside it take the file past 800.
 
 use std::path::{Path, PathBuf};
 
