@@ -185,6 +185,209 @@ pub fn accounting_basis(m: Option<&platform::ProcessMemory>) -> Option<accountin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The accounting arithmetic of a dump on both sides: `tests/fixtures/golden/accounting.json`
+    /// holds `atTrigger`s and `/proc/self/status` figures (each part present or missing,
+    /// fractional bytes, code spaces larger than the heap, external below the ArrayBuffers),
+    /// the accounting phase 2 builds from them and the dump's growth point. The JS
+    /// fallback has no mallinfo2: the cases give the reason it records instead.
+    #[test]
+    fn the_accounting_golden_is_current() {
+        use crate::probes::procfs::ProcStatus;
+        use crate::report::{AtTrigger, HeapSpace, NumberMap};
+        const NO_MALLOC: &str =
+            "unavailable in the js implementation: mallinfo2 needs the native addon";
+        type Figures = Vec<(&'static str, Option<f64>)>;
+        let at = |heap: Figures, usage: Figures, spaces: Option<Vec<(&str, f64)>>| AtTrigger {
+            v8_heap_stats: NumberMap(heap),
+            memory_usage: NumberMap(usage),
+            v8_heap_spaces: spaces.map(|v| {
+                v.into_iter()
+                    .map(|(n, p)| HeapSpace {
+                        name: Some(n.to_string()),
+                        values: NumberMap(vec![("physicalSpaceSize", Some(p))]),
+                    })
+                    .collect()
+            }),
+            active_resources: None,
+        };
+        let full_status = ProcStatus {
+            vm_rss: Some(900 << 20),
+            rss_anon: Some(700 << 20),
+            rss_file: Some(150 << 20),
+            rss_shmem: Some(50 << 20),
+            vm_stk: Some(132 << 10),
+            vm_swap: Some(3 << 20),
+            ..Default::default()
+        };
+        let partial_status = ProcStatus {
+            vm_rss: Some(500 << 20),
+            rss_anon: Some(400 << 20),
+            ..Default::default()
+        };
+        let heap = |phys: f64, used: f64, ext: f64| -> Figures {
+            vec![
+                ("totalPhysicalSize", Some(phys)),
+                ("usedHeapSize", Some(used)),
+                ("externalMemory", Some(ext)),
+            ]
+        };
+        let usage = |rss: f64, total: f64, used: f64, ext: f64, ab: f64| -> Figures {
+            vec![
+                ("rss", Some(rss)),
+                ("heapTotal", Some(total)),
+                ("heapUsed", Some(used)),
+                ("external", Some(ext)),
+                ("arrayBuffers", Some(ab)),
+            ]
+        };
+        let spaces = Some(vec![
+            ("new_space", 8.0 * 1048576.0),
+            ("old_space", 200.0 * 1048576.0),
+            ("code_space", 6.0 * 1048576.0 + 0.5),
+            ("code_large_object_space", 1048576.0),
+        ]);
+        let m = 1048576.0;
+        let cases: Vec<(&str, Option<ProcStatus>, AtTrigger)> = vec![
+            (
+                "everything known",
+                Some(full_status.clone()),
+                at(
+                    heap(230.0 * m, 180.0 * m, 90.0 * m),
+                    usage(950.0 * m, 240.0 * m, 180.0 * m, 120.0 * m, 100.0 * m),
+                    spaces.clone(),
+                ),
+            ),
+            (
+                "no status (not Linux), fractional bytes",
+                None,
+                at(
+                    heap(230.0 * m + 0.7, 180.0 * m, 90.0 * m),
+                    usage(
+                        950.0 * m + 0.3,
+                        240.0 * m,
+                        180.0 * m,
+                        120.0 * m + 0.9,
+                        100.0 * m + 0.2,
+                    ),
+                    spaces.clone(),
+                ),
+            ),
+            (
+                "a status without the file, shared or stack lines",
+                Some(partial_status.clone()),
+                at(
+                    heap(230.0 * m, 180.0 * m, 90.0 * m),
+                    usage(450.0 * m, 240.0 * m, 180.0 * m, 20.0 * m, 30.0 * m),
+                    None,
+                ),
+            ),
+            (
+                "no heap spaces: code is counted in the heap",
+                Some(full_status.clone()),
+                at(
+                    heap(230.0 * m, 180.0 * m, 90.0 * m),
+                    usage(950.0 * m, 240.0 * m, 180.0 * m, 120.0 * m, 100.0 * m),
+                    None,
+                ),
+            ),
+            (
+                "code spaces larger than the heap's physical size",
+                Some(full_status.clone()),
+                at(
+                    heap(4.0 * m, 3.0 * m, 0.0),
+                    usage(950.0 * m, 5.0 * m, 3.0 * m, 0.0, 0.0),
+                    spaces.clone(),
+                ),
+            ),
+            (
+                "no totalPhysicalSize: heapTotal instead; external from the heap statistics",
+                Some(full_status.clone()),
+                at(
+                    vec![
+                        ("usedHeapSize", Some(180.0 * m)),
+                        ("externalMemory", Some(70.0 * m)),
+                    ],
+                    vec![
+                        ("rss", Some(950.0 * m)),
+                        ("heapTotal", Some(240.0 * m)),
+                        ("heapUsed", None),
+                        ("external", None),
+                        ("arrayBuffers", Some(10.0 * m)),
+                    ],
+                    None,
+                ),
+            ),
+            (
+                "nothing passed: RSS from the status alone",
+                Some(full_status.clone()),
+                at(vec![], vec![], None),
+            ),
+            ("nothing at all", None, at(vec![], vec![], Some(vec![]))),
+            (
+                "parts that add up to more than RSS: a negative unexplained",
+                Some(partial_status),
+                at(
+                    heap(600.0 * m, 500.0 * m, 0.0),
+                    usage(500.0 * m, 600.0 * m, 500.0 * m, 300.0 * m, 10.0 * m),
+                    spaces,
+                ),
+            ),
+        ];
+        let epoch_ms = 1_800_000_000_000i64;
+        let out: Vec<serde_json::Value> = cases
+            .into_iter()
+            .map(|(name, status, at_trigger)| {
+                let acc = accounting::build(
+                    status.as_ref(),
+                    &host_figures(&at_trigger),
+                    Err(NO_MALLOC.to_string()),
+                    None,
+                );
+                let mut report = crate::report::tests::sample();
+                report.at_trigger = at_trigger.clone();
+                let p = dump_point(epoch_ms, &acc, &report);
+                serde_json::json!({
+                    "name": name,
+                    "status": status,
+                    "atTrigger": at_trigger,
+                    "accounting": acc,
+                    "point": {
+                        "epochMs": p.epoch_ms, "rss": p.rss, "anon": p.anon, "file": p.file,
+                        "shmem": p.shmem, "v8Heap": p.v8_heap, "heapUsed": p.heap_used,
+                        "external": p.external, "arrayBuffers": p.array_buffers,
+                        "mallocInUse": p.malloc_in_use, "mallocFree": p.malloc_free,
+                        "children": p.children,
+                    },
+                })
+            })
+            .collect();
+        // The parts and what is unexplained add up to RSS exactly, in every case.
+        for c in &out {
+            let a = &c["accounting"];
+            if let Some(rss) = a["rssBytes"].as_i64() {
+                let parts: i64 = a["parts"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .filter_map(|p| p["bytes"].as_i64())
+                    .sum();
+                assert_eq!(
+                    parts + a["unexplainedBytes"].as_i64().unwrap(),
+                    rss,
+                    "{}",
+                    c["name"]
+                );
+            }
+        }
+        crate::contract::goldens::check_golden(
+            "tests/fixtures/golden/accounting.json",
+            &serde_json::json!({
+                "about": "Generated by `cargo test accounting_golden` from src/analysis/accounting.rs (build) and src/dump/enrich.rs (host_figures, dump_point); do not edit. Each atTrigger and /proc/self/status, the memoryAccounting phase 2 builds and the dump's growth point.",
+                "cases": out,
+            }),
+        );
+    }
     #[cfg(target_os = "linux")]
     use crate::dump::collect::collect;
     use crate::probes::cgroup::CgroupEvents;

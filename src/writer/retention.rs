@@ -77,6 +77,37 @@ fn future_horizon(now: &UtcTime) -> String {
     UtcTime::from_epoch_ms(now.epoch_ms + FUTURE_TOLERANCE_MS).file_stamp()
 }
 
+/// The dumps among `names` that retention removes, in the order it removes them: the
+/// oldest first by the time in the name (then number, copy, session), a name dated more
+/// than [`FUTURE_TOLERANCE_MS`] ahead of `now` first of all (written by a clock that was
+/// ahead), until at most `max_files` are left; a name in `keep` is never removed (the
+/// next oldest goes in its place). Names that are not dumps are neither counted nor removed. The JS fallback's
+/// twin follows `tests/fixtures/golden/retention.json`, which `cargo test retention::`
+/// writes from this.
+pub fn dumps_to_remove<'a, S: AsRef<str>>(
+    names: &'a [S],
+    max_files: usize,
+    keep: &[&str],
+    now: &UtcTime,
+) -> Vec<&'a str> {
+    let horizon = future_horizon(now);
+    // (trusted, name order): untrusted (future) names sort first.
+    let mut ours: Vec<((bool, DumpName), &str)> = names
+        .iter()
+        .filter_map(|n| {
+            let parsed = parse_dump_name(n.as_ref())?;
+            Some(((parsed.stamp <= horizon, parsed), n.as_ref()))
+        })
+        .collect();
+    ours.sort();
+    let excess = ours.len().saturating_sub(max_files);
+    ours.into_iter()
+        .map(|(_, name)| name)
+        .filter(|name| !keep.contains(name))
+        .take(excess)
+        .collect()
+}
+
 /// Bounds the directory, across every process that uses it:
 ///
 /// - at most `max_files` dumps (names that parse as ours, nothing else is ever counted or
@@ -98,32 +129,21 @@ pub fn apply_retention(
     let Some(entries) = list_dir(dir, &mut report) else {
         return report;
     };
-    let horizon = future_horizon(now);
-    // (trusted, name order): untrusted (future) names sort first.
-    let mut ours: Vec<((bool, DumpName), String)> = entries
+    let ours: Vec<String> = entries
         .iter()
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            let parsed = parse_dump_name(&name)?;
             let ft = e.file_type().ok()?;
-            (ft.is_file() || ft.is_symlink()).then_some(((parsed.stamp <= horizon, parsed), name))
+            (ft.is_file() || ft.is_symlink()).then_some(name)
         })
+        .filter(|name| parse_dump_name(name).is_some())
         .collect();
-    ours.sort();
-    let mut excess = ours.len().saturating_sub(max_files);
-    for (_, name) in ours.iter() {
-        if excess == 0 {
-            break;
-        }
-        if keep.contains(&name.as_str()) {
-            continue;
-        }
+    for name in dumps_to_remove(&ours, max_files, keep, now) {
         match fs::remove_file(dir.join(name)) {
-            Ok(()) => report.removed.push(name.clone()),
+            Ok(()) => report.removed.push(name.to_string()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => report.errors.push(format!("could not remove {name}: {e}")),
         }
-        excess -= 1;
     }
     report.kept = ours.len() - report.removed.len();
     let now_sys = SystemTime::UNIX_EPOCH + Duration::from_millis(now.epoch_ms.max(0) as u64);
@@ -268,6 +288,74 @@ mod tests {
     use super::*;
     use crate::writer::test_support::*;
     use crate::writer::*;
+
+    /// The retention order on both sides: `tests/fixtures/golden/retention.json` holds
+    /// directories of names (shuffled, with names that are not ours, future-dated ones,
+    /// numbers and copies that sort differently as text) and what each removes, in order.
+    #[test]
+    fn the_retention_golden_is_current() {
+        let now = 1_800_000_000_000i64;
+        let at = |ms: i64| UtcTime::from_epoch_ms(ms);
+        let dump = |s: &str, ms: i64, n: u32| dump_file_name(s, &at(ms), n);
+        let names: Vec<String> = vec![
+            dump("aaaa", now - 5_000, 2),
+            dump("aaaa", now - 5_000, 10),
+            candidate_name(&dump("aaaa", now - 5_000, 2), 3),
+            candidate_name(&dump("aaaa", now - 5_000, 2), 12),
+            dump("bbbb", now - 5_000, 2),
+            dump("Zed_1", now - 5_000, 2),
+            dump("aaaa", now - 86_400_000, 1),
+            dump("cccc", now + FUTURE_TOLERANCE_MS - 1, 1),
+            dump("cccc", now + FUTURE_TOLERANCE_MS + 1_000, 1),
+            dump("dddd", now + 10 * 86_400_000, 7),
+            dump("eeee", now - 1, 0),
+            "memory-aaaa-2026-13-01T00-00-00-000Z-1.json".into(),
+            "memory-aaaa-2027-01-01T00-00-00-000Z-01.json".into(),
+            "memory-aaaa-2027-01-01T00-00-00-000Z-1.1.json".into(),
+            "heap-aaaa-2027-01-01T00-00-00-000Z-1.heapsnapshot".into(),
+            "recorder-aaaa-1-abcdef12.jsonl".into(),
+            "notes.txt".into(),
+        ];
+        // A fixed shuffle, so that the order comes from the rule and not from the list.
+        let mut shuffled = names.clone();
+        shuffled.reverse();
+        shuffled.swap(0, 7);
+        shuffled.swap(3, 11);
+        let cases: Vec<(usize, Vec<&str>)> = vec![
+            (0, vec![]),
+            (3, vec![]),
+            (9, vec![]),
+            (20, vec![]),
+            (5, vec![names[8].as_str(), names[6].as_str()]),
+            (1, vec![names[10].as_str()]),
+        ];
+        let out: Vec<serde_json::Value> = cases
+            .iter()
+            .map(|(max, keep)| {
+                serde_json::json!({
+                    "names": shuffled,
+                    "maxFiles": max,
+                    "keep": keep,
+                    "remove": dumps_to_remove(&shuffled, *max, keep, &at(now)),
+                })
+            })
+            .collect();
+        // The rule itself, apart from the file: the twelve names of dumps count (month 13 has
+        // the shape of one), nothing else.
+        assert_eq!(dumps_to_remove(&shuffled, 0, &[], &at(now)).len(), 12);
+        assert_eq!(
+            dumps_to_remove(&shuffled, 11, &[], &at(now)),
+            vec![names[8].as_str()]
+        );
+        crate::contract::goldens::check_golden(
+            "tests/fixtures/golden/retention.json",
+            &serde_json::json!({
+                "about": "Generated by `cargo test retention::` from src/writer/retention.rs (dumps_to_remove); do not edit. Directories of names, now, maxFiles and keep, and the dumps retention removes, in order.",
+                "nowEpochMs": now,
+                "cases": out,
+            }),
+        );
+    }
 
     /// Sweeps running beside writers (other dumpers' phase 2 in the same directory) take
     /// the lock of a temporary file created an instant before its writer locks it, and
