@@ -5,9 +5,13 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { against } from './against.mjs'
 
 const root = path.join(path.dirname(new URL(import.meta.url).pathname), '..')
 const quick = process.argv.includes('--quick')
+// `--against DIR`: also this checkout beside another one (an older commit, built), in one run.
+const againstAt = process.argv.indexOf('--against')
+const againstDir = againstAt > 0 ? process.argv[againstAt + 1] : null
 const worker = path.join(root, 'bench', 'worker.mjs')
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mdd-bench-'))
 const shm = fs.existsSync('/dev/shm') ? fs.mkdtempSync('/dev/shm/mdd-bench-') : null
@@ -203,6 +207,41 @@ const allocRun = spawnSync(process.execPath, [path.join(root, 'bench', 'allocati
 })
 const allocationProfileCost = allocRun.status === 0 ? allocRun.stdout.trim() : `allocation-profile.mjs failed: ${allocRun.stderr}`
 // The cost of being there: require(), construction, the first dump against the median.
+// Before and after (`--against DIR`): the same fresh-process measurements of both checkouts,
+// alternating every round.
+let compared = null
+if (againstDir) {
+  log(`before and after: this checkout against ${againstDir}…`)
+  compared = against(againstDir, quick ? 2 : 21)
+  try {
+    compared.beforeCommit = execFileSync('git', ['-C', againstDir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
+    compared.afterCommit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
+  } catch {}
+}
+function beforeAfter() {
+  if (!compared) return []
+  const { before: b, after: a } = compared
+  const row = (name, k, fmt) => `| ${name} | ${fmt(b[k])} | ${fmt(a[k])} | ${(a[k] / b[k]).toFixed(2)}x |`
+  const ms = (v) => `${v.toFixed(2)} ms`
+  const mib = (v) => `${(v / 2 ** 20).toFixed(2)} MiB`
+  const ns = (v) => `${v.toFixed(1)} ns`
+  return [
+    `## Before and after (${compared.beforeCommit ?? 'the other checkout'} → ${compared.afterCommit ?? 'this checkout'})`,
+    '',
+    `Fresh processes of \`bench/against-child.mjs\` for both checkouts, alternating which goes first every round, medians of ${compared.rounds} rounds each (\`npm run bench -- --against DIR\`).`,
+    '',
+    '| figure | before | after | after / before |',
+    '| --- | --- | --- | --- |',
+    row('`require()` of the package', 'requireMs', ms),
+    row('`require()`: RSS added', 'requireRssBytes', mib),
+    row("first `dump('hard')` after construction (input omitted)", 'firstUs', fmtUs),
+    row('median of the next 40 (input omitted)', 'medianUs', fmtUs),
+    row('phase 1 with the figures passed: median', 'phase1Us', fmtUs),
+    row('phase 1 with the figures passed: p99', 'phase1P99Us', fmtUs),
+    row('`observe()` per call', 'observeNs', ns),
+    '',
+  ]
+}
 const startupRun = spawnSync(process.execPath, [path.join(root, 'bench', 'startup.mjs'), '--runs', quick ? '2' : '15'], { encoding: 'utf8', timeout: 600_000 })
 let startup = null
 try {
@@ -289,6 +328,7 @@ const md = [
     ? `Fresh processes (\`bench/startup.mjs\`, medians of ${startup.runs}): \`require()\` of the package ${startup.requireMs.toFixed(2)} ms and +${(startup.requireRssBytes / 2 ** 20).toFixed(1)} MiB RSS; construction ${startup.constructMs.toFixed(2)} ms; the first \`dump('hard')\` after construction (a turn of the event loop later, input omitted) ${fmtUs(startup.firstUs)} against a median of ${fmtUs(startup.medianUs)} for the next 40 (${startup.firstOverMedian.toFixed(2)}x; their p99 ${startup.p99OverP50.toFixed(2)}x the median); the loaded \`.node\` ${startup.nodeBytes == null ? 'n/a' : `${(startup.nodeBytes / 1e6).toFixed(2)} MB`}.`
     : 'bench/startup.mjs failed.',
   '',
+  ...beforeAfter(),
   '## The cost of allocation profiles and blocked-loop stacks (`options.allocationProfile`, `watchdog.captureStack`)',
   '',
   "Fresh processes, alternating their order, the same workloads (`bench/allocation-profile.mjs`); each feature beside the same dumper without it: an allocation-heavy loop (wall time), a GC-heavy host whose event loop keeps turning (loop delay p99), the resident set size, the JS-thread time to fetch and summarize a profile after phase 2, the time from the watchdog's request to the blocked main thread's stack, and a trivial host's start to exit.",
