@@ -44,27 +44,28 @@ pub fn parse_psi(text: &str) -> Result<Psi, String> {
             _ => continue,
         };
         let mut l = PsiLine::default();
-        let mut seen = 0;
+        // One bit per key: each of the four must be there (a repeated one, the last wins).
+        let mut seen = 0u8;
         for kv in parts {
             let Some((k, v)) = kv.split_once('=') else {
                 continue;
             };
-            let ok = match k {
-                "avg10" => v.parse().map(|x| l.avg10 = x).is_ok(),
-                "avg60" => v.parse().map(|x| l.avg60 = x).is_ok(),
-                "avg300" => v.parse().map(|x| l.avg300 = x).is_ok(),
-                "total" => v.parse().map(|x| l.total_micros = x).is_ok(),
+            let (bit, ok) = match k {
+                "avg10" => (1, v.parse().map(|x| l.avg10 = x).is_ok()),
+                "avg60" => (2, v.parse().map(|x| l.avg60 = x).is_ok()),
+                "avg300" => (4, v.parse().map(|x| l.avg300 = x).is_ok()),
+                "total" => (8, v.parse().map(|x| l.total_micros = x).is_ok()),
                 _ => continue,
             };
             if !ok {
                 return Err(format!("malformed PSI value {kv:?}"));
             }
-            seen += 1;
+            seen |= bit;
         }
         let finite = [l.avg10, l.avg60, l.avg300]
             .iter()
             .all(|x| x.is_finite() && *x >= 0.0);
-        if seen != 4 || !finite {
+        if seen != 15 || !finite {
             return Err(format!("malformed PSI line {line:?}"));
         }
         *slot = Some(l);
