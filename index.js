@@ -15,7 +15,7 @@ function reasonFrom(error) {
   // Never put the user's home directory (and so their user name) into dumps: the place
   // rule's home matching (lib/places.js: a whole path prefix, plain or percent-encoded),
   // and no URL's query, credentials or data: content.
-  const places = require('./lib/places.js')
+  const places = require('./lib/rules/places.js')
   return places.replaceHome(places.redactUrls(text).text, require('node:os').homedir()).text.slice(0, 1000)
 }
 
@@ -81,7 +81,7 @@ function nativeImplementation(Native) {
       snapshots = true
     }
     if (!snapshots) return new Native(options)
-    if (WithSnapshots === null) WithSnapshots = require('./lib/heap-snapshot.js').withHeapSnapshots(Native)
+    if (WithSnapshots === null) WithSnapshots = require('./lib/dumper/heap-snapshot.js').withHeapSnapshots(Native)
     return new WithSnapshots(options)
   }
 }
@@ -89,7 +89,7 @@ function nativeImplementation(Native) {
 // The public class (lib/wrap.js) over the implementation: native or the pure-JS fallback.
 const Implementation = binding
   ? nativeImplementation(binding.MemoryDiagnosticsDumper)
-  : require('./lib/fallback.js').create(fallbackReason).MemoryDiagnosticsDumper
+  : require('./lib/fallback/dump.js').create(fallbackReason).MemoryDiagnosticsDumper
 // dump()'s figures cross Node-API as one block (lib/wrap.js's fast path) when the binary's
 // layout is the one contract.json describes; otherwise every call takes the checked path.
 // The layout is compared, and its writers generated (observe()'s too), once per process
@@ -106,7 +106,7 @@ function fastInput() {
   if (observeWriter !== null) observeWriter()
   const layout = require('./lib/contract.json').dumpInput
   if (binding.inputFigureKeys().join() === layout.slots.join()) {
-    const { makeInputWriter, makeSpacesWriter } = require('./lib/figures.js')
+    const { makeInputWriter, makeSpacesWriter } = require('./lib/dumper/figures.js')
     const spaces = `${layout.spaceCountSlot}:${layout.spaceFields.join()}:${layout.maxSpaces}`
     fastInputMemo = {
       writeFigures: makeInputWriter(layout),
@@ -116,7 +116,7 @@ function fastInput() {
   }
   return fastInputMemo
 }
-const MemoryDiagnosticsDumper = require('./lib/wrap.js').wrap(
+const MemoryDiagnosticsDumper = require('./lib/dumper/public-class.js').wrap(
   Implementation,
   binding,
   binding && typeof binding.inputFigureKeys === 'function' ? fastInput : null,
@@ -139,7 +139,7 @@ if (binding && typeof binding.observedFigureKeys === 'function') {
     write = null
     try {
       const layout = require('./lib/contract.json').observedFigures
-      if (binding.observedFigureKeys().join() === layout.slots.join()) write = require('./lib/figures.js').makeWriter(layout)
+      if (binding.observedFigureKeys().join() === layout.slots.join()) write = require('./lib/dumper/figures.js').makeWriter(layout)
     } catch {
       // A layout that cannot be read leaves observe() on the checked path.
     }
@@ -158,7 +158,7 @@ if (binding && typeof binding.observedFigureKeys === 'function') {
 
 /** One redacted .zip of a crash for a bug report (lib/bundle.js, loaded on first use). */
 function bundle(dir, options) {
-  return require('./lib/bundle.js').bundle(dir, options)
+  return require('./lib/cli/bundle/bundle.js').bundle(dir, options)
 }
 
 module.exports = { MemoryDiagnosticsDumper, implementation, fallbackReason, bundle }

@@ -25,10 +25,10 @@ export interface Implementation {
   /** Environment that makes `index.js` pick this implementation in a child process. */
   env: NodeJS.ProcessEnv
 }
-const { wrap } = require('../lib/wrap.js')
-const { withHeapSnapshots } = require('../lib/heap-snapshot.js')
+const { wrap } = require('../lib/dumper/public-class.js')
+const { withHeapSnapshots } = require('../lib/dumper/heap-snapshot.js')
 const rawNative: RawDumperClass = require('../native.js').MemoryDiagnosticsDumper
-const rawJs: RawDumperClass = require('../lib/fallback.js').create('selected by the test suite').MemoryDiagnosticsDumper
+const rawJs: RawDumperClass = require('../lib/fallback/dump.js').create('selected by the test suite').MemoryDiagnosticsDumper
 /** Both implementations, so that the suite runs against each and they cannot drift. */
 export const implementations: Implementation[] = [
   { name: 'native', MemoryDiagnosticsDumper: wrap(withHeapSnapshots(rawNative)), Raw: rawNative, env: {} },
@@ -43,7 +43,7 @@ export function written(r: import('../index.js').DumpResult): string {
 
 const Ajv2020 = (Ajv2020Module as any).default ?? Ajv2020Module
 const ajv: import('ajv').default = new Ajv2020({ allErrors: true, strict: true, strictRequired: false })
-const validateDoc = ajv.compile(JSON.parse(readFileSync(join(root, 'lib/inspect/dump.schema.json'), 'utf8')))
+const validateDoc = ajv.compile(JSON.parse(readFileSync(join(root, 'lib/dump.schema.json'), 'utf8')))
 
 /** A fresh private scratch directory; the diagnostics directory goes inside it. */
 export function scratch(tag = 'mdd'): string {
@@ -88,7 +88,7 @@ export function dumpFiles(dir: string): string[] {
     .map((f) => join(dir, f))
 }
 
-/** Parses a dump and checks it against lib/inspect/dump.schema.json; throws with the errors. */
+/** Parses a dump and checks it against lib/dump.schema.json; throws with the errors. */
 export function readDump(path: string): any {
   const doc = JSON.parse(readFileSync(path, 'utf8'))
   if (!validateDoc(doc)) {

@@ -61,8 +61,8 @@ describe('module layering (JS)', () => {
   it('index.js, bin/ and lib/ have no cycle: the command line, inspect and bundle depend one way', () => {
     const files = [join(root, 'index.js'), ...jsFiles(join(root, 'bin')), ...jsFiles(join(root, 'lib'))]
     const g = graph(files, (f) => readFileSync(f, 'utf8'))
-    expect(g.get('bin/memory-diagnostics-dumper.js')).toEqual(new Set(['lib/cli.js']))
-    expect(g.get('lib/inspect/read.js')?.has('lib/bundle-read.js')).toBe(true)
+    expect(g.get('bin/memory-diagnostics-dumper.js')).toEqual(new Set(['lib/cli/main.js']))
+    expect(g.get('lib/cli/inspect/read.js')?.has('lib/cli/zip/read.js')).toBe(true)
     expect(cycles(g)).toEqual([])
   })
 })

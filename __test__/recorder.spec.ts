@@ -81,7 +81,7 @@ describe('flight recorder', () => {
   it('the observe() block layout is generated from contract.json: reordered and appended fields land in their own slots, and the native layout matches', async () => {
     const { createRequire } = await import('node:module')
     const req = createRequire(import.meta.url)
-    const { makeWriter } = req('../lib/figures.js')
+    const { makeWriter } = req('../lib/dumper/figures.js')
     const layout = req('../lib/contract.json').observedFigures
     const native = (() => {
       try {

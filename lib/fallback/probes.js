@@ -5,7 +5,7 @@
 const fs = require('node:fs')
 const os = require('node:os')
 
-const { fixed } = require('./format')
+const { fixed } = require('../rules/format')
 
 const STATUS_KEYS = {
   VmPeak: 'vmPeak',

@@ -10,8 +10,8 @@
 
 const os = require('node:os')
 const v8 = require('node:v8')
-const { redactPlace, redactText } = require('./places.js')
-const CONTRACT = require('./contract.json')
+const { redactPlace, redactText } = require('../rules/places.js')
+const CONTRACT = require('../contract.json')
 
 const LIMITS = CONTRACT.options.limits
 const DEFAULTS = CONTRACT.options.defaults

@@ -5,7 +5,7 @@
 // test) lists accepted and rejected names; the fallback's writer, `inspect` and `bundle`
 // all ask this file. A name that is not ours is never read, moved or removed.
 
-const F = require('./contract.json').files
+const F = require('../contract.json').files
 
 const DUMP_NAME = new RegExp(F.dumpName)
 const HEAP_NAME = new RegExp(F.heapName)

@@ -7,11 +7,11 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const crypto = require('node:crypto')
-const CONTRACT = require('./contract.json')
+const CONTRACT = require('../contract.json')
 
 const STALE_TEMP_AGE_MS = CONTRACT.files.staleTempAgeMs
 
-const { DUMP_NAME, nameKind } = require('./names')
+const { DUMP_NAME, nameKind } = require('../rules/names')
 const { futureToleranceMs: FUTURE_TOLERANCE_MS, maxNameAttempts: MAX_NAME_ATTEMPTS } = CONTRACT.files
 
 function parseDumpName(name) {

@@ -2,10 +2,10 @@
 // The summary of each process: its dumps and samples, whether and why it died, what grew
 // (lib/analysis.js's rule) and which allocation sites grew.
 
-const { fixed } = require('../format')
+const { fixed } = require('../../rules/format')
 const os = require('node:os')
 const path = require('node:path')
-const { redactPlace, redactText } = require('../places')
+const { redactPlace, redactText } = require('../../rules/places')
 const { RECORDER_NAME, UsageError, collect, groupByProcess, readDump, readRecorder, segments } = require('./read')
 const { DEATH_NEAR_LIMIT, MIB, arr, clean, iso, mib, nearHeapLimit, num, obj, timeOf } = require('./values')
 
@@ -321,7 +321,7 @@ function causeOfDeath(samples, rows, diedMs, allDumps) {
   return null
 }
 
-const { GROWTH_ADVICE, GROWTH_MIN_BYTES, growthFinding } = require('../analysis')
+const { GROWTH_ADVICE, GROWTH_MIN_BYTES, growthFinding } = require('../../rules/analysis')
 
 /** A growth point from a recorder sample. */
 const fromSample = (s) => ({

@@ -1,5 +1,5 @@
 'use strict'
-const { fixed } = require('./format')
+const { fixed } = require('../../rules/format')
 // `memory-diagnostics-dumper bundle` and `bundle(dir, options)`: one .zip for a bug report,
 // holding what a maintainer needs about one crash (or more, on request), redacted on the
 // way out and bounded in size. See docs/bundle.md.
@@ -13,15 +13,15 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 
-const CONTRACT = require('./contract.json')
-const { version } = require('./version')
-const inspect = require('./inspect.js')
+const CONTRACT = require('../../contract.json')
+const { version } = require('../version')
+const inspect = require('../inspect/command.js')
 
 const F = CONTRACT.files
 // The project's own names (lib/bundle-read.js's kindOfName, the rule of src/writer.rs):
 // nothing else is packed.
-const { redactPlace, redactText, replaceHome } = require('./places')
-const { FORMAT, LIMITS: READ_LIMITS, kindOfName, looksLikeBundle, readBundle } = require('./bundle-read')
+const { redactPlace, redactText, replaceHome } = require('../../rules/places')
+const { FORMAT, LIMITS: READ_LIMITS, kindOfName, looksLikeBundle, readBundle } = require('../zip/read')
 const MIB = 2 ** 20
 const DEFAULT_MAX_BYTES = 2 * MIB
 const MIN_MAX_BYTES = 64 * 1024

@@ -27,7 +27,7 @@ const WARNING_TYPE = 'MemoryDiagnosticsDumperWarning'
  */
 let triggers = null
 function loadTriggers() {
-  if (triggers === null) triggers = require('./contract.json').triggers.accepted
+  if (triggers === null) triggers = require('../contract.json').triggers.accepted
 }
 function accepted(trigger) {
   return typeof trigger === 'string' && triggers !== null && triggers.includes(trigger)

@@ -14,18 +14,18 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
-const { version: addonVersion } = require('../package.json')
+const { version: addonVersion } = require('../../package.json')
 
 // Everything both implementations must agree on (limits, defaults, field tables, option
 // names, strings, thresholds, name patterns) comes from the Rust crate through contract.json.
-const CONTRACT = require('./contract.json')
+const CONTRACT = require('../contract.json')
 const { limits: LIMITS } = CONTRACT.options
-const { describe, expectObject, invalidArg, readOptions, shortSessionId } = require('./options')
+const { describe, expectObject, invalidArg, readOptions, shortSessionId } = require('./config')
 const { readInput } = require('./input')
 const { DUMP_NAME, applyRetention, prepareDir, replaceOwn, sweepStaleTemps, writeNewSync } = require('./writer')
 const { collect, processStartMs } = require('./probes')
 const { accounting, growthPoint } = require('./accounting')
-const { analyze } = require('./analysis')
+const { analyze } = require('../rules/analysis')
 const { factsFromDocument } = require('./facts')
 // The cooldown's monotonic clock, taken when this module loads so that fake timers in a
 // host's tests leave it alone (as they leave the native clock alone); `options.now` is

@@ -85,7 +85,7 @@ function validate(schema, value, root = schema, at = '', opts = {}) {
 
 let schemaCache
 function schema() {
-  schemaCache ??= JSON.parse(fs.readFileSync(path.join(__dirname, 'dump.schema.json'), 'utf8'))
+  schemaCache ??= JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'dump.schema.json'), 'utf8'))
   return schemaCache
 }
 

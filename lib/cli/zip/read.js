@@ -5,8 +5,8 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
-const { LIMITS: INSPECT_LIMITS } = require('./inspect/values')
-const { DUMP_NAME, HEAP_NAME, RECORDER_NAME } = require('./names')
+const { LIMITS: INSPECT_LIMITS } = require('../inspect/values')
+const { DUMP_NAME, HEAP_NAME, RECORDER_NAME } = require('../../rules/names')
 
 const MIB = 1024 * 1024
 const LIMITS = {

@@ -5,7 +5,7 @@
 // it and ended when the last one is closed or collected. Loaded only when a dumper asks:
 // nothing here costs anything otherwise.
 const path = require('node:path')
-const { budgetMs, pollMs, maxFrames } = require('./contract.json').stackCapture
+const { budgetMs, pollMs, maxFrames } = require('../contract.json').stackCapture
 
 let native = null
 let inspector = null
@@ -59,7 +59,7 @@ function start() {
   let w
   try {
     w = new Worker(path.join(__dirname, 'stack-worker.js'), {
-      workerData: { native: require.resolve('../native.js'), budgetMs, pollMs, maxFrames },
+      workerData: { native: require.resolve('../../native.js'), budgetMs, pollMs, maxFrames },
       // A bounded heap of its own: it holds the script list of one capture at most.
       resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 2 },
       name: 'memory-diagnostics-dumper stack helper',

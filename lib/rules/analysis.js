@@ -4,7 +4,7 @@
 // (points → growth), both written by cargo test, check this file against the crate.
 // The JS fallback's documents and `inspect` both use it.
 
-const CONTRACT = require('./contract.json')
+const CONTRACT = require('../contract.json')
 const { fixed } = require('./format')
 
 const MIB = 1024 * 1024

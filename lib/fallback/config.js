@@ -5,8 +5,8 @@
 // keys, then the values. `tests/fixtures/golden/options.json` (written by cargo test)
 // holds the first error each case gives; __test__/contract.spec.ts runs this file on it.
 
-const CONTRACT = require('./contract.json')
-const { numberText, quote } = require('./format')
+const CONTRACT = require('../contract.json')
+const { numberText, quote } = require('../rules/format')
 
 const { defaults: DEFAULTS, limits: LIMITS } = CONTRACT.options
 const MAX_TEXT_OPTION_CHARS = LIMITS.textOptionChars
