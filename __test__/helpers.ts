@@ -27,11 +27,13 @@ export interface Implementation {
 }
 const { wrap } = require('../lib/dumper/public-class.js')
 const { withHeapSnapshots } = require('../lib/dumper/heap-snapshot.js')
-const rawNative: RawDumperClass = require('../native.js').MemoryDiagnosticsDumper
+const nativeBinding = require('../native.js')
+const rawNative: RawDumperClass = nativeBinding.MemoryDiagnosticsDumper
 const rawJs: RawDumperClass = require('../lib/fallback/dump.js').create('selected by the test suite').MemoryDiagnosticsDumper
 /** Both implementations, so that the suite runs against each and they cannot drift. */
 export const implementations: Implementation[] = [
-  { name: 'native', MemoryDiagnosticsDumper: wrap(withHeapSnapshots(rawNative)), Raw: rawNative, env: {} },
+  // Over the binding, as index.js makes it: dump() and observe() on the fast path.
+  { name: 'native', MemoryDiagnosticsDumper: wrap(withHeapSnapshots(rawNative), nativeBinding), Raw: rawNative, env: {} },
   { name: 'js', MemoryDiagnosticsDumper: wrap(rawJs), Raw: rawJs, env: { MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS: '1' } },
 ]
 
