@@ -83,6 +83,14 @@ export function recorderFile(dir: string, session: string): string {
   return files[0]
 }
 
+/** How many samples a recorder file holds so far (its complete lines): a clock for waits. */
+export function recorderSamples(path: string): number {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .slice(0, -1)
+    .filter((l) => l.includes('"type":"sample"')).length
+}
+
 export function dumpFiles(dir: string): string[] {
   return readdirSync(dir)
     .filter((f) => DUMP_NAME.test(f))
