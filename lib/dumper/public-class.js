@@ -20,7 +20,7 @@ function loadTriggers() {
 }
 /** input-guard.js: loaded with the triggers, by the first dumper. */
 let guard = null
-/** fast-path.js: loaded by the first dumper over the native addon. */
+/** fast-path.js: loaded by the first warm-up or observe() of a dumper over the native addon. */
 let fastPath = null
 function accepted(trigger) {
   return typeof trigger === 'string' && triggers !== null && triggers.includes(trigger)
@@ -153,8 +153,16 @@ function closeAllForExit(code) {
  * and watchdog stacks their helper thread; without it every call takes the checked path.
  */
 function wrap(Implementation, addon = null) {
-  /** The binding's fast path (fast-path.js), or null: set by the first dumper. */
-  let fast
+  /**
+   * The binding's fast path (fast-path.js, loaded then): at the first dumper's warm-up or
+   * first observe(), never by require(), the constructor or a dump.
+   */
+  let fast = null
+  const fastOfAddon = () => {
+    if (fastPath === null) fastPath = require('./fast-path.js')
+    if (fast === null) fast = fastPath.forBinding(addon)
+    return fast
+  }
   class MemoryDiagnosticsDumper {
     #inner
     #warned = new Set()
@@ -171,12 +179,8 @@ function wrap(Implementation, addon = null) {
 
     constructor(options) {
       loadTriggers()
-      if (fast === undefined) {
-        if (addon !== null && fastPath === null) fastPath = require('./fast-path.js')
-        fast = addon === null ? null : fastPath.forBinding(addon)
-      }
       this.#inner = new Implementation(options)
-      if (fast !== null && fast.input !== null && typeof this.#inner.dumpFigures === 'function') {
+      if (addon !== null && typeof addon.inputFigureKeys === 'function' && typeof this.#inner.dumpFigures === 'function') {
         this.#figures = this.#inner.inputFigures ?? null
         // Set up and warmed on a later turn of the event loop (#warmUp), off the host's
         // start; a dump that comes before takes the checked path (it never loads a file:
@@ -275,7 +279,8 @@ function wrap(Implementation, addon = null) {
       const figures = this.#figures
       if (figures === null) return
       this.#figures = null
-      this.#fast = fastPath.dumpState(fast, figures)
+      const binding = fastOfAddon()
+      this.#fast = fastPath.dumpState(binding, figures)
     }
 
     /**
@@ -415,12 +420,24 @@ function wrap(Implementation, addon = null) {
      * (fast-path.js). Containers that are not objects still go through the addon's
      * checked observe(), which throws the same errors as before.
      */
+    /** This dumper's observe() fast path, or null for the checked path. */
+    #observer() {
+      if (addon === null) return null
+      try {
+        const binding = fastOfAddon()
+        return fastPath.observer(binding, this.#inner)
+      } catch {
+        // A fast path that cannot be loaded leaves observe() on the checked path.
+        return null
+      }
+    }
+
     observe(heapStatistics, memoryUsage) {
       if (!MemoryDiagnosticsDumper.#is(this)) return stray('observe')
       const h = heapStatistics === undefined ? guard.heapStatistics() : heapStatistics
       const u = memoryUsage === undefined ? process.memoryUsage() : memoryUsage
       let fastObserve = this.#observe
-      if (fastObserve === undefined) fastObserve = this.#observe = fast === null ? null : fastPath.observer(fast, this.#inner)
+      if (fastObserve === undefined) fastObserve = this.#observe = this.#observer()
       if (fastObserve === null || !fastObserve(h, u)) this.#inner.observe(h, u)
     }
 
