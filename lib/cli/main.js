@@ -22,11 +22,11 @@ function main(argv, io = { out: process.stdout, err: process.stderr }) {
   }
   if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
     io.out.write(
-      (rest[0] === 'inspect' ? require('./inspect/command.js').INSPECT_USAGE : rest[0] === 'bundle' ? require('./bundle/bundle.js').USAGE : USAGE) + '\n',
+      (rest[0] === 'inspect' ? require('./inspect/command.js').INSPECT_USAGE : rest[0] === 'bundle' ? require('./bundle/command.js').USAGE : USAGE) + '\n',
     )
     return 0
   }
-  if (cmd === 'bundle') return require('./bundle/bundle.js').main(rest, io)
+  if (cmd === 'bundle') return require('./bundle/command.js').main(rest, io)
   if (cmd === 'inspect') return require('./inspect/command.js').main(rest, io)
   io.err.write(`${cmd ? `unknown command: ${clean(cmd)}\n` : ''}${USAGE}\n`)
   return 2
