@@ -1,4 +1,4 @@
-// The loader as users get it: index.js + native.js + fallback.js in a directory, with and
+// The loader as users get it: index.js + native.js + lib/ in a directory, with and
 // without this platform's binary. Runs on every platform the suite runs on (Linux, and
 // Windows and arm64 Linux in scripts/test-platforms.mjs).
 import { spawnSync } from 'node:child_process'

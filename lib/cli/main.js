@@ -1,6 +1,6 @@
 'use strict'
 // The command line (`memory-diagnostics-dumper <command>`): --version, help, and the
-// commands, each in its own module: `inspect` (lib/inspect.js) and `bundle` (lib/bundle.js,
+// commands, each in its own module: `inspect` (inspect/command.js) and `bundle` (bundle/command.js,
 // loaded only for it).
 
 const { clean } = require('./inspect/values')

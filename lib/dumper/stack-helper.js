@@ -1,6 +1,6 @@
 'use strict'
 // The main-thread half of `watchdog.captureStack`: the helper worker thread that answers
-// the watchdog's stack requests (lib/stack-worker.js; src/stack_capture.rs says why a
+// the watchdog's stack requests (stack-worker.js; src/recorder/stack_capture.rs says why a
 // worker and the inspector). One per process, started by the first dumper that asks for
 // it and ended when the last one is closed or collected. Loaded only when a dumper asks:
 // nothing here costs anything otherwise.

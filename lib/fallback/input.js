@@ -1,5 +1,6 @@
 'use strict'
-// The dump() input rules: the twin of src/input.rs (bounds from contract.json, warnings
+// Twin of src/dump/input.rs.
+// The dump() input rules (bounds from contract.json, warnings
 // worded alike). The golden phase-1 cases (tests/fixtures/golden/input.json) run both.
 
 const CONTRACT = require('../contract.json')

@@ -1,4 +1,5 @@
 'use strict'
+// Twin of src/probes/.
 // The JS fallback's phase-2 probes: procfs and meminfo read with fs (the native addon reads
 // them off the JS thread; here they cost the libuv threadpool). Field names as src/probes.
 

@@ -1,4 +1,5 @@
 'use strict'
+// Twin of src/writer/.
 // Diagnostics files for the JS fallback: names, the directory, the write path (temp file,
 // fsync, link), retention and the sweep of stale temporary files. The twin of src/writer/;
 // the name patterns come from contract.json and the accepted and rejected names from

@@ -1,4 +1,5 @@
 'use strict'
+// Twin of src/writer/names.rs; shared by the fallback writer, inspect and bundle.
 // Which of a directory's files are ours, and of what kind: the rule of src/writer/
 // (`parse_dump_name`, `parse_heap_name`, `is_recorder_name`, `parse_temp_name`), through
 // the patterns contract.json carries. tests/fixtures/golden/names.json (written by cargo

@@ -77,7 +77,7 @@ function redactionRules(env = process.env, identity = {}) {
   return rules
 }
 
-/** The place rule's entry in the manifest (lib/places.js): applied to every string before the others. */
+/** The place rule's entry in the manifest (lib/rules/places.js): applied to every string before the others. */
 const URL_RULE = {
   what: 'script names and URLs',
   replacement: 'the place rule: no query, fragment or credentials, no data:/blob:/javascript: content, file URLs as their path',
@@ -87,7 +87,7 @@ const URL_RULE = {
 
 /**
  * Applies the rules to one string; counts each rule's matches in `tally`. First the place
- * rule (lib/places.js): a frame's `script` as a whole place, any other string for the URLs
+ * rule (lib/rules/places.js): a frame's `script` as a whole place, any other string for the URLs
  * inside it; then the home directory at path boundaries, plain or percent-encoded, and the
  * names. `key` is the string's key in its object.
  */

@@ -1,6 +1,6 @@
 'use strict'
 // `memory-diagnostics-dumper inspect` (its command line is `main`, reached through
-// lib/cli.js): turns dump files and recorder files into an answer for the maintainer who
+// lib/cli/main.js): turns dump files and recorder files into an answer for the maintainer who
 // receives them. Plain Node, no dependencies, works without the
 // native addon. See docs/inspect.md.
 

@@ -8,7 +8,7 @@ const { schema, validate } = require('./schema')
 const { LIMITS, SAME_START_MS, clean, num, sizeText, timeOf } = require('./values')
 const CONTRACT = require('../../contract.json')
 const KNOWN_SCHEMA_VERSION = CONTRACT.schemaVersion
-// Any dump or recorder name, as other versions of the writer spelled them (lib/names.js).
+// Any dump or recorder name, as other versions of the writer spelled them (lib/rules/names.js).
 const { READABLE_DUMP_NAME: DUMP_NAME, READABLE_RECORDER_NAME: RECORDER_NAME } = require('../../rules/names')
 
 class UsageError extends Error {}

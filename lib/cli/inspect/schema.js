@@ -1,6 +1,6 @@
 'use strict'
 // A JSON Schema validator for the subset the dump schema uses, and that schema, which
-// `cargo test` writes next to this file (lib/inspect/dump.schema.json).
+// `cargo test` writes beside contract.json (lib/dump.schema.json).
 
 const fs = require('node:fs')
 const path = require('node:path')

@@ -1,7 +1,7 @@
 'use strict'
 // Reading a bundle (`inspect FILE.zip`): the dumps and recorder files a .zip made by
 // `bundle` holds, within limits, for inspect; and which names are ours. Apart from
-// lib/bundle.js (which writes bundles) so that inspect reads one without the writer.
+// lib/cli/bundle/ (which writes bundles) so that inspect reads one without the writer.
 
 const fs = require('node:fs')
 const path = require('node:path')
