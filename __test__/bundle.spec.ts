@@ -9,7 +9,7 @@ import { implementations, makeMemoryCgroup, root, scratch } from './helpers.js'
 const require = createRequire(import.meta.url)
 const { unzipSync } = require('fflate') as typeof import('fflate')
 const { bundle } = require('../index.js') as typeof import('../index.js')
-const { GENERIC_NAMES, MIN_NAME_CHARS, redactionRules } = require('../lib/bundle.js')
+const { GENERIC_NAMES, MIN_NAME_CHARS, redactionRules } = require('../lib/cli/bundle/bundle.js')
 const cli = join(root, 'bin', 'memory-diagnostics-dumper.js')
 const child = join(root, '__test__/children/bundle-child.mjs')
 const MIB = 2 ** 20
@@ -59,7 +59,7 @@ function bundleAndCheck(dir: string, home: string, extra: string[] = []) {
   expect(all).not.toContain(USER)
   expect(all).not.toContain(HOST)
   // This machine's own host name too, unless it is too short or too generic to be matched
-  // as a word (lib/bundle.js says which; the planted HOST above is always checked).
+  // as a word (lib/cli/bundle/bundle.js says which; the planted HOST above is always checked).
   if (hostname().length >= MIN_NAME_CHARS && !GENERIC_NAMES.has(hostname().toLowerCase())) {
     expect(all).not.toMatch(new RegExp(`(?<![A-Za-z0-9])${hostname()}(?![A-Za-z0-9])`, 'i'))
   }

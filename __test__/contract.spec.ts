@@ -9,9 +9,9 @@ import { describe, expect, it } from 'vitest'
 import { contract, DUMP_NAME, implementations, readDump, root, scratch, written } from './helpers.js'
 
 const require = createRequire(import.meta.url)
-const { analyze } = require('../lib/fallback.js')
-const format = require('../lib/format.js')
-const { readOptions } = require('../lib/options.js')
+const { analyze } = require('../lib/fallback/dump.js')
+const format = require('../lib/rules/format.js')
+const { readOptions } = require('../lib/fallback/config.js')
 
 const goldenPath = (name: string) => join(root, 'tests', 'fixtures', 'golden', name)
 const analysisGolden = JSON.parse(readFileSync(goldenPath('analysis.json'), 'utf8'))
@@ -19,13 +19,13 @@ const inputGolden = JSON.parse(readFileSync(goldenPath('input.json'), 'utf8'))
 const formatGolden = JSON.parse(readFileSync(goldenPath('format.json'), 'utf8'))
 const optionsGolden = JSON.parse(readFileSync(goldenPath('options.json'), 'utf8'))
 const growthGolden = JSON.parse(readFileSync(goldenPath('growth.json'), 'utf8'))
-const { growth } = require('../lib/analysis.js')
+const { growth } = require('../lib/rules/analysis.js')
 const namesGolden = JSON.parse(readFileSync(goldenPath('names.json'), 'utf8'))
-const { nameKind } = require('../lib/names.js')
+const { nameKind } = require('../lib/rules/names.js')
 const factsGolden = JSON.parse(readFileSync(goldenPath('facts.json'), 'utf8'))
-const { factsFromDocument } = require('../lib/facts.js')
+const { factsFromDocument } = require('../lib/fallback/facts.js')
 const placesGolden = JSON.parse(readFileSync(goldenPath('places.json'), 'utf8'))
-const { redactPlace, redactText, redactUrls, replaceHome } = require('../lib/places.js')
+const { redactPlace, redactText, redactUrls, replaceHome } = require('../lib/rules/places.js')
 
 /** The values JSON cannot hold, spelled as strings in the golden files. */
 function revive(v: unknown): unknown {
@@ -78,7 +78,7 @@ describe('golden format: one rounding rule and one way to write numbers and stri
   })
 })
 
-describe('golden growth: points to the kind that grew, in lib/analysis.js (the fallback and inspect) as in src/analysis/', () => {
+describe('golden growth: points to the kind that grew, in lib/rules/analysis.js (the fallback and inspect) as in src/analysis/', () => {
   for (const c of growthGolden.cases) {
     it(c.name, () => {
       expect(growth(c.points)).toEqual(c.expect)
@@ -86,7 +86,7 @@ describe('golden growth: points to the kind that grew, in lib/analysis.js (the f
   }
 })
 
-describe('golden facts: a document to the figures its analysis reads (src/facts.rs, lib/facts.js)', () => {
+describe('golden facts: a document to the figures its analysis reads (src/facts.rs, lib/fallback/facts.js)', () => {
   for (const c of factsGolden.cases) {
     it(c.name, () => {
       expect(factsFromDocument(c.document)).toEqual(c.expect)
@@ -94,7 +94,7 @@ describe('golden facts: a document to the figures its analysis reads (src/facts.
   }
 })
 
-describe('golden places: one rule for every script name from the runtime (src/places.rs, lib/places.js)', () => {
+describe('golden places: one rule for every script name from the runtime (src/places.rs, lib/rules/places.js)', () => {
   it('gives what the crate gives for every place and text, and the same again when applied twice', () => {
     expect(placesGolden.places.length).toBeGreaterThan(50)
     expect(placesGolden.texts.length).toBeGreaterThan(8)
@@ -136,7 +136,7 @@ describe('golden names: which files are ours, for the fallback, inspect and bund
 })
 
 describe('golden options: each options object gives the same first error in both implementations', () => {
-  it('js rules (lib/options.js): every case', () => {
+  it('js rules (lib/fallback/config.js): every case', () => {
     const wrong = []
     for (const c of optionsGolden.cases) {
       let got = null

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { root, scratch } from './helpers.js'
 
 const require = createRequire(import.meta.url)
-const inspect = require('../lib/inspect.js')
+const inspect = require('../lib/cli/inspect/command.js')
 const { bundle } = require('../index.js')
 const { unzipSync } = require('fflate')
 const child = join(root, '__test__/children/death.mjs')

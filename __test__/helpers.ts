@@ -25,13 +25,15 @@ export interface Implementation {
   /** Environment that makes `index.js` pick this implementation in a child process. */
   env: NodeJS.ProcessEnv
 }
-const { wrap } = require('../lib/wrap.js')
-const { withHeapSnapshots } = require('../lib/heap-snapshot.js')
-const rawNative: RawDumperClass = require('../native.js').MemoryDiagnosticsDumper
-const rawJs: RawDumperClass = require('../lib/fallback.js').create('selected by the test suite').MemoryDiagnosticsDumper
+const { wrap } = require('../lib/dumper/public-class.js')
+const { withHeapSnapshots } = require('../lib/dumper/heap-snapshot.js')
+const nativeBinding = require('../native.js')
+const rawNative: RawDumperClass = nativeBinding.MemoryDiagnosticsDumper
+const rawJs: RawDumperClass = require('../lib/fallback/dump.js').create('selected by the test suite').MemoryDiagnosticsDumper
 /** Both implementations, so that the suite runs against each and they cannot drift. */
 export const implementations: Implementation[] = [
-  { name: 'native', MemoryDiagnosticsDumper: wrap(withHeapSnapshots(rawNative)), Raw: rawNative, env: {} },
+  // Over the binding, as index.js makes it: dump() and observe() on the fast path.
+  { name: 'native', MemoryDiagnosticsDumper: wrap(withHeapSnapshots(rawNative), nativeBinding), Raw: rawNative, env: {} },
   { name: 'js', MemoryDiagnosticsDumper: wrap(rawJs), Raw: rawJs, env: { MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS: '1' } },
 ]
 
@@ -43,7 +45,7 @@ export function written(r: import('../index.js').DumpResult): string {
 
 const Ajv2020 = (Ajv2020Module as any).default ?? Ajv2020Module
 const ajv: import('ajv').default = new Ajv2020({ allErrors: true, strict: true, strictRequired: false })
-const validateDoc = ajv.compile(JSON.parse(readFileSync(join(root, 'lib/inspect/dump.schema.json'), 'utf8')))
+const validateDoc = ajv.compile(JSON.parse(readFileSync(join(root, 'lib/dump.schema.json'), 'utf8')))
 
 /** A fresh private scratch directory; the diagnostics directory goes inside it. */
 export function scratch(tag = 'mdd'): string {
@@ -81,6 +83,14 @@ export function recorderFile(dir: string, session: string): string {
   return files[0]
 }
 
+/** How many samples a recorder file holds so far (its complete lines): a clock for waits. */
+export function recorderSamples(path: string): number {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .slice(0, -1)
+    .filter((l) => l.includes('"type":"sample"')).length
+}
+
 export function dumpFiles(dir: string): string[] {
   return readdirSync(dir)
     .filter((f) => DUMP_NAME.test(f))
@@ -88,7 +98,7 @@ export function dumpFiles(dir: string): string[] {
     .map((f) => join(dir, f))
 }
 
-/** Parses a dump and checks it against lib/inspect/dump.schema.json; throws with the errors. */
+/** Parses a dump and checks it against lib/dump.schema.json; throws with the errors. */
 export function readDump(path: string): any {
   const doc = JSON.parse(readFileSync(path, 'utf8'))
   if (!validateDoc(doc)) {

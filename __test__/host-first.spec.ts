@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import v8 from 'node:v8'
 import { describe, expect, it, vi } from 'vitest'
-import { dumpFiles, implementations, input, readDump, scratch } from './helpers.js'
+import { dumpFiles, implementations, input, readDump, recorderFile, recorderSamples, scratch, waitFor } from './helpers.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -185,10 +185,13 @@ describe('the watchdog judges the loop by the loop (native)', () => {
 
   it('a live loop whose host never calls observe() gets no watchdog dump', async () => {
     const dir = join(scratch(), 'd')
-    const d = new MemoryDiagnosticsDumper({ directory: dir, recorder: { intervalMs: 20 }, watchdog: { rssBytes: 1, stallMs: 200 } })
+    const d = new MemoryDiagnosticsDumper({ directory: dir, sessionId: 'live', recorder: { intervalMs: 20 }, watchdog: { rssBytes: 1, stallMs: 200 } })
     try {
-      // Several times stallMs of a loop that runs (timers fire) but never calls observe().
-      for (let i = 0; i < 20; i++) await sleep(50)
+      // Several times stallMs of a loop that runs (timers fire) but never calls observe():
+      // until its recorder has taken 50 more samples (50 intervals, 5 stallMs).
+      const samples = () => recorderSamples(recorderFile(dir, 'live'))
+      const from = await waitFor(() => samples(), 'the recorder file')
+      await waitFor(() => (samples() >= from + 50 ? true : undefined), '50 more samples')
       expect(dumpFiles(dir).map((f) => readDump(f).trigger)).toEqual([])
     } finally {
       d.close()

@@ -1,4 +1,4 @@
-// dump()'s figures through one block (the native fast path, lib/wrap.js): the layout is
+// dump()'s figures through one block (the native fast path, lib/dumper/public-class.js): the layout is
 // generated from contract.json (reordered and appended fields land in their own slots; the
 // binary's layout matches), and the fast path records exactly what the checked,
 // property-by-property path records for the same input: figures, nulls, warnings.
@@ -8,11 +8,11 @@ import { describe, expect, it } from 'vitest'
 import { MemoryDiagnosticsDumper, addon, readDump, scratch, written } from './helpers.js'
 
 const req = createRequire(import.meta.url)
-const { makeInputWriter, makeSpacesWriter } = req('../lib/figures.js')
+const { makeInputWriter, makeSpacesWriter } = req('../lib/dumper/figures.js')
 const contract = req('../lib/contract.json')
 const layout = contract.dumpInput
 const native = addon.implementation === 'native' ? req('../native.js') : null
-const { fill } = req('../lib/wrap.js')
+const { fill } = req('../lib/dumper/input-guard.js')
 
 describe('the dump input block', () => {
   it('its layout is generated from contract.json: reordered and appended fields land in their own slots, left-out ones in the mask, and the native layout matches', () => {

@@ -8,8 +8,8 @@ import { decodePng, dumpFiles, implementations, input, readDump, root, runNode, 
 const cli = join(root, 'bin', 'memory-diagnostics-dumper.js')
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000 })
 const inspect = (...args: string[]) => run('inspect', ...args)
-const { validate } = createRequire(import.meta.url)(join(root, 'lib', 'inspect.js'))
-const schema = JSON.parse(readFileSync(join(root, 'lib', 'inspect', 'dump.schema.json'), 'utf8'))
+const { validate } = createRequire(import.meta.url)(join(root, 'lib', 'cli', 'inspect', 'command.js'))
+const schema = JSON.parse(readFileSync(join(root, 'lib', 'dump.schema.json'), 'utf8'))
 const MIB = 2 ** 20
 
 const fixtures = join(root, 'tests/fixtures/inspect')

@@ -1,4 +1,4 @@
-// The loader as users get it: index.js + native.js + fallback.js in a directory, with and
+// The loader as users get it: index.js + native.js + lib/ in a directory, with and
 // without this platform's binary. Runs on every platform the suite runs on (Linux, and
 // Windows and arm64 Linux in scripts/test-platforms.mjs).
 import { spawnSync } from 'node:child_process'
@@ -58,7 +58,15 @@ describe('loader', () => {
     // when one is made, not by require() (every host pays require() at start).
     const binary = hostBinaries.find((b) => out.loaded.includes(b))
     expect(binary, out.loaded.join()).toBeDefined()
-    for (const later of ['native.js', 'lib/contract.json', 'lib/figures.js', 'lib/heap-snapshot.js']) expect(out.loaded).not.toContain(later)
+    for (const later of [
+      'native.js',
+      'lib/contract.json',
+      'lib/dumper/figures.js',
+      'lib/dumper/fast-path.js',
+      'lib/dumper/input-guard.js',
+      'lib/dumper/heap-snapshot.js',
+    ])
+      expect(out.loaded).not.toContain(later)
   })
 
   it("loads this platform's binary from its npm package, without the generated loader", () => {

@@ -31,7 +31,7 @@ describe('panics never reach Node', () => {
   })
 
   it('through the package entry, a panic in phase 1 resolves { written: false, error } instead of throwing', async () => {
-    const { wrap } = require(join(root, 'lib', 'wrap.js'))
+    const { wrap } = require(join(root, 'lib', 'dumper', 'public-class.js'))
     const d = new (wrap(hooks.MemoryDiagnosticsDumper))({ directory: join(scratch(), 'd'), cooldownMs: 0 })
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
     hooks.testArmPanic('phase1', true)
@@ -49,7 +49,7 @@ describe('panics never reach Node', () => {
   it('through the package entry, a promise the implementation rejects still resolves { written: false, error }', async () => {
     // No implementation rejects today; the wrapper keeps a future bug from becoming an
     // unhandled rejection in a host that ignores the promise (`void dumper.dump(level)`).
-    const { wrap } = require(join(root, 'lib', 'wrap.js'))
+    const { wrap } = require(join(root, 'lib', 'dumper', 'public-class.js'))
     class Rejecting {
       problem = null
       dump() {

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { addon, dumpFiles, input, readDump, root, scratch, written } from './helpers.js'
 
-const { summarize } = createRequire(import.meta.url)(join(root, 'lib', 'inspect.js'))
+const { summarize } = createRequire(import.meta.url)(join(root, 'lib', 'cli', 'inspect', 'command.js'))
 const MIB = 2 ** 20
 
 // The Linux concepts no other system has: pressure-stall information, smaps, the OOM score;

@@ -81,7 +81,7 @@ describe('flight recorder', () => {
   it('the observe() block layout is generated from contract.json: reordered and appended fields land in their own slots, and the native layout matches', async () => {
     const { createRequire } = await import('node:module')
     const req = createRequire(import.meta.url)
-    const { makeWriter } = req('../lib/figures.js')
+    const { makeWriter } = req('../lib/dumper/figures.js')
     const layout = req('../lib/contract.json').observedFigures
     const native = (() => {
       try {
@@ -210,9 +210,15 @@ describe('flight recorder', () => {
       records = readRecorder(file).records
     }
     expect(records.at(-1)).toMatchObject({ type: 'exit', reason: 'released' })
-    // Stopped for good: nothing is appended after the exit record.
+    // Stopped for good: nothing is appended after the exit record, while a recorder of the
+    // same interval on this thread appends ten more samples (ten of its intervals passed).
     const size = readFileSync(file).length
-    await new Promise((r) => setTimeout(r, 200))
+    const clockDir = join(scratch(), 'clock')
+    const clock = new MemoryDiagnosticsDumper({ directory: clockDir, sessionId: 'clock', recorder: { intervalMs: 20 } })
+    const samples = () => readRecorder(recorderFile(clockDir, 'clock')).samples.length
+    const from = await waitFor(() => samples(), "the clock recorder's file")
+    await waitFor(() => (samples() >= from + 10 ? true : undefined), 'ten more samples of the clock recorder')
+    clock.close()
     expect(readFileSync(file).length).toBe(size)
   })
 

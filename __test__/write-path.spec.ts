@@ -18,6 +18,7 @@ import {
   root,
   runNode,
   scratch,
+  waitFor,
   written,
 } from './helpers.js'
 import { record } from './reliability.js'
@@ -288,7 +289,11 @@ describe('pre-armed phase 1 (native)', () => {
     expect(hooks.testArmedBytes(d)).toBe(64 * 1024)
     d.close()
     expect(hooks.testArmedBytes(d)).toBeNull()
-    await new Promise((r) => setTimeout(r, 100))
+    // Never re-armed after: re-arming runs on the one background thread, in order, so once
+    // another dumper's dump has completed there, everything queued before it has run.
+    const later = new HookedDumper({ directory: join(scratch(), 'later'), cooldownMs: 0 })
+    expect(await later.dump('hard', input())).toMatchObject({ written: true, complete: true })
+    later.close()
     expect(hooks.testArmedBytes(d)).toBeNull()
   })
 })
@@ -327,11 +332,10 @@ describe('one recorder trail per process (native)', () => {
     const fa = recorderFile(dir, 'livea')
     const fc = recorderFile(dir, 'livec')
     const size = statSync(fa).size
-    await sleep(100)
-    expect(statSync(fa).size).toBeGreaterThan(size)
+    await waitFor(() => (statSync(fa).size > size ? true : undefined), 'the live recorder appending')
     a.close()
     c.close()
-    await sleep(50)
+    await waitFor(() => ([fa, fc].every((f) => readRecorder(f).records.at(-1)?.type === 'exit') ? true : undefined), 'both exit records')
     for (const f of [fa, fc]) expect(readRecorder(f).records.at(-1)).toMatchObject({ type: 'exit', reason: 'close' })
     expect(dumpFiles(dir)).toHaveLength(1)
   })
@@ -345,7 +349,10 @@ describe('one recorder trail per process (native)', () => {
     d.resetForNewSession() // same id: still a new trail
     await sleep(60)
     d.close()
-    await sleep(50)
+    await waitFor(
+      () => (recorderFiles(dir, 'second').every((f) => readRecorder(f).records.at(-1)?.type === 'exit') ? true : undefined),
+      'the exit records of the second session',
+    )
     const first = readRecorder(recorderFile(dir, 'first')).records
     expect(first[0]).toMatchObject({ type: 'start', sessionId: 'first' })
     expect(first.at(-1)).toMatchObject({ type: 'exit', reason: 'sessionReset' })
@@ -360,9 +367,9 @@ describe('one recorder trail per process (native)', () => {
     mkdirSync(dir, { mode: 0o700 })
     expect(spawnSync('mkfifo', [join(dir, 'recorder-fifo.jsonl')]).status).toBe(0)
     const d = new NativeDumper({ directory: dir, sessionId: 'fifo', recorder: { intervalMs: 10 }, watchdog: { rssBytes: 1, stallMs: 10_000 } })
-    await sleep(200)
+    await waitFor(() => (readRecorder(recorderFile(dir, 'fifo')).samples.length > 3 ? true : undefined), 'four samples')
     d.close()
-    await sleep(50)
+    await waitFor(() => (readRecorder(recorderFile(dir, 'fifo')).records.at(-1)?.type === 'exit' ? true : undefined), 'the exit record')
     const { records, samples } = readRecorder(recorderFile(dir, 'fifo'))
     expect(samples.length).toBeGreaterThan(3)
     expect(records.at(-1)).toMatchObject({ type: 'exit', reason: 'close' })

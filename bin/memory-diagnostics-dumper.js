@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 'use strict'
-process.exitCode = require('../lib/cli.js').main(process.argv.slice(2))
+process.exitCode = require('../lib/cli/main.js').main(process.argv.slice(2))

@@ -20,7 +20,9 @@ if (named === 'named') {
     ),
   )
   hooks.testArmPanic('heap-raw-named', true)
-  MemoryDiagnosticsDumper = require('../../lib/wrap.js').wrap(require('../../lib/heap-snapshot.js').withHeapSnapshots(hooks.MemoryDiagnosticsDumper))
+  MemoryDiagnosticsDumper = require('../../lib/dumper/public-class.js').wrap(
+    require('../../lib/dumper/heap-snapshot.js').withHeapSnapshots(hooks.MemoryDiagnosticsDumper),
+  )
 }
 
 globalThis.leak = []

@@ -1,4 +1,5 @@
 'use strict'
+// Twin of src/dump/mod.rs (the Dumper: admission, phase 1, phase 2).
 // The pure-JS implementation, used when the native binding cannot be loaded (an
 // unsupported platform, a missing optional dependency, the wrong libc) or when
 // MEMORY_DIAGNOSTICS_DUMPER_FORCE_JS=1. Same API, same document schema, same file rules
@@ -14,18 +15,18 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
-const { version: addonVersion } = require('../package.json')
+const { version: addonVersion } = require('../../package.json')
 
 // Everything both implementations must agree on (limits, defaults, field tables, option
 // names, strings, thresholds, name patterns) comes from the Rust crate through contract.json.
-const CONTRACT = require('./contract.json')
+const CONTRACT = require('../contract.json')
 const { limits: LIMITS } = CONTRACT.options
-const { describe, expectObject, invalidArg, readOptions, shortSessionId } = require('./options')
+const { describe, expectObject, invalidArg, readOptions, shortSessionId } = require('./config')
 const { readInput } = require('./input')
 const { DUMP_NAME, applyRetention, prepareDir, replaceOwn, sweepStaleTemps, writeNewSync } = require('./writer')
 const { collect, processStartMs } = require('./probes')
 const { accounting, growthPoint } = require('./accounting')
-const { analyze } = require('./analysis')
+const { analyze } = require('../rules/analysis')
 const { factsFromDocument } = require('./facts')
 // The cooldown's monotonic clock, taken when this module loads so that fake timers in a
 // host's tests leave it alone (as they leave the native clock alone); `options.now` is
@@ -121,7 +122,7 @@ function create(fallbackReason) {
     /**
      * Internal (the package's entry calls it once a dump's phase 2 is on disk): adds the
      * allocation profile `section` (JSON) to the dump `filePath`, as the native addon does
-     * (src/allocation.rs): only to this process's own dump in this dumper's directory, once,
+     * (src/allocation_profile.rs): only to this process's own dump in this dumper's directory, once,
      * before `collection`, by an atomic replace. Resolves null, or why it could not.
      */
     async allocationProfileAttach(filePath, section) {
@@ -271,7 +272,7 @@ function create(fallbackReason) {
     const growthPoints = first.point && first.point.epochMs < now ? [first.point, point] : [point]
     if (!first.point) first.point = point
     const sections = { process: got.process, ...(sys && { system: sys }), ...(memoryLimit && { memoryLimit }), ...(got.pressure && { pressure: got.pressure }) }
-    // The facts are read from the document as written (lib/facts.js, the twin of src/facts.rs).
+    // The facts are read from the document as written (facts.js, the twin of src/dump/facts.rs).
     const analysis = analyze({ ...factsFromDocument({ ...doc, ...sections }), growthPoints })
     const enriched = {
       ...doc,

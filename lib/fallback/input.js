@@ -1,9 +1,10 @@
 'use strict'
-// The dump() input rules: the twin of src/input.rs (bounds from contract.json, warnings
+// Twin of src/dump/input.rs.
+// The dump() input rules (bounds from contract.json, warnings
 // worded alike). The golden phase-1 cases (tests/fixtures/golden/input.json) run both.
 
-const CONTRACT = require('./contract.json')
-const { describe, expectObject, invalidArg, truncateChars, typeName } = require('./options')
+const CONTRACT = require('../contract.json')
+const { describe, expectObject, invalidArg, truncateChars, typeName } = require('./config')
 
 const { maxHeapSpaces: MAX_HEAP_SPACES, maxSpaceNameChars: MAX_SPACE_NAME_CHARS, maxSessionKeys: MAX_SESSION_KEYS } = CONTRACT.input
 const { maxSessionKeyChars: MAX_SESSION_KEY_CHARS, maxSessionStringChars: MAX_SESSION_STRING_CHARS } = CONTRACT.input

@@ -1,6 +1,6 @@
 'use strict'
 // A JSON Schema validator for the subset the dump schema uses, and that schema, which
-// `cargo test` writes next to this file (lib/inspect/dump.schema.json).
+// `cargo test` writes beside contract.json (lib/dump.schema.json).
 
 const fs = require('node:fs')
 const path = require('node:path')
@@ -85,7 +85,7 @@ function validate(schema, value, root = schema, at = '', opts = {}) {
 
 let schemaCache
 function schema() {
-  schemaCache ??= JSON.parse(fs.readFileSync(path.join(__dirname, 'dump.schema.json'), 'utf8'))
+  schemaCache ??= JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'dump.schema.json'), 'utf8'))
   return schemaCache
 }
 

@@ -6,10 +6,10 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { schema, validate } = require('./schema')
 const { LIMITS, SAME_START_MS, clean, num, sizeText, timeOf } = require('./values')
-const CONTRACT = require('../contract.json')
+const CONTRACT = require('../../contract.json')
 const KNOWN_SCHEMA_VERSION = CONTRACT.schemaVersion
-// Any dump or recorder name, as other versions of the writer spelled them (lib/names.js).
-const { READABLE_DUMP_NAME: DUMP_NAME, READABLE_RECORDER_NAME: RECORDER_NAME } = require('../names')
+// Any dump or recorder name, as other versions of the writer spelled them (lib/rules/names.js).
+const { READABLE_DUMP_NAME: DUMP_NAME, READABLE_RECORDER_NAME: RECORDER_NAME } = require('../../rules/names')
 
 class UsageError extends Error {}
 
@@ -59,9 +59,9 @@ function collect(args) {
         inside = inside.slice(0, LIMITS.files)
       }
       for (const f of inside) files.push({ path: path.join(a, f) })
-    } else if (/\.zip$/i.test(a) || require('../bundle-read.js').looksLikeBundle(a)) {
+    } else if (/\.zip$/i.test(a) || require('../zip/read.js').looksLikeBundle(a)) {
       // A bundle (memory-diagnostics-dumper bundle) is read as the directory it came from.
-      const b = require('../bundle-read.js').readBundle(a)
+      const b = require('../zip/read.js').readBundle(a)
       if (b.error) files.push({ path: a, error: b.error })
       else {
         for (const e of b.entries) files.push(e)

@@ -1,5 +1,6 @@
 'use strict'
-// The memory accounting of a dump and its growth point: the twin of src/accounting.rs.
+// Twin of src/analysis/accounting.rs.
+// The memory accounting of a dump and its growth point.
 
 const CODE_SPACES = ['code_space', 'code_large_object_space']
 const MALLOC_UNAVAILABLE = 'unavailable in the js implementation: mallinfo2 needs the native addon'

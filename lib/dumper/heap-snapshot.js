@@ -28,7 +28,7 @@ function withHeapSnapshots(Native) {
       return this.#after(super.dump(trigger, input))
     }
 
-    /** The fast path's dump (lib/wrap.js): the same, with the figures in the lent block. */
+    /** The fast path's dump (fast-path.js): the same, with the figures in the lent block. */
     dumpFigures(trigger, heapSpaces, activeResources, session, samples) {
       return this.#after(super.dumpFigures(trigger, heapSpaces, activeResources, session, samples))
     }

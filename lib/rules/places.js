@@ -1,4 +1,5 @@
 'use strict'
+// Twin of src/places.rs; shared by the loader, allocation profiles, inspect and bundle.
 // The one rule for a name from the runtime (a stack frame's or an allocation site's script
 // and function, the frame an uncaught error was thrown at): the twin of src/places.rs, which
 // documents it and writes tests/fixtures/golden/places.json that holds both to the same

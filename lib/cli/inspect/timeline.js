@@ -1,7 +1,7 @@
 'use strict'
 // The timeline picture: SVG panels of each process's memory over time, and the HTML page.
 
-const { fixed } = require('../format')
+const { fixed } = require('../../rules/format')
 const { dumpTable, growthLine, processTitle, verdictLine } = require('./text')
 const { stallText } = require('./verdict')
 const { GIB, LIMITS, MIB, clean, iso } = require('./values')

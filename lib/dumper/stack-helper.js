@@ -1,11 +1,11 @@
 'use strict'
 // The main-thread half of `watchdog.captureStack`: the helper worker thread that answers
-// the watchdog's stack requests (lib/stack-worker.js; src/stack_capture.rs says why a
+// the watchdog's stack requests (stack-worker.js; src/recorder/stack_capture.rs says why a
 // worker and the inspector). One per process, started by the first dumper that asks for
 // it and ended when the last one is closed or collected. Loaded only when a dumper asks:
 // nothing here costs anything otherwise.
 const path = require('node:path')
-const { budgetMs, pollMs, maxFrames } = require('./contract.json').stackCapture
+const { budgetMs, pollMs, maxFrames } = require('../contract.json').stackCapture
 
 let native = null
 let inspector = null
@@ -59,7 +59,7 @@ function start() {
   let w
   try {
     w = new Worker(path.join(__dirname, 'stack-worker.js'), {
-      workerData: { native: require.resolve('../native.js'), budgetMs, pollMs, maxFrames },
+      workerData: { native: require.resolve('../../native.js'), budgetMs, pollMs, maxFrames },
       // A bounded heap of its own: it holds the script list of one capture at most.
       resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 2 },
       name: 'memory-diagnostics-dumper stack helper',

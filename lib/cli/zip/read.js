@@ -1,12 +1,12 @@
 'use strict'
 // Reading a bundle (`inspect FILE.zip`): the dumps and recorder files a .zip made by
 // `bundle` holds, within limits, for inspect; and which names are ours. Apart from
-// lib/bundle.js (which writes bundles) so that inspect reads one without the writer.
+// lib/cli/bundle/ (which writes bundles) so that inspect reads one without the writer.
 
 const fs = require('node:fs')
 const path = require('node:path')
-const { LIMITS: INSPECT_LIMITS } = require('./inspect/values')
-const { DUMP_NAME, HEAP_NAME, RECORDER_NAME } = require('./names')
+const { LIMITS: INSPECT_LIMITS } = require('../inspect/values')
+const { DUMP_NAME, HEAP_NAME, RECORDER_NAME } = require('../../rules/names')
 
 const MIB = 1024 * 1024
 const LIMITS = {

@@ -1,6 +1,6 @@
 'use strict'
 // The public MemoryDiagnosticsDumper, the same over both implementations (the native
-// addon and fallback.js). It adds what only the JS thread can do cheaply and what keeps
+// addon and lib/fallback/). It adds what only the JS thread can do cheaply and what keeps
 // the crisis path safe for the host:
 // - `dump(trigger)` with input omitted collects the figures itself (each omitted field
 //   of `input` is collected; a field the host passes wins);
@@ -8,18 +8,6 @@
 //   `{ written: false, complete: false, error }` and emits one process warning per
 //   distinct problem; the implementation underneath still validates every value;
 // - an unusable directory found at construction (`dumper.problem`) is warned about once.
-// node:v8 costs milliseconds to load: it is loaded at the first dump or observe() (or by
-// the deferred warm-up), never by require() of the package.
-let v8module = null
-function v8Module() {
-  if (v8module === null) v8module = require('node:v8')
-  return v8module
-}
-const v8 = {
-  getHeapStatistics: () => v8Module().getHeapStatistics(),
-  getHeapSpaceStatistics: () => v8Module().getHeapSpaceStatistics(),
-}
-
 const WARNING_TYPE = 'MemoryDiagnosticsDumperWarning'
 /**
  * The triggers contract.json accepts: read when the first dumper is made, not by require(),
@@ -27,63 +15,18 @@ const WARNING_TYPE = 'MemoryDiagnosticsDumperWarning'
  */
 let triggers = null
 function loadTriggers() {
-  if (triggers === null) triggers = require('./contract.json').triggers.accepted
+  if (triggers === null) triggers = require('../contract.json').triggers.accepted
+  if (guard === null) guard = require('./input-guard.js')
 }
+/** input-guard.js: loaded with the triggers, by the first dumper. */
+let guard = null
+/** fast-path.js: loaded by the first warm-up or observe() of a dumper over the native addon. */
+let fastPath = null
 function accepted(trigger) {
   return typeof trigger === 'string' && triggers !== null && triggers.includes(trigger)
 }
 /** Distinct warnings per dumper; beyond this the results still carry the error. */
 const MAX_WARNINGS = 32
-
-/** `process.getActiveResourcesInfo()` counted by type: `{ TCPWrap: 2, Timeout: 5 }`. */
-function activeResources() {
-  if (typeof process.getActiveResourcesInfo !== 'function') return undefined
-  return countTypes(process.getActiveResourcesInfo())
-}
-
-function countTypes(types) {
-  const counts = {}
-  for (const type of types) counts[type] = (counts[type] || 0) + 1
-  return counts
-}
-
-/**
- * Beyond this many active resources the fast path counts them here: the addon reads an
- * array element by element through Node-API (each a few calls), which costs more than
- * building the record in JS once the array is long.
- */
-const MAX_TYPES_ACROSS = 256
-
-/** The active resources for the fast path: Node's array of types, or its counts when long. */
-function resourceTypes() {
-  if (typeof process.getActiveResourcesInfo !== 'function') return undefined
-  const types = process.getActiveResourcesInfo()
-  return types.length <= MAX_TYPES_ACROSS ? types : countTypes(types)
-}
-
-/**
- * What a thrown value says, without ever throwing itself: a foreign value may have a
- * throwing `message` getter, a null prototype (no `toString`) or be a Symbol.
- */
-function describeThrown(e) {
-  try {
-    if (e !== null && (typeof e === 'object' || typeof e === 'function')) {
-      let message
-      try {
-        message = e.message
-      } catch {}
-      if (typeof message === 'string' && message !== '') return message.slice(0, 500)
-      let tag = 'object'
-      try {
-        tag = Object.prototype.toString.call(e).slice(8, -1)
-      } catch {}
-      return `a thrown ${tag} without a message`
-    }
-    return String(e).slice(0, 500)
-  } catch {
-    return 'a thrown value that cannot be described'
-  }
-}
 
 /** `e.code` when it is a short string, without ever throwing. */
 function codeOf(e) {
@@ -93,100 +36,6 @@ function codeOf(e) {
   } catch {
     return 'Error'
   }
-}
-
-/** The input fields whose omission the wrapper fills in, and how. */
-const COLLECT = {
-  heapStatistics: () => v8.getHeapStatistics(),
-  memoryUsage: () => process.memoryUsage(),
-  heapSpaces: () => v8.getHeapSpaceStatistics(),
-  activeResources,
-}
-const INPUT_FIELDS = ['heapStatistics', 'memoryUsage', 'heapSpaces', 'activeResources', 'session', 'samples']
-
-/** The host's input with every omitted (undefined) field collected here. */
-function fill(input) {
-  const given = input ?? {}
-  if (typeof given !== 'object' || Array.isArray(given)) return input
-  return {
-    heapStatistics: given.heapStatistics === undefined ? v8.getHeapStatistics() : given.heapStatistics,
-    memoryUsage: given.memoryUsage === undefined ? process.memoryUsage() : given.memoryUsage,
-    heapSpaces: given.heapSpaces === undefined ? v8.getHeapSpaceStatistics() : given.heapSpaces,
-    activeResources: given.activeResources === undefined ? activeResources() : given.activeResources,
-    session: given.session,
-    samples: given.samples,
-  }
-}
-
-/**
- * The input as plain data, read with every property access guarded: the second try when
- * the first one threw from inside the host's input (a getter, a Proxy trap). A container
- * whose read throws counts as omitted (collected here when it can be, else dropped); a
- * value whose read throws becomes the text `<getter threw>` (a session value is dropped),
- * which both implementations record as a malformed figure: null, with a warning naming
- * the field. `problems` gets one line per throwing read, with what was thrown.
- */
-const THREW = '<getter threw>'
-function plainInput(input, problems) {
-  const read = (obj, key, path) => {
-    try {
-      return { ok: true, v: obj[key] }
-    } catch (e) {
-      problems.push(`${path}: reading it threw (${describeThrown(e)})`)
-      return { ok: false, v: undefined }
-    }
-  }
-  const keysOf = (obj, path) => {
-    try {
-      return Object.keys(obj)
-    } catch (e) {
-      problems.push(`${path}: listing its keys threw (${describeThrown(e)})`)
-      return null
-    }
-  }
-  const isArray = (v) => {
-    try {
-      return Array.isArray(v)
-    } catch {
-      return false
-    }
-  }
-  // One level of copying below each field: figure maps, entries of arrays of maps.
-  const flat = (obj, path, leafOnThrow) => {
-    if (obj === null || typeof obj !== 'object') return obj
-    if (isArray(obj)) {
-      const n = read(obj, 'length', `${path}.length`)
-      if (!n.ok || typeof n.v !== 'number') return undefined
-      const out = []
-      for (let i = 0; i < n.v; i++) {
-        const e = read(obj, i, `${path}[${i}]`)
-        out.push(e.ok ? flat(e.v, `${path}[${i}]`, leafOnThrow) : leafOnThrow ? THREW : undefined)
-      }
-      return out
-    }
-    const keys = keysOf(obj, path)
-    if (keys === null) return undefined
-    const out = {}
-    for (const k of keys) {
-      const e = read(obj, k, `${path}.${k}`)
-      if (e.ok) out[k] = e.v !== null && typeof e.v === 'object' ? flat(e.v, `${path}.${k}`, leafOnThrow) : e.v
-      else if (leafOnThrow) out[k] = THREW
-    }
-    return out
-  }
-  if (input === undefined || input === null) return fill(input)
-  if (typeof input !== 'object' || isArray(input)) return input
-  const given = {}
-  for (const f of INPUT_FIELDS) {
-    const e = read(input, f, `input.${f}`)
-    given[f] = e.ok ? flat(e.v, `input.${f}`, f !== 'session') : undefined
-  }
-  const out = {}
-  for (const f of INPUT_FIELDS) {
-    const collect = COLLECT[f]
-    out[f] = given[f] === undefined && collect ? collect() : given[f]
-  }
-  return out
 }
 
 /** `{ trigger }` when `trigger` is one the contract accepts, for a refused dump's result. */
@@ -299,72 +148,21 @@ function closeAllForExit(code) {
 }
 
 /**
- * `dump()`'s fast path over the native class (`inputFigures` + `dumpFigures()`): the
- * host's heapStatistics and memoryUsage, or the figures collected for the ones it left out,
- * are written into the block the addon lends (one plain property read each, fast in V8)
- * and cross Node-API as one block; the rest of the input goes as separate arguments, each
- * collected only when the host left it out. Returns undefined when the input is not the
- * usual shape (then the checked path runs, with its errors and warnings).
+ * The public class over `Implementation`. `addon`, the native binding when it is what
+ * `Implementation` is made of, gives dumps and observe() its fast path (fast-path.js)
+ * and watchdog stacks their helper thread; without it every call takes the checked path.
  */
-function fastDump(inner, fast, trigger, input) {
-  let h
-  let u
-  let spaces
-  let resources
-  let session
-  let samples
-  if (input === undefined || input === null) {
-    h = v8.getHeapStatistics()
-    u = process.memoryUsage()
-  } else if (typeof input === 'object' && !Array.isArray(input)) {
-    h = input.heapStatistics
-    u = input.memoryUsage
-    spaces = input.heapSpaces
-    resources = input.activeResources
-    // An array is how the omitted resources go over (below): from the host it is an error
-    // the checked path names.
-    if (Array.isArray(resources)) return undefined
-    session = input.session
-    samples = input.samples
-    if (h === undefined) h = v8.getHeapStatistics()
-    else if (h === null || typeof h !== 'object') return undefined
-    if (u === undefined) u = process.memoryUsage()
-    else if (u === null || typeof u !== 'object') return undefined
-  } else return undefined
-  // `true` is how the block's spaces are passed on: from the host it is an error the
-  // checked path names.
-  if (spaces === true || !fast.writeFigures(fast.figures, h, u)) return undefined
-  if (spaces === undefined) spaces = v8.getHeapSpaceStatistics()
-  // The heap spaces into the block too (their names go over only when they change), or
-  // the array itself through the checked path.
-  if (spaces !== null && fast.writeSpaces !== null && fast.writeSpaces(fast.figures, spaces, fast.scratch)) {
-    const kept = fast.names
-    let same = kept.length === fast.scratch.length
-    for (let i = 0; same && i < kept.length; i++) same = kept[i] === fast.scratch[i]
-    if (!same) {
-      inner.setHeapSpaceNames(fast.scratch)
-      fast.names = fast.scratch.slice()
-    }
-    spaces = true
+function wrap(Implementation, addon = null) {
+  /**
+   * The binding's fast path (fast-path.js, loaded then): at the first dumper's warm-up or
+   * first observe(), never by require(), the constructor or a dump.
+   */
+  let fast = null
+  const fastOfAddon = () => {
+    if (fastPath === null) fastPath = require('./fast-path.js')
+    if (fast === null) fast = fastPath.forBinding(addon)
+    return fast
   }
-  // Omitted active resources go over as the array of types Node gives, counted by the addon
-  // (no record is built here and read back through Node-API), unless it is long.
-  if (resources === undefined) resources = resourceTypes()
-  return inner.dumpFigures(trigger, spaces, resources, session, samples)
-}
-
-/**
- * Runs the fast path once without dumping: its collectors, the writer and the call into
- * the addon, with a trigger the addon refuses before it reserves anything (V8 compiles a
- * function on its first call; the first dump is the one that matters most).
- */
-function warmUp(inner, fast) {
-  try {
-    fastDump(inner, fast, '', undefined)
-  } catch {}
-}
-
-function wrap(Implementation, addon = null, fastInput = null) {
   class MemoryDiagnosticsDumper {
     #inner
     #warned = new Set()
@@ -374,7 +172,7 @@ function wrap(Implementation, addon = null, fastInput = null) {
     #alloc = null
     /** This dumper's hold on the stack helper thread (lib/stack-helper.js), when asked for. */
     #stack = null
-    /** The fast path's state (the native input block, the heap spaces' names), or null. */
+    /** dump()'s fast path state (the native input block, the heap spaces' names), or null. */
     #fast = null
     /** The native input block until the fast path is set up (#setUpFast), else null. */
     #figures = null
@@ -382,7 +180,7 @@ function wrap(Implementation, addon = null, fastInput = null) {
     constructor(options) {
       loadTriggers()
       this.#inner = new Implementation(options)
-      if (fastInput !== null && typeof this.#inner.dumpFigures === 'function') {
+      if (addon !== null && typeof addon.inputFigureKeys === 'function' && typeof this.#inner.dumpFigures === 'function') {
         this.#figures = this.#inner.inputFigures ?? null
         // Set up and warmed on a later turn of the event loop (#warmUp), off the host's
         // start; a dump that comes before takes the checked path (it never loads a file:
@@ -463,7 +261,7 @@ function wrap(Implementation, addon = null, fastInput = null) {
       this.#warming = true
       try {
         this.#setUpFast()
-        if (this.#fast !== null) warmUp(this.#inner, this.#fast)
+        if (this.#fast !== null) fastPath.warmUp(this.#inner, this.#fast)
         // This class's dump, not a subclass's override: the host's code does not run for a warm-up.
         MemoryDiagnosticsDumper.prototype.dump.call(this, '').catch(() => {})
       } catch {
@@ -473,21 +271,16 @@ function wrap(Implementation, addon = null, fastInput = null) {
     }
 
     /**
-     * The fast path over the block: its writers are generated from contract.json at the
-     * first dumper's warm-up (index.js, once per process), so that neither require() nor
-     * the constructor pays for them.
+     * dump()'s fast path over the block: its writers are generated from contract.json at
+     * the first dumper's warm-up (fast-path.js, once per process), so that neither
+     * require() nor the constructor pays for them.
      */
     #setUpFast() {
       const figures = this.#figures
       if (figures === null) return
       this.#figures = null
-      let writers = null
-      try {
-        writers = fastInput()
-      } catch {
-        // A layout that cannot be read leaves this dumper on the checked path.
-      }
-      if (writers !== null) this.#fast = { ...writers, figures, names: [], scratch: [] }
+      const binding = fastOfAddon()
+      this.#fast = fastPath.dumpState(binding, figures)
     }
 
     /**
@@ -530,10 +323,10 @@ function wrap(Implementation, addon = null, fastInput = null) {
       let first
       try {
         if (this.#fast !== null) {
-          const p = fastDump(this.#inner, this.#fast, trigger, input)
+          const p = fastPath.dump(this.#inner, this.#fast, trigger, input)
           if (p !== undefined) return this.#settle(p, trigger)
         }
-        return this.#settle(this.#inner.dump(trigger, fill(input)), trigger)
+        return this.#settle(this.#inner.dump(trigger, guard.fill(input)), trigger)
       } catch (e) {
         first = e
       }
@@ -544,7 +337,7 @@ function wrap(Implementation, addon = null, fastInput = null) {
       // the dump.
       try {
         const problems = []
-        const plain = plainInput(input, problems)
+        const plain = guard.plainInput(input, problems)
         if (problems.length === 0) return Promise.resolve(this.#refused(trigger, first, ''))
         for (const p of problems) this.#warn(`dump(): input ${p}`, 'InputGetterThrew')
         return this.#settle(this.#inner.dump(trigger, plain), trigger)
@@ -555,7 +348,7 @@ function wrap(Implementation, addon = null, fastInput = null) {
 
     /** A refused dump's result, warned about once per distinct message. */
     #refused(trigger, e, prefix) {
-      const error = prefix + describeThrown(e)
+      const error = prefix + guard.describeThrown(e)
       this.#warn(`dump(): ${error}`, codeOf(e))
       return { ...triggerOf(trigger), complete: false, written: false, error }
     }
@@ -598,7 +391,7 @@ function wrap(Implementation, addon = null, fastInput = null) {
           : require('./allocation-profile.js').fetchSection(a)
         error = await this.#inner.allocationProfileAttach(r.filePath, JSON.stringify(section))
       } catch (e) {
-        error = `internal error: ${describeThrown(e)}`
+        error = `internal error: ${guard.describeThrown(e)}`
       }
       if (error) {
         this.#warn(`allocation profile: ${error}`, 'AllocationProfileFailed')
@@ -618,12 +411,34 @@ function wrap(Implementation, addon = null, fastInput = null) {
       return x !== null && (typeof x === 'object' || typeof x === 'function') && #inner in x
     }
 
+    /** observe()'s fast path (fast-path.js): undefined until the first observe(), then it or null. */
+    #observe = undefined
+
+    /**
+     * observe() runs on the host's monitor timer, so over the native addon it is made
+     * nearly free: the figures go from JS straight into the recorder's memory
+     * (fast-path.js). Containers that are not objects still go through the addon's
+     * checked observe(), which throws the same errors as before.
+     */
+    /** This dumper's observe() fast path, or null for the checked path. */
+    #observer() {
+      if (addon === null) return null
+      try {
+        const binding = fastOfAddon()
+        return fastPath.observer(binding, this.#inner)
+      } catch {
+        // A fast path that cannot be loaded leaves observe() on the checked path.
+        return null
+      }
+    }
+
     observe(heapStatistics, memoryUsage) {
       if (!MemoryDiagnosticsDumper.#is(this)) return stray('observe')
-      this.#inner.observe(
-        heapStatistics === undefined ? v8.getHeapStatistics() : heapStatistics,
-        memoryUsage === undefined ? process.memoryUsage() : memoryUsage,
-      )
+      const h = heapStatistics === undefined ? guard.heapStatistics() : heapStatistics
+      const u = memoryUsage === undefined ? process.memoryUsage() : memoryUsage
+      let fastObserve = this.#observe
+      if (fastObserve === undefined) fastObserve = this.#observe = this.#observer()
+      if (fastObserve === null || !fastObserve(h, u)) this.#inner.observe(h, u)
     }
 
     close() {
@@ -662,4 +477,4 @@ function wrap(Implementation, addon = null, fastInput = null) {
   return MemoryDiagnosticsDumper
 }
 
-module.exports = { wrap, fill, activeResources }
+module.exports = { wrap }

@@ -1,4 +1,5 @@
 'use strict'
+// Twin of src/format.rs; shared by the fallback, inspect and bundle.
 // How numbers and strings are written into human-readable text: the twin of
 // src/format.rs, checked against tests/fixtures/golden/format.json (written by
 // `cargo test format::`). Neither `toFixed` (which rounds by the exact binary value) nor

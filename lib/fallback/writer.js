@@ -1,4 +1,5 @@
 'use strict'
+// Twin of src/writer/.
 // Diagnostics files for the JS fallback: names, the directory, the write path (temp file,
 // fsync, link), retention and the sweep of stale temporary files. The twin of src/writer/;
 // the name patterns come from contract.json and the accepted and rejected names from
@@ -7,11 +8,11 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const crypto = require('node:crypto')
-const CONTRACT = require('./contract.json')
+const CONTRACT = require('../contract.json')
 
 const STALE_TEMP_AGE_MS = CONTRACT.files.staleTempAgeMs
 
-const { DUMP_NAME, nameKind } = require('./names')
+const { DUMP_NAME, nameKind } = require('../rules/names')
 const { futureToleranceMs: FUTURE_TOLERANCE_MS, maxNameAttempts: MAX_NAME_ATTEMPTS } = CONTRACT.files
 
 function parseDumpName(name) {

@@ -1,6 +1,6 @@
 'use strict'
 // The command line (`memory-diagnostics-dumper <command>`): --version, help, and the
-// commands, each in its own module: `inspect` (lib/inspect.js) and `bundle` (lib/bundle.js,
+// commands, each in its own module: `inspect` (inspect/command.js) and `bundle` (bundle/command.js,
 // loaded only for it).
 
 const { clean } = require('./inspect/values')
@@ -21,11 +21,13 @@ function main(argv, io = { out: process.stdout, err: process.stderr }) {
     return 0
   }
   if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    io.out.write((rest[0] === 'inspect' ? require('./inspect.js').INSPECT_USAGE : rest[0] === 'bundle' ? require('./bundle.js').USAGE : USAGE) + '\n')
+    io.out.write(
+      (rest[0] === 'inspect' ? require('./inspect/command.js').INSPECT_USAGE : rest[0] === 'bundle' ? require('./bundle/command.js').USAGE : USAGE) + '\n',
+    )
     return 0
   }
-  if (cmd === 'bundle') return require('./bundle.js').main(rest, io)
-  if (cmd === 'inspect') return require('./inspect.js').main(rest, io)
+  if (cmd === 'bundle') return require('./bundle/command.js').main(rest, io)
+  if (cmd === 'inspect') return require('./inspect/command.js').main(rest, io)
   io.err.write(`${cmd ? `unknown command: ${clean(cmd)}\n` : ''}${USAGE}\n`)
   return 2
 }

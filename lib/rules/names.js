@@ -1,11 +1,12 @@
 'use strict'
+// Twin of src/writer/names.rs; shared by the fallback writer, inspect and bundle.
 // Which of a directory's files are ours, and of what kind: the rule of src/writer/
 // (`parse_dump_name`, `parse_heap_name`, `is_recorder_name`, `parse_temp_name`), through
 // the patterns contract.json carries. tests/fixtures/golden/names.json (written by cargo
 // test) lists accepted and rejected names; the fallback's writer, `inspect` and `bundle`
 // all ask this file. A name that is not ours is never read, moved or removed.
 
-const F = require('./contract.json').files
+const F = require('../contract.json').files
 
 const DUMP_NAME = new RegExp(F.dumpName)
 const HEAP_NAME = new RegExp(F.heapName)

@@ -1,33 +1,35 @@
 'use strict'
-const { fixed } = require('./format')
-// `memory-diagnostics-dumper bundle` and `bundle(dir, options)`: one .zip for a bug report,
-// holding what a maintainer needs about one crash (or more, on request), redacted on the
-// way out and bounded in size. See docs/bundle.md.
+// `bundle(dir, options)` (and the `bundle` command's work, command.js): one .zip for a bug
+// report, holding what a maintainer needs about one crash (or more, on request), redacted
+// on the way out (redact.js) and bounded in size. See docs/bundle.md.
 //
 // Why .zip: Windows Explorer and macOS Finder open it without extra tools (a .tar.gz needs
 // 7-Zip on older Windows), GitHub issue attachments accept it, and its entries are
-// compressed one by one, so a reader can pick the few it needs. The format comes from
-// fflate (MIT, no dependencies, maintained), loaded only here.
+// compressed one by one, so a reader can pick the few it needs (lib/cli/zip/).
 
 const fs = require('node:fs')
-const os = require('node:os')
 const path = require('node:path')
 
-const CONTRACT = require('./contract.json')
-const { version } = require('./version')
-const inspect = require('./inspect.js')
+const CONTRACT = require('../../contract.json')
+const { fixed } = require('../../rules/format')
+const { version } = require('../version')
+const { text } = require('../inspect/text')
+const { html, svg } = require('../inspect/timeline')
+const { LIMITS: INSPECT_LIMITS } = require('../inspect/values')
+const { summarize } = require('../inspect/verdict')
 
 const F = CONTRACT.files
-// The project's own names (lib/bundle-read.js's kindOfName, the rule of src/writer.rs):
+// The project's own names (lib/cli/zip/read.js's kindOfName, the rule of src/writer/):
 // nothing else is packed.
-const { redactPlace, redactText, replaceHome } = require('./places')
-const { FORMAT, LIMITS: READ_LIMITS, kindOfName, looksLikeBundle, readBundle } = require('./bundle-read')
+const { FORMAT, LIMITS: READ_LIMITS, kindOfName, looksLikeBundle, readBundle } = require('../zip/read')
+const { zip } = require('../zip/write')
+const { GENERIC_NAMES, MIN_NAME_CHARS, SHOWN_REDACTIONS, URL_RULE, note, redactJson, redactString, redactionRules } = require('./redact')
 const MIB = 2 ** 20
 const DEFAULT_MAX_BYTES = 2 * MIB
 const MIN_MAX_BYTES = 64 * 1024
 const LIMITS = {
-  dumpBytes: inspect.LIMITS.dumpBytes,
-  recorderBytes: inspect.LIMITS.recorderBytes,
+  dumpBytes: INSPECT_LIMITS.dumpBytes,
+  recorderBytes: INSPECT_LIMITS.recorderBytes,
   /** A heap snapshot is parsed to redact it: larger ones are left out, with the reason. */
   heapSnapshotBytes: 256 * MIB,
   bundleBytes: READ_LIMITS.bundleBytes,
@@ -35,147 +37,8 @@ const LIMITS = {
   /** Recorder samples kept at full resolution at the end of each trail (the approach to the death). */
   tailSamples: 20,
   /** Redactions listed one by one by --show (all are counted). */
-  shownRedactions: 200,
+  shownRedactions: SHOWN_REDACTIONS,
 }
-// ---- redaction ---------------------------------------------------------------------------
-
-const reEscape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-
-/**
- * What is replaced on the way out, from this machine and this process's environment: the home
- * directory (os.homedir(), HOME, USERPROFILE) becomes `~`, the user name (os.userInfo(), USER,
- * LOGNAME, USERNAME) `<user>`, the host name (os.hostname(), its first label, HOSTNAME,
- * COMPUTERNAME) `<host>`. Names are matched case-insensitively as words: not inside a longer
- * run of letters and digits, and not as a `scheme:` prefix (a user named `node` leaves
- * `node:internal/…` alone). A user or host name shorter than MIN_NAME_CHARS is not matched as
- * a word at all (`vm` would take `vm` out of every mention of the vm module); it is still
- * removed from paths with the home directory. `identity` replaces what this machine says,
- * for tests.
- */
-const MIN_NAME_CHARS = 3
-/**
- * Account and host names that identify nobody and are also words a dump needs: the default
- * users of container images and CI runners (a user `node` would otherwise turn every process
- * named `node` into `<user>`). They are not matched as words.
- */
-const GENERIC_NAMES = new Set([
-  'root',
-  'node',
-  'app',
-  'user',
-  'admin',
-  'ubuntu',
-  'debian',
-  'runner',
-  'vscode',
-  'codespace',
-  'nobody',
-  'www-data',
-  'localhost',
-  'docker',
-])
-function redactionRules(env = process.env, identity = {}) {
-  const uniq = (list, min) => [...new Set(list.filter((v) => typeof v === 'string' && v.trim().length >= min).map((v) => v.trim()))]
-  let info = {}
-  try {
-    info = os.userInfo()
-  } catch {}
-  if (identity.user !== undefined || identity.home !== undefined) info = { username: identity.user, homedir: identity.home }
-  const homes = uniq([identity.home ?? os.homedir(), env.HOME, env.USERPROFILE, info.homedir], 2)
-    .map((h) => h.replace(/[\\/]+$/, ''))
-    .filter((h) => h.length >= 2)
-    .sort((a, b) => b.length - a.length)
-  const specific = (list) => list.filter((v) => !GENERIC_NAMES.has(v.toLowerCase()))
-  const users = specific(uniq([info.username, env.USER, env.LOGNAME, env.USERNAME], MIN_NAME_CHARS)).sort((a, b) => b.length - a.length)
-  const host = identity.host ?? os.hostname()
-  const hosts = specific(uniq([host, host.split('.')[0], env.HOSTNAME, env.COMPUTERNAME], MIN_NAME_CHARS)).sort((a, b) => b.length - a.length)
-  const word = (values) => new RegExp(`(?<![A-Za-z0-9])(?:${values.map(reEscape).join('|')})(?![A-Za-z0-9]|:[A-Za-z])`, 'gi')
-  const rules = []
-  // A home directory is a path prefix: it ends where a path component ends.
-  if (homes.length)
-    rules.push({
-      what: 'home directory',
-      replacement: '~',
-      nameReplacement: 'home',
-      values: homes,
-      homes,
-      re: new RegExp(`(?:${homes.map(reEscape).join('|')})(?![A-Za-z0-9_.-])`, 'g'),
-    })
-  if (users.length) rules.push({ what: 'user name', replacement: '<user>', nameReplacement: 'user', values: users, re: word(users) })
-  if (hosts.length) rules.push({ what: 'host name', replacement: '<host>', nameReplacement: 'host', values: hosts, re: word(hosts) })
-  return rules
-}
-
-/** The place rule's entry in the manifest (lib/places.js): applied to every string before the others. */
-const URL_RULE = {
-  what: 'script names and URLs',
-  replacement: 'the place rule: no query, fragment or credentials, no data:/blob:/javascript: content, file URLs as their path',
-  nameReplacement: null,
-  values: [],
-}
-
-/**
- * Applies the rules to one string; counts each rule's matches in `tally`. First the place
- * rule (lib/places.js): a frame's `script` as a whole place, any other string for the URLs
- * inside it; then the home directory at path boundaries, plain or percent-encoded, and the
- * names. `key` is the string's key in its object.
- */
-function redactString(s, rules, tally, forName = false, key = '') {
-  let out = s
-  if (!forName) {
-    const before = out
-    out = key === 'script' ? redactPlace(out, null) : redactText(out, null)
-    if (out !== before) tally[URL_RULE.what] = (tally[URL_RULE.what] ?? 0) + 1
-  }
-  for (const r of rules) {
-    if (r.homes && !forName) {
-      for (const h of r.homes) {
-        const { text, count } = replaceHome(out, h)
-        if (count) tally[r.what] = (tally[r.what] ?? 0) + count
-        out = text
-      }
-      continue
-    }
-    out = out.replace(r.re, () => {
-      tally[r.what] = (tally[r.what] ?? 0) + 1
-      return forName ? r.nameReplacement : r.replacement
-    })
-  }
-  return out
-}
-
-/** Keys whose values must stay valid file-name parts (the schema's patterns): redacted without `<>~`. */
-const NAME_KEYS = new Set(['sessionId', 'file'])
-
-/**
- * A deep copy of a parsed JSON value with every key and string redacted. Each changed string
- * is recorded in `changes` (where, before, after) for --show; never in the bundle itself.
- */
-function redactJson(value, rules, ctx, at = '') {
-  if (typeof value === 'string') {
-    const key = at.slice(at.lastIndexOf('/') + 1)
-    const out = redactString(value, rules, ctx.tally, NAME_KEYS.has(key), key)
-    if (out !== value) note(ctx, at, value, out)
-    return out
-  }
-  if (Array.isArray(value)) return value.map((v, i) => redactJson(v, rules, ctx, `${at}/${i}`))
-  if (value && typeof value === 'object') {
-    const out = {}
-    for (const [k, v] of Object.entries(value)) {
-      const k2 = redactString(k, rules, ctx.tally)
-      if (k2 !== k) note(ctx, `${at}/(key)`, k, k2)
-      out[k2] = redactJson(v, rules, ctx, `${at}/${k}`)
-    }
-    return out
-  }
-  return value
-}
-
-function note(ctx, at, before, after) {
-  ctx.changed++
-  if (ctx.changes.length < LIMITS.shownRedactions) ctx.changes.push({ file: ctx.file, at: at || '/', before, after })
-}
-
 // ---- reading the directory, safely ---------------------------------------------------------
 
 function kindOfStat(st) {
@@ -236,7 +99,7 @@ function parseTrail(text) {
     if (!line) continue
     let rec = null
     try {
-      rec = line.length <= inspect.LIMITS.recorderLineBytes ? JSON.parse(line) : null
+      rec = line.length <= INSPECT_LIMITS.recorderLineBytes ? JSON.parse(line) : null
     } catch {}
     if (rec && typeof rec === 'object' && !Array.isArray(rec)) records.push(rec)
     else dropped++
@@ -379,11 +242,11 @@ function assemble(chosen, state, meta) {
     else if (f.kind === 'dump' && !state.dropped.has(f.name)) files.push({ name: f.name, kind: f.kind, text: f.text })
     else if (f.kind === 'heapSnapshot' && !state.droppedSnapshots.has(f.name)) files.push({ name: f.name, kind: f.kind, text: f.text })
   }
-  const summary = inspect.summarize(files.filter((f) => f.kind !== 'heapSnapshot').map((f) => ({ path: f.name, text: f.text })))
+  const summary = summarize(files.filter((f) => f.kind !== 'heapSnapshot').map((f) => ({ path: f.name, text: f.text })))
   const reports = [
-    { name: 'summary.txt', kind: 'summary', text: inspect.text(summary) + '\n' },
-    { name: 'timeline.svg', kind: 'timeline', text: inspect.svg(summary) + '\n' },
-    { name: 'timeline.html', kind: 'timeline', text: inspect.html(summary) },
+    { name: 'summary.txt', kind: 'summary', text: text(summary) + '\n' },
+    { name: 'timeline.svg', kind: 'timeline', text: svg(summary) + '\n' },
+    { name: 'timeline.html', kind: 'timeline', text: html(summary) },
   ]
   const all = [...files, ...reports].map((f) => ({ ...f, data: Buffer.from(f.text, 'utf8') }))
   const trails = chosen.filter((f) => f.kind === 'recorder')
@@ -425,14 +288,6 @@ function assemble(chosen, state, meta) {
   return { entries: all, manifest, summary }
 }
 
-function zip(entries) {
-  const { zipSync } = require('fflate')
-  const mtime = new Date()
-  const input = {}
-  for (const e of entries) input[e.name] = [new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.length), { level: 9, mtime }]
-  return Buffer.from(zipSync(input))
-}
-
 // ---- the whole --------------------------------------------------------------------------------
 
 const OPTION_KEYS = ['output', 'all', 'session', 'since', 'withSnapshots', 'maxBytes', 'show', 'env']
@@ -460,7 +315,7 @@ function plan(dir, options) {
   const { files, skipped, ignored, redaction } = scan(dir, rules)
   const readable = files.filter((f) => f.kind !== 'heapSnapshot')
   if (!readable.length) throw new Error(`nothing to bundle in ${dir}: no dump or recorder file in it`)
-  const whole = inspect.summarize(readable.map((f) => ({ path: f.name, text: f.kind === 'dump' ? f.text : trailText(f.records) })))
+  const whole = summarize(readable.map((f) => ({ path: f.name, text: f.kind === 'dump' ? f.text : trailText(f.records) })))
   const { processes, rule } = select(whole.processes, opts)
   if (!processes.length) {
     throw new Error(`nothing to bundle in ${dir}: no process matches the filters`)
@@ -593,124 +448,4 @@ function bundle(dir, options) {
   })
 }
 
-// ---- the command line ----------------------------------------------------------------------------
-
-const USAGE = `usage: memory-diagnostics-dumper bundle [DIR] [-o FILE] [--all | --session ID | --since TIME]
-                                      [--with-snapshots] [--max-bytes N] [--show]
-
-Packs what a maintainer needs about a crash into one .zip to attach to a bug report: the dumps
-and recorder trail of the most recent process that crashed (or, if none, the most recent one),
-the inspect summary (summary.txt), the timeline (timeline.svg, timeline.html) and manifest.json.
-The home directory becomes ~, the user name <user> and the host name <host> in every file.
-
-  DIR               the diagnostics directory (default: ./diagnostics)
-  -o, --output FILE where to write (default: ./memory-diagnostics-<UTC time>.zip); never replaced
-  --all             every process in the directory
-  --session ID      the processes of this session id
-  --since TIME      the processes active since TIME: ISO 8601, or 30m, 2h, 7d back from now
-  --with-snapshots  add the chosen dumps' heap snapshots, redacted ones only
-  --max-bytes N     the size limit (default 2MiB; K, M, KiB, MiB suffixes): heap snapshots go
-                    first, then the trail is thinned, then older dumps go; the manifest says so
-  --show            print the manifest and every redaction; write nothing
-  --help, -h        this help
-
-exit codes: 0 written (or shown); 2 usage error or nothing to bundle.`
-
-function parseBytes(v) {
-  const m = /^(\d+(?:\.\d+)?)\s*(|b|k|kb|kib|m|mb|mib)$/i.exec(String(v).trim())
-  if (!m) return NaN
-  const unit = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: MIB, mb: MIB, mib: MIB }[m[2].toLowerCase()]
-  return Math.floor(Number(m[1]) * unit)
-}
-
-function main(argv, io = { out: process.stdout, err: process.stderr }) {
-  const opts = {}
-  const args = []
-  const take = (i, a) => {
-    if (i + 1 >= argv.length) throw new TypeError(`${a} needs a value`)
-    return argv[i + 1]
-  }
-  try {
-    for (let i = 0; i < argv.length; i++) {
-      const a = argv[i]
-      const eq = /^(--[a-z-]+)=(.*)$/.exec(a)
-      const flag = eq ? eq[1] : a
-      const value = () => (eq ? eq[2] : take(i++, a))
-      if (flag === '--help' || flag === '-h') {
-        io.out.write(USAGE + '\n')
-        return 0
-      } else if (flag === '-o' || flag === '--output') opts.output = value()
-      else if (flag === '--all') opts.all = true
-      else if (flag === '--session') opts.session = value()
-      else if (flag === '--since') opts.since = value()
-      else if (flag === '--with-snapshots') opts.withSnapshots = true
-      else if (flag === '--show') opts.show = true
-      else if (flag === '--max-bytes') {
-        const v = value()
-        opts.maxBytes = parseBytes(v)
-        if (!Number.isFinite(opts.maxBytes)) throw new TypeError(`--max-bytes: expected a size such as 2097152, 512K or 2MiB, got ${v}`)
-      } else if (a.startsWith('-') && a !== '-') throw new TypeError(`unknown option: ${a}`)
-      else args.push(a)
-    }
-    if (args.length > 1) throw new TypeError(`one directory, got ${args.length}`)
-  } catch (e) {
-    io.err.write(`${e.message}\n${USAGE}\n`)
-    return 2
-  }
-  const dir = args[0] ?? 'diagnostics'
-  try {
-    if (opts.show) {
-      const p = plan(dir, opts)
-      io.out.write(show(p))
-      return 0
-    }
-    const r = writeBundle(dir, opts)
-    io.out.write(report(r))
-    return 0
-  } catch (e) {
-    io.err.write(`bundle: ${e.message}\n`)
-    return 2
-  }
-}
-
-const kib = (b) => (b >= MIB ? `${fixed(b / MIB, 2)} MiB` : `${fixed(b / 1024, 1)} KiB`)
-
-function describe(m) {
-  const lines = []
-  for (const p of m.selection.processes)
-    lines.push(`  process ${p.pid ?? '?'} (session ${p.sessionIds.join(', ') || '?'}): ${p.outcome}${p.cause ? ` (${p.cause})` : ''}`)
-  lines.push(`Files:`)
-  for (const f of m.files) lines.push(`  ${f.name.padEnd(58)} ${String(f.bytes).padStart(9)} bytes`)
-  lines.push(`Size budget: ${m.budget.maxBytes} bytes; ${m.budget.note}.`)
-  lines.push(`Redacted: ${m.redaction.applied.map((r) => `${r.what} → ${r.replacement} (${r.replaced} place${r.replaced === 1 ? '' : 's'})`).join(', ')}.`)
-  const n = m.notIncluded
-  const left = [
-    n.otherProcessesFiles && `${n.otherProcessesFiles} file(s) of other processes`,
-    n.temporaryFiles && `${n.temporaryFiles} temporary file(s)`,
-    n.foreignFiles && `${n.foreignFiles} file(s) not written by memory-diagnostics-dumper`,
-    n.tornRecorderLines && `${n.tornRecorderLines} torn recorder line(s)`,
-  ].filter(Boolean)
-  if (left.length) lines.push(`Left out: ${left.join(', ')}.`)
-  for (const f of n.files) lines.push(`  ${f.name}: ${f.reason}`)
-  return lines.join('\n') + '\n'
-}
-
-function report(r) {
-  const m = r.plan.manifest
-  return `Wrote ${r.path} (${kib(r.bytes)}, ${r.bytes} bytes): ${m.selection.rule}\n${describe(m)}Attach it to the bug report; \`memory-diagnostics-dumper inspect ${path.basename(r.path)}\` reads it.\n`
-}
-
-function show(p) {
-  const lines = [
-    `Would bundle ${kib(p.zip.length)} (${p.zip.length} bytes): ${p.manifest.selection.rule}`,
-    describe(p.manifest).trimEnd(),
-    '',
-    `Redactions (${p.redaction.changed}):`,
-  ]
-  for (const c of p.redaction.changes) lines.push(`  ${c.file} ${c.at}: ${JSON.stringify(c.before)} → ${JSON.stringify(c.after)}`)
-  if (p.redaction.changed > p.redaction.changes.length) lines.push(`  … and ${p.redaction.changed - p.redaction.changes.length} more`)
-  lines.push('', 'manifest.json:', JSON.stringify(p.manifest, null, 2), '', 'Nothing was written.')
-  return lines.join('\n') + '\n'
-}
-
-module.exports = { bundle, main, readBundle, looksLikeBundle, redactionRules, USAGE, GENERIC_NAMES, MIN_NAME_CHARS }
+module.exports = { bundle, plan, writeBundle, readBundle, looksLikeBundle, redactionRules, GENERIC_NAMES, MIN_NAME_CHARS }

@@ -1,11 +1,11 @@
 'use strict'
 // The summary of each process: its dumps and samples, whether and why it died, what grew
-// (lib/analysis.js's rule) and which allocation sites grew.
+// (lib/rules/analysis.js's rule) and which allocation sites grew.
 
-const { fixed } = require('../format')
+const { fixed } = require('../../rules/format')
 const os = require('node:os')
 const path = require('node:path')
-const { redactPlace, redactText } = require('../places')
+const { redactPlace, redactText } = require('../../rules/places')
 const { RECORDER_NAME, UsageError, collect, groupByProcess, readDump, readRecorder, segments } = require('./read')
 const { DEATH_NEAR_LIMIT, MIB, arr, clean, iso, mib, nearHeapLimit, num, obj, timeOf } = require('./values')
 
@@ -321,7 +321,7 @@ function causeOfDeath(samples, rows, diedMs, allDumps) {
   return null
 }
 
-const { GROWTH_ADVICE, GROWTH_MIN_BYTES, growthFinding } = require('../analysis')
+const { GROWTH_ADVICE, GROWTH_MIN_BYTES, growthFinding } = require('../../rules/analysis')
 
 /** A growth point from a recorder sample. */
 const fromSample = (s) => ({
@@ -355,7 +355,7 @@ const fromDump = (r) => ({
 /**
  * The kind of memory that grew most, from the first to the last point (recorder samples and
  * dumps together) that has it, and at least GROWTH_MIN_BYTES: the documents' rule
- * (lib/analysis.js, the twin of src/analysis/), with the span named by its dumps and samples.
+ * (lib/rules/analysis.js, the twin of src/analysis/), with the span named by its dumps and samples.
  */
 function growth(samples, rows) {
   const points = [...samples.map(fromSample), ...rows.filter((r) => r.epochMs != null).map(fromDump)].sort((a, b) => a.epochMs - b.epochMs)
@@ -401,7 +401,7 @@ const signed = (b) => (b >= 0 ? `+${mib(b)}` : mib(b))
 const SITE_GROWTH_MIN_BYTES = MIB
 
 /**
- * A frame as inspect shows it: its script through the place rule (lib/places.js) whatever
+ * A frame as inspect shows it: its script through the place rule (lib/rules/places.js) whatever
  * wrote the dump, so an older version's dump prints no query, credentials or `data:` content.
  */
 const frameOf = (f) => ({

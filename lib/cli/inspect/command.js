@@ -1,17 +1,17 @@
 'use strict'
 // `memory-diagnostics-dumper inspect` (its command line is `main`, reached through
-// lib/cli.js): turns dump files and recorder files into an answer for the maintainer who
+// lib/cli/main.js): turns dump files and recorder files into an answer for the maintainer who
 // receives them. Plain Node, no dependencies, works without the
 // native addon. See docs/inspect.md.
 
 const fs = require('node:fs')
-const { version } = require('./version')
-const { reason } = require('./inspect/read')
-const { validate } = require('./inspect/schema')
-const { text } = require('./inspect/text')
-const { html, svg } = require('./inspect/timeline')
-const { LIMITS, clean } = require('./inspect/values')
-const { GROWTH_MIN_BYTES, summarize } = require('./inspect/verdict')
+const { version } = require('../version')
+const { reason } = require('./read')
+const { validate } = require('./schema')
+const { text } = require('./text')
+const { html, svg } = require('./timeline')
+const { LIMITS, clean } = require('./values')
+const { GROWTH_MIN_BYTES, summarize } = require('./verdict')
 
 // ---- the command line -----------------------------------------------------------------------------
 

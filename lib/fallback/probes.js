@@ -1,11 +1,12 @@
 'use strict'
+// Twin of src/probes/.
 // The JS fallback's phase-2 probes: procfs and meminfo read with fs (the native addon reads
 // them off the JS thread; here they cost the libuv threadpool). Field names as src/probes.
 
 const fs = require('node:fs')
 const os = require('node:os')
 
-const { fixed } = require('./format')
+const { fixed } = require('../rules/format')
 
 const STATUS_KEYS = {
   VmPeak: 'vmPeak',

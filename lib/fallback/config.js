@@ -1,12 +1,13 @@
 'use strict'
-// The options and argument rules: the twin of src/options.rs. `readOptions` checks a
-// host's options object in the order the native addon does (src/options.rs `from_tree`
+// Twin of src/config/ (was src/options.rs).
+// The options and argument rules. `readOptions` checks a
+// host's options object in the order the native addon does (src/config/ `from_tree`
 // then `validate`): the object, its unknown keys, each nested object's type and unknown
 // keys, then the values. `tests/fixtures/golden/options.json` (written by cargo test)
 // holds the first error each case gives; __test__/contract.spec.ts runs this file on it.
 
-const CONTRACT = require('./contract.json')
-const { numberText, quote } = require('./format')
+const CONTRACT = require('../contract.json')
+const { numberText, quote } = require('../rules/format')
 
 const { defaults: DEFAULTS, limits: LIMITS } = CONTRACT.options
 const MAX_TEXT_OPTION_CHARS = LIMITS.textOptionChars
@@ -21,7 +22,7 @@ const {
 const SUGGESTIONS = CONTRACT.suggestions
 const TRIGGERS = CONTRACT.triggers.accepted
 const ACCEPTED_TRIGGERS = CONTRACT.triggers.acceptedText
-/** The nested option objects, in the order their shape is checked (src/options.rs NESTED). */
+/** The nested option objects, in the order their shape is checked (src/config/ NESTED). */
 const NESTED = [
   ['suggestions', SUGGESTION_KEYS],
   ['recorder', RECORDER_KEYS],
@@ -139,7 +140,7 @@ function truncateChars(s, max) {
   return cs.length > max ? [cs.slice(0, max).join(''), true] : [s, false]
 }
 
-/** `options.allocationProfile`, checked as the native addon checks it (src/options.rs). */
+/** `options.allocationProfile`, checked as the native addon checks it (src/config/). */
 function allocationProfileOptions(a) {
   if (a === undefined || a === null || a === false) return null
   if (a !== true && !isPlainObject(a)) {
@@ -158,7 +159,7 @@ function allocationProfileOptions(a) {
   }
 }
 
-/** `options.heapSnapshot`, checked as the native addon checks it (src/options.rs). */
+/** `options.heapSnapshot`, checked as the native addon checks it (src/config/). */
 function heapSnapshotOptions(h) {
   if (!h) return null
   const field = 'options.heapSnapshot.triggers'

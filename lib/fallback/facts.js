@@ -1,7 +1,8 @@
 'use strict'
-// The figures the analysis reads, taken from a written document: the twin of src/facts.rs,
-// checked against tests/fixtures/golden/facts.json (written by cargo test). The fallback
-// analyses its own phase-2 document through it.
+// Twin of src/dump/facts.rs.
+// The figures the analysis reads, taken from a written document, checked against
+// tests/fixtures/golden/facts.json (written by cargo test). The fallback analyses its own
+// phase-2 document through it.
 
 const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null)
 const at = (doc, path) => path.reduce((v, k) => (v != null && typeof v === 'object' ? v[k] : undefined), doc)

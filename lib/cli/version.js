@@ -6,7 +6,7 @@ const path = require('node:path')
 
 function version() {
   try {
-    return JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version
+    return JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version
   } catch {
     return 'unknown'
   }

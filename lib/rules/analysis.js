@@ -1,10 +1,11 @@
 'use strict'
+// Twin of src/analysis/mod.rs and src/analysis/growth.rs; shared by the fallback and inspect.
 // The analysis rules: the twin of src/analysis/. Thresholds, advice and growth kinds come
 // from contract.json; tests/fixtures/golden/analysis.json (facts → risks) and growth.json
 // (points → growth), both written by cargo test, check this file against the crate.
 // The JS fallback's documents and `inspect` both use it.
 
-const CONTRACT = require('./contract.json')
+const CONTRACT = require('../contract.json')
 const { fixed } = require('./format')
 
 const MIB = 1024 * 1024

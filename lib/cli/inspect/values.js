@@ -1,7 +1,7 @@
 'use strict'
 // Shared by inspect's modules: limits on what is read, and values made safe to show.
 
-const { fixed } = require('../format')
+const { fixed } = require('../../rules/format')
 
 const MIB = 2 ** 20
 const GIB = 2 ** 30

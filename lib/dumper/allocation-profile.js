@@ -10,8 +10,8 @@
 
 const os = require('node:os')
 const v8 = require('node:v8')
-const { redactPlace, redactText } = require('./places.js')
-const CONTRACT = require('./contract.json')
+const { redactPlace, redactText } = require('../rules/places.js')
+const CONTRACT = require('../contract.json')
 
 const LIMITS = CONTRACT.options.limits
 const DEFAULTS = CONTRACT.options.defaults
@@ -82,7 +82,7 @@ function stop(handle) {
 const home = os.homedir()
 const cut = (s, n) => (s.length > n ? Array.from(s).slice(0, n).join('') : s)
 
-/** A protocol call frame as the document's frame: 1-based places, the script through the place rule (lib/places.js). */
+/** A protocol call frame as the document's frame: 1-based places, the script through the place rule (lib/rules/places.js). */
 function frameOf(cf) {
   const script = redactPlace(cf.url || '', home)
   return {
