@@ -1,5 +1,5 @@
 //! How numbers and strings are written into human-readable text (risk evidence, skip
-//! reasons, error messages). The JS twin is `lib/format.js`; both are checked against
+//! reasons, error messages). The JS twin is `lib/rules/format.js`; both are checked against
 //! `tests/fixtures/golden/format.json`, which `cargo test format::` writes.
 //!
 //! Why not `{:.1}` and `{}`: Rust rounds exact halves to even and writes `-1e-7` as

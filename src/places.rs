@@ -26,7 +26,7 @@
 //! function name, and in `bundle` every string). [`clean_frame`] applies the rule, with the
 //! bounds on names, to every frame written.
 //!
-//! `lib/places.js` is the same rule for the JS side (the fallback's allocation sites,
+//! `lib/rules/places.js` is the same rule for the JS side (the fallback's allocation sites,
 //! `inspect`, `bundle`'s second pass); `tests/fixtures/golden/places.json`, written by this
 //! module's tests, holds both to the same output.
 
@@ -396,7 +396,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// (place, home, expected): the cases `lib/places.js` must answer the same.
+    /// (place, home, expected): the cases `lib/rules/places.js` must answer the same.
     fn cases() -> Vec<(&'static str, Option<&'static str>, &'static str)> {
         vec![
             (

@@ -4,7 +4,7 @@
 //! identity and runtime facts; phase 2 adds `process`, `system` and the collection
 //! figures. Fields absent in phase 1 are omitted rather than null, so phase 2 is a strict
 //! superset and `atTrigger` is never rewritten (the crisis state must survive the
-//! post-cleanup numbers). `docs/schema.md` and `lib/inspect/dump.schema.json` describe it.
+//! post-cleanup numbers). `docs/schema.md` and `lib/dump.schema.json` describe it.
 
 use std::collections::BTreeMap;
 

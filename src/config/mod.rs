@@ -3,7 +3,7 @@
 //! error that names the field (`error`).
 //!
 //! Validation lives here rather than in the binding so that every limit (and its error
-//! message) is unit-tested without Node, and the JS fallback's `lib/options.js` follows the
+//! message) is unit-tested without Node, and the JS fallback's `lib/fallback/config.js` follows the
 //! same order (`tests/fixtures/golden/options.json`).
 
 pub mod allocation_profile;

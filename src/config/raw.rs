@@ -105,7 +105,7 @@ const NESTED: &[(&str, &[&str])] = &[
 
 /// The host's options object, read whole by the binding (or the fallback), checked for
 /// its shape: the object itself, its unknown keys, then each nested object's type and
-/// unknown keys in the order of `NESTED`. Values are checked after, by [`validate`](super::validate::validate), in
+/// unknown keys in the order of `NESTED`. Values are checked after, by `validate::validate`, in
 /// its order. Both implementations follow this order, so the first error is the same
 /// (`tests/fixtures/golden/options.json`).
 pub fn from_tree(tree: &RawValue) -> Result<RawOptions, InvalidArg> {

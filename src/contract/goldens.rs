@@ -115,7 +115,7 @@ mod golden {
 
 /// The options golden: options objects and the first error each gives (or `null`),
 /// `tests/fixtures/golden/options.json`, written here from `config::from_tree` and
-/// `config::validate` and run against `lib/options.js` by `__test__/contract.spec.ts`.
+/// `config::validate` and run against `lib/fallback/config.js` by `__test__/contract.spec.ts`.
 mod options_golden {
     use crate::config::{from_tree, validate, RawValue};
     use serde_json::{json, Value};
@@ -298,7 +298,7 @@ mod options_golden {
 
 /// The growth golden: growth points and the `analysis.growth` each set gives,
 /// `tests/fixtures/golden/growth.json`, written here from `analysis::growth` and run
-/// against `lib/analysis.js` (which `inspect` uses too) by `__test__/contract.spec.ts`.
+/// against `lib/rules/analysis.js` (which `inspect` uses too) by `__test__/contract.spec.ts`.
 mod growth_golden {
     use crate::analysis::{growth, GrowthPoint};
     use serde_json::{json, Value};
@@ -444,7 +444,7 @@ mod growth_golden {
 
 /// The names golden: file names and what the crate takes each for,
 /// `tests/fixtures/golden/names.json`, written here from `writer`'s parsers and run by
-/// `__test__/contract.spec.ts` against `lib/names.js` (the fallback's writer, `inspect`
+/// `__test__/contract.spec.ts` against `lib/rules/names.js` (the fallback's writer, `inspect`
 /// and `bundle` all classify names through it).
 mod names_golden {
     use crate::writer::{self as w, TempKind};

@@ -1,4 +1,4 @@
-//! `lib/inspect/dump.schema.json` (read at run time by `inspect`, next to it), derived from the report types (test builds only: `schemars`
+//! `lib/dump.schema.json` (read at run time by `inspect`), derived from the report types (test builds only: `schemars`
 //! is a dev-dependency). The types carry their JSON shape through serde and their
 //! constraints through `schemars` attributes; this module adds the parts no single type
 //! owns (the schema's identity, the rules that tie phase 2's sections to
@@ -243,7 +243,7 @@ fn required_of<'a>(names: impl IntoIterator<Item = &'a &'a str>) -> Vec<Value> {
         .collect()
 }
 
-/// The whole `lib/inspect/dump.schema.json`.
+/// The whole `lib/dump.schema.json`.
 pub fn dump_schema() -> Value {
     let generator = SchemaSettings::draft2020_12()
         .for_serialize()
@@ -348,13 +348,13 @@ mod tests {
 
     #[test]
     fn dump_schema_json_is_generated_from_the_types() {
-        let path = root().join("lib/inspect/dump.schema.json");
+        let path = root().join("lib/dump.schema.json");
         let fresh = dump_schema_text();
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         if committed != fresh {
             std::fs::write(&path, &fresh).unwrap();
             panic!(
-                "lib/inspect/dump.schema.json was stale and has been regenerated from the report \
+                "lib/dump.schema.json was stale and has been regenerated from the report \
                  types: review the change and commit it"
             );
         }

@@ -100,7 +100,7 @@ pub fn memory_limit_from(
 }
 
 /// The figures the analysis rules look at: read from the document phase 2 has filled (the
-/// one mapping, `facts::facts_from_document`, which the JS fallback's `lib/facts.js`
+/// one mapping, `facts::facts_from_document`, which the JS fallback's `lib/fallback/facts.js`
 /// twins), with the growth points across this process's dumps.
 pub fn facts(report: &Report, growth_points: Vec<GrowthPoint>) -> Facts {
     let doc = serde_json::to_value(report).unwrap_or(serde_json::Value::Null);

@@ -1,6 +1,6 @@
 //! The figures the analysis reads, taken from a document: the one mapping, used by phase 2
 //! on the document it has just filled (`enrich::facts`) and twinned by the JS
-//! fallback's `lib/facts.js`. `tests/fixtures/golden/facts.json` (written by `cargo test
+//! fallback's `lib/fallback/facts.js`. `tests/fixtures/golden/facts.json` (written by `cargo test
 //! facts::`) holds documents and their facts for the twin.
 
 use serde_json::Value;
@@ -95,7 +95,7 @@ pub fn facts_from_document(doc: &Value) -> Facts {
     }
 }
 
-/// Facts as the golden file and `lib/facts.js` write them: camelCase, nulls kept.
+/// Facts as the golden file and `lib/fallback/facts.js` write them: camelCase, nulls kept.
 pub fn facts_json(f: &Facts) -> Value {
     serde_json::json!({
         "heapUsed": f.heap_used,

@@ -53,7 +53,7 @@ struct Observed {
 const SEQLOCK_TRIES: usize = 1000;
 
 /// Writes `values` into the shared block the way the package entry's `observe()` does
-/// from JS (lib/figures.js): word 0, an f64 generation, is made odd before the first
+/// from JS (lib/dumper/figures.js): word 0, an f64 generation, is made odd before the first
 /// figure is stored and even again after the last, so a reader can tell a block being
 /// written from a finished one.
 pub(super) fn seqlock_write(block: &[AtomicU64], values: &ObservedValues) {

@@ -2,7 +2,7 @@
 //!
 //! When the watchdog fires, the main thread is stuck and cannot be asked anything. A
 //! Node-API addon cannot reach V8's interrupt API portably, but Node's inspector can: a
-//! helper worker thread (lib/stack-worker.js, started by the package entry) connects a
+//! helper worker thread (lib/dumper/stack-worker.js, started by the package entry) connects a
 //! session to the main thread and asks the debugger to pause, which V8 delivers by an
 //! interrupt while JS is running; the paused event carries the frames. This module is the
 //! rendezvous between the watchdog (the recorder thread) and that helper:
@@ -29,7 +29,7 @@ pub const MAX_FRAMES: usize = 32;
 /// How long the watchdog waits for the stack, from its request. The helper polls every
 /// [`POLL_MS`] and then gives the main thread the rest of this budget to run JS.
 pub const BUDGET_MS: u64 = 1000;
-/// How often the helper looks for a request (lib/stack-worker.js, via contract.json).
+/// How often the helper looks for a request (lib/dumper/stack-worker.js, via contract.json).
 pub const POLL_MS: u64 = 50;
 
 /// What the helper hands back, as JSON: frames, or why there are none.
