@@ -26,6 +26,24 @@ const factsGolden = JSON.parse(readFileSync(goldenPath('facts.json'), 'utf8'))
 const { factsFromDocument } = require('../lib/fallback/facts.js')
 const placesGolden = JSON.parse(readFileSync(goldenPath('places.json'), 'utf8'))
 const { redactPlace, redactText, redactUrls, replaceHome } = require('../lib/rules/places.js')
+const accountingGolden = JSON.parse(readFileSync(goldenPath('accounting.json'), 'utf8'))
+const { accounting, growthPoint } = require('../lib/fallback/accounting.js')
+const retentionGolden = JSON.parse(readFileSync(goldenPath('retention.json'), 'utf8'))
+const { dumpsToRemove } = require('../lib/fallback/writer.js')
+const procfsGolden = JSON.parse(readFileSync(goldenPath('procfs.json'), 'utf8'))
+const { parsePsi, parseStat, parseStatus } = require('../lib/fallback/probes.js')
+
+/** A value with its null and absent fields left out: one side writes `null` where the other omits the key. */
+const present = (v: unknown): unknown =>
+  Array.isArray(v)
+    ? v.map(present)
+    : v !== null && typeof v === 'object'
+      ? Object.fromEntries(
+          Object.entries(v)
+            .filter(([, x]) => x !== null && x !== undefined)
+            .map(([k, x]) => [k, present(x)]),
+        )
+      : v
 
 /** The values JSON cannot hold, spelled as strings in the golden files. */
 function revive(v: unknown): unknown {
@@ -62,7 +80,7 @@ describe('golden analysis: facts to risks and recommendation', () => {
 /** Numbers the format golden spells as strings. */
 const num = (v: unknown) => (v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v === '-0' ? -0 : (v as number))
 
-describe('golden format: one rounding rule and one way to write numbers and strings (src/format.rs)', () => {
+describe('golden format: one rounding rule and one way to write numbers and strings (src/format.rs, lib/rules/format.js)', () => {
   it('rounds exact halves away from zero, as the Rust side does (2.5 MiB reads "3" in both)', () => {
     const wrong = formatGolden.fixed.filter(([x, d, want]: [unknown, number, string]) => format.fixed(num(x), d) !== want)
     expect(wrong).toEqual([])
@@ -86,11 +104,49 @@ describe('golden growth: points to the kind that grew, in lib/rules/analysis.js 
   }
 })
 
-describe('golden facts: a document to the figures its analysis reads (src/facts.rs, lib/fallback/facts.js)', () => {
+describe('golden facts: a document to the figures its analysis reads (src/dump/facts.rs, lib/fallback/facts.js)', () => {
   for (const c of factsGolden.cases) {
     it(c.name, () => {
       expect(factsFromDocument(c.document)).toEqual(c.expect)
     })
+  }
+})
+
+describe('golden accounting: the parts of RSS and the growth point, in lib/fallback/accounting.js as in src/analysis/accounting.rs', () => {
+  expect(accountingGolden.cases.length).toBeGreaterThan(5)
+  for (const c of accountingGolden.cases) {
+    it(c.name, () => {
+      const a = accounting(c.status, c.atTrigger)
+      expect(present(a)).toEqual(present(c.accounting))
+      expect(present(growthPoint(c.point.epochMs, a, c.atTrigger))).toEqual(present(c.point))
+    })
+  }
+})
+
+describe('golden retention: which dumps go, and in which order, in lib/fallback/writer.js as in src/writer/retention.rs', () => {
+  for (const c of retentionGolden.cases) {
+    it(`maxFiles ${c.maxFiles}, keeping ${c.keep.length}`, () => {
+      expect(dumpsToRemove(c.names, c.maxFiles, c.keep, retentionGolden.nowEpochMs)).toEqual(c.remove)
+    })
+  }
+})
+
+describe('golden procfs: status, stat and PSI texts read alike by lib/fallback/probes.js and src/probes/', () => {
+  const read = (f: (text: string) => unknown, text: string) => {
+    try {
+      return f(text)
+    } catch {
+      return 'error'
+    }
+  }
+  for (const [i, c] of procfsGolden.status.entries()) {
+    it(`status ${i}`, () => expect(parseStatus(c.text)).toEqual(c.status))
+  }
+  for (const [i, c] of procfsGolden.stat.entries()) {
+    it(`stat ${i}`, () => expect(read(parseStat, c.text)).toEqual(c.error ? 'error' : c.stat))
+  }
+  for (const [i, c] of procfsGolden.psi.entries()) {
+    it(`psi ${i}`, () => expect(read(parsePsi, c.text)).toEqual(c.error ? 'error' : c.psi))
   }
 })
 

@@ -1,4 +1,4 @@
-// The JS side's modules form no cycle (as src/layering.rs checks the crate's): every
+// The JS side's modules form no cycle (as src/contract/layering.rs checks the crate's): every
 // relative require() in index.js, bin/ and lib/, eager or lazy, is an edge.
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
@@ -89,5 +89,29 @@ describe('module layering (JS)', () => {
     // The fast path and the input guard are not loaded by require() (see loader.spec.ts):
     // the public class reaches them lazily, and index.js not at all.
     expect(g.get('index.js')?.has('lib/dumper/fast-path.js')).toBe(false)
+  })
+})
+
+describe('docs/architecture.md walks the tree as it is', () => {
+  it('names only files and folders that exist, and every folder of src/ and lib/', () => {
+    const text = readFileSync(join(root, 'docs', 'architecture.md'), 'utf8')
+    const named = [...text.matchAll(/`((?:src|lib|bin)\/[A-Za-z0-9_./-]*|index\.js)`/g)].map((m) => m[1])
+    expect(named.length).toBeGreaterThan(30)
+    const missing = named.filter((p) => {
+      try {
+        statSync(join(root, p))
+        return false
+      } catch {
+        return true
+      }
+    })
+    expect(missing).toEqual([])
+    const folders = ['src', 'lib'].flatMap((top) =>
+      readdirSync(join(root, top))
+        .filter((f) => statSync(join(root, top, f)).isDirectory())
+        .map((f) => `${top}/${f}/`),
+    )
+    const unnamed = folders.filter((f) => !named.some((p) => p.startsWith(f)) && f !== 'src/contract/')
+    expect(unnamed).toEqual([])
   })
 })

@@ -36,21 +36,37 @@ const MEMINFO_KEYS = {
   Committed_AS: 'committedAs',
 }
 
+const U64_MAX = 18446744073709551615n
+/** A count as procfs writes it: decimal digits only, at most 2^64 - 1 (src/probes/procfs.rs parse_digits). */
+function digits(s) {
+  if (typeof s !== 'string' || !/^\d+$/.test(s) || BigInt(s) > U64_MAX) return null
+  return Number(s)
+}
+
+/** `"  123 kB"` → 125952 bytes; `"  7"` → 7 (src/probes/procfs.rs parse_quantity). */
 function quantity(v) {
   const p = v.trim().split(/\s+/)
-  if (!/^\d+$/.test(p[0] || '')) return null
-  if (p.length === 1) return Number(p[0])
-  if (p.length === 2 && p[1] === 'kB') return Number(p[0]) * 1024
+  const n = digits(p[0])
+  if (n === null) return null
+  if (p.length === 1) return n
+  if (p.length === 2 && p[1] === 'kB') return BigInt(p[0]) * 1024n > U64_MAX ? null : n * 1024
   return null
 }
 
+/** Every `Key: value` line whose key `keys` names (and only those: never a prototype's). */
 function keyed(text, keys) {
   const out = Object.fromEntries(Object.values(keys).map((k) => [k, null]))
   for (const line of text.split('\n')) {
     const i = line.indexOf(':')
-    if (i > 0 && keys[line.slice(0, i)]) out[keys[line.slice(0, i)]] = quantity(line.slice(i + 1))
+    const key = line.slice(0, i)
+    if (i > 0 && Object.hasOwn(keys, key)) out[keys[key]] = quantity(line.slice(i + 1))
   }
   return out
+}
+
+/** `/proc/self/status` (src/probes/procfs.rs parse_status). */
+function parseStatus(text) {
+  return keyed(text, STATUS_KEYS)
 }
 
 function camel(key) {
@@ -107,17 +123,38 @@ function parseStatm(text, vmRss) {
   return { size: pages[0] * page, resident: pages[1] * page, shared: pages[2] * page }
 }
 
+/** `/proc/self/stat`, fields counted from the last `)` (src/probes/procfs.rs parse_stat). */
 function parseStat(text) {
+  const open = text.indexOf('(')
   const close = text.lastIndexOf(')')
-  if (close < 0) throw new Error('stat: no command name')
+  if (open < 0) throw new Error("stat: no '(' before the command name")
+  if (close < 0) throw new Error("stat: no ')' after the command name")
+  if (close < open) throw new Error('stat: malformed command name')
+  const pid = digits(text.slice(0, open).trim())
+  if (pid === null || pid > 0xffffffff) throw new Error('stat: malformed pid')
   const rest = text
     .slice(close + 1)
     .trim()
     .split(/\s+/)
-  const field = (n) => Number(rest[n - 3])
-  return { ppid: field(4), minflt: field(10), majflt: field(12), starttime: field(22) }
+  const field = (n) => {
+    if (rest[n - 3] === undefined) throw new Error(`stat: field ${n} missing`)
+    const v = digits(rest[n - 3])
+    if (v === null) throw new Error(`stat: field ${n} is not a number`)
+    return v
+  }
+  const ppid = field(4)
+  const minflt = field(10)
+  const majflt = field(12)
+  field(20)
+  const starttime = field(22)
+  field(24)
+  return { ppid, minflt, majflt, starttime }
 }
 
+/** A PSI average as Rust's f64 parser reads it (a sign, digits, a point, an exponent). */
+const PSI_AVG = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
+
+/** A PSI file (src/probes/pressure.rs parse_psi): each line needs all four figures. */
 function parsePsi(text) {
   const out = { some: null, full: null }
   for (const line of text.split('\n')) {
@@ -125,10 +162,21 @@ function parsePsi(text) {
     if (kind !== 'some' && kind !== 'full') continue
     const o = {}
     for (const p of kv) {
-      const [k, v] = p.split('=')
-      o[k] = Number(v)
+      const i = p.indexOf('=')
+      if (i < 0) continue
+      const k = p.slice(0, i)
+      const v = p.slice(i + 1)
+      if (k === 'avg10' || k === 'avg60' || k === 'avg300') {
+        if (!PSI_AVG.test(v)) throw new Error(`malformed PSI value ${JSON.stringify(p)}`)
+        o[k] = Number(v)
+      } else if (k === 'total') {
+        o.total = digits(v)
+        if (o.total === null) throw new Error(`malformed PSI value ${JSON.stringify(p)}`)
+      }
     }
-    if (![o.avg10, o.avg60, o.avg300, o.total].every((x) => Number.isFinite(x) && x >= 0)) throw new Error(`malformed PSI line ${JSON.stringify(line)}`)
+    if (![o.avg10, o.avg60, o.avg300].every((x) => Number.isFinite(x) && x >= 0) || o.total === undefined) {
+      throw new Error(`malformed PSI line ${JSON.stringify(line)}`)
+    }
     out[kind] = { avg10: o.avg10, avg60: o.avg60, avg300: o.avg300, totalMicros: o.total }
   }
   if (!out.some) throw new Error("no 'some' line in PSI data")
@@ -201,7 +249,7 @@ async function collect(smapsPolicy) {
     }
   }
   const read = (p) => fsp.readFile(p, 'utf8')
-  const status = await run('status', async () => keyed(await read('/proc/self/status'), STATUS_KEYS))
+  const status = await run('status', async () => parseStatus(await read('/proc/self/status')))
   const statm = await run('statm', async () => parseStatm(await read('/proc/self/statm'), status?.vmRss))
   // The cheap counters say how large the process is before anything walks its pages.
   const skipped = linux ? smapsRollupSkipReason(smapsPolicy, status?.vmRss ?? statm?.resident) : null
@@ -317,4 +365,4 @@ function processStartMs() {
   return processStart
 }
 
-module.exports = { collect, processStartMs }
+module.exports = { collect, parsePsi, parseStat, parseStatus, processStartMs }

@@ -213,34 +213,46 @@ function fileStamp(ms) {
 }
 
 /**
- * At most `maxFiles` dumps, oldest first by the time in the name; a name dated more than a
- * minute ahead (written by a clock that was ahead) counts as the oldest; never a name in
- * `keep`. Recorder files are the native addon's (it can tell a live one by its lock); this
- * implementation leaves them alone.
+ * The dumps among `names` that retention removes, in the order it removes them (the rule
+ * of src/writer/retention.rs `dumps_to_remove`, held to tests/fixtures/golden/retention.json):
+ * oldest first by the time in the name, then number, copy and session; a name dated more
+ * than a minute ahead of `nowMs` (written by a clock that was ahead) first of all; until at
+ * most `maxFiles` are left. A name in `keep` is never removed (the next oldest goes in its
+ * place); names that are not dumps are neither counted nor removed.
  */
-function applyRetention(dir, maxFiles, keep = []) {
-  let names
-  try {
-    names = fs.readdirSync(dir, { withFileTypes: true })
-  } catch {
-    return
-  }
-  const horizon = fileStamp(Date.now() + FUTURE_TOLERANCE_MS)
+function dumpsToRemove(names, maxFiles, keep, nowMs) {
+  const horizon = fileStamp(nowMs + FUTURE_TOLERANCE_MS)
   const ours = []
-  for (const e of names) {
-    const p = parseDumpName(e.name)
-    if (p && (e.isFile() || e.isSymbolicLink())) ours.push({ ...p, trusted: p.stamp <= horizon, name: e.name })
+  for (const name of names) {
+    const p = parseDumpName(name)
+    if (p) ours.push({ ...p, trusted: p.stamp <= horizon, name })
   }
   const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0)
   ours.sort((a, b) => cmp(a.trusted, b.trusted) || cmp(a.stamp, b.stamp) || a.number - b.number || a.copy - b.copy || cmp(a.session, b.session))
-  let excess = ours.length - maxFiles
-  for (const o of ours) {
-    if (excess <= 0) break
-    if (keep.includes(o.name)) continue
+  const excess = ours.length - maxFiles
+  if (excess <= 0) return []
+  return ours
+    .filter((o) => !keep.includes(o.name))
+    .slice(0, excess)
+    .map((o) => o.name)
+}
+
+/**
+ * Bounds the directory's dumps by `dumpsToRemove`. Recorder files are the native addon's
+ * (it can tell a live one by its lock); this implementation leaves them alone.
+ */
+function applyRetention(dir, maxFiles, keep = []) {
+  let entries
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true })
+  } catch {
+    return
+  }
+  const names = entries.filter((e) => e.isFile() || e.isSymbolicLink()).map((e) => e.name)
+  for (const name of dumpsToRemove(names, maxFiles, keep, Date.now())) {
     try {
-      fs.unlinkSync(path.join(dir, o.name))
+      fs.unlinkSync(path.join(dir, name))
     } catch {}
-    excess--
   }
 }
 
@@ -266,4 +278,4 @@ function sweepStaleTemps(dir) {
   }
 }
 
-module.exports = { DUMP_NAME, applyRetention, prepareDir, replaceOwn, sweepStaleTemps, writeNewSync }
+module.exports = { DUMP_NAME, applyRetention, dumpsToRemove, prepareDir, replaceOwn, sweepStaleTemps, writeNewSync }

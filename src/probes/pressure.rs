@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::procfs::parse_digits;
 use super::{io_reason, read_bounded};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -54,7 +55,7 @@ pub fn parse_psi(text: &str) -> Result<Psi, String> {
                 "avg10" => (1, v.parse().map(|x| l.avg10 = x).is_ok()),
                 "avg60" => (2, v.parse().map(|x| l.avg60 = x).is_ok()),
                 "avg300" => (4, v.parse().map(|x| l.avg300 = x).is_ok()),
-                "total" => (8, v.parse().map(|x| l.total_micros = x).is_ok()),
+                "total" => (8, parse_digits(v).map(|x| l.total_micros = x).is_some()),
                 _ => continue,
             };
             if !ok {

@@ -74,16 +74,20 @@ pub fn parse_status(text: &str) -> ProcStatus {
     s
 }
 
+/// A count as procfs writes it: decimal digits only, at most `u64::MAX` (`u64`'s own
+/// parser also takes a `+` sign, which procfs never writes and the JS twin refuses).
+pub fn parse_digits(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
 /// `"  123 kB"` → 125952 bytes; `"  7"` → 7. Units other than kB are not used by
 /// procfs; anything else is malformed.
 pub fn parse_quantity(v: &str) -> Option<u64> {
     let mut parts = v.split_whitespace();
-    // Digits only: `u64`'s parser would also take a `+` sign, which the JS twin refuses.
-    let n: u64 = parts
-        .next()
-        .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))?
-        .parse()
-        .ok()?;
+    let n = parse_digits(parts.next()?)?;
     match (parts.next(), parts.next()) {
         (None, None) => Some(n),
         (Some("kB"), None) => n.checked_mul(1024),
@@ -165,18 +169,18 @@ pub fn parse_stat(text: &str) -> Result<ProcStat, String> {
     if close < open {
         return Err("stat: malformed command name".into());
     }
-    let pid = text[..open]
-        .trim()
-        .parse()
-        .map_err(|_| "stat: malformed pid")?;
+    let pid = parse_digits(text[..open].trim())
+        .and_then(|p| u32::try_from(p).ok())
+        .ok_or("stat: malformed pid")?;
     let comm = text[open + 1..close].to_string();
     let rest: Vec<&str> = text[close + 1..].split_whitespace().collect();
     // rest[0] is field 3 (state); field N is rest[N - 3].
     let field = |n: usize| -> Result<u64, String> {
-        rest.get(n - 3)
-            .ok_or_else(|| format!("stat: field {n} missing"))?
-            .parse()
-            .map_err(|_| format!("stat: field {n} is not a number"))
+        parse_digits(
+            rest.get(n - 3)
+                .ok_or_else(|| format!("stat: field {n} missing"))?,
+        )
+        .ok_or_else(|| format!("stat: field {n} is not a number"))
     };
     Ok(ProcStat {
         pid,
@@ -489,6 +493,8 @@ mod tests {
             "77 (node) R 5 77 77 0 -1 0 1 0 2 0 0 0 0 0 20 0 3 0 99\n",
             "77 (node) R x 77 77 0 -1 0 1 0 2 0 0 0 0 0 20 0 3 0 99 0 4\n",
             "no command name here\n",
+            "77 (node) R +5 77 77 0 -1 0 1 0 2 0 0 0 0 0 20 0 3 0 99 0 4\n",
+            "+77 (node) R 5 77 77 0 -1 0 1 0 2 0 0 0 0 0 20 0 3 0 99 0 4\n",
         ];
         let psis = [
             "some avg10=0.12 avg60=1.50 avg300=2.00 total=123456\nfull avg10=0.00 avg60=0.25 avg300=0.50 total=6789\n",
@@ -500,6 +506,12 @@ mod tests {
             "some avg10=-1 avg60=1.50 avg300=2.00 total=1\n",
             "some avg10=1 avg60=1.50 avg300=2.00 total=1.5\n",
             "some avg10=1 avg60=1.50 avg300=2.00\n",
+            "some avg10=1 avg60=1.50 avg300=2.00 total=+5\n",
+            "some avg10=.5 avg60=5. avg300=+2 total=3\n",
+            "some avg10=1 avg60=1 avg300=2 total=18446744073709551616\n",
+            "some avg10=1 avg60=1 avg300=2 total=18446744073709551615\n",
+            "some avg10=0x10 avg60=1 avg300=2 total=3\n",
+            "some avg10=inf avg60=1 avg300=2 total=3\n",
             "some avg10=1 avg10=2 avg60=1.50 avg300=2.00\n",
             "",
         ];
