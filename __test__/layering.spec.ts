@@ -115,3 +115,30 @@ describe('docs/architecture.md walks the tree as it is', () => {
     expect(unnamed).toEqual([])
   })
 })
+
+describe('the paths the sources and docs name', () => {
+  it('every src/ and lib/ path named in a comment, a doc or the README exists', () => {
+    const files = ['src', 'lib', 'bench', 'scripts', 'bin', 'demo', 'examples', 'docs'].flatMap(function walk(d: string): string[] {
+      return readdirSync(join(root, d)).flatMap((f) => {
+        const p = join(d, f)
+        return statSync(join(root, p)).isDirectory() ? walk(p) : /\.(rs|js|mjs|ts|md)$/.test(f) ? [p] : []
+      })
+    })
+    files.push('index.js', 'README.md')
+    const named: string[] = []
+    for (const f of files) {
+      const text = readFileSync(join(root, f), 'utf8')
+      for (const m of text.matchAll(/(?<![\w/.~@-])((?:src|lib)\/[A-Za-z0-9_./-]*?(?:\.rs|\.js|\.mjs|\.json|\/))(?![\w.])/g)) named.push(`${f}: ${m[1]}`)
+    }
+    expect(named.length).toBeGreaterThan(200)
+    const missing = named.filter((n) => {
+      try {
+        statSync(join(root, n.slice(n.indexOf(': ') + 2)))
+        return false
+      } catch {
+        return true
+      }
+    })
+    expect(missing).toEqual([])
+  })
+})

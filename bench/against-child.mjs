@@ -1,6 +1,6 @@
 // One fresh process of the before/after comparison (`npm run bench -- --against DIR`):
 // the same measurements of the package at ROOT, whichever build that is. argv: ROOT,
-// directory. Prints one JSON line: require() (ms, RSS), the first dump after construction
+// directory. Prints one JSON line: require() (ms, RSS), construction (ms), the first dump after construction
 // and the median of the next 40 (input omitted), observe() (ns per call), and phase 1
 // with the figures passed (median and p99 over 200 dumps, µs).
 import { createRequire } from 'node:module'
@@ -14,7 +14,9 @@ const t0 = process.hrtime.bigint()
 const { MemoryDiagnosticsDumper } = require(path.join(root, 'index.js'))
 const t1 = process.hrtime.bigint()
 const rss1 = process.memoryUsage().rss
+const t2 = process.hrtime.bigint()
 const d = new MemoryDiagnosticsDumper({ directory: dir, cooldownMs: 0, maxDumpsPerSession: 1_000_000, maxFiles: 1000, recorder: { intervalMs: 1000 } })
+const t3 = process.hrtime.bigint()
 await new Promise((resolve) => setTimeout(resolve, 50))
 const us = (a) => Number(process.hrtime.bigint() - a) / 1000
 const sorted = (xs) => [...xs].sort((a, b) => a - b)
@@ -50,6 +52,7 @@ console.log(
   JSON.stringify({
     requireMs: Number(t1 - t0) / 1e6,
     requireRssBytes: rss1 - rss0,
+    constructMs: Number(t3 - t2) / 1e6,
     firstUs: calls[0],
     medianUs: rest[rest.length >> 1],
     observeNs: sorted(batches)[batches.length >> 1],

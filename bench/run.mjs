@@ -234,6 +234,7 @@ function beforeAfter() {
     '| --- | --- | --- | --- |',
     row('`require()` of the package', 'requireMs', ms),
     row('`require()`: RSS added', 'requireRssBytes', mib),
+    row("the first dumper's construction (recorder on)", 'constructMs', ms),
     row("first `dump('hard')` after construction (input omitted)", 'firstUs', fmtUs),
     row('median of the next 40 (input omitted)', 'medianUs', fmtUs),
     row('phase 1 with the figures passed: median', 'phase1Us', fmtUs),

@@ -1,5 +1,5 @@
 // V8's heap-snapshot peak by heap shape, size and Node version: the measurements the
-// snapshot guard's estimate is derived from (docs/heap-snapshots.md, src/snapshot_take.rs),
+// snapshot guard's estimate is derived from (docs/heap-snapshots.md, src/heap_snapshot/decide.rs),
 // each beside that estimate, 50 x (usedHeapSize - 4 MiB) + 64 MiB.
 //   node bench/snapshot-peak.mjs [--nodes 20,22,24,26] [--sizes 0,8,24] [--shapes objects,strings,...]
 // Each point is a fresh process (bench/snapshot-peak-child.mjs) that builds the heap and

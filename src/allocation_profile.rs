@@ -1,7 +1,7 @@
 //! Allocation profiles (`options.allocationProfile`): which code holds the live heap.
 //!
 //! V8's sampling heap profiler is reachable only from JS (the inspector protocol), so the
-//! package entry keeps it running and, once a dump's phase 2 is on disk, fetches the
+//! `lib/dumper/allocation-profile.js` keeps it running and, once a dump's phase 2 is on disk, fetches the
 //! profile, summarizes it into sites and hands the summary here. This module checks that
 //! summary (bounds, names and places only) and adds it to the dump by one more atomic
 //! replace of the file, read back from disk so that what other steps added (a heap

@@ -110,7 +110,7 @@ const DISPATCHERS = {
  */
 const exiting = new Set()
 let exitHandler = false
-/** lib/process-end.js, loaded with the `exit` handler by the first dumper that needs it. */
+/** lib/dumper/process-end.js, loaded with the `exit` handler by the first dumper that needs it. */
 let processEnd = null
 let movingExitListener = false
 /** One move at a time: a host that adds and removes many listeners in a turn pays for one. */
@@ -168,9 +168,9 @@ function wrap(Implementation, addon = null) {
     #warned = new Set()
     #heartbeat = null
     #exitRef = null
-    /** This dumper's share of the thread's allocation profiler (lib/allocation-profile.js). */
+    /** This dumper's share of the thread's allocation profiler (lib/dumper/allocation-profile.js). */
     #alloc = null
-    /** This dumper's hold on the stack helper thread (lib/stack-helper.js), when asked for. */
+    /** This dumper's hold on the stack helper thread (lib/dumper/stack-helper.js), when asked for. */
     #stack = null
     /** dump()'s fast path state (the native input block, the heap spaces' names), or null. */
     #fast = null
@@ -414,12 +414,6 @@ function wrap(Implementation, addon = null) {
     /** observe()'s fast path (fast-path.js): undefined until the first observe(), then it or null. */
     #observe = undefined
 
-    /**
-     * observe() runs on the host's monitor timer, so over the native addon it is made
-     * nearly free: the figures go from JS straight into the recorder's memory
-     * (fast-path.js). Containers that are not objects still go through the addon's
-     * checked observe(), which throws the same errors as before.
-     */
     /** This dumper's observe() fast path, or null for the checked path. */
     #observer() {
       if (addon === null) return null
@@ -432,6 +426,12 @@ function wrap(Implementation, addon = null) {
       }
     }
 
+    /**
+     * observe() runs on the host's monitor timer, so over the native addon it is made
+     * nearly free: the figures go from JS straight into the recorder's memory
+     * (fast-path.js). Containers that are not objects still go through the addon's
+     * checked observe(), which throws the same errors as before.
+     */
     observe(heapStatistics, memoryUsage) {
       if (!MemoryDiagnosticsDumper.#is(this)) return stray('observe')
       const h = heapStatistics === undefined ? guard.heapStatistics() : heapStatistics

@@ -1,5 +1,5 @@
 'use strict'
-// The stack helper thread (`watchdog.captureStack`; started by lib/stack-helper.js). It
+// The stack helper thread (`watchdog.captureStack`; started by lib/dumper/stack-helper.js). It
 // polls the addon for a request (an atomic load every `pollMs`: it never blocks, so it
 // ends with the process), and answers one by connecting an inspector session to the main
 // thread and pausing it: V8 delivers the pause by an interrupt while JS runs, so the paused

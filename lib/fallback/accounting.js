@@ -65,7 +65,7 @@ function accounting(status, at) {
   }
 }
 
-/** This dump's point for growth attribution (as collector::dump_point). */
+/** This dump's point for growth attribution (as src/dump/enrich.rs dump_point). */
 function growthPoint(epochMs, acc, at) {
   const h = at.v8HeapStats
   const u = at.memoryUsage

@@ -1,5 +1,5 @@
 'use strict'
-// Twin of src/config/ (was src/options.rs).
+// Twin of src/config/.
 // The options and argument rules. `readOptions` checks a
 // host's options object in the order the native addon does (src/config/ `from_tree`
 // then `validate`): the object, its unknown keys, each nested object's type and unknown

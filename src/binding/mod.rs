@@ -1,6 +1,6 @@
 //! The Node-API layer: converts and validates JS values and settles promises (through
 //! `settler`); the dump itself, phase 2's scheduling and the directory's housekeeping are
-//! the core's (`dumper`). Every exported entry point is `catch_unwind`, so no panic can
+//! the core's (`dump`). Every exported entry point is `catch_unwind`, so no panic can
 //! cross into Node.
 //!
 //! This file holds the exported class, `MemoryDiagnosticsDumper`, and the free functions
@@ -108,7 +108,7 @@ impl MemoryDiagnosticsDumper {
     /// Writes a complete phase-1 document before returning, then enriches it off the JS
     /// thread. A skipped dump resolves `{ written: false, skipped, retryAfterMs }`; an
     /// unusable directory resolves `{ written: false, error }` without using a slot.
-    /// Bad arguments throw `InvalidArg` here: the package's entry point turns them into
+    /// Bad arguments throw `InvalidArg` here: the `lib/dumper/public-class.js` turns them into
     /// a resolved `{ written: false, error }`.
     #[napi(catch_unwind, ts_return_type = "Promise<DumpResult>")]
     pub fn dump<'env>(
@@ -126,7 +126,7 @@ impl MemoryDiagnosticsDumper {
     }
 
     /// `dump()` with heapStatistics and memoryUsage already written into `inputFigures`
-    /// (the package entry's fast path: the figures cross Node-API once, as one block);
+    /// (the fast path (`lib/dumper/fast-path.js`): the figures cross Node-API once, as one block);
     /// the rest of the input as separate arguments, each undefined when not given
     /// (`activeResources` may also be the array `process.getActiveResourcesInfo()` returned,
     /// counted here).
@@ -167,7 +167,7 @@ impl MemoryDiagnosticsDumper {
         self.dump_input(env, trigger, input)
     }
 
-    /// The names of the heap spaces the package entry writes into `inputFigures` (they
+    /// The names of the heap spaces the `lib/dumper/fast-path.js` writes into `inputFigures` (they
     /// change only with V8, so they are handed over once, not at every dump).
     #[napi(catch_unwind)]
     pub fn set_heap_space_names(&self, names: Vec<String>) {
@@ -276,7 +276,7 @@ impl MemoryDiagnosticsDumper {
         Ok(())
     }
 
-    /// The event loop is alive. The package entry calls this from an unref'd timer while
+    /// The event loop is alive. The `lib/dumper/public-class.js` calls this from an unref'd timer while
     /// the watchdog is on (every `heartbeatIntervalMs`), so the watchdog judges the loop
     /// by the loop, not by whether the host calls `observe()`.
     #[napi(catch_unwind)]
@@ -284,7 +284,7 @@ impl MemoryDiagnosticsDumper {
         self.inner.touch();
     }
 
-    /// How often the package entry should call `heartbeat()`: a quarter of the watchdog's
+    /// How often the `lib/dumper/public-class.js` should call `heartbeat()`: a quarter of the watchdog's
     /// `stallMs` (10 ms to 1 s), or null without a watchdog.
     #[napi(getter, catch_unwind)]
     pub fn heartbeat_interval_ms(&self) -> Option<u32> {
@@ -294,7 +294,7 @@ impl MemoryDiagnosticsDumper {
             .map(|w| crate::recorder::heartbeat_interval_ms(w.stall_ms))
     }
 
-    /// The memory the package entry's `observe()` writes the figures into, without a
+    /// The memory the fast `observe()` (`lib/dumper/fast-path.js`) writes the figures into, without a
     /// call into the addon: a `Float64Array` whose element 0 is a generation to
     /// increment after writing elements 1.. (the fields of `observedFigureKeys()`, NaN
     /// where a figure is missing). `null` without a recorder (nothing reads them).
@@ -353,7 +353,7 @@ impl MemoryDiagnosticsDumper {
         Ok(())
     }
 
-    /// Internal (the package's entry calls it): starts measuring memory for the pending
+    /// Internal (the `lib/dumper/heap-snapshot.js` calls it): starts measuring memory for the pending
     /// heap snapshot `ticket` and returns the temporary path V8 is to write it to, or
     /// null for an unknown ticket.
     #[napi(catch_unwind)]
@@ -364,7 +364,7 @@ impl MemoryDiagnosticsDumper {
             .map(|p| p.to_string_lossy().into_owned())
     }
 
-    /// Internal (the package's entry calls it from the process's `exit` event): closes
+    /// Internal (the `lib/dumper/process-end.js` calls it from the process's `exit` event): closes
     /// the dumper and lets the recorder end its trail with an `exit` record (reason
     /// `exit`) that says how the process ended, waiting at most 100 ms. Returns whether
     /// the record was written.
@@ -374,7 +374,7 @@ impl MemoryDiagnosticsDumper {
             .close_for_exit(end.and_then(outcome::ProcessEndInput::checked))
     }
 
-    /// Internal (the package's entry calls it from its `exit` handler): removes every raw,
+    /// Internal (the `lib/dumper/heap-snapshot.js` calls it from its `exit` handler): removes every raw,
     /// unredacted heap snapshot of this process that has a name (where the platform gives
     /// it no name, the kernel frees it with the process). Returns how many it removed.
     #[napi(catch_unwind)]
@@ -382,7 +382,7 @@ impl MemoryDiagnosticsDumper {
         crate::heap_snapshot::raw_file::discard_named_raw_files()
     }
 
-    /// Internal (the package's entry calls it): V8 has written the pending snapshot
+    /// Internal (the `lib/dumper/heap-snapshot.js` calls it): V8 has written the pending snapshot
     /// `ticket` in `millis` (or failed with `error`). Off the JS thread: the redacting
     /// copy, the no-replace landing, retention, the dump's last replace.
     #[napi(catch_unwind, ts_return_type = "Promise<HeapSnapshotResult | null>")]
@@ -409,7 +409,7 @@ impl MemoryDiagnosticsDumper {
         Ok(PromiseRaw::new(env.raw(), promise.raw()))
     }
 
-    /// Internal (the package's entry calls it once a dump's phase 2 is on disk): adds the
+    /// Internal (the `lib/dumper/allocation-profile.js` calls it once a dump's phase 2 is on disk): adds the
     /// allocation profile summarized on the JS thread (`section`, JSON) to the dump
     /// `filePath` of this dumper's directory, off the JS thread. Resolves null, or why it
     /// could not.
@@ -469,7 +469,7 @@ impl MemoryDiagnosticsDumper {
     }
 
     /// The file-name-safe short session id in use.
-    /// The package entry found that no stack helper can serve this dumper
+    /// The `lib/dumper/stack-helper.js` found that no stack helper can serve this dumper
     /// (`watchdog.captureStack`): its watchdog dumps record `reason`.
     #[napi(catch_unwind)]
     pub fn stack_capture_unavailable(&self, reason: String) {
@@ -491,14 +491,14 @@ pub fn observed_figure_keys() -> Vec<String> {
 }
 
 /// The figures of `inputFigures` (from element 1), in order: `heapStatistics.<key>` then
-/// `memoryUsage.<key>`. The package entry uses the block only when this matches its layout.
+/// `memoryUsage.<key>`. The `lib/dumper/fast-path.js` uses the block only when this matches its layout.
 #[napi(catch_unwind)]
 pub fn input_figure_keys() -> Vec<String> {
     crate::dump::input::input_figure_keys()
 }
 
 /// The heap spaces' place in `inputFigures`: `"<count slot>:<field,...>:<max spaces>"`. The
-/// package entry writes spaces into the block only when this matches its layout.
+/// `lib/dumper/fast-path.js` writes spaces into the block only when this matches its layout.
 #[napi(catch_unwind)]
 pub fn input_space_layout() -> String {
     format!(

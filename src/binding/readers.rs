@@ -295,7 +295,7 @@ fn flat_numbers(
 }
 
 /// Where `input.activeResources` comes from: the host's record of counts by type, or (from
-/// the package entry's fast path only) that record or the array of types
+/// the fast path (`lib/dumper/fast-path.js`) only) that record or the array of types
 /// `process.getActiveResourcesInfo()` returned, counted here.
 pub(super) enum Resources<'a> {
     Record(&'a Unknown<'a>),
@@ -303,7 +303,7 @@ pub(super) enum Resources<'a> {
 }
 
 /// The types of `process.getActiveResourcesInfo()` counted by type, in the order each
-/// first appears: the record the package entry would otherwise build in JS (an object
+/// first appears: the record the `lib/dumper/fast-path.js` would otherwise build in JS (an object
 /// and the keys' array that reading it through Node-API makes), checked as that record
 /// is checked.
 fn count_types(checker: &mut InputChecker, types: &Object) -> Result<NamedNumbers> {

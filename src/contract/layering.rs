@@ -3,7 +3,7 @@
 //! included: each module file's non-test code may
 //! name another module only if that one does not, directly or through others, name it
 //! back. Types shared by several modules live in the module that owns them (the
-//! document's in `report`, file names in `writer`, configuration in `options`).
+//! document's in `report`, file names in `writer`, configuration in `config`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,7 +1,8 @@
-//! Phase 2: collect the rich picture of the process ([`collect`](super::collect)), fill the
-//! document's phase-2 sections and analyse it ([`enrich`](super::enrich)), and atomically
-//! replace the phase-1 file with the enriched document; then retention and the sweep of
-//! stale temporary files. Runs on the background thread, never on the JS one.
+//! Phase 2, on the background thread, never on the JS one: first retention and the sweep
+//! of stale temporary files (and the re-arming of the phase-1 file), then the rich picture
+//! of the process ([`collect`](super::collect)), the document's phase-2 sections and their
+//! analysis ([`enrich`](super::enrich)), then the atomic replace of the phase-1 file with
+//! the enriched document, and the heap snapshot's decision when the options ask for one.
 
 use std::path::PathBuf;
 use std::time::Instant;

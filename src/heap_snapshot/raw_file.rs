@@ -13,7 +13,7 @@ use crate::writer::{self, LockedTemp};
 /// all: V8 opens it through `/proc/self/fd/<fd>`, the redacting copy reads it the same
 /// way, and whatever ends the process (`process.exit()`, a signal, the OOM killer) the
 /// kernel frees it with the process. Elsewhere it is a locked temporary file, listed in
-/// [`NAMED_RAW`] so that the package entry's `exit` handler can remove it
+/// [`NAMED_RAW`] so that the `exit` handler of `lib/dumper/heap-snapshot.js` can remove it
 /// ([`discard_named_raw_files`]); a death no handler sees leaves it to the next sweep.
 /// (A named one dropped unlanded is removed by its `LockedTemp`; its stale entry names a
 /// unique temporary name that nothing else takes.)

@@ -52,7 +52,7 @@ struct Observed {
 /// stopped halfway, its thread gone, must not make the recorder spin).
 const SEQLOCK_TRIES: usize = 1000;
 
-/// Writes `values` into the shared block the way the package entry's `observe()` does
+/// Writes `values` into the shared block the way the fast `observe()` (`lib/dumper/fast-path.js`) does
 /// from JS (lib/dumper/figures.js): word 0, an f64 generation, is made odd before the first
 /// figure is stored and even again after the last, so a reader can tell a block being
 /// written from a finished one.
@@ -139,7 +139,7 @@ pub struct Shared {
     last_activity_ms: AtomicU64,
     /// The block `observe()` writes: word 0 is a generation (an f64 JS makes odd before
     /// writing the figures and even after), words 1.. the [`OBSERVED_LEN`] figures as f64
-    /// bits. The package entry's `observe()` writes it straight from JS through a
+    /// bits. The fast `observe()` (`lib/dumper/fast-path.js`) writes it straight from JS through a
     /// `Float64Array` over this memory (no call into the addon), so it is read as a
     /// seqlock ([`seqlock_read`]): a copy taken while the generation was odd or changed
     /// is read again, never kept.

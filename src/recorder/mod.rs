@@ -11,7 +11,7 @@
 //! loop has given no sign of life for `stallMs` (the loop is stuck), it writes a dump
 //! itself, with the last V8 figures JS pushed and their age. It is the only way a dump
 //! can appear while the event loop is blocked. Signs of life are the heartbeat the
-//! package entry schedules on the loop itself (an unref'd timer, every
+//! `lib/dumper/public-class.js` schedules on the loop itself (an unref'd timer, every
 //! [`heartbeat_interval_ms`]), `observe()` and `dump()`: a host that never calls
 //! `observe()` gets no false stall.
 
