@@ -118,12 +118,12 @@ describe('docs/architecture.md walks the tree as it is', () => {
 
 describe('the paths the sources and docs name', () => {
   it('every src/ and lib/ path named in a comment, a doc or the README exists', () => {
-    const files = ['src', 'lib', 'bench', 'scripts', 'bin', 'demo', 'examples', 'docs'].flatMap(function walk(d: string): string[] {
-      return readdirSync(join(root, d)).flatMap((f) => {
+    const walk = (d: string): string[] =>
+      readdirSync(join(root, d)).flatMap((f) => {
         const p = join(d, f)
         return statSync(join(root, p)).isDirectory() ? walk(p) : /\.(rs|js|mjs|ts|md)$/.test(f) ? [p] : []
       })
-    })
+    const files = ['src', 'lib', 'bench', 'scripts', 'bin', 'demo', 'examples', 'docs'].flatMap(walk)
     files.push('index.js', 'README.md')
     const named: string[] = []
     for (const f of files) {
