@@ -226,20 +226,20 @@ export declare class MemoryDiagnosticsDumper {
    * Writes a complete phase-1 document before returning, then enriches it off the JS
    * thread. A skipped dump resolves `{ written: false, skipped, retryAfterMs }`; an
    * unusable directory resolves `{ written: false, error }` without using a slot.
-   * Bad arguments throw `InvalidArg` here: the package's entry point turns them into
+   * Bad arguments throw `InvalidArg` here: the public class (`lib/dumper/public-class.js`) turns them into
    * a resolved `{ written: false, error }`.
    */
   dump(trigger: Trigger, input: DumpInput & Required<Pick<DumpInput, 'heapStatistics' | 'memoryUsage'>>): Promise<DumpResult>
   /**
    * `dump()` with heapStatistics and memoryUsage already written into `inputFigures`
-   * (the package entry's fast path: the figures cross Node-API once, as one block);
+   * (the fast path, `lib/dumper/fast-path.js`: the figures cross Node-API once, as one block);
    * the rest of the input as separate arguments, each undefined when not given
    * (`activeResources` may also be the array `process.getActiveResourcesInfo()` returned,
    * counted here).
    */
   dumpFigures(trigger: Trigger, heapSpaces: DumpInput['heapSpaces'] | true, activeResources: DumpInput['activeResources'] | string[], session: DumpInput['session'], samples: DumpInput['samples']): Promise<DumpResult>
   /**
-   * The names of the heap spaces the package entry writes into `inputFigures` (they
+   * The names of the heap spaces the fast path (`lib/dumper/fast-path.js`) writes into `inputFigures` (they
    * change only with V8, so they are handed over once, not at every dump).
    */
   setHeapSpaceNames(names: Array<string>): void
@@ -256,18 +256,18 @@ export declare class MemoryDiagnosticsDumper {
    */
   observe(heapStatistics: HeapStatisticsInput, memoryUsage: MemoryUsageInput): void
   /**
-   * The event loop is alive. The package entry calls this from an unref'd timer while
+   * The event loop is alive. The public class (`lib/dumper/public-class.js`) calls this from an unref'd timer while
    * the watchdog is on (every `heartbeatIntervalMs`), so the watchdog judges the loop
    * by the loop, not by whether the host calls `observe()`.
    */
   heartbeat(): void
   /**
-   * How often the package entry should call `heartbeat()`: a quarter of the watchdog's
+   * How often the public class (`lib/dumper/public-class.js`) should call `heartbeat()`: a quarter of the watchdog's
    * `stallMs` (10 ms to 1 s), or null without a watchdog.
    */
   get heartbeatIntervalMs(): number | null
   /**
-   * The memory the package entry's `observe()` writes the figures into, without a
+   * The memory the fast `observe()` (`lib/dumper/fast-path.js`) writes the figures into, without a
    * call into the addon: a `Float64Array` whose element 0 is a generation to
    * increment after writing elements 1.. (the fields of `observedFigureKeys()`, NaN
    * where a figure is missing). `null` without a recorder (nothing reads them).
@@ -285,32 +285,32 @@ export declare class MemoryDiagnosticsDumper {
    */
   resetForNewSession(sessionId?: string | undefined | null): void
   /**
-   * Internal (the package's entry calls it): starts measuring memory for the pending
+   * Internal (`lib/dumper/heap-snapshot.js` calls it): starts measuring memory for the pending
    * heap snapshot `ticket` and returns the temporary path V8 is to write it to, or
    * null for an unknown ticket.
    */
   heapSnapshotStart(ticket: number): string | null
   /**
-   * Internal (the package's entry calls it from the process's `exit` event): closes
+   * Internal (`lib/dumper/process-end.js` calls it from the process's `exit` event): closes
    * the dumper and lets the recorder end its trail with an `exit` record (reason
    * `exit`) that says how the process ended, waiting at most 100 ms. Returns whether
    * the record was written.
    */
   closeForExit(end?: ProcessEndInput | undefined | null): boolean
   /**
-   * Internal (the package's entry calls it from its `exit` handler): removes every raw,
+   * Internal (`lib/dumper/heap-snapshot.js` calls it from its `exit` handler): removes every raw,
    * unredacted heap snapshot of this process that has a name (where the platform gives
    * it no name, the kernel frees it with the process). Returns how many it removed.
    */
   static discardRawSnapshots(): number
   /**
-   * Internal (the package's entry calls it): V8 has written the pending snapshot
+   * Internal (`lib/dumper/heap-snapshot.js` calls it): V8 has written the pending snapshot
    * `ticket` in `millis` (or failed with `error`). Off the JS thread: the redacting
    * copy, the no-replace landing, retention, the dump's last replace.
    */
   heapSnapshotFinish(ticket: number, millis: number, error?: string | undefined | null): Promise<HeapSnapshotResult | null>
   /**
-   * Internal (the package's entry calls it once a dump's phase 2 is on disk): adds the
+   * Internal (`lib/dumper/allocation-profile.js` calls it once a dump's phase 2 is on disk): adds the
    * allocation profile summarized on the JS thread (`section`, JSON) to the dump
    * `filePath` of this dumper's directory, off the JS thread. Resolves null, or why it
    * could not.
@@ -327,7 +327,7 @@ export declare class MemoryDiagnosticsDumper {
   get problem(): string | null
   /**
    * The file-name-safe short session id in use.
-   * The package entry found that no stack helper can serve this dumper
+   * `lib/dumper/stack-helper.js` found that no stack helper can serve this dumper
    * (`watchdog.captureStack`): its watchdog dumps record `reason`.
    */
   stackCaptureUnavailable(reason: string): void
@@ -351,19 +351,19 @@ export interface HeapSnapshotResult {
   copyMillis?: number
   redacted?: boolean
   peakExtraBytes?: number
-  /** Internal: the package's entry takes a pending snapshot by this number. */
+  /** Internal: `lib/dumper/heap-snapshot.js` takes a pending snapshot by this number. */
   ticket?: number
 }
 
 /**
  * The figures of `inputFigures` (from element 1), in order: `heapStatistics.<key>` then
- * `memoryUsage.<key>`. The package entry uses the block only when this matches its layout.
+ * `memoryUsage.<key>`. The fast path (`lib/dumper/fast-path.js`) uses the block only when this matches its layout.
  */
 export declare function inputFigureKeys(): Array<string>
 
 /**
  * The heap spaces' place in `inputFigures`: `"<count slot>:<field,...>:<max spaces>"`. The
- * package entry writes spaces into the block only when this matches its layout.
+ * `lib/dumper/fast-path.js` writes spaces into the block only when this matches its layout.
  */
 export declare function inputSpaceLayout(): string
 
@@ -374,7 +374,7 @@ export declare function inputSpaceLayout(): string
 export declare function observedFigureKeys(): Array<string>
 
 /**
- * How the process ended, as the package entry saw it from its `exit` event
+ * How the process ended, as `lib/dumper/process-end.js` saw it from its `exit` event
  * (`closeForExit`): checked by `recorder::process_end`.
  */
 export interface ProcessEndInput {

@@ -12,7 +12,7 @@ const { makeInputWriter, makeSpacesWriter } = req('../lib/dumper/figures.js')
 const contract = req('../lib/contract.json')
 const layout = contract.dumpInput
 const native = addon.implementation === 'native' ? req('../native.js') : null
-const { fill } = req('../lib/dumper/input-guard.js')
+const { fill } = req('../lib/dumper/public-class.js')
 
 describe('the dump input block', () => {
   it('its layout is generated from contract.json: reordered and appended fields land in their own slots, left-out ones in the mask, and the native layout matches', () => {

@@ -58,14 +58,7 @@ describe('loader', () => {
     // when one is made, not by require() (every host pays require() at start).
     const binary = hostBinaries.find((b) => out.loaded.includes(b))
     expect(binary, out.loaded.join()).toBeDefined()
-    for (const later of [
-      'native.js',
-      'lib/contract.json',
-      'lib/dumper/figures.js',
-      'lib/dumper/fast-path.js',
-      'lib/dumper/input-guard.js',
-      'lib/dumper/heap-snapshot.js',
-    ])
+    for (const later of ['native.js', 'lib/contract.json', 'lib/dumper/figures.js', 'lib/dumper/fast-path.js', 'lib/dumper/heap-snapshot.js'])
       expect(out.loaded).not.toContain(later)
   })
 

@@ -11,8 +11,7 @@ const require = createRequire(import.meta.url)
 const root = path.join(path.dirname(new URL(import.meta.url).pathname), '..')
 const native = require('../native.js')
 const js = require('../lib/fallback/dump.js').create('benchmark')
-const { wrap } = require('../lib/dumper/public-class.js')
-const { fill, activeResources } = require('../lib/dumper/input-guard.js')
+const { wrap, fill, activeResources } = require('../lib/dumper/public-class.js')
 const hooksDir = path.join(root, 'target', 'test-hooks')
 const hooks = require(
   path.join(

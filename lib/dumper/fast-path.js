@@ -10,22 +10,22 @@
 // never by a dump (which may come when the process has no descriptor left to read a file
 // with; until then dumps take the checked path).
 
-const { heapStatistics, heapSpaces, resourceTypes } = require('./input-guard.js')
-
 /** The writers of one binding: made once, shared by its dumpers. */
 const forBindings = new WeakMap()
 
 /**
- * The fast path of `binding`, or null when its binary offers none: `{ binding, input,
+ * The fast path of `binding` (`collect`: the public class's collectors of omitted input,
+ * `{ heapStatistics, heapSpaces, resourceTypes }`), or null when its binary offers none: `{ binding, input,
  * observe }`, where `input` and `observe` are the writers once made (undefined before,
  * null when the layout differs or cannot be read).
  */
-function forBinding(binding) {
+function forBinding(binding, collect) {
   if (binding === null || typeof binding !== 'object') return null
   let fast = forBindings.get(binding)
   if (fast === undefined) {
     fast = {
       binding,
+      collect,
       input: typeof binding.inputFigureKeys === 'function' ? undefined : null,
       observe: typeof binding.observedFigureKeys === 'function' ? undefined : null,
     }
@@ -78,7 +78,7 @@ function dumpState(fast, figures) {
   } catch {
     // A layout that cannot be read leaves this dumper on the checked path.
   }
-  return writers === null ? null : { ...writers, figures, names: [], scratch: [] }
+  return writers === null ? null : { ...writers, figures, names: [], scratch: [], collect: fast.collect }
 }
 
 /**
@@ -90,6 +90,7 @@ function dumpState(fast, figures) {
  * with its errors and warnings).
  */
 function dump(inner, state, trigger, input) {
+  const { heapStatistics, heapSpaces, resourceTypes } = state.collect
   let h
   let u
   let spaces

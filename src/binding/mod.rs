@@ -108,7 +108,7 @@ impl MemoryDiagnosticsDumper {
     /// Writes a complete phase-1 document before returning, then enriches it off the JS
     /// thread. A skipped dump resolves `{ written: false, skipped, retryAfterMs }`; an
     /// unusable directory resolves `{ written: false, error }` without using a slot.
-    /// Bad arguments throw `InvalidArg` here: the `lib/dumper/public-class.js` turns them into
+    /// Bad arguments throw `InvalidArg` here: the public class (`lib/dumper/public-class.js`) turns them into
     /// a resolved `{ written: false, error }`.
     #[napi(catch_unwind, ts_return_type = "Promise<DumpResult>")]
     pub fn dump<'env>(
@@ -126,7 +126,7 @@ impl MemoryDiagnosticsDumper {
     }
 
     /// `dump()` with heapStatistics and memoryUsage already written into `inputFigures`
-    /// (the fast path (`lib/dumper/fast-path.js`): the figures cross Node-API once, as one block);
+    /// (the fast path, `lib/dumper/fast-path.js`: the figures cross Node-API once, as one block);
     /// the rest of the input as separate arguments, each undefined when not given
     /// (`activeResources` may also be the array `process.getActiveResourcesInfo()` returned,
     /// counted here).
@@ -167,7 +167,7 @@ impl MemoryDiagnosticsDumper {
         self.dump_input(env, trigger, input)
     }
 
-    /// The names of the heap spaces the `lib/dumper/fast-path.js` writes into `inputFigures` (they
+    /// The names of the heap spaces the fast path (`lib/dumper/fast-path.js`) writes into `inputFigures` (they
     /// change only with V8, so they are handed over once, not at every dump).
     #[napi(catch_unwind)]
     pub fn set_heap_space_names(&self, names: Vec<String>) {
@@ -276,7 +276,7 @@ impl MemoryDiagnosticsDumper {
         Ok(())
     }
 
-    /// The event loop is alive. The `lib/dumper/public-class.js` calls this from an unref'd timer while
+    /// The event loop is alive. The public class (`lib/dumper/public-class.js`) calls this from an unref'd timer while
     /// the watchdog is on (every `heartbeatIntervalMs`), so the watchdog judges the loop
     /// by the loop, not by whether the host calls `observe()`.
     #[napi(catch_unwind)]
@@ -284,7 +284,7 @@ impl MemoryDiagnosticsDumper {
         self.inner.touch();
     }
 
-    /// How often the `lib/dumper/public-class.js` should call `heartbeat()`: a quarter of the watchdog's
+    /// How often the public class (`lib/dumper/public-class.js`) should call `heartbeat()`: a quarter of the watchdog's
     /// `stallMs` (10 ms to 1 s), or null without a watchdog.
     #[napi(getter, catch_unwind)]
     pub fn heartbeat_interval_ms(&self) -> Option<u32> {
@@ -353,7 +353,7 @@ impl MemoryDiagnosticsDumper {
         Ok(())
     }
 
-    /// Internal (the `lib/dumper/heap-snapshot.js` calls it): starts measuring memory for the pending
+    /// Internal (`lib/dumper/heap-snapshot.js` calls it): starts measuring memory for the pending
     /// heap snapshot `ticket` and returns the temporary path V8 is to write it to, or
     /// null for an unknown ticket.
     #[napi(catch_unwind)]
@@ -364,7 +364,7 @@ impl MemoryDiagnosticsDumper {
             .map(|p| p.to_string_lossy().into_owned())
     }
 
-    /// Internal (the `lib/dumper/process-end.js` calls it from the process's `exit` event): closes
+    /// Internal (`lib/dumper/process-end.js` calls it from the process's `exit` event): closes
     /// the dumper and lets the recorder end its trail with an `exit` record (reason
     /// `exit`) that says how the process ended, waiting at most 100 ms. Returns whether
     /// the record was written.
@@ -374,7 +374,7 @@ impl MemoryDiagnosticsDumper {
             .close_for_exit(end.and_then(outcome::ProcessEndInput::checked))
     }
 
-    /// Internal (the `lib/dumper/heap-snapshot.js` calls it from its `exit` handler): removes every raw,
+    /// Internal (`lib/dumper/heap-snapshot.js` calls it from its `exit` handler): removes every raw,
     /// unredacted heap snapshot of this process that has a name (where the platform gives
     /// it no name, the kernel frees it with the process). Returns how many it removed.
     #[napi(catch_unwind)]
@@ -382,7 +382,7 @@ impl MemoryDiagnosticsDumper {
         crate::heap_snapshot::raw_file::discard_named_raw_files()
     }
 
-    /// Internal (the `lib/dumper/heap-snapshot.js` calls it): V8 has written the pending snapshot
+    /// Internal (`lib/dumper/heap-snapshot.js` calls it): V8 has written the pending snapshot
     /// `ticket` in `millis` (or failed with `error`). Off the JS thread: the redacting
     /// copy, the no-replace landing, retention, the dump's last replace.
     #[napi(catch_unwind, ts_return_type = "Promise<HeapSnapshotResult | null>")]
@@ -409,7 +409,7 @@ impl MemoryDiagnosticsDumper {
         Ok(PromiseRaw::new(env.raw(), promise.raw()))
     }
 
-    /// Internal (the `lib/dumper/allocation-profile.js` calls it once a dump's phase 2 is on disk): adds the
+    /// Internal (`lib/dumper/allocation-profile.js` calls it once a dump's phase 2 is on disk): adds the
     /// allocation profile summarized on the JS thread (`section`, JSON) to the dump
     /// `filePath` of this dumper's directory, off the JS thread. Resolves null, or why it
     /// could not.
@@ -469,7 +469,7 @@ impl MemoryDiagnosticsDumper {
     }
 
     /// The file-name-safe short session id in use.
-    /// The `lib/dumper/stack-helper.js` found that no stack helper can serve this dumper
+    /// `lib/dumper/stack-helper.js` found that no stack helper can serve this dumper
     /// (`watchdog.captureStack`): its watchdog dumps record `reason`.
     #[napi(catch_unwind)]
     pub fn stack_capture_unavailable(&self, reason: String) {
@@ -491,7 +491,7 @@ pub fn observed_figure_keys() -> Vec<String> {
 }
 
 /// The figures of `inputFigures` (from element 1), in order: `heapStatistics.<key>` then
-/// `memoryUsage.<key>`. The `lib/dumper/fast-path.js` uses the block only when this matches its layout.
+/// `memoryUsage.<key>`. The fast path (`lib/dumper/fast-path.js`) uses the block only when this matches its layout.
 #[napi(catch_unwind)]
 pub fn input_figure_keys() -> Vec<String> {
     crate::dump::input::input_figure_keys()

@@ -45,7 +45,7 @@ pub struct HeapSnapshotResult {
     pub copy_millis: Option<f64>,
     pub redacted: Option<bool>,
     pub peak_extra_bytes: Option<f64>,
-    /// Internal: the `lib/dumper/heap-snapshot.js` takes a pending snapshot by this number.
+    /// Internal: `lib/dumper/heap-snapshot.js` takes a pending snapshot by this number.
     pub ticket: Option<u32>,
 }
 
@@ -149,7 +149,7 @@ impl ToNapiValue for DumpOutcome {
     }
 }
 
-/// How the process ended, as the `lib/dumper/process-end.js` saw it from its `exit` event
+/// How the process ended, as `lib/dumper/process-end.js` saw it from its `exit` event
 /// (`closeForExit`): checked by `recorder::process_end`.
 #[napi(object)]
 pub struct ProcessEndInput {

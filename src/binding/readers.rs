@@ -303,7 +303,7 @@ pub(super) enum Resources<'a> {
 }
 
 /// The types of `process.getActiveResourcesInfo()` counted by type, in the order each
-/// first appears: the record the `lib/dumper/fast-path.js` would otherwise build in JS (an object
+/// first appears: the record the fast path (`lib/dumper/fast-path.js`) would otherwise build in JS (an object
 /// and the keys' array that reading it through Node-API makes), checked as that record
 /// is checked.
 fn count_types(checker: &mut InputChecker, types: &Object) -> Result<NamedNumbers> {

@@ -1,6 +1,6 @@
 //! The stack helper's calls (`watchdog.captureStack`): lib/dumper/stack-worker.js polls for a
 //! request and hands back the frames it saw; the main thread says whether the host's
-//! inspector is open. Internal to the package: the helper and the `lib/dumper/stack-helper.js` are the
+//! inspector is open. Internal to the package: the helper and `lib/dumper/stack-helper.js` are the
 //! only callers. Plain values only, so none of these can fail.
 
 use napi_derive::napi;

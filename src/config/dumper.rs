@@ -50,7 +50,7 @@ pub struct DumperConfig {
     pub mallinfo: crate::probes::malloc::MallinfoPolicy,
     /// The opt-in heap snapshot; `None` (the default) takes none.
     pub heap_snapshot: Option<HeapSnapshotConfig>,
-    /// The allocation profile the `lib/dumper/allocation-profile.js` keeps (`options.allocationProfile`).
+    /// The allocation profile `lib/dumper/allocation-profile.js` keeps (`options.allocationProfile`).
     pub allocation_profile: Option<AllocationProfileConfig>,
 }
 

@@ -34,6 +34,6 @@ pub struct WatchdogConfig {
     /// ...once neither `observe()` nor `dump()` has been called for this long.
     pub stall_ms: u64,
     /// Record the main thread's JS stack in the watchdog's dump (the `stack_capture`
-    /// module; a helper thread started by the `lib/dumper/stack-helper.js` answers the request).
+    /// module; a helper thread started by `lib/dumper/stack-helper.js` answers the request).
     pub capture_stack: bool,
 }

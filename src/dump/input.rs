@@ -73,13 +73,13 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// `process.getActiveResourcesInfo()` has a dozen or so types; more is not that data.
 pub const MAX_RESOURCE_TYPES: usize = 64;
 
-/// The dump input's figures as the `lib/dumper/fast-path.js` writes them into one `Float64Array` the
+/// The dump input's figures as the fast path (`lib/dumper/fast-path.js`) writes them into one `Float64Array` the
 /// addon lends (`inputFigures`), so that they cross Node-API once instead of property by
 /// property: element [`INPUT_MASK_SLOT`] is a mask of the fields the host left out (bit
 /// `i`: field `i`), elements 1.. the fields of [`HEAP_STAT_FIELDS`] then
 /// [`MEMORY_USAGE_FIELDS`], in order (contract.json's `dumpInput.slots`). Written and read
 /// on the JS thread only, inside one `dump()` call; JS never writes it while Rust reads.
-/// A value that is neither a number nor undefined never reaches it: the `lib/dumper/fast-path.js`
+/// A value that is neither a number nor undefined never reaches it: the fast path (`lib/dumper/fast-path.js`)
 /// takes the checked path for it, which names the field and what it got.
 pub struct InputBlock {
     cells: Box<[std::sync::atomic::AtomicU64]>,

@@ -71,7 +71,7 @@ pub struct Dumper {
     first_point: Arc<Mutex<Option<crate::analysis::GrowthPoint>>>,
     /// The watchdog's stack request, asked before its phase 1 and answered in its phase 2.
     stack_ticket: Mutex<Option<crate::recorder::stack_capture::Ticket>>,
-    /// Why no stack helper can serve this dumper (set by the `lib/dumper/stack-helper.js`).
+    /// Why no stack helper can serve this dumper (set by `lib/dumper/stack-helper.js`).
     stack_problem: Mutex<Option<String>>,
 }
 

@@ -7,7 +7,7 @@
 //! available memory and the headroom against the effective limit) exceeds the estimated
 //! need. A skip is recorded in the phase-2 document. A snapshot to be taken gets a locked
 //! temporary file in the dump directory and the document says `pending`, so a process
-//! that dies during the snapshot leaves that evidence. The `lib/dumper/heap-snapshot.js` has
+//! that dies during the snapshot leaves that evidence. `lib/dumper/heap-snapshot.js` has
 //! V8 write the snapshot into the temporary file (the API is only reachable from JS),
 //! then [`finish`] runs off the JS thread: the redacting copy into a second locked
 //! temporary file, a no-replace rename to `heap-<session8>-<time>-<n>.heapsnapshot`,

@@ -2,7 +2,7 @@
 //!
 //! When the watchdog fires, the main thread is stuck and cannot be asked anything. A
 //! Node-API addon cannot reach V8's interrupt API portably, but Node's inspector can: a
-//! helper worker thread (lib/dumper/stack-worker.js, started by the `lib/dumper/stack-helper.js`) connects a
+//! helper worker thread (lib/dumper/stack-worker.js, started by `lib/dumper/stack-helper.js`) connects a
 //! session to the main thread and asks the debugger to pause, which V8 delivers by an
 //! interrupt while JS is running; the paused event carries the frames. This module is the
 //! rendezvous between the watchdog (the recorder thread) and that helper:
@@ -128,7 +128,7 @@ pub fn request() -> Ticket {
 }
 
 impl Ticket {
-    /// No request: the answer is known (the `lib/dumper/stack-helper.js` said why no helper can serve
+    /// No request: the answer is known (`lib/dumper/stack-helper.js` said why no helper can serve
     /// this dumper, e.g. it lives in a worker thread).
     pub fn unavailable(reason: &str) -> Ticket {
         Ticket {

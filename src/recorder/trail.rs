@@ -181,7 +181,7 @@ pub(super) struct ExitRecord<'a> {
     pub(super) end: Option<&'a ProcessEnd>,
 }
 
-/// The ways a process can end that the `lib/dumper/process-end.js` tells apart ([`ProcessEnd::how`]).
+/// The ways a process can end that `lib/dumper/process-end.js` tells apart ([`ProcessEnd::how`]).
 pub const END_HOWS: [&str; 4] = [
     "uncaughtException",
     "unhandledRejection",
@@ -192,7 +192,7 @@ pub const END_HOWS: [&str; 4] = [
 /// The longest error class name kept.
 pub const MAX_ERROR_CLASS_CHARS: usize = 100;
 
-/// How the process ended, from what the `lib/dumper/process-end.js` saw (its `exit` event and Node's
+/// How the process ended, from what `lib/dumper/process-end.js` saw (its `exit` event and Node's
 /// `uncaughtExceptionMonitor`), checked here: an unknown `how` is none, a class name is kept
 /// only when it is an identifier's (cut to [`MAX_ERROR_CLASS_CHARS`]), and the frame goes
 /// through the place rule and the frame bounds (`places::clean_frame`).
