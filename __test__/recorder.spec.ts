@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import {
   dumpFiles,
+  implementations,
   input,
   MemoryDiagnosticsDumper,
   makeMemoryCgroup,
@@ -162,6 +163,30 @@ describe('flight recorder', () => {
     expect(wd.atTrigger.memoryUsage).toEqual({ rss: u.rss, heapTotal: 222, heapUsed: u.heapUsed, external: 444, arrayBuffers: u.arrayBuffers })
     const last = wd.history.at(-1)
     expect(last).toMatchObject({ heapUsedBytes: 111, heapTotalBytes: 222, heapLimitBytes: null, externalBytes: 444 })
+  })
+
+  it('observe() with its figures omitted collects them itself, on both implementations', async () => {
+    for (const impl of implementations) {
+      const dir = join(scratch(), impl.name)
+      const d = new impl.MemoryDiagnosticsDumper({ directory: dir, sessionId: 'omit', recorder: { intervalMs: 20 } })
+      // Both omitted, then one: the other is collected (a parameter named like the
+      // collector once hid it, and observe() threw).
+      expect(() => d.observe()).not.toThrow()
+      expect(() => d.observe(undefined, process.memoryUsage())).not.toThrow()
+      if (impl.name === 'native') {
+        const sample = await waitFor(
+          () =>
+            readFileSync(recorderFile(dir, 'omit'), 'utf8')
+              .split('\n')
+              .filter(Boolean)
+              .map((l) => JSON.parse(l))
+              .find((s) => s.heapUsedBytes > 0),
+          'a sample with the observed heap figures',
+        )
+        expect(sample.heapLimitBytes).toBe(v8.getHeapStatistics().heap_size_limit)
+      }
+      d.close()
+    }
   })
 
   it('several dumpers in one process and in worker threads record independently', async () => {

@@ -19,8 +19,8 @@ function v8Module() {
   if (v8module === null) v8module = require('node:v8')
   return v8module
 }
-const heapStatistics = () => v8Module().getHeapStatistics()
-const heapSpaces = () => v8Module().getHeapSpaceStatistics()
+const collectHeapStatistics = () => v8Module().getHeapStatistics()
+const collectHeapSpaces = () => v8Module().getHeapSpaceStatistics()
 
 /** `process.getActiveResourcesInfo()` counted by type: `{ TCPWrap: 2, Timeout: 5 }`. */
 function activeResources() {
@@ -74,9 +74,9 @@ function describeThrown(e) {
 
 /** The input fields whose omission is filled in here, and how. */
 const COLLECT = {
-  heapStatistics,
+  heapStatistics: collectHeapStatistics,
   memoryUsage: () => process.memoryUsage(),
-  heapSpaces,
+  heapSpaces: collectHeapSpaces,
   activeResources,
 }
 const INPUT_FIELDS = ['heapStatistics', 'memoryUsage', 'heapSpaces', 'activeResources', 'session', 'samples']
@@ -86,9 +86,9 @@ function fill(input) {
   const given = input ?? {}
   if (typeof given !== 'object' || Array.isArray(given)) return input
   return {
-    heapStatistics: given.heapStatistics === undefined ? heapStatistics() : given.heapStatistics,
+    heapStatistics: given.heapStatistics === undefined ? collectHeapStatistics() : given.heapStatistics,
     memoryUsage: given.memoryUsage === undefined ? process.memoryUsage() : given.memoryUsage,
-    heapSpaces: given.heapSpaces === undefined ? heapSpaces() : given.heapSpaces,
+    heapSpaces: given.heapSpaces === undefined ? collectHeapSpaces() : given.heapSpaces,
     activeResources: given.activeResources === undefined ? activeResources() : given.activeResources,
     session: given.session,
     samples: given.samples,
@@ -315,7 +315,7 @@ function wrap(Implementation, addon = null) {
   let fast = null
   const fastOfAddon = () => {
     if (fastPath === null) fastPath = require('./fast-path.js')
-    if (fast === null) fast = fastPath.forBinding(addon, { heapStatistics, heapSpaces, resourceTypes })
+    if (fast === null) fast = fastPath.forBinding(addon, { heapStatistics: collectHeapStatistics, heapSpaces: collectHeapSpaces, resourceTypes })
     return fast
   }
   class MemoryDiagnosticsDumper {
@@ -589,7 +589,7 @@ function wrap(Implementation, addon = null) {
      */
     observe(heapStatistics, memoryUsage) {
       if (!MemoryDiagnosticsDumper.#is(this)) return stray('observe')
-      const h = heapStatistics === undefined ? heapStatistics() : heapStatistics
+      const h = heapStatistics === undefined ? collectHeapStatistics() : heapStatistics
       const u = memoryUsage === undefined ? process.memoryUsage() : memoryUsage
       let fastObserve = this.#observe
       if (fastObserve === undefined) fastObserve = this.#observe = this.#observer()
