@@ -270,13 +270,48 @@ let processEnd = null
 let movingExitListener = false
 /** One move at a time: a host that adds and removes many listeners in a turn pays for one. */
 let exitMovePending = false
-function keepExitListenerLast(event) {
-  if (event !== 'exit' || movingExitListener || exitMovePending) return
+/**
+ * Marks the `exit` listener of every copy of this package in the process (a CLI and a
+ * plugin may each load their own): each copy keeps its listener after the host's, never
+ * after another copy's, so two copies never move theirs in turn forever.
+ */
+const OUR_EXIT_LISTENER = Symbol.for('memory-diagnostics-dumper.exitListener')
+/**
+ * Moves in this turn of the event loop, at most MAX_EXIT_MOVES: an older copy of the
+ * package, whose listener has no mark, would otherwise move its own in answer to each of
+ * ours forever, and the event loop would never turn again.
+ */
+let exitMoves = 0
+const MAX_EXIT_MOVES = 8
+/** Whether `l` is a copy's exit listener; a host's Proxy that throws on the read is not. */
+function isOurs(l) {
+  try {
+    return typeof l === 'function' && l[OUR_EXIT_LISTENER] === true
+  } catch {
+    return false
+  }
+}
+function keepExitListenerLast(event, listener) {
+  if (event !== 'exit' || movingExitListener || exitMovePending || exitMoves >= MAX_EXIT_MOVES) return
+  if (isOurs(listener)) return
   exitMovePending = true
   queueMicrotask(() => {
     exitMovePending = false
-    const listeners = process.listeners('exit')
-    if (listeners.at(-1) === closeAllForExit || !listeners.includes(closeAllForExit)) return
+    let listeners
+    try {
+      listeners = process.listeners('exit')
+    } catch {
+      return
+    }
+    const i = listeners.indexOf(closeAllForExit)
+    if (i < 0 || listeners.slice(i + 1).every(isOurs)) return
+    if (exitMoves++ === 0) {
+      try {
+        setImmediate(() => {
+          exitMoves = 0
+        }).unref()
+      } catch {}
+    }
     movingExitListener = true
     try {
       process.removeListener('exit', closeAllForExit)
@@ -301,6 +336,7 @@ function closeAllForExit(code) {
   }
   exiting.clear()
 }
+Object.defineProperty(closeAllForExit, OUR_EXIT_LISTENER, { value: true })
 
 /**
  * The public class over `Implementation`. `addon`, the native binding when it is what
