@@ -128,25 +128,45 @@ function plainInput(input, problems) {
       return false
     }
   }
-  // One level of copying below each field: figure maps, entries of arrays of maps.
-  const flat = (obj, path, leafOnThrow) => {
+  // One level of copying below each field: figure maps, entries of arrays of maps. Bounded
+  // by the documented limits (contract.json's `input`), never by what the input claims:
+  // an array's `length` or an object's number of keys. An array keeps its length (so the
+  // implementation still names it in its warning) with only the entries it reads: the
+  // first `maxHeapSpaces` heap spaces, the last `maxSamples` samples, the first
+  // `maxResourceTypes` of anything else; a map keeps one key more than it may hold.
+  const L = limits ?? {}
+  const flat = (obj, path, leafOnThrow, field, depth = 0) => {
     if (obj === null || typeof obj !== 'object') return obj
     if (isArray(obj)) {
       const n = read(obj, 'length', `${path}.length`)
-      if (!n.ok || typeof n.v !== 'number') return undefined
+      if (!n.ok || typeof n.v !== 'number' || !(n.v >= 0)) return undefined
+      const len = Math.min(Math.floor(n.v), 2 ** 32 - 1)
+      const max = field === 'heapSpaces' ? (L.maxHeapSpaces ?? 32) : field === 'samples' ? (L.maxSamples ?? 120) : (L.maxResourceTypes ?? 64)
+      const from = field === 'samples' ? Math.max(0, len - max) : 0
+      const to = Math.min(len, from + max)
       const out = []
-      for (let i = 0; i < n.v; i++) {
+      for (let i = from; i < to; i++) {
         const e = read(obj, i, `${path}[${i}]`)
-        out.push(e.ok ? flat(e.v, `${path}[${i}]`, leafOnThrow) : leafOnThrow ? THREW : undefined)
+        out[i] = e.ok ? (depth === 0 ? flat(e.v, `${path}[${i}]`, leafOnThrow, field, 1) : e.v) : leafOnThrow ? THREW : undefined
       }
+      out.length = len
       return out
     }
     const keys = keysOf(obj, path)
     if (keys === null) return undefined
+    const maxKeys =
+      (field === 'samples'
+        ? (L.maxSampleKeys ?? 32)
+        : field === 'session'
+          ? (L.maxSessionKeys ?? 64)
+          : field === 'activeResources'
+            ? (L.maxResourceTypes ?? 64)
+            : 64) + 1
     const out = {}
-    for (const k of keys) {
+    for (let j = 0; j < keys.length && j < maxKeys; j++) {
+      const k = keys[j]
       const e = read(obj, k, `${path}.${k}`)
-      if (e.ok) out[k] = e.v !== null && typeof e.v === 'object' ? flat(e.v, `${path}.${k}`, leafOnThrow) : e.v
+      if (e.ok) out[k] = e.v !== null && typeof e.v === 'object' && depth === 0 ? flat(e.v, `${path}.${k}`, leafOnThrow, field, 1) : e.v
       else if (leafOnThrow) out[k] = THREW
     }
     return out
@@ -156,7 +176,7 @@ function plainInput(input, problems) {
   const given = {}
   for (const f of INPUT_FIELDS) {
     const e = read(input, f, `input.${f}`)
-    given[f] = e.ok ? flat(e.v, `input.${f}`, f !== 'session') : undefined
+    given[f] = e.ok ? flat(e.v, `input.${f}`, f !== 'session', f) : undefined
   }
   const out = {}
   for (const f of INPUT_FIELDS) {
@@ -172,8 +192,14 @@ const WARNING_TYPE = 'MemoryDiagnosticsDumperWarning'
  * and never on the crisis path (a dump may come when the process has no descriptor left).
  */
 let triggers = null
+/** contract.json's input limits, for the guarded second reading (loaded with the triggers). */
+let limits = null
 function loadTriggers() {
-  if (triggers === null) triggers = require('../contract.json').triggers.accepted
+  if (triggers === null) {
+    const contract = require('../contract.json')
+    triggers = contract.triggers.accepted
+    limits = contract.input
+  }
 }
 /** fast-path.js: loaded by the first warm-up or observe() of a dumper over the native addon. */
 let fastPath = null
