@@ -84,6 +84,12 @@ describe.each(implementations.map((i) => [i.name, i] as const))('real leaks (%s)
         if (name === 'js' && p.kind === 'native') {
           // Without mallinfo2 the leaked malloc memory is what no part explains.
           expect(a.unexplainedBytes).toBeGreaterThan(0.8 * g.byKind.native)
+        } else if (name === 'js') {
+          // Without mallinfo2 the process's ordinary malloc use is unexplained too, and how
+          // much there is depends on the Node version (10.4% of RSS on Node 26 in one run):
+          // what the leak grew must be explained, so what no part explains barely moves.
+          const before = first.memoryAccounting.unexplainedBytes
+          expect(Math.abs(a.unexplainedBytes - before), JSON.stringify(a)).toBeLessThanOrEqual(ACCOUNTING_ERROR * a.rssBytes)
         } else expect(Math.abs(a.unexplainedShare), JSON.stringify(a)).toBeLessThanOrEqual(ACCOUNTING_ERROR)
         // The part that grew most between the two dumps is the leaked kind's.
         const grown = PARTS.map((k) => [k, (a.parts[k].bytes ?? 0) - (first.memoryAccounting.parts[k].bytes ?? 0)] as const).sort((x, y) => y[1] - x[1])
