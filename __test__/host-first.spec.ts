@@ -157,6 +157,61 @@ for (const impl of implementations) {
       expect(r.written === true || typeof r.error === 'string', JSON.stringify(r)).toBe(true)
     })
 
+    for (const place of ['heapStatistics', 'memoryUsage', 'heapSpaces', 'samples', 'session'] as const) {
+      it(`a dump() made from a getter in ${place} of another dump's input never changes the outer dump's figures`, async () => {
+        const { dumper } = make()
+        // The fast path is set up on the turn after construction (its warm-up).
+        await new Promise((resolve) => setImmediate(resolve))
+        const all = (o: object, v: number) => Object.fromEntries(Object.entries(o).map(([k, x]) => [k, typeof x === 'number' ? v : x]))
+        const inner: Promise<any>[] = []
+        // The hook: a getter that dumps again, with other figures, the first time it is read.
+        const hooked = (o: any, key: string, value: unknown) => {
+          Object.defineProperty(o, key, {
+            enumerable: true,
+            get() {
+              if (inner.length === 0) {
+                inner.push(
+                  dumper.dump('critical', {
+                    heapStatistics: all(v8.getHeapStatistics(), 999999) as any,
+                    memoryUsage: all(process.memoryUsage(), 999999) as any,
+                    heapSpaces: v8.getHeapSpaceStatistics().map((sp) => all(sp, 999999)) as any,
+                  }),
+                )
+              }
+              return value
+            },
+          })
+          return o
+        }
+        const heapStatistics: any = all(v8.getHeapStatistics(), 111)
+        const memoryUsage: any = all(process.memoryUsage(), 111)
+        const heapSpaces: any[] = v8.getHeapSpaceStatistics().map((sp) => all(sp, 111))
+        const samples: any[] = [{ t: 1, rss: 111 }]
+        const session: any = { tag: 'outer' }
+        if (place === 'heapStatistics') hooked(heapStatistics, 'total_heap_size', 111)
+        if (place === 'memoryUsage') hooked(memoryUsage, 'external', 111)
+        if (place === 'heapSpaces') hooked(heapSpaces[0], 'space_used_size', 111)
+        if (place === 'samples') hooked(samples[0], 'rss', 111)
+        if (place === 'session') hooked(session, 'tag', 'outer')
+        const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+        let r: any
+        try {
+          r = await dumper.dump('hard', { heapStatistics, memoryUsage, heapSpaces, samples, session } as any)
+          await Promise.all(inner)
+        } finally {
+          warn.mockRestore()
+        }
+        expect(inner, `the getter in ${place} was never read`).toHaveLength(1)
+        expect(r).toMatchObject({ written: true, trigger: 'hard' })
+        const doc = readDump(r.filePath)
+        const figures = [...Object.values(doc.atTrigger.v8HeapStats), ...Object.values(doc.atTrigger.memoryUsage)].filter((v) => typeof v === 'number')
+        expect(figures.length).toBeGreaterThan(8)
+        expect(new Set(figures), JSON.stringify(doc.atTrigger)).toEqual(new Set([111]))
+        const spaces = (doc.atTrigger.v8HeapSpaces ?? []).flatMap((sp: object) => Object.values(sp).filter((v) => typeof v === 'number'))
+        expect(new Set(spaces)).toEqual(new Set([111]))
+      })
+    }
+
     it('a container getter or Proxy trap that throws: that container is collected instead, the dump is written', async () => {
       const { dumper } = make()
       const hostile = {

@@ -78,7 +78,7 @@ function dumpState(fast, figures) {
   } catch {
     // A layout that cannot be read leaves this dumper on the checked path.
   }
-  return writers === null ? null : { ...writers, figures, names: [], scratch: [], collect: fast.collect }
+  return writers === null ? null : { ...writers, figures, names: [], scratch: [], collect: fast.collect, busy: false }
 }
 
 /**
@@ -90,6 +90,18 @@ function dumpState(fast, figures) {
  * with its errors and warnings).
  */
 function dump(inner, state, trigger, input) {
+  // A dump() made while this one reads its input (from a host's getter) takes the checked
+  // path, with its own buffers: the block holds this dump's figures until the addon has them.
+  if (state.busy) return undefined
+  state.busy = true
+  try {
+    return dumpOnce(inner, state, trigger, input)
+  } finally {
+    state.busy = false
+  }
+}
+
+function dumpOnce(inner, state, trigger, input) {
   const { heapStatistics, heapSpaces, resourceTypes } = state.collect
   let h
   let u
