@@ -16,9 +16,6 @@ const CONTRACT = require('../contract.json')
 const LIMITS = CONTRACT.options.limits
 const DEFAULTS = CONTRACT.options.defaults
 
-/** The profiler of this thread (the inspector session is per isolate), shared by its dumpers. */
-let profiler = null
-
 /** The validated option as numbers (the implementation underneath already checked it). */
 function settings(option) {
   const o = option !== null && typeof option === 'object' ? option : {}
@@ -29,27 +26,90 @@ function settings(option) {
 }
 
 /**
+ * V8's sampling heap profiler is one per isolate, whoever starts it: any inspector session's
+ * `stopSampling` (or the disconnect of the session that started it) stops it for every
+ * session. So every copy of this package loaded in a thread (a CLI and a plugin each
+ * depending on it) shares one record of it, kept on the thread's global object under a
+ * process-wide symbol: one session, one count of users, and whether it was this package that
+ * started the sampling. A profiler some other code started (the host's own session, Node 26's
+ * `v8.startHeapProfile()`) is used as it is and never stopped.
+ */
+const SHARED = Symbol.for('memory-diagnostics-dumper.samplingHeapProfiler')
+const SHAPE = 1
+/** When another copy's record is of another shape, this copy keeps its own. */
+let own = null
+
+function sharedRecord() {
+  let p = null
+  try {
+    p = globalThis[SHARED]
+  } catch {}
+  if (p !== undefined && p !== null && typeof p === 'object' && p.shape === SHAPE) return p
+  if (own === null) own = fresh()
+  // The first copy in the thread publishes its record; one of another shape is left alone.
+  if (p === undefined || p === null) {
+    try {
+      Object.defineProperty(globalThis, SHARED, { value: own, configurable: true, writable: false, enumerable: false })
+    } catch {}
+  }
+  return own
+}
+
+function fresh() {
+  return { shape: SHAPE, session: null, users: 0, started: false, samplingIntervalBytes: 0 }
+}
+
+/** Calls `method` on an in-process session (they answer synchronously): `{ error, result }`. */
+function call(session, method, params) {
+  let error = null
+  let result = null
+  try {
+    session.post(method, params ?? {}, (e, r) => {
+      error = e
+      result = r
+    })
+  } catch (e) {
+    error = e
+  }
+  return { error, result }
+}
+
+const firstLine = (e) =>
+  String((e && e.message) || e)
+    .split('\n')[0]
+    .slice(0, 200)
+
+/** Whether the isolate's sampling heap profiler runs (V8 answers "not started" otherwise). */
+function samplingRuns(session) {
+  return call(session, 'HeapProfiler.getSamplingProfile').error === null
+}
+
+/**
  * Starts (or joins) this thread's sampling. Returns a handle, or `{ error }` when it cannot
  * run: no inspector in this build of Node, or the profiler refused to start.
  */
 function start(option) {
   const s = settings(option)
-  if (profiler === null) {
+  const p = sharedRecord()
+  if (p.session === null) {
     let inspector
     try {
       inspector = require('node:inspector')
     } catch (e) {
-      return { error: `node:inspector is not available: ${String(e && e.message).slice(0, 200)}` }
+      return { error: `node:inspector is not available: ${firstLine(e)}` }
     }
-    let session
+    let session = null
     let failed = null
+    let started = false
     try {
       session = new inspector.Session()
       session.connect()
-      // In-process sessions answer synchronously.
-      session.post('HeapProfiler.startSampling', { samplingInterval: s.samplingIntervalBytes }, (e) => {
-        failed = e
-      })
+      // Sampling some other code started is joined, not restarted: starting it again from
+      // this session would make this session's end stop it.
+      if (!samplingRuns(session)) {
+        failed = call(session, 'HeapProfiler.startSampling', { samplingInterval: s.samplingIntervalBytes }).error
+        started = failed === null
+      }
     } catch (e) {
       failed = e
     }
@@ -57,25 +117,32 @@ function start(option) {
       try {
         session?.disconnect()
       } catch {}
-      return { error: `the sampling heap profiler did not start: ${String((failed && failed.message) || failed).slice(0, 200)}` }
+      return { error: `the sampling heap profiler did not start: ${firstLine(failed)}` }
     }
-    profiler = { session, samplingIntervalBytes: s.samplingIntervalBytes, users: 0 }
+    p.session = session
+    p.started = started
+    p.samplingIntervalBytes = s.samplingIntervalBytes
   }
-  profiler.users += 1
-  return { profiler, maxSites: s.maxSites, stopped: false }
+  p.users += 1
+  return { profiler: p, maxSites: s.maxSites, stopped: false }
 }
 
-/** A dumper leaves; the last one stops the profiler and disconnects the session. */
+/**
+ * A dumper leaves. When the last user of the thread's record leaves, the session ends; the
+ * sampling stops with it only when this package started it (V8 stops it at the disconnect
+ * of the session that started it; sampling the host started goes on).
+ */
 function stop(handle) {
   if (!handle || handle.stopped || !handle.profiler) return
   handle.stopped = true
   const p = handle.profiler
   p.users -= 1
-  if (p.users > 0 || profiler !== p) return
-  profiler = null
+  if (p.users > 0 || p.session === null) return
+  const session = p.session
+  p.session = null
+  p.started = false
   try {
-    p.session.post('HeapProfiler.stopSampling', () => {})
-    p.session.disconnect()
+    session.disconnect()
   } catch {}
 }
 
@@ -122,33 +189,94 @@ function summarize(head, maxSites) {
   return { total, sites }
 }
 
+const MIB = 2 ** 20
+/**
+ * The semi-space V8 sizes its young generation by, per V8 major version, in MiB: measured
+ * as `heap_size_limit` less `--max-old-space-size` (a third of it, the young generation being
+ * two semi-spaces and a large-object space of one) on Node 20 (V8 11), 22 (12), 24 (13) and
+ * 26 (14), with old generations of 64 MiB to 1 GiB. A V8 not in the table gets the largest.
+ */
+const SEMI_SPACE_MIB = { 11: 16, 12: 16, 13: 64, 14: 32 }
+
+/** The value of a V8 size flag (MiB) in Node's flags, or null. */
+function flagMib(flags, name) {
+  let found = null
+  for (const f of flags) {
+    const m = /^--(max[-_]old[-_]space[-_]size|max[-_]semi[-_]space[-_]size)=(\d+)$/.exec(f)
+    if (m !== null && m[1].replace(/_/g, '-') === name) found = Number(m[2])
+  }
+  return found
+}
+
+/** Node's flags: its command line's and NODE_OPTIONS' (only the two size flags are read). */
+function nodeFlags() {
+  const flags = []
+  try {
+    flags.push(...process.execArgv.filter((f) => typeof f === 'string'))
+  } catch {}
+  try {
+    const o = process.env.NODE_OPTIONS
+    if (typeof o === 'string') flags.unshift(...o.split(/\s+/))
+  } catch {}
+  return flags
+}
+
+/**
+ * The room left in the V8 heap, as the limit that ends the process sees it. V8 runs out of
+ * heap when its old generation reaches its own limit, which is `heap_size_limit` less what it
+ * keeps for the young generation (48 MiB on Node 20 and 22, 96 MiB on Node 26, 192 MiB on
+ * Node 24): `heap_size_limit − used_heap_size` overstated the room by that much (62 MiB
+ * "free" 13 MiB before a real OOM). Returns `{ free, reserve }` in bytes; `free` may be
+ * negative.
+ */
+function heapRoom(h = v8.getHeapStatistics(), flags = nodeFlags(), v8Version = process.versions.v8) {
+  const limit = h.heap_size_limit
+  const old = flagMib(flags, 'max-old-space-size')
+  const semi = flagMib(flags, 'max-semi-space-size')
+  let reserve
+  // A flag that does not match the limit (one set at run time) is not the one in force.
+  if (old !== null && old * MIB < limit && limit - old * MIB <= 512 * MIB) reserve = limit - old * MIB
+  else if (semi !== null) reserve = 3 * semi * MIB
+  else {
+    const major = Number.parseInt(String(v8Version), 10)
+    reserve = 3 * (SEMI_SPACE_MIB[major] ?? Math.max(...Object.values(SEMI_SPACE_MIB))) * MIB
+  }
+  return { free: limit - reserve - h.used_heap_size, reserve }
+}
+
 /**
  * Fetches and summarizes the profile for a dump, or says why not. The rule for room: the
  * reply is built as a JS string and parsed into objects on the V8 heap, so it is fetched
- * only while the heap has at least `allocationMinFreeHeapBytes` (32 MiB) below its limit.
+ * only while the old generation has at least `allocationMinFreeHeapBytes` (32 MiB) below
+ * its limit (heapRoom()).
  */
 function fetchSection(handle) {
   const p = handle.profiler
   const skipped = (why) => ({ status: 'skipped', skipped: why, samplingIntervalBytes: p ? p.samplingIntervalBytes : 0, sites: [] })
   if (!p || handle.stopped) return skipped('the profiler was stopped (close())')
-  const h = v8.getHeapStatistics()
-  const free = h.heap_size_limit - h.used_heap_size
+  const { free, reserve } = heapRoom()
   if (!(free >= LIMITS.allocationMinFreeHeapBytes)) {
-    const mib = (b) => `${Math.round(b / 2 ** 20)} MiB`
-    return skipped(`the V8 heap has ${mib(free)} free below its limit; fetching the profile needs at least ${mib(LIMITS.allocationMinFreeHeapBytes)}`)
+    const mib = (b) => `${Math.round(b / MIB)} MiB`
+    return skipped(
+      `the V8 heap has ${mib(Math.max(0, free))} free below its old generation's limit (its heap_size_limit less ${mib(reserve)} kept for the young generation); fetching the profile needs at least ${mib(LIMITS.allocationMinFreeHeapBytes)}`,
+    )
   }
   const started = performance.now()
-  let profile = null
-  let failed = null
-  try {
-    p.session.post('HeapProfiler.getSamplingProfile', (e, r) => {
-      failed = e
-      profile = r && r.profile
-    })
-  } catch (e) {
-    failed = e
+  const { error, result } = call(p.session, 'HeapProfiler.getSamplingProfile')
+  if (error !== null && !samplingRuns(p.session)) {
+    // Other code in the process stopped the isolate's one sampling profiler (its own
+    // session's stopSampling, Node's v8.stopHeapProfile(), another session's end). Start it
+    // again here, so that the next dump has sites, and say so in this one.
+    const again = call(p.session, 'HeapProfiler.startSampling', { samplingInterval: p.samplingIntervalBytes }).error
+    if (again === null) p.started = true
+    return skipped(
+      again === null
+        ? 'other code in this process stopped the sampling heap profiler; it samples again from now on, so the next dump has sites'
+        : `other code in this process stopped the sampling heap profiler, and it did not start again: ${firstLine(again)}`,
+    )
   }
-  if (failed || !profile || !profile.head) return skipped(`the profiler gave no profile: ${String((failed && failed.message) || 'empty reply').slice(0, 200)}`)
+  const profile = result && result.profile
+  if (error !== null || !profile || !profile.head) return skipped(`the profiler gave no profile: ${error !== null ? firstLine(error) : 'empty reply'}`)
   const { total, sites } = summarize(profile.head, handle.maxSites)
   return {
     status: 'taken',
@@ -159,4 +287,4 @@ function fetchSection(handle) {
   }
 }
 
-module.exports = { start, stop, fetchSection, summarize }
+module.exports = { start, stop, fetchSection, summarize, heapRoom }

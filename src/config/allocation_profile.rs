@@ -18,8 +18,10 @@ pub const MAX_PATH_FRAMES: usize = 8;
 /// Characters of a function name and of a script.
 pub const MAX_FUNCTION_CHARS: usize = 200;
 pub const MAX_SCRIPT_CHARS: usize = 300;
-/// The V8 heap must have this much free (limit minus used) for the profile to be fetched:
-/// the protocol's reply is built as a JS string and parsed into objects on that heap.
+/// The V8 heap's old generation must have this much free below its own limit (the heap's
+/// limit less what V8 keeps for the young generation: `heapRoom` in
+/// lib/dumper/allocation-profile.js) for the profile to be fetched: the protocol's reply is
+/// built as a JS string and parsed into objects on that heap.
 pub const MIN_FREE_HEAP_BYTES: u64 = 32 << 20;
 /// `options.allocationProfile`, validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
