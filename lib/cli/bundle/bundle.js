@@ -12,6 +12,7 @@ const path = require('node:path')
 
 const CONTRACT = require('../../contract.json')
 const { fixed } = require('../../rules/format')
+const { readRegular } = require('../files')
 const { version } = require('../version')
 const { text } = require('../inspect/text')
 const { html, svg } = require('../inspect/timeline')
@@ -41,54 +42,14 @@ const LIMITS = {
 }
 // ---- reading the directory, safely ---------------------------------------------------------
 
-function kindOfStat(st) {
-  if (st.isSymbolicLink()) return 'a symbolic link (never followed)'
-  if (st.isFIFO()) return 'a FIFO'
-  if (st.isSocket()) return 'a socket'
-  if (st.isDirectory()) return 'a directory'
-  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device'
-  return 'not a regular file'
-}
-
 /**
- * Reads at most `limit` bytes of a regular file in `dir` named `name`: never through a link
- * (lstat, then O_NOFOLLOW and the same inode), never blocking (a FIFO is seen before it is
- * opened, and opened non-blocking if it appears in between), never more than it was when
- * looked at (a live trail being appended is read up to that size).
+ * At most `limit` bytes of a regular file in `dir` named `name`, as text: never through a link,
+ * never blocking, never more than it was when looked at (lib/cli/files.js).
  */
 function readOwn(dir, name, limit) {
-  const file = path.join(dir, name)
-  let st
-  try {
-    st = fs.lstatSync(file)
-  } catch (e) {
-    return { error: `cannot read: ${e.code ?? e.message}` }
-  }
-  if (!st.isFile()) return { error: `skipped: ${kindOfStat(st)}` }
-  if (st.size > limit) return { error: `skipped: ${fixed(st.size / MIB, 1)} MiB is over the ${fixed(limit / MIB, 0)} MiB limit for this kind of file` }
-  let fd
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0))
-  } catch (e) {
-    return { error: e.code === 'ELOOP' ? 'skipped: a symbolic link (never followed)' : `cannot read: ${e.code ?? e.message}` }
-  }
-  try {
-    const now = fs.fstatSync(fd)
-    if (!now.isFile() || now.ino !== st.ino || now.dev !== st.dev) return { error: 'skipped: replaced while being read' }
-    const size = Math.min(now.size, limit)
-    const buf = Buffer.alloc(size)
-    let n = 0
-    while (n < size) {
-      const got = fs.readSync(fd, buf, n, size - n, n)
-      if (!got) break
-      n += got
-    }
-    return { text: buf.toString('utf8', 0, n), mtimeMs: now.mtimeMs }
-  } catch (e) {
-    return { error: `cannot read: ${e.code ?? e.message}` }
-  } finally {
-    fs.closeSync(fd)
-  }
+  const r = readRegular(path.join(dir, name), limit)
+  if (r.tooLarge != null) return { error: `skipped: ${fixed(r.tooLarge / MIB, 1)} MiB is over the ${fixed(limit / MIB, 0)} MiB limit for this kind of file` }
+  return r.error ? r : { text: r.data.toString('utf8'), mtimeMs: r.mtimeMs }
 }
 
 /** Recorder text as records: lines that are not whole JSON objects (a torn last line) are left out. */

@@ -4,6 +4,7 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
+const { readRegular: readFile, reason } = require('../files')
 const { schema, validate } = require('./schema')
 const { LIMITS, SAME_START_MS, clean, num, sizeText, timeOf } = require('./values')
 const CONTRACT = require('../../contract.json')
@@ -12,20 +13,6 @@ const KNOWN_SCHEMA_VERSION = CONTRACT.schemaVersion
 const { READABLE_DUMP_NAME: DUMP_NAME, READABLE_RECORDER_NAME: RECORDER_NAME } = require('../../rules/names')
 
 class UsageError extends Error {}
-
-function reason(e) {
-  if (e.code === 'ENOENT') return 'no such file or directory'
-  if (e.code === 'EISDIR') return 'it is a directory'
-  if (e.code === 'EACCES' || e.code === 'EPERM') return 'permission denied'
-  return clean(e.message, 200)
-}
-
-function kindOf(st) {
-  if (st.isFIFO()) return 'a FIFO'
-  if (st.isSocket()) return 'a socket'
-  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device'
-  return 'not a regular file'
-}
 
 /** Expands the arguments into files: directories give their dump and recorder files. */
 function collect(args) {
@@ -73,35 +60,13 @@ function collect(args) {
 }
 
 /**
- * Reads a whole regular file of at most `limit` bytes. Opening never blocks (a FIFO named
- * like a dump is seen and skipped), and the size is checked before anything is read.
+ * A regular file of at most `limit` bytes as text (lib/cli/files.js: never a link, a FIFO or
+ * a device, never blocking); a larger one is named with its size and not read.
  */
 function readRegular(file, limit) {
-  let fd
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0))
-  } catch (e) {
-    return { error: `cannot read: ${reason(e)}` }
-  }
-  try {
-    const st = fs.fstatSync(fd)
-    if (st.isDirectory()) return { error: 'cannot read: it is a directory' }
-    if (!st.isFile()) return { error: `skipped: ${kindOf(st)}, not a regular file` }
-    if (st.size > limit) return { error: `skipped: ${sizeText(st.size)} is over this reader's ${sizeText(limit)} limit for this kind of file` }
-    const buf = Buffer.alloc(Math.min(st.size, limit) + 1)
-    let n = 0
-    for (;;) {
-      const got = fs.readSync(fd, buf, n, buf.length - n, null)
-      if (!got) break
-      n += got
-      if (n > limit) return { error: `skipped: grew over this reader's ${sizeText(limit)} limit while being read` }
-    }
-    return { text: buf.toString('utf8', 0, n) }
-  } catch (e) {
-    return { error: `cannot read: ${reason(e)}` }
-  } finally {
-    fs.closeSync(fd)
-  }
+  const r = readFile(file, limit)
+  if (r.tooLarge != null) return { error: `skipped: ${sizeText(r.tooLarge)} is over this reader's ${sizeText(limit)} limit for this kind of file` }
+  return r.error ? r : { text: r.data.toString('utf8') }
 }
 
 function readDump(file, text) {

@@ -5,6 +5,7 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
+const { openRegular, readHead, readRegular } = require('../files')
 const { LIMITS: INSPECT_LIMITS } = require('../inspect/values')
 const { DUMP_NAME, HEAP_NAME, RECORDER_NAME } = require('../../rules/names')
 
@@ -27,18 +28,17 @@ function kindOfName(name) {
   return null
 }
 
-/** True when the file starts like a zip archive. */
+/** True when the file is a regular one that starts like a zip archive. */
 function looksLikeBundle(file) {
-  let fd
+  const f = openRegular(file)
+  if (f.error) return false
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0))
-    if (!fs.fstatSync(fd).isFile()) return false
-    const head = Buffer.alloc(4)
-    return fs.readSync(fd, head, 0, 4, 0) === 4 && head.readUInt32LE(0) === 0x04034b50
+    const head = readHead(f.fd, 4)
+    return head.length === 4 && head.readUInt32LE(0) === 0x04034b50
   } catch {
     return false
   } finally {
-    if (fd !== undefined) fs.closeSync(fd)
+    fs.closeSync(f.fd)
   }
 }
 
@@ -48,14 +48,15 @@ function looksLikeBundle(file) {
  * names, or unpacking past the limits are not read.
  */
 function readBundle(file) {
-  const st = fs.statSync(file)
-  if (st.size > LIMITS.bundleBytes) return { error: `skipped: a bundle over ${LIMITS.bundleBytes / MIB} MiB` }
+  const read = readRegular(file, LIMITS.bundleBytes)
+  if (read.tooLarge != null) return { error: `skipped: a bundle over ${LIMITS.bundleBytes / MIB} MiB` }
+  if (read.error) return read
   const { unzipSync } = require('fflate')
   const notes = []
   let total = 0
   let unpacked
   try {
-    unpacked = unzipSync(fs.readFileSync(file), {
+    unpacked = unzipSync(read.data, {
       filter: (f) => {
         const kind = kindOfName(f.name)
         const limit = kind === 'dump' ? LIMITS.dumpBytes : kind === 'recorder' ? LIMITS.recorderBytes : f.name === 'manifest.json' ? MIB : 0
