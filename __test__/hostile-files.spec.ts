@@ -80,3 +80,52 @@ describe.skipIf(process.platform === 'win32')('only regular files are read', () 
     }
   })
 })
+
+describe('JSON that fails small', () => {
+  it('a file that is not JSON is named with the byte where it stops being JSON, never quoted', () => {
+    const dir = crashDir()
+    writeFileSync(join(dir, dumpName('shadow')), `${SECRET}\n`)
+    const half = readFileSync(join(fixture, readdirSync(fixture).find((f) => f.endsWith('-1.json'))!), 'utf8').slice(0, 1000)
+    writeFileSync(join(dir, dumpName('half')), half)
+    const r = run('inspect', dir)
+    expect(r.status, r.stderr).toBe(1)
+    expect(r.stdout).toContain(`${dumpName('shadow')}: not complete JSON (truncated or corrupt): not valid JSON (at byte 0)`)
+    expect(r.stdout).toContain(`${dumpName('half')}: not complete JSON (truncated or corrupt): it ends inside a value (at byte 1000)`)
+    expect(r.stdout).toMatch(/^Session demosess, process 2919/m)
+    const out = join(scratch(), 'b.zip')
+    const b = run('bundle', dir, '-o', out, '--all')
+    expect(b.status, b.stderr).toBe(0)
+    expect(leftOut(out)[dumpName('shadow')]).toBe('skipped: not complete JSON (half-written or damaged): not valid JSON (at byte 0)')
+    for (const o of [r.stdout, r.stderr, b.stdout, readFileSync(out, 'latin1')]) expect(o).not.toContain('mddsecret')
+  })
+
+  it('one file nested 2,000 deep is named and skipped; the rest is inspected and bundled', () => {
+    const dir = crashDir()
+    // 4 KB each: arrays, objects inside a dump's own fields, and one recorder line.
+    writeFileSync(join(dir, dumpName('arrays')), `${'['.repeat(2000)}${']'.repeat(2000)}`)
+    const head = '{"schemaVersion":1,"atTrigger":{},"session":'
+    writeFileSync(join(dir, dumpName('objects')), `${head}${'{"a":'.repeat(2000)}1${'}'.repeat(2001)}`)
+    // The 65th `{`: the document's own and 63 of `session`'s are within the limit.
+    const deepAt = head.length + 63 * '{"a":'.length
+    const trail = join(dir, 'recorder-demosess.jsonl')
+    writeFileSync(trail, `${readFileSync(trail, 'utf8')}${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}\n`)
+    const r = run('inspect', dir)
+    expect(r.status, r.stderr).toBe(1)
+    expect(r.stdout).toContain(`${dumpName('arrays')}: skipped: nested deeper than 64 levels (at byte 64)`)
+    expect(r.stdout).toContain(`${dumpName('objects')}: skipped: nested deeper than 64 levels (at byte ${deepAt})`)
+    expect(r.stdout).toMatch(/recorder-demosess\.jsonl: 1 line\(s\) are not JSON records/)
+    expect(r.stdout).toMatch(/^Session demosess, process 2919/m)
+    expect(r.stdout).toMatch(/^ {2}Verdict: crashed/m)
+    expect(JSON.parse(run('inspect', dir, '--json').stdout).limits.jsonDepth).toBe(64)
+    const out = join(scratch(), 'b.zip')
+    const b = run('bundle', dir, '-o', out, '--all')
+    expect(b.status, b.stderr).toBe(0)
+    const entries = Object.keys(unzipSync(readFileSync(out)))
+    expect(entries).toEqual(expect.arrayContaining(readdirSync(fixture)))
+    expect(entries.filter((n) => n.startsWith('memory-'))).toHaveLength(2)
+    expect(leftOut(out)).toMatchObject({
+      [dumpName('arrays')]: 'skipped: nested deeper than 64 levels (at byte 64)',
+      [dumpName('objects')]: `skipped: nested deeper than 64 levels (at byte ${deepAt})`,
+    })
+  })
+})

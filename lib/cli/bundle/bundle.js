@@ -13,10 +13,11 @@ const path = require('node:path')
 const CONTRACT = require('../../contract.json')
 const { fixed } = require('../../rules/format')
 const { readRegular } = require('../files')
+const { parseJson } = require('../json')
 const { version } = require('../version')
 const { text } = require('../inspect/text')
 const { html, svg } = require('../inspect/timeline')
-const { LIMITS: INSPECT_LIMITS } = require('../inspect/values')
+const { LIMITS: INSPECT_LIMITS, unexpected } = require('../inspect/values')
 const { summarize } = require('../inspect/verdict')
 
 const F = CONTRACT.files
@@ -58,14 +59,29 @@ function parseTrail(text) {
   let dropped = 0
   for (const line of text.split('\n')) {
     if (!line) continue
-    let rec = null
-    try {
-      rec = line.length <= INSPECT_LIMITS.recorderLineBytes ? JSON.parse(line) : null
-    } catch {}
+    // Bounded in depth (lib/cli/json.js): redactJson recurses.
+    const rec = line.length <= INSPECT_LIMITS.recorderLineBytes ? parseJson(line).value : null
     if (rec && typeof rec === 'object' && !Array.isArray(rec)) records.push(rec)
     else dropped++
   }
   return { records, dropped }
+}
+
+/** One dump or recorder file of `dir`, read and redacted (`{ doc, text }`, `{ records, droppedLines }`), or `{ reason }` it is not taken. */
+function take(dir, name, kind, rules, ctx) {
+  const r = readOwn(dir, name, kind === 'dump' ? LIMITS.dumpBytes : LIMITS.recorderBytes)
+  if (r.error) return { reason: r.error }
+  if (kind === 'recorder') {
+    const { records, dropped } = parseTrail(r.text)
+    return { records: records.map((rec, i) => redactJson(rec, rules, ctx, `/line ${i + 1}`)), droppedLines: dropped }
+  }
+  // Bounded in depth before redactJson recurses into it; an error gives a byte, never the text.
+  const parsed = parseJson(r.text)
+  if (parsed.error)
+    return { reason: parsed.kind === 'depth' ? `skipped: ${parsed.error}` : `skipped: not complete JSON (half-written or damaged): ${parsed.error}` }
+  if (!parsed.value || typeof parsed.value !== 'object' || Array.isArray(parsed.value)) return { reason: 'skipped: not a dump document' }
+  const doc = redactJson(parsed.value, rules, ctx)
+  return { doc, text: JSON.stringify(doc, null, 2) + '\n' }
 }
 
 /**
@@ -98,30 +114,15 @@ function scan(dir, rules) {
       files.push({ name: bundledName, original: name, kind })
       continue
     }
-    const r = readOwn(dir, name, kind === 'dump' ? LIMITS.dumpBytes : LIMITS.recorderBytes)
-    if (r.error) {
-      skipped.push({ name: bundledName, reason: r.error })
-      continue
+    let taken
+    try {
+      taken = take(dir, name, kind, rules, ctx)
+    } catch (e) {
+      // The net under the net: whatever one file does, it is named and the rest is packed.
+      taken = { reason: `skipped: could not be read (${unexpected(e)})` }
     }
-    if (kind === 'dump') {
-      let doc
-      try {
-        doc = JSON.parse(r.text)
-      } catch {
-        skipped.push({ name: bundledName, reason: 'skipped: not complete JSON (half-written or damaged)' })
-        continue
-      }
-      if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
-        skipped.push({ name: bundledName, reason: 'skipped: not a dump document' })
-        continue
-      }
-      doc = redactJson(doc, rules, ctx)
-      files.push({ name: bundledName, original: name, kind, doc, text: JSON.stringify(doc, null, 2) + '\n' })
-    } else {
-      const { records, dropped } = parseTrail(r.text)
-      const red = records.map((rec, i) => redactJson(rec, rules, ctx, `/line ${i + 1}`))
-      files.push({ name: bundledName, original: name, kind, records: red, droppedLines: dropped })
-    }
+    if (taken.reason) skipped.push({ name: bundledName, reason: taken.reason })
+    else files.push({ name: bundledName, original: name, kind, ...taken })
   }
   return { files, skipped, ignored, redaction: ctx }
 }
@@ -299,12 +300,10 @@ function plan(dir, options) {
         continue
       }
       const r = readOwn(dir, f.original, LIMITS.heapSnapshotBytes)
-      let doc
-      try {
-        doc = r.error ? null : JSON.parse(r.text)
-      } catch {}
-      if (!doc) {
-        snapshotsNotIncluded.push({ name: f.name, reason: r.error ?? 'not complete JSON' })
+      const parsed = r.error ? r : parseJson(r.text)
+      const doc = parsed.value
+      if (!doc || typeof doc !== 'object') {
+        snapshotsNotIncluded.push({ name: f.name, reason: parsed.error ?? 'not a heap snapshot' })
         continue
       }
       redaction.file = f.name

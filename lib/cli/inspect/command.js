@@ -5,6 +5,7 @@
 // native addon. See docs/inspect.md.
 
 const fs = require('node:fs')
+const { MAX_DEPTH } = require('../json')
 const { version } = require('../version')
 const { reason } = require('./read')
 const { validate } = require('./schema')
@@ -95,7 +96,12 @@ function main(rest, io = { out: process.stdout, err: process.stderr }) {
     const { processes, problems, notes } = summary
     io.out.write(
       JSON.stringify(
-        { processes: processes.map(({ samples, firstMs, ...p }) => p), problems, notes, limits: { ...LIMITS, growthMinBytes: GROWTH_MIN_BYTES } },
+        {
+          processes: processes.map(({ samples, firstMs, ...p }) => p),
+          problems,
+          notes,
+          limits: { ...LIMITS, jsonDepth: MAX_DEPTH, growthMinBytes: GROWTH_MIN_BYTES },
+        },
         null,
         2,
       ) + '\n',

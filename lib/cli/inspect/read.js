@@ -5,6 +5,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { readRegular: readFile, reason } = require('../files')
+const { parseJson } = require('../json')
 const { schema, validate } = require('./schema')
 const { LIMITS, SAME_START_MS, clean, num, sizeText, timeOf } = require('./values')
 const CONTRACT = require('../../contract.json')
@@ -73,12 +74,10 @@ function readDump(file, text) {
   const r = text != null ? { text } : readRegular(file, LIMITS.dumpBytes)
   if (r.error) return r
   if (!r.text.trim()) return { error: 'empty file' }
-  let doc
-  try {
-    doc = JSON.parse(r.text)
-  } catch (e) {
-    return { error: `not complete JSON (truncated or corrupt): ${clean(e.message, 120)}` }
-  }
+  // Bounded in depth before the schema walks it; an error gives a byte, never the text.
+  const parsed = parseJson(r.text)
+  if (parsed.error) return { error: parsed.kind === 'depth' ? `skipped: ${parsed.error}` : `not complete JSON (truncated or corrupt): ${parsed.error}` }
+  const doc = parsed.value
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || !('schemaVersion' in doc) || !('atTrigger' in doc)) {
     return { error: 'JSON, but not a memory-diagnostics-dumper dump (no schemaVersion/atTrigger)' }
   }
@@ -114,12 +113,7 @@ function readRecorder(file, text) {
   let untimed = 0
   for (const l of lines) {
     if (!l) continue
-    let rec
-    try {
-      rec = l.length <= LIMITS.recorderLineBytes ? JSON.parse(l) : null
-    } catch {
-      rec = null
-    }
+    const rec = l.length <= LIMITS.recorderLineBytes ? parseJson(l).value : null
     if (!rec || typeof rec !== 'object' || Array.isArray(rec)) {
       bad++
       continue

@@ -56,6 +56,17 @@ function clean(v, max = LIMITS.textChars) {
   )
 }
 
+/**
+ * An exception this package did not expect, for a message that names a file: its class and
+ * where in lib/ it was thrown (`TypeError at lib/cli/inspect/verdict.js:88`), never its message,
+ * which can quote the file's text.
+ */
+function unexpected(e) {
+  const name = typeof e?.name === 'string' ? e.name.replace(/[^A-Za-z]/g, '').slice(0, 40) : ''
+  const at = typeof e?.stack === 'string' ? /[\\/](lib[\\/][\w\\/.-]+\.js:\d+)/.exec(e.stack) : null
+  return `${name || 'an error'}${at ? ` at ${at[1].replace(/\\/g, '/')}` : ''}`
+}
+
 /** Epoch ms from an ISO string or a number, or null when it is not a usable time. */
 function timeOf(v) {
   const ms = typeof v === 'string' && v.length <= 40 ? Date.parse(v) : num(v)
@@ -75,4 +86,4 @@ function sizeText(b) {
 }
 const mib = sizeText
 
-module.exports = { DEATH_NEAR_LIMIT, GIB, LIMITS, MIB, SAME_START_MS, arr, clean, clock, iso, mib, nearHeapLimit, num, obj, sizeText, timeOf }
+module.exports = { DEATH_NEAR_LIMIT, GIB, LIMITS, MIB, SAME_START_MS, arr, clean, clock, iso, mib, nearHeapLimit, num, obj, sizeText, timeOf, unexpected }

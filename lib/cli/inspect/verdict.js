@@ -7,7 +7,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { redactPlace, redactText } = require('../../rules/places')
 const { RECORDER_NAME, UsageError, collect, groupByProcess, readDump, readRecorder, segments } = require('./read')
-const { DEATH_NEAR_LIMIT, MIB, arr, clean, iso, mib, nearHeapLimit, num, obj, timeOf } = require('./values')
+const { DEATH_NEAR_LIMIT, MIB, arr, clean, iso, mib, nearHeapLimit, num, obj, timeOf, unexpected } = require('./values')
 
 function dumpRow({ file, doc, valid, time }) {
   const at = obj(doc.atTrigger)
@@ -159,7 +159,7 @@ function summarize(args) {
       if (r.doc) dumps.push({ file: f.path, doc: r.doc, valid: !r.error, time: timeOf(r.doc.timestamp) })
     } catch (e) {
       // The net under the net: whatever a file does, it is named and the rest is read.
-      problems.push({ file: f.path, error: `could not be read: ${clean(e?.message, 160)}` })
+      problems.push({ file: f.path, error: `could not be read (${unexpected(e)})` })
     }
   }
   const procs = groupByProcess(segments(recorderFiles), dumps)
