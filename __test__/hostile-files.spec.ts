@@ -6,6 +6,7 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeF
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
+import { deflateRawSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { root, scratch } from './helpers.js'
 
@@ -13,6 +14,7 @@ const { unzipSync } = createRequire(import.meta.url)('fflate') as typeof import(
 const cli = join(root, 'bin', 'memory-diagnostics-dumper.js')
 const fixture = join(root, 'tests/fixtures/inspect/v8-oom-no-cgroup-limit')
 const dumpName = (tag: string) => `memory-${tag}-2026-11-26T18-53-01-000Z-1.json`
+const MIB = 2 ** 20
 // A line of /etc/shadow, as a link named like a dump could lead to.
 const SECRET = 'mddsecret:$6$salt$hash:20200:0:99999:7:::'
 
@@ -127,5 +129,156 @@ describe('JSON that fails small', () => {
       [dumpName('arrays')]: 'skipped: nested deeper than 64 levels (at byte 64)',
       [dumpName('objects')]: `skipped: nested deeper than 64 levels (at byte ${deepAt})`,
     })
+  })
+})
+
+// ---- bundles written by hand, as a hostile one would be -----------------------------------------
+
+interface Part {
+  name: string
+  /** Unpacked bytes, deflated here (or stored), */
+  body?: Buffer
+  stored?: boolean
+  /** or raw deflate bytes as they are, */
+  raw?: Buffer
+  /** or the index of an earlier part whose local header and bytes this entry points at. */
+  sameAs?: number
+  /** The unpacked size the entry states (a bomb's lie); the true one by default. */
+  claims?: number
+}
+
+/** A .zip: each part's local header and bytes, then the central directory, then `end` (classic by default). */
+function handZip(parts: Part[], end = classicEnd): Buffer {
+  const chunks: Buffer[] = []
+  const placed: { at: number; data: Buffer; method: number; claims: number }[] = []
+  let offset = 0
+  for (const p of parts) {
+    if (p.sameAs !== undefined) {
+      placed.push({ ...placed[p.sameAs], claims: p.claims ?? placed[p.sameAs].claims })
+      continue
+    }
+    const data = p.raw ?? (p.stored ? p.body! : deflateRawSync(p.body!))
+    const method = p.stored ? 0 : 8
+    const claims = p.claims ?? p.body?.length ?? 0
+    const name = Buffer.from(p.name)
+    const h = Buffer.alloc(30)
+    h.writeUInt32LE(0x04034b50, 0)
+    h.writeUInt16LE(20, 4)
+    h.writeUInt16LE(method, 8)
+    h.writeUInt32LE(data.length, 18)
+    h.writeUInt32LE(claims, 22)
+    h.writeUInt16LE(name.length, 26)
+    placed.push({ at: offset, data, method, claims })
+    chunks.push(h, name, data)
+    offset += h.length + name.length + data.length
+  }
+  const central = parts.map((p, i) => {
+    const name = Buffer.from(p.name)
+    const c = Buffer.alloc(46)
+    c.writeUInt32LE(0x02014b50, 0)
+    c.writeUInt16LE(20, 4)
+    c.writeUInt16LE(20, 6)
+    c.writeUInt16LE(placed[i].method, 10)
+    c.writeUInt32LE(placed[i].data.length, 20)
+    c.writeUInt32LE(placed[i].claims, 24)
+    c.writeUInt16LE(name.length, 28)
+    c.writeUInt32LE(placed[i].at, 42)
+    return Buffer.concat([c, name])
+  })
+  const directory = Buffer.concat(central)
+  return Buffer.concat([...chunks, directory, end(parts.length, directory.length, offset)])
+}
+
+function classicEnd(count: number, size: number, offset: number): Buffer {
+  const e = Buffer.alloc(22)
+  e.writeUInt32LE(0x06054b50, 0)
+  e.writeUInt16LE(count, 8)
+  e.writeUInt16LE(count, 10)
+  e.writeUInt32LE(size, 12)
+  e.writeUInt32LE(offset, 16)
+  return e
+}
+
+/** A ZIP64 end of central directory claiming `count` entries, its locator, and the classic end pointing at it. */
+const zip64End = (count: bigint) => (_count: number, size: number, offset: number) => {
+  const z = Buffer.alloc(56)
+  z.writeUInt32LE(0x06064b50, 0)
+  z.writeBigUInt64LE(44n, 4)
+  z.writeUInt16LE(45, 12)
+  z.writeUInt16LE(45, 14)
+  z.writeBigUInt64LE(count, 24)
+  z.writeBigUInt64LE(count, 32)
+  z.writeBigUInt64LE(BigInt(size), 40)
+  z.writeBigUInt64LE(BigInt(offset), 48)
+  const locator = Buffer.alloc(20)
+  locator.writeUInt32LE(0x07064b50, 0)
+  locator.writeBigUInt64LE(BigInt(offset + size), 8)
+  locator.writeUInt32LE(1, 16)
+  const e = classicEnd(0xffff, 0xffffffff, 0xffffffff)
+  return Buffer.concat([z, locator, e])
+}
+
+function writeZip(zip: Buffer): string {
+  const file = join(scratch(), 'report.zip')
+  writeFileSync(file, zip)
+  return file
+}
+
+describe('a bundle that fails small', () => {
+  // 100 MiB of zeros deflate to ~100 KiB.
+  const zeros = deflateRawSync(Buffer.alloc(100 * MIB))
+
+  it('a zip bomb of 1,000 entries over one deflate stream of 100 MiB is refused within a moment (it took minutes)', () => {
+    const parts: Part[] = Array.from({ length: 1000 }, (_, i) => ({ name: dumpName(`bomb${i}`), raw: zeros, claims: 1000, ...(i ? { sameAs: 0 } : {}) }))
+    const zip = handZip(parts)
+    expect(zip.length).toBeLessThan(250_000)
+    const r = run('inspect', writeZip(zip))
+    expect(r.error).toBeUndefined()
+    expect(r.ms).toBeLessThan(5_000)
+    expect(r.status).toBe(2)
+    expect(r.stderr).toContain('report.zip: not a readable bundle: entry 1 of 1000 and entry 2 of 1000 share bytes')
+  })
+
+  it('entries that each inflate past their limit count toward the total: refused at 512 MiB actually inflated, whatever they claim', () => {
+    // Ten entries of their own, each claiming 1,000 bytes and inflating to 100 MiB: each is
+    // charged its 64 MiB limit, so the ninth passes 512 MiB.
+    const parts: Part[] = Array.from({ length: 10 }, (_, i) => ({ name: `recorder-bomb${i}.jsonl`, raw: zeros, claims: 1000 }))
+    const r = run('inspect', writeZip(handZip(parts)))
+    expect(r.error).toBeUndefined()
+    expect(r.ms).toBeLessThan(5_000)
+    expect(r.status).toBe(2)
+    expect(r.stderr).toContain('report.zip: refused: its entries unpack to more than 512 MiB in all (counted as they are inflated, not as the zip claims)')
+  })
+
+  it('a zip that lists more entries than 10,000 (ZIP64: 2^32 - 1) is refused before any is read; a truncated one is named', () => {
+    const claims = run('inspect', writeZip(handZip([], zip64End(2n ** 32n - 1n))))
+    expect(claims.error).toBeUndefined()
+    expect(claims.ms).toBeLessThan(5_000)
+    expect(claims.stderr).toContain('not a readable bundle: it lists 4294967295 entries; this reader reads at most 10000')
+    // Skipped entries cost too: 10,001 empty ones of names not ours.
+    const many = run('inspect', writeZip(handZip(Array.from({ length: 10_001 }, (_, i) => ({ name: `x${i}`, body: Buffer.alloc(0), stored: true })))))
+    expect(many.stderr).toContain('not a readable bundle: it lists 10001 entries; this reader reads at most 10000')
+    const whole = handZip(readdirSync(fixture).map((f) => ({ name: f, body: readFileSync(join(fixture, f)) })))
+    const cut = run('inspect', writeZip(whole.subarray(0, whole.length - 100)))
+    expect([cut.status, cut.stderr]).toEqual([2, expect.stringContaining('not a readable bundle: no end of central directory (truncated, or not a zip)')])
+  })
+
+  it('one damaged, oversized or repeated entry is named and the rest is read', () => {
+    const real = readdirSync(fixture).map((f) => ({ name: f, body: readFileSync(join(fixture, f)) }))
+    const zip = handZip([
+      ...real,
+      { name: dumpName('damaged'), raw: Buffer.from([0xff, 0xff, 0xff, 0xff]) },
+      { name: dumpName('large'), body: Buffer.alloc(9 * MIB, 0x20) },
+      { ...real[0] },
+      { name: `../${dumpName('outside')}`, body: real[0].body },
+    ])
+    const r = run('inspect', writeZip(zip))
+    expect(r.status, r.stderr).toBe(1)
+    expect(r.stdout).toContain(`report.zip/${dumpName('damaged')}: skipped: its entry is damaged`)
+    expect(r.stdout).toContain(`report.zip/${dumpName('large')}: skipped: it unpacks to more than 8 MiB, this reader's limit for this kind of file`)
+    expect(r.stdout).toContain(`report.zip/${real[0].name}: skipped: a second entry of that name in the bundle`)
+    expect(r.stdout).not.toContain('outside')
+    expect(r.stdout).toMatch(/^Session demosess, process 2919/m)
+    expect(r.stdout).toMatch(/^ {2}Verdict: crashed/m)
   })
 })

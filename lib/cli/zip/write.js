@@ -1,6 +1,6 @@
 'use strict'
 // Writing a .zip (`bundle`): the entries, each compressed on its own, by fflate (MIT, no
-// dependencies), which is loaded only here and by read.js.
+// dependencies), which is loaded only here (read.js reads with node:zlib).
 
 /** A .zip of `entries` (`{ name, data: Buffer }`), as one Buffer. */
 function zip(entries) {
