@@ -47,7 +47,7 @@ describe.skipIf(process.platform === 'win32')('only regular files are read', () 
     expect(r.error).toBeUndefined() // no hang
     expect(r.ms).toBeLessThan(10_000)
     expect(r.status).toBe(2)
-    expect(r.stderr).toContain(`${fifo}: skipped: a FIFO, not a regular file`)
+    expect(r.stderr).toContain('report.zip: skipped: a FIFO, not a regular file')
   })
 
   it('a link named like a dump is never followed: its target is never read nor echoed; a socket is named; the rest is read', async () => {
@@ -280,5 +280,24 @@ describe('a bundle that fails small', () => {
     expect(r.stdout).not.toContain('outside')
     expect(r.stdout).toMatch(/^Session demosess, process 2919/m)
     expect(r.stdout).toMatch(/^ {2}Verdict: crashed/m)
+  })
+})
+
+describe('messages that name a file', () => {
+  it('show the home directory as ~ in text, on stderr and in the HTML page', () => {
+    const home = scratch('home')
+    const dir = join(home, 'diag')
+    mkdirSync(dir)
+    for (const f of readdirSync(fixture)) copyFileSync(join(fixture, f), join(dir, f))
+    writeFileSync(join(dir, dumpName('shadow')), SECRET)
+    const env = { ...process.env, HOME: home, USERPROFILE: home }
+    const html = join(scratch(), 'page.html')
+    const r = spawnSync(process.execPath, [cli, 'inspect', dir, '--html', html], { encoding: 'utf8', env, timeout: 30_000 })
+    expect(r.status, r.stderr).toBe(1)
+    expect(r.stdout).toContain(`~/diag/${dumpName('shadow')}: not complete JSON`)
+    expect(readFileSync(html, 'utf8')).toContain(`~/diag/${dumpName('shadow')}: not complete JSON`)
+    const alone = spawnSync(process.execPath, [cli, 'inspect', join(dir, dumpName('shadow'))], { encoding: 'utf8', env, timeout: 30_000 })
+    expect(alone.stderr).toBe(`~/diag/${dumpName('shadow')}: not complete JSON (truncated or corrupt): not valid JSON (at byte 0)\n`)
+    for (const o of [r.stdout, alone.stderr, readFileSync(html, 'utf8')]) expect(o).not.toContain(home)
   })
 })

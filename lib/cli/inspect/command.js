@@ -11,7 +11,7 @@ const { reason } = require('./read')
 const { validate } = require('./schema')
 const { text } = require('./text')
 const { html, svg } = require('./timeline')
-const { LIMITS, clean } = require('./values')
+const { LIMITS, clean, tilde } = require('./values')
 const { GROWTH_MIN_BYTES, summarize } = require('./verdict')
 
 // ---- the command line -----------------------------------------------------------------------------
@@ -77,7 +77,7 @@ function main(rest, io = { out: process.stdout, err: process.stderr }) {
     return 2
   }
   if (!summary.processes.length) {
-    for (const p of summary.problems) io.err.write(`${clean(p.file, 400)}: ${p.error}\n`)
+    for (const p of summary.problems) io.err.write(`${clean(tilde(p.file), 400)}: ${p.error}\n`)
     return 2
   }
   for (const [file, make] of [

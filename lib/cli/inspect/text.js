@@ -2,7 +2,7 @@
 // The summary as text.
 
 const path = require('node:path')
-const { clean, clock, mib } = require('./values')
+const { clean, clock, mib, tilde } = require('./values')
 const { signed, siteGroupText, stallText } = require('./verdict')
 
 function table(rows) {
@@ -70,8 +70,8 @@ function text(summary) {
     if (p.verdict.growth?.advice) lines.push(`  Look next at: ${p.verdict.growth.advice}`)
     lines.push('')
   }
-  for (const n of summary.notes) lines.push(clean(n, 400))
-  for (const p of summary.problems) lines.push(`${clean(p.file, 400)}: ${p.error}`)
+  for (const n of summary.notes) lines.push(clean(tilde(n), 400))
+  for (const p of summary.problems) lines.push(`${clean(tilde(p.file), 400)}: ${p.error}`)
   return lines.join('\n')
 }
 

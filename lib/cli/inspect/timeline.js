@@ -4,7 +4,7 @@
 const { fixed } = require('../../rules/format')
 const { dumpTable, growthLine, processTitle, verdictLine } = require('./text')
 const { stallText } = require('./verdict')
-const { GIB, LIMITS, MIB, clean, iso } = require('./values')
+const { GIB, LIMITS, MIB, clean, iso, tilde } = require('./values')
 
 /** Escapes for XML and HTML; text from files has been through clean() already or goes through it here. */
 function esc(s, max = 400) {
@@ -281,7 +281,7 @@ function html(summary) {
       : '<p>no dumps</p>'
     return `<section><h2>${esc(processTitle(p))}</h2><p class="verdict">${esc(verdictLine(p.verdict))}</p>${(p.verdict.stalls ?? []).map((st) => `<p class="stall">Stall: ${esc(stallText(st), 2000)}.</p>`).join('')}${g ? `<p>${esc(g, 2000)}</p>` : ''}${p.verdict.growth?.advice ? `<p>Look next at: ${esc(p.verdict.growth.advice, 2000)}</p>` : ''}${tableHtml}</section>`
   })
-  const problems = [...summary.notes.map((n) => esc(n)), ...summary.problems.map((p) => `${esc(p.file)}: ${esc(p.error)}`)]
+  const problems = [...summary.notes.map((n) => esc(tilde(n))), ...summary.problems.map((p) => `${esc(tilde(p.file))}: ${esc(p.error)}`)]
   return `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>memory-diagnostics-dumper inspect</title>
 <style>body{font-family:sans-serif;margin:2em;max-width:1200px}p,h2,td{overflow-wrap:anywhere}svg{max-width:100%;height:auto}
 table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ddd;padding:2px 6px;text-align:left}</style></head>

@@ -1,7 +1,9 @@
 'use strict'
 // Shared by inspect's modules: limits on what is read, and values made safe to show.
 
+const os = require('node:os')
 const { fixed } = require('../../rules/format')
+const { replaceHome } = require('../../rules/places')
 
 const MIB = 2 ** 20
 const GIB = 2 ** 30
@@ -67,6 +69,16 @@ function unexpected(e) {
   return `${name || 'an error'}${at ? ` at ${at[1].replace(/\\/g, '/')}` : ''}`
 }
 
+/**
+ * A line that names a file, as it is printed: the home directory as `~` (the rule bundle
+ * redacts by, lib/rules/places.js), so that output pasted into a bug report does not carry it.
+ */
+function tilde(line) {
+  // Not a home of `/` (some containers'), which would turn every path into `~`.
+  const home = os.homedir().replace(/[\\/]+$/, '')
+  return home.length >= 2 ? replaceHome(line, home).text : line
+}
+
 /** Epoch ms from an ISO string or a number, or null when it is not a usable time. */
 function timeOf(v) {
   const ms = typeof v === 'string' && v.length <= 40 ? Date.parse(v) : num(v)
@@ -86,4 +98,22 @@ function sizeText(b) {
 }
 const mib = sizeText
 
-module.exports = { DEATH_NEAR_LIMIT, GIB, LIMITS, MIB, SAME_START_MS, arr, clean, clock, iso, mib, nearHeapLimit, num, obj, sizeText, timeOf, unexpected }
+module.exports = {
+  DEATH_NEAR_LIMIT,
+  GIB,
+  LIMITS,
+  MIB,
+  SAME_START_MS,
+  arr,
+  clean,
+  clock,
+  iso,
+  mib,
+  nearHeapLimit,
+  num,
+  obj,
+  sizeText,
+  tilde,
+  timeOf,
+  unexpected,
+}
