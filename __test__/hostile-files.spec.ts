@@ -2,7 +2,7 @@
 // (links to secrets, FIFOs, sockets, nesting thousands deep, zip bombs). Each file is named
 // and skipped, the rest is read, and nothing takes more than a moment.
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, copyFileSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, symlinkSync, writeFileSync, writeSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -80,6 +80,51 @@ describe.skipIf(process.platform === 'win32')('only regular files are read', () 
     } finally {
       server.close()
     }
+  })
+})
+
+describe('what one run reads', () => {
+  it('is at most 512 MiB in all: ten hard links to one 60 MiB trail are not read ten times', () => {
+    const dir = crashDir()
+    // One line longer than a record may be: read, never parsed, so only the reading costs.
+    const big = join(dir, '..', 'big')
+    const fd = openSync(big, 'w')
+    const chunk = Buffer.alloc(4 * MIB, 0x78)
+    for (let i = 0; i < 15; i++) writeSync(fd, chunk)
+    closeSync(fd)
+    for (let i = 0; i < 10; i++) linkSync(big, join(dir, `recorder-big${i}.jsonl`))
+    const r = run('inspect', dir)
+    expect(r.status, r.stderr).toBe(1)
+    const skipped = (out: string) => [...out.matchAll(/(recorder-big\d)\.jsonl: skipped: it would pass the 512 MiB/g)].map((m) => m[1])
+    // 8 × 60 MiB and the dumps fit; the last two links do not; the small trail after them does.
+    expect(skipped(r.stdout)).toEqual(['recorder-big8', 'recorder-big9'])
+    expect(r.stdout).toMatch(/^ {2}Recorder: \d+ samples in recorder-demosess\.jsonl/m)
+    const out = join(scratch(), 'b.zip')
+    const b = run('bundle', dir, '-o', out, '--all')
+    expect(b.status, b.stderr).toBe(0)
+    const reasons = leftOut(out)
+    expect(Object.keys(reasons).filter((n) => /would pass the 512 MiB read in one run/.test(reasons[n]))).toEqual([
+      'recorder-big8.jsonl',
+      'recorder-big9.jsonl',
+    ])
+  })
+})
+
+describe('heap snapshots a bundle reads', () => {
+  it('one linked by both dumps of a process is read and packed once', () => {
+    const dir = crashDir()
+    const heap = 'heap-demosess-2026-11-26T18-53-00-485Z-1.heapsnapshot'
+    writeFileSync(join(dir, heap), JSON.stringify({ snapshot: { meta: {}, node_count: 0 }, nodes: [], strings: [] }))
+    for (const f of readdirSync(dir).filter((n) => n.startsWith('memory-'))) {
+      const doc = JSON.parse(readFileSync(join(dir, f), 'utf8'))
+      doc.heapSnapshot = { status: 'written', file: heap, redacted: true, bytes: 60 }
+      writeFileSync(join(dir, f), JSON.stringify(doc))
+    }
+    const out = join(scratch(), 'b.zip')
+    const b = run('bundle', dir, '-o', out, '--with-snapshots')
+    expect(b.status, b.stderr).toBe(0)
+    const manifest = JSON.parse(Buffer.from(unzipSync(readFileSync(out))['manifest.json']).toString())
+    expect(manifest.files.filter((f: any) => f.name === heap)).toHaveLength(1)
   })
 })
 

@@ -36,6 +36,8 @@ const LIMITS = {
   heapSnapshotBytes: 256 * MIB,
   bundleBytes: READ_LIMITS.bundleBytes,
   unpackedBytes: READ_LIMITS.unpackedBytes,
+  /** Bytes read from files in one run, heap snapshots included: a directory of hard links to one file is read once per name. */
+  totalBytes: INSPECT_LIMITS.totalBytes,
   /** Recorder samples kept at full resolution at the end of each trail (the approach to the death). */
   tailSamples: 20,
   /** Redactions listed one by one by --show (all are counted). */
@@ -45,12 +47,22 @@ const LIMITS = {
 
 /**
  * At most `limit` bytes of a regular file in `dir` named `name`, as text: never through a link,
- * never blocking, never more than it was when looked at (lib/cli/files.js).
+ * never blocking, never more than it was when looked at (lib/cli/files.js); and only if it
+ * fits in what is left of the run's `budget` (`{ left }` bytes, LIMITS.totalBytes).
  */
-function readOwn(dir, name, limit) {
-  const r = readRegular(path.join(dir, name), limit)
-  if (r.tooLarge != null) return { error: `skipped: ${fixed(r.tooLarge / MIB, 1)} MiB is over the ${fixed(limit / MIB, 0)} MiB limit for this kind of file` }
-  return r.error ? r : { text: r.data.toString('utf8'), mtimeMs: r.mtimeMs }
+function readOwn(dir, name, limit, budget) {
+  const r = readRegular(path.join(dir, name), Math.min(limit, budget.left))
+  if (r.tooLarge != null) {
+    return {
+      error:
+        r.tooLarge > limit
+          ? `skipped: ${fixed(r.tooLarge / MIB, 1)} MiB is over the ${fixed(limit / MIB, 0)} MiB limit for this kind of file`
+          : `skipped: it would pass the ${fixed(LIMITS.totalBytes / MIB, 0)} MiB read in one run (files are read in name order)`,
+    }
+  }
+  if (r.error) return r
+  budget.left -= r.data.length
+  return { text: r.data.toString('utf8'), mtimeMs: r.mtimeMs }
 }
 
 /** Recorder text as records: lines that are not whole JSON objects (a torn last line) are left out. */
@@ -68,8 +80,8 @@ function parseTrail(text) {
 }
 
 /** One dump or recorder file of `dir`, read and redacted (`{ doc, text }`, `{ records, droppedLines }`), or `{ reason }` it is not taken. */
-function take(dir, name, kind, rules, ctx) {
-  const r = readOwn(dir, name, kind === 'dump' ? LIMITS.dumpBytes : LIMITS.recorderBytes)
+function take(dir, name, kind, rules, ctx, budget) {
+  const r = readOwn(dir, name, kind === 'dump' ? LIMITS.dumpBytes : LIMITS.recorderBytes, budget)
   if (r.error) return { reason: r.error }
   if (kind === 'recorder') {
     const { records, dropped } = parseTrail(r.text)
@@ -99,6 +111,8 @@ function scan(dir, rules) {
   const files = []
   const skipped = []
   const ignored = { temporary: 0, foreign: 0 }
+  // What this run may still read (LIMITS.totalBytes); heap snapshots draw on it too.
+  const budget = { left: LIMITS.totalBytes }
   for (const name of names.sort()) {
     const kind = kindOfName(name)
     if (!kind) {
@@ -116,7 +130,7 @@ function scan(dir, rules) {
     }
     let taken
     try {
-      taken = take(dir, name, kind, rules, ctx)
+      taken = take(dir, name, kind, rules, ctx, budget)
     } catch (e) {
       // The net under the net: whatever one file does, it is named and the rest is packed.
       taken = { reason: `skipped: could not be read (${unexpected(e)})` }
@@ -124,7 +138,7 @@ function scan(dir, rules) {
     if (taken.reason) skipped.push({ name: bundledName, reason: taken.reason })
     else files.push({ name: bundledName, original: name, kind, ...taken })
   }
-  return { files, skipped, ignored, redaction: ctx }
+  return { files, skipped, ignored, redaction: ctx, budget }
 }
 
 // ---- choosing what to send ------------------------------------------------------------------
@@ -274,7 +288,7 @@ function checkOptions(dir, options) {
 function plan(dir, options) {
   const opts = checkOptions(dir, options)
   const rules = redactionRules(opts.env ?? process.env)
-  const { files, skipped, ignored, redaction } = scan(dir, rules)
+  const { files, skipped, ignored, redaction, budget } = scan(dir, rules)
   const readable = files.filter((f) => f.kind !== 'heapSnapshot')
   if (!readable.length) throw new Error(`nothing to bundle in ${dir}: no dump or recorder file in it`)
   const whole = summarize(readable.map((f) => ({ path: f.name, text: f.kind === 'dump' ? f.text : trailText(f.records) })))
@@ -299,7 +313,9 @@ function plan(dir, options) {
         snapshotsNotIncluded.push({ name: f.name, reason: 'not redacted: it holds every string in the heap, so it is never bundled' })
         continue
       }
-      const r = readOwn(dir, f.original, LIMITS.heapSnapshotBytes)
+      // One snapshot linked by two dumps is read and packed once.
+      if (chosen.some((x) => x.kind === 'heapSnapshot' && x.name === f.name)) continue
+      const r = readOwn(dir, f.original, LIMITS.heapSnapshotBytes, budget)
       const parsed = r.error ? r : parseJson(r.text)
       const doc = parsed.value
       if (!doc || typeof doc !== 'object') {

@@ -62,16 +62,27 @@ function collect(args) {
 
 /**
  * A regular file of at most `limit` bytes as text (lib/cli/files.js: never a link, a FIFO or
- * a device, never blocking); a larger one is named with its size and not read.
+ * a device, never blocking); a larger one is named with its size and not read, and so is one
+ * that does not fit in what is left of the run's `budget` (`{ left }` bytes, LIMITS.totalBytes).
  */
-function readRegular(file, limit) {
-  const r = readFile(file, limit)
-  if (r.tooLarge != null) return { error: `skipped: ${sizeText(r.tooLarge)} is over this reader's ${sizeText(limit)} limit for this kind of file` }
-  return r.error ? r : { text: r.data.toString('utf8') }
+function readRegular(file, limit, budget) {
+  const r = readFile(file, Math.min(limit, budget.left))
+  if (r.tooLarge != null) {
+    return {
+      error:
+        r.tooLarge > limit
+          ? `skipped: ${sizeText(r.tooLarge)} is over this reader's ${sizeText(limit)} limit for this kind of file`
+          : `skipped: it would pass the ${sizeText(LIMITS.totalBytes)} this reader reads in one run (files are read in name order)`,
+    }
+  }
+  if (r.error) return r
+  budget.left -= r.data.length
+  return { text: r.data.toString('utf8') }
 }
 
-function readDump(file, text) {
-  const r = text != null ? { text } : readRegular(file, LIMITS.dumpBytes)
+/** A dump, from `text` when it was read already (a bundle's entry), else from `file` within `budget`. */
+function readDump(file, text, budget) {
+  const r = text != null ? { text } : readRegular(file, LIMITS.dumpBytes, budget)
   if (r.error) return r
   if (!r.text.trim()) return { error: 'empty file' }
   // Bounded in depth before the schema walks it; an error gives a byte, never the text.
@@ -103,8 +114,8 @@ function readDump(file, text) {
   return { doc: usable ? doc : undefined, error }
 }
 
-function readRecorder(file, text) {
-  const r = text != null ? { text } : readRegular(file, LIMITS.recorderBytes)
+function readRecorder(file, text, budget) {
+  const r = text != null ? { text } : readRegular(file, LIMITS.recorderBytes, budget)
   if (r.error) return r
   const lines = r.text.split('\n')
   const last = lines.pop()

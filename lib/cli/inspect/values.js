@@ -21,6 +21,12 @@ const LIMITS = {
   recorderLineBytes: 64 * 1024,
   /** Files read per run; the rest are named as not read. */
   files: 10_000,
+  /**
+   * Bytes read from files in one run, in all: a directory of 10,000 hard links to one 60 MiB
+   * trail (which costs a tarball nothing) is otherwise read once per name. Far above what a
+   * directory holds (20 recorder files of 4 MiB by default, `maxFiles`).
+   */
+  totalBytes: 512 * MIB,
   /** Process panels drawn in the timeline; all of them are in the text and JSON output. */
   processesDrawn: 8,
   /** Characters of any text from a file that is shown (ids, triggers, reasons). */

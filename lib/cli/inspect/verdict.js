@@ -7,7 +7,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { redactPlace, redactText } = require('../../rules/places')
 const { RECORDER_NAME, UsageError, collect, groupByProcess, readDump, readRecorder, segments } = require('./read')
-const { DEATH_NEAR_LIMIT, MIB, arr, clean, iso, mib, nearHeapLimit, num, obj, timeOf, unexpected } = require('./values')
+const { DEATH_NEAR_LIMIT, LIMITS, MIB, arr, clean, iso, mib, nearHeapLimit, num, obj, timeOf, unexpected } = require('./values')
 
 function dumpRow({ file, doc, valid, time }) {
   const at = obj(doc.atTrigger)
@@ -141,6 +141,8 @@ function summarize(args) {
   const problems = []
   const recorderFiles = []
   const dumps = []
+  // What this run may still read from files (entries a bundle gave were read within its own limits).
+  const budget = { left: LIMITS.totalBytes }
   for (const f of files) {
     if (f.error) {
       problems.push({ file: f.path, error: f.error, empty: f.empty })
@@ -149,12 +151,12 @@ function summarize(args) {
     try {
       const base = path.basename(f.path)
       if (RECORDER_NAME.test(base) || /\.jsonl(\.1)?$/.test(base)) {
-        const r = readRecorder(f.path, f.text)
+        const r = readRecorder(f.path, f.text, budget)
         if (r.error) problems.push({ file: f.path, error: r.error })
         if (r.records) recorderFiles.push({ file: f.path, records: r.records, torn: r.torn })
         continue
       }
-      const r = readDump(f.path, f.text)
+      const r = readDump(f.path, f.text, budget)
       if (r.error) problems.push({ file: f.path, error: r.error })
       if (r.doc) dumps.push({ file: f.path, doc: r.doc, valid: !r.error, time: timeOf(r.doc.timestamp) })
     } catch (e) {
