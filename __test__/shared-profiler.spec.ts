@@ -146,6 +146,61 @@ describe('the sampling heap profiler, two copies of the package in one process',
   })
 })
 
+describe('the sampling heap profiler, against a hostile host', () => {
+  for (const [name, planted] of [
+    [
+      'a Proxy whose every trap throws',
+      "new Proxy({}, { get() { throw new Error('trap: get') }, getOwnPropertyDescriptor() { throw new Error('trap: gopd') }, has() { throw new Error('trap: has') } })",
+    ],
+    ['an accessor whose read throws', "undefined; Object.defineProperty(process, K, { get() { throw new Error('getter') }, configurable: true })"],
+  ]) {
+    it(`${name} under the package's symbol: the constructor does not throw, and dumps still get their profile`, () => {
+      const { out, stderr } = run(
+        `
+        const K = Symbol.for('memory-diagnostics-dumper.samplingHeapProfiler')
+        const planted = ${planted}
+        if (planted !== undefined) { process[K] = planted; globalThis[K] = planted }
+        const d = new (require(pkgs[0]).MemoryDiagnosticsDumper)(opts(0))
+        grow(20000)
+        const r = await d.dump('hard')
+        d.close()
+        done({ dump: r.allocationProfile })`,
+        {},
+      )
+      expect(out.dump, stderr).toMatchObject({ status: 'taken' })
+    })
+  }
+
+  it('with the global object closed to new properties, two copies still share one record (on process)', () => {
+    const a = copyOfPackage(scratch('profiler-copy-a'))
+    const b = copyOfPackage(scratch('profiler-copy-b'))
+    const { out } = run(
+      `
+      Object.preventExtensions(globalThis)
+      const A = new (require(pkgs[0]).MemoryDiagnosticsDumper)(opts(0))
+      const B = new (require(pkgs[1]).MemoryDiagnosticsDumper)(opts(1))
+      A.close()
+      grow(20000)
+      const fromB = await B.dump('hard')
+      B.close()
+      done({ fromB: fromB.allocationProfile })`,
+      {},
+      [a, b],
+    )
+    // Before, B's dump said "other code in this process stopped the sampling heap profiler".
+    expect(out.fromB).toMatchObject({ status: 'taken' })
+  })
+
+  it('a profile that is not a tree (a replaced Session.prototype.post) is summarized in bounded time', () => {
+    const { summarize } = require('../lib/dumper/allocation-profile.js')
+    const node: any = { callFrame: { functionName: 'f', url: '', lineNumber: 0, columnNumber: 0 }, selfSize: 10, children: [] }
+    node.children.push(node, node)
+    const { total, sites } = summarize({ callFrame: {}, selfSize: 0, children: [node] }, 5)
+    expect(total).toBe(10)
+    expect(sites).toHaveLength(1)
+  })
+})
+
 describe("the allocation profile's room in the V8 heap", () => {
   const { heapRoom } = require('../lib/dumper/allocation-profile.js')
   const MIB = 2 ** 20
@@ -156,6 +211,23 @@ describe("the allocation profile's room in the V8 heap", () => {
     expect(limit).toBeGreaterThan(64 * MIB)
     // Without the flag in view, the table for this V8 must give the reserve the limit shows.
     expect(heapRoom({ heap_size_limit: limit, used_heap_size: 0 }, [], process.versions.v8).reserve).toBe(limit - 64 * MIB)
+  })
+
+  it('reads the size flags as Node and V8 take them: quoted in NODE_OPTIONS, with a plus sign, or --max-heap-size', () => {
+    const code = `console.log(JSON.stringify(require(${JSON.stringify(join(root, 'lib/dumper/allocation-profile.js'))}).heapRoom()), require('node:v8').getHeapStatistics().heap_size_limit)`
+    const cases: [string[], NodeJS.ProcessEnv][] = [
+      [[], { NODE_OPTIONS: '"--max-old-space-size=96"' }],
+      [['--max-old-space-size=+96'], {}],
+      [[], { NODE_OPTIONS: '"--max-semi-space-size=8" --max-old-space-size=96' }],
+    ]
+    for (const [args, env] of cases) {
+      const r = spawnSync(process.execPath, [...args, '-e', code], { encoding: 'utf8', env: { ...process.env, ...env } })
+      expect(r.status, r.stderr).toBe(0)
+      const [room, limit] = r.stdout.trim().split(' ')
+      expect(JSON.parse(room).reserve, JSON.stringify({ args, env })).toBe(Number(limit) - 96 * MIB)
+    }
+    // --max-heap-size sets the whole limit; the young generation is sized down with it.
+    expect(heapRoom({ heap_size_limit: 200 * MIB, used_heap_size: 0 }, ['--max-heap-size=200'], '13.6').reserve).toBeLessThanOrEqual(25 * MIB)
   })
 
   it('the figure the fetch trusts is near zero when V8 runs out of heap (limit − used stayed ≥ 32 MiB)', () => {

@@ -36,22 +36,28 @@ function settings(option) {
  */
 const SHARED = Symbol.for('memory-diagnostics-dumper.samplingHeapProfiler')
 const SHAPE = 1
-/** When another copy's record is of another shape, this copy keeps its own. */
+/** This copy's record: published for the other copies, or kept when it cannot be. */
 let own = null
 
 function sharedRecord() {
-  let p = null
-  try {
-    p = globalThis[SHARED]
-  } catch {}
-  if (p !== undefined && p !== null && typeof p === 'object' && p.shape === SHAPE) return p
-  if (own === null) own = fresh()
-  // The first copy in the thread publishes its record; one of another shape is left alone.
-  if (p === undefined || p === null) {
+  // On `process` (per thread, like the profiler), or on the global object where `process` is
+  // frozen: every copy looks in the same places in the same order.
+  const holders = [process, globalThis]
+  for (const holder of holders) {
     try {
-      Object.defineProperty(globalThis, SHARED, { value: own, configurable: true, writable: false, enumerable: false })
+      const p = holder[SHARED]
+      if (p !== null && typeof p === 'object' && p.shape === SHAPE && typeof p.users === 'number') return p
     } catch {}
   }
+  if (own === null) own = fresh()
+  for (const holder of holders) {
+    try {
+      if (Object.getOwnPropertyDescriptor(holder, SHARED) !== undefined) continue
+      Object.defineProperty(holder, SHARED, { value: own, configurable: true, writable: false, enumerable: false })
+      return own
+    } catch {}
+  }
+  // Nowhere to publish it (both frozen, or taken by something else): this copy keeps its own.
   return own
 }
 
@@ -89,6 +95,14 @@ function samplingRuns(session) {
  * run: no inspector in this build of Node, or the profiler refused to start.
  */
 function start(option) {
+  try {
+    return startSampling(option)
+  } catch (e) {
+    return { error: `the sampling heap profiler could not be shared: ${firstLine(e)}` }
+  }
+}
+
+function startSampling(option) {
   const s = settings(option)
   const p = sharedRecord()
   if (p.session === null) {
@@ -133,6 +147,12 @@ function start(option) {
  * of the session that started it; sampling the host started goes on).
  */
 function stop(handle) {
+  try {
+    stopSampling(handle)
+  } catch {}
+}
+
+function stopSampling(handle) {
   if (!handle || handle.stopped || !handle.profiler) return
   handle.stopped = true
   const p = handle.profiler
@@ -145,6 +165,9 @@ function stop(handle) {
     session.disconnect()
   } catch {}
 }
+
+/** The nodes of a profile summarized at most (V8's own trees have thousands). */
+const MAX_NODES = 1_000_000
 
 const home = os.homedir()
 const cut = (s, n) => (s.length > n ? Array.from(s).slice(0, n).join('') : s)
@@ -167,10 +190,15 @@ function frameOf(cf) {
 function summarize(head, maxSites) {
   const found = []
   let total = 0
-  // Depth-first without recursion: a deep profile must not overflow the stack.
+  // Depth-first without recursion: a deep profile must not overflow the stack. Each node is
+  // visited once and at most MAX_NODES in all: a profile is a tree, but the reply comes
+  // through a method a host may have replaced.
   const stack = [{ node: head, parents: [] }]
-  while (stack.length > 0) {
+  const seen = new Set()
+  while (stack.length > 0 && seen.size < MAX_NODES) {
     const { node, parents } = stack.pop()
+    if (node === null || typeof node !== 'object' || seen.has(node)) continue
+    seen.add(node)
     const isRoot = node === head
     if (!isRoot && node.selfSize > 0) {
       total += node.selfSize
@@ -202,7 +230,7 @@ const SEMI_SPACE_MIB = { 11: 16, 12: 16, 13: 64, 14: 32 }
 function flagMib(flags, name) {
   let found = null
   for (const f of flags) {
-    const m = /^--(max[-_]old[-_]space[-_]size|max[-_]semi[-_]space[-_]size)=(\d+)$/.exec(f)
+    const m = /^--(max[-_]old[-_]space[-_]size|max[-_]semi[-_]space[-_]size|max[-_]heap[-_]size)=\+?(\d+)$/.exec(f)
     if (m !== null && m[1].replace(/_/g, '-') === name) found = Number(m[2])
   }
   return found
@@ -216,7 +244,9 @@ function nodeFlags() {
   } catch {}
   try {
     const o = process.env.NODE_OPTIONS
-    if (typeof o === 'string') flags.unshift(...o.split(/\s+/))
+    // Node splits NODE_OPTIONS at spaces, and double quotes group (single quotes do not:
+    // Node then ignores the size flags, and so does this).
+    if (typeof o === 'string') flags.unshift(...(o.match(/(?:[^\s"]+|"[^"]*")+/g) ?? []).map((w) => w.replace(/"/g, '')))
   } catch {}
   return flags
 }
@@ -233,6 +263,7 @@ function heapRoom(h = v8.getHeapStatistics(), flags = nodeFlags(), v8Version = p
   const limit = h.heap_size_limit
   const old = flagMib(flags, 'max-old-space-size')
   const semi = flagMib(flags, 'max-semi-space-size')
+  const whole = flagMib(flags, 'max-heap-size')
   let reserve
   // A flag that does not match the limit (one set at run time) is not the one in force.
   if (old !== null && old * MIB < limit && limit - old * MIB <= 512 * MIB) reserve = limit - old * MIB
@@ -240,6 +271,9 @@ function heapRoom(h = v8.getHeapStatistics(), flags = nodeFlags(), v8Version = p
   else {
     const major = Number.parseInt(String(v8Version), 10)
     reserve = 3 * (SEMI_SPACE_MIB[major] ?? Math.max(...Object.values(SEMI_SPACE_MIB))) * MIB
+    // --max-heap-size sets the whole limit, and V8 then sizes the young generation down with
+    // it: an eighth of the limit at most (a 200 MiB heap keeps about 6 MiB on Node 24).
+    if (whole !== null && whole * MIB === limit) reserve = Math.min(reserve, Math.ceil(limit / 8))
   }
   return { free: limit - reserve - h.used_heap_size, reserve }
 }
