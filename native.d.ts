@@ -229,7 +229,7 @@ export declare class MemoryDiagnosticsDumper {
    * Bad arguments throw `InvalidArg` here: the public class (`lib/dumper/public-class.js`) turns them into
    * a resolved `{ written: false, error }`.
    */
-  dump(trigger: Trigger, input: DumpInput & Required<Pick<DumpInput, 'heapStatistics' | 'memoryUsage'>>): Promise<DumpResult>
+  dump(trigger: Trigger, input: DumpInput & Required<Pick<DumpInput, 'heapStatistics' | 'memoryUsage'>>, guardWarnings?: Array<string> | undefined | null): Promise<DumpResult>
   /**
    * `dump()` with heapStatistics and memoryUsage already written into `inputFigures`
    * (the fast path, `lib/dumper/fast-path.js`: the figures cross Node-API once, as one block);

@@ -212,6 +212,129 @@ for (const impl of implementations) {
       })
     }
 
+    it('a getter that calls dump() again with the same input ends at once: the nested dump is refused with a reason, never recursed into', async () => {
+      const { dumper } = make()
+      await new Promise((resolve) => setImmediate(resolve))
+      let reads = 0
+      const nested: Promise<any>[] = []
+      const input: any = { heapStatistics: v8.getHeapStatistics() }
+      Object.defineProperty(input, 'memoryUsage', {
+        enumerable: true,
+        get() {
+          reads++
+          nested.push(dumper.dump('critical', input))
+          return process.memoryUsage()
+        },
+      })
+      const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+      let r: any
+      try {
+        r = await dumper.dump('hard', input)
+      } finally {
+        warn.mockRestore()
+      }
+      // Before, each nested level read the input again (a guarded second try included):
+      // over 2,000,000 getter calls, and the outer dump had not returned after 60 s.
+      expect(reads).toBeLessThanOrEqual(4)
+      expect(r).toMatchObject({ written: true, trigger: 'hard' })
+      for (const n of await Promise.all(nested))
+        expect(n).toMatchObject({ written: false, error: expect.stringMatching(/while another dump\(\) read its input/) })
+    })
+
+    it("dump() called at the very end of the stack (a host recursing until RangeError) never throws from the package's own code", () => {
+      const { dumper } = make()
+      const ours: string[] = []
+      let calls = 0
+      const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+      try {
+        const deep = (): void => {
+          try {
+            deep()
+          } catch {}
+          calls++
+          try {
+            void dumper.dump('hard')
+          } catch (e) {
+            // Entering any function can overflow a full stack (that throw is the caller's,
+            // at its own line); a throw from inside the package is a broken promise.
+            const top = String((e as Error).stack).split('\n')[1] ?? ''
+            if (/[\\/](lib|index\.js)/.test(top) && !top.includes('host-first')) ours.push(top)
+          }
+        }
+        deep()
+      } finally {
+        warn.mockRestore()
+      }
+      expect(calls).toBeGreaterThan(100)
+      expect(ours).toEqual([])
+    })
+
+    it('heapSpaces and samples given as Proxies of arrays are read as the arrays they are', async () => {
+      const { dumper } = make()
+      const spaces = v8.getHeapSpaceStatistics()
+      const r: any = await dumper.dump('hard', {
+        heapStatistics: v8.getHeapStatistics(),
+        memoryUsage: process.memoryUsage(),
+        heapSpaces: new Proxy(spaces, {}),
+        samples: new Proxy([{ t: 1, rss: 123 }], {}) as any,
+      })
+      expect(r, JSON.stringify(r)).toMatchObject({ written: true })
+      const doc = readDump(r.filePath)
+      expect(doc.atTrigger.v8HeapSpaces.map((s: any) => s.spaceName)).toEqual(spaces.map((s) => s.space_name))
+      expect(JSON.stringify(doc)).toContain('123')
+    })
+
+    it('a 50 MB string anywhere in the input costs what the documented cut allows, and is never quoted in the document', async () => {
+      const { dumper } = make()
+      const big = `CANARY${'x'.repeat(50_000_000)}`
+      const started = Date.now()
+      const heapStatistics: any = { ...v8.getHeapStatistics(), malloced_memory: 'CANARYNUMBER' }
+      const r: any = await dumper.dump('hard', {
+        heapStatistics,
+        memoryUsage: process.memoryUsage(),
+        session: { note: big },
+        samples: [{ t: 1, v: big }] as any,
+        activeResources: { [big.slice(0, 100)]: 1 } as any,
+      })
+      // A generous ceiling: the fallback copied the string into an array of characters
+      // (4.6-9.7 s, and a V8 OOM under --max-old-space-size=300).
+      expect(Date.now() - started).toBeLessThan(3_000)
+      expect(r).toMatchObject({ written: true })
+      const doc = readDump(r.filePath)
+      expect(doc.session.note.length).toBeLessThanOrEqual(1024)
+      expect(doc.inputWarnings.join('\n')).toMatch(/malloced_memory: expected a non-negative finite number, got a string of 12 characters/)
+      expect(doc.inputWarnings.join('\n')).not.toContain('CANARYNUMBER')
+    })
+
+    it('the document names each read of the input that threw, without what was thrown', async () => {
+      const { dumper } = make()
+      const revoked = Proxy.revocable({}, {})
+      revoked.revoke()
+      const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+      let r: any
+      try {
+        r = await dumper.dump('hard', {
+          heapStatistics: revoked.proxy as any,
+          memoryUsage: process.memoryUsage(),
+          session: {
+            ok: 1,
+            get bad(): never {
+              throw new Error('CANARYTHROWN')
+            },
+          } as any,
+        })
+      } finally {
+        warn.mockRestore()
+      }
+      expect(r).toMatchObject({ written: true })
+      const doc = readDump(r.filePath)
+      const said = doc.inputWarnings.join('\n')
+      expect(said).toMatch(/input\.session\.bad: reading it threw/)
+      expect(said).toMatch(/input\.heapStatistics: listing its keys threw/)
+      expect(said).not.toContain('CANARYTHROWN')
+      expect(doc.session).toEqual({ ok: 1 })
+    })
+
     it('a container getter or Proxy trap that throws: that container is collected instead, the dump is written', async () => {
       const { dumper } = make()
       const hostile = {

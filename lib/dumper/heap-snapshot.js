@@ -24,8 +24,8 @@ function withHeapSnapshots(Native) {
       }
     }
 
-    dump(trigger, input) {
-      return this.#after(super.dump(trigger, input))
+    dump(trigger, input, guardWarnings) {
+      return this.#after(super.dump(trigger, input, guardWarnings))
     }
 
     /** The fast path's dump (fast-path.js): the same, with the figures in the lent block. */

@@ -101,15 +101,18 @@ function fill(input) {
  * whose read throws counts as omitted (collected here when it can be, else dropped); a
  * value whose read throws becomes the text `<getter threw>` (a session value is dropped),
  * which both implementations record as a malformed figure: null, with a warning naming
- * the field. `problems` gets one line per throwing read, with what was thrown.
+ * the field. `problems` gets one `{ path, what, thrown }` per throwing read; `proxies`
+ * counts the containers that are Proxies (an implementation may refuse a Proxy of an
+ * array as not an array: the plain copy is one).
  */
 const THREW = '<getter threw>'
-function plainInput(input, problems) {
+const { isProxy } = require('node:util').types
+function plainInput(input, problems, proxies = { n: 0 }) {
   const read = (obj, key, path) => {
     try {
       return { ok: true, v: obj[key] }
     } catch (e) {
-      problems.push(`${path}: reading it threw (${describeThrown(e)})`)
+      problems.push({ path, what: 'reading it threw', thrown: describeThrown(e) })
       return { ok: false, v: undefined }
     }
   }
@@ -117,7 +120,7 @@ function plainInput(input, problems) {
     try {
       return Object.keys(obj)
     } catch (e) {
-      problems.push(`${path}: listing its keys threw (${describeThrown(e)})`)
+      problems.push({ path, what: 'listing its keys threw', thrown: describeThrown(e) })
       return null
     }
   }
@@ -137,6 +140,7 @@ function plainInput(input, problems) {
   const L = limits ?? {}
   const flat = (obj, path, leafOnThrow, field, depth = 0) => {
     if (obj === null || typeof obj !== 'object') return obj
+    if (isProxy(obj)) proxies.n++
     if (isArray(obj)) {
       const n = read(obj, 'length', `${path}.length`)
       if (!n.ok || typeof n.v !== 'number' || !(n.v >= 0)) return undefined
@@ -186,6 +190,26 @@ function plainInput(input, problems) {
   return out
 }
 
+/** dump() called with something else as `this`. */
+function strayDump(trigger) {
+  const error = 'dump() was called without a MemoryDiagnosticsDumper as `this`; nothing was written'
+  warnOnce(strayWarned, `dump(): ${error}`, 'InvalidThis')
+  try {
+    loadTriggers() // when no dumper was ever made in this process
+  } catch {}
+  return Promise.resolve({ ...triggerOf(trigger), complete: false, written: false, error })
+}
+
+/** How many dump() calls are reading their input now (more than one: a nested dump). */
+let reading = 0
+/** The answer of a dump() that ran out of stack (the host's recursion): made in advance. */
+const OUT_OF_STACK = Promise.resolve(
+  Object.freeze({
+    complete: false,
+    written: false,
+    error: 'dump() was called with the JavaScript stack exhausted (a deep recursion in the host); nothing was written',
+  }),
+)
 const WARNING_TYPE = 'MemoryDiagnosticsDumperWarning'
 /**
  * The triggers contract.json accepts: read when the first dumper is made, not by require(),
@@ -249,9 +273,21 @@ const BOUND = ['dump', 'observe', 'close', 'resetForNewSession']
 const DISPATCHERS = {
   dump: (self, base) => {
     const own = (a, b) => {
-      const p = Object.getPrototypeOf(self)
-      const f = p === null ? undefined : Reflect.get(p, 'dump', self)
-      return (typeof f === 'function' && f !== own ? f : base).call(self, a, b)
+      let f
+      try {
+        const p = Object.getPrototypeOf(self)
+        f = p === null ? undefined : Reflect.get(p, 'dump', self)
+      } catch {
+        // Out of stack (a host's deep recursion) or a throwing accessor: this class's dump().
+        return OUT_OF_STACK
+      }
+      if (typeof f === 'function' && f !== own && f !== base) return f.call(self, a, b)
+      // This class's dump() never throws; only entering it can, with the stack exhausted.
+      try {
+        return base.call(self, a, b)
+      } catch {
+        return OUT_OF_STACK
+      }
     }
     return own
   },
@@ -526,16 +562,35 @@ function wrap(Implementation, addon = null) {
     }
 
     dump(trigger, input) {
-      // Called with something else as `this` (the method taken from the prototype): no
-      // dumper to write with, and still no throw.
-      if (this === null || (typeof this !== 'object' && typeof this !== 'function') || !(#inner in this)) {
-        const error = 'dump() was called without a MemoryDiagnosticsDumper as `this`; nothing was written'
-        warnOnce(strayWarned, `dump(): ${error}`, 'InvalidThis')
+      // A dump() made while another one reads its input (from a host's getter or Proxy
+      // trap, or options.now) is refused: reading the same input again could recurse
+      // without end, and its figures must never mix with the outer dump's.
+      try {
+        // Called with something else as `this` (the method taken from the prototype): no
+        // dumper to write with, and still no throw.
+        if (this === null || (typeof this !== 'object' && typeof this !== 'function') || !(#inner in this)) return strayDump(trigger)
+        if (reading > 0) return this.#nested(trigger)
+        reading++
         try {
-          loadTriggers() // when no dumper was ever made in this process
-        } catch {}
-        return Promise.resolve({ ...triggerOf(trigger), complete: false, written: false, error })
+          return this.#dump(trigger, input)
+        } finally {
+          reading--
+        }
+      } catch {
+        // Only a stack exhausted by the host's own recursion gets here: nothing more can
+        // be called, so the answer is one made in advance.
+        return OUT_OF_STACK
       }
+    }
+
+    /** A dump() made from inside another dump's reading of its input. */
+    #nested(trigger) {
+      const error = 'dump() was called while another dump() read its input (from a getter, a Proxy trap or options.now); nothing was written'
+      this.#warn(`dump(): ${error}`, 'NestedDump')
+      return Promise.resolve({ ...triggerOf(trigger), complete: false, written: false, error })
+    }
+
+    #dump(trigger, input) {
       // No closure is made per dump (V8 heap per dump): what a failure needs is in methods.
       let first
       try {
@@ -551,13 +606,18 @@ function wrap(Implementation, addon = null) {
       // trap). Both implementations read all of the input before they take a slot or
       // write anything, so the dump can be tried again on a guarded plain copy: a read
       // that throws becomes a malformed figure (null, with a warning) instead of costing
-      // the dump.
+      // the dump, and a Proxy of an array becomes an array.
       try {
         const problems = []
-        const plain = plainInput(input, problems)
-        if (problems.length === 0) return Promise.resolve(this.#refused(trigger, first, ''))
-        for (const p of problems) this.#warn(`dump(): input ${p}`, 'InputGetterThrew')
-        return this.#settle(this.#inner.dump(trigger, plain), trigger)
+        const proxies = { n: 0 }
+        const plain = plainInput(input, problems, proxies)
+        if (problems.length === 0 && proxies.n === 0) return Promise.resolve(this.#refused(trigger, first, ''))
+        for (const p of problems) this.#warn(`dump(): input ${p.path}: ${p.what} (${p.thrown})`, 'InputGetterThrew')
+        // The document names each throwing read, never what was thrown (the host's text).
+        const max = limits?.maxGuardWarnings ?? 16
+        const said = problems.slice(0, max).map((p) => `${p.path}: ${p.what}`)
+        if (problems.length > max) said.push(`${problems.length - max} more reads of the input threw`)
+        return this.#settle(this.#inner.dump(trigger, plain, said), trigger)
       } catch (e) {
         return Promise.resolve(this.#refused(trigger, e, ''))
       }

@@ -50,8 +50,18 @@ function typeName(v) {
   ]
 }
 
+/** Code points, counted without copying the string (a host's string may be 50 MB). */
 function chars(s) {
-  return [...s].length
+  let n = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1)
+      if (d >= 0xdc00 && d <= 0xdfff) i++
+    }
+    n++
+  }
+  return n
 }
 
 /** A short description of a value, as the native binding gives it. */
@@ -70,6 +80,18 @@ function describe(v) {
     default:
       return typeof v
   }
+}
+
+/**
+ * A value of the host's dump() input as a warning in the document describes it: like
+ * describe(), but a string is never quoted (it may hold anything), only measured; the
+ * marker of a getter that threw is ours and is quoted (src/config/raw.rs, describe_input).
+ */
+function describeInput(v) {
+  if (typeof v !== 'string') return describe(v)
+  if (v === '<getter threw>') return quote(v)
+  const n = chars(v)
+  return n === 1 ? 'a string of 1 character' : `a string of ${n} characters`
 }
 
 function integer(v, field, min, max, dflt) {
@@ -135,9 +157,16 @@ function shortSessionId(id) {
   return short || CONTRACT.options.noSessionShort
 }
 
+/** The first `max` code points of `s`, and whether it was cut; the work is `max`, not `s.length`. */
 function truncateChars(s, max) {
-  const cs = [...s]
-  return cs.length > max ? [cs.slice(0, max).join(''), true] : [s, false]
+  let i = 0
+  for (let n = 0; n < max; n++) {
+    if (i >= s.length) return [s, false]
+    const c = s.charCodeAt(i)
+    const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && s.charCodeAt(i + 1) >= 0xdc00 && s.charCodeAt(i + 1) <= 0xdfff
+    i += pair ? 2 : 1
+  }
+  return i >= s.length ? [s, false] : [s.slice(0, i), true]
 }
 
 /** `options.allocationProfile`, checked as the native addon checks it (src/config/). */
@@ -276,5 +305,6 @@ module.exports = {
   checkKeys,
   shortSessionId,
   truncateChars,
+  describeInput,
   readOptions,
 }

@@ -21,7 +21,7 @@ const { version: addonVersion } = require('../../package.json')
 // names, strings, thresholds, name patterns) comes from the Rust crate through contract.json.
 const CONTRACT = require('../contract.json')
 const { limits: LIMITS } = CONTRACT.options
-const { describe, expectObject, invalidArg, readOptions, shortSessionId } = require('./config')
+const { describe, expectObject, invalidArg, readOptions, shortSessionId, truncateChars } = require('./config')
 const { readInput } = require('./input')
 const { DUMP_NAME, applyRetention, prepareDir, replaceOwn, sweepStaleTemps, writeNewSync } = require('./writer')
 const { collect, processStartMs } = require('./probes')
@@ -156,12 +156,17 @@ function create(fallbackReason) {
       if (typeof sessionId === 'string') this.#short = shortSessionId(sessionId)
     }
 
-    dump(trigger, input) {
+    /** `guardWarnings`: the public class's lines on input reads that threw (its second try). */
+    dump(trigger, input, guardWarnings) {
       const started = process.hrtime.bigint()
       if (typeof trigger !== 'string' || !TRIGGERS.includes(trigger)) {
         throw invalidArg('trigger', ACCEPTED_TRIGGERS, describe(typeof trigger === 'string' ? trigger.slice(0, 64) : trigger))
       }
       const parsed = readInput(input)
+      if (Array.isArray(guardWarnings)) {
+        const { maxGuardWarnings, maxGuardWarningChars } = CONTRACT.input
+        parsed.warnings.unshift(...guardWarnings.slice(0, maxGuardWarnings + 1).map((w) => truncateChars(String(w), maxGuardWarningChars)[0]))
+      }
       const c = this.#config
       let now = monotonicNow()
       if (c.now) {

@@ -4,7 +4,7 @@
 // worded alike). The golden phase-1 cases (tests/fixtures/golden/input.json) run both.
 
 const CONTRACT = require('../contract.json')
-const { describe, expectObject, invalidArg, truncateChars, typeName } = require('./config')
+const { describeInput: describe, expectObject, invalidArg, truncateChars, typeName } = require('./config')
 
 const { maxHeapSpaces: MAX_HEAP_SPACES, maxSpaceNameChars: MAX_SPACE_NAME_CHARS, maxSessionKeys: MAX_SESSION_KEYS } = CONTRACT.input
 const { maxSessionKeyChars: MAX_SESSION_KEY_CHARS, maxSessionStringChars: MAX_SESSION_STRING_CHARS } = CONTRACT.input

@@ -119,9 +119,20 @@ impl MemoryDiagnosticsDumper {
             ts_arg_type = "DumpInput & Required<Pick<DumpInput, 'heapStatistics' | 'memoryUsage'>>"
         )]
         input: Unknown<'env>,
+        // The public class's lines on reads of the input that threw (its guarded second
+        // try), recorded first among the input's warnings.
+        guard_warnings: Option<Vec<String>>,
     ) -> Result<PromiseRaw<'env, DumpOutcome>> {
+        use crate::dump::input::{MAX_GUARD_WARNINGS, MAX_GUARD_WARNING_CHARS};
         let trigger = parse_trigger(&trigger)?;
-        let input = read_input(&input)?;
+        let mut input = read_input(&input)?;
+        if let Some(lines) = guard_warnings {
+            let lines = lines
+                .iter()
+                .take(MAX_GUARD_WARNINGS + 1)
+                .map(|l| crate::config::truncate_chars(l, MAX_GUARD_WARNING_CHARS).0);
+            input.warnings.splice(0..0, lines);
+        }
         self.dump_input(env, trigger, input)
     }
 

@@ -37,6 +37,19 @@ impl RawValue {
         }
     }
 
+    /// The value as a warning about the host's dump() input describes it in the document:
+    /// like [`describe`](Self::describe), but a string is measured, never quoted (it may
+    /// hold anything); the marker of a getter that threw is the public class's and is quoted.
+    pub fn describe_input(&self) -> String {
+        match self {
+            RawValue::Text(s) if s != "<getter threw>" => match s.chars().count() {
+                1 => "a string of 1 character".into(),
+                n => format!("a string of {n} characters"),
+            },
+            other => other.describe(),
+        }
+    }
+
     /// The value's kind with its article, for "expected an object, got a number".
     pub fn type_name(&self) -> String {
         match self {

@@ -136,6 +136,8 @@ pub fn contract() -> Value {
             "maxSampleKeys": i::MAX_SAMPLE_KEYS,
             "maxNameChars": i::MAX_NAME_CHARS,
             "maxResourceTypes": i::MAX_RESOURCE_TYPES,
+            "maxGuardWarnings": i::MAX_GUARD_WARNINGS,
+            "maxGuardWarningChars": i::MAX_GUARD_WARNING_CHARS,
         },
         "dumpInput": {
             "maskSlot": crate::dump::input::INPUT_MASK_SLOT,

@@ -72,6 +72,11 @@ pub const MAX_SAMPLE_KEYS: usize = 32;
 pub const MAX_NAME_CHARS: usize = 64;
 /// `process.getActiveResourcesInfo()` has a dozen or so types; more is not that data.
 pub const MAX_RESOURCE_TYPES: usize = 64;
+/// Lines the public class may add about reads of the input that threw (its guarded second
+/// try, lib/dumper/public-class.js): this many, then one saying how many more.
+pub const MAX_GUARD_WARNINGS: usize = 16;
+/// Characters of each of those lines.
+pub const MAX_GUARD_WARNING_CHARS: usize = 300;
 
 /// The dump input's figures as the fast path (`lib/dumper/fast-path.js`) writes them into one `Float64Array` the
 /// addon lends (`inputFigures`), so that they cross Node-API once instead of property by
@@ -224,7 +229,7 @@ impl InputChecker {
             other => {
                 self.warnings.push(format!(
                     "{container}.{key}: expected a non-negative finite number, got {}; recorded as null",
-                    other.describe()
+                    other.describe_input()
                 ));
                 None
             }
@@ -261,7 +266,7 @@ impl InputChecker {
             other => {
                 self.warnings.push(format!(
                     "{container}.space_name: expected a string, got {}; recorded as null",
-                    other.describe()
+                    other.describe_input()
                 ));
                 String::new()
             }
@@ -327,7 +332,7 @@ impl InputChecker {
             other => {
                 self.warnings.push(format!(
                     "session.{key_out}: expected a number, string or boolean, got {}; dropped",
-                    other.describe()
+                    other.describe_input()
                 ));
                 return None;
             }
@@ -356,7 +361,7 @@ impl InputChecker {
                 };
                 self.warnings.push(format!(
                     "{container}.{name}: expected {expected}, got {}; dropped",
-                    other.describe()
+                    other.describe_input()
                 ));
                 None
             }
@@ -491,7 +496,12 @@ mod tests {
         assert!(c.warnings[0]
             .starts_with("memoryUsage.heapTotal: expected a non-negative finite number, got NaN"));
         assert!(c.warnings[1].contains("got -5"));
-        assert!(c.warnings[2].contains("got \"12\""));
+        // A string is measured, never quoted: it may hold anything.
+        assert!(
+            c.warnings[2].contains("got a string of 2 characters"),
+            "{}",
+            c.warnings[2]
+        );
         assert!(
             c.warnings[3].starts_with("memoryUsage.arrayBuffers:")
                 && c.warnings[3].contains("undefined")
