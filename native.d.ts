@@ -387,9 +387,6 @@ export interface ProcessEndInput {
   column?: number
 }
 
-/** The host's inspector is open (`inspector.url()` is set): a stall is then not captured. */
-export declare function stackHelperDebugged(open: boolean): void
-
 /** The helper's answer to request `generation`: `{"frames":[...]}` or `{"error":"..."}`. */
 export declare function stackHelperDeliver(generation: number, answer: string): void
 

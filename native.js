@@ -839,7 +839,6 @@ module.exports.MemoryDiagnosticsDumper = nativeBinding.MemoryDiagnosticsDumper
 module.exports.inputFigureKeys = nativeBinding.inputFigureKeys
 module.exports.inputSpaceLayout = nativeBinding.inputSpaceLayout
 module.exports.observedFigureKeys = nativeBinding.observedFigureKeys
-module.exports.stackHelperDebugged = nativeBinding.stackHelperDebugged
 module.exports.stackHelperDeliver = nativeBinding.stackHelperDeliver
 module.exports.stackHelperPoll = nativeBinding.stackHelperPoll
 module.exports.stackHelperState = nativeBinding.stackHelperState

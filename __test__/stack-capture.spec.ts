@@ -1,7 +1,7 @@
 // The JS stack of a blocked event loop (`watchdog.captureStack`) with real processes: three
 // different blocking functions, each named by inspect's stall line in 10 of 10 runs; a loop
-// blocked in native code and a host with its inspector open give no stack and say why; a
-// dumper in a worker thread says why it has none. After each the host's own inspector session
+// blocked in native code gives no stack and says why; a host being debugged is not paused
+// and its CPU profile keeps running; a dumper in a worker thread says why it has none. After each the host's own inspector session
 // still evaluates code and the process exits by itself, with or without close(). The
 // watchdog is native-only: the JS fallback validates the option and records its absence
 // (the options golden, contract.spec.ts).
@@ -91,24 +91,40 @@ describe('watchdog.captureStack (native)', () => {
     })
   }
 
+  it("scripts' names pass the place rule: a sourceURL keeps no credentials, query or fragment, a data: URL no content", async () => {
+    const dir = join(scratch(), 'd')
+    const secret = `SECRET${process.pid}NAMES`
+    const r = await runChild(dir, 'namedScripts', secret)
+    expectCleanHost(r)
+    const stack = watchdogDump(dir).watchdog.stack
+    expect(stack.status, JSON.stringify(stack)).toBe('captured')
+    expect(stack.frames[0].script).toBe('https://cdn.example/app/spin.js')
+    expect(stack.frames[1].script).toMatch(/^data:text\/javascript \[\d+ bytes\]$/)
+    expect(stack.frames[2].function).toBe('namedScripts')
+    for (const f of readdirSync(dir)) expect(readFileSync(join(dir, f), 'utf8')).not.toContain(secret)
+  })
+
   it('a loop blocked in native code runs no JS: "unavailable" with the reason within the budget, and the host is never paused later', async () => {
     const dir = join(scratch(), 'd')
     const r = await runChild(dir, 'native', 'x', { STALL_CLOSE: '1' })
     expectCleanHost(r)
     const stack = watchdogDump(dir).watchdog.stack
     expect(stack.status).toBe('unavailable')
-    expect(stack.reason).toMatch(/ran no JavaScript within \d+ ms \(idle, or blocked in native code\)/)
+    expect(stack.reason).toMatch(/ran no JavaScript within \d+ ms \(blocked in native code, or in garbage collection\)/)
     expect(stack.frames).toEqual([])
     expect(stack.captureMillis).toBeLessThanOrEqual(1100)
   })
 
-  it('a host whose inspector is open is not paused: the capture is skipped and the dump says so', async () => {
+  it('a host being debugged (inspector opened in the blocking tick, its own session with the debugger on and a CPU profile running) is never paused, its profile keeps sampling, and the stack is captured', async () => {
     const dir = join(scratch(), 'd')
     const r = await runChild(dir, 'debugged', 'x')
     expectCleanHost(r)
+    const host = JSON.parse(r.stdout.trim().split('\n').at(-1)!)
+    expect(host.pausedEvents, r.stderr).toBe(0)
+    expect(host.profileSamples).toBeGreaterThan(0)
     const stack = watchdogDump(dir).watchdog.stack
-    expect(stack.status).toBe('skipped')
-    expect(stack.reason).toMatch(/inspector is open/)
+    expect(stack.status, JSON.stringify(stack)).toBe('captured')
+    expect(stack.frames[0].function).toBe('pollUntilReady')
   })
 
   it('a dumper in a worker thread has no stack: the dump and one warning say why', async () => {

@@ -358,8 +358,9 @@ pub struct WatchdogInfo {
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StackCapture {
-    /// `"captured"`, `"unavailable"` (asked, no stack: the reason says why) or
-    /// `"skipped"` (not asked: the host's inspector is open).
+    /// `"captured"` or `"unavailable"` (asked, no stack: the reason says why). `"skipped"`
+    /// (not asked: the host's inspector was open) is only in documents of earlier builds,
+    /// which paused the main thread to read its stack.
     #[cfg_attr(test, schemars(extend("enum" = ["captured", "unavailable", "skipped"])))]
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -546,14 +546,12 @@ function wrap(Implementation, addon = null) {
       const every = inner.heartbeatIntervalMs
       if (typeof every !== 'number' || !(every > 0) || typeof inner.heartbeat !== 'function') return
       const ref = new WeakRef(inner)
-      const helper = this.#stack === null ? null : require('./stack-helper.js')
       const timer = setInterval(() => {
         const alive = ref.deref()
         if (alive === undefined) clearInterval(timer)
         else {
           try {
             alive.heartbeat()
-            if (helper !== null) helper.noteDebugged()
           } catch {}
         }
       }, every)

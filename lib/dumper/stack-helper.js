@@ -8,11 +8,8 @@ const path = require('node:path')
 const { budgetMs, pollMs, maxFrames } = require('../contract.json').stackCapture
 
 let native = null
-let inspector = null
 let worker = null
 let users = 0
-/** Whether the host's inspector was open at the last look (null: never looked). */
-let lastOpen = null
 const released = new FinalizationRegistry((handle) => handle.release())
 
 function firstLine(e) {
@@ -31,7 +28,7 @@ function acquire(owner, addon) {
   }
   if (typeof addon.stackHelperPoll !== 'function') return { error: 'this build of the addon has no stack helper' }
   try {
-    inspector = require('node:inspector')
+    const inspector = require('node:inspector')
     if (typeof inspector.Session !== 'function') throw new Error('inspector.Session is missing')
   } catch (e) {
     return { error: `node:inspector is not available (${firstLine(e)})` }
@@ -39,7 +36,6 @@ function acquire(owner, addon) {
   native = addon
   users++
   if (worker === null) start()
-  noteDebugged()
   let done = false
   const handle = {
     release() {
@@ -60,7 +56,7 @@ function start() {
   try {
     w = new Worker(path.join(__dirname, 'stack-worker.js'), {
       workerData: { native: require.resolve('../../native.js'), budgetMs, pollMs, maxFrames },
-      // A bounded heap of its own: it holds the script list of one capture at most.
+      // A bounded heap of its own: it holds one capture's frames at most.
       resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 2 },
       name: 'memory-diagnostics-dumper stack helper',
     })
@@ -100,22 +96,4 @@ function warn(message) {
   } catch {}
 }
 
-/**
- * On each watchdog heartbeat (the loop is alive): tells the addon whether the host's
- * inspector is open, so a developer's debugger session is never paused by the helper.
- */
-function noteDebugged() {
-  if (native === null || inspector === null) return
-  let open
-  try {
-    open = inspector.url() !== undefined
-  } catch {
-    open = false
-  }
-  if (open !== lastOpen) {
-    lastOpen = open
-    native.stackHelperDebugged(open)
-  }
-}
-
-module.exports = { acquire, noteDebugged }
+module.exports = { acquire }

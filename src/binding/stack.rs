@@ -1,6 +1,5 @@
 //! The stack helper's calls (`watchdog.captureStack`): lib/dumper/stack-worker.js polls for a
-//! request and hands back the frames it saw; the main thread says whether the host's
-//! inspector is open. Internal to the package: the helper and `lib/dumper/stack-helper.js` are the
+//! request and hands back the frames it saw; the main thread says whether it runs. Internal to the package: the helper and `lib/dumper/stack-helper.js` are the
 //! only callers. Plain values only, so none of these can fail.
 
 use napi_derive::napi;
@@ -24,10 +23,4 @@ pub fn stack_helper_deliver(generation: f64, answer: String) {
 #[napi(catch_unwind)]
 pub fn stack_helper_state(running: bool, problem: Option<String>) {
     crate::recorder::stack_capture::set_helper(running, problem);
-}
-
-/// The host's inspector is open (`inspector.url()` is set): a stall is then not captured.
-#[napi(catch_unwind)]
-pub fn stack_helper_debugged(open: bool) {
-    crate::recorder::stack_capture::set_debugged(open);
 }

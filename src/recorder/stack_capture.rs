@@ -2,21 +2,23 @@
 //!
 //! When the watchdog fires, the main thread is stuck and cannot be asked anything. A
 //! Node-API addon cannot reach V8's interrupt API portably, but Node's inspector can: a
-//! helper worker thread (lib/dumper/stack-worker.js, started by `lib/dumper/stack-helper.js`) connects a
-//! session to the main thread and asks the debugger to pause, which V8 delivers by an
-//! interrupt while JS is running; the paused event carries the frames. This module is the
-//! rendezvous between the watchdog (the recorder thread) and that helper:
+//! helper worker thread (lib/dumper/stack-worker.js, started by `lib/dumper/stack-helper.js`)
+//! connects a session to the main thread and has it evaluate a small stack reader, which
+//! Node delivers by an interrupt while JS is running, on top of the code that blocks. It
+//! pauses nothing and asks the inspector for nothing else (enabling the debugger or the
+//! profiler costs a blocked main thread seconds with a large heap or large source maps:
+//! docs/blocked-loop-stacks.md). This module is the rendezvous between the watchdog (the
+//! recorder thread) and that helper:
 //!
 //! - the watchdog [`request`]s a stack before it writes phase 1, and waits for the answer
 //!   ([`Ticket::wait`]) only after phase 2 has collected, so the two overlap;
 //! - the helper polls [`poll`] (an atomic load; it never blocks, so the worker ends with
-//!   the process) and hands back what it saw with [`deliver`];
-//! - the main thread tells [`set_debugged`] whether the host's inspector is open: then
-//!   nothing is asked (a developer's debugger is never paused by us) and the dump says so.
+//!   the process) and hands back what it saw with [`deliver`].
 //!
-//! Only names and places cross: function name, script, line and column. The helper
-//! never asks for scopes or values. One channel per process: the helper connects to the
-//! process's main thread, so a dumper made in a worker gets "unavailable" (decided in JS).
+//! Only names and places cross: function name, script, line and column, and scripts go
+//! through the place rule here ([`deliver`]). One channel per process: the helper connects
+//! to the process's main thread, so a dumper made in a worker gets "unavailable" (decided
+//! in JS).
 
 pub use crate::report::{StackCapture, StackFrame};
 use parking_lot::{Condvar, Mutex};
@@ -53,8 +55,6 @@ struct State {
     helper: bool,
     /// Why the helper is not there, when it failed.
     helper_problem: Option<String>,
-    /// The host's inspector is open: never pause its main thread.
-    debugged: bool,
 }
 
 struct Channel {
@@ -73,7 +73,6 @@ static CHANNEL: Channel = Channel {
         answer: None,
         helper: false,
         helper_problem: None,
-        debugged: false,
     }),
     cond: Condvar::new(),
     pending: AtomicU64::new(0),
@@ -92,13 +91,7 @@ pub struct Ticket {
 pub fn request() -> Ticket {
     let started = Instant::now();
     let mut st = CHANNEL.state.lock();
-    let immediate = if st.debugged {
-        Some((
-            "skipped",
-            "the host's inspector is open (a debugger may be attached): its main thread is not paused"
-                .to_string(),
-        ))
-    } else if !st.helper {
+    let immediate = if !st.helper {
         Some((
             "unavailable",
             match &st.helper_problem {
@@ -183,7 +176,7 @@ impl Ticket {
             Some(Err(e)) => unavailable(&e, capture_millis),
             None if taken => unavailable(
                 &format!(
-                    "the main thread ran no JavaScript within {BUDGET_MS} ms (idle, or blocked in native code)"
+                    "the main thread ran no JavaScript within {BUDGET_MS} ms (blocked in native code, or in garbage collection)"
                 ),
                 capture_millis,
             ),
@@ -260,11 +253,6 @@ pub fn set_helper(running: bool, problem: Option<String>) {
     st.helper_problem = problem;
 }
 
-/// Whether the host's inspector is open (checked by the main thread on its heartbeat).
-pub fn set_debugged(open: bool) {
-    CHANNEL.state.lock().debugged = open;
-}
-
 /// One frame as `inspect` and the text summary print it.
 pub fn frame_text(f: &StackFrame) -> String {
     match (f.line, f.column) {
@@ -288,11 +276,6 @@ mod tests {
         assert!(c.reason.unwrap().contains("had not started"));
 
         set_helper(true, None);
-        set_debugged(true);
-        let c = request().wait();
-        assert_eq!(c.status, "skipped");
-        assert!(c.reason.unwrap().contains("inspector is open"));
-        set_debugged(false);
 
         // A helper thread that answers.
         let t = request();
