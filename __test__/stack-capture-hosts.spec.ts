@@ -1,6 +1,6 @@
 // `watchdog.captureStack` in hosts that make it work hard (__test__/children/stack-hosts.mjs):
 // what the capture takes from a blocked main thread with many scripts and large inline
-// source maps. Each stall is JS that runs for 1.2 s of its own time; the child measures the
+// source maps; several dumpers in one process, each with its own watchdog, share the helper. Each stall is JS that runs for 1.2 s of its own time; the child measures the
 // main thread's longest gap (time taken from it), which a capture adds to the stall.
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
@@ -60,6 +60,27 @@ describe('watchdog.captureStack: what the capture takes from the main thread', (
       // 2.5 s in one piece here, and the helper ran out of heap with 100,000 scripts.
       expect(r.stalls[0].maxGapMs, JSON.stringify(r.stalls[0])).toBeLessThan(MAX_ADDED_STALL_MS)
       expect(r.stderr).toBe('')
+    })
+  }
+})
+
+describe('watchdog.captureStack: several dumpers share the helper', () => {
+  for (const count of [2, 20]) {
+    it(`${count} dumpers, each with its own watchdog: every one's dump of each of three stalls has the stack`, async () => {
+      const dir = scratch()
+      const r = await runHost(dir, 'dumpers', [String(count)])
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stalls).toHaveLength(3)
+      for (let i = 0; i < count; i++) {
+        const all = stacks(join(dir, String(i)))
+        // Before: one request superseded another's answer (2 dumpers: 2 of 6 dumps had a
+        // stack; 20 dumpers: 1 of 60), and the others gave a false reason.
+        expect(
+          all.map((s) => s.status),
+          `dumper ${i}: ${JSON.stringify(all)}`,
+        ).toEqual(['captured', 'captured', 'captured'])
+        for (const s of all) expect(s.frames.map((f: any) => f.function)).toContain('blockFor')
+      }
     })
   }
 })

@@ -43,13 +43,22 @@ struct Delivered {
     error: Option<String>,
 }
 
-#[derive(Default)]
+/// One capture serves every dumper whose watchdog sees the stall: its watchdog thread
+/// asks while a capture is waiting for the helper or under way, so it joins that capture
+/// instead of asking anew (a newer request used to supersede an older one's answer: with 20
+/// dumpers, 19 stall dumps had no stack). Generations only grow, so an answer of generation
+/// `g` was captured after every request of a generation `<= g` was made.
 struct State {
-    /// The last generation asked for.
-    asked: u64,
-    /// The generation the helper took up (it polled it).
+    /// The last generation made.
+    made: u64,
+    /// The generation waiting for the helper to take it (0: none), and how many tickets
+    /// wait for it (a request is withdrawn when none does).
+    pending: u64,
+    waiting: u32,
+    /// The last generation the helper took (polled), and when.
     taken: u64,
-    /// The answer to `asked`, once delivered.
+    taken_at: Option<Instant>,
+    /// The last answer, kept for every ticket it serves.
     answer: Option<(u64, Result<Vec<StackFrame>, String>)>,
     /// The helper thread announced itself ([`set_helper`]) and has not gone away.
     helper: bool,
@@ -57,26 +66,55 @@ struct State {
     helper_problem: Option<String>,
 }
 
+impl State {
+    /// The taken generation has no answer yet: a capture is under way. The helper gives up
+    /// on one before [`BUDGET_MS`]; one older than that will not be answered (its helper
+    /// went away), and a new request asks anew.
+    fn in_flight(&self) -> Option<u64> {
+        let answered = self.answer.as_ref().map_or(0, |(g, _)| *g);
+        let recent = self
+            .taken_at
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(BUDGET_MS));
+        (self.taken > answered && recent).then_some(self.taken)
+    }
+
+    /// A ticket of `generation` no longer waits: the last one withdraws the request.
+    fn leave(&mut self, generation: u64) {
+        if self.pending == generation && self.waiting > 0 {
+            self.waiting -= 1;
+            if self.waiting == 0 {
+                self.pending = 0;
+                let _ = CHANNEL.pending.compare_exchange(
+                    generation,
+                    0,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+            }
+        }
+    }
+}
+
 struct Channel {
     state: Mutex<State>,
     cond: Condvar,
     /// The generation waiting for the helper (0: none); what [`poll`] reads.
     pending: AtomicU64,
-    /// One capture at a time (two dumpers' watchdogs firing together take turns).
-    turn: Mutex<()>,
 }
 
 static CHANNEL: Channel = Channel {
     state: Mutex::new(State {
-        asked: 0,
+        made: 0,
+        pending: 0,
+        waiting: 0,
         taken: 0,
+        taken_at: None,
         answer: None,
         helper: false,
         helper_problem: None,
     }),
     cond: Condvar::new(),
     pending: AtomicU64::new(0),
-    turn: Mutex::new(()),
 };
 
 /// A request in flight, or an answer known at once.
@@ -87,32 +125,35 @@ pub struct Ticket {
     immediate: Option<(&'static str, String)>,
 }
 
-/// Asks the helper for the main thread's stack, without waiting.
+/// Asks the helper for the main thread's stack, without waiting: joins the capture that
+/// waits for the helper or is under way, or asks for a new one.
 pub fn request() -> Ticket {
     let started = Instant::now();
     let mut st = CHANNEL.state.lock();
-    let immediate = if !st.helper {
-        Some((
-            "unavailable",
-            match &st.helper_problem {
-                Some(p) => format!("the stack helper thread is not running: {p}"),
-                None => "the stack helper thread had not started yet".to_string(),
-            },
-        ))
-    } else {
-        None
-    };
-    if immediate.is_some() {
+    if !st.helper {
+        let reason = match &st.helper_problem {
+            Some(p) => format!("the stack helper thread is not running: {p}"),
+            None => "the stack helper thread had not started yet".to_string(),
+        };
         return Ticket {
             generation: 0,
             started,
-            immediate,
+            immediate: Some(("unavailable", reason)),
         };
     }
-    st.asked += 1;
-    st.answer = None;
-    let generation = st.asked;
-    CHANNEL.pending.store(generation, Ordering::SeqCst);
+    let generation = if st.pending != 0 {
+        st.waiting += 1;
+        st.pending
+    } else if let Some(g) = st.in_flight() {
+        g
+    } else {
+        st.made += 1;
+        let g = st.made;
+        st.pending = g;
+        st.waiting = 1;
+        CHANNEL.pending.store(g, Ordering::SeqCst);
+        g
+    };
     Ticket {
         generation,
         started,
@@ -131,10 +172,10 @@ impl Ticket {
         }
     }
 
-    /// Waits for the answer until [`BUDGET_MS`] after the request. Never longer: an idle
-    /// loop or one blocked in native code runs no JS, so it cannot answer.
+    /// Waits for an answer of this ticket's generation or a later one, until [`BUDGET_MS`]
+    /// after the request. Never longer: a loop blocked in native code runs no JS, so it
+    /// cannot answer. Any number of watchdog threads wait at once.
     pub fn wait(self) -> StackCapture {
-        let _turn = CHANNEL.turn.lock();
         let millis = |t: &Instant| (t.elapsed().as_secs_f64() * 1e6).round() / 1e3;
         if let Some((status, reason)) = self.immediate {
             return StackCapture {
@@ -146,24 +187,20 @@ impl Ticket {
         }
         let deadline = self.started + Duration::from_millis(BUDGET_MS);
         let mut st = CHANNEL.state.lock();
-        loop {
-            if let Some((g, _)) = &st.answer {
-                if *g == self.generation {
-                    break;
-                }
+        let answer = loop {
+            match &st.answer {
+                Some((g, a)) if *g >= self.generation => break Some(a.clone()),
+                _ => {}
             }
-            if st.asked != self.generation || CHANNEL.cond.wait_until(&mut st, deadline).timed_out()
-            {
-                break;
+            if CHANNEL.cond.wait_until(&mut st, deadline).timed_out() {
+                break None;
             }
-        }
-        let answer = match st.answer.take() {
-            Some((g, a)) if g == self.generation => Some(a),
-            _ => None,
         };
-        let taken = st.taken == self.generation;
+        let taken = st.taken >= self.generation;
+        if answer.is_none() {
+            st.leave(self.generation);
+        }
         drop(st);
-        cancel(self.generation);
         let capture_millis = millis(&self.started);
         match answer {
             Some(Ok(frames)) if !frames.is_empty() => StackCapture {
@@ -172,7 +209,10 @@ impl Ticket {
                 frames,
                 capture_millis,
             },
-            Some(Ok(_)) => unavailable("the main thread's stack had no frames", capture_millis),
+            Some(Ok(_)) => unavailable(
+                "the main thread's stack had no frames (the loop was no longer blocked in JavaScript)",
+                capture_millis,
+            ),
             Some(Err(e)) => unavailable(&e, capture_millis),
             None if taken => unavailable(
                 &format!(
@@ -187,10 +227,11 @@ impl Ticket {
         }
     }
 
-    /// The dump was not written (cap, cooldown, closed): nobody will wait for the answer.
+    /// The dump was not written (cap, cooldown, closed): this ticket will not wait (the
+    /// request is withdrawn unless another ticket waits for it).
     pub fn cancel(self) {
         if self.immediate.is_none() {
-            cancel(self.generation);
+            CHANNEL.state.lock().leave(self.generation);
         }
     }
 }
@@ -204,24 +245,26 @@ fn unavailable(reason: &str, capture_millis: f64) -> StackCapture {
     }
 }
 
-fn cancel(generation: u64) {
-    let _ = CHANNEL
-        .pending
-        .compare_exchange(generation, 0, Ordering::SeqCst, Ordering::SeqCst);
-}
-
 /// The helper's poll: the generation to capture (0: nothing asked). Taking it marks it
-/// taken, so a timeout can say whether the helper or the main thread did not answer.
+/// taken, so a timeout can say whether the helper or the main thread did not answer, and
+/// later requests join it while it is under way.
 pub fn poll() -> u64 {
     let g = CHANNEL.pending.swap(0, Ordering::SeqCst);
     if g != 0 {
-        CHANNEL.state.lock().taken = g;
+        let mut st = CHANNEL.state.lock();
+        st.taken = st.taken.max(g);
+        st.taken_at = Some(Instant::now());
+        if st.pending == g {
+            st.pending = 0;
+            st.waiting = 0;
+        }
     }
     g
 }
 
-/// The helper's answer for `generation`: `{"frames":[...]}` or `{"error":"..."}`. A late
-/// or malformed answer is dropped (the watchdog has moved on or records the timeout).
+/// The helper's answer for `generation`: `{"frames":[...]}` or `{"error":"..."}`. An answer
+/// for anything but the capture under way, or a malformed one, is dropped (the watchdog
+/// records the timeout).
 pub fn deliver(generation: u64, json: &str) {
     let answer = match serde_json::from_str::<Delivered>(json) {
         Ok(Delivered {
@@ -240,7 +283,7 @@ pub fn deliver(generation: u64, json: &str) {
         Err(e) => Err(format!("the stack helper's answer was not understood: {e}")),
     };
     let mut st = CHANNEL.state.lock();
-    if st.asked == generation {
+    if st.in_flight() == Some(generation) {
         st.answer = Some((generation, answer));
         CHANNEL.cond.notify_all();
     }
@@ -343,6 +386,54 @@ mod tests {
         let t = request();
         t.cancel();
         assert_eq!(poll(), 0);
+
+        // Several dumpers' watchdogs: requests made before the helper takes one join it, a
+        // request made while it is under way joins it, and its one answer serves them all.
+        let frames = r#"{"frames":[{"function":"spin","script":"/x/app.js","line":2,"column":3}]}"#;
+        let (a, b) = (request(), request());
+        let g = poll();
+        assert_ne!(g, 0);
+        assert_eq!(poll(), 0, "one capture for both");
+        let c = request();
+        assert_eq!(poll(), 0, "joined the capture under way");
+        deliver(g, frames);
+        for t in [a, b, c] {
+            assert_eq!(t.wait().status, "captured");
+        }
+        // After the answer, a request asks anew; one ticket cancelled does not withdraw a
+        // request that another waits for.
+        let (d, e) = (request(), request());
+        d.cancel();
+        let g2 = poll();
+        assert!(g2 > g, "{g2} after {g}");
+        deliver(g2, frames);
+        assert_eq!(e.wait().status, "captured");
+
+        // Twenty watchdog threads at once, one helper: every one gets the stack.
+        let waiters: Vec<_> = (0..20)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(i % 5 * 10));
+                    request().wait()
+                })
+            })
+            .collect();
+        let helper = std::thread::spawn(move || {
+            let end = Instant::now() + Duration::from_millis(600);
+            while Instant::now() < end {
+                let g = poll();
+                if g != 0 {
+                    deliver(g, frames);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        for w in waiters {
+            let c = w.join().unwrap();
+            assert_eq!(c.status, "captured", "{c:?}");
+        }
+        helper.join().unwrap();
+
         set_helper(false, Some("the worker exited".into()));
         assert!(request()
             .wait()
