@@ -387,8 +387,17 @@ export interface ProcessEndInput {
   column?: number
 }
 
+/** No helper thread runs, and why (the main thread: starting, replacing, or not for now). */
+export declare function stackHelperAbsent(why: string): void
+
 /** The helper's answer to request `generation`: `{"frames":[...]}` or `{"error":"..."}`. */
 export declare function stackHelperDeliver(generation: number, answer: string): void
+
+/**
+ * Why the helper thread is ending, said before it ends (its `exit` event, or the main
+ * thread ending it).
+ */
+export declare function stackHelperEnding(why: string): void
 
 /**
  * The request to answer (0: none). Never blocks: the helper's event loop stays free, so
@@ -396,5 +405,9 @@ export declare function stackHelperDeliver(generation: number, answer: string): 
  */
 export declare function stackHelperPoll(): number
 
-/** The helper is running (`true`), or is not, and why. */
-export declare function stackHelperState(running: boolean, problem?: string | undefined | null): void
+/**
+ * The helper thread (the caller) is running. Its end is noticed on its own thread, by its
+ * environment's cleanup: while the main thread is blocked, a capture under way then says
+ * why instead of waiting out the budget.
+ */
+export declare function stackHelperStarted(): void

@@ -1,13 +1,26 @@
 // `watchdog.captureStack` in hosts that make it work hard (__test__/children/stack-hosts.mjs):
 // what the capture takes from a blocked main thread with many scripts and large inline
-// source maps; several dumpers in one process, each with its own watchdog, share the helper. Each stall is JS that runs for 1.2 s of its own time; the child measures the
+// source maps; several dumpers in one process, each with its own watchdog, share the helper;
+// a helper thread that ends (harmed by a preload module, __test__/children/harm-helper.cjs,
+// which Node runs in worker threads too) is replaced, within a bound, and the dumps say why
+// they have no stack meanwhile. Each stall is JS that runs for 1.2 s of its own time; the child measures the
 // main thread's longest gap (time taken from it), which a capture adds to the stall.
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { dumpFiles, readDump, root, scratch } from './helpers.js'
 
 const CHILD = join(root, '__test__/children/stack-hosts.mjs')
+const HARM = join(root, '__test__/children/harm-helper.cjs')
+
+/** Every line on the host's stderr is one process warning of ours, or Node's hint after it. */
+function expectAtMostOneWarning(stderr: string) {
+  const lines = stderr.split('\n').filter(Boolean)
+  const ours = lines.filter((l) => l.includes('MemoryDiagnosticsDumperWarning'))
+  expect(ours.length, stderr).toBeLessThanOrEqual(1)
+  for (const l of lines) expect(l, stderr).toMatch(/MemoryDiagnosticsDumperWarning|^\(Use `node --trace-warnings/)
+}
 
 type Stall = { stall: number; wallMs: number; gapMs: number; maxGapMs: number }
 type Run = { code: number | null; stderr: string; stalls: Stall[]; done: boolean }
@@ -83,4 +96,49 @@ describe('watchdog.captureStack: several dumpers share the helper', () => {
       }
     })
   }
+})
+
+describe('watchdog.captureStack: a helper thread that ends is replaced', () => {
+  for (const [harm, why] of [
+    ['oom', /ended without running its exit handlers \(it ran out of its own heap, or it was terminated\)/],
+    ['exit', /it exited with code 7$/],
+  ] as const) {
+    it(`${harm} during a capture: that dump says so at once, the next stalls have stacks`, async () => {
+      const dir = scratch()
+      const r = await runHost(dir, 'stalls', [], { HARM_HELPER: harm, HARM_MARK: join(dir, 'harmed') }, ['-r', HARM])
+      expect(r.code, r.stderr).toBe(0)
+      expect(readFileSync(join(dir, 'harmed'), 'utf8')).not.toBe('')
+      const [first, ...later] = stacks(join(dir, '0'))
+      // Before: the capture waited out the budget and said the main thread ran no
+      // JavaScript; the helper was never replaced, so every later stall had no stack.
+      expect(first.status).toBe('unavailable')
+      expect(first.reason, JSON.stringify(first)).toMatch(/^the stack helper thread ended during the capture: /)
+      expect(first.reason).toMatch(why)
+      expect(first.captureMillis).toBeLessThan(1000)
+      expect(
+        later.map((s) => s.status),
+        JSON.stringify(later),
+      ).toEqual(['captured', 'captured'])
+      expectAtMostOneWarning(r.stderr)
+    })
+  }
+
+  it('a helper that cannot live is replaced at most 3 times a minute, and the dumps say why there is none', async () => {
+    const dir = scratch()
+    const starts = join(dir, 'starts')
+    const r = await runHost(dir, 'stalls', [], { HARM_HELPER: 'exitAtStart', HARM_MARK: starts }, ['-r', HARM])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stalls).toHaveLength(3)
+    // The first helper and at most three replacements in the child's few seconds.
+    const started = readFileSync(starts, 'utf8').split('\n').filter(Boolean).length
+    expect(started).toBeGreaterThan(1)
+    expect(started).toBeLessThanOrEqual(4)
+    for (const s of stacks(join(dir, '0'))) {
+      expect(s.status).toBe('unavailable')
+      expect(s.reason).toBe(
+        'the stack helper thread is not running: it exited with code 7; it was replaced 3 times within a minute, so the next one starts a minute after the first of them',
+      )
+    }
+    expectAtMostOneWarning(r.stderr)
+  })
 })

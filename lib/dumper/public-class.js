@@ -546,12 +546,15 @@ function wrap(Implementation, addon = null) {
       const every = inner.heartbeatIntervalMs
       if (typeof every !== 'number' || !(every > 0) || typeof inner.heartbeat !== 'function') return
       const ref = new WeakRef(inner)
+      const helper = this.#stack === null ? null : require('./stack-helper.js')
       const timer = setInterval(() => {
         const alive = ref.deref()
         if (alive === undefined) clearInterval(timer)
         else {
           try {
             alive.heartbeat()
+            // A stack helper held back by its restart rule starts once the rule allows.
+            if (helper !== null) helper.tick()
           } catch {}
         }
       }, every)

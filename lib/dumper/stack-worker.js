@@ -115,7 +115,11 @@ function capture(generation) {
   }
 }
 
-native.stackHelperState(true, null)
+// The addon notices this thread's end on the thread itself (its environment's cleanup); a
+// process.exit() in it says why first. An end without a word is its heap's limit, or a
+// terminate(): no JS runs then.
+process.on('exit', (code) => native.stackHelperEnding(`it exited with code ${code}`))
+native.stackHelperStarted()
 setInterval(() => {
   if (busy) return
   const generation = native.stackHelperPoll()

@@ -13,7 +13,11 @@
 //! - the watchdog [`request`]s a stack before it writes phase 1, and waits for the answer
 //!   ([`Ticket::wait`]) only after phase 2 has collected, so the two overlap;
 //! - the helper polls [`poll`] (an atomic load; it never blocks, so the worker ends with
-//!   the process) and hands back what it saw with [`deliver`].
+//!   the process) and hands back what it saw with [`deliver`];
+//! - the helper says it runs ([`helper_started`]); its end is known on its own thread
+//!   ([`helper_ended`], with why if it said so: [`helper_ending`]), so a capture under way
+//!   says why at once even while the main thread is blocked; the main thread says why none
+//!   runs ([`helper_absent`]) until it has started another.
 //!
 //! Only names and places cross: function name, script, line and column, and scripts go
 //! through the place rule here ([`deliver`]). One channel per process: the helper connects
@@ -60,9 +64,12 @@ struct State {
     taken_at: Option<Instant>,
     /// The last answer, kept for every ticket it serves.
     answer: Option<(u64, Result<Vec<StackFrame>, String>)>,
-    /// The helper thread announced itself ([`set_helper`]) and has not gone away.
-    helper: bool,
-    /// Why the helper is not there, when it failed.
+    /// The running helper thread ([`helper_started`]; 0: none), the last one's number, and
+    /// why it is ending when it said so ([`helper_ending`]).
+    helper: u64,
+    helpers: u64,
+    last_words: Option<String>,
+    /// Why no helper runs ([`helper_absent`], [`helper_ended`]); none: it had not started.
     helper_problem: Option<String>,
 }
 
@@ -110,7 +117,9 @@ static CHANNEL: Channel = Channel {
         taken: 0,
         taken_at: None,
         answer: None,
-        helper: false,
+        helper: 0,
+        helpers: 0,
+        last_words: None,
         helper_problem: None,
     }),
     cond: Condvar::new(),
@@ -130,7 +139,7 @@ pub struct Ticket {
 pub fn request() -> Ticket {
     let started = Instant::now();
     let mut st = CHANNEL.state.lock();
-    if !st.helper {
+    if st.helper == 0 {
         let reason = match &st.helper_problem {
             Some(p) => format!("the stack helper thread is not running: {p}"),
             None => "the stack helper thread had not started yet".to_string(),
@@ -289,11 +298,55 @@ pub fn deliver(generation: u64, json: &str) {
     }
 }
 
-/// The helper started (`true`) or went away (`false`, with why).
-pub fn set_helper(running: bool, problem: Option<String>) {
+/// A helper thread started; returns its number, for [`helper_ended`].
+pub fn helper_started() -> u64 {
     let mut st = CHANNEL.state.lock();
-    st.helper = running;
-    st.helper_problem = problem;
+    st.helpers += 1;
+    st.helper = st.helpers;
+    st.last_words = None;
+    st.helper_problem = None;
+    st.helper
+}
+
+/// Why the running helper thread is ending, said before it ends: its own `exit` event
+/// (`process.exit()` in it), or the main thread ending it.
+pub fn helper_ending(why: &str) {
+    CHANNEL.state.lock().last_words = Some(crate::config::truncate_chars(why, 300).0);
+}
+
+/// Helper thread `id` has ended (its environment's cleanup, on its own thread, so this is
+/// known while the main thread is blocked). A capture it had under way is answered with
+/// why, and a later request says why no helper runs, until the main thread starts another.
+pub fn helper_ended(id: u64) {
+    let mut st = CHANNEL.state.lock();
+    if st.helper != id {
+        return;
+    }
+    st.helper = 0;
+    let why = st.last_words.take().unwrap_or_else(|| {
+        "it ended without running its exit handlers (it ran out of its own heap, or it was \
+         terminated)"
+            .to_string()
+    });
+    if let Some(g) = st.in_flight() {
+        st.answer = Some((
+            g,
+            Err(format!(
+                "the stack helper thread ended during the capture: {why}"
+            )),
+        ));
+        CHANNEL.cond.notify_all();
+    }
+    st.helper_problem = Some(why);
+}
+
+/// No helper thread runs, and why (the main thread: starting one, replacing one that ended,
+/// or not replacing it for now). Ignored while one runs.
+pub fn helper_absent(why: &str) {
+    let mut st = CHANNEL.state.lock();
+    if st.helper == 0 {
+        st.helper_problem = Some(crate::config::truncate_chars(why, 500).0);
+    }
 }
 
 /// One frame as `inspect` and the text summary print it.
@@ -312,13 +365,12 @@ mod tests {
     /// The channel is one per process: these steps run in one test, in order.
     #[test]
     fn request_poll_deliver_wait_and_the_reasons_without_an_answer() {
-        set_helper(false, None);
         let t = request();
         let c = t.wait();
         assert_eq!(c.status, "unavailable");
         assert!(c.reason.unwrap().contains("had not started"));
 
-        set_helper(true, None);
+        let id = helper_started();
 
         // A helper thread that answers.
         let t = request();
@@ -434,11 +486,38 @@ mod tests {
         }
         helper.join().unwrap();
 
-        set_helper(false, Some("the worker exited".into()));
+        // The helper ends during a capture: its waiters learn why at once, and so do later
+        // requests, until another helper starts.
+        let t = request();
+        let g = poll();
+        assert_ne!(g, 0);
+        helper_ending("it exited with code 7");
+        helper_ended(id + 1); // another helper's end changes nothing
+        helper_ended(id);
+        let c = t.wait();
+        assert_eq!(
+            c.reason.as_deref(),
+            Some("the stack helper thread ended during the capture: it exited with code 7")
+        );
+        assert!(c.capture_millis < 100.0, "{c:?}");
+        assert_eq!(
+            request().wait().reason.as_deref(),
+            Some("the stack helper thread is not running: it exited with code 7")
+        );
+        helper_absent("a new one is starting");
         assert!(request()
             .wait()
             .reason
             .unwrap()
-            .contains("the worker exited"));
+            .ends_with("not running: a new one is starting"));
+        // Without last words: the runtime ended it.
+        let id = helper_started();
+        helper_absent("ignored while one runs");
+        helper_ended(id);
+        assert!(request()
+            .wait()
+            .reason
+            .unwrap()
+            .contains("without running its exit handlers"));
     }
 }

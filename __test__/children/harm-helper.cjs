@@ -1,0 +1,42 @@
+'use strict'
+// A preload module (`node -r`), which Node also runs in every worker thread: it harms the
+// stack helper thread as HARM_HELPER says.
+//   oom:         at its first capture, the thread allocates until its own heap limit ends it;
+//   exit:        at its first capture, the thread calls process.exit(7);
+//   throw:       at its first capture, an exception nobody catches is thrown on the thread's
+//                next turn;
+//   exitAtStart: every helper thread calls process.exit(7) as it starts.
+// The first three harm only the first helper thread of the process (HARM_MARK, a file, says
+// one was), so a replacement works; exitAtStart appends a line to HARM_MARK per start.
+const { isMainThread, workerData } = require('node:worker_threads')
+const fs = require('node:fs')
+
+const harm = process.env.HARM_HELPER
+const mark = process.env.HARM_MARK
+const isHelper = !isMainThread && workerData !== null && typeof workerData === 'object' && 'pollMs' in workerData
+if (isHelper && harm === 'exitAtStart') {
+  fs.appendFileSync(mark, `${process.pid}\n`)
+  process.exit(7)
+}
+if (isHelper && harm && mark) {
+  const inspector = require('node:inspector')
+  const connect = inspector.Session.prototype.connectToMainThread
+  inspector.Session.prototype.connectToMainThread = function (...args) {
+    let first = false
+    try {
+      fs.writeFileSync(mark, String(process.pid), { flag: 'wx' })
+      first = true
+    } catch {}
+    if (first && harm === 'oom') {
+      const hoard = []
+      for (;;) hoard.push(new Array(1e4).fill(hoard.length))
+    }
+    if (first && harm === 'exit') process.exit(7)
+    if (first && harm === 'throw') {
+      setImmediate(() => {
+        throw new TypeError('harm-helper: thrown in the helper thread')
+      })
+    }
+    return connect.apply(this, args)
+  }
+}
