@@ -1,5 +1,5 @@
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -287,4 +287,19 @@ export async function waitFor<T>(f: () => T | undefined, what = 'a condition', m
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 10))
   }
+}
+
+/**
+ * A copy of the package as npm would install it, in its own directory (a CLI and a plugin
+ * each depending on it load two); `patch` rewrites the copy's public class.
+ */
+export function copyOfPackage(to: string, patch?: (publicClass: string) => string): string {
+  for (const f of readdirSync(root)) {
+    if (['index.js', 'package.json', 'native.js', 'lib'].includes(f) || f.endsWith('.node')) cpSync(join(root, f), join(to, f), { recursive: true })
+  }
+  if (patch) {
+    const p = join(to, 'lib', 'dumper', 'public-class.js')
+    writeFileSync(p, patch(readFileSync(p, 'utf8')))
+  }
+  return to
 }

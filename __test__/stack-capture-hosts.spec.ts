@@ -3,13 +3,14 @@
 // source maps; several dumpers in one process, each with its own watchdog, share the helper;
 // a helper thread that ends (harmed by a preload module, __test__/children/harm-helper.cjs,
 // which Node runs in worker threads too) is replaced, within a bound, and the dumps say why
-// they have no stack meanwhile. Each stall is JS that runs for 1.2 s of its own time; the child measures the
+// they have no stack meanwhile; nothing of the package's reaches the host's stderr, also with
+// two copies of the package in one process. Each stall is JS that runs for 1.2 s of its own time; the child measures the
 // main thread's longest gap (time taken from it), which a capture adds to the stall.
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { delimiter, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { dumpFiles, readDump, root, scratch } from './helpers.js'
+import { copyOfPackage, dumpFiles, pool, readDump, root, scratch } from './helpers.js'
 
 const CHILD = join(root, '__test__/children/stack-hosts.mjs')
 const HARM = join(root, '__test__/children/harm-helper.cjs')
@@ -140,5 +141,42 @@ describe('watchdog.captureStack: a helper thread that ends is replaced', () => {
       )
     }
     expectAtMostOneWarning(r.stderr)
+  })
+})
+
+describe("watchdog.captureStack: nothing on the host's stderr", () => {
+  it('a warning and an exception nobody catches in the helper thread are never printed; the exception answers the capture under way and does not end the helper', async () => {
+    const dir = scratch()
+    const mark = join(dir, 'harmed')
+    const r = await runHost(dir, 'stalls', [], { HARM_HELPER: 'throw', HARM_MARK: mark }, ['-r', HARM])
+    expect(r.code, r.stderr).toBe(0)
+    // Before: it ended the helper (a warning, and the capture said it exited with code 1).
+    expect(r.stderr).toBe('')
+    expect(readFileSync(`${mark}.starts`, 'utf8').split('\n').filter(Boolean)).toHaveLength(1)
+    const [first, ...later] = stacks(join(dir, '0'))
+    expect(first.reason, JSON.stringify(first)).toBe('the stack helper thread failed during the capture (TypeError)')
+    expect(later.map((s) => s.status)).toEqual(['captured', 'captured'])
+  })
+
+  it('two copies of the package, each with captureStack: no line on the stderr, and both copies’ dumps have stacks, in 5 of 5 runs', async () => {
+    const copies = [copyOfPackage(scratch('copy-a')), copyOfPackage(scratch('copy-b'))]
+    const runs = await pool(5, 2, async () => {
+      const dir = scratch()
+      const r = await runHost(dir, 'copies', [], { STACK_PACKAGES: copies.join(delimiter) })
+      return { r, dir }
+    })
+    for (const { r, dir } of runs) {
+      expect(r.code, r.stderr).toBe(0)
+      // Before: 2 of 6 runs printed "[ERR_INSPECTOR_NOT_CONNECTED] … Session is not
+      // connected" from the second copy's helper thread.
+      expectAtMostOneWarning(r.stderr)
+      for (const copy of ['0', '1']) {
+        const all = stacks(join(dir, copy))
+        expect(
+          all.map((s) => s.status),
+          `copy ${copy}: ${JSON.stringify(all)}`,
+        ).toEqual(['captured', 'captured', 'captured'])
+      }
+    }
   })
 })

@@ -4,22 +4,10 @@
 // each moved its own in answer to the other's move, forever, and the event loop never
 // turned again.
 import { spawnSync } from 'node:child_process'
-import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { root, scratch } from './helpers.js'
-
-/** A copy of the package as npm would install it, in its own directory. */
-function copyOfPackage(to: string, patch?: (publicClass: string) => string): string {
-  for (const f of readdirSync(root)) {
-    if (['index.js', 'package.json', 'native.js', 'lib'].includes(f) || f.endsWith('.node')) cpSync(join(root, f), join(to, f), { recursive: true })
-  }
-  if (patch) {
-    const p = join(to, 'lib', 'dumper', 'public-class.js')
-    writeFileSync(p, patch(readFileSync(p, 'utf8')))
-  }
-  return to
-}
+import { copyOfPackage, scratch } from './helpers.js'
 
 /** Runs a host that loads `copies`, makes a dumper of each, adds its own exit listener and ends. */
 function host(copies: string[], dir: string) {

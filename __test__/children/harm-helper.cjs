@@ -3,11 +3,12 @@
 // stack helper thread as HARM_HELPER says.
 //   oom:         at its first capture, the thread allocates until its own heap limit ends it;
 //   exit:        at its first capture, the thread calls process.exit(7);
-//   throw:       at its first capture, an exception nobody catches is thrown on the thread's
-//                next turn;
+//   throw:       at its first capture, a process warning is emitted on the thread, and an
+//                exception nobody catches is thrown on its next turn;
 //   exitAtStart: every helper thread calls process.exit(7) as it starts.
 // The first three harm only the first helper thread of the process (HARM_MARK, a file, says
-// one was), so a replacement works; exitAtStart appends a line to HARM_MARK per start.
+// one was), so a replacement works, and append a line to HARM_MARK.starts per helper start;
+// exitAtStart appends a line to HARM_MARK per start.
 const { isMainThread, workerData } = require('node:worker_threads')
 const fs = require('node:fs')
 
@@ -19,6 +20,7 @@ if (isHelper && harm === 'exitAtStart') {
   process.exit(7)
 }
 if (isHelper && harm && mark) {
+  fs.appendFileSync(`${mark}.starts`, `${process.pid}\n`)
   const inspector = require('node:inspector')
   const connect = inspector.Session.prototype.connectToMainThread
   inspector.Session.prototype.connectToMainThread = function (...args) {
@@ -33,6 +35,8 @@ if (isHelper && harm && mark) {
     }
     if (first && harm === 'exit') process.exit(7)
     if (first && harm === 'throw') {
+      // As Node's inspector does when a session's callback throws.
+      process.emitWarning(new Error('harm-helper: a warning on the helper thread'))
       setImmediate(() => {
         throw new TypeError('harm-helper: thrown in the helper thread')
       })

@@ -90,6 +90,11 @@ function start() {
       workerData: { native: require.resolve('../../native.js'), budgetMs, pollMs, maxFrames },
       resourceLimits: { maxOldGenerationSizeMb: HEAP_MB, maxYoungGenerationSizeMb: 2 },
       name: 'memory-diagnostics-dumper stack helper',
+      // Its stdout and stderr are ours, not the host's: nothing printed on that thread
+      // (Node's own warnings there included) reaches the host's. They are never read
+      // (reading would keep the process running), and the thread drops what is written.
+      stdout: true,
+      stderr: true,
     })
   } catch (e) {
     lastEnd = `it could not start (${firstLine(e)})`

@@ -15,6 +15,16 @@
 // holding nothing of the host's. It reads names and places only (function, script, line,
 // column), never scopes or values, and disconnects, so no session is left open to keep the
 // process waiting at exit.
+// Nothing printed on this thread may reach the host, nor pile up unread: the main thread
+// takes this thread's stdout and stderr and never reads them (lib/dumper/stack-helper.js),
+// and what is written is dropped here (Node's own warnings on this thread included).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.write = (_chunk, encoding, callback) => {
+    const done = typeof encoding === 'function' ? encoding : callback
+    if (typeof done === 'function') queueMicrotask(() => done())
+    return true
+  }
+}
 const { workerData } = require('node:worker_threads')
 const inspector = require('node:inspector')
 const native = require(workerData.native)
@@ -66,62 +76,93 @@ const STACK_READER = `(function readStack(limit) {
 })(${maxFrames + 2})
 //# sourceURL=${READER_URL}`
 
-let busy = false
+/** The capture under way: what ends it with an answer (null: none). */
+let current = null
 
 function firstLine(e) {
   return String((e && e.message) || e).split('\n')[0]
 }
 
+/** What may be said of an exception of unknown origin: its kind, never its message. */
+function kindOf(e) {
+  const name = typeof e?.name === 'string' ? e.name.slice(0, 40) : typeof e
+  return typeof e?.code === 'string' ? `${name} ${e.code.slice(0, 40)}` : name
+}
+
 function capture(generation) {
-  busy = true
   let session = null
-  let done = false
   let timer = null
   const finish = (answer) => {
-    if (done) return
-    done = true
+    if (current !== finish) return
+    current = null
     clearTimeout(timer)
     try {
       session?.disconnect()
     } catch {}
-    busy = false
-    native.stackHelperDeliver(generation, JSON.stringify(answer))
+    try {
+      native.stackHelperDeliver(generation, JSON.stringify(answer))
+    } catch {}
   }
+  current = finish
   timer = setTimeout(
     () => finish({ error: `the main thread ran no JavaScript within ${waitMs} ms (blocked in native code, or in garbage collection)` }),
     waitMs,
   )
   try {
     session = new inspector.Session()
+    session.on('error', (e) => finish({ error: `the inspector session failed (${kindOf(e)})` }))
     session.connectToMainThread()
     session.post('Runtime.evaluate', { expression: STACK_READER, returnByValue: true, silent: true }, (e, r) => {
-      if (e) return finish({ error: `Runtime.evaluate failed: ${firstLine(e)}` })
-      const value = r?.result?.value
-      if (typeof value === 'string') return finish({ error: value })
-      if (!Array.isArray(value) || r.exceptionDetails) return finish({ error: 'the stack reader gave no frames' })
-      const frames = []
-      for (let i = 0; i + 3 < value.length && frames.length < maxFrames; i += 4) {
-        frames.push({
-          function: String(value[i]), // an empty name is shown as (anonymous) by the addon
-          script: String(value[i + 1]),
-          line: Number.isInteger(value[i + 2]) ? value[i + 2] : null,
-          column: Number.isInteger(value[i + 3]) ? value[i + 3] : null,
-        })
+      // Node turns an exception thrown here into a warning on this thread: none may be.
+      try {
+        finish(e ? { error: `Runtime.evaluate failed: ${firstLine(e)}` } : answerOf(r))
+      } catch (thrown) {
+        finish({ error: `the stack reader's answer could not be read (${kindOf(thrown)})` })
       }
-      finish({ frames })
     })
   } catch (e) {
     finish({ error: `the inspector could not connect to the main thread (${firstLine(e)})` })
   }
 }
 
+/** The frames in the reader's result, or why there are none. */
+function answerOf(r) {
+  const value = r?.result?.value
+  if (typeof value === 'string') return { error: value }
+  if (!Array.isArray(value) || r.exceptionDetails) return { error: 'the stack reader gave no frames' }
+  const frames = []
+  for (let i = 0; i + 3 < value.length && frames.length < maxFrames; i += 4) {
+    frames.push({
+      function: String(value[i]), // an empty name is shown as (anonymous) by the addon
+      script: String(value[i + 1]),
+      line: Number.isInteger(value[i + 2]) ? value[i + 2] : null,
+      column: Number.isInteger(value[i + 3]) ? value[i + 3] : null,
+    })
+  }
+  return { frames }
+}
+
+// Nothing of this thread's may reach the host's stderr (the main thread also takes its
+// stdio: lib/dumper/stack-helper.js), and nothing may end it: an exception nobody caught,
+// whoever threw it, answers the capture under way and is otherwise dropped.
+const failed = (e) => {
+  try {
+    current?.({ error: `the stack helper thread failed during the capture (${kindOf(e)})` })
+  } catch {}
+}
+process.on('uncaughtException', failed)
+process.on('unhandledRejection', failed)
 // The addon notices this thread's end on the thread itself (its environment's cleanup); a
 // process.exit() in it says why first. An end without a word is its heap's limit, or a
 // terminate(): no JS runs then.
-process.on('exit', (code) => native.stackHelperEnding(`it exited with code ${code}`))
+process.on('exit', (code) => {
+  try {
+    native.stackHelperEnding(`it exited with code ${code}`)
+  } catch {}
+})
 native.stackHelperStarted()
 setInterval(() => {
-  if (busy) return
+  if (current !== null) return
   const generation = native.stackHelperPoll()
   if (generation > 0) capture(generation)
 }, pollMs)
