@@ -16,6 +16,7 @@
 //! `observe()` gets no false stall.
 
 pub mod block;
+pub mod pressure;
 pub mod sample;
 pub mod stack_capture;
 pub mod trail;
