@@ -6,8 +6,8 @@
 // they have no stack meanwhile; nothing of the package's reaches the host's stderr, also with
 // two copies of the package in one process. Each stall is JS that runs for 1.2 s of its own time; the child measures the
 // main thread's longest gap (time taken from it), which a capture adds to the stall.
-import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { copyOfPackage, dumpFiles, pool, readDump, root, scratch } from './helpers.js'
@@ -178,5 +178,78 @@ describe("watchdog.captureStack: nothing on the host's stderr", () => {
         ).toEqual(['captured', 'captured', 'captured'])
       }
     }
+  })
+})
+
+describe('watchdog.captureStack: the reader runs nothing of the host’s', () => {
+  const TAMPER = join(root, '__test__/children/stack-tamper.cjs')
+  function tampered(how: string, flags: string[] = []) {
+    const dir = scratch()
+    const r = spawnSync(process.execPath, [...flags, TAMPER, dir, how], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+    expect(r.status, r.stderr).toBe(0)
+    return { out: JSON.parse(r.stdout.trim().split('\n').at(-1)!), stderr: r.stderr }
+  }
+
+  it.each([
+    // Before: 2 host accessor calls, and the innermost frame's name was the host's value.
+    ['objectIndex', 'an accessor on Object.prototype’s indexes'],
+    // Before: push 4 calls, defineProperty 4, getOwnPropertyDescriptor 2, isExtensible 1, captureStackTrace 1.
+    ['arrayBuiltins', 'replaced push, Object statics and Error.captureStackTrace'],
+    // Before: 10 traps.
+    ['errorProxy', 'Error replaced by a Proxy'],
+  ])('%s (%s): no call of the host’s during the stall, and the true stack', (how) => {
+    const { out } = tampered(how)
+    expect(out.status, JSON.stringify(out)).toBe('captured')
+    expect(out.hostCalls).toBe(0)
+    expect(out.first).toBe('blockHere')
+  })
+
+  it('a lone surrogate in a function name keeps the stack (before: "the stack helper’s answer was not understood")', () => {
+    const { out } = tampered('surrogate')
+    expect(out.status, JSON.stringify(out)).toBe('captured')
+    expect(out.first).toBe('blockHere')
+    expect(out.frames).toBeGreaterThan(1)
+  })
+
+  it('a stand-in for Worker whose terminate() returns nothing: close() does not throw (before: TypeError, the host ended)', () => {
+    const { out, stderr } = tampered('workerStub')
+    expect(out.closed).toBe(true)
+    expect(stderr).not.toMatch(/TypeError/)
+  })
+
+  it('--abort-on-uncaught-exception: making a dumper, its warm-up and a stall capture do not end the process (before: SIGTRAP at the warm-up)', () => {
+    const { out } = tampered('objectIndex', ['--abort-on-uncaught-exception'])
+    expect(out.status, JSON.stringify(out)).toBe('captured')
+  })
+})
+
+describe('watchdog.captureStack: an error of unknown origin is named by its kind', () => {
+  it('a request that throws a message with a secret and a home path: the reason says which step failed and the kind, never the message', async () => {
+    const dir = scratch()
+    const r = await runHost(dir, 'stalls', [], { HARM_HELPER: 'postThrows' }, ['-r', HARM])
+    expect(r.code, r.stderr).toBe(0)
+    const all = stacks(join(dir, '0'))
+    expect(all.length).toBeGreaterThan(0)
+    for (const s of all) {
+      // Before: "the inspector could not connect to the main thread (tracer: token=ghp_SECRET123 /root/.ssh/id_rsa refused)".
+      expect(s.reason).toBe('the inspector session could not send the request (Error)')
+    }
+    const everything = readFileSync(join(dir, '0', readdirSync(join(dir, '0')).find((f) => f.endsWith('.json'))!), 'utf8') + r.stderr
+    expect(everything).not.toMatch(/SECRET|id_rsa/)
+  })
+})
+
+describe('watchdog.captureStack: the host’s profiling flags stay the host’s', () => {
+  it('with --cpu-prof the directory holds the main thread’s profile only (before: one of the helper’s too)', () => {
+    const dir = scratch()
+    const profiles = scratch('profiles')
+    const r = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profiles}`, join(root, '__test__/children/stack-tamper.cjs'), dir, 'none'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    expect(r.status, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!).status).toBe('captured')
+    expect(readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile'))).toHaveLength(1)
   })
 })

@@ -5,7 +5,9 @@
 //   exit:        at its first capture, the thread calls process.exit(7);
 //   throw:       at its first capture, a process warning is emitted on the thread, and an
 //                exception nobody catches is thrown on its next turn;
-//   exitAtStart: every helper thread calls process.exit(7) as it starts.
+//   exitAtStart: every helper thread calls process.exit(7) as it starts;
+//   postThrows:  every inspector request the helper sends throws an error whose message holds
+//                a secret and a path in the home directory (a host's tracer would).
 // The first three harm only the first helper thread of the process (HARM_MARK, a file, says
 // one was), so a replacement works, and append a line to HARM_MARK.starts per helper start;
 // exitAtStart appends a line to HARM_MARK per start.
@@ -18,6 +20,11 @@ const isHelper = !isMainThread && workerData !== null && typeof workerData === '
 if (isHelper && harm === 'exitAtStart') {
   fs.appendFileSync(mark, `${process.pid}\n`)
   process.exit(7)
+}
+if (isHelper && harm === 'postThrows') {
+  require('node:inspector').Session.prototype.post = () => {
+    throw new Error(`tracer: token=ghp_SECRET123 ${require('node:os').homedir()}/.ssh/id_rsa refused`)
+  }
 }
 if (isHelper && harm && mark) {
   fs.appendFileSync(`${mark}.starts`, `${process.pid}\n`)

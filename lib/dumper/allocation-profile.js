@@ -236,21 +236,6 @@ function flagMib(flags, name) {
   return found
 }
 
-/** Node's flags: its command line's and NODE_OPTIONS' (only the two size flags are read). */
-function nodeFlags() {
-  const flags = []
-  try {
-    flags.push(...process.execArgv.filter((f) => typeof f === 'string'))
-  } catch {}
-  try {
-    const o = process.env.NODE_OPTIONS
-    // Node splits NODE_OPTIONS at spaces, and double quotes group (single quotes do not:
-    // Node then ignores the size flags, and so does this).
-    if (typeof o === 'string') flags.unshift(...(o.match(/(?:[^\s"]+|"[^"]*")+/g) ?? []).map((w) => w.replace(/"/g, '')))
-  } catch {}
-  return flags
-}
-
 /**
  * The room left in the V8 heap, as the limit that ends the process sees it. V8 runs out of
  * heap when its old generation reaches its own limit, which is `heap_size_limit` less what it
@@ -259,7 +244,7 @@ function nodeFlags() {
  * "free" 13 MiB before a real OOM). Returns `{ free, reserve }` in bytes; `free` may be
  * negative.
  */
-function heapRoom(h = v8.getHeapStatistics(), flags = nodeFlags(), v8Version = process.versions.v8) {
+function heapRoom(h = v8.getHeapStatistics(), flags = require('./node-flags.js').nodeFlags(), v8Version = process.versions.v8) {
   const limit = h.heap_size_limit
   const old = flagMib(flags, 'max-old-space-size')
   const semi = flagMib(flags, 'max-semi-space-size')

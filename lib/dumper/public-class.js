@@ -514,6 +514,9 @@ function wrap(Implementation, addon = null) {
       this.#warming = true
       try {
         this.#setUpFast()
+        // The warm-up's dumps are refused by a throw the addon makes, which this flag turns
+        // into the end of the process: no warm-up then (the first dump pays for it).
+        if (require('./node-flags.js').abortsOnUncaughtException()) return
         if (this.#fast !== null) fastPath.warmUp(this.#inner, this.#fast)
         // This class's dump, not a subclass's override: the host's code does not run for a warm-up.
         MemoryDiagnosticsDumper.prototype.dump.call(this, '').catch(() => {})

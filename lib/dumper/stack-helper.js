@@ -27,8 +27,10 @@ let restarts = []
 let lastEnd = null
 const released = new FinalizationRegistry((handle) => handle.release())
 
-function firstLine(e) {
-  return String((e && e.message) || e).split('\n')[0]
+/** What may be said of an exception of unknown origin (a host's replaced Worker, say): its kind, never its message. */
+function kindOf(e) {
+  const name = typeof e?.name === 'string' ? e.name.slice(0, 40) : typeof e
+  return typeof e?.code === 'string' ? `${name} ${e.code.slice(0, 40)}` : name
 }
 
 /**
@@ -46,8 +48,10 @@ function acquire(owner, addon) {
     const inspector = require('node:inspector')
     if (typeof inspector.Session !== 'function') throw new Error('inspector.Session is missing')
   } catch (e) {
-    return { error: `node:inspector is not available (${firstLine(e)})` }
+    return { error: `node:inspector is not available (${kindOf(e)})` }
   }
+  const unread = require('./stack-reader.js').install()
+  if (unread !== null) return { error: unread }
   native = addon
   users++
   if (worker === null) replace()
@@ -86,7 +90,7 @@ function start() {
   let w
   let failure = null
   try {
-    w = new Worker(path.join(__dirname, 'stack-worker.js'), {
+    const options = {
       workerData: { native: require.resolve('../../native.js'), budgetMs, pollMs, maxFrames },
       resourceLimits: { maxOldGenerationSizeMb: HEAP_MB, maxYoungGenerationSizeMb: 2 },
       name: 'memory-diagnostics-dumper stack helper',
@@ -95,31 +99,45 @@ function start() {
       // (reading would keep the process running), and the thread drops what is written.
       stdout: true,
       stderr: true,
+    }
+    // The host's profiling flags are for its own threads: with them, this thread wrote a
+    // profile of its own beside the host's (--cpu-prof, --heap-prof, --prof). Only then is
+    // the list given: a worker refuses some flags the process takes (--abort-on-uncaught-exception).
+    const flags = process.execArgv.filter((f) => !/^--(cpu-prof|heap-prof|prof)(?![a-z])/.test(f))
+    const file = path.join(__dirname, 'stack-worker.js')
+    try {
+      w = new Worker(file, flags.length === process.execArgv.length ? options : { ...options, execArgv: flags })
+    } catch (e) {
+      if (e?.code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw e
+      w = new Worker(file, options)
+    }
+    // Never keeps the process running; the process ends it at exit.
+    w.unref()
+    w.on('error', (e) => {
+      failure = e
+    })
+    w.on('exit', (code) => {
+      if (worker !== w) return
+      worker = null
+      lastEnd =
+        failure?.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? `it ran out of its heap (${HEAP_MB} MiB)`
+          : failure
+            ? `it failed (${kindOf(failure)})`
+            : `it exited with code ${code}`
+      native.stackHelperAbsent(lastEnd)
+      warn(`the watchdog's stack helper thread ended (${lastEnd}); it is replaced, at most ${RESTARTS_PER_MINUTE} times a minute`)
+      replace()
     })
   } catch (e) {
-    lastEnd = `it could not start (${firstLine(e)})`
+    try {
+      Promise.resolve(w?.terminate()).catch(() => {})
+    } catch {}
+    lastEnd = `it could not start (${kindOf(e)})`
     native.stackHelperAbsent(lastEnd)
-    warn(`watchdog stacks are off: the helper thread could not start (${firstLine(e)})`)
+    warn(`watchdog stacks are off: the helper thread could not start (${kindOf(e)})`)
     return
   }
-  // Never keeps the process running; the process ends it at exit.
-  w.unref()
-  w.on('error', (e) => {
-    failure = e
-  })
-  w.on('exit', (code) => {
-    if (worker !== w) return
-    worker = null
-    lastEnd =
-      failure?.code === 'ERR_WORKER_OUT_OF_MEMORY'
-        ? `it ran out of its heap (${HEAP_MB} MiB)`
-        : failure
-          ? `it failed (${failure.name ?? 'an exception'}${failure.code ? ` ${failure.code}` : ''})`
-          : `it exited with code ${code}`
-    native.stackHelperAbsent(lastEnd)
-    warn(`the watchdog's stack helper thread ended (${lastEnd}); it is replaced, at most ${RESTARTS_PER_MINUTE} times a minute`)
-    replace()
-  })
   worker = w
 }
 
@@ -128,7 +146,10 @@ function stop() {
   worker = null
   if (w === null) return
   native.stackHelperEnding('no dumper asks for stacks any more')
-  w.terminate().catch(() => {})
+  // A host's stand-in for Worker (a test double) may answer with anything, or throw.
+  try {
+    Promise.resolve(w.terminate()).catch(() => {})
+  } catch {}
 }
 
 /** On each watchdog heartbeat (the loop is alive): a helper held back by the rule starts. */

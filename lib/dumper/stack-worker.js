@@ -28,6 +28,7 @@ for (const stream of [process.stdout, process.stderr]) {
 const { workerData } = require('node:worker_threads')
 const inspector = require('node:inspector')
 const native = require(workerData.native)
+const { READER_KEY } = require('./stack-reader.js')
 
 const { budgetMs, pollMs, maxFrames } = workerData
 const waitMs = budgetMs - 2 * pollMs
@@ -35,53 +36,14 @@ const waitMs = budgetMs - 2 * pollMs
 const READER_URL = 'memory-diagnostics-dumper:stack-reader'
 
 /**
- * Runs on the main thread, in the host's realm, so it runs nothing of the host's: the
- * stack is read through a formatter of its own (`Error.prepareStackTrace` set and put
- * back as it was, by descriptors, so no accessor of the host's runs), and a host that
- * made those properties unchangeable is told apart instead of being worked around.
- * Returns [function, script, line, column, ...] innermost first, or a string: why not.
+ * Runs on the main thread: it calls the reader lib/dumper/stack-reader.js put there (made
+ * from the built-ins as they were when the package asked, so nothing of the host's runs).
  */
-const STACK_READER = `(function readStack(limit) {
-  'use strict'
-  const E = Error, O = Object
-  const fmt = O.getOwnPropertyDescriptor(E, 'prepareStackTrace')
-  const lim = O.getOwnPropertyDescriptor(E, 'stackTraceLimit')
-  if (!O.isExtensible(E) || (fmt && !fmt.configurable) || (lim && !lim.configurable)) {
-    return 'the host has made Error.prepareStackTrace or Error.stackTraceLimit unchangeable (the stack is read through them)'
-  }
-  const holder = {}
-  let calls
-  try {
-    O.defineProperty(E, 'prepareStackTrace', { value: (_, c) => c, configurable: true, writable: true })
-    O.defineProperty(E, 'stackTraceLimit', { value: limit, configurable: true, writable: true })
-    E.captureStackTrace(holder, readStack)
-    calls = holder.stack
-  } catch {
-    return 'the stack reader could not read the stack (Error.captureStackTrace failed)'
-  } finally {
-    if (fmt) O.defineProperty(E, 'prepareStackTrace', fmt)
-    else delete E.prepareStackTrace
-    if (lim) O.defineProperty(E, 'stackTraceLimit', lim)
-    else delete E.stackTraceLimit
-  }
-  if (!Array.isArray(calls)) return 'the main thread was formatting another stack trace'
-  const out = []
-  for (let i = 0; i < calls.length; i++) {
-    const c = calls[i]
-    const script = c.getScriptNameOrSourceURL()
-    if (script === '${READER_URL}') continue
-    out.push(c.getFunctionName() || '', typeof script === 'string' ? script : '', c.getLineNumber(), c.getColumnNumber())
-  }
-  return out
-})(${maxFrames + 2})
+const STACK_READER = `typeof ${READER_KEY} === 'function' ? ${READER_KEY}(${maxFrames + 2}) : 'Ethe stack reader is not on the main thread'
 //# sourceURL=${READER_URL}`
 
 /** The capture under way: what ends it with an answer (null: none). */
 let current = null
-
-function firstLine(e) {
-  return String((e && e.message) || e).split('\n')[0]
-}
 
 /** What may be said of an exception of unknown origin: its kind, never its message. */
 function kindOf(e) {
@@ -105,39 +67,65 @@ function capture(generation) {
   }
   current = finish
   timer = setTimeout(
-    () => finish({ error: `the main thread ran no JavaScript within ${waitMs} ms (blocked in native code, or in garbage collection)` }),
+    () =>
+      finish({
+        error: `the main thread ran no JavaScript within ${waitMs} ms (blocked in native code, or in garbage collection), or the inspector did not pass the request on`,
+      }),
     waitMs,
   )
+  let step = 'be made'
   try {
     session = new inspector.Session()
+    step = 'connect to the main thread'
     session.on('error', (e) => finish({ error: `the inspector session failed (${kindOf(e)})` }))
     session.connectToMainThread()
+    step = 'send the request'
     session.post('Runtime.evaluate', { expression: STACK_READER, returnByValue: true, silent: true }, (e, r) => {
       // Node turns an exception thrown here into a warning on this thread: none may be.
       try {
-        finish(e ? { error: `Runtime.evaluate failed: ${firstLine(e)}` } : answerOf(r))
+        finish(e ? { error: `the inspector did not evaluate the stack reader (${kindOf(e)})` } : answerOf(r))
       } catch (thrown) {
         finish({ error: `the stack reader's answer could not be read (${kindOf(thrown)})` })
       }
     })
   } catch (e) {
-    finish({ error: `the inspector could not connect to the main thread (${firstLine(e)})` })
+    finish({ error: `the inspector session could not ${step} (${kindOf(e)})` })
   }
 }
 
-/** The frames in the reader's result, or why there are none. */
+/** A string the addon can read: a lone surrogate (a name made so) becomes U+FFFD. */
+function wellFormed(s) {
+  return typeof s.toWellFormed === 'function'
+    ? s.toWellFormed()
+    : s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
+}
+
+/** The frames in the reader's answer (lib/dumper/stack-reader.js says its format), or why there are none. */
 function answerOf(r) {
   const value = r?.result?.value
-  if (typeof value === 'string') return { error: value }
-  if (!Array.isArray(value) || r.exceptionDetails) return { error: 'the stack reader gave no frames' }
+  if (typeof value !== 'string' || r.exceptionDetails) return { error: 'the stack reader gave no answer' }
+  if (value[0] === 'E') return { error: wellFormed(value.slice(1, 400)) }
+  if (value[0] !== 'F') return { error: 'the stack reader gave no answer' }
+  let at = 1
+  const text = () => {
+    const colon = value.indexOf(':', at)
+    const n = colon < 0 ? Number.NaN : Number(value.slice(at, colon))
+    if (!Number.isInteger(n) || n < 0 || colon + 1 + n > value.length) throw new Error('malformed')
+    at = colon + 1 + n
+    return wellFormed(value.slice(colon + 1, at))
+  }
+  const number = () => {
+    const semi = value.indexOf(';', at)
+    if (semi < 0) throw new Error('malformed')
+    const n = value.slice(at, semi)
+    at = semi + 1
+    return /^\d{1,9}$/.test(n) ? Number(n) : null
+  }
   const frames = []
-  for (let i = 0; i + 3 < value.length && frames.length < maxFrames; i += 4) {
-    frames.push({
-      function: String(value[i]), // an empty name is shown as (anonymous) by the addon
-      script: String(value[i + 1]),
-      line: Number.isInteger(value[i + 2]) ? value[i + 2] : null,
-      column: Number.isInteger(value[i + 3]) ? value[i + 3] : null,
-    })
+  while (at < value.length && frames.length < maxFrames) {
+    const f = { function: text(), script: text(), line: number(), column: number() }
+    // The evaluated expression's own frame. An empty name is shown as (anonymous) by the addon.
+    if (f.script !== READER_URL) frames.push(f)
   }
   return { frames }
 }

@@ -225,7 +225,7 @@ impl Ticket {
             Some(Err(e)) => unavailable(&e, capture_millis),
             None if taken => unavailable(
                 &format!(
-                    "the main thread ran no JavaScript within {BUDGET_MS} ms (blocked in native code, or in garbage collection)"
+                    "the main thread ran no JavaScript within {BUDGET_MS} ms (blocked in native code, or in garbage collection), or the inspector did not pass the request on"
                 ),
                 capture_millis,
             ),
