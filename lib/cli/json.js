@@ -148,4 +148,27 @@ function parseJson(text, maxDepth = MAX_DEPTH) {
   return { kind: bad.kind, error }
 }
 
-module.exports = { MAX_DEPTH, parseJson }
+/**
+ * Cuts, in place, every array of a parsed value longer than `max` to its first and last
+ * `max / 2` entries (the oldest and the newest samples of a history), and returns where
+ * (`[{ at, entries }]`, at most 16 named). Recursion is bounded by the nesting parseJson
+ * allowed; what is walked is at most what the text held.
+ */
+function boundArrays(value, max, at = '', cuts = []) {
+  if (Array.isArray(value)) {
+    if (value.length > max) {
+      if (cuts.length < 16) cuts.push({ at: at || '/', entries: value.length })
+      value.splice(Math.ceil(max / 2), value.length - max)
+    }
+    for (let i = 0; i < value.length; i++) if (value[i] && typeof value[i] === 'object') boundArrays(value[i], max, `${at}/${i}`, cuts)
+  } else if (value && typeof value === 'object') {
+    for (const k of Object.keys(value)) if (value[k] && typeof value[k] === 'object') boundArrays(value[k], max, `${at}/${k}`, cuts)
+  }
+  return cuts
+}
+
+/** The cuts of boundArrays in words, for a message that names the file. */
+const cutsText = (cuts, max) =>
+  `${cuts.map((c) => `${c.at.slice(0, 80)} has ${c.entries} entries`).join(', ')}: only the first and last ${max / 2} of each were read`
+
+module.exports = { MAX_DEPTH, boundArrays, cutsText, parseJson }
