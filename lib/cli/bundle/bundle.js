@@ -13,7 +13,7 @@ const path = require('node:path')
 const CONTRACT = require('../../contract.json')
 const { fixed } = require('../../rules/format')
 const { readRegular, reason } = require('../files')
-const { boundArrays, cutsText, parseJson } = require('../json')
+const { MAX_DEPTH, boundArrays, cutsText, parseJson } = require('../json')
 const { version } = require('../version')
 const { text } = require('../inspect/text')
 const { html, svg } = require('../inspect/timeline')
@@ -88,9 +88,14 @@ function take(dir, name, kind, rules, ctx, budget) {
     return { records: records.map((rec, i) => redactJson(rec, rules, ctx, `/record ${i + 1}`)), droppedLines: dropped, thinnedOnRead: thinned }
   }
   // Bounded in depth before redactJson recurses into it; an error gives a byte, never the text.
-  const parsed = parseJson(r.text)
+  const parsed = parseJson(r.text, MAX_DEPTH, INSPECT_LIMITS.dumpValues)
   if (parsed.error)
-    return { reason: parsed.kind === 'depth' ? `skipped: ${parsed.error}` : `skipped: not complete JSON (half-written or damaged): ${parsed.error}` }
+    return {
+      reason:
+        parsed.kind === 'depth' || parsed.kind === 'values'
+          ? `skipped: ${parsed.error}`
+          : `skipped: not complete JSON (half-written or damaged): ${parsed.error}`,
+    }
   if (!parsed.value || typeof parsed.value !== 'object' || Array.isArray(parsed.value)) return { reason: 'skipped: not a dump document' }
   // Bounded as inspect bounds it (LIMITS.arrayItems) before it is copied and redacted.
   const cuts = boundArrays(parsed.value, INSPECT_LIMITS.arrayItems)

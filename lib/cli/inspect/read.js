@@ -5,7 +5,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { readRegular: readFile, reason } = require('../files')
-const { boundArrays, cutsText, parseJson } = require('../json')
+const { MAX_DEPTH, boundArrays, cutsText, parseJson } = require('../json')
 const { schema, validate } = require('./schema')
 const { LIMITS, SAME_START_MS, clean, num, sizeText, timeOf } = require('./values')
 
@@ -105,8 +105,11 @@ function readDump(file, text, budget) {
   if (r.error) return r
   if (!r.text.trim()) return { error: 'empty file' }
   // Bounded in depth before the schema walks it; an error gives a byte, never the text.
-  const parsed = parseJson(r.text)
-  if (parsed.error) return { error: parsed.kind === 'depth' ? `skipped: ${parsed.error}` : `not complete JSON (truncated or corrupt): ${parsed.error}` }
+  const parsed = parseJson(r.text, MAX_DEPTH, LIMITS.dumpValues)
+  if (parsed.error)
+    return {
+      error: parsed.kind === 'depth' || parsed.kind === 'values' ? `skipped: ${parsed.error}` : `not complete JSON (truncated or corrupt): ${parsed.error}`,
+    }
   const doc = parsed.value
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || !('schemaVersion' in doc) || !('atTrigger' in doc)) {
     return { error: 'JSON, but not a memory-diagnostics-dumper dump (no schemaVersion/atTrigger)' }

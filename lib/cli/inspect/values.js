@@ -40,6 +40,12 @@ const LIMITS = {
    */
   arrayItems: CONTRACT.options.limits.maxSamples,
   /**
+   * JSON values (objects, arrays, strings, numbers, literals) in one dump, counted before it is
+   * parsed: what JSON.parse builds is bounded too (an 8 MiB dump of 2.8 million `{}` needs more
+   * than a 128 MB heap to parse). A dump with a full history of 10,000 samples holds ~200,000.
+   */
+  dumpValues: 1_000_000,
+  /**
    * Records kept from one recorder file, and from all of them in one run: past the first, its
    * samples are thinned (one in 2, 4, …, the last ones always kept); past the second, further
    * files are named and not read. 8 hard links to one 63 MiB trail of minimal lines (12.6 million

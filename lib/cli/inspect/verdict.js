@@ -442,7 +442,7 @@ function stallOf(doc) {
   const frames = st && Array.isArray(st.frames) ? st.frames.slice(0, 32).map(frameOf) : []
   return {
     stalledMs: num(w.stalledMs),
-    stack: st ? clean(st.status, 20) : 'not asked',
+    stack: st ? clean(st.status, 20) || 'of no readable status' : 'not asked',
     reason: st?.reason == null ? null : clean(st.reason, 400),
     blocking: frames.find((f) => !isInternal(f)) ?? frames[0] ?? null,
     frames,
