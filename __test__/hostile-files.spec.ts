@@ -393,6 +393,9 @@ describe('what one run keeps is bounded, not only what it reads', () => {
     const huge = runCapped(128, 'inspect', dir)
     expect(huge.status, huge.stderr.slice(-300)).toBe(2)
     expect(huge.stderr).toMatch(new RegExp(`${dumpName('history')}: skipped: it holds more than 1000000 JSON values \\(at byte \\d+\\)`))
+    const none = runCapped(128, 'bundle', dir, '-o', join(scratch(), 'c.zip'))
+    expect(none.status, none.stderr.slice(-300)).toBe(2)
+    expect(none.stderr).toContain(`no readable dump or recorder file in it (${dumpName('history')}: skipped: it holds more than 1000000 JSON values`)
   }, 60_000)
 
   it('8 hard links to one 8 MiB trail of minimal samples (1.6 million records) are read within a 256 MB heap, each thinned to 20,000 records', () => {

@@ -307,7 +307,13 @@ function plan(dir, options) {
   const rules = redactionRules(opts.env ?? process.env)
   const { files, skipped, ignored, redaction, budget } = scan(dir, rules)
   const readable = files.filter((f) => f.kind !== 'heapSnapshot')
-  if (!readable.length) throw new Error(`nothing to bundle in ${dir}: no dump or recorder file in it`)
+  if (!readable.length) {
+    // Files of ours that were all left out are named with why (a skipped dump is not "no dump").
+    const why = skipped.slice(0, 3).map((f) => `${f.name}: ${f.reason}`)
+    throw new Error(
+      `nothing to bundle in ${dir}: no ${skipped.length ? 'readable ' : ''}dump or recorder file in it${why.length ? ` (${why.join('; ')}${skipped.length > 3 ? `; ${skipped.length - 3} more` : ''})` : ''}`,
+    )
+  }
   const whole = summarize(readable.map((f) => ({ path: f.name, text: f.kind === 'dump' ? f.text : trailText(f.records) })))
   // Files of no process (not a dump, or a dump without its pid and time) are named with why, not counted as other processes'.
   const inSome = new Set(whole.processes.flatMap((p) => [...p.dumps.map((d) => d.file), ...p.recorder.files.map((f) => f.file)]))
