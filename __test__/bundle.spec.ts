@@ -260,7 +260,10 @@ describe('memory-diagnostics-dumper bundle, what a directory holds after a crash
     // One dump that alone does not fit.
     const big = join(scratch(), 'diag')
     mkdirSync(big)
-    writeFileSync(join(big, 'memory-budget-2026-11-26T10-00-00-000Z-1.json'), JSON.stringify({ ...doc, filler: Array.from({ length: 20_000 }, () => noise()) }))
+    writeFileSync(
+      join(big, 'memory-budget-2026-11-26T10-00-00-000Z-1.json'),
+      JSON.stringify({ ...doc, filler: Array.from({ length: 4 }, () => Array.from({ length: 10_000 }, () => noise())) }),
+    )
     expect(run(['bundle', big, '-o', join(scratch(), 'c.zip'), '--max-bytes', '64K']).stderr).toMatch(/cannot be made within 65536 bytes/)
   })
 

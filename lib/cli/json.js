@@ -72,17 +72,18 @@ const [VALUE, FIRST_VALUE, KEY, FIRST_KEY, COLON_NEXT, COMMA_OR_CLOSE, END] = [0
 let stack = new Uint8Array(MAX_DEPTH + 1)
 
 /**
- * The first fault of `t` as JSON, `{ at, kind }` (kind 'depth', 'end' when the text stops
- * inside a value, or 'syntax'), or null. One pass, no recursion: a stack of at most
- * `maxDepth` containers.
+ * The first fault of `t` as JSON, `{ at, kind }` (kind 'depth', 'values' past `maxValues`
+ * values, 'end' when the text stops inside a value, or 'syntax'), or null. One pass, no
+ * recursion: a stack of at most `maxDepth` containers.
  */
-function fault(t, maxDepth) {
+function fault(t, maxDepth, maxValues = Infinity) {
   // Reused: a recorder trail is parsed line by line, 10^5 lines.
   if (stack.length <= maxDepth) stack = new Uint8Array(maxDepth + 1)
   const inObject = stack
   let depth = 0
   let want = VALUE
   let i = 0
+  let values = 0
   for (;;) {
     let c = t.charCodeAt(i)
     while (isSpace(c)) c = t.charCodeAt(++i)
@@ -106,7 +107,8 @@ function fault(t, maxDepth) {
       i = stringEnd(t, i)
       if (i < 0) return stop(t, -i - 1)
       want = COLON_NEXT
-    } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+    } else if (++values > maxValues) return { at: i, kind: 'values' }
+    else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
       if (depth >= maxDepth) return { at: i, kind: 'depth' }
       inObject[++depth] = c === OPEN_OBJECT ? 1 : 0
       want = c === OPEN_OBJECT ? FIRST_KEY : FIRST_VALUE
@@ -124,12 +126,13 @@ function fault(t, maxDepth) {
 const stop = (t, at) => ({ at, kind: at >= t.length ? 'end' : 'syntax' })
 
 /**
- * `{ value }`, or `{ error, kind }`: 'depth' (nested deeper than `maxDepth`), 'end' (the text
+ * `{ value }`, or `{ error, kind }`: 'depth' (nested deeper than `maxDepth`), 'values' (more
+ * than `maxValues` values: what JSON.parse would build is bounded too), 'end' (the text
  * stops inside a value: truncated) or 'syntax'. The error gives the byte where the text stops
  * being JSON, never the text.
  */
-function parseJson(text, maxDepth = MAX_DEPTH) {
-  const bad = fault(text, maxDepth)
+function parseJson(text, maxDepth = MAX_DEPTH, maxValues = Infinity) {
+  const bad = fault(text, maxDepth, maxValues)
   if (!bad) {
     try {
       return { value: JSON.parse(text) }
@@ -142,10 +145,35 @@ function parseJson(text, maxDepth = MAX_DEPTH) {
   const error =
     bad.kind === 'depth'
       ? `nested deeper than ${maxDepth} levels (at byte ${at})`
-      : bad.kind === 'end'
-        ? `it ends inside a value (at byte ${at})`
-        : `not valid JSON (at byte ${at})`
+      : bad.kind === 'values'
+        ? `it holds more than ${maxValues} JSON values (at byte ${at})`
+        : bad.kind === 'end'
+          ? `it ends inside a value (at byte ${at})`
+          : `not valid JSON (at byte ${at})`
   return { kind: bad.kind, error }
 }
 
-module.exports = { MAX_DEPTH, parseJson }
+/**
+ * Cuts, in place, every array of a parsed value longer than `max` to its first and last
+ * `max / 2` entries (the oldest and the newest samples of a history), and returns where
+ * (`[{ at, entries }]`, at most 16 named). Recursion is bounded by the nesting parseJson
+ * allowed; what is walked is at most what the text held.
+ */
+function boundArrays(value, max, at = '', cuts = []) {
+  if (Array.isArray(value)) {
+    if (value.length > max) {
+      if (cuts.length < 16) cuts.push({ at: at || '/', entries: value.length })
+      value.splice(Math.ceil(max / 2), value.length - max)
+    }
+    for (let i = 0; i < value.length; i++) if (value[i] && typeof value[i] === 'object') boundArrays(value[i], max, `${at}/${i}`, cuts)
+  } else if (value && typeof value === 'object') {
+    for (const k of Object.keys(value)) if (value[k] && typeof value[k] === 'object') boundArrays(value[k], max, `${at}/${k}`, cuts)
+  }
+  return cuts
+}
+
+/** The cuts of boundArrays in words, for a message that names the file. */
+const cutsText = (cuts, max) =>
+  `${cuts.map((c) => `${c.at.slice(0, 80)} has ${c.entries} entries`).join(', ')}: only the first and last ${max / 2} of each were read`
+
+module.exports = { MAX_DEPTH, boundArrays, cutsText, parseJson }

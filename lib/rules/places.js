@@ -307,10 +307,24 @@ function redactText(text, home) {
   return plain
 }
 
+/**
+ * A frame's script with the place rule applied as redactText applies it to any other string:
+ * one whose `://` is percent-encoded (`https%3A%2F%2Fuser%3Apass%40h%2Fapp.js%3Fq%3DT`) is
+ * decoded first when the rule changes it, so its credentials and query go as they would
+ * unencoded. redactPlace itself stays the crate's twin (src/places.rs).
+ */
+function redactScript(place, home) {
+  const plain = redactPlace(place, home)
+  if (findCi(plain, '%3a%2f%2f') < 0) return plain
+  const decoded = percentDecode(plain)
+  const again = redactPlace(decoded, home)
+  return again !== decoded ? again : plain
+}
+
 /** `redactText` without the home directory, with whether it changed anything: `{ text, count }`. */
 function redactUrls(text) {
   const out = redactText(text, null)
   return { text: out, count: out === text ? 0 : 1 }
 }
 
-module.exports = { redactPlace, redactText, replaceHome, redactUrls }
+module.exports = { redactPlace, redactScript, redactText, replaceHome, redactUrls }

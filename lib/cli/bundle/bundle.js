@@ -12,13 +12,14 @@ const path = require('node:path')
 
 const CONTRACT = require('../../contract.json')
 const { fixed } = require('../../rules/format')
-const { readRegular } = require('../files')
-const { parseJson } = require('../json')
+const { readRegular, reason } = require('../files')
+const { MAX_DEPTH, boundArrays, cutsText, parseJson } = require('../json')
 const { version } = require('../version')
 const { text } = require('../inspect/text')
 const { html, svg } = require('../inspect/timeline')
-const { LIMITS: INSPECT_LIMITS, unexpected } = require('../inspect/values')
+const { LIMITS: INSPECT_LIMITS, timeOf, unexpected } = require('../inspect/values')
 const { summarize } = require('../inspect/verdict')
+const { trailRecords } = require('../inspect/read')
 
 const F = CONTRACT.files
 // The project's own names (lib/cli/zip/read.js's kindOfName, the rule of src/writer/):
@@ -38,6 +39,8 @@ const LIMITS = {
   unpackedBytes: READ_LIMITS.unpackedBytes,
   /** Bytes read from files in one run, heap snapshots included: a directory of hard links to one file is read once per name. */
   totalBytes: INSPECT_LIMITS.totalBytes,
+  /** Records kept of one trail, as inspect keeps them (lib/cli/inspect/values.js). */
+  recorderRecords: INSPECT_LIMITS.recorderRecords,
   /** Recorder samples kept at full resolution at the end of each trail (the approach to the death). */
   tailSamples: 20,
   /** Redactions listed one by one by --show (all are counted). */
@@ -65,18 +68,15 @@ function readOwn(dir, name, limit, budget) {
   return { text: r.data.toString('utf8'), mtimeMs: r.mtimeMs }
 }
 
-/** Recorder text as records: lines that are not whole JSON objects (a torn last line) are left out. */
+/**
+ * Recorder text as records: lines that are not whole JSON objects (a torn last line) are left
+ * out, and at most LIMITS.recorderRecords are kept, as inspect keeps them (trailRecords:
+ * samples thinned past it, the last ones always kept), so a trail of a million lines costs
+ * what one of 20,000 does.
+ */
 function parseTrail(text) {
-  const records = []
-  let dropped = 0
-  for (const line of text.split('\n')) {
-    if (!line) continue
-    // Bounded in depth (lib/cli/json.js): redactJson recurses.
-    const rec = line.length <= INSPECT_LIMITS.recorderLineBytes ? parseJson(line).value : null
-    if (rec && typeof rec === 'object' && !Array.isArray(rec)) records.push(rec)
-    else dropped++
-  }
-  return { records, dropped }
+  const t = trailRecords(text, LIMITS.recorderRecords)
+  return { records: t.records, dropped: t.bad + (t.torn ? 1 : 0), thinned: t.every > 1 || t.dropped ? { lines: t.lines, kept: t.records.length } : null }
 }
 
 /** One dump or recorder file of `dir`, read and redacted (`{ doc, text }`, `{ records, droppedLines }`), or `{ reason }` it is not taken. */
@@ -84,16 +84,23 @@ function take(dir, name, kind, rules, ctx, budget) {
   const r = readOwn(dir, name, kind === 'dump' ? LIMITS.dumpBytes : LIMITS.recorderBytes, budget)
   if (r.error) return { reason: r.error }
   if (kind === 'recorder') {
-    const { records, dropped } = parseTrail(r.text)
-    return { records: records.map((rec, i) => redactJson(rec, rules, ctx, `/line ${i + 1}`)), droppedLines: dropped }
+    const { records, dropped, thinned } = parseTrail(r.text)
+    return { records: records.map((rec, i) => redactJson(rec, rules, ctx, `/record ${i + 1}`)), droppedLines: dropped, thinnedOnRead: thinned }
   }
   // Bounded in depth before redactJson recurses into it; an error gives a byte, never the text.
-  const parsed = parseJson(r.text)
+  const parsed = parseJson(r.text, MAX_DEPTH, INSPECT_LIMITS.dumpValues)
   if (parsed.error)
-    return { reason: parsed.kind === 'depth' ? `skipped: ${parsed.error}` : `skipped: not complete JSON (half-written or damaged): ${parsed.error}` }
+    return {
+      reason:
+        parsed.kind === 'depth' || parsed.kind === 'values'
+          ? `skipped: ${parsed.error}`
+          : `skipped: not complete JSON (half-written or damaged): ${parsed.error}`,
+    }
   if (!parsed.value || typeof parsed.value !== 'object' || Array.isArray(parsed.value)) return { reason: 'skipped: not a dump document' }
+  // Bounded as inspect bounds it (LIMITS.arrayItems) before it is copied and redacted.
+  const cuts = boundArrays(parsed.value, INSPECT_LIMITS.arrayItems)
   const doc = redactJson(parsed.value, rules, ctx)
-  return { doc, text: JSON.stringify(doc, null, 2) + '\n' }
+  return { doc, text: JSON.stringify(doc, null, 2) + '\n', cut: cuts.length ? cutsText(cuts, INSPECT_LIMITS.arrayItems) : null }
 }
 
 /**
@@ -102,8 +109,14 @@ function take(dir, name, kind, rules, ctx, budget) {
  */
 function scan(dir, rules) {
   let names
+  const notUtf8 = new Set()
   try {
-    names = fs.readdirSync(dir)
+    // As bytes: a name that is not UTF-8 would be decoded with U+FFFD and then not found.
+    names = fs.readdirSync(dir, { encoding: 'buffer' }).map((raw) => {
+      const name = raw.toString('utf8')
+      if (!Buffer.from(name, 'utf8').equals(raw)) notUtf8.add(name)
+      return name
+    })
   } catch (e) {
     throw new Error(`cannot read the diagnostics directory ${dir}: ${e.code ?? e.message}`)
   }
@@ -123,6 +136,10 @@ function scan(dir, rules) {
     const bundledName = redactString(name, rules, ctx.tally, true)
     ctx.file = bundledName
     if (bundledName !== name) note(ctx, '(file name)', name, bundledName)
+    if (notUtf8.has(name)) {
+      skipped.push({ name: bundledName, reason: 'skipped: its name is not UTF-8' })
+      continue
+    }
     if (kind === 'heapSnapshot') {
       // Read only when asked for and selected: they are large.
       files.push({ name: bundledName, original: name, kind })
@@ -290,8 +307,17 @@ function plan(dir, options) {
   const rules = redactionRules(opts.env ?? process.env)
   const { files, skipped, ignored, redaction, budget } = scan(dir, rules)
   const readable = files.filter((f) => f.kind !== 'heapSnapshot')
-  if (!readable.length) throw new Error(`nothing to bundle in ${dir}: no dump or recorder file in it`)
+  if (!readable.length) {
+    // Files of ours that were all left out are named with why (a skipped dump is not "no dump").
+    const why = skipped.slice(0, 3).map((f) => `${f.name}: ${f.reason}`)
+    throw new Error(
+      `nothing to bundle in ${dir}: no ${skipped.length ? 'readable ' : ''}dump or recorder file in it${why.length ? ` (${why.join('; ')}${skipped.length > 3 ? `; ${skipped.length - 3} more` : ''})` : ''}`,
+    )
+  }
   const whole = summarize(readable.map((f) => ({ path: f.name, text: f.kind === 'dump' ? f.text : trailText(f.records) })))
+  // Files of no process (not a dump, or a dump without its pid and time) are named with why, not counted as other processes'.
+  const inSome = new Set(whole.processes.flatMap((p) => [...p.dumps.map((d) => d.file), ...p.recorder.files.map((f) => f.file)]))
+  const unusable = new Map(whole.problems.filter((p) => !inSome.has(p.file)).map((p) => [p.file, `skipped: ${p.error.replace(/^skipped: /, '')}`]))
   const { processes, rule } = select(whole.processes, opts)
   if (!processes.length) {
     throw new Error(`nothing to bundle in ${dir}: no process matches the filters`)
@@ -346,15 +372,25 @@ function plan(dir, options) {
     notIncluded: {
       files: [
         ...skipped,
+        ...[...unusable].map(([name, reason]) => ({ name, reason })),
         ...snapshotsNotIncluded,
         ...(opts.withSnapshots
           ? []
           : files.filter((f) => f.kind === 'heapSnapshot').map((f) => ({ name: f.name, reason: 'heap snapshots are bundled only with --with-snapshots' }))),
       ],
-      otherProcessesFiles: readable.length - readable.filter((f) => names.has(f.name)).length,
+      otherProcessesFiles: readable.filter((f) => !names.has(f.name) && !unusable.has(f.name)).length,
       temporaryFiles: ignored.temporary,
       foreignFiles: ignored.foreign,
       tornRecorderLines: chosen.reduce((n, f) => n + (f.droppedLines ?? 0), 0),
+      // What was bounded as it was read (docs/bundle.md, Limits): included, but not whole.
+      boundedOnRead: chosen
+        .filter((f) => f.cut || f.thinnedOnRead)
+        .map((f) => ({
+          name: f.name,
+          reason:
+            f.cut ??
+            `${f.thinnedOnRead.lines} records, more than the ${LIMITS.recorderRecords} kept of one trail: ${f.thinnedOnRead.kept} kept, samples thinned`,
+        })),
     },
     note: (s) =>
       s.every === 1 && !s.dropped.size && !s.droppedSnapshots.size
@@ -371,7 +407,7 @@ function plan(dir, options) {
   // Within the budget: heap snapshots go first, then the trail is thinned, then older dumps go.
   const state = { every: 1, dropped: new Set(), droppedSnapshots: new Set() }
   const snaps = chosen.filter((f) => f.kind === 'heapSnapshot')
-  const dumpsOldestFirst = chosen.filter((f) => f.kind === 'dump').sort((a, b) => (Date.parse(a.doc.timestamp) || 0) - (Date.parse(b.doc.timestamp) || 0))
+  const dumpsOldestFirst = chosen.filter((f) => f.kind === 'dump').sort((a, b) => (timeOf(a.doc.timestamp) ?? 0) - (timeOf(b.doc.timestamp) ?? 0))
   const newestPerProcess = new Set(processes.map((p) => p.dumps.at(-1)?.file).filter(Boolean))
   const maxSamples = Math.max(0, ...chosen.filter((f) => f.kind === 'recorder').map((f) => f.records.length))
   for (;;) {
@@ -403,12 +439,33 @@ function defaultOutput() {
 function writeBundle(dir, options = {}) {
   const p = plan(dir, options)
   const out = path.resolve(options.output ?? defaultOutput())
-  const fd = fs.openSync(out, 'wx', 0o600)
+  let fd
   try {
-    fs.writeSync(fd, p.zip)
+    fd = fs.openSync(out, 'wx', 0o600)
+  } catch (e) {
+    throw new Error(`cannot write ${out}: ${reason(e)}`)
+  }
+  // Whole or not at all: every write's count checked (a full disk gives a short write first,
+  // then ENOSPC: a truncated zip was reported written), synced, its size compared; on any
+  // failure the partial file is removed and the error names it.
+  try {
+    for (let off = 0; off < p.zip.length; ) {
+      const n = fs.writeSync(fd, p.zip, off, p.zip.length - off)
+      if (n <= 0) throw Object.assign(new Error('short write'), { code: 'ENOSPC' })
+      off += n
+    }
     fs.fsyncSync(fd)
-  } finally {
+    const size = fs.fstatSync(fd).size
+    if (size !== p.zip.length) throw Object.assign(new Error('size'), { code: `${size} bytes on disk, not ${p.zip.length}` })
     fs.closeSync(fd)
+  } catch (e) {
+    try {
+      fs.closeSync(fd)
+    } catch {}
+    try {
+      fs.unlinkSync(out)
+    } catch {}
+    throw new Error(`cannot write ${out}: ${e.code === 'ENOSPC' ? 'no space left on the device' : reason(e)}; the partial file was removed`)
   }
   return { path: out, bytes: p.zip.length, files: p.entries.map((f) => f.name), plan: p }
 }

@@ -5,6 +5,7 @@
 // native addon. See docs/inspect.md.
 
 const fs = require('node:fs')
+const path = require('node:path')
 const { MAX_DEPTH } = require('../json')
 const { version } = require('../version')
 const { reason } = require('./read')
@@ -77,6 +78,9 @@ function main(rest, io = { out: process.stdout, err: process.stderr }) {
     return 2
   }
   if (!summary.processes.length) {
+    // Nothing readable: still the whole account (which files, why, and the ones not read).
+    if (json) io.out.write(jsonText(summary))
+    for (const n of summary.notes) io.err.write(`${clean(tilde(n), 400)}\n`)
     for (const p of summary.problems) io.err.write(`${clean(tilde(p.file), 400)}: ${p.error}\n`)
     return 2
   }
@@ -85,29 +89,70 @@ function main(rest, io = { out: process.stdout, err: process.stderr }) {
     [htmlOut, html],
   ]) {
     if (!file) continue
-    try {
-      fs.writeFileSync(file, make(summary))
-    } catch (e) {
-      io.err.write(`cannot write ${clean(file, 400)}: ${reason(e)}\n`)
+    const error = writeWhole(file, make(summary))
+    if (error) {
+      io.err.write(`cannot write ${clean(file, 400)}: ${error}; nothing was left there\n`)
       return 2
     }
   }
-  if (json) {
-    const { processes, problems, notes } = summary
-    io.out.write(
-      JSON.stringify(
-        {
-          processes: processes.map(({ samples, firstMs, ...p }) => p),
-          problems,
-          notes,
-          limits: { ...LIMITS, jsonDepth: MAX_DEPTH, growthMinBytes: GROWTH_MIN_BYTES },
-        },
-        null,
-        2,
-      ) + '\n',
-    )
-  } else io.out.write(text(summary) + '\n')
+  if (json) io.out.write(jsonText(summary))
+  else io.out.write(text(summary) + '\n')
   return summary.problems.some((p) => !p.empty) ? 1 : 0
+}
+
+/**
+ * Writes `data` to `file` whole or not at all: into a temporary file beside it, every write's
+ * count checked (a full disk gives a short write first, then ENOSPC), synced, its size
+ * compared, then renamed over `file`. Returns null, or the reason; on failure the temporary
+ * file is removed and `file` is as it was.
+ */
+function writeWhole(file, data) {
+  const buf = Buffer.from(data, 'utf8')
+  // A device or a pipe (`--svg /dev/stdout`) is written in place, never replaced.
+  let special = false
+  try {
+    special = !fs.lstatSync(file).isFile()
+  } catch {}
+  const tmp = special ? file : path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`)
+  let fd = null
+  try {
+    fd = fs.openSync(tmp, special ? 'w' : 'wx', 0o644)
+    for (let off = 0; off < buf.length; ) {
+      const n = fs.writeSync(fd, buf, off, buf.length - off)
+      if (n <= 0) throw Object.assign(new Error('short write'), { code: 'ENOSPC' })
+      off += n
+    }
+    if (!special) {
+      fs.fsyncSync(fd)
+      if (fs.fstatSync(fd).size !== buf.length) throw Object.assign(new Error('size'), { code: 'size differs after writing' })
+    }
+    fs.closeSync(fd)
+    fd = null
+    if (!special) fs.renameSync(tmp, file)
+    return null
+  } catch (e) {
+    if (fd != null) fs.closeSync(fd)
+    try {
+      if (!special) fs.unlinkSync(tmp)
+    } catch {}
+    return e.code === 'ENOSPC' ? 'no space left on the device' : reason(e)
+  }
+}
+
+function jsonText(summary) {
+  const { processes, problems, notes } = summary
+  return (
+    JSON.stringify(
+      {
+        processes: processes.map(({ samples, firstMs, ...p }) => p),
+        problems,
+        notes,
+        limits: { ...LIMITS, jsonDepth: MAX_DEPTH, growthMinBytes: GROWTH_MIN_BYTES },
+      },
+      null,
+      2,
+    ) + '\n'
+  )
 }
 
 module.exports = { main, INSPECT_USAGE, summarize, validate, svg, html, text, LIMITS }

@@ -5,9 +5,21 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { readRegular: readFile, reason } = require('../files')
-const { parseJson } = require('../json')
+const { MAX_DEPTH, boundArrays, cutsText, parseJson } = require('../json')
 const { schema, validate } = require('./schema')
 const { LIMITS, SAME_START_MS, clean, num, sizeText, timeOf } = require('./values')
+
+/** A value from a file described, never quoted: its type, and a string's length. */
+const described = (v) =>
+  typeof v === 'string'
+    ? `a string of ${v.length} characters`
+    : v === null
+      ? 'null'
+      : Array.isArray(v)
+        ? `an array of ${v.length}`
+        : typeof v === 'object'
+          ? 'an object'
+          : typeof v
 const CONTRACT = require('../../contract.json')
 const KNOWN_SCHEMA_VERSION = CONTRACT.schemaVersion
 // Any dump or recorder name, as other versions of the writer spelled them (lib/rules/names.js).
@@ -35,7 +47,14 @@ function collect(args) {
     if (st.isDirectory()) {
       let inside
       try {
-        inside = fs.readdirSync(a).filter((f) => DUMP_NAME.test(f) || RECORDER_NAME.test(f))
+        // As bytes: a name that is not UTF-8 would be decoded with U+FFFD and then not found.
+        inside = []
+        for (const raw of fs.readdirSync(a, { encoding: 'buffer' })) {
+          const f = raw.toString('utf8')
+          if (!DUMP_NAME.test(f) && !RECORDER_NAME.test(f)) continue
+          if (Buffer.from(f, 'utf8').equals(raw)) inside.push(f)
+          else files.push({ path: path.join(a, f), error: 'skipped: its name is not UTF-8' })
+        }
       } catch (e) {
         files.push({ path: a, error: `cannot read: ${reason(e)}` })
         continue
@@ -86,8 +105,11 @@ function readDump(file, text, budget) {
   if (r.error) return r
   if (!r.text.trim()) return { error: 'empty file' }
   // Bounded in depth before the schema walks it; an error gives a byte, never the text.
-  const parsed = parseJson(r.text)
-  if (parsed.error) return { error: parsed.kind === 'depth' ? `skipped: ${parsed.error}` : `not complete JSON (truncated or corrupt): ${parsed.error}` }
+  const parsed = parseJson(r.text, MAX_DEPTH, LIMITS.dumpValues)
+  if (parsed.error)
+    return {
+      error: parsed.kind === 'depth' || parsed.kind === 'values' ? `skipped: ${parsed.error}` : `not complete JSON (truncated or corrupt): ${parsed.error}`,
+    }
   const doc = parsed.value
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || !('schemaVersion' in doc) || !('atTrigger' in doc)) {
     return { error: 'JSON, but not a memory-diagnostics-dumper dump (no schemaVersion/atTrigger)' }
@@ -98,37 +120,97 @@ function readDump(file, text, budget) {
       error:
         typeof v === 'number' && v > KNOWN_SCHEMA_VERSION
           ? `schemaVersion ${clean(String(v), 20)} is newer than this reader (${KNOWN_SCHEMA_VERSION}); upgrade memory-diagnostics-dumper to read it`
-          : `unknown schemaVersion ${clean(JSON.stringify(v) ?? String(v), 40)} (this reader knows ${KNOWN_SCHEMA_VERSION})`,
+          : `unknown schemaVersion: ${typeof v === 'number' ? clean(v, 20) : described(v)} (this reader knows ${KNOWN_SCHEMA_VERSION})`,
     }
   }
+  // Arrays bounded before anything walks them (LIMITS.arrayItems).
+  const cuts = boundArrays(doc, LIMITS.arrayItems)
   // Readers accept fields they do not know (docs/schema.md, Versioning).
   const errors = validate(schema(), doc, schema(), '', { lenient: true })
-  const error = errors.length
+  const schemaError = errors.length
     ? `does not match schema version 1: ${errors
         .slice(0, 3)
         .map((e) => clean(e, 160))
         .join('; ')}${errors.length > 3 ? ` (+${errors.length - 3} more)` : ''}`
     : null
+  const error = [cuts.length ? cutsText(cuts.slice(0, 3), LIMITS.arrayItems) : null, schemaError].filter(Boolean).join('; ') || null
   // A damaged document still counts when it says who wrote it and when.
   const usable = num(doc.pid) != null && typeof doc.timestamp === 'string' && timeOf(doc.timestamp) != null
   return { doc: usable ? doc : undefined, error }
 }
 
-function readRecorder(file, text, budget) {
-  const r = text != null ? { text } : readRegular(file, LIMITS.recorderBytes, budget)
-  if (r.error) return r
-  const lines = r.text.split('\n')
-  const last = lines.pop()
-  const records = []
+/** Samples kept at full resolution at the end of a thinned trail (the approach to the death). */
+const TAIL_SAMPLES = 20
+
+/**
+ * The JSON records of a trail's text, one a line, at most about `max` of them kept whatever
+ * the text holds: past `max`, samples are thinned to one in 2, 4, … (re-thinned as they come,
+ * so memory stays at `max`), and the last TAIL_SAMPLES samples and the last other record (an
+ * exit) are always kept; other records past a quarter of `max` are dropped. Lines are read in
+ * place, never split into an array. `{ records, bad, lines, every, torn }`: `records` in line
+ * order, `bad` lines that are not JSON objects (a torn last line not counted but `torn`).
+ */
+function trailRecords(text, max) {
+  let kept = []
+  let every = 1
+  let samples = 0
+  let others = 0
   let bad = 0
-  let untimed = 0
-  for (const l of lines) {
-    if (!l) continue
-    const rec = l.length <= LIMITS.recorderLineBytes ? parseJson(l).value : null
+  let lines = 0
+  let lastOther = null
+  const tail = []
+  let at = 0
+  let torn = false
+  while (at < text.length) {
+    const end = text.indexOf('\n', at)
+    if (end < 0) {
+      // The last line has no newline: a write the process did not finish.
+      torn = true
+      break
+    }
+    const l = end - at <= LIMITS.recorderLineBytes ? text.slice(at, end) : null
+    at = end + 1
+    if (l === '') continue
+    const n = lines++
+    const rec = l == null ? null : parseJson(l).value
     if (!rec || typeof rec !== 'object' || Array.isArray(rec)) {
       bad++
       continue
     }
+    // A line long enough to hold more than arrayItems entries has its arrays bounded too.
+    if (l.length > 2 * LIMITS.arrayItems) boundArrays(rec, LIMITS.arrayItems)
+    const entry = { n, rec }
+    if (rec.type !== 'sample') {
+      lastOther = entry
+      if (others++ < max / 4) kept.push(entry)
+      continue
+    }
+    tail.push(entry)
+    if (tail.length > TAIL_SAMPLES) tail.shift()
+    entry.index = samples
+    if (samples++ % every === 0) kept.push(entry)
+    if (kept.length > max) {
+      every *= 2
+      kept = kept.filter((e) => e.rec.type !== 'sample' || e.index % every === 0)
+    }
+  }
+  // The last samples and the last other record, where thinning left them out.
+  const inKept = new Set(kept)
+  for (const e of [...tail, lastOther]) if (e && !inKept.has(e)) kept.push(e)
+  kept.sort((a, b) => a.n - b.n)
+  return { records: kept.map((e) => e.rec), bad, lines, every, dropped: Math.max(0, others - Math.floor(max / 4)), torn }
+}
+
+function readRecorder(file, text, budget) {
+  if (budget.records <= 0)
+    return { error: `skipped: this reader keeps at most ${LIMITS.runRecords} recorder records in one run (files are read in name order)` }
+  const r = text != null ? { text } : readRegular(file, LIMITS.recorderBytes, budget)
+  if (r.error) return r
+  const t = trailRecords(r.text, Math.min(LIMITS.recorderRecords, budget.records))
+  budget.records -= t.records.length
+  const records = []
+  let untimed = 0
+  for (const rec of t.records) {
     const ms = timeOf(rec.epochMs) ?? timeOf(rec.t)
     if (ms == null) {
       untimed++
@@ -137,9 +219,17 @@ function readRecorder(file, text, budget) {
     records.push({ ...rec, epochMs: ms })
   }
   const errors = []
-  if (bad) errors.push(`${bad} line(s) are not JSON records (only a torn last line is expected)`)
+  // Nothing readable: an empty file, or one whose only line is torn, or one that is not JSON.
+  if (!records.length && !t.bad && !untimed) return { error: t.lines || t.torn ? 'unreadable: no complete JSON record in it' : 'unreadable: empty file' }
+  if (t.bad) errors.push(`${t.bad} line(s) are not JSON records (only a torn last line is expected)`)
   if (untimed) errors.push(`${untimed} record(s) have no readable time and were skipped`)
-  return { records, torn: Boolean(last), error: errors.join('; ') || null }
+  if (!records.length) return { error: `unreadable: ${errors.join('; ')}` }
+  // A bound applied to a file that is fine: a note, not a problem (the exit code stays).
+  const note =
+    t.every > 1 || t.dropped
+      ? `${t.lines} records: more than the ${LIMITS.recorderRecords} this reader keeps of one file; samples thinned to one in ${t.every} (the last ${TAIL_SAMPLES} kept)${t.dropped ? `, ${t.dropped} other records dropped` : ''}`
+      : null
+  return { records, torn: t.torn, error: errors.join('; ') || null, note }
 }
 
 // ---- grouping by process ---------------------------------------------------------------------
@@ -272,4 +362,4 @@ function groupByProcess(segs, dumps) {
   return procs
 }
 
-module.exports = { RECORDER_NAME, UsageError, collect, groupByProcess, readDump, readRecorder, reason, segments }
+module.exports = { TAIL_SAMPLES, trailRecords, RECORDER_NAME, UsageError, collect, groupByProcess, readDump, readRecorder, reason, segments }

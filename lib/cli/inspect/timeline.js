@@ -182,7 +182,8 @@ function panel(p, top) {
   const y = (val) => plotBottom - (val / vmax) * (plotBottom - plotTop)
   const f1 = (n) => fixed(n, 1)
   out.push(`<rect x="${M.l}" y="${plotTop}" width="${W - M.l - M.r}" height="${plotBottom - plotTop}" fill="none" stroke="#bbb"/>`)
-  for (let val = 0; val <= vmax + step / 2; val += step) {
+  // At most 12 ticks whatever the scale says (niceScale gives 4 to 7 for figures num() lets through).
+  for (let val = 0, k = 0; val <= vmax + step / 2 && k < 12; val += step, k++) {
     out.push(`<line x1="${M.l}" x2="${W - M.r}" y1="${f1(y(val))}" y2="${f1(y(val))}" stroke="#e6e6e6"/>`)
     out.push(`<text x="${M.l - 6}" y="${f1(y(val) + 4)}" text-anchor="end">${formatMib(val)}</text>`)
   }

@@ -4,6 +4,7 @@
 const os = require('node:os')
 const { fixed } = require('../../rules/format')
 const { replaceHome } = require('../../rules/places')
+const CONTRACT = require('../../contract.json')
 
 const MIB = 2 ** 20
 const GIB = 2 ** 30
@@ -31,6 +32,27 @@ const LIMITS = {
   processesDrawn: 8,
   /** Characters of any text from a file that is shown (ids, triggers, reasons). */
   textChars: 80,
+  /**
+   * Entries read from any one array of a dump or record (history, samples, frames, risks):
+   * the recorder keeps at most 10,000 samples (options.limits.maxSamples), the schema's longest
+   * array. A longer one is cut to its first and last halves of this and named: 2.8 million `{}`
+   * in one 8 MiB dump took 47 s and ended in a V8 heap OOM.
+   */
+  arrayItems: CONTRACT.options.limits.maxSamples,
+  /**
+   * JSON values (objects, arrays, strings, numbers, literals) in one dump, counted before it is
+   * parsed: what JSON.parse builds is bounded too (an 8 MiB dump of 2.8 million `{}` needs more
+   * than a 128 MB heap to parse). A dump with a full history of 10,000 samples holds ~200,000.
+   */
+  dumpValues: 1_000_000,
+  /**
+   * Records kept from one recorder file, and from all of them in one run: past the first, its
+   * samples are thinned (one in 2, 4, …, the last ones always kept); past the second, further
+   * files are named and not read. 8 hard links to one 63 MiB trail of minimal lines (12.6 million
+   * records) ended in a V8 heap OOM at 4.7 GB. A 4 MiB file the writer rotates holds ~12,000.
+   */
+  recorderRecords: 20_000,
+  runRecords: 400_000,
 }
 
 /** Two start times of one process, however measured, are this close (ms). */
@@ -50,16 +72,26 @@ const YOUNG_GENERATION_MAX = 192 * MIB
 const nearHeapLimit = (used, limit) =>
   used >= DEATH_NEAR_HEAP_LIMIT * limit || (limit - YOUNG_GENERATION_MAX >= 64 * MIB && used >= 0.9 * (limit - YOUNG_GENERATION_MAX))
 
-const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null)
+/**
+ * A figure from a file, or null: not a number, not finite, or past 2^53 (no byte count or time
+ * is; 1.7e308 bytes made the timeline's axis loop forever).
+ */
+const num = (v) => (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER ? v : null)
+/** A string field from a file, or null when it is anything else (never converted: `{"toString":1}` throws). */
+const str = (v) => (typeof v === 'string' ? v : null)
 const obj = (v) => (v && typeof v === 'object' && !Array.isArray(v) ? v : {})
 const arr = (v) => (Array.isArray(v) ? v : [])
 
-/** Text from a file, made safe to print and to embed: control characters shown as \uXXXX, cut. */
+/**
+ * Text from a file, made safe to print and to embed: control, bidirectional and invisible
+ * format characters shown as \uXXXX, cut. Only a string, number or boolean is text: anything
+ * else is shown as nothing (never String(v): an object's toString is the file's to choose).
+ */
 function clean(v, max = LIMITS.textChars) {
-  let s = typeof v === 'string' ? v : v == null ? '' : String(v)
+  let s = typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : ''
   if (s.length > max) s = `${s.slice(0, max)}…`
   return s.replace(
-    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+    /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\ufeff\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   )
 }
@@ -119,6 +151,7 @@ module.exports = {
   num,
   obj,
   sizeText,
+  str,
   tilde,
   timeOf,
   unexpected,

@@ -5,7 +5,7 @@
 const { fixed } = require('../../rules/format')
 const os = require('node:os')
 const path = require('node:path')
-const { redactPlace, redactText } = require('../../rules/places')
+const { redactScript, redactText } = require('../../rules/places')
 const { RECORDER_NAME, UsageError, collect, groupByProcess, readDump, readRecorder, segments } = require('./read')
 const { DEATH_NEAR_LIMIT, LIMITS, MIB, arr, clean, iso, mib, nearHeapLimit, num, obj, timeOf, unexpected } = require('./values')
 
@@ -21,7 +21,7 @@ function dumpRow({ file, doc, valid, time }) {
     file,
     time: iso(time),
     epochMs: time,
-    trigger: clean(doc.trigger, 20),
+    trigger: clean(doc.trigger, 20) || '?',
     dumpNumber: num(doc.dumpNumber),
     sessionId: clean(doc.sessionId, 20),
     heapUsed: num(h.usedHeapSize),
@@ -142,7 +142,7 @@ function summarize(args) {
   const recorderFiles = []
   const dumps = []
   // What this run may still read from files (entries a bundle gave were read within its own limits).
-  const budget = { left: LIMITS.totalBytes }
+  const budget = { left: LIMITS.totalBytes, records: LIMITS.runRecords }
   for (const f of files) {
     if (f.error) {
       problems.push({ file: f.path, error: f.error, empty: f.empty })
@@ -153,6 +153,7 @@ function summarize(args) {
       if (RECORDER_NAME.test(base) || /\.jsonl(\.1)?$/.test(base)) {
         const r = readRecorder(f.path, f.text, budget)
         if (r.error) problems.push({ file: f.path, error: r.error })
+        if (r.note) notes.push(`${f.path}: ${r.note}`)
         if (r.records) recorderFiles.push({ file: f.path, records: r.records, torn: r.torn })
         continue
       }
@@ -212,7 +213,7 @@ function verdictOf(p, rows, samples, allDumps) {
   if (last?.type === 'exit' && last.reason !== 'sessionReset') {
     const ended = endOf(last)
     const code = Number.isInteger(last.code) ? `, code ${last.code}` : ''
-    const evidence = `the recorder's exit record (${clean(last.reason, 30)}${code})`
+    const evidence = `the recorder's exit record (${typeof last.reason === 'string' ? clean(last.reason, 30) : 'its reason unreadable'}${code})`
     if (ended) return { outcome: 'crashed', at: iso(last.epochMs), atMs: last.epochMs, evidence, cause: ended }
     return { outcome: 'clean exit', at: iso(last.epochMs), atMs: last.epochMs, evidence, cause: null }
   }
@@ -408,7 +409,7 @@ const SITE_GROWTH_MIN_BYTES = MIB
  */
 const frameOf = (f) => ({
   function: clean(redactText(typeof obj(f).function === 'string' ? obj(f).function : '', os.homedir()), 120) || '(anonymous)',
-  script: clean(redactPlace(typeof obj(f).script === 'string' ? obj(f).script : '', os.homedir()), 200) || '',
+  script: clean(redactScript(typeof obj(f).script === 'string' ? obj(f).script : '', os.homedir()), 200) || '',
   line: num(obj(f).line),
   column: num(obj(f).column),
 })
@@ -441,7 +442,7 @@ function stallOf(doc) {
   const frames = st && Array.isArray(st.frames) ? st.frames.slice(0, 32).map(frameOf) : []
   return {
     stalledMs: num(w.stalledMs),
-    stack: st ? clean(st.status, 20) : 'not asked',
+    stack: st ? clean(st.status, 20) || 'of no readable status' : 'not asked',
     reason: st?.reason == null ? null : clean(st.reason, 400),
     blocking: frames.find((f) => !isInternal(f)) ?? frames[0] ?? null,
     frames,

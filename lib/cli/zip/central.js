@@ -59,7 +59,9 @@ function entriesOf(buf, maxEntries) {
       name: buf.toString('utf8', p + CENTRAL_BYTES, nameEnd),
       encrypted: (buf.readUInt16LE(p + 8) & 1) === 1,
       method: buf.readUInt16LE(p + 10),
+      crc: buf.readUInt32LE(p + 16),
       compressed: buf.readUInt32LE(p + 20),
+      size: buf.readUInt32LE(p + 24),
       local: buf.readUInt32LE(p + 42),
       where,
     }

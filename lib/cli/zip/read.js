@@ -10,7 +10,7 @@ const path = require('node:path')
 const zlib = require('node:zlib')
 const { openRegular, readHead, readRegular } = require('../files')
 const { parseJson } = require('../json')
-const { LIMITS: INSPECT_LIMITS } = require('../inspect/values')
+const { LIMITS: INSPECT_LIMITS, clean } = require('../inspect/values')
 const { DUMP_NAME, HEAP_NAME, RECORDER_NAME } = require('../../rules/names')
 const { entriesOf } = require('./central')
 
@@ -19,6 +19,8 @@ const LIMITS = {
   dumpBytes: INSPECT_LIMITS.dumpBytes,
   recorderBytes: INSPECT_LIMITS.recorderBytes,
   manifestBytes: MIB,
+  /** The manifest's budget note as shown: the longest bundle writes is about 250 characters. */
+  manifestNoteChars: 300,
   /** A bundle `inspect` reads: its own size, the entries it lists (read or not), and what they unpack to in all. */
   bundleBytes: 256 * MIB,
   entries: INSPECT_LIMITS.files,
@@ -62,14 +64,41 @@ function looksLikeBundle(file) {
 function unpack(e, room) {
   if (e.encrypted) return { error: 'encrypted', cost: 0 }
   if (!e.data) return { over: true, cost: 0 }
-  if (e.method === 0) return e.data.length > room ? { over: true, cost: 0 } : { data: e.data, cost: e.data.length }
+  if (e.method === 0) return e.data.length > room ? { over: true, cost: 0 } : checked(e, e.data, e.data.length)
   if (e.method !== 8) return { error: `compressed by method ${e.method}, which this reader does not read`, cost: 0 }
   try {
     const data = zlib.inflateRawSync(e.data, { maxOutputLength: room, chunkSize: 64 * 1024 })
-    return { data, cost: data.length }
+    return checked(e, data, data.length)
   } catch (err) {
     return err.code === 'ERR_BUFFER_TOO_LARGE' ? { over: true, cost: room } : { error: 'damaged', cost: room }
   }
+}
+
+/**
+ * An entry's unpacked bytes as `{ data, cost }` when they are what its central directory
+ * declares (size and CRC-32), else `{ error, cost }`: damage or an edit after packing.
+ */
+function checked(e, data, cost) {
+  if (data.length !== e.size) return { error: `damaged: it unpacks to ${data.length} bytes, not the ${e.size} it declares`, cost }
+  if (crc32(data) !== e.crc) return { error: 'damaged: its CRC-32 does not match its data', cost }
+  return { data, cost }
+}
+
+/** CRC-32 (IEEE, as zip uses): node:zlib's where Node has it (20.15, 22.2), else by table. */
+let table
+function crc32(data) {
+  if (typeof zlib.crc32 === 'function') return zlib.crc32(data) >>> 0
+  if (!table) {
+    table = new Int32Array(256)
+    for (let n = 0; n < 256; n++) {
+      let c = n
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+      table[n] = c
+    }
+  }
+  let c = -1
+  for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]) & 0xff] ^ (c >>> 8)
+  return (c ^ -1) >>> 0
 }
 
 /**
@@ -118,7 +147,12 @@ function readBundle(file) {
   const manifest = texts.has('manifest.json') ? parseJson(texts.get('manifest.json')).value : null
   texts.delete('manifest.json')
   if (manifest?.format === FORMAT) {
-    notes.unshift(`${file}: a bundle made by memory-diagnostics-dumper ${manifest.producer?.version} at ${manifest.createdAt}; ${manifest.budget?.note}`)
+    // Each field read as the string it should be, cut, or named unreadable: the manifest is the sender's to write.
+    const field = (v, max) => (typeof v === 'string' ? clean(v, max) : 'unreadable')
+    const m = (v) => (v && typeof v === 'object' ? v : {})
+    notes.unshift(
+      `${file}: a bundle made by memory-diagnostics-dumper ${field(m(manifest.producer).version, 40)} at ${field(manifest.createdAt, 40)}; ${field(m(manifest.budget).note, LIMITS.manifestNoteChars)}`,
+    )
   }
   for (const [name, text] of texts) entries.push({ path: path.join(file, name), text })
   if (!entries.length) return { error: 'a zip without dump or recorder files' }
