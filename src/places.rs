@@ -38,8 +38,23 @@ const DATA_HEAD_CHARS: usize = 64;
 const OPAQUE: [&str; 3] = ["data:", "blob:", "javascript:"];
 
 /// A place with the rule applied (see the module's documentation). `home` is the home
-/// directory to show as `~` (none, or one shorter than two characters, is not matched).
+/// directory to show as `~` (none, or one shorter than two characters, is not matched). A
+/// place whose `://` is percent-encoded (`https%3A%2F%2Fuser%3Apass%40h%2Fapp.js%3Fq%3DT`, a
+/// `sourceURL` so written) is decoded first when the rule changes it, as in [`redact_text`].
 pub fn redact_place(place: &str, home: Option<&str>) -> String {
+    let plain = place_once(place, home);
+    if ascii_find_ci(&plain, "%3A%2F%2F").is_some() {
+        // The place as given: its encoded home is matched again, decoded.
+        let decoded = percent_decode(place);
+        let again = place_once(&decoded, home);
+        if again != decoded {
+            return again;
+        }
+    }
+    plain
+}
+
+fn place_once(place: &str, home: Option<&str>) -> String {
     let place = place
         .strip_prefix("\\\\?\\")
         .or_else(|| place.strip_prefix("//?/"))
@@ -95,7 +110,7 @@ pub fn redact_text(text: &str, home: Option<&str>) -> String {
                 .map_or(rest.len(), |k| i + 3 + k);
             out.push_str(&rest[..start]);
             if scheme_len(&rest[start..]) == Some(i - start) {
-                out.push_str(&redact_place(&rest[start..end], None));
+                out.push_str(&place_once(&rest[start..end], None));
             } else {
                 out.push_str(&rest[start..end]);
             }
@@ -106,7 +121,9 @@ pub fn redact_text(text: &str, home: Option<&str>) -> String {
     };
     let plain = once(text);
     if ascii_find_ci(&plain, "%3A%2F%2F").is_some() {
-        let decoded = percent_decode(&plain);
+        // The text as given: its encoded home is matched again, decoded (a `file:` URL whose
+        // home was already `~` would name a host `~`).
+        let decoded = percent_decode(text);
         let again = once(&decoded);
         if again != decoded {
             return again;
@@ -406,6 +423,18 @@ mod tests {
             ),
             ("", Some("/home/alice"), ""),
             ("evalmachine.<anonymous>", None, "evalmachine.<anonymous>"),
+            // A percent-encoded URL as a sourceURL: its credentials and query go.
+            (
+                "https%3A%2F%2Fcarol%3APASSW0RD3%40h.example%2Fapp.js%3Fq%3DQTOKEN3",
+                None,
+                "https://h.example/app.js",
+            ),
+            (
+                "file%3A%2F%2F%2Fhome%2Falice%2Fd.js%3Ftoken%3DQTOKEN4",
+                Some("/home/alice"),
+                "~/d.js",
+            ),
+            ("a%3A%2F%2Fb", None, "a%3A%2F%2Fb"),
             ("/home/alice/app/x.js", Some("/home/alice"), "~/app/x.js"),
             ("/home/alice", Some("/home/alice/"), "~"),
             (
@@ -606,6 +635,11 @@ mod tests {
                 "https%3A%2F%2Fu%3APY%40host%2Fx%3Fq%3D1",
                 None,
                 "https://host/x",
+            ),
+            (
+                "at file%3A%2F%2F%2Fhome%2Falice%2Fd.js%3Ft%3D1",
+                Some("/home/alice"),
+                "at ~/d.js",
             ),
             ("the data: a, b", None, "the data: a, b"),
             (

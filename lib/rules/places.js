@@ -234,7 +234,7 @@ function replaceHome(text, home) {
 }
 
 /** A place with the rule applied; `home` is shown as `~` (none, or a one-character one, is not matched). */
-function redactPlace(place, home) {
+function placeOnce(place, home) {
   if (typeof place !== 'string') return ''
   let p = place
   if (p.startsWith('\\\\?\\') || p.startsWith('//?/')) p = p.slice(4)
@@ -292,7 +292,7 @@ function redactText(text, home) {
       }
       out += rest.slice(0, start)
       const url = rest.slice(start, end)
-      out += schemeLen(url) === i - start ? redactPlace(url, null) : url
+      out += schemeLen(url) === i - start ? placeOnce(url, null) : url
       rest = rest.slice(end)
     }
     out += rest
@@ -300,7 +300,9 @@ function redactText(text, home) {
   }
   const plain = once(text)
   if (findCi(plain, '%3a%2f%2f') >= 0) {
-    const decoded = percentDecode(plain)
+    // The text as given: its encoded home is matched again, decoded (a `file:` URL whose
+    // home was already `~` would name a host `~`).
+    const decoded = percentDecode(text)
     const again = once(decoded)
     if (again !== decoded) return again
   }
@@ -308,16 +310,16 @@ function redactText(text, home) {
 }
 
 /**
- * A frame's script with the place rule applied as redactText applies it to any other string:
- * one whose `://` is percent-encoded (`https%3A%2F%2Fuser%3Apass%40h%2Fapp.js%3Fq%3DT`) is
- * decoded first when the rule changes it, so its credentials and query go as they would
- * unencoded. redactPlace itself stays the crate's twin (src/places.rs).
+ * A place with the rule applied (src/places.rs says the rule). One whose `://` is
+ * percent-encoded (`https%3A%2F%2Fuser%3Apass%40h%2Fapp.js%3Fq%3DT`) is decoded first when
+ * the rule changes it, so its credentials and query go as they would unencoded.
  */
-function redactScript(place, home) {
-  const plain = redactPlace(place, home)
+function redactPlace(place, home) {
+  const plain = placeOnce(place, home)
   if (findCi(plain, '%3a%2f%2f') < 0) return plain
-  const decoded = percentDecode(plain)
-  const again = redactPlace(decoded, home)
+  // The place as given: its encoded home is matched again, decoded.
+  const decoded = percentDecode(place)
+  const again = placeOnce(decoded, home)
   return again !== decoded ? again : plain
 }
 
@@ -327,4 +329,4 @@ function redactUrls(text) {
   return { text: out, count: out === text ? 0 : 1 }
 }
 
-module.exports = { redactPlace, redactScript, redactText, replaceHome, redactUrls }
+module.exports = { redactPlace, redactText, replaceHome, redactUrls }

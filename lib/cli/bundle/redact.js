@@ -5,7 +5,7 @@
 // each change counted and the first ones kept for --show.
 
 const os = require('node:os')
-const { redactScript, redactText, replaceHome } = require('../../rules/places')
+const { redactPlace, redactText, replaceHome } = require('../../rules/places')
 
 /** Redactions listed one by one by --show (all are counted). */
 const SHOWN_REDACTIONS = 200
@@ -95,7 +95,7 @@ function redactString(s, rules, tally, forName = false, key = '') {
   let out = s
   if (!forName) {
     const before = out
-    out = key === 'script' ? redactScript(out, null) : redactText(out, null)
+    out = key === 'script' ? redactPlace(out, null) : redactText(out, null)
     if (out !== before) tally[URL_RULE.what] = (tally[URL_RULE.what] ?? 0) + 1
   }
   for (const r of rules) {

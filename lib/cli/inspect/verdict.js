@@ -5,7 +5,7 @@
 const { fixed } = require('../../rules/format')
 const os = require('node:os')
 const path = require('node:path')
-const { redactScript, redactText } = require('../../rules/places')
+const { redactPlace, redactText } = require('../../rules/places')
 const { RECORDER_NAME, UsageError, collect, groupByProcess, readDump, readRecorder, segments } = require('./read')
 const { DEATH_NEAR_LIMIT, LIMITS, MIB, arr, clean, iso, mib, nearHeapLimit, num, obj, timeOf, unexpected } = require('./values')
 
@@ -409,7 +409,7 @@ const SITE_GROWTH_MIN_BYTES = MIB
  */
 const frameOf = (f) => ({
   function: clean(redactText(typeof obj(f).function === 'string' ? obj(f).function : '', os.homedir()), 120) || '(anonymous)',
-  script: clean(redactScript(typeof obj(f).script === 'string' ? obj(f).script : '', os.homedir()), 200) || '',
+  script: clean(redactPlace(typeof obj(f).script === 'string' ? obj(f).script : '', os.homedir()), 200) || '',
   line: num(obj(f).line),
   column: num(obj(f).column),
 })
