@@ -337,8 +337,16 @@ describe('evidence that survives the kill', () => {
         expect(samples.at(-1).rssBytes - samples[0].rssBytes).toBeGreaterThan(100 * MiB)
         expect(samples.at(-1).cgroupLimitBytes).toBe(limit)
         const dumps = dumpFiles(dir).map(readDump)
-        expect(dumps.map((d) => d.trigger).sort()).toEqual(['critical', 'hard'])
+        // The child's own monitor dumps at 50% and 75%; the recorder's pressure rule at 90%
+        // of what the kernel counts (issue 36), complete before the kill.
+        expect(dumps.map((d) => d.trigger).sort()).toEqual(['critical', 'hard', 'pressure'])
         expect(dumps.every((d) => d.history.length > 0)).toBe(true)
+        const near = dumps.find((d) => d.trigger === 'pressure')!
+        expect(near.collectionComplete).toBe(true)
+        expect(near.nearLimit.source).toBe('cgroup')
+        expect(near.nearLimit.limitBytes).toBe(limit)
+        expect(near.nearLimit.share).toBeGreaterThanOrEqual(0.9)
+        expect(near.nearLimit.countedBytes).toBeGreaterThanOrEqual(near.nearLimit.thresholdBytes)
       } finally {
         group.remove()
       }

@@ -326,6 +326,9 @@ pub struct Report {
     /// Only in dumps the watchdog wrote.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watchdog: Option<WatchdogInfo>,
+    /// Only in dumps the pressure rule wrote (trigger `pressure`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub near_limit: Option<NearLimit>,
     /// Only when `options.heapSnapshot` applies to this dump's trigger: the snapshot that
     /// followed it, or why none was taken.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -335,6 +338,38 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allocation_profile: Option<AllocationProfileSection>,
     pub collection: Collection,
+}
+
+/// Why the pressure rule wrote a dump: the memory that counts against the effective limit,
+/// as the limit's killer counts it, at the sample that fired.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct NearLimit {
+    /// `share` (the counted share reached `ratio`), `stall` (PSI full past its threshold,
+    /// past 75% of the limit) or `growth` (the growth would reach `ratio` within `withinMs`).
+    #[cfg_attr(test, schemars(extend("enum" = ["share", "stall", "growth"])))]
+    pub cause: &'static str,
+    /// Whose limit: `cgroup`, `job`, `commit` or `physical`.
+    #[cfg_attr(test, schemars(extend("enum" = ["cgroup", "job", "commit", "physical"])))]
+    pub source: &'static str,
+    pub limit_bytes: u64,
+    /// What counts against it (`counts` says how it was measured).
+    pub counted_bytes: u64,
+    /// How `countedBytes` was measured, in words.
+    pub counts: &'static str,
+    /// `countedBytes / limitBytes`, to four places.
+    pub share: f64,
+    /// `options.pressure.ratio` of the limit.
+    pub threshold_bytes: u64,
+    /// PSI `full` avg10 of the limit's scope, percent, when read.
+    #[serde(serialize_with = "serialize_opt_number")]
+    pub psi_full_avg10: Option<f64>,
+    /// Bytes per second over the last seconds, when known.
+    #[serde(serialize_with = "serialize_opt_number")]
+    pub growth_bytes_per_sec: Option<f64>,
+    /// Age of the V8 figures in `atTrigger` (null: JS never pushed any).
+    pub v8_figures_age_ms: Option<u64>,
 }
 
 /// Why the watchdog wrote a dump.
@@ -666,6 +701,7 @@ pub(crate) mod tests {
             allocation_profile: None,
             history: None,
             watchdog: None,
+            near_limit: None,
             collection: Collection {
                 phase1_micros: 12,
                 ..Default::default()

@@ -18,6 +18,7 @@ const {
   watchdog: WATCHDOG_KEYS,
   heapSnapshot: HEAP_SNAPSHOT_KEYS,
   allocationProfile: ALLOCATION_PROFILE_KEYS,
+  pressure: PRESSURE_KEYS,
 } = CONTRACT.options.keys
 const SUGGESTIONS = CONTRACT.suggestions
 const TRIGGERS = CONTRACT.triggers.accepted
@@ -29,6 +30,7 @@ const NESTED = [
   ['watchdog', WATCHDOG_KEYS],
   ['heapSnapshot', HEAP_SNAPSHOT_KEYS],
   ['allocationProfile', ALLOCATION_PROFILE_KEYS],
+  ['pressure', PRESSURE_KEYS],
 ]
 
 const isPlainObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -188,6 +190,38 @@ function allocationProfileOptions(a) {
   }
 }
 
+/** `options.pressure`, checked as the native addon checks it (src/config/): null when off. */
+function pressureOptions(p) {
+  if (p === false) return null
+  if (p !== undefined && p !== null && p !== true && !isPlainObject(p)) {
+    throw invalidArg('options.pressure', 'true, false or an object { ratio?, psiFull?, withinMs? }', describe(p))
+  }
+  const o = isPlainObject(p) ? p : {}
+  let ratio = DEFAULTS.pressureRatio
+  if (given(o.ratio)) {
+    if (!(typeof o.ratio === 'number' && o.ratio >= LIMITS.minPressureRatio && o.ratio <= LIMITS.maxPressureRatio)) {
+      throw invalidArg(
+        'options.pressure.ratio',
+        `a number from ${numberText(LIMITS.minPressureRatio)} to ${numberText(LIMITS.maxPressureRatio)}`,
+        describe(o.ratio),
+      )
+    }
+    ratio = o.ratio
+  }
+  let psiFull = o.psiFull === undefined ? DEFAULTS.pressurePsiFull : null
+  if (o.psiFull !== undefined && o.psiFull !== null && o.psiFull !== false) {
+    if (!(typeof o.psiFull === 'number' && o.psiFull > 0 && o.psiFull <= 100)) {
+      throw invalidArg('options.pressure.psiFull', 'a percentage greater than 0 and at most 100, or false', describe(o.psiFull))
+    }
+    psiFull = o.psiFull
+  }
+  const withinMs =
+    o.withinMs === undefined || o.withinMs === null || o.withinMs === false
+      ? null
+      : integer(o.withinMs, 'options.pressure.withinMs', LIMITS.minPressureWithinMs, LIMITS.maxIntervalMs, 0)
+  return { ratio, psiFull, withinMs }
+}
+
 /** `options.heapSnapshot`, checked as the native addon checks it (src/config/). */
 function heapSnapshotOptions(h) {
   if (!h) return null
@@ -224,7 +258,7 @@ function readOptions(options) {
     else if (isPlainObject(v)) {
       checkKeys(`options.${key}`, v, known)
       nested[key] = v
-    } else if (key === 'allocationProfile') nested[key] = null
+    } else if (key === 'allocationProfile' || key === 'pressure') nested[key] = null
     else throw invalidArg(`options.${key}`, 'an object', typeName(v))
   }
   const dir = options.directory
@@ -244,6 +278,8 @@ function readOptions(options) {
   }
   const rec = nested.recorder
   const wd = nested.watchdog
+  // Asked for by name (`true` or an object), the pressure rule starts the recorder too.
+  const pressureAsked = options.pressure === true || isPlainObject(options.pressure)
   // The recorder and watchdog need a thread of their own: the JS fallback checks their
   // options as the native addon does and records their absence in every phase-2 document.
   const nativeOnly = []
@@ -260,7 +296,7 @@ function readOptions(options) {
     }
     nativeOnly.push('watchdog')
   }
-  if (rec || wd) {
+  if (rec || wd || pressureAsked) {
     integer(rec?.intervalMs, 'options.recorder.intervalMs', LIMITS.minIntervalMs, LIMITS.maxIntervalMs, DEFAULTS.recorderIntervalMs)
     integer(rec?.samples, 'options.recorder.samples', 1, LIMITS.maxSamples, DEFAULTS.recorderSamples)
     nativeOnly.unshift('recorder')
@@ -276,6 +312,9 @@ function readOptions(options) {
   if (!['auto', 'always', 'never'].includes(mallinfo)) throw invalidArg('options.mallinfo', "'auto', 'always' or 'never'", describe(mallinfo))
   const heapSnapshot = heapSnapshotOptions(nested.heapSnapshot)
   const allocationProfile = allocationProfileOptions(options.allocationProfile)
+  // Checked whether or not the recorder runs: a bad value is an error either way. Its
+  // absence is recorded where it was asked for by name (the recorder's covers the rest).
+  if (pressureOptions(options.pressure) !== null && pressureAsked) nativeOnly.push('pressure')
   return {
     directory: dir,
     sessionId,

@@ -9,7 +9,7 @@ const at = (doc, path) => path.reduce((v, k) => (v != null && typeof v === 'obje
 const n = (doc, path) => num(at(doc, path))
 const maxOpt = (a, b) => (a != null && b != null ? Math.max(a, b) : (a ?? b))
 const LIMIT_SOURCES = ['cgroup', 'job', 'commit', 'physical']
-const TRIGGERS = ['hard', 'critical', 'manual', 'watchdog']
+const TRIGGERS = ['hard', 'critical', 'manual', 'watchdog', 'pressure']
 
 /** Facts from a document (growth points are the caller's), every key present, null when unknown. */
 function factsFromDocument(doc) {

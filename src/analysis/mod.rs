@@ -79,10 +79,12 @@ pub const GROWTH_MIN_BYTES: f64 = 16.0 * MIB;
 /// The host's own measure (a lower limit, a trend) may see pressure that no threshold here
 /// crosses: such a dump must not read as healthy, so the host's word becomes a risk of its
 /// own when no other risk is at least that severe.
-pub const PRESSURE_TRIGGERS: [(&str, Severity); 3] = [
+pub const PRESSURE_TRIGGERS: [(&str, Severity); 4] = [
     ("critical", Severity::Critical),
     ("hard", Severity::Warning),
     ("watchdog", Severity::Warning),
+    // The recorder's own: what kills the process neared the limit that kills it.
+    ("pressure", Severity::Critical),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

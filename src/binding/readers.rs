@@ -269,6 +269,7 @@ fn read_others(
         warnings: checker.warnings,
         samples,
         watchdog: None,
+        near_limit: None,
     })
 }
 

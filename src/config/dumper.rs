@@ -27,6 +27,8 @@ pub const DEFAULT_CRITICAL_SUGGESTION: &str = "Memory is critically low and the 
 
 pub const DEFAULT_WATCHDOG_SUGGESTION: &str = "Memory grew while the application stopped responding (its event loop was blocked). Save your work and restart it; attach this file and the recorder file to a bug report.";
 
+pub const DEFAULT_PRESSURE_SUGGESTION: &str = "The process's memory neared the limit that ends it (the kernel's, or its job's), whatever its JavaScript heap showed. Save your work and restart it; attach this file and the recorder file to a bug report.";
+
 /// The short session id of an id with no letter, digit or underscore.
 pub const NO_SESSION_SHORT: &str = "nosessn";
 
@@ -52,6 +54,9 @@ pub struct DumperConfig {
     pub heap_snapshot: Option<HeapSnapshotConfig>,
     /// The allocation profile `lib/dumper/allocation-profile.js` keeps (`options.allocationProfile`).
     pub allocation_profile: Option<AllocationProfileConfig>,
+    /// The recorder's own dumps near the effective limit (on wherever the recorder runs,
+    /// unless `pressure: false`).
+    pub pressure: Option<crate::config::PressureConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +73,7 @@ impl Suggestions {
             Trigger::Critical => Some(&self.critical),
             Trigger::Manual => self.manual.as_deref(),
             Trigger::Watchdog => Some(DEFAULT_WATCHDOG_SUGGESTION),
+            Trigger::Pressure => Some(DEFAULT_PRESSURE_SUGGESTION),
         }
     }
 }

@@ -100,12 +100,14 @@ pub const OPTION_KEYS: &[&str] = &[
     "now",
     "heapSnapshot",
     "allocationProfile",
+    "pressure",
 ];
 pub const SUGGESTION_KEYS: &[&str] = &["hard", "critical", "manual"];
 pub const RECORDER_KEYS: &[&str] = &["intervalMs", "samples"];
 pub const WATCHDOG_KEYS: &[&str] = &["rssRatio", "rssBytes", "stallMs", "captureStack"];
 pub const ALLOCATION_PROFILE_KEYS: &[&str] = &["samplingIntervalBytes", "maxSites"];
 pub const HEAP_SNAPSHOT_KEYS: &[&str] = &["triggers", "maxPerSession", "maxBytes", "redact"];
+pub const PRESSURE_KEYS: &[&str] = &["ratio", "psiFull", "withinMs"];
 
 /// The nested option objects, in the order their shape is checked.
 const NESTED: &[(&str, &[&str])] = &[
@@ -114,6 +116,7 @@ const NESTED: &[(&str, &[&str])] = &[
     ("watchdog", WATCHDOG_KEYS),
     ("heapSnapshot", HEAP_SNAPSHOT_KEYS),
     ("allocationProfile", ALLOCATION_PROFILE_KEYS),
+    ("pressure", PRESSURE_KEYS),
 ];
 
 /// The host's options object, read whole by the binding (or the fallback), checked for
@@ -137,8 +140,8 @@ pub fn from_tree(tree: &RawValue) -> Result<RawOptions, InvalidArg> {
                 check_keys(&format!("options.{key}"), &keys, known)?;
                 Some(v)
             }
-            // `allocationProfile: true` is checked with the values.
-            _ if *key == "allocationProfile" => None,
+            // `allocationProfile: true` and `pressure: false` are checked with the values.
+            _ if *key == "allocationProfile" || *key == "pressure" => None,
             other => {
                 return Err(InvalidArg::new(
                     format!("options.{key}"),
@@ -189,6 +192,13 @@ pub fn from_tree(tree: &RawValue) -> Result<RawOptions, InvalidArg> {
         allocation_profile: alloc,
         allocation_profile_sampling_interval_bytes: sub(4, "samplingIntervalBytes"),
         allocation_profile_max_sites: sub(4, "maxSites"),
+        pressure: match tree.get("pressure") {
+            RawValue::Object(_) => RawValue::Other("object"),
+            other => other.clone(),
+        },
+        pressure_ratio: sub(5, "ratio"),
+        pressure_psi_full: sub(5, "psiFull"),
+        pressure_within_ms: sub(5, "withinMs"),
     })
 }
 
@@ -231,6 +241,11 @@ pub struct RawOptions {
     pub allocation_profile: RawValue,
     pub allocation_profile_sampling_interval_bytes: RawValue,
     pub allocation_profile_max_sites: RawValue,
+    /// `options.pressure`: `true`/`false`, or `Other("object")` with its fields.
+    pub pressure: RawValue,
+    pub pressure_ratio: RawValue,
+    pub pressure_psi_full: RawValue,
+    pub pressure_within_ms: RawValue,
 }
 
 impl Default for RawOptions {
@@ -264,6 +279,10 @@ impl Default for RawOptions {
             allocation_profile: RawValue::Missing,
             allocation_profile_sampling_interval_bytes: RawValue::Missing,
             allocation_profile_max_sites: RawValue::Missing,
+            pressure: RawValue::Missing,
+            pressure_ratio: RawValue::Missing,
+            pressure_psi_full: RawValue::Missing,
+            pressure_within_ms: RawValue::Missing,
             now: RawValue::Missing,
         }
     }

@@ -1,5 +1,5 @@
-//! `options.recorder` and `options.watchdog`: the flight recorder's interval and ring, and
-//! the watchdog's thresholds.
+//! `options.recorder`, `options.watchdog` and `options.pressure`: the flight recorder's
+//! interval and ring, the watchdog's thresholds, and the pressure rule's.
 
 pub const MIN_INTERVAL_MS: u64 = 10;
 pub const MAX_INTERVAL_MS: u64 = 3_600_000;
@@ -36,4 +36,36 @@ pub struct WatchdogConfig {
     /// Record the main thread's JS stack in the watchdog's dump (the `stack_capture`
     /// module; a helper thread started by `lib/dumper/stack-helper.js` answers the request).
     pub capture_stack: bool,
+}
+
+/// `options.pressure`: when the recorder thread dumps on its own, as the memory that counts
+/// against the effective limit nears it (`recorder::pressure` says what counts and why).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PressureConfig {
+    /// Fire at this share of the effective limit.
+    pub ratio: f64,
+    /// Fire when PSI `full` avg10 (percent) reaches this, past
+    /// `recorder::pressure::PSI_FLOOR` of the limit; `None`: PSI is not watched.
+    pub psi_full: Option<f64>,
+    /// Fire when the latest growth would reach `ratio` within this many milliseconds;
+    /// `None`: growth is not watched.
+    pub within_ms: Option<u64>,
+}
+
+pub const DEFAULT_PRESSURE_RATIO: f64 = 0.9;
+/// The lowest and highest `pressure.ratio`: under half the limit is no longer "near" it
+/// (a host at rest would dump), and at the limit itself the kill comes first.
+pub const MIN_PRESSURE_RATIO: f64 = 0.5;
+pub const MAX_PRESSURE_RATIO: f64 = 0.99;
+pub const DEFAULT_PSI_FULL: f64 = 10.0;
+pub const MIN_WITHIN_MS: u64 = 1_000;
+
+impl Default for PressureConfig {
+    fn default() -> Self {
+        PressureConfig {
+            ratio: DEFAULT_PRESSURE_RATIO,
+            psi_full: Some(DEFAULT_PSI_FULL),
+            within_ms: None,
+        }
+    }
 }

@@ -411,3 +411,81 @@ fn session_ids_are_shortened_safely() {
     assert_eq!(short_session_id(""), "nosessn");
     assert_eq!(short_session_id(&"z".repeat(100_000)), "zzzzzzzz");
 }
+
+#[test]
+fn pressure_is_on_wherever_the_recorder_runs() {
+    use crate::config::PressureConfig;
+    // No recorder: no rule.
+    let (c, _) = validate(&base()).unwrap();
+    assert_eq!(c.pressure, None);
+    // The recorder brings the rule with its defaults; `false` turns it off.
+    let (c, _) = validate(&RawOptions {
+        recorder: true,
+        ..base()
+    })
+    .unwrap();
+    assert_eq!(c.pressure, Some(PressureConfig::default()));
+    let (c, _) = validate(&RawOptions {
+        recorder: true,
+        pressure: RawValue::Bool(false),
+        ..base()
+    })
+    .unwrap();
+    assert_eq!(c.pressure, None);
+    assert!(c.recorder.is_some());
+    // Asked for alone, it starts the recorder; psiFull null turns PSI off.
+    let (c, _) = validate(&RawOptions {
+        pressure: RawValue::Other("object"),
+        pressure_ratio: RawValue::Number(0.8),
+        pressure_psi_full: RawValue::Other("null"),
+        pressure_within_ms: RawValue::Number(30_000.0),
+        ..base()
+    })
+    .unwrap();
+    assert!(c.recorder.is_some());
+    assert_eq!(
+        c.pressure,
+        Some(PressureConfig {
+            ratio: 0.8,
+            psi_full: None,
+            within_ms: Some(30_000)
+        })
+    );
+    for (raw, field) in [
+        (
+            RawOptions {
+                pressure: RawValue::Text("on".into()),
+                recorder: true,
+                ..base()
+            },
+            "options.pressure",
+        ),
+        (
+            RawOptions {
+                pressure: RawValue::Bool(true),
+                pressure_ratio: RawValue::Number(1.0),
+                ..base()
+            },
+            "options.pressure.ratio",
+        ),
+        (
+            RawOptions {
+                pressure: RawValue::Bool(true),
+                pressure_psi_full: RawValue::Number(101.0),
+                ..base()
+            },
+            "options.pressure.psiFull",
+        ),
+        (
+            RawOptions {
+                pressure: RawValue::Bool(true),
+                pressure_within_ms: RawValue::Number(999.0),
+                ..base()
+            },
+            "options.pressure.withinMs",
+        ),
+    ] {
+        let e = validate(&raw).unwrap_err();
+        assert_eq!(e.field, field, "{e:?}");
+    }
+}

@@ -12,6 +12,9 @@ pub enum Trigger {
     /// The native watchdog: memory crossed its threshold while JS was silent. Never
     /// accepted from JS.
     Watchdog,
+    /// The recorder's pressure rule: the memory that counts against the effective limit
+    /// neared it (`options.pressure`). Never accepted from JS.
+    Pressure,
 }
 
 impl Trigger {
@@ -32,6 +35,7 @@ impl Trigger {
             Trigger::Critical => "critical",
             Trigger::Manual => "manual",
             Trigger::Watchdog => "watchdog",
+            Trigger::Pressure => "pressure",
         }
     }
 }

@@ -124,7 +124,12 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
     } else {
         None
     };
-    let recorder = if raw.recorder || watchdog.is_some() {
+    // Asked for by name (`true` or an object), the pressure rule starts the recorder too.
+    let pressure_asked = matches!(
+        raw.pressure,
+        RawValue::Bool(true) | RawValue::Other("object")
+    );
+    let recorder = if raw.recorder || watchdog.is_some() || pressure_asked {
         let d = crate::config::RecorderConfig::default();
         Some(crate::config::RecorderConfig {
             interval_ms: integer(
@@ -207,7 +212,69 @@ pub fn validate(raw: &RawOptions) -> Result<(DumperConfig, String), InvalidArg> 
             mallinfo,
             heap_snapshot: heap_snapshot_config(raw)?,
             allocation_profile: allocation_profile_config(raw)?,
+            // Checked whether or not the recorder runs: a bad value is an error either way.
+            pressure: pressure_config(raw)?.filter(|_| recorder.is_some()),
         },
         session_id,
     ))
+}
+
+/// `options.pressure`: on wherever the recorder runs (its defaults), `false` turns it off.
+fn pressure_config(raw: &RawOptions) -> Result<Option<crate::config::PressureConfig>, InvalidArg> {
+    use crate::config::{
+        PressureConfig, MAX_INTERVAL_MS, MAX_PRESSURE_RATIO, MIN_PRESSURE_RATIO, MIN_WITHIN_MS,
+    };
+    match &raw.pressure {
+        RawValue::Bool(false) => return Ok(None),
+        RawValue::Missing
+        | RawValue::Other("null")
+        | RawValue::Bool(true)
+        | RawValue::Other("object") => {}
+        other => {
+            return Err(InvalidArg::new(
+                "options.pressure",
+                "true, false or an object { ratio?, psiFull?, withinMs? }",
+                other.describe(),
+            ))
+        }
+    }
+    let d = PressureConfig::default();
+    let ratio = match &raw.pressure_ratio {
+        RawValue::Missing | RawValue::Other("null") => d.ratio,
+        RawValue::Number(n) if (MIN_PRESSURE_RATIO..=MAX_PRESSURE_RATIO).contains(n) => *n,
+        other => {
+            return Err(InvalidArg::new(
+                "options.pressure.ratio",
+                format!("a number from {MIN_PRESSURE_RATIO} to {MAX_PRESSURE_RATIO}"),
+                other.describe(),
+            ))
+        }
+    };
+    let psi_full = match &raw.pressure_psi_full {
+        RawValue::Missing => d.psi_full,
+        RawValue::Other("null") | RawValue::Bool(false) => None,
+        RawValue::Number(n) if *n > 0.0 && *n <= 100.0 => Some(*n),
+        other => {
+            return Err(InvalidArg::new(
+                "options.pressure.psiFull",
+                "a percentage greater than 0 and at most 100, or false",
+                other.describe(),
+            ))
+        }
+    };
+    let within_ms = match &raw.pressure_within_ms {
+        RawValue::Missing | RawValue::Other("null") | RawValue::Bool(false) => None,
+        _ => Some(integer(
+            &raw.pressure_within_ms,
+            "options.pressure.withinMs",
+            MIN_WITHIN_MS,
+            MAX_INTERVAL_MS,
+            0,
+        )?),
+    };
+    Ok(Some(PressureConfig {
+        ratio,
+        psi_full,
+        within_ms,
+    }))
 }

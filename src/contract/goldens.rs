@@ -75,7 +75,7 @@ mod golden {
             // Growth across points has its own tests (analysis, the leak programs).
             growth_points: vec![],
             trigger: v.get("trigger").and_then(Value::as_str).map(|t| {
-                ["hard", "critical", "manual", "watchdog"]
+                ["hard", "critical", "manual", "watchdog", "pressure"]
                     .into_iter()
                     .find(|x| *x == t)
                     .expect("a known trigger")
@@ -153,7 +153,39 @@ mod options_golden {
         vec![
             (
                 "valid, every option",
-                json!({"directory": d, "sessionId": "s", "maxDumpsPerSession": 3, "cooldownMs": 0, "maxFiles": 5, "appVersion": "1.2", "suggestions": {"hard": "h", "critical": "c", "manual": "m"}, "recorder": {"intervalMs": 500, "samples": 10}, "watchdog": {"rssRatio": 0.5, "stallMs": 2000, "captureStack": false}, "smapsRollup": "never", "smapsRollupMaxRssBytes": 0, "mallinfo": "always", "now": "$function", "heapSnapshot": {"triggers": ["hard", "critical"], "maxPerSession": 2, "maxBytes": 1048576, "redact": true}, "allocationProfile": {"samplingIntervalBytes": 65536, "maxSites": 5}}),
+                json!({"directory": d, "sessionId": "s", "maxDumpsPerSession": 3, "cooldownMs": 0, "maxFiles": 5, "appVersion": "1.2", "suggestions": {"hard": "h", "critical": "c", "manual": "m"}, "recorder": {"intervalMs": 500, "samples": 10}, "watchdog": {"rssRatio": 0.5, "stallMs": 2000, "captureStack": false}, "smapsRollup": "never", "smapsRollupMaxRssBytes": 0, "mallinfo": "always", "now": "$function", "heapSnapshot": {"triggers": ["hard", "critical"], "maxPerSession": 2, "maxBytes": 1048576, "redact": true}, "allocationProfile": {"samplingIntervalBytes": 65536, "maxSites": 5}, "pressure": {"ratio": 0.85, "psiFull": 20, "withinMs": 30000}}),
+            ),
+            (
+                "valid, pressure off, or alone",
+                json!({"directory": d, "recorder": {}, "pressure": false}),
+            ),
+            (
+                "valid, pressure alone starts the recorder",
+                json!({"directory": d, "pressure": {"psiFull": null}}),
+            ),
+            (
+                "pressure not an object",
+                json!({"directory": d, "pressure": "on"}),
+            ),
+            (
+                "pressure unknown key",
+                json!({"directory": d, "pressure": {"threshold": 0.9}}),
+            ),
+            (
+                "pressure ratio out of range",
+                json!({"directory": d, "pressure": {"ratio": 0.3}}),
+            ),
+            (
+                "pressure psiFull out of range",
+                json!({"directory": d, "pressure": {"psiFull": 0}}),
+            ),
+            (
+                "pressure withinMs too short",
+                json!({"directory": d, "pressure": {"withinMs": 10}}),
+            ),
+            (
+                "pressure after allocation profile",
+                json!({"directory": d, "allocationProfile": 3, "pressure": {"ratio": 2}}),
             ),
             (
                 "valid, nulls and undefined",

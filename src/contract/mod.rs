@@ -81,6 +81,8 @@ pub fn contract() -> Value {
                 "heapSnapshotMaxBytes": o::DEFAULT_HEAP_SNAPSHOT_MAX_BYTES,
                 "allocationSamplingIntervalBytes": crate::allocation_profile::DEFAULT_SAMPLING_INTERVAL_BYTES,
                 "allocationMaxSites": crate::allocation_profile::DEFAULT_MAX_SITES,
+                "pressureRatio": o::DEFAULT_PRESSURE_RATIO,
+                "pressurePsiFull": o::DEFAULT_PSI_FULL,
             },
             "limits": {
                 "maxDumpsPerSession": o::MAX_DUMPS_PER_SESSION_LIMIT,
@@ -101,6 +103,9 @@ pub fn contract() -> Value {
                 "allocationScriptChars": crate::allocation_profile::MAX_SCRIPT_CHARS,
                 "allocationMinFreeHeapBytes": crate::allocation_profile::MIN_FREE_HEAP_BYTES,
                 "allocationMaxDumpBytes": crate::allocation_profile::MAX_DUMP_BYTES,
+                "minPressureRatio": o::MIN_PRESSURE_RATIO,
+                "maxPressureRatio": o::MAX_PRESSURE_RATIO,
+                "minPressureWithinMs": o::MIN_WITHIN_MS,
             },
             "sessionShortLen": o::SESSION_SHORT_LEN,
             "noSessionShort": o::NO_SESSION_SHORT,
@@ -112,6 +117,7 @@ pub fn contract() -> Value {
                 "watchdog": o::WATCHDOG_KEYS,
                 "heapSnapshot": o::HEAP_SNAPSHOT_KEYS,
                 "allocationProfile": o::ALLOCATION_PROFILE_KEYS,
+                "pressure": o::PRESSURE_KEYS,
             },
         },
         "triggers": {
@@ -122,6 +128,7 @@ pub fn contract() -> Value {
             "hard": o::DEFAULT_HARD_SUGGESTION,
             "critical": o::DEFAULT_CRITICAL_SUGGESTION,
             "watchdog": o::DEFAULT_WATCHDOG_SUGGESTION,
+            "pressure": o::DEFAULT_PRESSURE_SUGGESTION,
         },
         "input": {
             "heapStatFields": fields(i::HEAP_STAT_FIELDS),

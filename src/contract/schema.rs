@@ -147,6 +147,7 @@ pub fn trigger(_: &mut SchemaGenerator) -> Schema {
         Trigger::Critical,
         Trigger::Manual,
         Trigger::Watchdog,
+        Trigger::Pressure,
     ]
     .map(Trigger::as_str);
     json_schema!({"enum": all})

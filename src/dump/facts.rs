@@ -26,7 +26,7 @@ fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 const LIMIT_SOURCES: &[&str] = &["cgroup", "job", "commit", "physical"];
 
 /// The sources of `trigger` a document can name.
-const TRIGGERS: &[&str] = &["hard", "critical", "manual", "watchdog"];
+const TRIGGERS: &[&str] = &["hard", "critical", "manual", "watchdog", "pressure"];
 
 /// Facts from a document (growth points are not in it: they are the caller's).
 pub fn facts_from_document(doc: &Value) -> Facts {

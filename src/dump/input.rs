@@ -392,6 +392,8 @@ pub struct TriggerInput {
     pub samples: Option<Vec<NamedNumbers>>,
     /// Set by the watchdog for its own dumps.
     pub watchdog: Option<crate::report::WatchdogInfo>,
+    /// Set by the pressure rule for its own dumps.
+    pub near_limit: Option<crate::report::NearLimit>,
 }
 
 pub use crate::config::truncate_chars;

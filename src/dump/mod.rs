@@ -45,6 +45,9 @@ struct SessionState {
     /// The watchdog's own dumps, admitted apart with the same cap and cooldown, so that a
     /// watchdog dump never spends the slot or the cooldown the host's next dump needs.
     watchdog_limits: SessionLimits,
+    /// The pressure rule's own dumps, admitted apart in the same way: they never spend the
+    /// host's slot or cooldown, nor the watchdog's.
+    pressure_limits: SessionLimits,
     /// Dumps written in this session by either, for their numbers.
     numbered: u32,
     /// The mode a loose directory had before it was tightened, for the next document.
@@ -59,7 +62,8 @@ pub struct Dumper {
     state: Mutex<SessionState>,
     /// The recorder's shared state (ring, observed figures), when it is on.
     recorder: Option<Arc<recorder::Shared>>,
-    effective_limit: OnceLock<Option<u64>>,
+    /// The effective limit and whose it is, found once.
+    effective_limit: OnceLock<Option<(u64, &'static str)>>,
     arm: Arc<ArmSlot>,
     /// Why the directory cannot be used, found at construction: every dump is refused
     /// with it, without using a slot.
@@ -218,6 +222,7 @@ impl Dumper {
             state: Mutex::new(SessionState {
                 short_id: short_session_id(session_id),
                 watchdog_limits: limits.clone(),
+                pressure_limits: limits.clone(),
                 limits,
                 numbered: 0,
                 tightened_from: None,
@@ -370,6 +375,7 @@ impl Dumper {
             let mut st = self.state.lock();
             st.limits.reset();
             st.watchdog_limits.reset();
+            st.pressure_limits.reset();
             st.numbered = 0;
             if let Some(id) = session_id {
                 st.short_id = short_session_id(id);
@@ -415,6 +421,14 @@ impl recorder::Host for Dumper {
     }
 
     fn effective_limit(&self) -> Option<u64> {
+        self.limit_watch().map(|(l, _)| l)
+    }
+
+    fn pressure_config(&self) -> Option<crate::config::PressureConfig> {
+        self.config.pressure
+    }
+
+    fn limit_watch(&self) -> Option<(u64, &'static str)> {
         *self.effective_limit.get_or_init(|| {
             let cg = crate::probes::cgroup::read(
                 &self.roots.proc,
@@ -423,8 +437,48 @@ impl recorder::Host for Dumper {
             )
             .ok();
             let sys = crate::probes::system::read().ok();
-            enrich::memory_limit(cg.as_ref(), sys.as_ref()).map(|l| l.effective_limit_bytes)
+            enrich::memory_limit(cg.as_ref(), sys.as_ref())
+                .map(|l| (l.effective_limit_bytes, l.source))
         })
+    }
+
+    fn pressure_dump(&self, fire: &recorder::pressure::PressureFire, counts: &'static str) {
+        let (at_trigger, age) = match self.recorder.as_ref().and_then(|r| r.observed_at_trigger()) {
+            Some((a, age)) => (a, Some(age)),
+            None => (recorder::unobserved_at_trigger(), None),
+        };
+        let r = &fire.reading;
+        let input = TriggerInput {
+            at_trigger,
+            session: vec![],
+            warnings: vec![match age {
+                Some(ms) => format!(
+                    "pressure: the V8 figures are {ms} ms old (from the last observe() or dump() call)"
+                ),
+                None => {
+                    "pressure: no V8 figures were ever observed; atTrigger's figures are null"
+                        .to_string()
+                }
+            }],
+            samples: None,
+            watchdog: None,
+            near_limit: Some(crate::report::NearLimit {
+                cause: fire.cause.as_str(),
+                source: r.source,
+                limit_bytes: r.limit,
+                counted_bytes: r.counted,
+                counts,
+                share: (fire.share * 1e4).round() / 1e4,
+                threshold_bytes: fire.threshold,
+                psi_full_avg10: r.psi_full_avg10,
+                growth_bytes_per_sec: fire.growth_per_sec.map(f64::round),
+                v8_figures_age_ms: age,
+            }),
+        };
+        // The JS thread may be busy or idle: phase 2 runs here, on the recorder thread.
+        self.dump(Trigger::Pressure, input, Phase2On::ThisThread, |_| {
+            Box::new(|_, _| {})
+        });
     }
 
     fn watchdog_dump(&self, stalled_ms: u64, rss: u64, threshold: u64) {
@@ -444,6 +498,7 @@ impl recorder::Host for Dumper {
             session: vec![],
             warnings: vec![warning],
             samples: None,
+            near_limit: None,
             watchdog: Some(crate::report::WatchdogInfo {
                 stalled_ms,
                 rss_bytes: rss,

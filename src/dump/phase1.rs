@@ -31,6 +31,7 @@ impl Dumper {
             let now = self.clock.now_ms();
             let admission = match trigger {
                 Trigger::Watchdog => st.watchdog_limits.try_reserve(now),
+                Trigger::Pressure => st.pressure_limits.try_reserve(now),
                 _ => st.limits.try_reserve(now),
             };
             match admission {
@@ -72,6 +73,7 @@ impl Dumper {
             directory: None,
             history: self.recorder.as_ref().map(|r| r.history()),
             watchdog: input.watchdog,
+            near_limit: input.near_limit,
             process: None,
             system: None,
             memory_limit: None,

@@ -54,6 +54,7 @@ fn input(rss: f64) -> TriggerInput {
         warnings: vec!["w".into()],
         samples: None,
         watchdog: None,
+        near_limit: None,
     }
 }
 
@@ -235,4 +236,210 @@ fn retention_keeps_max_files() {
     }
     let n = std::fs::read_dir(&d).unwrap().count();
     assert_eq!(n, 2);
+}
+
+/// A process in a cgroup v2 of 64 MiB, as fixture files the test changes between samples.
+#[cfg(unix)]
+struct FixtureCgroup {
+    root: PathBuf,
+    group: PathBuf,
+    /// The usage and inactive page cache last written.
+    now: std::cell::Cell<(u64, u64)>,
+}
+
+#[cfg(unix)]
+impl FixtureCgroup {
+    const LIMIT: u64 = 64 << 20;
+
+    fn new(tag: &str) -> FixtureCgroup {
+        let root = dir(tag);
+        let own = root.join("proc/self");
+        let group = root.join("sys/fs/cgroup/app");
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::create_dir_all(&group).unwrap();
+        std::fs::write(own.join("cgroup"), "0::/app\n").unwrap();
+        std::fs::write(own.join("status"), "VmRSS:\t20480 kB\nThreads:\t7\n").unwrap();
+        std::fs::write(root.join("sys/fs/cgroup/cgroup.controllers"), "memory\n").unwrap();
+        std::fs::write(group.join("memory.max"), format!("{}\n", Self::LIMIT)).unwrap();
+        let f = FixtureCgroup {
+            root,
+            group,
+            now: std::cell::Cell::new((0, 0)),
+        };
+        f.set(10 << 20, 0);
+        f
+    }
+
+    /// The cgroup's usage and its inactive page cache, each file written whole (a rename),
+    /// in the order whose state between the two counts less: a sample between them must not
+    /// see more than either state.
+    fn set(&self, usage: u64, inactive_file: u64) {
+        let (old_usage, old_inactive) = self.now.get();
+        self.now.set((usage, inactive_file));
+        let write = |name: &str, text: String| {
+            let tmp = self.group.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, text).unwrap();
+            std::fs::rename(&tmp, self.group.join(name)).unwrap();
+        };
+        let current = || write("memory.current", format!("{usage}\n"));
+        let stat = || {
+            write(
+                "memory.stat",
+                format!(
+                    "anon {}\ninactive_file {inactive_file}\nactive_file 0\n",
+                    usage - inactive_file
+                ),
+            )
+        };
+        if usage.saturating_sub(old_inactive) <= old_usage.saturating_sub(inactive_file) {
+            current();
+            stat();
+        } else {
+            stat();
+            current();
+        }
+    }
+
+    fn dumper(&self, pressure: RawValue) -> Arc<Dumper> {
+        let d = self.root.join("diag");
+        let (config, sid) = validate(&RawOptions {
+            directory: RawValue::Text(d.display().to_string()),
+            session_id: RawValue::Text("press-1".into()),
+            cooldown_ms: RawValue::Number(0.0),
+            recorder: true,
+            recorder_interval_ms: RawValue::Number(10.0),
+            pressure,
+            ..Default::default()
+        })
+        .unwrap();
+        let roots = ProbeRoots {
+            proc: self.root.join("proc"),
+            pid_dir: "self".into(),
+            cgroup_fs: self.root.join("sys/fs/cgroup"),
+        };
+        let dm = Arc::new(Dumper::with_parts(
+            config,
+            &sid,
+            RuntimeInfo::new("20.0.0".into(), Some(9), None),
+            roots,
+            Box::new(MonotonicClock::new()),
+        ));
+        dm.start().unwrap();
+        dm
+    }
+
+    fn pressure_dumps(&self) -> Vec<serde_json::Value> {
+        let Ok(entries) = std::fs::read_dir(self.root.join("diag")) else {
+            return vec![];
+        };
+        let mut docs: Vec<serde_json::Value> = entries
+            .flatten()
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with("memory-") && n.ends_with(".json")
+            })
+            .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+            .filter(|v: &serde_json::Value| v["trigger"] == "pressure")
+            .collect();
+        docs.sort_by_key(|v| v["dumpNumber"].as_u64());
+        docs
+    }
+
+    /// Waits (bounded) until `n` pressure dumps are complete; returns them.
+    fn wait_for(&self, n: usize) -> Vec<serde_json::Value> {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let docs = self.pressure_dumps();
+            if docs.len() >= n && docs.iter().all(|d| d["collectionComplete"] == true) {
+                return docs;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "{} pressure dumps",
+                docs.len()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn the_recorder_dumps_near_the_cgroup_limit_counting_what_the_kernel_cannot_reclaim() {
+    let cg = FixtureCgroup::new("pressure");
+    let dm = cg.dumper(RawValue::Missing);
+    // 62 of 64 MiB in use, 30 MiB of it inactive page cache: 50% counts. A sample at the
+    // recorder's pace has seen it once the trail holds more samples.
+    cg.set(62 << 20, 30 << 20);
+    let seen = |n: usize| samples_after(&dm, n);
+    seen(5);
+    assert_eq!(cg.pressure_dumps().len(), 0);
+    // 59 MiB counted (92%): one dump, both phases, however long it stays there.
+    cg.set(60 << 20, 1 << 20);
+    let docs = cg.wait_for(1);
+    let near = &docs[0]["nearLimit"];
+    assert_eq!(near["cause"], "share");
+    assert_eq!(near["source"], "cgroup");
+    assert_eq!(near["limitBytes"], FixtureCgroup::LIMIT);
+    assert_eq!(near["countedBytes"], 59u64 << 20);
+    assert_eq!(
+        near["thresholdBytes"],
+        (0.9 * FixtureCgroup::LIMIT as f64) as u64
+    );
+    assert!(near["counts"].as_str().unwrap().contains("inactive_file"));
+    assert_eq!(
+        docs[0]["suggestion"],
+        crate::config::DEFAULT_PRESSURE_SUGGESTION
+    );
+    assert!(docs[0]["history"].as_array().unwrap().len() > 1);
+    seen(5);
+    assert_eq!(cg.pressure_dumps().len(), 1);
+    // Back under 80%, then near again: a second dump. The host's own count is untouched.
+    cg.set(40 << 20, 0);
+    seen(3);
+    cg.set(63 << 20, 0);
+    let docs = cg.wait_for(2);
+    assert_eq!(docs[1]["nearLimit"]["countedBytes"], 63u64 << 20);
+    assert_eq!(dm.dump_count(), 0);
+    dm.close("close");
+}
+
+/// Waits (bounded) until the recorder has taken `n` samples after the call.
+#[cfg(unix)]
+fn samples_after(dm: &Dumper, n: usize) {
+    let last = |dm: &Dumper| {
+        dm.recorder()
+            .unwrap()
+            .history()
+            .last()
+            .map_or(0, |s| s.epoch_ms)
+    };
+    let t0 = last(dm);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while dm
+        .recorder()
+        .unwrap()
+        .history()
+        .iter()
+        .filter(|s| s.epoch_ms > t0)
+        .count()
+        < n
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "the recorder took no sample"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn pressure_false_writes_no_pressure_dump() {
+    let cg = FixtureCgroup::new("pressure-off");
+    let dm = cg.dumper(RawValue::Bool(false));
+    cg.set(63 << 20, 0);
+    samples_after(&dm, 10);
+    assert_eq!(cg.pressure_dumps().len(), 0);
+    dm.close("close");
 }

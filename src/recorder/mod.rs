@@ -51,6 +51,12 @@ pub trait Host: Send + Sync + 'static {
     fn watchdog_dump(&self, stalled_ms: u64, rss: u64, threshold: u64);
     /// The memory the watchdog compares RSS against (effective limit).
     fn effective_limit(&self) -> Option<u64>;
+    /// The effective limit and whose it is (`cgroup`, `job`, `commit`, `physical`).
+    fn limit_watch(&self) -> Option<(u64, &'static str)>;
+    /// `options.pressure`, when the rule is on.
+    fn pressure_config(&self) -> Option<crate::config::PressureConfig>;
+    /// Called when the pressure rule fires; `counts` says how the counted bytes were read.
+    fn pressure_dump(&self, fire: &pressure::PressureFire, counts: &'static str);
     /// `maxFiles`: recorder files (and dumps) kept in the directory.
     fn max_files(&self) -> usize;
 }
@@ -102,6 +108,7 @@ fn run(
     );
     let interval = Duration::from_millis(config.interval_ms);
     let mut watchdog = watchdog.map(Watchdog::new);
+    let mut pressure = host.pressure_config().map(pressure::PressureRule::new);
     let exit = |file: &mut RecorderFile, reason: &'static str, end: Option<&ProcessEnd>| {
         let now = UtcTime::now();
         let _ = file.append(&ExitRecord {
@@ -115,12 +122,24 @@ fn run(
     loop {
         let s = sample(&shared, &roots, cg.as_ref());
         let rss = s.rss_bytes;
+        let counted =
+            pressure
+                .as_ref()
+                .and_then(|_| host.limit_watch())
+                .and_then(|(limit, source)| {
+                    sample::counted_against(&roots, cg.as_ref(), source, limit, &s)
+                });
         // A full disk must not stop the sampling (the ring still feeds dumps).
         let _ = file.append(&s);
         shared.push(s);
         if let (Some(w), Some(rss)) = (watchdog.as_mut(), rss) {
             if let Some(f) = w.after_sample(rss, shared.stalled_ms(), host.effective_limit()) {
                 host.watchdog_dump(f.stalled_ms, f.rss, f.threshold);
+            }
+        }
+        if let (Some(rule), Some((reading, counts))) = (pressure.as_mut(), counted) {
+            if let Some(f) = rule.after_reading(reading) {
+                host.pressure_dump(&f, counts);
             }
         }
         match shared.wait(interval, gen) {

@@ -23,31 +23,9 @@ const GROWTH_WINDOW: usize = 8;
 /// ...spanning at least this long, so one sample's jitter is no trend.
 const GROWTH_MIN_SPAN_MS: u64 = 2_000;
 
-/// `options.pressure`, resolved.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PressureConfig {
-    /// Fire at this share of the effective limit (default [`DEFAULT_RATIO`]).
-    pub ratio: f64,
-    /// Fire when PSI `full` avg10 (percent) reaches this, past [`PSI_FLOOR`] of the limit;
-    /// `None`: PSI is not watched.
-    pub psi_full: Option<f64>,
-    /// Fire when the latest growth would reach `ratio` within this many milliseconds;
-    /// `None`: growth is not watched.
-    pub within_ms: Option<u64>,
-}
-
-pub const DEFAULT_RATIO: f64 = 0.9;
-pub const DEFAULT_PSI_FULL: f64 = 10.0;
-
-impl Default for PressureConfig {
-    fn default() -> Self {
-        PressureConfig {
-            ratio: DEFAULT_RATIO,
-            psi_full: Some(DEFAULT_PSI_FULL),
-            within_ms: None,
-        }
-    }
-}
+pub use crate::config::{
+    PressureConfig, DEFAULT_PRESSURE_RATIO as DEFAULT_RATIO, DEFAULT_PSI_FULL,
+};
 
 /// One reading of the memory that counts against the limit, taken with a sample.
 #[derive(Debug, Clone, Copy, PartialEq)]

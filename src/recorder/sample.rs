@@ -61,3 +61,102 @@ pub fn sample(
         v8_age_ms: age,
     }
 }
+
+/// One `key value` line's value from a small stat file (`memory.stat`, `/proc/meminfo`,
+/// whose values may end in ` kB`).
+fn stat_value(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let mut parts = l.split_whitespace();
+        let k = parts.next()?.trim_end_matches(':');
+        (k == key).then(|| parts.next()?.parse::<u64>().ok())?
+    })
+}
+
+/// The pressure rule's reading with this sample: what counts against the effective limit
+/// as that limit's killer counts it (`pressure::counted`), and how it was read. `None` where
+/// the figure cannot be read here (a Windows job's or commit limit: not sampled yet).
+pub fn counted_against(
+    roots: &ProbeRoots,
+    cg: Option<&(PathBuf, &'static str, &'static str)>,
+    source: &'static str,
+    limit: u64,
+    s: &Sample,
+) -> Option<(super::pressure::Reading, &'static str)> {
+    let epoch_ms = u64::try_from(s.epoch_ms).unwrap_or(0);
+    match source {
+        "cgroup" => {
+            let (dir, usage_file, _) = cg?;
+            let usage = s.cgroup_usage_bytes?;
+            let v2 = *usage_file == "memory.current";
+            let stat = fs::read_to_string(dir.join("memory.stat")).ok();
+            let key = if v2 {
+                "inactive_file"
+            } else {
+                "total_inactive_file"
+            };
+            let inactive = stat.as_deref().and_then(|t| stat_value(t, key));
+            let psi = if v2 {
+                pressure::read_file(&dir.join("memory.pressure"))
+                    .ok()
+                    .and_then(|p| p.full.map(|f| f.avg10))
+            } else {
+                None
+            };
+            Some((
+                super::pressure::Reading {
+                    epoch_ms,
+                    counted: super::pressure::counted(source, usage, inactive),
+                    limit,
+                    source,
+                    psi_full_avg10: psi,
+                },
+                if inactive.is_some() {
+                    "the cgroup's usage less its inactive page cache (memory.stat inactive_file), which the kernel reclaims before it kills"
+                } else {
+                    "the cgroup's usage (its inactive page cache could not be read)"
+                },
+            ))
+        }
+        "physical" => {
+            let text = fs::read_to_string(roots.proc.join("meminfo")).ok();
+            let (total, available) = match text
+                .as_deref()
+                .map(|t| (stat_value(t, "MemTotal"), stat_value(t, "MemAvailable")))
+            {
+                Some((Some(t), Some(a))) => (t * 1024, a * 1024),
+                _ => {
+                    let sys = crate::probes::system::read().ok()?;
+                    (sys.total_memory, sys.available_memory)
+                }
+            };
+            let psi = pressure::read_system(&roots.proc)
+                .ok()
+                .and_then(|p| p.full.map(|f| f.avg10));
+            Some((
+                super::pressure::Reading {
+                    epoch_ms,
+                    counted: total.saturating_sub(available),
+                    limit,
+                    source,
+                    psi_full_avg10: psi,
+                },
+                "the machine's memory in use: total less what the kernel counts available (MemAvailable), which leaves out reclaimable cache",
+            ))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_values_by_key() {
+        let t = "anon 100\ninactive_file 2048\nactive_file 7\n";
+        assert_eq!(stat_value(t, "inactive_file"), Some(2048));
+        assert_eq!(stat_value(t, "file"), None);
+        let m = "MemTotal:       16384 kB\nMemAvailable:    4096 kB\n";
+        assert_eq!(stat_value(m, "MemAvailable"), Some(4096));
+    }
+}

@@ -1,0 +1,34 @@
+// The recorder's own dump near the limit that kills the process (issue 36): in a 256 MiB memory
+// cgroup, a host whose only monitor watches the V8 heap grows memory that monitor cannot see
+// until the kernel kills it; the directory holds a complete `pressure` dump written before the
+// kill, with what grew named. Where no memory cgroup can be made, skipped with the reason.
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { dumpFiles, makeMemoryCgroup, readDump, root, scratch } from './helpers.js'
+
+const MiB = 1024 * 1024
+const CHILD = join(root, '__test__/children/pressure-host.mjs')
+
+describe('a pressure dump before the kernel kill, with no host code', () => {
+  const limit = 256 * MiB
+  const cg = makeMemoryCgroup(limit, 'pressure')
+  if (typeof cg === 'string') console.log(`skipped the pressure kernel-OOM tests: ${cg}`)
+  it.skipIf(typeof cg === 'string').each([
+    ['buffers', 'external'],
+    ['native', 'native'],
+  ])('%s grow: killed by SIGKILL; one complete pressure dump, growth %s', (what, kind) => {
+    const group = cg as Exclude<typeof cg, string>
+    const dir = join(scratch(), 'diag')
+    const r = group.runNode(CHILD, [dir, what], { timeout: 90_000 })
+    expect(r.signal, r.stderr).toBe('SIGKILL')
+    const docs = dumpFiles(dir).map(readDump)
+    // The host's heap monitor never fired: the heap did not grow.
+    expect(docs.map((d) => d.trigger)).toEqual(['pressure'])
+    const [doc] = docs
+    expect(doc.collectionComplete).toBe(true)
+    expect(doc.nearLimit).toMatchObject({ cause: 'share', source: 'cgroup', limitBytes: limit })
+    expect(doc.nearLimit.share).toBeGreaterThanOrEqual(0.9)
+    expect(doc.nearLimit.counts).toMatch(/inactive page cache/)
+    expect(doc.analysis.growth?.kind, JSON.stringify(doc.analysis.growth)).toBe(kind)
+  })
+})
