@@ -2,6 +2,7 @@
 // cgroup, a host whose only monitor watches the V8 heap grows memory that monitor cannot see
 // until the kernel kills it; the directory holds a complete `pressure` dump written before the
 // kill, with what grew named. Where no memory cgroup can be made, skipped with the reason.
+import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { dumpFiles, makeMemoryCgroup, readDump, root, scratch } from './helpers.js'
@@ -14,9 +15,9 @@ describe('a pressure dump before the kernel kill, with no host code', () => {
   const cg = makeMemoryCgroup(limit, 'pressure')
   if (typeof cg === 'string') console.log(`skipped the pressure kernel-OOM tests: ${cg}`)
   it.skipIf(typeof cg === 'string').each([
-    ['buffers', 'external'],
-    ['native', 'native'],
-  ])('%s grow: killed by SIGKILL; one complete pressure dump, growth %s', (what, kind) => {
+    ['buffers', 'external', 'ArrayBuffers and external'],
+    ['native', 'native', 'native'],
+  ])('%s grow: killed by SIGKILL; one complete pressure dump, growth %s; inspect tells it', (what, kind, label) => {
     const group = cg as Exclude<typeof cg, string>
     const dir = join(scratch(), 'diag')
     const r = group.runNode(CHILD, [dir, what], { timeout: 90_000 })
@@ -30,5 +31,15 @@ describe('a pressure dump before the kernel kill, with no host code', () => {
     expect(doc.nearLimit.share).toBeGreaterThanOrEqual(0.9)
     expect(doc.nearLimit.counts).toMatch(/inactive page cache/)
     expect(doc.analysis.growth?.kind, JSON.stringify(doc.analysis.growth)).toBe(kind)
+    // inspect tells the story: the kernel's kill after the package's own dump, and what grew.
+    const cli = (args: string[]) => spawnSync(process.execPath, [join(root, 'bin/memory-diagnostics-dumper.js'), 'inspect', ...args, dir], { encoding: 'utf8' })
+    const out = cli([]).stdout
+    const pct = Math.floor(doc.nearLimit.share * 100)
+    expect(out).toContain(`after a pressure dump (#1) at ${pct}% of the 256 MiB cgroup limit`)
+    expect(out).toMatch(/Verdict: crashed at .*the kernel OOM/)
+    expect(out).toMatch(new RegExp(`Near the limit: #1 pressure at .*: the package's own dump at ${pct}% of the 256 MiB cgroup limit`))
+    expect(out).toContain(`Most likely growth: ${label}`)
+    const json = JSON.parse(cli(['--json']).stdout)
+    expect(json.processes[0].verdict.nearLimit[0]).toMatchObject({ dumpNumber: 1, source: 'cgroup', limitBytes: limit })
   })
 })

@@ -3,7 +3,7 @@
 
 const path = require('node:path')
 const { clean, clock, mib, tilde } = require('./values')
-const { signed, siteGroupText, stallText } = require('./verdict')
+const { nearLimitText, signed, siteGroupText, stallText } = require('./verdict')
 
 function table(rows) {
   const widths = rows[0].map((_, i) => rows.reduce((m, r) => Math.max(m, String(r[i]).length), 0))
@@ -65,6 +65,7 @@ function text(summary) {
     if (p.recorder.samples) lines.push(`  Recorder: ${p.recorder.samples} samples in ${p.recorder.files.map((f) => path.basename(f.file)).join(', ')}`)
     lines.push(`  ${verdictLine(p.verdict)}`)
     for (const st of p.verdict.stalls ?? []) lines.push(`  Stall: ${stallText(st)}.`)
+    for (const n of p.verdict.nearLimit ?? []) lines.push(`  Near the limit: ${nearLimitText(n)}.`)
     const g = growthLine(p.verdict.growth)
     if (g) lines.push(`  ${g}`)
     if (p.verdict.growth?.advice) lines.push(`  Look next at: ${p.verdict.growth.advice}`)

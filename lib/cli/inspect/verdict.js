@@ -52,9 +52,40 @@ function dumpRow({ file, doc, valid, time }) {
     heapSnapshotStatus: doc.heapSnapshot && typeof doc.heapSnapshot === 'object' ? clean(obj(doc.heapSnapshot).status, 20) : null,
     allocation: allocationOf(doc.allocationProfile),
     stall: stallOf(doc),
+    nearLimit: nearLimitOf(doc),
     valid,
     hostSamples: hostSamples(doc.samples),
   }
+}
+
+/**
+ * A pressure dump's `nearLimit` (the recorder's own dump near the limit that kills the
+ * process): its share of which limit, and why; null for any other dump.
+ */
+function nearLimitOf(doc) {
+  if (doc.trigger !== 'pressure' || !doc.nearLimit || typeof doc.nearLimit !== 'object') return null
+  const n = obj(doc.nearLimit)
+  const share = num(n.share)
+  const limit = num(n.limitBytes)
+  if (share == null || limit == null || limit <= 0) return null
+  return {
+    share,
+    limitBytes: limit,
+    countedBytes: num(n.countedBytes),
+    source: typeof n.source === 'string' ? clean(n.source, 20) : 'effective',
+    cause: typeof n.cause === 'string' ? clean(n.cause, 20) : null,
+  }
+}
+
+/** "92% of the 256 MiB cgroup limit" */
+function shareText(n) {
+  return `${Math.floor(n.share * 100)}% of the ${mib(n.limitBytes)} ${n.source} limit`
+}
+
+/** A pressure dump in one line. */
+function nearLimitText(n) {
+  const why = n.cause === 'stall' ? ', every task stalling on memory' : n.cause === 'growth' ? ', growing towards it' : ''
+  return `#${n.dumpNumber ?? '?'} pressure at ${n.time}: the package's own dump at ${shareText(n)}${n.countedBytes != null ? ` (${mib(n.countedBytes)} counted${why})` : ''}`
 }
 
 /** The host's own samples in a dump (`dump(trigger, { samples })`), in one line. */
@@ -181,6 +212,15 @@ function describeProcess(p, torn, allDumps) {
   verdict.growth = growth(samples, rows)
   verdict.growth.bySite = sitesGrowth(rows)
   verdict.stalls = rows.filter((r) => r.stall).map((r) => ({ dumpNumber: r.dumpNumber, time: r.time, ...r.stall }))
+  verdict.nearLimit = rows.filter((r) => r.nearLimit).map((r) => ({ dumpNumber: r.dumpNumber, time: r.time, ...r.nearLimit }))
+  // A death after the package's own dump near the limit: the dump tells at what share of
+  // which limit the process was, and a death with no other cause most likely came from it.
+  const near = verdict.nearLimit.at(-1)
+  if (near && verdict.outcome === 'crashed') {
+    const after = `after a pressure dump (#${near.dumpNumber ?? '?'}) at ${shareText(near)}`
+    if (verdict.cause && verdict.cause.kind === 'cgroupOomKill') verdict.cause = { ...verdict.cause, text: `${verdict.cause.text}, ${after}` }
+    else if (!verdict.cause) verdict.cause = { kind: 'nearLimitKill', confirmed: false, text: `most likely killed at its memory limit, ${after}` }
+  }
   // A snapshot left pending: the process ended while it was taken. Only a confirmed rise
   // in the cgroup's OOM kills ties the death to memory; nothing else says the snapshot did it.
   for (const r of rows) {
@@ -529,4 +569,4 @@ function siteGroupText(g) {
   return `${pct} ${names} ← ${blame}`
 }
 
-module.exports = { GROWTH_MIN_BYTES, signed, siteGroupText, stallText, summarize }
+module.exports = { GROWTH_MIN_BYTES, nearLimitText, signed, siteGroupText, stallText, summarize }
