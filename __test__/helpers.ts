@@ -146,7 +146,7 @@ export interface TestCgroup {
   version: 'v1' | 'v2'
   limitFile: string
   /** Runs `node script args` inside the cgroup. */
-  runNode(script: string, args: string[], opts?: { timeout?: number }): SpawnSyncReturns<string>
+  runNode(script: string, args: string[], opts?: { timeout?: number; nodeArgs?: string[] }): SpawnSyncReturns<string>
   remove(): void
 }
 
@@ -182,7 +182,7 @@ export function makeMemoryCgroup(limitBytes: number, tag: string): TestCgroup | 
       version,
       limitFile,
       runNode(script, args, opts = {}) {
-        return spawnSync('sh', ['-c', 'echo $$ > "$0" && exec "$@"', join(dir, 'cgroup.procs'), process.execPath, script, ...args], {
+        return spawnSync('sh', ['-c', 'echo $$ > "$0" && exec "$@"', join(dir, 'cgroup.procs'), process.execPath, ...(opts.nodeArgs ?? []), script, ...args], {
           cwd: root,
           encoding: 'utf8',
           timeout: opts.timeout ?? 120_000,

@@ -42,4 +42,23 @@ describe('a pressure dump before the kernel kill, with no host code', () => {
     const json = JSON.parse(cli(['--json']).stdout)
     expect(json.processes[0].verdict.nearLimit[0]).toMatchObject({ dumpNumber: 1, source: 'cgroup', limitBytes: limit })
   })
+
+  it.skipIf(typeof cg === 'string')('a V8 heap limit above the cgroup limit is a risk of its own, with the value to set; silent without the flag', () => {
+    const group = cg as Exclude<typeof cg, string>
+    const risks = (nodeArgs: string[]) => {
+      const dir = join(scratch(), 'diag')
+      const r = group.runNode(join(root, '__test__/children/cgroup-child.mjs'), [dir, '0'], { nodeArgs, timeout: 60_000 })
+      expect(r.status, r.stderr).toBe(0)
+      const [doc] = dumpFiles(dir).map(readDump)
+      return doc.analysis.risks as Array<{ type: string; message: string; evidence: Record<string, number> }>
+    }
+    const flagged = risks(['--max-old-space-size=512']).find((r) => r.type === 'heapLimitAboveMemoryLimit')
+    expect(flagged, 'the risk').toBeDefined()
+    expect(flagged!.evidence.effectiveLimit).toBe(limit)
+    expect(flagged!.evidence.heapSizeLimit).toBeGreaterThan(512 * MiB)
+    expect(flagged!.evidence.advisedMaxOldSpaceSizeMiB).toBe(192)
+    expect(flagged!.message).toContain('run with --max-old-space-size=192')
+    // Node sizes its default heap from the cgroup's limit.
+    expect(risks([]).map((r) => r.type)).not.toContain('heapLimitAboveMemoryLimit')
+  })
 })

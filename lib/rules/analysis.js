@@ -179,6 +179,19 @@ function analyze(f) {
       })
     }
   }
+  if (known(f.heapLimit) && known(f.effectiveLimit) && f.effectiveLimit > 0) {
+    const ratio = f.heapLimit / f.effectiveLimit
+    if (ratio >= T.heapLimitOverMemoryLimit) {
+      const advised = Math.floor((f.effectiveLimit * T.advisedOldSpaceShare) / MIB)
+      const whose = f.limitSource ?? 'effective'
+      add(
+        'heapLimitAboveMemoryLimit',
+        'warning',
+        `V8's heap limit (${mib(f.heapLimit)}) is ${fixed(ratio * 100, 0)}% of the ${mib(f.effectiveLimit)} ${whose} limit that ends the process: the heap alone may fill it, and V8 will not collect hard before the process is killed; run with --max-old-space-size=${fixed(advised, 0)} (${fixed(T.advisedOldSpaceShare * 100, 0)}% of the limit)`,
+        { heapSizeLimit: f.heapLimit, effectiveLimit: f.effectiveLimit, ratio, advisedMaxOldSpaceSizeMiB: advised },
+      )
+    }
+  }
   if (known(f.cgroupOomKills) && f.cgroupOomKills > 0) {
     add('cgroupOomKills', 'critical', `the kernel has already OOM-killed ${fixed(f.cgroupOomKills, 0)} process(es) in this cgroup`, {
       oomKill: f.cgroupOomKills,

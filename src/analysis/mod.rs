@@ -41,6 +41,17 @@ pub const NATIVE_OVER_HEAP_RATIO: f64 = 2.0;
 pub const NATIVE_MIN_BYTES: f64 = 512.0 * MIB;
 /// RSS against the limit that actually kills the process (cgroup or physical memory).
 pub const RSS_NEAR_LIMIT_WARNING: f64 = 0.80;
+/// V8's heap limit above the limit that ends the process by this share or more is a risk of
+/// its own: the heap alone may then fill what the kernel (or a job) allows, and V8, seeing
+/// room, does not collect hard before the process is killed. Node sizes its default heap
+/// from a cgroup's limit (half of it, and no less than V8's smallest default: 259 MiB on
+/// Node 20, measured in cgroups of 128 MiB to 2 GiB), so a default heap sits at a 256 MiB
+/// limit (101%) and is left alone; a `--max-old-space-size` set for a bigger machine (512 in
+/// 256 MiB: 219%), or a container under 235 MiB, is named.
+pub const HEAP_LIMIT_OVER_MEMORY_LIMIT: f64 = 1.1;
+/// The `--max-old-space-size` advised, as a share of the limit that ends the process: room
+/// for the young generation, Buffers, native memory and the binary beside the old space.
+pub const ADVISED_OLD_SPACE_SHARE: f64 = 0.75;
 pub const RSS_NEAR_LIMIT_CRITICAL: f64 = 0.90;
 /// PSI `some avg10`: share of the last 10 s in which at least one task waited for
 /// memory. Above 10% the machine is visibly slowed by reclaim; `full` above 5% means
@@ -163,6 +174,7 @@ pub const RISK_KINDS: &[&str] = &[
     "detachedContexts",
     "nativeMemoryHigh",
     "rssNearLimit",
+    "heapLimitAboveMemoryLimit",
     "cgroupOomKills",
     "cgroupLimitHit",
     "memoryPressureStall",
@@ -220,6 +232,7 @@ const RULES: &[(&str, fn(&Facts, Option<&Growth>) -> Option<Risk>)] = &[
     ("detachedContexts", detached_contexts),
     ("nativeMemoryHigh", native_memory_high),
     ("rssNearLimit", rss_near_limit),
+    ("heapLimitAboveMemoryLimit", heap_limit_above_memory_limit),
     ("jobLimitNear", job_limit_near),
     ("commitNearLimit", commit_near_limit),
     ("handleGrowth", handle_growth),
@@ -346,6 +359,36 @@ fn rss_near_limit(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
         }
     }
     None
+}
+
+/// V8's heap limit at or above [`HEAP_LIMIT_OVER_MEMORY_LIMIT`] times the limit that ends
+/// the process, with the `--max-old-space-size` to set instead.
+fn heap_limit_above_memory_limit(f: &Facts, _growth: Option<&Growth>) -> Option<Risk> {
+    let (heap, limit) = (f.heap_limit?, f.effective_limit.filter(|l| *l > 0.0)?);
+    let ratio = heap / limit;
+    if ratio < HEAP_LIMIT_OVER_MEMORY_LIMIT {
+        return None;
+    }
+    let advised = (limit * ADVISED_OLD_SPACE_SHARE / MIB).floor();
+    let whose = f.limit_source.unwrap_or("effective");
+    Some(risk(
+        "heapLimitAboveMemoryLimit",
+        Severity::Warning,
+        format!(
+            "V8's heap limit ({}) is {}% of the {} {whose} limit that ends the process: the heap alone may fill it, and V8 will not collect hard before the process is killed; run with --max-old-space-size={} ({}% of the limit)",
+            mib(heap),
+            fixed(ratio * 100.0, 0),
+            mib(limit),
+            fixed(advised, 0),
+            fixed(ADVISED_OLD_SPACE_SHARE * 100.0, 0)
+        ),
+        &[
+            ("heapSizeLimit", heap),
+            ("effectiveLimit", limit),
+            ("ratio", ratio),
+            ("advisedMaxOldSpaceSizeMiB", advised),
+        ],
+    ))
 }
 
 /// A Windows job's memory limit near.
@@ -658,6 +701,7 @@ pub const ADVICE: &[(&[&str], &str)] = &[
     (&["commitNearLimit"], "The system is close to its commit limit: close other programs, or enlarge the pagefile; this process's private bytes show its share."),
     (&["handleGrowth"], "Open handles keep growing: look for files, sockets, timers or child processes that are opened and never closed."),
     (&["cgroupOomKills", "rssNearLimit"], "The process is close to the memory limit that kills it: reduce what is held in memory now (end the session, close large inputs) or raise the container/cgroup limit."),
+    (&["heapLimitAboveMemoryLimit"], "V8's heap limit is above what the process may use: set --max-old-space-size to the value in the risk (about three quarters of the container's or machine's limit), so that V8 collects before the kernel kills the process."),
     (&["heapNearLimit"], "The JS heap is near V8's limit: shrink what the application keeps (history, caches) or raise --max-old-space-size; a heap snapshot of a smaller repro shows what grows."),
     (&["nativeMemoryHigh"], "Most memory is outside the JS heap: look at Buffers, streams and native addons; heap snapshots will not show this growth."),
     (&["childProcessesHeavy"], "Child processes hold more memory than this process: check the tools or subprocesses it started."),
@@ -707,7 +751,7 @@ mod tests {
         };
         let f = Facts {
             heap_used: Some(95.0),
-            heap_limit: Some(100.0),
+            heap_limit: Some(120.0),
             detached_contexts: Some(2.0),
             rss: Some(4096.0 * MIB),
             heap_total: Some(100.0 * MIB),

@@ -191,6 +191,8 @@ pub fn contract() -> Value {
                 "nativeMinBytes": a::NATIVE_MIN_BYTES,
                 "rssNearLimitWarning": a::RSS_NEAR_LIMIT_WARNING,
                 "rssNearLimitCritical": a::RSS_NEAR_LIMIT_CRITICAL,
+                "heapLimitOverMemoryLimit": a::HEAP_LIMIT_OVER_MEMORY_LIMIT,
+                "advisedOldSpaceShare": a::ADVISED_OLD_SPACE_SHARE,
                 "psiSomeAvg10Warning": a::PSI_SOME_AVG10_WARNING,
                 "psiFullAvg10Critical": a::PSI_FULL_AVG10_CRITICAL,
                 "swapInUseBytes": a::SWAP_IN_USE_BYTES,
