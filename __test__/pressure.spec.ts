@@ -1,7 +1,9 @@
 // The recorder's own dump near the limit that kills the process (issue 36): in a 256 MiB memory
 // cgroup, a host whose only monitor watches the V8 heap grows memory that monitor cannot see
 // until the kernel kills it; the directory holds a complete `pressure` dump written before the
-// kill, with what grew named. Where no memory cgroup can be made, skipped with the reason.
+// kill, with what grew named (Buffers, zlib streams kept open, a child process), and inspect
+// tells it; a V8 heap limit above the cgroup's is a risk of its own. Where no memory cgroup
+// can be made, skipped with the reason.
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -41,6 +43,20 @@ describe('a pressure dump before the kernel kill, with no host code', () => {
     expect(out).toContain(`Most likely growth: ${label}`)
     const json = JSON.parse(cli(['--json']).stdout)
     expect(json.processes[0].verdict.nearLimit[0]).toMatchObject({ dumpNumber: 1, source: 'cgroup', limitBytes: limit })
+  })
+
+  it.skipIf(typeof cg === 'string')('a child process grows: the kernel kills the child, and the host’s pressure dump came before, growth children', () => {
+    const group = cg as Exclude<typeof cg, string>
+    const dir = join(scratch(), 'diag')
+    const r = group.runNode(CHILD, [dir, 'child'], { timeout: 90_000 })
+    expect(r.status, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!).child.signal).toBe('SIGKILL')
+    const docs = dumpFiles(dir).map(readDump)
+    expect(docs.map((d) => d.trigger)).toEqual(['pressure'])
+    const [doc] = docs
+    expect(doc.collectionComplete).toBe(true)
+    expect(doc.nearLimit).toMatchObject({ cause: 'share', source: 'cgroup', limitBytes: limit })
+    expect(doc.analysis.growth?.kind, JSON.stringify(doc.analysis.growth)).toBe('children')
   })
 
   it.skipIf(typeof cg === 'string')('a V8 heap limit above the cgroup limit is a risk of its own, with the value to set; silent without the flag', () => {

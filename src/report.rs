@@ -445,6 +445,10 @@ pub struct Sample {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_shmem_bytes: Option<u64>,
     pub swap_bytes: Option<u64>,
+    /// The descendants' RSS (the kernel's `children` lists, at most 64 processes; 0 with
+    /// none), so that growth in child processes shows in the trajectory too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub children_rss_bytes: Option<u64>,
     pub cgroup_usage_bytes: Option<u64>,
     pub cgroup_limit_bytes: Option<u64>,
     #[serde(serialize_with = "serialize_opt_number")]

@@ -2,7 +2,10 @@
 // against hard 0.7 and critical 0.85), with the recorder on, that grows memory its monitor
 // cannot see until the kernel kills it. argv: directory, what grows:
 //   buffers: Buffers of 4 MiB, touched;
-//   native:  zlib deflate streams kept open (malloc: each holds its window and state).
+//   native:  zlib deflate streams kept open (malloc: each holds its window and state);
+//   child:   a child process grows Buffers (the kernel kills the child, the biggest); this
+//            host prints the child's end as one JSON line and ends 1 s later.
+import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
 import zlib from 'node:zlib'
@@ -19,7 +22,18 @@ const monitor = setInterval(() => {
   dumper.observe()
 }, 100)
 const held = []
+if (what === 'child') {
+  const grower = 'const h = []; setInterval(() => h.push(Buffer.alloc(4 << 20, 1)), 20)'
+  spawn(process.execPath, ['-e', grower], { stdio: 'ignore' }).on('exit', (code, signal) => {
+    console.log(JSON.stringify({ child: { code, signal } }))
+    setTimeout(() => {
+      dumper.close()
+      process.exit(0)
+    }, 1000)
+  })
+}
 const grow = setInterval(() => {
+  if (what === 'child') return
   if (what === 'buffers') held.push(Buffer.alloc(4 << 20, 1))
   else {
     for (let i = 0; i < 8; i++) {

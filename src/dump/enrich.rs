@@ -64,6 +64,7 @@ pub fn sample_point(s: &crate::recorder::Sample) -> GrowthPoint {
         heap_used: s.heap_used_bytes,
         external: s.external_bytes,
         array_buffers: s.array_buffers_bytes,
+        children: s.children_rss_bytes.map(|v| v as f64),
         ..Default::default()
     }
 }

@@ -160,6 +160,12 @@ fn scan_parents(proc_root: &Path, deadline: Instant) -> HashMap<u32, Vec<u32>> {
     map
 }
 
+/// Whether the kernel lists any child of `pid` (its tasks' `children` files); `None` where
+/// the kernel keeps no such lists.
+pub fn has_children(proc_root: &Path, pid: u32) -> Option<bool> {
+    children_of(proc_root, pid).map(|k| !k.is_empty())
+}
+
 pub fn read(proc_root: &Path, root_pid: u32, limits: TreeLimits) -> Result<ProcessTree, String> {
     let use_children = children_of(proc_root, root_pid).is_some();
     read_with(proc_root, root_pid, limits, use_children)

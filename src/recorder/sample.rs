@@ -47,6 +47,7 @@ pub fn sample(
         rss_file_bytes: status.as_ref().and_then(|s| s.rss_file),
         rss_shmem_bytes: status.as_ref().and_then(|s| s.rss_shmem),
         swap_bytes: status.as_ref().and_then(|s| s.vm_swap),
+        children_rss_bytes: children_rss(roots),
         cgroup_usage_bytes: cg.and_then(|(d, u, _)| read_number(&d.join(u))),
         cgroup_limit_bytes: cg.and_then(|(d, _, l)| read_number(&d.join(l))),
         psi_some_avg10: pressure::read_system(&roots.proc)
@@ -60,6 +61,25 @@ pub fn sample(
         array_buffers_bytes: v8.array_buffers,
         v8_age_ms: age,
     }
+}
+
+/// The descendants' RSS: 0 without children (one small read per thread of this process),
+/// else the tree, bounded (64 processes, 20 ms). Only for this process (`/proc/self`).
+fn children_rss(roots: &ProbeRoots) -> Option<u64> {
+    if roots.pid_dir != "self" {
+        return None;
+    }
+    let pid = std::process::id();
+    if !crate::probes::tree::has_children(&roots.proc, pid)? {
+        return Some(0);
+    }
+    let limits = crate::probes::tree::TreeLimits {
+        max_processes: 64,
+        max_duration: std::time::Duration::from_millis(20),
+    };
+    crate::probes::tree::read(&roots.proc, pid, limits)
+        .ok()
+        .map(|t| t.descendants_rss_bytes)
 }
 
 /// One `key value` line's value from a small stat file (`memory.stat`, `/proc/meminfo`,

@@ -161,6 +161,7 @@ function samplePoint(r) {
     rssAnonBytes: num(r.rssAnonBytes),
     rssFileBytes: num(r.rssFileBytes),
     rssShmemBytes: num(r.rssShmemBytes),
+    childrenRssBytes: num(r.childrenRssBytes),
     cgroupUsageBytes: num(r.cgroupUsageBytes),
     cgroupLimitBytes: num(r.cgroupLimitBytes),
   }
@@ -378,6 +379,7 @@ const fromSample = (s) => ({
   heapUsed: s.heapUsedBytes,
   external: s.externalBytes,
   arrayBuffers: s.arrayBuffersBytes,
+  children: s.childrenRssBytes,
 })
 /** A growth point from a dump (its memoryAccounting when it has one, else its raw figures). */
 const fromDump = (r) => ({
