@@ -206,6 +206,17 @@ const allocRun = spawnSync(process.execPath, [path.join(root, 'bench', 'allocati
   timeout: 1_800_000,
 })
 const allocationProfileCost = allocRun.status === 0 ? allocRun.stdout.trim() : `allocation-profile.mjs failed: ${allocRun.stderr}`
+// The cost of watching: the recorder alone and with the pressure rule, in idle processes.
+log('the cost of watching (recorder, pressure rule)…')
+const watchRun = spawnSync(
+  process.execPath,
+  [path.join(root, 'bench', 'watching.mjs'), ...(quick ? ['--runs', '1', '--seconds', '1'] : ['--runs', '7', '--seconds', '10'])],
+  {
+    encoding: 'utf8',
+    timeout: 600_000,
+  },
+)
+const watching = watchRun.status === 0 ? JSON.parse(watchRun.stdout.trim().split('\n').at(-1)) : null
 // The cost of being there: require(), construction, the first dump against the median.
 // Before and after (`--against DIR`): the same fresh-process measurements of both checkouts,
 // alternating every round.
@@ -328,6 +339,10 @@ const md = [
   startup
     ? `Fresh processes (\`bench/startup.mjs\`, medians of ${startup.runs}): \`require()\` of the package ${startup.requireMs.toFixed(2)} ms and +${(startup.requireRssBytes / 2 ** 20).toFixed(1)} MiB RSS; construction ${startup.constructMs.toFixed(2)} ms; the first \`dump('hard')\` after construction (a turn of the event loop later, input omitted) ${fmtUs(startup.firstUs)} against a median of ${fmtUs(startup.medianUs)} for the next 40 (${startup.firstOverMedian.toFixed(2)}x; their p99 ${startup.p99OverP50.toFixed(2)}x the median); the loaded \`.node\` ${startup.nodeBytes == null ? 'n/a' : `${(startup.nodeBytes / 1e6).toFixed(2)} MB`}.`
     : 'bench/startup.mjs failed.',
+  '',
+  watching
+    ? `The cost of watching (\`bench/watching.mjs\`, fresh idle processes, alternating, medians of ${watching.runs} runs of ${watching.seconds} s at \`intervalMs: ${watching.intervalMs}\`): CPU time per sampling interval, every thread, ${watching.none.cpuUsPerInterval.toFixed(0)} µs with no dumper, ${watching.recorder.cpuUsPerInterval.toFixed(0)} µs with the recorder alone (\`pressure: false\`), ${watching.pressure.cpuUsPerInterval.toFixed(0)} µs with the pressure rule (the default: the limit's usage, \`memory.stat\` or \`/proc/meminfo\`, and PSI read once more per sample); RSS ${watching.none.rssMiB.toFixed(1)}, ${watching.recorder.rssMiB.toFixed(1)} and ${watching.pressure.rssMiB.toFixed(1)} MiB. At the default interval (1 s) the recorder with the rule takes ${((watching.pressure.cpuUsPerInterval / 1e6) * 100).toFixed(3)}% of one core.`
+    : `bench/watching.mjs failed: ${watchRun.stderr}`,
   '',
   ...beforeAfter(),
   '## The cost of allocation profiles and blocked-loop stacks (`options.allocationProfile`, `watchdog.captureStack`)',
