@@ -210,10 +210,10 @@ export interface DumperOptions {
    * The recorder's own dump near the limit that ends the process (native only; on wherever
    * the recorder runs, `false` turns it off, `true` or an object starts the recorder with its
    * defaults). When what counts against the effective limit (a cgroup's usage less its
-   * inactive page cache, the machine's memory in use) reaches `ratio` of it (default 0.9, from
+   * page cache and reclaimable slab, the machine's memory in use) reaches `ratio` of it (default 0.9, from
    * 0.5 to 0.99), when PSI `full` reaches `psiFull` percent (default 10; `false` off) past 75% of
-   * the limit, or, with `withinMs`, when the growth of the last seconds would reach `ratio`
-   * within that time, the recorder thread writes a `pressure` dump itself, whatever the V8
+   * the limit, or, past 75%, when the growth of the last seconds would reach `ratio` within
+   * `withinMs` (default 5000; `false` off), the recorder thread writes a `pressure` dump itself, whatever the V8
    * heap shows and whether or not the event loop runs; once per approach. Its dumps are
    * admitted apart: they never spend the host's cap or cooldown.
    */

@@ -35,7 +35,9 @@ describe('npm run bench (quick mode)', () => {
     expect(r.stdout).toMatch(/\| phase 1, input omitted \(the drop-in call\), at most 0\.4x of the plain-JS phase 1 \(disk\) \| \d+\.\d\d \|/)
     expect(r.stdout).toMatch(/`observe\(\)`: \d+ ns per call/)
     // The cost of watching: the recorder alone beside the recorder with the pressure rule.
-    expect(r.stdout).toMatch(/The cost of watching .*: CPU time per sampling interval, every thread, \d+ µs with no dumper, \d+ µs with the recorder alone \(`pressure: false`\), \d+ µs with the pressure rule/)
+    expect(r.stdout).toMatch(
+      /The cost of watching .*: CPU time per sampling interval, every thread, \d+ µs with no dumper, \d+ µs with the recorder alone \(`pressure: false`\), \d+ µs with the pressure rule/,
+    )
     // The phase-2, heap, event-loop and observe() targets are each printed with a measured value.
     for (const target of [
       'at most 0.75 KiB of V8 heap per awaited dump',

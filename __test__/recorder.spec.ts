@@ -345,8 +345,9 @@ describe('evidence that survives the kill', () => {
         expect(near.collectionComplete).toBe(true)
         expect(near.nearLimit.source).toBe('cgroup')
         expect(near.nearLimit.limitBytes).toBe(limit)
-        expect(near.nearLimit.share).toBeGreaterThanOrEqual(0.9)
-        expect(near.nearLimit.countedBytes).toBeGreaterThanOrEqual(near.nearLimit.thresholdBytes)
+        // At 90% of the limit, or earlier past 75% when the growth would reach 90% within 5 s.
+        expect(['share', 'growth']).toContain(near.nearLimit.cause)
+        expect(near.nearLimit.share).toBeGreaterThanOrEqual(near.nearLimit.cause === 'share' ? 0.9 : 0.75)
       } finally {
         group.remove()
       }

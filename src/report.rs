@@ -359,6 +359,7 @@ pub struct NearLimit {
     /// How `countedBytes` was measured, in words.
     pub counts: &'static str,
     /// `countedBytes / limitBytes`, to four places.
+    #[cfg_attr(test, schemars(extend("minimum" = 0)))]
     pub share: f64,
     /// `options.pressure.ratio` of the limit.
     pub threshold_bytes: u64,

@@ -216,9 +216,11 @@ function pressureOptions(p) {
     psiFull = o.psiFull
   }
   const withinMs =
-    o.withinMs === undefined || o.withinMs === null || o.withinMs === false
-      ? null
-      : integer(o.withinMs, 'options.pressure.withinMs', LIMITS.minPressureWithinMs, LIMITS.maxIntervalMs, 0)
+    o.withinMs === undefined
+      ? DEFAULTS.pressureWithinMs
+      : o.withinMs === null || o.withinMs === false
+        ? null
+        : integer(o.withinMs, 'options.pressure.withinMs', LIMITS.minPressureWithinMs, LIMITS.maxIntervalMs, 0)
   return { ratio, psiFull, withinMs }
 }
 

@@ -107,7 +107,16 @@ function growth(points) {
     advice: null,
   })
   if (points.length < 2 || !Object.keys(byKind).length) return none(`${points.length} point(s) with figures: growth needs two`)
-  if (!f.kind) return none(`nothing grew by ${mib(GROWTH_MIN_BYTES)} or more over ${points.length} points: ${f.listing}`)
+  if (!f.kind) {
+    // Anonymous memory that grew, with no V8 figures to split it (src/analysis/growth.rs).
+    const anon = points.map(anonOf).filter((a) => a != null)
+    if (anon.length && anon.at(-1) - anon[0] >= GROWTH_MIN_BYTES && !('native' in byKind)) {
+      return none(
+        `anonymous memory grew ${signedMib(anon.at(-1) - anon[0])} over ${points.length} points, but no V8 figures split it into JS heap, ArrayBuffers and native memory (the host never called observe() or dump()); kinds measured: ${f.listing}`,
+      )
+    }
+    return none(`nothing grew by ${mib(GROWTH_MIN_BYTES)} or more over ${points.length} points: ${f.listing}`)
+  }
   const seconds = (f.to.epochMs - f.from.epochMs) / 1000
   return {
     kind: f.kind,

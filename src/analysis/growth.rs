@@ -169,6 +169,19 @@ pub fn growth(points: &[GrowthPoint]) -> Growth {
         .collect::<Vec<_>>()
         .join(", ");
     let Some((kind, bytes)) = top else {
+        // Anonymous memory that grew, with no V8 figures to split it (a host that never
+        // called observe() or dump(), and the recorder's own dumps): said, never "nothing".
+        let anon_first = points.iter().find_map(GrowthPoint::anon_bytes);
+        let anon_last = points.iter().rev().find_map(GrowthPoint::anon_bytes);
+        if let (Some(a), Some(b)) = (anon_first, anon_last) {
+            if b - a >= GROWTH_MIN_BYTES && !by_kind.contains_key("native") {
+                return none(format!(
+                    "anonymous memory grew {} over {} points, but no V8 figures split it into JS heap, ArrayBuffers and native memory (the host never called observe() or dump()); kinds measured: {listing}",
+                    signed_mib(b - a),
+                    points.len()
+                ));
+            }
+        }
         return none(format!(
             "nothing grew by {} or more over {} points: {listing}",
             mib(GROWTH_MIN_BYTES),

@@ -425,6 +425,7 @@ fn pressure_is_on_wherever_the_recorder_runs() {
     })
     .unwrap();
     assert_eq!(c.pressure, Some(PressureConfig::default()));
+    assert_eq!(c.pressure.unwrap().within_ms, Some(5_000));
     let (c, _) = validate(&RawOptions {
         recorder: true,
         pressure: RawValue::Bool(false),

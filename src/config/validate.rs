@@ -263,7 +263,8 @@ fn pressure_config(raw: &RawOptions) -> Result<Option<crate::config::PressureCon
         }
     };
     let within_ms = match &raw.pressure_within_ms {
-        RawValue::Missing | RawValue::Other("null") | RawValue::Bool(false) => None,
+        RawValue::Missing => d.within_ms,
+        RawValue::Other("null") | RawValue::Bool(false) => None,
         _ => Some(integer(
             &raw.pressure_within_ms,
             "options.pressure.withinMs",

@@ -386,7 +386,21 @@ mod growth_golden {
             x.as_object_mut().unwrap().remove("anon");
             x.as_object_mut().unwrap().remove("arrayBuffers");
         }
+        // The recorder's samples of a host that never called observe(): no V8 figures.
+        let mut no_v8 = vec![
+            p(0, 4.0, 2.0, 0.0, 20.0, 1.0),
+            p(4_000, 4.0, 2.0, 233.0, 22.0, 1.0),
+        ];
+        for x in &mut no_v8 {
+            for k in ["v8Heap", "heapUsed", "external", "arrayBuffers"] {
+                x.as_object_mut().unwrap().remove(k);
+            }
+        }
         vec![
+            (
+                "anonymous memory grew with no V8 figures to split it",
+                no_v8,
+            ),
             (
                 "the JS heap grew",
                 vec![

@@ -83,6 +83,7 @@ pub fn contract() -> Value {
                 "allocationMaxSites": crate::allocation_profile::DEFAULT_MAX_SITES,
                 "pressureRatio": o::DEFAULT_PRESSURE_RATIO,
                 "pressurePsiFull": o::DEFAULT_PSI_FULL,
+                "pressureWithinMs": o::DEFAULT_WITHIN_MS,
             },
             "limits": {
                 "maxDumpsPerSession": o::MAX_DUMPS_PER_SESSION_LIMIT,

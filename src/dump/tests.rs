@@ -270,7 +270,7 @@ impl FixtureCgroup {
         f
     }
 
-    /// The cgroup's usage and its inactive page cache, each file written whole (a rename),
+    /// The cgroup's usage and its page cache (half of it active), each file written whole (a rename),
     /// in the order whose state between the two counts less: a sample between them must not
     /// see more than either state.
     fn set(&self, usage: u64, inactive_file: u64) {
@@ -286,8 +286,10 @@ impl FixtureCgroup {
             write(
                 "memory.stat",
                 format!(
-                    "anon {}\ninactive_file {inactive_file}\nactive_file 0\n",
-                    usage - inactive_file
+                    "anon {}\ninactive_file {}\nactive_file {}\n",
+                    usage - inactive_file,
+                    inactive_file / 2,
+                    inactive_file - inactive_file / 2
                 ),
             )
         };
@@ -368,7 +370,7 @@ impl FixtureCgroup {
 fn the_recorder_dumps_near_the_cgroup_limit_counting_what_the_kernel_cannot_reclaim() {
     let cg = FixtureCgroup::new("pressure");
     let dm = cg.dumper(RawValue::Missing);
-    // 62 of 64 MiB in use, 30 MiB of it inactive page cache: 50% counts. A sample at the
+    // 62 of 64 MiB in use, 30 MiB of it page cache (half of it active): 50% counts. A sample at the
     // recorder's pace has seen it once the trail holds more samples.
     cg.set(62 << 20, 30 << 20);
     let seen = |n: usize| samples_after(&dm, n);
@@ -386,7 +388,10 @@ fn the_recorder_dumps_near_the_cgroup_limit_counting_what_the_kernel_cannot_recl
         near["thresholdBytes"],
         (0.9 * FixtureCgroup::LIMIT as f64) as u64
     );
-    assert!(near["counts"].as_str().unwrap().contains("inactive_file"));
+    assert!(near["counts"]
+        .as_str()
+        .unwrap()
+        .contains("active_file, inactive_file"));
     assert_eq!(
         docs[0]["suggestion"],
         crate::config::DEFAULT_PRESSURE_SUGGESTION

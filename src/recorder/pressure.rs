@@ -18,9 +18,11 @@ pub const REARM_GAP: f64 = 0.10;
 /// The share of the limit below which PSI `full` alone never fires: a machine that thrashes
 /// for others (or reads a large file) is not this process nearing its kill.
 pub const PSI_FLOOR: f64 = 0.75;
-/// Growth is judged over at most this many of the latest readings...
-const GROWTH_WINDOW: usize = 8;
-/// ...spanning at least this long, so one sample's jitter is no trend.
+/// Growth is judged from the oldest of the latest readings (at most this many)...
+const GROWTH_WINDOW: usize = 32;
+/// ...taken at most this long ago...
+const GROWTH_MAX_SPAN_MS: u64 = 10_000;
+/// ...and at least this long ago, so one sample's jitter is no trend.
 const GROWTH_MIN_SPAN_MS: u64 = 2_000;
 
 pub use crate::config::{
@@ -100,7 +102,7 @@ impl PressureRule {
             .recent
             .iter()
             .flatten()
-            .filter(|(t, _)| *t < now.epoch_ms)
+            .filter(|(t, _)| *t < now.epoch_ms && now.epoch_ms - *t <= GROWTH_MAX_SPAN_MS)
             .min_by_key(|(t, _)| *t)?;
         let span = now.epoch_ms - oldest.0;
         (span >= GROWTH_MIN_SPAN_MS)
@@ -244,11 +246,33 @@ mod tests {
         let g = f.growth_per_sec.unwrap();
         assert!((g - (10 * MIB) as f64).abs() < 1.0, "{g}");
         // Without withinMs the same climb fires only at 90%.
-        let mut q = PressureRule::new(PressureConfig::default());
+        let mut q = PressureRule::new(PressureConfig {
+            within_ms: None,
+            ..PressureConfig::default()
+        });
         for (i, c) in [150, 160, 170, 180, 190, 200, 210, 220].iter().enumerate() {
             assert_eq!(q.after_reading(at(i as u64 * 1000, c * MIB)), None);
         }
         assert!(q.after_reading(at(9000, 231 * MIB)).is_some());
+    }
+
+    #[test]
+    fn growth_is_judged_over_seconds_whatever_the_interval() {
+        // A sample every 100 ms, 50 MiB/s: 32 readings span 3.1 s, past the 2 s minimum.
+        let mut p = PressureRule::new(PressureConfig::default());
+        let mut fired = None;
+        for i in 0..60u64 {
+            if let Some(f) = p.after_reading(at(i * 100, (50 + 5 * i) * MIB)) {
+                fired = Some((i, f));
+                break;
+            }
+        }
+        let (i, f) = fired.expect("fires");
+        assert_eq!(f.cause, Cause::Growth);
+        // Past the 75% floor (192 MiB: reading 29), before 90% (230.4 MiB: reading 37).
+        assert!((29..37).contains(&i), "{i}");
+        let g = f.growth_per_sec.unwrap();
+        assert!((g - (50 * MIB) as f64).abs() < 1.0, "{g}");
     }
 
     #[test]

@@ -109,12 +109,19 @@ pub fn counted_against(
             let usage = s.cgroup_usage_bytes?;
             let v2 = *usage_file == "memory.current";
             let stat = fs::read_to_string(dir.join("memory.stat")).ok();
-            let key = if v2 {
-                "inactive_file"
+            // What the kernel reclaims before it kills in the cgroup: page cache, active or
+            // not (clean cache is dropped, the active list is aged into the inactive one
+            // first), and reclaimable slab (dentries and inodes; v2 only). Shared memory
+            // (tmpfs) is on the anonymous lists: it counts.
+            let keys: &[&str] = if v2 {
+                &["inactive_file", "active_file", "slab_reclaimable"]
             } else {
-                "total_inactive_file"
+                &["total_inactive_file", "total_active_file"]
             };
-            let inactive = stat.as_deref().and_then(|t| stat_value(t, key));
+            let inactive = stat.as_deref().and_then(|t| {
+                let found: Vec<u64> = keys.iter().filter_map(|k| stat_value(t, k)).collect();
+                (!found.is_empty()).then(|| found.iter().sum())
+            });
             let psi = if v2 {
                 pressure::read_file(&dir.join("memory.pressure"))
                     .ok()
@@ -131,9 +138,9 @@ pub fn counted_against(
                     psi_full_avg10: psi,
                 },
                 if inactive.is_some() {
-                    "the cgroup's usage less its inactive page cache (memory.stat inactive_file), which the kernel reclaims before it kills"
+                    "the cgroup's usage less its page cache and reclaimable slab (memory.stat active_file, inactive_file, slab_reclaimable), which the kernel reclaims before it kills"
                 } else {
-                    "the cgroup's usage (its inactive page cache could not be read)"
+                    "the cgroup's usage (its page cache could not be read)"
                 },
             ))
         }

@@ -67,11 +67,14 @@ function nearLimitOf(doc) {
   const n = obj(doc.nearLimit)
   const share = num(n.share)
   const limit = num(n.limitBytes)
-  if (share == null || limit == null || limit <= 0) return null
+  const counted = num(n.countedBytes)
+  // A share past 100 times the limit, a negative one, or a limit past 2^53 bytes is no reading.
+  const bytes = (b) => b != null && b >= 0 && b <= Number.MAX_SAFE_INTEGER
+  if (share == null || share < 0 || share > 100 || !bytes(limit) || limit <= 0 || (counted != null && !bytes(counted))) return { unreadable: true }
   return {
     share,
     limitBytes: limit,
-    countedBytes: num(n.countedBytes),
+    countedBytes: counted,
     source: typeof n.source === 'string' ? clean(n.source, 20) : 'effective',
     cause: typeof n.cause === 'string' ? clean(n.cause, 20) : null,
   }
@@ -84,6 +87,7 @@ function shareText(n) {
 
 /** A pressure dump in one line. */
 function nearLimitText(n) {
+  if (n.unreadable) return `#${n.dumpNumber ?? '?'} pressure at ${n.time}: its nearLimit figures are unreadable`
   const why = n.cause === 'stall' ? ', every task stalling on memory' : n.cause === 'growth' ? ', growing towards it' : ''
   return `#${n.dumpNumber ?? '?'} pressure at ${n.time}: the package's own dump at ${shareText(n)}${n.countedBytes != null ? ` (${mib(n.countedBytes)} counted${why})` : ''}`
 }
@@ -216,7 +220,7 @@ function describeProcess(p, torn, allDumps) {
   verdict.nearLimit = rows.filter((r) => r.nearLimit).map((r) => ({ dumpNumber: r.dumpNumber, time: r.time, ...r.nearLimit }))
   // A death after the package's own dump near the limit: the dump tells at what share of
   // which limit the process was, and a death with no other cause most likely came from it.
-  const near = verdict.nearLimit.at(-1)
+  const near = verdict.nearLimit.filter((n) => !n.unreadable).at(-1)
   if (near && verdict.outcome === 'crashed') {
     const after = `after a pressure dump (#${near.dumpNumber ?? '?'}) at ${shareText(near)}`
     if (verdict.cause && verdict.cause.kind === 'cgroupOomKill') verdict.cause = { ...verdict.cause, text: `${verdict.cause.text}, ${after}` }
