@@ -28,6 +28,7 @@ function install() {
     const hasOwn = O.hasOwn
     const isExtensible = O.isExtensible
     const isArray = Array.isArray
+    const notANumber = Number.isNaN
     const capture = E.captureStackTrace
     const descriptor = (d) =>
       hasOwn(d, 'get') || hasOwn(d, 'set')
@@ -36,7 +37,7 @@ function install() {
     const callSites = (_, sites) => sites
 
     /** Reads the current stack's call sites through a formatter of its own, puts Error back. */
-    function sites(limit, above) {
+    const sites = (limit, above) => {
       const fmt = getDesc(E, 'prepareStackTrace')
       const lim = getDesc(E, 'stackTraceLimit')
       if (!isExtensible(E) || (fmt && !fmt.configurable) || (lim && !lim.configurable)) {
@@ -74,14 +75,14 @@ function install() {
     const columnNumber = site.getColumnNumber
 
     const field = (s) => (typeof s === 'string' ? `${s.length}:${s}` : '0:')
-    const number = (n) => (typeof n === 'number' && n === n ? `${n}` : '')
+    const number = (n) => (typeof n === 'number' && !notANumber(n) ? `${n}` : '')
 
     /**
      * Returns 'F' and, per frame innermost first, four fields (function, script, line,
      * column), each string as `<length>:<text>`, each number followed by ';'; or 'E' and why
      * there are none. The evaluated expression's own frame is the helper's to leave out.
      */
-    function readStack(limit) {
+    const readStack = function readStack(limit) {
       let calls
       try {
         calls = sites(limit, readStack)
