@@ -10,7 +10,10 @@ import v8 from 'node:v8'
 import vm from 'node:vm'
 
 const { MemoryDiagnosticsDumper } = createRequire(import.meta.url)('../../index.js')
-const dumper = new MemoryDiagnosticsDumper({ directory: process.argv[2], sessionId: 'death', recorder: { intervalMs: 50 } })
+// Kept referenced, as a host keeps its monitor (README: a dumper that is garbage-collected
+// stops its recorder): an exported binding stays alive with the module. Node 26 collected an
+// unexported one that no closure used before the error, and the trail ended "released".
+export const dumper = new MemoryDiagnosticsDumper({ directory: process.argv[2], sessionId: 'death', recorder: { intervalMs: 50 } })
 dumper.observe(v8.getHeapStatistics(), process.memoryUsage())
 
 function parseReply(reply) {
