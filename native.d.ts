@@ -328,6 +328,26 @@ export declare class MemoryDiagnosticsDumper {
    * could not.
    */
   allocationProfileAttach(filePath: string, section: string): Promise<string | null>
+  /**
+   * Whether the recorder thread writes dumps of its own (the pressure rule runs), which
+   * the JS thread adds to through `onOwnDump`.
+   */
+  get writesOwnDumps(): boolean
+  /**
+   * Internal (`lib/dumper/public-class.js` calls it once, when the pressure rule runs):
+   * `callback(filePath, dumpNumber, delayMs)` is called on the JS thread, when its loop
+   * is alive, after each dump the recorder thread wrote on its own (both phases on disk
+   * already; `delayMs` since its phase 1). A weak threadsafe function: it never keeps
+   * Node alive, and the recorder thread never waits for it.
+   */
+  onOwnDump(callback: (arg0: string, arg1: number, arg2: number) => void): void
+  /**
+   * Internal (`lib/dumper/public-class.js` calls it from the `onOwnDump` callback): adds
+   * the host's V8 figures read `delayMs` after the dump's phase 1 (and, with
+   * `allocationProfile`, the summary `allocationSection`, JSON) to the dump `filePath`,
+   * off the JS thread. Resolves null, or why it could not.
+   */
+  ownDumpAttach(filePath: string, delayMs: number, heapStatistics: HeapStatisticsInput, memoryUsage: MemoryUsageInput, allocationSection?: string | undefined | null): Promise<string | null>
   /** Dumps written (or attempted) in the current session. */
   get dumpCount(): number
   /** The diagnostics directory as configured. */

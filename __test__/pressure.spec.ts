@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { dumpFiles, makeMemoryCgroup, readDump, root, scratch } from './helpers.js'
+import { dumpFiles, makeMemoryCgroup, readDump, root, runNode, scratch } from './helpers.js'
 
 const MiB = 1024 * 1024
 // The rule is the addon's, the same under every Node: the secondary Node legs (test:nodeNN)
@@ -123,5 +123,49 @@ describe('a pressure dump before the kernel kill, with no host code', () => {
     expect(flagged!.message).toContain('run with --max-old-space-size=192')
     // Node sizes its default heap from the cgroup's limit.
     expect(risks([]).map((r) => r.type)).not.toContain('heapLimitAboveMemoryLimit')
+  })
+})
+
+describe('what the JS thread adds to a pressure dump when its loop is alive', () => {
+  const limit = 256 * MiB
+  const cg = secondary ? 'the secondary Node legs run the kill and the heap-limit risk only' : makeMemoryCgroup(limit, 'pressure-js')
+  if (typeof cg === 'string') console.log(`skipped the JS thread's pressure additions: ${cg}`)
+  const run = (mode: string) => {
+    const group = cg as Exclude<typeof cg, string>
+    const r = group.runNode(join(root, '__test__/children/pressure-js.mjs'), [join(scratch(), 'diag'), mode], { timeout: 90_000 })
+    expect(r.status, r.stderr).toBe(0)
+    return JSON.parse(r.stdout.trim().split('\n').at(-1)!)
+  }
+  const sites = (doc: any) => (doc.allocationProfile?.sites ?? []).map((s: any) => s.function)
+
+  it.skipIf(typeof cg === 'string')('an idle loop: fresh V8 figures and the allocation sites naming the code, added to the complete dump', () => {
+    const out = run('alive')
+    const doc = out.doc
+    expect(doc.trigger).toBe('pressure')
+    expect(doc.collectionComplete).toBe(true)
+    expect(doc.jsFigures, JSON.stringify(doc.jsFigures)).toBeDefined()
+    expect(doc.jsFigures.v8HeapStats.usedHeapSize).toBeGreaterThan(0)
+    expect(doc.jsFigures.memoryUsage.arrayBuffers).toBeGreaterThan(100 * MiB)
+    expect(doc.allocationProfile.status).toBe('taken')
+    expect(sites(doc)).toContain('leakRecords')
+  })
+
+  it.skipIf(typeof cg === 'string')('a blocked loop: the dump is complete on disk without the JS thread; its figures follow when the loop answers', () => {
+    const out = run('block')
+    expect(out.completeWhileBlocked).toBe(true)
+    expect(out.jsFiguresWhileBlocked).toBe(false)
+    const doc = out.doc
+    expect(doc.jsFigures, JSON.stringify(out)).toBeDefined()
+    // Read after the loop was released, at least 300 ms after the complete dump was seen.
+    expect(doc.jsFigures.delayMs).toBeGreaterThanOrEqual(300)
+    expect(sites(doc)).toContain('leakRecords')
+  })
+
+  it.skipIf(secondary)('a dumper the host drops is still collected: the JS thread’s callback holds it weakly', () => {
+    for (const options of [{ recorder: { intervalMs: 50 } }, { recorder: { intervalMs: 50 }, allocationProfile: true }]) {
+      const r = runNode(join(root, '__test__/children/pressure-gc.mjs'), [join(scratch(), 'diag'), JSON.stringify(options)], { nodeArgs: ['--expose-gc'] })
+      expect(r.status, r.stderr).toBe(0)
+      expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!).collected, JSON.stringify(options)).toBe(5)
+    }
   })
 })

@@ -18,8 +18,7 @@ pub use crate::config::{
     MIN_FREE_HEAP_BYTES, MIN_SAMPLING_INTERVAL_BYTES,
 };
 
-/// A dump file larger than this is not one of ours to amend.
-pub const MAX_DUMP_BYTES: u64 = 8 << 20;
+pub use crate::writer::amend::MAX_DUMP_BYTES;
 
 pub use crate::places::{clean_frame, cut};
 
@@ -58,51 +57,16 @@ pub fn sanitize(
     s
 }
 
-/// Adds `section` to the dump `dir/name`: reads it back (it must be one of this
-/// process's dumps), sets `allocationProfile` and replaces the file atomically, only
-/// while the name still holds the file read.
+/// Adds `section` to the dump `dir/name` (one of this process's dumps, with no
+/// `allocationProfile` yet) by one more atomic replace ([`writer::amend`]).
 pub fn attach(dir: &Path, name: &str, section: &AllocationProfileSection) -> Result<(), String> {
-    if writer::parse_dump_name(name).is_none() || name.contains(['/', '\\']) {
-        return Err(format!("{name} is not a dump file name"));
-    }
-    let path = dir.join(name);
-    let (bytes, id) = writer::read_own_file(&path, MAX_DUMP_BYTES)
-        .map_err(|e| format!("could not read {}: {e}", path.display()))?;
-    let mut doc: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{} is not a dump: {e}", path.display()))?;
-    let obj = doc
-        .as_object_mut()
-        .ok_or_else(|| format!("{} is not a dump", path.display()))?;
-    if obj.get("pid").and_then(|p| p.as_u64()) != Some(std::process::id() as u64) {
-        return Err(format!("{} is another process's dump", path.display()));
-    }
-    if obj.contains_key("allocationProfile") {
-        return Err(format!(
-            "{} already has an allocation profile",
-            path.display()
-        ));
-    }
-    // Inserted as text before the top-level `collection` key, where the report type puts
-    // it: a round trip through `serde_json::Value` would sort every key of the document.
-    let text = std::str::from_utf8(&bytes).map_err(|e| e.to_string())?;
-    const AT: &str = "\n  \"collection\": ";
-    let at = text
-        .find(AT)
-        .ok_or_else(|| format!("{} has no top-level collection section", path.display()))?;
-    let mut section_text = serde_json::to_string_pretty(section).map_err(|e| e.to_string())?;
-    section_text = section_text.replace('\n', "\n  ");
-    let mut out = String::with_capacity(text.len() + section_text.len() + 32);
-    out.push_str(&text[..at]);
-    out.push_str("\n  \"allocationProfile\": ");
-    out.push_str(&section_text);
-    out.push(',');
-    out.push_str(&text[at..]);
-    if serde_json::from_str::<serde_json::Value>(&out).is_err() {
-        return Err(format!("{} could not be amended as JSON", path.display()));
-    }
-    writer::replace_own(dir, name, id, out.as_bytes())
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    let text = serde_json::to_string_pretty(section).map_err(|e| e.to_string())?;
+    writer::amend::insert_sections(dir, name, &[("allocationProfile", text)]).map_err(|e| {
+        e.replace(
+            "already has allocationProfile",
+            "already has an allocation profile",
+        )
+    })
 }
 
 /// [`attach`] for a summary as the JS side sends it: JSON, checked against the section's
@@ -114,15 +78,32 @@ pub fn attach_summary(
     json: &str,
     max_sites: u32,
 ) -> Result<(), String> {
+    let text = summary_text(json, max_sites)?;
+    writer::amend::insert_sections(dir, &file_name(file_path), &[("allocationProfile", text)])
+        .map_err(|e| {
+            e.replace(
+                "already has allocationProfile",
+                "already has an allocation profile",
+            )
+        })
+}
+
+/// A summary as the JS side sends it (JSON, checked against the section's type, unknown
+/// fields refused), bounded by [`sanitize`], as the section's JSON text.
+pub fn summary_text(json: &str, max_sites: u32) -> Result<String, String> {
     let parsed: AllocationProfileSection = serde_json::from_str(json)
         .map_err(|e| format!("not an allocation profile summary: {e}"))?;
     let home = crate::places::home();
     let clean = sanitize(parsed, max_sites, home.as_deref());
-    let name = Path::new(file_path)
+    serde_json::to_string_pretty(&clean).map_err(|e| e.to_string())
+}
+
+/// The file name of `file_path` (a dump must be in the dumper's own directory).
+pub fn file_name(file_path: &str) -> String {
+    Path::new(file_path)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    attach(dir, &name, &clean)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

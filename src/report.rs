@@ -329,6 +329,11 @@ pub struct Report {
     /// Only in dumps the pressure rule wrote (trigger `pressure`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub near_limit: Option<NearLimit>,
+    /// Only in pressure dumps, when the event loop was alive to answer: the host's V8
+    /// figures read on the JS thread once the dump was on disk, added by one more atomic
+    /// replace (`writer::amend`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub js_figures: Option<JsFigures>,
     /// Only when `options.heapSnapshot` applies to this dump's trigger: the snapshot that
     /// followed it, or why none was taken.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -371,6 +376,21 @@ pub struct NearLimit {
     pub growth_bytes_per_sec: Option<f64>,
     /// Age of the V8 figures in `atTrigger` (null: JS never pushed any).
     pub v8_figures_age_ms: Option<u64>,
+}
+
+/// The V8 figures the JS thread adds to a pressure dump (the recorder thread wrote it with
+/// the figures of the last `observe()` or `dump()`, which may be old or missing).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct JsFigures {
+    /// Milliseconds from the dump's phase 1 to the JS thread reading these figures: how
+    /// long the event loop took to answer.
+    pub delay_ms: u64,
+    #[cfg_attr(test, schemars(schema_with = "crate::contract::schema::memory_usage"))]
+    pub memory_usage: NumberMap,
+    #[cfg_attr(test, schemars(schema_with = "crate::contract::schema::heap_stats"))]
+    pub v8_heap_stats: NumberMap,
 }
 
 /// Why the watchdog wrote a dump.
@@ -704,6 +724,7 @@ pub(crate) mod tests {
             analysis: None,
             heap_snapshot: None,
             allocation_profile: None,
+            js_figures: None,
             history: None,
             watchdog: None,
             near_limit: None,

@@ -467,6 +467,17 @@ function wrap(Implementation, addon = null) {
         this.#alloc = require('./allocation-profile.js').start(alloc)
         if (this.#alloc.error) this.#warn(`allocation profiles are off: ${this.#alloc.error}`, 'AllocationProfileUnavailable')
       }
+      // The recorder thread's own dumps (the pressure rule's) are complete without the JS
+      // thread; when its loop answers, it adds the host's V8 figures of that moment and the
+      // allocation sites. The callback holds this dumper weakly: a dropped dumper is collected.
+      if (this.#inner.writesOwnDumps === true && typeof this.#inner.onOwnDump === 'function') {
+        const self = new WeakRef(this)
+        try {
+          this.#inner.onOwnDump((filePath, dumpNumber, delayMs) => self.deref()?.#addToOwnDump(filePath, dumpNumber, delayMs))
+        } catch (e) {
+          this.#warn(`pressure dumps will lack the JS thread's figures: ${describeThrown(e)}`, 'OwnDumpUnavailable')
+        }
+      }
       if (typeof this.#inner.closeForExit === 'function') {
         if (!exitHandler) {
           exitHandler = true
@@ -684,6 +695,38 @@ function wrap(Implementation, addon = null) {
           section.status === 'taken'
             ? { status: 'taken', sites: section.sites.length, fetchMillis: section.fetchMillis }
             : { status: 'skipped', skipped: section.skipped },
+      }
+    }
+
+    /**
+     * On the JS thread, its loop alive again, after a dump the recorder thread wrote on its
+     * own: the V8 figures of now (`delayMs` after its phase 1) and, with allocation
+     * profiles, the sites, added off the JS thread by one more atomic replace. Called from
+     * a threadsafe function, so nothing may throw out of it; a problem is one warning.
+     */
+    #addToOwnDump(filePath, _dumpNumber, delayMs) {
+      const fail = (error) => this.#warn(`pressure dumps: the JS thread's figures were not added: ${error}`, 'OwnDumpAttachFailed')
+      try {
+        const heap = collectHeapStatistics()
+        const usage = process.memoryUsage()
+        const a = this.#alloc
+        let section
+        if (a !== null)
+          section = JSON.stringify(
+            a.error
+              ? { status: 'skipped', skipped: `allocation profiles are off: ${a.error}`, samplingIntervalBytes: 0, sites: [] }
+              : require('./allocation-profile.js').fetchSection(a),
+          )
+        Promise.resolve(this.#inner.ownDumpAttach(filePath, delayMs, heap, usage, section)).then(
+          (error) => {
+            if (error) fail(error)
+          },
+          (e) => fail(`internal error: ${describeThrown(e)}`),
+        )
+      } catch (e) {
+        try {
+          fail(`internal error: ${describeThrown(e)}`)
+        } catch {}
       }
     }
 

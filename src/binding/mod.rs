@@ -333,6 +333,7 @@ impl MemoryDiagnosticsDumper {
     #[napi(catch_unwind)]
     pub fn close(&self) {
         self.inner.close("close");
+        self.inner.set_own_dump_listener(None);
         if let Some(s) = self.settler.borrow_mut().take() {
             s.release();
         }
@@ -460,6 +461,104 @@ impl MemoryDiagnosticsDumper {
         Ok(PromiseRaw::new(env.raw(), promise.raw()))
     }
 
+    /// Whether the recorder thread writes dumps of its own (the pressure rule runs), which
+    /// the JS thread adds to through `onOwnDump`.
+    #[napi(getter, catch_unwind)]
+    pub fn writes_own_dumps(&self) -> bool {
+        self.inner.recorder().is_some() && self.inner.config().pressure.is_some()
+    }
+
+    /// Internal (`lib/dumper/public-class.js` calls it once, when the pressure rule runs):
+    /// `callback(filePath, dumpNumber, delayMs)` is called on the JS thread, when its loop
+    /// is alive, after each dump the recorder thread wrote on its own (both phases on disk
+    /// already; `delayMs` since its phase 1). A weak threadsafe function: it never keeps
+    /// Node alive, and the recorder thread never waits for it.
+    #[napi(catch_unwind)]
+    pub fn on_own_dump(
+        &self,
+        callback: Function<'_, FnArgs<(String, u32, f64)>, ()>,
+    ) -> Result<()> {
+        use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunctionCallMode};
+        let tsfn = callback
+            .build_threadsafe_function::<crate::dump::OwnDump>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(|ctx: ThreadsafeCallContext<crate::dump::OwnDump>| {
+                let d = ctx.value;
+                let delay = d.written_at.elapsed().as_secs_f64() * 1000.0;
+                Ok(FnArgs::from((
+                    d.file_path.to_string_lossy().into_owned(),
+                    d.dump_number,
+                    delay,
+                )))
+            })?;
+        self.inner.set_own_dump_listener(Some(Box::new(move |d| {
+            let _ = tsfn.call(d, ThreadsafeFunctionCallMode::NonBlocking);
+        })));
+        Ok(())
+    }
+
+    /// Internal (`lib/dumper/public-class.js` calls it from the `onOwnDump` callback): adds
+    /// the host's V8 figures read `delayMs` after the dump's phase 1 (and, with
+    /// `allocationProfile`, the summary `allocationSection`, JSON) to the dump `filePath`,
+    /// off the JS thread. Resolves null, or why it could not.
+    #[napi(catch_unwind, ts_return_type = "Promise<string | null>")]
+    pub fn own_dump_attach<'env>(
+        &self,
+        env: &'env Env,
+        file_path: String,
+        delay_ms: f64,
+        #[napi(ts_arg_type = "HeapStatisticsInput")] heap_statistics: Unknown,
+        #[napi(ts_arg_type = "MemoryUsageInput")] memory_usage: Unknown,
+        allocation_section: Option<String>,
+    ) -> Result<PromiseRaw<'env, Option<String>>> {
+        type Settle = Box<dyn FnOnce(Env) -> Result<Option<String>>>;
+        let heap = expect_object(&heap_statistics, "heapStatistics")?;
+        let usage = expect_object(&memory_usage, "memoryUsage")?;
+        let mut checker = InputChecker::new();
+        let figures = crate::report::JsFigures {
+            delay_ms: if delay_ms.is_finite() && delay_ms > 0.0 {
+                delay_ms.min(u32::MAX as f64) as u64
+            } else {
+                0
+            },
+            v8_heap_stats: number_map(&mut checker, "heapStatistics", &heap, HEAP_STAT_FIELDS)?,
+            memory_usage: number_map(&mut checker, "memoryUsage", &usage, MEMORY_USAGE_FIELDS)?,
+        };
+        let (deferred, promise) = env.create_deferred::<Option<String>, Settle>()?;
+        let max_sites = self
+            .inner
+            .config()
+            .allocation_profile
+            .map_or(crate::allocation_profile::DEFAULT_MAX_SITES, |c| {
+                c.max_sites
+            });
+        let dir = self.inner.config().directory.clone();
+        let job = move || {
+            let outcome = std::panic::catch_unwind(|| {
+                crate::dump::js_figures::attach(
+                    &dir,
+                    &file_path,
+                    &figures,
+                    allocation_section.as_deref(),
+                    max_sites,
+                )
+            })
+            .unwrap_or_else(|p| {
+                Err(format!(
+                    "internal error (panic): {}",
+                    crate::dump::background::panic_message(p.as_ref())
+                ))
+            });
+            let r = outcome.err();
+            deferred.resolve(Box::new(move |_| Ok(r)));
+        };
+        if let Err(job) = crate::dump::background::submit(Box::new(job)) {
+            job();
+        }
+        Ok(PromiseRaw::new(env.raw(), promise.raw()))
+    }
+
     /// Dumps written (or attempted) in the current session.
     #[napi(getter, catch_unwind)]
     pub fn dump_count(&self) -> u32 {
@@ -528,6 +627,7 @@ impl Drop for MemoryDiagnosticsDumper {
     /// A dumper collected by the GC (or a worker shutting down) stops its recorder.
     fn drop(&mut self) {
         self.inner.close("released");
+        self.inner.set_own_dump_listener(None);
         if let Some(s) = self.settler.get_mut().take() {
             s.release();
         }

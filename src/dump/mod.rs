@@ -16,6 +16,7 @@ pub mod collect;
 pub mod enrich;
 pub mod facts;
 pub mod input;
+pub mod js_figures;
 pub mod phase1;
 pub mod phase2;
 
@@ -77,7 +78,24 @@ pub struct Dumper {
     stack_ticket: Mutex<Option<crate::recorder::stack_capture::Ticket>>,
     /// Why no stack helper can serve this dumper (set by `lib/dumper/stack-helper.js`).
     stack_problem: Mutex<Option<String>>,
+    /// Told of each dump the recorder thread wrote on its own (the pressure rule's), once
+    /// both phases are on disk: the binding's threadsafe call into the JS thread, which adds
+    /// what only it can read when its loop is alive.
+    own_dump_listener: Mutex<Option<OwnDumpListener>>,
 }
+
+/// A dump the recorder thread wrote on its own, complete on disk.
+#[derive(Debug, Clone)]
+pub struct OwnDump {
+    pub file_path: PathBuf,
+    pub trigger: &'static str,
+    pub dump_number: u32,
+    /// When its phase 1 was written.
+    pub written_at: std::time::Instant,
+}
+
+/// Called on the recorder thread; must not block.
+pub type OwnDumpListener = Box<dyn Fn(OwnDump) + Send + Sync>;
 
 /// Identity of one dump, known once its slot is reserved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +236,7 @@ impl Dumper {
             first_point: Arc::new(Mutex::new(None)),
             stack_ticket: Mutex::new(None),
             stack_problem: Mutex::new(None),
+            own_dump_listener: Mutex::new(None),
             arm: Arc::new(ArmSlot::new(&config.directory)),
             state: Mutex::new(SessionState {
                 short_id: short_session_id(session_id),
@@ -272,6 +291,11 @@ impl Dumper {
         if let Some(r) = &self.recorder {
             r.observe(at_trigger);
         }
+    }
+
+    /// Who is told of the dumps the recorder thread writes on its own (`None`: nobody).
+    pub fn set_own_dump_listener(&self, listener: Option<OwnDumpListener>) {
+        *self.own_dump_listener.lock() = listener;
     }
 
     /// No stack helper can serve this dumper: its watchdog dumps say why.
@@ -476,9 +500,21 @@ impl recorder::Host for Dumper {
             }),
         };
         // The JS thread may be busy or idle: phase 2 runs here, on the recorder thread.
-        self.dump(Trigger::Pressure, input, Phase2On::ThisThread, |_| {
+        let written_at = std::time::Instant::now();
+        let dumped = self.dump(Trigger::Pressure, input, Phase2On::ThisThread, |_| {
             Box::new(|_, _| {})
         });
+        // Both phases are on disk: the JS thread adds its figures when its loop answers.
+        if let Dumped::Written { meta } = dumped {
+            if let Some(tell) = self.own_dump_listener.lock().as_ref() {
+                tell(OwnDump {
+                    file_path: meta.file_path,
+                    trigger: meta.trigger,
+                    dump_number: meta.dump_number,
+                    written_at,
+                });
+            }
+        }
     }
 
     fn watchdog_dump(&self, stalled_ms: u64, rss: u64, threshold: u64) {

@@ -84,6 +84,7 @@ impl Dumper {
             memory_accounting: None,
             analysis: None,
             heap_snapshot: None,
+            js_figures: None,
             allocation_profile: None,
             collection: Collection::default(),
         };

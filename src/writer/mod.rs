@@ -35,6 +35,7 @@
 //!   tightened when loose) and the directory fsync.
 //! - [`write`]: the write path: locked temporary files, fsync, no-replace landing,
 //!   phase 2's replace of its own file.
+//! - [`amend`]: sections the JS thread adds to a finished dump, by one more replace.
 //! - [`armed`]: the pre-armed phase-1 file (Linux `O_TMPFILE`) and the dumper's slot for it.
 //! - [`retention`]: bounding the directory, and the sweep of abandoned temporary files.
 
@@ -42,6 +43,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub mod amend;
 pub mod armed;
 pub mod directory;
 pub mod filelock;
