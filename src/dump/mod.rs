@@ -461,7 +461,15 @@ impl recorder::Host for Dumper {
             )
             .ok();
             let sys = crate::probes::system::read().ok();
-            enrich::memory_limit(cg.as_ref(), sys.as_ref())
+            // A Windows job's limit binds before the commit limit and physical memory.
+            #[cfg(windows)]
+            let job = crate::probes::windows::job_limits()
+                .ok()
+                .flatten()
+                .map(|r| crate::probes::platform::job_object(Some(r)));
+            #[cfg(not(windows))]
+            let job: Option<crate::probes::platform::JobObject> = None;
+            enrich::memory_limit_from(cg.as_ref(), job.as_ref(), None, sys.as_ref())
                 .map(|l| (l.effective_limit_bytes, l.source))
         })
     }

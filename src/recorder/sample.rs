@@ -170,6 +170,67 @@ pub fn counted_against(
                 "the machine's memory in use: total less what the kernel counts available (MemAvailable), which leaves out reclaimable cache",
             ))
         }
+        "job" | "commit" => {
+            let (counted, counts) = windows_counted(source, windows_figures())?;
+            Some((
+                super::pressure::Reading {
+                    epoch_ms,
+                    counted,
+                    limit,
+                    source,
+                    psi_full_avg10: None,
+                },
+                counts,
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// This process's private bytes and the system's memory status (Windows only).
+fn windows_figures() -> (
+    Option<u64>,
+    Option<crate::probes::platform::WinMemoryStatus>,
+) {
+    #[cfg(windows)]
+    {
+        use crate::probes::windows;
+        (
+            windows::memory_counters().ok().map(|c| c.private_bytes),
+            windows::memory_status().ok(),
+        )
+    }
+    #[cfg(not(windows))]
+    {
+        (None, None)
+    }
+}
+
+/// What counts against a Windows limit, as Windows counts it: committed memory, resident or
+/// not (a job's limit and the commit limit refuse a commit; nothing is reclaimed first).
+/// - `job`: this process's private bytes (`PrivateUsage`). For a job-wide limit a lower
+///   bound: the job's other processes commit too.
+/// - `commit`: the system's commit charge (`ullTotalPageFile - ullAvailPageFile`).
+pub fn windows_counted(
+    source: &str,
+    (private_bytes, status): (
+        Option<u64>,
+        Option<crate::probes::platform::WinMemoryStatus>,
+    ),
+) -> Option<(u64, &'static str)> {
+    match source {
+        "job" => private_bytes.map(|p| {
+            (
+                p,
+                "this process's committed private bytes (PrivateUsage), which a job's memory limit counts; a job-wide limit also counts its other processes",
+            )
+        }),
+        "commit" => status.filter(|s| s.total_page_file > 0).map(|s| {
+            (
+                s.total_page_file.saturating_sub(s.avail_page_file),
+                "the system's commit charge (GlobalMemoryStatusEx: ullTotalPageFile less ullAvailPageFile), which the commit limit refuses past",
+            )
+        }),
         _ => None,
     }
 }
@@ -185,5 +246,34 @@ mod tests {
         assert_eq!(stat_value(t, "file"), None);
         let m = "MemTotal:       16384 kB\nMemAvailable:    4096 kB\n";
         assert_eq!(stat_value(m, "MemAvailable"), Some(4096));
+    }
+
+    #[test]
+    fn windows_limits_count_committed_memory() {
+        use crate::probes::platform::WinMemoryStatus;
+        let status = WinMemoryStatus {
+            memory_load_percent: 50,
+            total_phys: 16 << 30,
+            avail_phys: 8 << 30,
+            total_page_file: 20 << 30,
+            avail_page_file: 3 << 30,
+        };
+        let (job, how) = windows_counted("job", (Some(300 << 20), Some(status))).unwrap();
+        assert_eq!(job, 300 << 20);
+        assert!(how.contains("PrivateUsage"));
+        let (commit, how) = windows_counted("commit", (None, Some(status))).unwrap();
+        assert_eq!(commit, 17 << 30);
+        assert!(how.contains("commit charge"));
+        // Nothing read: no reading (no pressure dump), never a zero that looks like room.
+        assert_eq!(windows_counted("job", (None, None)), None);
+        let empty = WinMemoryStatus {
+            memory_load_percent: 0,
+            total_phys: 0,
+            avail_phys: 0,
+            total_page_file: 0,
+            avail_page_file: 0,
+        };
+        assert_eq!(windows_counted("commit", (Some(1), Some(empty))), None);
+        assert_eq!(windows_counted("cgroup", (Some(1), None)), None);
     }
 }
