@@ -16,6 +16,17 @@ const MiB = 1024 * 1024
 const secondary = process.env.MDD_SECONDARY_NODE === '1'
 const CHILD = join(root, '__test__/children/pressure-host.mjs')
 
+/** The directory's only dump: a complete `pressure` dump near the cgroup's `limit`, at 90% of it or, past 75%, for growth that would reach 90%. */
+function onlyPressureDump(dir: string, limit: number) {
+  const docs = dumpFiles(dir).map(readDump)
+  expect(docs.map((d) => d.trigger)).toEqual(['pressure'])
+  const [doc] = docs
+  expect(doc.collectionComplete).toBe(true)
+  expect(doc.nearLimit).toMatchObject({ source: 'cgroup', limitBytes: limit })
+  expect(['share', 'growth']).toContain(doc.nearLimit.cause)
+  return doc
+}
+
 describe('a pressure dump before the kernel kill, with no host code', () => {
   const limit = 256 * MiB
   const cg = makeMemoryCgroup(limit, 'pressure')
@@ -27,14 +38,8 @@ describe('a pressure dump before the kernel kill, with no host code', () => {
       const dir = join(scratch(), 'diag')
       const r = group.runNode(CHILD, [dir, what], { timeout: 90_000 })
       expect(r.signal, r.stderr).toBe('SIGKILL')
-      const docs = dumpFiles(dir).map(readDump)
       // The host's heap monitor never fired: the heap did not grow.
-      expect(docs.map((d) => d.trigger)).toEqual(['pressure'])
-      const [doc] = docs
-      expect(doc.collectionComplete).toBe(true)
-      expect(doc.nearLimit).toMatchObject({ source: 'cgroup', limitBytes: limit })
-      // At 90% of the limit, or earlier past 75% when the growth would reach 90% within 5 s.
-      expect(['share', 'growth']).toContain(doc.nearLimit.cause)
+      const doc = onlyPressureDump(dir, limit)
       expect(doc.nearLimit.share).toBeGreaterThanOrEqual(doc.nearLimit.cause === 'share' ? 0.9 : 0.75)
       expect(doc.nearLimit.counts).toMatch(/page cache and reclaimable slab/)
       expect(doc.analysis.growth?.kind, JSON.stringify(doc.analysis.growth)).toBe(kind)
@@ -60,12 +65,7 @@ describe('a pressure dump before the kernel kill, with no host code', () => {
       const r = group.runNode(CHILD, [dir, 'child'], { timeout: 90_000 })
       expect(r.status, r.stderr).toBe(0)
       expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!).child.signal).toBe('SIGKILL')
-      const docs = dumpFiles(dir).map(readDump)
-      expect(docs.map((d) => d.trigger)).toEqual(['pressure'])
-      const [doc] = docs
-      expect(doc.collectionComplete).toBe(true)
-      expect(doc.nearLimit).toMatchObject({ source: 'cgroup', limitBytes: limit })
-      expect(['share', 'growth']).toContain(doc.nearLimit.cause)
+      const doc = onlyPressureDump(dir, limit)
       expect(doc.analysis.growth?.kind, JSON.stringify(doc.analysis.growth)).toBe('children')
     },
   )
