@@ -208,6 +208,8 @@ describe('memory-diagnostics-dumper inspect', () => {
     // Old-format rotation: the .jsonl continues its .jsonl.1 without a new start record.
     writeFileSync(join(dir, 'recorder-eeee.jsonl.1'), jsonl([start(400, T + 240_000, 'eeee'), ...samples(T + 240_000, 4)]))
     writeFileSync(join(dir, 'recorder-eeee.jsonl'), jsonl(samples(T + 240_400, 4, 80 * MIB)))
+    // A dumper garbage-collected (or its worker ended): its recorder stopped, the process went on.
+    writeFileSync(join(dir, 'recorder-ffff-500-z.jsonl'), jsonl([start(500, T + 300_000, 'ffff', T + 299_000), ...samples(T + 300_000, 3), exit(T + 300_300, 'released')]))
     const r = inspect(dir, '--json')
     expect(r.status, r.stdout + r.stderr).toBe(0)
     const j = JSON.parse(r.stdout)
@@ -217,7 +219,10 @@ describe('memory-diagnostics-dumper inspect', () => {
       [200, 'aaaa+bbbb', 'clean exit', 0, 6],
       [300, 'cccc+dddd', 'clean exit', 0, 6],
       [400, 'eeee', 'crashed', 0, 8],
+      [500, 'ffff', 'unknown', 0, 3],
     ])
+    // Before: a released dumper read as a clean exit of its process.
+    expect(j.processes[5].verdict.evidence).toMatch(/released.*how the process ended afterwards is unknown/)
     expect(j.processes[0].processStart).toBe(new Date(T - 50).toISOString())
     // Without processStartMs a dump joins its process by pid and uptime (timestamp minus uptime).
     const old = fixture('v8-oom-no-cgroup-limit')

@@ -255,6 +255,18 @@ function describeProcess(p, torn, allDumps) {
 function verdictOf(p, rows, samples, allDumps) {
   const last = p.records.at(-1)
   const lastDump = rows.at(-1)
+  // A dumper garbage-collected, or ended with its worker thread: its recorder stopped while
+  // the process went on, so the trail cannot tell how the process ended.
+  if (last?.type === 'exit' && last.reason === 'released' && endOf(last) === null) {
+    return {
+      outcome: 'unknown',
+      at: iso(last.epochMs),
+      atMs: last.epochMs,
+      evidence:
+        "the recorder's exit record (released): the dumper was garbage-collected or its worker ended, and its recorder stopped there; how the process ended afterwards is unknown (keep the dumper referenced)",
+      cause: null,
+    }
+  }
   if (last?.type === 'exit' && last.reason !== 'sessionReset') {
     const ended = endOf(last)
     const code = Number.isInteger(last.code) ? `, code ${last.code}` : ''
