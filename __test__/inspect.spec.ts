@@ -209,7 +209,10 @@ describe('memory-diagnostics-dumper inspect', () => {
     writeFileSync(join(dir, 'recorder-eeee.jsonl.1'), jsonl([start(400, T + 240_000, 'eeee'), ...samples(T + 240_000, 4)]))
     writeFileSync(join(dir, 'recorder-eeee.jsonl'), jsonl(samples(T + 240_400, 4, 80 * MIB)))
     // A dumper garbage-collected (or its worker ended): its recorder stopped, the process went on.
-    writeFileSync(join(dir, 'recorder-ffff-500-z.jsonl'), jsonl([start(500, T + 300_000, 'ffff', T + 299_000), ...samples(T + 300_000, 3), exit(T + 300_300, 'released')]))
+    writeFileSync(
+      join(dir, 'recorder-ffff-500-z.jsonl'),
+      jsonl([start(500, T + 300_000, 'ffff', T + 299_000), ...samples(T + 300_000, 3), exit(T + 300_300, 'released')]),
+    )
     const r = inspect(dir, '--json')
     expect(r.status, r.stdout + r.stderr).toBe(0)
     const j = JSON.parse(r.stdout)
