@@ -443,3 +443,10 @@ export declare function stackHelperPoll(): number
  * why instead of waiting out the budget.
  */
 export declare function stackHelperStarted(): void
+
+/**
+ * Internal (`lib/dumper/public-class.js` calls it from the process's `exit` event): waits at
+ * most `timeoutMs` for the dumps recorder threads are writing on their own, closed dumpers'
+ * included. Whether none is left.
+ */
+export declare function waitForOwnDumps(timeoutMs: number): boolean

@@ -844,3 +844,4 @@ module.exports.stackHelperDeliver = nativeBinding.stackHelperDeliver
 module.exports.stackHelperEnding = nativeBinding.stackHelperEnding
 module.exports.stackHelperPoll = nativeBinding.stackHelperPoll
 module.exports.stackHelperStarted = nativeBinding.stackHelperStarted
+module.exports.waitForOwnDumps = nativeBinding.waitForOwnDumps

@@ -5,7 +5,8 @@ import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import v8 from 'node:v8'
 import { describe, expect, it, vi } from 'vitest'
-import { dumpFiles, implementations, input, readDump, recorderFile, recorderSamples, scratch, waitFor } from './helpers.js'
+import { spawnSync } from 'node:child_process'
+import { dumpFiles, implementations, input, readDump, recorderFile, recorderSamples, root, scratch, waitFor } from './helpers.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -432,5 +433,27 @@ describe('the watchdog judges the loop by the loop (native)', () => {
     } finally {
       d.close()
     }
+  })
+
+  it('a host that froze process still constructs dumpers and dumps; the missing exit record is said once (before: the first constructor threw a TypeError)', () => {
+    const dir = join(scratch(), 'd')
+    const code = `
+      const { MemoryDiagnosticsDumper } = require(${JSON.stringify(join(root, 'index.js'))})
+      const warnings = []
+      const emit = process.emitWarning
+      process.emitWarning = (m, o) => warnings.push(o && o.code)
+      Object.freeze(process)
+      const a = new MemoryDiagnosticsDumper({ directory: ${JSON.stringify(dir)}, sessionId: 'a', recorder: {} })
+      const b = new MemoryDiagnosticsDumper({ directory: ${JSON.stringify(dir)}, sessionId: 'b', recorder: {} })
+      a.dump('hard').then((r) => {
+        console.log(JSON.stringify({ written: r.written, complete: r.complete, warnings }))
+        a.close()
+        b.close()
+      })`
+    const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 60_000 })
+    expect(r.status, r.stderr).toBe(0)
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!)
+    expect(out).toMatchObject({ written: true, complete: true })
+    expect(out.warnings.filter((c: string) => c === 'ExitHandlerUnavailable')).toHaveLength(1)
   })
 })

@@ -5,7 +5,7 @@
 // tells it; a V8 heap limit above the cgroup's is a risk of its own. Where no memory cgroup
 // can be made, skipped with the reason.
 import { spawnSync } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { dumpFiles, makeMemoryCgroup, readDump, root, runNode, scratch } from './helpers.js'
@@ -67,6 +67,26 @@ describe('a pressure dump before the kernel kill, with no host code', () => {
       expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!).child.signal).toBe('SIGKILL')
       const doc = onlyPressureDump(dir, limit)
       expect(doc.analysis.growth?.kind, JSON.stringify(doc.analysis.growth)).toBe('children')
+    },
+  )
+
+  it.skipIf(typeof cg === 'string' || secondary)(
+    'a host moved to another cgroup after its dumper started is watched against the limit it moved under (before: no dump, the old limit read at every sample)',
+    () => {
+      const small = makeMemoryCgroup(128 * MiB, 'pressure-moved')
+      if (typeof small === 'string') throw new Error(small)
+      const wide = makeMemoryCgroup(4096 * MiB, 'pressure-wide')
+      if (typeof wide === 'string') throw new Error(wide)
+      try {
+        const dir = join(scratch(), 'diag')
+        const r = wide.runNode(CHILD, [dir, 'move', join(small.dir, 'cgroup.procs')], { timeout: 90_000 })
+        expect(r.signal, r.stderr).toBe('SIGKILL')
+        const doc = onlyPressureDump(dir, 128 * MiB)
+        expect(doc.nearLimit.source).toBe('cgroup')
+      } finally {
+        wide.remove()
+        small.remove()
+      }
     },
   )
 
@@ -132,9 +152,10 @@ describe('what the JS thread adds to a pressure dump when its loop is alive', ()
   if (typeof cg === 'string') console.log(`skipped the JS thread's pressure additions: ${cg}`)
   const run = (mode: string) => {
     const group = cg as Exclude<typeof cg, string>
-    const r = group.runNode(join(root, '__test__/children/pressure-js.mjs'), [join(scratch(), 'diag'), mode], { timeout: 90_000 })
+    const dir = join(scratch(), 'diag')
+    const r = group.runNode(join(root, '__test__/children/pressure-js.mjs'), [dir, mode], { timeout: 90_000 })
     expect(r.status, r.stderr).toBe(0)
-    return JSON.parse(r.stdout.trim().split('\n').at(-1)!)
+    return { ...JSON.parse(r.stdout.trim().split('\n').at(-1)!), dir }
   }
   const sites = (doc: any) => (doc.allocationProfile?.sites ?? []).map((s: any) => s.function)
 
@@ -149,6 +170,54 @@ describe('what the JS thread adds to a pressure dump when its loop is alive', ()
     expect(doc.allocationProfile.status).toBe('taken')
     expect(sites(doc)).toContain('leakRecords')
   })
+
+  it.skipIf(typeof cg === 'string')(
+    'a host that never pushes V8 figures: inspect shows the figures the JS thread added, and growth as anonymous memory, never "none found"',
+    () => {
+      const out = run('noobserve')
+      expect(out.doc.nearLimit.v8FiguresAgeMs).toBeNull()
+      expect(out.doc.jsFigures.memoryUsage.arrayBuffers).toBeGreaterThan(100 * MiB)
+      const cli = (args: string[]) =>
+        spawnSync(process.execPath, [join(root, 'bin/memory-diagnostics-dumper.js'), 'inspect', ...args, out.dir], { encoding: 'utf8' })
+      const json = JSON.parse(cli(['--json']).stdout)
+      const [row] = json.processes[0].dumps
+      expect(row.arrayBuffers).toBeGreaterThan(100 * MiB)
+      expect(row.heapUsed).toBeGreaterThan(0)
+      expect(json.processes[0].verdict.growth?.unsplit, JSON.stringify(json.processes[0].verdict.growth)).toBe(true)
+      const text = cli([]).stdout
+      expect(text).toMatch(/Growth: anonymous memory, not split by kind \(anonymous memory grew \+\d+/)
+      expect(text).not.toContain('Growth: none found')
+    },
+  )
+
+  it.skipIf(typeof cg === 'string')(
+    'a host whose process.memoryUsage throws a secret and whose global Promise is replaced: the other figures are added, the throw named by its kind only',
+    () => {
+      const out = run('hostile')
+      const doc = out.doc
+      expect(doc.jsFigures, JSON.stringify(out.warnings)).toBeDefined()
+      expect(doc.jsFigures.v8HeapStats.usedHeapSize).toBeGreaterThan(0)
+      expect(Object.values(doc.jsFigures.memoryUsage).every((v) => v === null)).toBe(true)
+      const said = JSON.stringify(out.warnings)
+      expect(said).not.toContain('SECRET_THROW_MESSAGE')
+      expect(said).toContain('process.memoryUsage() threw (an Error)')
+      expect(out.warnings.map((w: any) => w.code)).not.toContain('OwnDumpAttachFailed')
+      expect(JSON.stringify(doc)).not.toContain('SECRET_THROW_MESSAGE')
+    },
+  )
+
+  it.skipIf(typeof cg === 'string')(
+    'close() and process.exit() the moment a pressure dump lands: its phase 2 still finishes (before: 3 of 20 left phase 1 only and a temporary file)',
+    () => {
+      const group = cg as Exclude<typeof cg, string>
+      const dir = join(scratch(), 'diag')
+      const r = group.runNode(join(root, '__test__/children/pressure-exit.mjs'), [dir], { timeout: 90_000 })
+      expect(r.status, r.stderr).toBe(4)
+      const docs = dumpFiles(dir).map(readDump)
+      expect(docs.map((d) => [d.trigger, d.collectionComplete])).toEqual([['pressure', true]])
+      expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([])
+    },
+  )
 
   it.skipIf(typeof cg === 'string')('a blocked loop: the dump is complete on disk without the JS thread; its figures follow when the loop answers', () => {
     const out = run('block')

@@ -61,7 +61,7 @@ pub fn sanitize(
 /// `allocationProfile` yet) by one more atomic replace ([`writer::amend`]).
 pub fn attach(dir: &Path, name: &str, section: &AllocationProfileSection) -> Result<(), String> {
     let text = serde_json::to_string_pretty(section).map_err(|e| e.to_string())?;
-    writer::amend::insert_sections(dir, name, &[("allocationProfile", text)]).map_err(|e| {
+    writer::amend::insert_sections(dir, name, None, &[("allocationProfile", text)]).map_err(|e| {
         e.replace(
             "already has allocationProfile",
             "already has an allocation profile",
@@ -79,13 +79,18 @@ pub fn attach_summary(
     max_sites: u32,
 ) -> Result<(), String> {
     let text = summary_text(json, max_sites)?;
-    writer::amend::insert_sections(dir, &file_name(file_path), &[("allocationProfile", text)])
-        .map_err(|e| {
-            e.replace(
-                "already has allocationProfile",
-                "already has an allocation profile",
-            )
-        })
+    writer::amend::insert_sections(
+        dir,
+        &file_name(file_path),
+        None,
+        &[("allocationProfile", text)],
+    )
+    .map_err(|e| {
+        e.replace(
+            "already has allocationProfile",
+            "already has an allocation profile",
+        )
+    })
 }
 
 /// A summary as the JS side sends it (JSON, checked against the section's type, unknown

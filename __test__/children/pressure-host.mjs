@@ -4,15 +4,18 @@
 //   buffers: Buffers of 4 MiB, touched;
 //   native:  zlib deflate streams kept open (malloc: each holds its window and state);
 //   child:   a child process grows Buffers (the kernel kills the child, the biggest); this
-//            host prints the child's end as one JSON line and ends 1 s later.
+//            host prints the child's end as one JSON line and ends 1 s later;
+//   move:    moves itself into the cgroup whose cgroup.procs is argv[4] after 1 s, then grows
+//            Buffers there (the limit that kills it is not the one it started under).
 import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import v8 from 'node:v8'
 import zlib from 'node:zlib'
 
 const require = createRequire(import.meta.url)
 const { MemoryDiagnosticsDumper } = require('../../index.js')
-const [dir, what] = process.argv.slice(2)
+const [dir, what, moveTo] = process.argv.slice(2)
 const dumper = new MemoryDiagnosticsDumper({ directory: dir, sessionId: 'pressure', recorder: { intervalMs: 100 } })
 const monitor = setInterval(() => {
   const h = v8.getHeapStatistics()
@@ -22,6 +25,12 @@ const monitor = setInterval(() => {
   dumper.observe()
 }, 100)
 const held = []
+let moved = what !== 'move'
+if (!moved)
+  setTimeout(() => {
+    writeFileSync(moveTo, String(process.pid))
+    moved = true
+  }, 1000)
 if (what === 'child') {
   const grower = 'const h = []; setInterval(() => h.push(Buffer.alloc(4 << 20, 1)), 20)'
   spawn(process.execPath, ['-e', grower], { stdio: 'ignore' }).on('exit', (code, signal) => {
@@ -34,7 +43,8 @@ if (what === 'child') {
 }
 const grow = setInterval(() => {
   if (what === 'child') return
-  if (what === 'buffers') held.push(Buffer.alloc(4 << 20, 1))
+  if (!moved) return
+  if (what === 'buffers' || what === 'move') held.push(Buffer.alloc(4 << 20, 1))
   else {
     for (let i = 0; i < 8; i++) {
       const z = zlib.createDeflate({ level: 9, memLevel: 9, windowBits: 15 })

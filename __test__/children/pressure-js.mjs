@@ -2,6 +2,9 @@
 // the recorder thread writes the dump on its own; once the loop answers, the JS thread adds
 // the V8 figures of that moment and the allocation sites. argv: directory, mode:
 //   alive: the loop is idle when the dump is written;
+//   noobserve: as alive, but the host never pushes V8 figures (observe());
+//   hostile: as noobserve, with process.memoryUsage throwing an error whose message is a
+//            secret and the global Promise replaced;
 //   block: the loop is blocked (a synchronous spin) from before the dump until 300 ms after
 //          the complete dump is on disk, so the dump lands without the JS thread.
 // Grows 120 MiB of Buffers and some JS heap from `leakRecords` (the pressure rule is set to
@@ -40,7 +43,15 @@ for (let i = 0; i < 30; i++) {
   held.push(Buffer.alloc(4 << 20, 1))
   if (i % 3 === 0) leakRecords()
 }
-dumper.observe()
+const warnings = []
+process.on('warning', (w) => warnings.push({ code: w.code, message: w.message }))
+if (mode !== 'noobserve' && mode !== 'hostile') dumper.observe()
+if (mode === 'hostile') {
+  process.memoryUsage = () => {
+    throw new Error('SECRET_THROW_MESSAGE')
+  }
+  globalThis.Promise = function HostPromise() {}
+}
 if (mode === 'block') {
   const start = Date.now()
   let seen = null
@@ -63,6 +74,7 @@ const wait = setInterval(() => {
     clearInterval(wait)
     out.doc = doc
     out.held = held.length + records.length
+    out.warnings = warnings
     console.log(JSON.stringify(out))
     dumper.close()
   }

@@ -327,6 +327,8 @@ const DISPATCHERS = {
  */
 const exiting = new Set()
 let exitHandler = false
+/** process.on('exit') threw once (a frozen `process`): said once per process. */
+let exitHandlerRefused = false
 /** lib/dumper/process-end.js, loaded with the `exit` handler by the first dumper that needs it. */
 let processEnd = null
 let movingExitListener = false
@@ -397,7 +399,40 @@ function closeAllForExit(code) {
     } catch {}
   }
   exiting.clear()
+  // A dump a recorder thread is writing on its own (pressure, watchdog) finishes its phase 2,
+  // within 100 ms, even when its dumper was closed just before the exit.
+  for (const binding of bindings) {
+    try {
+      binding.waitForOwnDumps?.(100)
+    } catch {}
+  }
 }
+/** `Promise.prototype.then` as it was at load (a host may replace the global Promise). */
+const promiseThen = Promise.prototype.then
+/** What a thrown value was, by kind only (its message may hold anything). */
+const kindOf = (e) => {
+  try {
+    const name = e !== null && typeof e === 'object' ? e.constructor?.name : typeof e
+    return typeof name === 'string' && /^[A-Za-z_$][\w$]{0,40}$/.test(name) ? `(${/^[aeiou]/i.test(name) ? 'an' : 'a'} ${name})` : '(a value)'
+  } catch {
+    return '(a value)'
+  }
+}
+/** The figures the JS thread adds to an own dump (contract.json's dumpInput), by getter; loaded at the first own dump. */
+let ownDumpKeys = null
+function ownDumpKeysOf(what) {
+  if (ownDumpKeys === null) {
+    const keys = { 'v8.getHeapStatistics': [], 'process.memoryUsage': [] }
+    for (const slot of require('../contract.json').dumpInput.slots) {
+      const [container, key] = slot.split('.')
+      keys[container === 'heapStatistics' ? 'v8.getHeapStatistics' : 'process.memoryUsage'].push(key)
+    }
+    ownDumpKeys = keys
+  }
+  return ownDumpKeys[what]
+}
+/** The native bindings of the classes made (`wrap`), for closeAllForExit. */
+const bindings = new Set()
 Object.defineProperty(closeAllForExit, OUR_EXIT_LISTENER, { value: true })
 
 /**
@@ -406,6 +441,7 @@ Object.defineProperty(closeAllForExit, OUR_EXIT_LISTENER, { value: true })
  * and watchdog stacks their helper thread; without it every call takes the checked path.
  */
 function wrap(Implementation, addon = null) {
+  if (addon !== null) bindings.add(addon)
   /**
    * The binding's fast path (fast-path.js, loaded then): at the first dumper's warm-up or
    * first observe(), never by require(), the constructor or a dump.
@@ -480,16 +516,33 @@ function wrap(Implementation, addon = null) {
       }
       if (typeof this.#inner.closeForExit === 'function') {
         if (!exitHandler) {
-          exitHandler = true
-          process.on('exit', closeAllForExit)
-          // Kept the last `exit` listener, so that the exit record sees the code that an
-          // `exit` listener of the host's sets (moved a microtask after one is added).
-          process.on('newListener', keepExitListenerLast)
-          // How the process ends (an uncaught error, process.exit(), the loop's end), observed.
+          // A host may have frozen `process` (its listeners cannot be added then): the
+          // dumper still works, its trail just ends without an exit record, so a reader
+          // takes the end for a death; said once, never thrown.
           try {
-            processEnd = require('./process-end.js')
-            processEnd.install()
-          } catch {}
+            process.on('exit', closeAllForExit)
+            exitHandler = true
+          } catch (e) {
+            if (!exitHandlerRefused) {
+              exitHandlerRefused = true
+              this.#warn(
+                `the recorder cannot end its trail with an exit record: process.on('exit') threw (${describeThrown(e)}), so a clean exit will read as a death`,
+                'ExitHandlerUnavailable',
+              )
+            }
+          }
+          if (exitHandler) {
+            // Kept the last `exit` listener, so that the exit record sees the code that an
+            // `exit` listener of the host's sets (moved a microtask after one is added).
+            try {
+              process.on('newListener', keepExitListenerLast)
+            } catch {}
+            // How the process ends (an uncaught error, process.exit(), the loop's end), observed.
+            try {
+              processEnd = require('./process-end.js')
+              processEnd.install()
+            } catch {}
+          }
         }
         this.#exitRef = new WeakRef(this.#inner)
         exiting.add(this.#exitRef)
@@ -707,8 +760,32 @@ function wrap(Implementation, addon = null) {
     #addToOwnDump(filePath, _dumpNumber, delayMs) {
       const fail = (error) => this.#warn(`pressure dumps: the JS thread's figures were not added: ${error}`, 'OwnDumpAttachFailed')
       try {
-        const heap = collectHeapStatistics()
-        const usage = process.memoryUsage()
+        // Each figure read alone, into a plain object: a getter or a Proxy trap of the host's
+        // that throws costs that figure (null), never the others; what it threw is named by
+        // its kind only, never quoted.
+        const threw = []
+        const read = (what, get) => {
+          let from
+          try {
+            from = get()
+          } catch (e) {
+            threw.push(`${what}() threw ${kindOf(e)}`)
+            return {}
+          }
+          const out = {}
+          for (const key of ownDumpKeysOf(what)) {
+            try {
+              const v = from?.[key]
+              if (typeof v === 'number') out[key] = v
+            } catch (e) {
+              threw.push(`reading ${what}().${key} threw ${kindOf(e)}`)
+            }
+          }
+          return out
+        }
+        const heap = read('v8.getHeapStatistics', collectHeapStatistics)
+        const usage = read('process.memoryUsage', () => process.memoryUsage())
+        if (threw.length) this.#warn(`pressure dumps: ${threw.slice(0, 3).join('; ')}; those figures are null in jsFigures`, 'InputGetterThrew')
         const a = this.#alloc
         let section
         if (a !== null)
@@ -717,15 +794,18 @@ function wrap(Implementation, addon = null) {
               ? { status: 'skipped', skipped: `allocation profiles are off: ${a.error}`, samplingIntervalBytes: 0, sites: [] }
               : require('./allocation-profile.js').fetchSection(a),
           )
-        Promise.resolve(this.#inner.ownDumpAttach(filePath, delayMs, heap, usage, section)).then(
+        // The addon's own promise, through the `then` kept at load: a host that replaced
+        // the global Promise changes nothing here.
+        promiseThen.call(
+          this.#inner.ownDumpAttach(filePath, delayMs, heap, usage, section),
           (error) => {
             if (error) fail(error)
           },
-          (e) => fail(`internal error: ${describeThrown(e)}`),
+          (e) => fail(`internal error: ${kindOf(e)}`),
         )
       } catch (e) {
         try {
-          fail(`internal error: ${describeThrown(e)}`)
+          fail(`internal error: ${kindOf(e)}`)
         } catch {}
       }
     }

@@ -91,6 +91,16 @@ function growthFinding(points) {
   return { byKind, listing, kind, label, bytes, from: a, to: b, detail }
 }
 
+/**
+ * Anonymous memory that grew, with no V8 figures to split it (src/analysis/growth.rs): the
+ * words for it, or null when it did not grow by GROWTH_MIN_BYTES (or native memory was told).
+ */
+function anonymousGrowth(points, f) {
+  const anon = points.map(anonOf).filter((a) => a != null)
+  if (!anon.length || anon.at(-1) - anon[0] < GROWTH_MIN_BYTES || 'native' in f.byKind) return null
+  return `anonymous memory grew ${signedMib(anon.at(-1) - anon[0])} over ${points.length} points, but no V8 figures split it into JS heap, ArrayBuffers and native memory (the host never called observe() or dump()); kinds measured: ${f.listing}`
+}
+
 /** `analysis.growth` of a document (src/analysis/ `growth`). */
 function growth(points) {
   const f = growthFinding(points)
@@ -108,13 +118,8 @@ function growth(points) {
   })
   if (points.length < 2 || !Object.keys(byKind).length) return none(`${points.length} point(s) with figures: growth needs two`)
   if (!f.kind) {
-    // Anonymous memory that grew, with no V8 figures to split it (src/analysis/growth.rs).
-    const anon = points.map(anonOf).filter((a) => a != null)
-    if (anon.length && anon.at(-1) - anon[0] >= GROWTH_MIN_BYTES && !('native' in byKind)) {
-      return none(
-        `anonymous memory grew ${signedMib(anon.at(-1) - anon[0])} over ${points.length} points, but no V8 figures split it into JS heap, ArrayBuffers and native memory (the host never called observe() or dump()); kinds measured: ${f.listing}`,
-      )
-    }
+    const anon = anonymousGrowth(points, f)
+    if (anon !== null) return none(anon)
     return none(`nothing grew by ${mib(GROWTH_MIN_BYTES)} or more over ${points.length} points: ${f.listing}`)
   }
   const seconds = (f.to.epochMs - f.from.epochMs) / 1000
@@ -268,21 +273,31 @@ function analyze(f) {
       evidence.usageRatio = f.usageAgainstLimit / f.effectiveLimit
       seen.push(`memory use at ${fixed((f.usageAgainstLimit / f.effectiveLimit) * 100, 0)}% of the limit`)
     }
-    add(
-      'hostReportedPressure',
-      hostSeverity,
-      `the host reported ${f.trigger} memory pressure; no figure in this dump crossed a ${hostSeverity} threshold${seen.length ? ` (${seen.join(', ')})` : ''}`,
-      evidence,
-    )
+    const figures = seen.length ? ` (${seen.join(', ')})` : ''
+    // The package's own dumps (watchdog, pressure) are the package's word, never the host's.
+    if (CONTRACT.analysis.packageTriggers.includes(f.trigger))
+      add(
+        'packageReportedPressure',
+        hostSeverity,
+        `the package's own ${f.trigger} rule wrote this dump (see ${f.trigger === 'pressure' ? 'nearLimit' : 'watchdog'}); no figure in this dump crossed a ${hostSeverity} threshold${figures}`,
+        evidence,
+      )
+    else
+      add(
+        'hostReportedPressure',
+        hostSeverity,
+        `the host reported ${f.trigger} memory pressure; no figure in this dump crossed a ${hostSeverity} threshold${figures}`,
+        evidence,
+      )
   }
   // Most severe first; the rule order above breaks ties (a stable sort).
   risks.sort((a, b) => rank[b.severity] - rank[a.severity])
   // The advice of the most severe specific risk: the host's word only when it stands alone.
-  const top = risks.find((r) => r.type !== 'hostReportedPressure') ?? risks[0]
+  const top = risks.find((r) => r.type !== 'hostReportedPressure' && r.type !== 'packageReportedPressure') ?? risks[0]
   const advice = CONTRACT.analysis.advice
   const recommendation =
     top?.type === 'memoryGrowth' && grown ? grown.advice : top && Object.hasOwn(advice, top.type) ? advice[top.type] : CONTRACT.analysis.noRiskAdvice
   return { risks, recommendation, ...(grown && { growth: grown }) }
 }
 
-module.exports = { analyze, growth, growthFinding, GROWTH_ADVICE, GROWTH_MIN_BYTES, mib, signedMib }
+module.exports = { analyze, anonymousGrowth, growth, growthFinding, GROWTH_ADVICE, GROWTH_MIN_BYTES, mib, signedMib }

@@ -183,6 +183,7 @@ pub const RISK_KINDS: &[&str] = &[
     "openFdsHigh",
     "childProcessesHeavy",
     "hostReportedPressure",
+    "packageReportedPressure",
     "memoryGrowth",
     "commitNearLimit",
     "jobLimitNear",
@@ -620,7 +621,8 @@ pub fn analyze(f: &Facts) -> Analysis {
         .iter()
         .filter_map(|(_, rule)| rule(f, growth.as_ref()))
         .collect();
-    // Never rated below the host's own word: a critical dump always has a critical risk.
+    // Never rated below the word of whoever called the dump (the host's trigger, or the
+    // package's own watchdog or pressure rule): a critical dump always has a critical risk.
     if let Some((trigger, sev)) = PRESSURE_TRIGGERS
         .iter()
         .find(|(t, _)| Some(*t) == f.trigger)
@@ -634,7 +636,7 @@ pub fn analyze(f: &Facts) -> Analysis {
     // The advice of the most severe specific risk: the host's word only when it stands alone.
     let top = risks
         .iter()
-        .find(|r| r.kind != "hostReportedPressure")
+        .find(|r| !REPORTED_PRESSURE.contains(&r.kind))
         .or(risks.first());
     let recommendation = match (top.map(|r| r.kind), growth.as_ref().and_then(|g| g.advice)) {
         (Some("memoryGrowth"), Some(advice)) => advice.to_string(),
@@ -654,7 +656,14 @@ fn handle_span(points: &[GrowthPoint]) -> Option<(f64, f64)> {
     Some((first, last))
 }
 
-/// The host's own verdict, with the nearest figures this analysis knows.
+/// The risks that stand for the word of whoever called the dump, not for a figure.
+pub const REPORTED_PRESSURE: [&str; 2] = ["hostReportedPressure", "packageReportedPressure"];
+/// The triggers of the package's own dumps (the recorder thread's), whose word is the
+/// package's, never the host's.
+pub const PACKAGE_TRIGGERS: [&str; 2] = ["watchdog", "pressure"];
+
+/// The verdict of whoever called the dump (the host, or the package's own rule), with the
+/// nearest figures this analysis knows.
 fn host_reported(trigger: &str, severity: Severity, f: &Facts) -> Risk {
     let mut ev = Vec::new();
     let mut seen = Vec::new();
@@ -684,12 +693,27 @@ fn host_reported(trigger: &str, severity: Severity, f: &Facts) -> Risk {
     } else {
         format!(" ({})", seen.join(", "))
     };
+    let level = if severity == Severity::Critical {
+        "critical"
+    } else {
+        "warning"
+    };
+    if PACKAGE_TRIGGERS.contains(&trigger) {
+        return risk(
+            "packageReportedPressure",
+            severity,
+            format!(
+                "the package's own {trigger} rule wrote this dump (see {}); no figure in this dump crossed a {level} threshold{seen}",
+                if trigger == "pressure" { "nearLimit" } else { "watchdog" }
+            ),
+            &ev,
+        );
+    }
     risk(
         "hostReportedPressure",
         severity,
         format!(
-            "the host reported {trigger} memory pressure; no figure in this dump crossed a {} threshold{seen}",
-            if severity == Severity::Critical { "critical" } else { "warning" }
+            "the host reported {trigger} memory pressure; no figure in this dump crossed a {level} threshold{seen}"
         ),
         &ev,
     )
@@ -710,6 +734,7 @@ pub const ADVICE: &[(&[&str], &str)] = &[
     (&["manyThreads"], "Unusually many threads: look for workers or native threads that are started and never ended."),
     (&["openFdsHigh"], "Many open file descriptors: look for files, sockets or watchers that are opened and never closed."),
     (&["memoryGrowth"], "One kind of memory grew by the growth minimum or more: analysis.growth names it and says where to look next."),
+    (&["packageReportedPressure"], "The package's own rule saw the process near its limit (a pressure dump: `nearLimit` says how; a watchdog dump: a blocked loop with high RSS) before any threshold here was crossed: find what grew (analysis.growth, the recorder trail) before the limit is reached."),
     (&["hostReportedPressure"], "The host measured memory pressure that the figures here do not explain on their own: compare with the session's other dumps and the recorder trail to see the trend, and check the host's own thresholds."),
 ];
 /// The recommendation when no risk stands out.
@@ -732,7 +757,7 @@ mod tests {
         let mut expected: Vec<&str> = RISK_KINDS
             .iter()
             .copied()
-            .filter(|k| *k != "hostReportedPressure")
+            .filter(|k| !REPORTED_PRESSURE.contains(k))
             .collect();
         let mut sorted = kinds.clone();
         sorted.sort();
@@ -1089,10 +1114,22 @@ mod tests {
             kinds(&f("hard")),
             vec![("hostReportedPressure", Severity::Warning)]
         );
+        // The package's own dumps are the package's word, never the host's (outside pass:
+        // a growth-caused pressure dump read "the host reported pressure memory pressure").
         assert_eq!(
             kinds(&f("watchdog")),
-            vec![("hostReportedPressure", Severity::Warning)]
+            vec![("packageReportedPressure", Severity::Warning)]
         );
+        assert_eq!(
+            kinds(&f("pressure")),
+            vec![("packageReportedPressure", Severity::Critical)]
+        );
+        let own = analyze(&f("pressure"));
+        assert!(own.risks[0]
+            .message
+            .starts_with("the package's own pressure rule wrote this dump (see nearLimit)"));
+        assert!(!own.risks[0].message.contains("host"));
+        assert!(own.recommendation.starts_with("The package's own rule"));
         assert_eq!(kinds(&f("manual")), vec![]);
         assert!(analyze(&f("manual"))
             .recommendation

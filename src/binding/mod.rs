@@ -534,11 +534,20 @@ impl MemoryDiagnosticsDumper {
                 c.max_sites
             });
         let dir = self.inner.config().directory.clone();
+        let Some(expected) = self
+            .inner
+            .take_own_pending(std::path::Path::new(&file_path))
+        else {
+            let why = format!("{file_path} is not a dump this dumper's recorder thread wrote, or was already added to");
+            deferred.resolve(Box::new(move |_| Ok(Some(why))));
+            return Ok(PromiseRaw::new(env.raw(), promise.raw()));
+        };
         let job = move || {
             let outcome = std::panic::catch_unwind(|| {
                 crate::dump::js_figures::attach(
                     &dir,
                     &file_path,
+                    Some(expected),
                     &figures,
                     allocation_section.as_deref(),
                     max_sites,
@@ -591,6 +600,14 @@ impl MemoryDiagnosticsDumper {
     pub fn session_id(&self) -> String {
         self.inner.session_short_id()
     }
+}
+
+/// Internal (`lib/dumper/public-class.js` calls it from the process's `exit` event): waits at
+/// most `timeoutMs` for the dumps recorder threads are writing on their own, closed dumpers'
+/// included. Whether none is left.
+#[napi(catch_unwind)]
+pub fn wait_for_own_dumps(timeout_ms: u32) -> bool {
+    crate::dump::wait_for_own_dumps(std::time::Duration::from_millis(timeout_ms.min(1000) as u64))
 }
 
 /// The figures behind `observedFigures` (from element 1), in order:

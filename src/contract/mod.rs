@@ -207,6 +207,7 @@ pub fn contract() -> Value {
                 "handleGrowthMin": a::HANDLE_GROWTH_MIN,
             },
             "pressureTriggers": pressure,
+            "packageTriggers": a::PACKAGE_TRIGGERS,
             "riskKinds": a::RISK_KINDS,
             "advice": advice,
             "noRiskAdvice": a::NO_RISK_ADVICE,

@@ -9,10 +9,11 @@ use crate::report::JsFigures;
 use crate::writer;
 
 /// Adds `figures` (and the allocation profile summary `allocation`, JSON from JS) to the
-/// dump `file_path` of `dir`.
+/// dump `file_path` of `dir`, while it is the file `expected` (the one its phase 2 landed).
 pub fn attach(
     dir: &Path,
     file_path: &str,
+    expected: Option<writer::FileId>,
     figures: &JsFigures,
     allocation: Option<&str>,
     max_sites: u32,
@@ -28,7 +29,7 @@ pub fn attach(
         ));
     }
     let name = crate::allocation_profile::file_name(file_path);
-    writer::amend::insert_sections(dir, &name, &sections)
+    writer::amend::insert_sections(dir, &name, expected, &sections)
 }
 
 #[cfg(test)]
@@ -54,7 +55,7 @@ mod tests {
         };
         let sites = r#"{"status":"taken","samplingIntervalBytes":1024,"totalSampledBytes":10,"sites":[{"function":"leak","script":"/x.js","line":1,"column":1,"liveBytes":10,"share":1}]}"#;
         let path = d.join(name).to_string_lossy().into_owned();
-        attach(&d, &path, &figures, Some(sites), 5).unwrap();
+        attach(&d, &path, None, &figures, Some(sites), 5).unwrap();
         let text = std::fs::read_to_string(d.join(name)).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["jsFigures"]["delayMs"], 12);
@@ -67,7 +68,7 @@ mod tests {
         assert!(at("jsFigures") < at("allocationProfile"));
         assert!(at("allocationProfile") < at("collection"));
         // Once per dump: a second answer of the JS thread is refused, the file unchanged.
-        let err = attach(&d, &path, &figures, None, 5).unwrap_err();
+        let err = attach(&d, &path, None, &figures, None, 5).unwrap_err();
         assert!(err.contains("already has jsFigures"), "{err}");
         assert_eq!(std::fs::read_to_string(d.join(name)).unwrap(), text);
         // A summary that is not one is refused before anything is written.
@@ -81,8 +82,47 @@ mod tests {
         )
         .unwrap();
         let before = std::fs::read_to_string(d.join(other)).unwrap();
-        assert!(attach(&d, other, &figures, Some("{\"evil\":1}"), 5).is_err());
+        assert!(attach(&d, other, None, &figures, Some("{\"evil\":1}"), 5).is_err());
         assert_eq!(std::fs::read_to_string(d.join(other)).unwrap(), before);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn only_the_file_its_phase_2_landed_is_amended() {
+        // Outside pass: a document of the same pid renamed over the dump (another session,
+        // trigger and number) was amended as if it were the pressure dump.
+        let d = std::env::temp_dir().join(format!("mdd-jsfig-id-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        writer::prepare_dir(&d).unwrap();
+        let name = "memory-sess-2026-12-07T12-07-55-123Z-3.json";
+        let doc = |trigger: &str| {
+            format!(
+                "{{\n  \"pid\": {},\n  \"trigger\": \"{trigger}\",\n  \"collection\": {{}}\n}}\n",
+                std::process::id()
+            )
+        };
+        std::fs::write(d.join(name), doc("pressure")).unwrap();
+        let (_, landed) = writer::read_own_file(&d.join(name), 1 << 20).unwrap();
+        let planted = d.join("planted");
+        std::fs::write(&planted, doc("manual")).unwrap();
+        std::fs::rename(&planted, d.join(name)).unwrap();
+        let figures = JsFigures {
+            delay_ms: 1,
+            memory_usage: NumberMap(vec![]),
+            v8_heap_stats: NumberMap(vec![]),
+        };
+        let err = attach(&d, name, landed, &figures, None, 5).unwrap_err();
+        assert!(err.contains("no longer the file"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(d.join(name)).unwrap(),
+            doc("manual")
+        );
+        // The file it landed, still there: amended.
+        let (_, now) = writer::read_own_file(&d.join(name), 1 << 20).unwrap();
+        attach(&d, name, now, &figures, None, 5).unwrap();
+        assert!(std::fs::read_to_string(d.join(name))
+            .unwrap()
+            .contains("jsFigures"));
         let _ = std::fs::remove_dir_all(&d);
     }
 }

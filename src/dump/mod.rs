@@ -64,7 +64,8 @@ pub struct Dumper {
     /// The recorder's shared state (ring, observed figures), when it is on.
     recorder: Option<Arc<recorder::Shared>>,
     /// The effective limit and whose it is, found once.
-    effective_limit: OnceLock<Option<(u64, &'static str)>>,
+    /// `None` until first asked; refreshed by the recorder (`refresh_limit`).
+    effective_limit: Mutex<Option<Option<(u64, &'static str)>>>,
     arm: Arc<ArmSlot>,
     /// Why the directory cannot be used, found at construction: every dump is refused
     /// with it, without using a slot.
@@ -82,6 +83,51 @@ pub struct Dumper {
     /// both phases are on disk: the binding's threadsafe call into the JS thread, which adds
     /// what only it can read when its loop is alive.
     own_dump_listener: Mutex<Option<OwnDumpListener>>,
+    /// The recorder thread's own dumps the JS thread may still add to, with the identity of
+    /// the file each phase 2 landed (the newest [`MAX_OWN_PENDING`]).
+    own_pending: Mutex<Vec<(PathBuf, writer::FileId)>>,
+}
+
+/// Own dumps awaiting the JS thread's additions, at most (older ones are given up).
+pub const MAX_OWN_PENDING: usize = 8;
+
+/// The dumps recorder threads are writing on their own (pressure, watchdog), process-wide:
+/// the process's `exit` event waits a little for them ([`wait_for_own_dumps`]), so a host
+/// that closes its dumper and exits at once does not cut a phase 2 short.
+static OWN_IN_FLIGHT: Mutex<u32> = Mutex::new(0);
+static OWN_DONE: parking_lot::Condvar = parking_lot::Condvar::new();
+
+/// Counts one own dump in flight while it lives.
+struct InFlight;
+
+impl InFlight {
+    fn start() -> InFlight {
+        *OWN_IN_FLIGHT.lock() += 1;
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut n = OWN_IN_FLIGHT.lock();
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            OWN_DONE.notify_all();
+        }
+    }
+}
+
+/// Waits at most `timeout` for the dumps recorder threads are writing on their own (any
+/// dumper's, closed or not). Whether none is left.
+pub fn wait_for_own_dumps(timeout: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut n = OWN_IN_FLIGHT.lock();
+    while *n > 0 {
+        if OWN_DONE.wait_until(&mut n, deadline).timed_out() {
+            break;
+        }
+    }
+    *n == 0
 }
 
 /// A dump the recorder thread wrote on its own, complete on disk.
@@ -232,11 +278,12 @@ impl Dumper {
                 .clone()
                 .map(|c| Arc::new(HeapState::new(c))),
             recorder,
-            effective_limit: OnceLock::new(),
+            effective_limit: Mutex::new(None),
             first_point: Arc::new(Mutex::new(None)),
             stack_ticket: Mutex::new(None),
             stack_problem: Mutex::new(None),
             own_dump_listener: Mutex::new(None),
+            own_pending: Mutex::new(Vec::new()),
             arm: Arc::new(ArmSlot::new(&config.directory)),
             state: Mutex::new(SessionState {
                 short_id: short_session_id(session_id),
@@ -296,6 +343,14 @@ impl Dumper {
     /// Who is told of the dumps the recorder thread writes on its own (`None`: nobody).
     pub fn set_own_dump_listener(&self, listener: Option<OwnDumpListener>) {
         *self.own_dump_listener.lock() = listener;
+    }
+
+    /// The identity of the file the recorder thread's own dump `path` landed, once: the JS
+    /// thread adds to that file only, and only once. `None`: not one of them (or given up).
+    pub fn take_own_pending(&self, path: &Path) -> Option<writer::FileId> {
+        let mut pending = self.own_pending.lock();
+        let i = pending.iter().position(|(p, _)| p == path)?;
+        Some(pending.remove(i).1)
     }
 
     /// No stack helper can serve this dumper: its watchdog dumps say why.
@@ -453,25 +508,32 @@ impl recorder::Host for Dumper {
     }
 
     fn limit_watch(&self) -> Option<(u64, &'static str)> {
-        *self.effective_limit.get_or_init(|| {
-            let cg = crate::probes::cgroup::read(
-                &self.roots.proc,
-                &self.roots.pid_dir,
-                &self.roots.cgroup_fs,
-            )
-            .ok();
-            let sys = crate::probes::system::read().ok();
-            // A Windows job's limit binds before the commit limit and physical memory.
-            #[cfg(windows)]
-            let job = crate::probes::windows::job_limits()
-                .ok()
-                .flatten()
-                .map(|r| crate::probes::platform::job_object(Some(r)));
-            #[cfg(not(windows))]
-            let job: Option<crate::probes::platform::JobObject> = None;
-            enrich::memory_limit_from(cg.as_ref(), job.as_ref(), None, sys.as_ref())
-                .map(|l| (l.effective_limit_bytes, l.source))
-        })
+        if let Some(found) = *self.effective_limit.lock() {
+            return found;
+        }
+        self.refresh_limit();
+        self.effective_limit.lock().flatten()
+    }
+
+    fn refresh_limit(&self) {
+        let cg = crate::probes::cgroup::read(
+            &self.roots.proc,
+            &self.roots.pid_dir,
+            &self.roots.cgroup_fs,
+        )
+        .ok();
+        let sys = crate::probes::system::read().ok();
+        // A Windows job's limit binds before the commit limit and physical memory.
+        #[cfg(windows)]
+        let job = crate::probes::windows::job_limits()
+            .ok()
+            .flatten()
+            .map(|r| crate::probes::platform::job_object(Some(r)));
+        #[cfg(not(windows))]
+        let job: Option<crate::probes::platform::JobObject> = None;
+        let found = enrich::memory_limit_from(cg.as_ref(), job.as_ref(), None, sys.as_ref())
+            .map(|l| (l.effective_limit_bytes, l.source));
+        *self.effective_limit.lock() = Some(found);
     }
 
     fn pressure_dump(&self, fire: &recorder::pressure::PressureFire, counts: &'static str) {
@@ -508,13 +570,24 @@ impl recorder::Host for Dumper {
             }),
         };
         // The JS thread may be busy or idle: phase 2 runs here, on the recorder thread.
+        let _in_flight = InFlight::start();
         let written_at = std::time::Instant::now();
+        let landed = Arc::new(Mutex::new(None));
+        let out = landed.clone();
         let dumped = self.dump(Trigger::Pressure, input, Phase2On::ThisThread, |_| {
-            Box::new(|_, _| {})
+            Box::new(move |_, o| *out.lock() = o.landed)
         });
-        // Both phases are on disk: the JS thread adds its figures when its loop answers.
-        if let Dumped::Written { meta } = dumped {
+        // Both phases are on disk: the JS thread adds its figures when its loop answers, to
+        // the file phase 2 landed (a phase-1-only dump gets nothing more).
+        let landed = *landed.lock();
+        if let (Dumped::Written { meta }, Some(id)) = (dumped, landed) {
             if let Some(tell) = self.own_dump_listener.lock().as_ref() {
+                let mut pending = self.own_pending.lock();
+                if pending.len() >= MAX_OWN_PENDING {
+                    pending.remove(0);
+                }
+                pending.push((meta.file_path.clone(), id));
+                drop(pending);
                 tell(OwnDump {
                     file_path: meta.file_path,
                     trigger: meta.trigger,
@@ -526,6 +599,7 @@ impl recorder::Host for Dumper {
     }
 
     fn watchdog_dump(&self, stalled_ms: u64, rss: u64, threshold: u64) {
+        let _in_flight = InFlight::start();
         let (at_trigger, age) = match self.recorder.as_ref().and_then(|r| r.observed_at_trigger()) {
             Some((a, age)) => (a, Some(age)),
             None => (recorder::unobserved_at_trigger(), None),

@@ -56,6 +56,9 @@ pub struct Phase2Outcome {
     /// The heap-snapshot section written into the document, and the ticket of a pending
     /// snapshot (for the JS side to take it).
     pub heap: Option<(HeapSnapshotSection, Option<u32>)>,
+    /// The identity of the enriched file now at the dump's name (so that a later amend
+    /// changes that file only).
+    pub landed: Option<writer::FileId>,
 }
 
 /// Phase 2 with any panic turned into a reported error: the promise must settle, and
@@ -73,6 +76,7 @@ pub fn run_phase2_guarded(plan: Phase2Plan) -> Phase2Outcome {
             retention: RetentionReport::default(),
             swept_temps: writer::sweep_stale_temps(&dir),
             heap: None,
+            landed: None,
         },
     }
 }
@@ -95,6 +99,10 @@ fn after_phase1(plan: &Phase2Plan) -> (RetentionReport, Vec<String>) {
 pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
     let (retention, swept_temps) = after_phase1(&plan);
     crate::test_hooks::check("phase2");
+    // Test builds: a phase 2 that is surely in flight when the host acts on its phase 1.
+    if crate::test_hooks::armed("phase2-slow") {
+        std::thread::sleep(std::time::Duration::from_millis(60));
+    }
     let start = Instant::now();
     let Phase2Plan {
         dir,
@@ -161,6 +169,7 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
                 retention,
                 swept_temps,
                 heap: heap_out,
+                landed: dump_id,
             }
         }
         Err(e) => Phase2Outcome {
@@ -171,6 +180,7 @@ pub fn run_phase2(plan: Phase2Plan) -> Phase2Outcome {
             retention,
             swept_temps,
             heap: None,
+            landed: None,
         },
     }
 }

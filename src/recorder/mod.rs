@@ -27,9 +27,10 @@ pub use sample::*;
 pub use trail::*;
 pub use watchdog::*;
 
+use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::probes::ProbeRoots;
 use crate::report::ProcessEnd;
@@ -43,6 +44,10 @@ use block::Wake;
 use sample::cgroup_files;
 use trail::ExitRecord;
 
+/// How often the effective limit is found again when the membership did not change (a
+/// limit written in place, a job's limit set later).
+pub const LIMIT_RECHECK: Duration = Duration::from_secs(10);
+
 /// What the thread needs from its dumper, so the recorder stays testable without it.
 pub trait Host: Send + Sync + 'static {
     fn directory(&self) -> PathBuf;
@@ -53,6 +58,9 @@ pub trait Host: Send + Sync + 'static {
     fn effective_limit(&self) -> Option<u64>;
     /// The effective limit and whose it is (`cgroup`, `job`, `commit`, `physical`).
     fn limit_watch(&self) -> Option<(u64, &'static str)>;
+    /// Finds the effective limit again (the process moved to another cgroup, or a limit
+    /// was changed while it ran: a container resized in place).
+    fn refresh_limit(&self) {}
     /// `options.pressure`, when the rule is on.
     fn pressure_config(&self) -> Option<crate::config::PressureConfig>;
     /// Called when the pressure rule fires; `counts` says how the counted bytes were read.
@@ -91,7 +99,13 @@ fn run(
     watchdog: Option<WatchdogConfig>,
     roots: ProbeRoots,
 ) {
-    let cg = cgroup_files(&roots);
+    let mut cg = cgroup_files(&roots);
+    // The process's cgroup membership as last read, and when the limit was last found: a
+    // process moved to another cgroup (or a limit changed in place) is watched against the
+    // limit that now applies, from the next sample.
+    let membership = || fs::read(roots.proc.join(&roots.pid_dir).join("cgroup")).ok();
+    let mut member_of = membership();
+    let mut limit_found = Instant::now();
     let mut gen = shared.session_gen();
     let mut file = RecorderFile::new(
         &host.directory(),
@@ -120,6 +134,16 @@ fn run(
         });
     };
     loop {
+        let now_member_of = membership();
+        if now_member_of != member_of {
+            member_of = now_member_of;
+            cg = cgroup_files(&roots);
+            host.refresh_limit();
+            limit_found = Instant::now();
+        } else if limit_found.elapsed() >= LIMIT_RECHECK {
+            host.refresh_limit();
+            limit_found = Instant::now();
+        }
         let s = sample(&shared, &roots, cg.as_ref());
         let rss = s.rss_bytes;
         let counted =

@@ -9,11 +9,13 @@
 //! counted share of the limit reaches `ratio`, or when the kernel reports that every task
 //! stalls on memory (PSI `full`) while the share is past [`PSI_FLOOR`], or, when asked,
 //! when the growth of the last seconds would reach `ratio` within `withinMs`. It fires
-//! again only after the share fell [`REARM_GAP`] under `ratio` (and the stall eased), so a
-//! process that lives near its limit gets one dump per approach, not one per sample; the
-//! dumper's own admission for these dumps bounds the rest.
+//! again only after the share fell [`REARM_GAP`] under `ratio`, or under the share it fired
+//! at when that was lower (a growth or stall dump fires from [`PSI_FLOOR`]), and the stall
+//! eased: a process that lives near its limit gets one dump per approach, not one per
+//! sample; the dumper's own admission for these dumps bounds the rest.
 
-/// How far under `ratio` the share must fall before the rule fires again.
+/// How far under `ratio` (or the share it fired at, if lower) the share must fall before the
+/// rule fires again.
 pub const REARM_GAP: f64 = 0.10;
 /// The share of the limit below which PSI `full` alone never fires: a machine that thrashes
 /// for others (or reads a large file) is not this process nearing its kill.
@@ -81,6 +83,8 @@ pub struct PressureFire {
 pub struct PressureRule {
     config: PressureConfig,
     armed: bool,
+    /// Once fired: the share to fall under before it is armed again.
+    rearm_below: f64,
     recent: [Option<(u64, u64)>; GROWTH_WINDOW],
     next: usize,
 }
@@ -90,6 +94,7 @@ impl PressureRule {
         PressureRule {
             config,
             armed: true,
+            rearm_below: 0.0,
             recent: [None; GROWTH_WINDOW],
             next: 0,
         }
@@ -123,7 +128,7 @@ impl PressureRule {
         let psi = self.config.psi_full.zip(r.psi_full_avg10);
         if !self.armed {
             let stall_eased = psi.is_none_or(|(at, now)| now < at / 2.0);
-            if share < ratio - REARM_GAP && stall_eased {
+            if share < self.rearm_below && stall_eased {
                 self.armed = true;
             }
             return None;
@@ -145,6 +150,7 @@ impl PressureRule {
             return None;
         };
         self.armed = false;
+        self.rearm_below = share.min(ratio) - REARM_GAP;
         Some(PressureFire {
             cause,
             reading: r,
@@ -254,6 +260,32 @@ mod tests {
             assert_eq!(q.after_reading(at(i as u64 * 1000, c * MIB)), None);
         }
         assert!(q.after_reading(at(9000, 231 * MIB)).is_some());
+    }
+
+    #[test]
+    fn a_growth_dump_below_the_ratio_is_one_per_approach_too() {
+        // Outside pass: a jump to 76% (growth fires there), a plateau, then the climb to 92%
+        // gave three growth dumps within 411 ms (each next reading re-armed: 76% is under
+        // 90% - 10 points), spending the cap before the crossing.
+        let mut p = PressureRule::new(PressureConfig::default());
+        assert_eq!(p.after_reading(at(0, 60 * MIB)), None);
+        assert_eq!(p.after_reading(at(1000, 60 * MIB)), None);
+        let f = p
+            .after_reading(at(2500, 194 * MIB))
+            .expect("growth fires past 75%");
+        assert_eq!(f.cause, Cause::Growth);
+        let mut t = 2500;
+        for c in [195, 195, 194, 196, 200, 210, 220, 236, 240, 236] {
+            t += 100;
+            assert_eq!(p.after_reading(at(t, c * MIB)), None, "{c} MiB at {t}");
+        }
+        // Only under the share it fired at less 10 points (194 MiB is 75.8%: under 65.8%).
+        assert_eq!(p.after_reading(at(t + 3000, 170 * MIB)), None);
+        assert_eq!(p.after_reading(at(t + 6000, 160 * MIB)), None);
+        assert_eq!(
+            p.after_reading(at(t + 9000, 231 * MIB)).map(|f| f.cause),
+            Some(Cause::Share)
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{parse_dump_name, read_own_file, replace_own};
+use super::{parse_dump_name, read_own_file, replace_own, FileId};
 
 /// A dump file larger than this is not one of ours to amend.
 pub const MAX_DUMP_BYTES: u64 = 8 << 20;
@@ -13,14 +13,26 @@ pub const MAX_DUMP_BYTES: u64 = 8 << 20;
 /// Inserts each `(key, value)` of `sections` (values as JSON text) into the dump
 /// `dir/name` before its top-level `collection` key, where the report type puts them: a
 /// round trip through `serde_json::Value` would sort every key of the document. Refused
-/// when the file is not this process's dump or already has one of the keys.
-pub fn insert_sections(dir: &Path, name: &str, sections: &[(&str, String)]) -> Result<(), String> {
+/// when the file is not this process's dump, is not the file `expected` (when known: the
+/// one its phase 2 landed), or already has one of the keys.
+pub fn insert_sections(
+    dir: &Path,
+    name: &str,
+    expected: Option<FileId>,
+    sections: &[(&str, String)],
+) -> Result<(), String> {
     if parse_dump_name(name).is_none() || name.contains(['/', '\\']) {
         return Err(format!("{name} is not a dump file name"));
     }
     let path = dir.join(name);
     let (bytes, id) = read_own_file(&path, MAX_DUMP_BYTES)
         .map_err(|e| format!("could not read {}: {e}", path.display()))?;
+    if expected.is_some() && id != expected {
+        return Err(format!(
+            "{} is no longer the file this dump's phase 2 wrote",
+            path.display()
+        ));
+    }
     let doc: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| format!("{} is not a dump: {e}", path.display()))?;
     let obj = doc

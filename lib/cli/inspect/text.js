@@ -34,7 +34,11 @@ function growthLine(g) {
     g.kind && g.bySite
       ? `; by allocation site (sampled live bytes ${signed(g.bySite.bytes)}, dump #${g.bySite.fromDump ?? '?'} → #${g.bySite.toDump ?? '?'}): ${g.bySite.groups.map(siteGroupText).join('; ')}`
       : ''
-  return g.kind ? `Most likely growth: ${g.kind} (${g.evidence})${sites}.` : `Growth: none found (${g.evidence}).`
+  return g.kind
+    ? `Most likely growth: ${g.kind} (${g.evidence})${sites}.`
+    : g.unsplit
+      ? `Growth: anonymous memory, not split by kind (${g.evidence})${sites}.`
+      : `Growth: none found (${g.evidence}).`
 }
 
 function dumpTable(p) {

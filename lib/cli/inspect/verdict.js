@@ -11,8 +11,13 @@ const { DEATH_NEAR_LIMIT, LIMITS, MIB, arr, clean, iso, mib, nearHeapLimit, num,
 
 function dumpRow({ file, doc, valid, time }) {
   const at = obj(doc.atTrigger)
-  const h = obj(at.v8HeapStats)
-  const u = obj(at.memoryUsage)
+  // A pressure dump's V8 figures: those the JS thread added (jsFigures) when they are fresher
+  // than the ones the recorder thread had (docs/schema.md).
+  const js = obj(doc.jsFigures)
+  const age = num(obj(doc.nearLimit).v8FiguresAgeMs)
+  const fresher = num(js.delayMs) != null && (age == null || num(js.delayMs) < age)
+  const h = obj(fresher ? js.v8HeapStats : at.v8HeapStats)
+  const u = obj(fresher ? js.memoryUsage : at.memoryUsage)
   const status = obj(obj(doc.process).status)
   const cg = obj(doc.cgroup)
   const acc = doc.memoryAccounting && typeof doc.memoryAccounting === 'object' ? obj(doc.memoryAccounting) : null
@@ -381,7 +386,7 @@ function causeOfDeath(samples, rows, diedMs, allDumps) {
   return null
 }
 
-const { GROWTH_ADVICE, GROWTH_MIN_BYTES, growthFinding } = require('../../rules/analysis')
+const { GROWTH_ADVICE, GROWTH_MIN_BYTES, anonymousGrowth, growthFinding } = require('../../rules/analysis')
 
 /** A growth point from a recorder sample. */
 const fromSample = (s) => ({
@@ -435,15 +440,19 @@ function growth(samples, rows) {
     }
   }
   const over = (a, b) => `${a.what} → ${b.what}, ${fixed((b.epochMs - a.epochMs) / 1000, 1)} s`
-  if (!f.kind)
+  if (!f.kind) {
+    // The documents' words when anonymous memory grew with no V8 figures to split it.
+    const unsplit = anonymousGrowth(points, f)
     return {
       kind: null,
       key: null,
       bytes: null,
       byKind,
       advice: null,
-      evidence: `nothing grew by ${mib(GROWTH_MIN_BYTES)} or more: ${f.listing}; ${over(points[0], points.at(-1))}`,
+      unsplit: unsplit !== null,
+      evidence: `${unsplit ?? `nothing grew by ${mib(GROWTH_MIN_BYTES)} or more: ${f.listing}`}; ${over(points[0], points.at(-1))}`,
     }
+  }
   return {
     kind: f.label,
     key: f.kind,
