@@ -457,3 +457,73 @@ describe('the watchdog judges the loop by the loop (native)', () => {
     expect(out.warnings.filter((c: string) => c === 'ExitHandlerUnavailable')).toHaveLength(1)
   })
 })
+
+for (const impl of implementations) {
+  describe(`options read once, whatever the host's getters do (${impl.name})`, () => {
+    it.each([
+      [
+        'a getter that throws',
+        () => ({
+          pressure: {
+            get ratio(): number {
+              throw new Error('SECRET_OPTION')
+            },
+          },
+        }),
+        'options.pressure.ratio',
+        'an Error',
+      ],
+      [
+        'a Proxy whose ownKeys throws',
+        () => ({
+          recorder: new Proxy(
+            {},
+            {
+              ownKeys() {
+                throw new RangeError('SECRET_OPTION')
+              },
+            },
+          ),
+        }),
+        'options.recorder',
+        'a RangeError',
+      ],
+      [
+        'a top-level getter',
+        () => ({
+          get cooldownMs(): number {
+            throw new TypeError('SECRET_OPTION')
+          },
+        }),
+        'options.cooldownMs',
+        'a TypeError',
+      ],
+    ])('%s: an InvalidArg error naming the field, never the host’s error (before: the host’s own error escaped)', (_, extra, field, kind) => {
+      let thrown: any
+      try {
+        new impl.MemoryDiagnosticsDumper(Object.defineProperties({ directory: join(scratch(), 'd') }, Object.getOwnPropertyDescriptors(extra())) as any).close()
+      } catch (e) {
+        thrown = e
+      }
+      expect(thrown?.code).toBe('InvalidArg')
+      expect(thrown.message).toBe(`${field}: reading it threw (${kind})`)
+    })
+
+    it('a getter runs once, and its value is what the dumper uses', () => {
+      let reads = 0
+      const dir = join(scratch(), 'd')
+      const d = new impl.MemoryDiagnosticsDumper({
+        get directory() {
+          reads++
+          return dir
+        },
+      })
+      try {
+        expect(reads).toBe(1)
+        expect(d.directory).toBe(dir)
+      } finally {
+        d.close()
+      }
+    })
+  })
+}

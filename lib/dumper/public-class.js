@@ -407,6 +407,40 @@ function closeAllForExit(code) {
     } catch {}
   }
 }
+/**
+ * The host's options read once, two levels deep, into plain objects, before either
+ * implementation checks them: a getter or a Proxy trap of the host's runs once, and one that
+ * throws is an `InvalidArg` error naming the field (its throw named by its kind only), never
+ * the host's own error. Anything but a plain object is passed on for the implementation to
+ * name.
+ */
+function plainOptions(options, path = 'options', depth = 2) {
+  if (options === null || typeof options !== 'object' || Array.isArray(options) || depth === 0) return options
+  const fail = (where, e) => {
+    const err = new Error(`${where}: reading it threw ${kindOf(e)}`)
+    err.code = 'InvalidArg'
+    return err
+  }
+  let keys
+  try {
+    keys = Object.keys(options)
+  } catch (e) {
+    throw fail(path, e)
+  }
+  const out = {}
+  for (const key of keys) {
+    let v
+    try {
+      v = options[key]
+    } catch (e) {
+      throw fail(`${path}.${key}`, e)
+    }
+    // Defined, never assigned: an own `__proto__` key stays a key.
+    Object.defineProperty(out, key, { value: plainOptions(v, `${path}.${key}`, depth - 1), enumerable: true, writable: true, configurable: true })
+  }
+  return out
+}
+
 /** `Promise.prototype.then` as it was at load (a host may replace the global Promise). */
 const promiseThen = Promise.prototype.then
 /** What a thrown value was, by kind only (its message may hold anything). */
@@ -468,6 +502,7 @@ function wrap(Implementation, addon = null) {
 
     constructor(options) {
       loadTriggers()
+      options = plainOptions(options)
       this.#inner = new Implementation(options)
       if (addon !== null && typeof addon.inputFigureKeys === 'function' && typeof this.#inner.dumpFigures === 'function') {
         this.#figures = this.#inner.inputFigures ?? null
