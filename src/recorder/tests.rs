@@ -320,3 +320,31 @@ fn process_end_keeps_names_and_places_only() {
         r#"{"type":"exit","t":"t","epochMs":1,"reason":"close"}"#
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_trail_whose_directory_was_removed_starts_again_in_a_new_one() {
+    // Outside pass: with the directory deleted after the dumper started, the recorder kept
+    // appending to its unlinked file and the trail was lost.
+    let dir = std::env::temp_dir().join(format!("mdd-trail-gone-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let mut f = trail::RecorderFile::new(&dir, "gone", 100);
+    let sample = |t: i64| Sample {
+        kind: "sample",
+        t: String::new(),
+        epoch_ms: t,
+        ..Default::default()
+    };
+    f.append(&sample(1)).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+    f.append(&sample(2)).unwrap();
+    let text = fs::read_to_string(f.path()).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["type"], "start");
+    assert_eq!(lines[0]["continues"], true);
+    assert_eq!(lines[1]["epochMs"], 2);
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -107,6 +107,17 @@ impl RecorderFile {
     /// Appends one JSON line with a single write, rotating first if the file is full.
     pub fn append<T: Serialize>(&mut self, record: &T) -> std::io::Result<()> {
         let line = json_line(record)?;
+        // A file no name links any more (its directory or the file was removed while the
+        // process ran) would swallow the rest of the trail: start a new one (the directory
+        // made again), as after a rotation. One fstat per record.
+        #[cfg(unix)]
+        if let Some(f) = &self.file {
+            use std::os::unix::fs::MetadataExt;
+            if f.metadata().is_ok_and(|m| m.nlink() == 0) {
+                self.file = None;
+                self.rotations += 1;
+            }
+        }
         self.ensure_open()?;
         if self.size + line.len() as u64 > RECORDER_MAX_BYTES {
             let rotated = self.dir.join(crate::writer::rotated_name(&self.name));
