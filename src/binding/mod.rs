@@ -547,7 +547,7 @@ impl MemoryDiagnosticsDumper {
                 crate::dump::js_figures::attach(
                     &dir,
                     &file_path,
-                    Some(expected),
+                    expected,
                     &figures,
                     allocation_section.as_deref(),
                     max_sites,

@@ -87,6 +87,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
     }
 
+    // File identities are unix's here (Windows gives none: `FileId::of`).
+    #[cfg(unix)]
     #[test]
     fn only_the_file_its_phase_2_landed_is_amended() {
         // Outside pass: a document of the same pid renamed over the dump (another session,

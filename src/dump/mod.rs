@@ -63,8 +63,8 @@ pub struct Dumper {
     state: Mutex<SessionState>,
     /// The recorder's shared state (ring, observed figures), when it is on.
     recorder: Option<Arc<recorder::Shared>>,
-    /// The effective limit and whose it is, found once.
-    /// `None` until first asked; refreshed by the recorder (`refresh_limit`).
+    /// The effective limit and whose it is: `None` until first asked, then found again by
+    /// the recorder when the process's cgroup changes and every 10 s (`refresh_limit`).
     effective_limit: Mutex<Option<Option<(u64, &'static str)>>>,
     arm: Arc<ArmSlot>,
     /// Why the directory cannot be used, found at construction: every dump is refused
@@ -85,7 +85,8 @@ pub struct Dumper {
     own_dump_listener: Mutex<Option<OwnDumpListener>>,
     /// The recorder thread's own dumps the JS thread may still add to, with the identity of
     /// the file each phase 2 landed (the newest [`MAX_OWN_PENDING`]).
-    own_pending: Mutex<Vec<(PathBuf, writer::FileId)>>,
+    /// (`None` where the platform gives files no identity: Windows).
+    own_pending: Mutex<Vec<(PathBuf, Option<writer::FileId>)>>,
 }
 
 /// Own dumps awaiting the JS thread's additions, at most (older ones are given up).
@@ -346,8 +347,9 @@ impl Dumper {
     }
 
     /// The identity of the file the recorder thread's own dump `path` landed, once: the JS
-    /// thread adds to that file only, and only once. `None`: not one of them (or given up).
-    pub fn take_own_pending(&self, path: &Path) -> Option<writer::FileId> {
+    /// thread adds to that file only, and only once. `None`: not one of them (or given up);
+    /// `Some(None)`: one of them, on a platform without file identities.
+    pub fn take_own_pending(&self, path: &Path) -> Option<Option<writer::FileId>> {
         let mut pending = self.own_pending.lock();
         let i = pending.iter().position(|(p, _)| p == path)?;
         Some(pending.remove(i).1)
@@ -575,7 +577,7 @@ impl recorder::Host for Dumper {
         let landed = Arc::new(Mutex::new(None));
         let out = landed.clone();
         let dumped = self.dump(Trigger::Pressure, input, Phase2On::ThisThread, |_| {
-            Box::new(move |_, o| *out.lock() = o.landed)
+            Box::new(move |_, o| *out.lock() = o.complete.then_some(o.landed))
         });
         // Both phases are on disk: the JS thread adds its figures when its loop answers, to
         // the file phase 2 landed (a phase-1-only dump gets nothing more).
