@@ -1,4 +1,4 @@
-import type { DumperOptions, DumpInput, DumpResult, HeapStatisticsInput, MemoryUsageInput, Trigger } from './native.js'
+import type { DumperOptions, DumpInput, DumpResult, HeapStatisticsInput, MemoryUsageInput, TelemetryOptions, Trigger } from './native.js'
 
 // The public types, named one by one: the native binding's own exports (its raw class,
 // internal functions, the loader's target) are not part of the package's surface.
@@ -14,6 +14,7 @@ export type {
   HeapSpaceInput,
   HeapStatisticsInput,
   MemoryUsageInput,
+  TelemetryOptions,
   Trigger,
 } from './native.js'
 
@@ -27,6 +28,8 @@ export interface BundleOptions {
   session?: string
   /** The processes active since then: a Date, epoch ms, an ISO 8601 string or a duration back from now (`'30m'`, `'2h'`, `'7d'`). */
   since?: Date | number | string
+  /** The most recent process with this pid (what `previousRun()`'s command names). */
+  pid?: number
   /** Add the chosen dumps' heap snapshots, redacted ones only, within the budget. */
   withSnapshots?: boolean
   /** The size limit in bytes (default 2 MiB, at least 64 KiB). */
@@ -49,6 +52,62 @@ export interface BundleResult {
  * with an error naming the option or the problem; never changes the directory.
  */
 export declare function bundle(dir: string, options?: BundleOptions): Promise<BundleResult>
+
+/** Options of `previousRun()`; see docs/previous-run.md. */
+export interface PreviousRunOptions {
+  /** The diagnostics directory (the dumper's `directory`). */
+  directory: string
+  /** Only the processes of this session id (as the dumper's `sessionId`). */
+  sessionId?: string
+  /** The command that `bundleCommand` and `line` start with (default `npx memory-diagnostics-dumper bundle`). */
+  bundleCommand?: string
+  /** The host's OpenTelemetry: the answer also goes to `logger` as one log record (`memory_diagnostics.previous_run`). */
+  telemetry?: Pick<TelemetryOptions, 'logger'> | null
+}
+/** How the previous process of a directory ended: `inspect`'s verdict on what a start can read. */
+export interface PreviousRun {
+  /** `crashed`, `clean exit` or `unknown` (no trail: its dumps alone cannot tell). */
+  outcome: 'crashed' | 'clean exit' | 'unknown'
+  /** True when it crashed. */
+  died: boolean
+  /** When it ended (its last sign of life), ISO 8601. */
+  at: string | null
+  pid: number | null
+  sessionId: string | null
+  /** The likely cause, as `inspect` words it (`v8HeapOom`, `cgroupOomKill`, `nearLimitKill`, `uncaughtException`, `unhandledRejection`, `exitCode`). */
+  cause: { kind: string; confirmed: boolean; text: string } | null
+  /** What the verdict rests on. */
+  evidence: string
+  /** The kind of memory that grew most over the end of the trail and the dumps. */
+  growth: { kind: string; key: string; bytes: number } | null
+  /** The code that grew (allocation profiles), when two of its dumps have sites. */
+  site: { function: string; place: string; bytes: number; share: number } | null
+  /** Where the event loop was blocked (a watchdog dump with its stack). */
+  blockedIn: { function: string; place: string } | null
+  /** The directory, resolved. */
+  directory: string
+  /** The files that hold the evidence, by name. */
+  files: string[]
+  /** One command that bundles the evidence for a bug report; null after a clean exit. */
+  bundleCommand: string | null
+  /** How it was told from a running process: its trail's lock, its pid and the trail's age (JS fallback), or `none` (no trail). */
+  liveness: 'lock' | 'pid' | 'none'
+  /** Whether it kept a recorder trail. */
+  trail: boolean
+  /** True when only the end of a long trail was read (growth covers the last minutes). */
+  trailCut: boolean
+  /** A problem met on the way (the answer may then be repeated by a later start), or null. */
+  problem: string | null
+  /** The line a CLI prints (null after a clean exit). */
+  line: string | null
+}
+/**
+ * How the previous process of `options.directory` ended, for a host's start-up: null when
+ * there is nothing new to tell (no other process, every other one running, or every ended one
+ * answered already). Each ended process is answered once per directory, by the one start that
+ * creates its `.reported` marker. Never throws: bad options are a `problem` in the result.
+ */
+export declare function previousRun(options: PreviousRunOptions): PreviousRun | (Pick<PreviousRun, 'outcome' | 'died' | 'problem' | 'line'> & { problem: string }) | null
 
 /** Which implementation is active: the native addon, or the pure-JS fallback. */
 export declare const implementation: 'native' | 'js'

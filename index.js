@@ -107,4 +107,19 @@ function bundle(dir, options) {
   return require('./lib/cli/bundle/bundle.js').bundle(dir, options)
 }
 
-module.exports = { MemoryDiagnosticsDumper, implementation, fallbackReason, bundle }
+/**
+ * How the previous process of a directory ended, told once per directory; for a host's start-up
+ * (lib/cli/inspect/previous-run.js, loaded on first use; docs/previous-run.md). Never throws.
+ */
+function previousRun(options) {
+  try {
+    const found = require('./lib/cli/inspect/previous-run.js').previousRun(options, binding)
+    const telemetry = found && options && typeof options === 'object' ? options.telemetry : undefined
+    if (found && telemetry != null) require('./lib/dumper/telemetry.js').reportPreviousRun(telemetry, found)
+    return found
+  } catch {
+    return { outcome: 'unknown', died: false, problem: 'could not be read', line: null }
+  }
+}
+
+module.exports = { MemoryDiagnosticsDumper, implementation, fallbackReason, bundle, previousRun }

@@ -218,6 +218,22 @@ export interface DumperOptions {
    * admitted apart: they never spend the host's cap or cooldown.
    */
   pressure?: boolean | { ratio?: number; psiFull?: number | false | null; withinMs?: number | false | null } | null
+  /**
+   * The host's OpenTelemetry (docs/telemetry.md): the recorder's samples as instruments of
+   * `meter`, each dump as a log record of `logger`, redacted as `bundle` redacts. Nothing of
+   * OpenTelemetry is loaded without it.
+   */
+  telemetry?: TelemetryOptions | null
+}
+
+/** `options.telemetry`: the host's own meter and logger (optional peers `@opentelemetry/api`, `@opentelemetry/api-logs`). */
+export interface TelemetryOptions {
+  /** `metrics.getMeter(...)`: the gauges (`process.memory.usage`, `v8js.memory.heap.*`, `container.memory.usage`, …) and the dump counter. */
+  meter?: { createObservableGauge: Function; createCounter: Function; addBatchObservableCallback?: Function; removeBatchObservableCallback?: Function } | null
+  /** `logs.getLogger(...)`: one log record per dump (`memory_diagnostics.dump`). */
+  logger?: { emit: Function } | null
+  /** The most bytes of the redacted document a dump's record carries as its body (default 0: none; at most 262144). */
+  documentBytes?: number
 }
 
 /**
@@ -334,13 +350,14 @@ export declare class MemoryDiagnosticsDumper {
    */
   get writesOwnDumps(): boolean
   /**
-   * Internal (`lib/dumper/public-class.js` calls it once, when the pressure rule runs):
-   * `callback(filePath, dumpNumber, delayMs)` is called on the JS thread, when its loop
-   * is alive, after each dump the recorder thread wrote on its own (both phases on disk
-   * already; `delayMs` since its phase 1). A weak threadsafe function: it never keeps
+   * Internal (`lib/dumper/public-class.js` calls it once, when the pressure rule runs or
+   * telemetry is on): `callback(filePath, dumpNumber, delayMs, trigger)` is called on the
+   * JS thread, when its loop is alive, after each dump the recorder thread wrote on its
+   * own, `pressure` or `watchdog` (both phases on disk already; `delayMs` since its
+   * phase 1). Only a pressure dump may be added to (`ownDumpAttach`). A weak threadsafe function: it never keeps
    * Node alive, and the recorder thread never waits for it.
    */
-  onOwnDump(callback: (arg0: string, arg1: number, arg2: number) => void): void
+  onOwnDump(callback: (arg0: string, arg1: number, arg2: number, arg3: string) => void): void
   /**
    * Internal (`lib/dumper/public-class.js` calls it from the `onOwnDump` callback): adds
    * the host's V8 figures read `delayMs` after the dump's phase 1 (and, with
@@ -348,6 +365,13 @@ export declare class MemoryDiagnosticsDumper {
    * off the JS thread. Resolves null, or why it could not.
    */
   ownDumpAttach(filePath: string, delayMs: number, heapStatistics: HeapStatisticsInput, memoryUsage: MemoryUsageInput, allocationSection?: string | undefined | null): Promise<string | null>
+  /**
+   * Internal (`lib/dumper/telemetry.js` reads it when the host's meter collects): the
+   * recorder's latest sample, as the trail has it, and the effective limit known then,
+   * as JSON `{ sample, limitBytes, limitSource }`; null without a recorder or before its
+   * first sample. Reads memory only: no I/O on the JS thread.
+   */
+  latestSample(): string | null
   /** Dumps written (or attempted) in the current session. */
   get dumpCount(): number
   /** The diagnostics directory as configured. */
@@ -386,6 +410,14 @@ export interface HeapSnapshotResult {
   /** Internal: `lib/dumper/heap-snapshot.js` takes a pending snapshot by this number. */
   ticket?: number
 }
+
+/**
+ * True while a live writer holds the file at `path` locked: a recorder's trail while its
+ * process lives (the lock goes with the process, however it dies). `previousRun` asks
+ * this to tell a running process's trail from a dead one's; never through a link,
+ * never blocking on a FIFO.
+ */
+export declare function heldByLiveWriter(path: string): boolean
 
 /**
  * The figures of `inputFigures` (from element 1), in order: `heapStatistics.<key>` then

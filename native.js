@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.MemoryDiagnosticsDumper = nativeBinding.MemoryDiagnosticsDumper
+module.exports.heldByLiveWriter = nativeBinding.heldByLiveWriter
 module.exports.inputFigureKeys = nativeBinding.inputFigureKeys
 module.exports.inputSpaceLayout = nativeBinding.inputSpaceLayout
 module.exports.observedFigureKeys = nativeBinding.observedFigureKeys

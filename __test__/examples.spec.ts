@@ -10,6 +10,7 @@ const modules = writeModules(join(scratch('examples'), 'out'), {
   monitor: example('monitor'),
   'oom-child': example('oom-child'),
   'bug-report': example('bug-report'),
+  'cli-start': example('cli-start'),
 })
 
 describe('examples/monitor.ts, a minimal MemoryPressureMonitor wired to the dumper', () => {
@@ -65,6 +66,22 @@ describe('examples/monitor.ts, a minimal MemoryPressureMonitor wired to the dump
     },
     120_000,
   )
+})
+
+describe('examples/cli-start.ts, a CLI telling its user how the last run ended', () => {
+  it('after a real V8 heap OOM, the next start prints one line naming the crash and the bundle command; the start after that prints nothing', () => {
+    const dir = join(scratch(), 'diag')
+    const died = runNode(join(root, '__test__/children/bundle-child.mjs'), [dir, 'v8'], { nodeArgs: ['--max-old-space-size=96'] })
+    expect(died.stderr).toMatch(/JavaScript heap out of memory|Reached heap limit/)
+    const first = runNode(modules['cli-start'], [dir])
+    expect(first.status, first.stderr).toBe(0)
+    expect(first.stderr).toMatch(
+      /^The last run of this program \(pid \d+\) at \d\d:\d\d:\d\d UTC crashed: .*JS heap grew by \d+ MiB.*\. Evidence: npx memory-diagnostics-dumper bundle \S+ --pid \d+\n$/,
+    )
+    const second = runNode(modules['cli-start'], [dir])
+    expect(second.status, second.stderr).toBe(0)
+    expect(second.stderr).toBe('')
+  })
 })
 
 describe('examples/bug-report.ts, a host CLI offering the bundle from its bug-report command', () => {

@@ -217,6 +217,12 @@ const watchRun = spawnSync(
   },
 )
 const watching = watchRun.status === 0 ? JSON.parse(watchRun.stdout.trim().split('\n').at(-1)) : null
+// The next start (previousRun) and telemetry's own costs.
+log('the next start (previousRun) and telemetry…')
+const nextRun = spawnSync(process.execPath, [path.join(root, 'bench', 'next-start.mjs'), '--runs', quick ? '1' : '15'], { encoding: 'utf8', timeout: 600_000 })
+const nextStart = nextRun.status === 0 ? JSON.parse(nextRun.stdout.trim().split('\n').at(-1)) : null
+const telRun = spawnSync(process.execPath, [path.join(root, 'bench', 'telemetry.mjs'), quick ? '5' : '300'], { encoding: 'utf8', timeout: 600_000 })
+const telemetry = telRun.status === 0 ? JSON.parse(telRun.stdout.trim().split('\n').at(-1)) : null
 // The cost of being there: require(), construction, the first dump against the median.
 // Before and after (`--against DIR`): the same fresh-process measurements of both checkouts,
 // alternating every round.
@@ -345,6 +351,20 @@ const md = [
     : `bench/watching.mjs failed: ${watchRun.stderr}`,
   '',
   ...beforeAfter(),
+  '## The next start and telemetry (`previousRun()`, `options.telemetry`)',
+  '',
+  nextStart
+    ? `\`previousRun()\` in fresh processes after \`require()\` (\`bench/next-start.mjs\`, medians of ${nextStart.runs}; V8 heap allocated by the call, with a young generation large enough that no scavenge hides it): ${Object.entries(
+        nextStart.cases,
+      )
+        .map(([k, v]) => `${k}, ${v.ms.toFixed(2)} ms and ${(v.heapBytes / 1024).toFixed(0)} KiB`)
+        .join('; ')} (the directory of a V8 heap OOM: its trail and ${nextStart.files - 1} dumps).`
+    : `bench/next-start.mjs failed: ${nextRun.stderr}`,
+  '',
+  telemetry
+    ? `Telemetry with the OpenTelemetry SDK (\`bench/telemetry.mjs\`, medians of ${telemetry.rounds}): a metric reader's collection takes ${fmtUs(telemetry.collectWithGaugesUs)} with a dumper's gauges against ${fmtUs(telemetry.collectUs)} without them; one dump's log record ${fmtUs(telemetry.recordUs)} on the JS thread (its document read and parsed after phase 2), ${fmtUs(telemetry.recordWithDocumentUs)} with the redacted document as its body.`
+    : `bench/telemetry.mjs failed: ${telRun.stderr}`,
+  '',
   '## The cost of allocation profiles and blocked-loop stacks (`options.allocationProfile`, `watchdog.captureStack`)',
   '',
   "Fresh processes, alternating their order, the same workloads (`bench/allocation-profile.mjs`); each feature beside the same dumper without it: an allocation-heavy loop (wall time), a GC-heavy host whose event loop keeps turning (loop delay p99), the resident set size, the JS-thread time to fetch and summarize a profile after phase 2, the time from the watchdog's request to the blocked main thread's stack, and a trivial host's start to exit.",

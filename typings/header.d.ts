@@ -218,4 +218,20 @@ export interface DumperOptions {
    * admitted apart: they never spend the host's cap or cooldown.
    */
   pressure?: boolean | { ratio?: number; psiFull?: number | false | null; withinMs?: number | false | null } | null
+  /**
+   * The host's OpenTelemetry (docs/telemetry.md): the recorder's samples as instruments of
+   * `meter`, each dump as a log record of `logger`, redacted as `bundle` redacts. Nothing of
+   * OpenTelemetry is loaded without it.
+   */
+  telemetry?: TelemetryOptions | null
+}
+
+/** `options.telemetry`: the host's own meter and logger (optional peers `@opentelemetry/api`, `@opentelemetry/api-logs`). */
+export interface TelemetryOptions {
+  /** `metrics.getMeter(...)`: the gauges (`process.memory.usage`, `v8js.memory.heap.*`, `container.memory.usage`, …) and the dump counter. */
+  meter?: { createObservableGauge: Function; createCounter: Function; addBatchObservableCallback?: Function; removeBatchObservableCallback?: Function } | null
+  /** `logs.getLogger(...)`: one log record per dump (`memory_diagnostics.dump`). */
+  logger?: { emit: Function } | null
+  /** The most bytes of the redacted document a dump's record carries as its body (default 0: none; at most 262144). */
+  documentBytes?: number
 }

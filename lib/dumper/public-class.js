@@ -497,12 +497,24 @@ function wrap(Implementation, addon = null) {
     #stack = null
     /** dump()'s fast path state (the native input block, the heap spaces' names), or null. */
     #fast = null
+    /** This dumper's link to the host's OpenTelemetry (lib/dumper/telemetry.js), or null. */
+    #telemetry = null
     /** The native input block until the fast path is set up (#setUpFast), else null. */
     #figures = null
 
     constructor(options) {
       loadTriggers()
       options = plainOptions(options)
+      // `telemetry` is this class's option: the host's meter and logger are passed to neither
+      // implementation, and telemetry.js is loaded only when it is given.
+      let telemetry = null
+      if (options !== null && typeof options === 'object' && !Array.isArray(options) && options.telemetry != null) {
+        telemetry = require('./telemetry.js').check(options.telemetry)
+      }
+      if (telemetry !== null || (options !== null && typeof options === 'object' && 'telemetry' in options)) {
+        options = { ...options }
+        delete options.telemetry
+      }
       this.#inner = new Implementation(options)
       if (addon !== null && typeof addon.inputFigureKeys === 'function' && typeof this.#inner.dumpFigures === 'function') {
         this.#figures = this.#inner.inputFigures ?? null
@@ -541,10 +553,15 @@ function wrap(Implementation, addon = null) {
       // The recorder thread's own dumps (the pressure rule's) are complete without the JS
       // thread; when its loop answers, it adds the host's V8 figures of that moment and the
       // allocation sites. The callback holds this dumper weakly: a dropped dumper is collected.
-      if (this.#inner.writesOwnDumps === true && typeof this.#inner.onOwnDump === 'function') {
+      if (telemetry !== null) {
+        // Held weakly by what the host's meter keeps (its callbacks): a dropped dumper is collected.
+        const self = new WeakRef(this)
+        this.#telemetry = require('./telemetry.js').attach(telemetry, this.#inner, (message, code) => self.deref()?.#warn(message, code))
+      }
+      if ((this.#inner.writesOwnDumps === true || this.#telemetry !== null) && typeof this.#inner.onOwnDump === 'function') {
         const self = new WeakRef(this)
         try {
-          this.#inner.onOwnDump((filePath, dumpNumber, delayMs) => self.deref()?.#addToOwnDump(filePath, dumpNumber, delayMs))
+          this.#inner.onOwnDump((filePath, dumpNumber, delayMs, trigger) => self.deref()?.#addToOwnDump(filePath, dumpNumber, delayMs, trigger))
         } catch (e) {
           this.#warn(`pressure dumps will lack the JS thread's figures: ${describeThrown(e)}`, 'OwnDumpUnavailable')
         }
@@ -749,10 +766,19 @@ function wrap(Implementation, addon = null) {
         onRejected = (e) => this.#refused(trigger, e, 'internal error: ')
         this.#onRejected.set(key, onRejected)
       }
-      if (this.#alloc === null) return Promise.resolve(p).then(undefined, onRejected)
-      return Promise.resolve(p)
-        .then((r) => this.#withAllocationProfile(r))
-        .then(undefined, onRejected)
+      const settled =
+        this.#alloc === null
+          ? Promise.resolve(p).then(undefined, onRejected)
+          : Promise.resolve(p)
+              .then((r) => this.#withAllocationProfile(r))
+              .then(undefined, onRejected)
+      if (this.#telemetry === null) return settled
+      // Told once the document is complete (and the allocation sites are in it).
+      const telemetry = this.#telemetry
+      return settled.then((r) => {
+        telemetry.dumped(r)
+        return r
+      })
     }
 
     /**
@@ -792,8 +818,15 @@ function wrap(Implementation, addon = null) {
      * profiles, the sites, added off the JS thread by one more atomic replace. Called from
      * a threadsafe function, so nothing may throw out of it; a problem is one warning.
      */
-    #addToOwnDump(filePath, _dumpNumber, delayMs) {
+    #addToOwnDump(filePath, dumpNumber, delayMs, trigger) {
       const fail = (error) => this.#warn(`pressure dumps: the JS thread's figures were not added: ${error}`, 'OwnDumpAttachFailed')
+      const told = { written: true, complete: true, filePath, trigger: trigger ?? 'pressure', dumpNumber }
+      // A watchdog dump is only told of (nothing is added to it).
+      if (trigger === 'watchdog') {
+        this.#telemetry?.dumped(told)
+        return
+      }
+      if (this.#inner.writesOwnDumps !== true) return
       try {
         // Each figure read alone, into a plain object: a getter or a Proxy trap of the host's
         // that throws costs that figure (null), never the others; what it threw is named by
@@ -835,8 +868,12 @@ function wrap(Implementation, addon = null) {
           this.#inner.ownDumpAttach(filePath, delayMs, heap, usage, section),
           (error) => {
             if (error) fail(error)
+            this.#telemetry?.dumped(told)
           },
-          (e) => fail(`internal error: ${kindOf(e)}`),
+          (e) => {
+            fail(`internal error: ${kindOf(e)}`)
+            this.#telemetry?.dumped(told)
+          },
         )
       } catch (e) {
         try {
@@ -889,6 +926,8 @@ function wrap(Implementation, addon = null) {
       if (this.#alloc !== null && !this.#alloc.error) require('./allocation-profile.js').stop(this.#alloc)
       if (this.#stack !== null) this.#stack.release()
       this.#stack = null
+      this.#telemetry?.close()
+      this.#telemetry = null
       this.#inner.close()
     }
 

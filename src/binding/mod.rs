@@ -40,6 +40,15 @@ pub use outcome::{DumpOutcome, HeapSnapshotResult};
 use readers::{expect_object, invalid, number_map, parse_trigger, raw_tree, raw_value, read_input};
 pub use stack::*;
 
+/// True while a live writer holds the file at `path` locked: a recorder's trail while its
+/// process lives (the lock goes with the process, however it dies). `previousRun` asks
+/// this to tell a running process's trail from a dead one's; never through a link,
+/// never blocking on a FIFO.
+#[napi(catch_unwind)]
+pub fn held_by_live_writer(path: String) -> bool {
+    crate::writer::retention::locked_by_someone(std::path::Path::new(&path))
+}
+
 /// Writes memory diagnostics: phase 1 synchronously inside `dump()`, phase 2 on a
 /// background thread of its own.
 #[napi]
@@ -468,15 +477,16 @@ impl MemoryDiagnosticsDumper {
         self.inner.recorder().is_some() && self.inner.config().pressure.is_some()
     }
 
-    /// Internal (`lib/dumper/public-class.js` calls it once, when the pressure rule runs):
-    /// `callback(filePath, dumpNumber, delayMs)` is called on the JS thread, when its loop
-    /// is alive, after each dump the recorder thread wrote on its own (both phases on disk
-    /// already; `delayMs` since its phase 1). A weak threadsafe function: it never keeps
+    /// Internal (`lib/dumper/public-class.js` calls it once, when the pressure rule runs or
+    /// telemetry is on): `callback(filePath, dumpNumber, delayMs, trigger)` is called on the
+    /// JS thread, when its loop is alive, after each dump the recorder thread wrote on its
+    /// own, `pressure` or `watchdog` (both phases on disk already; `delayMs` since its
+    /// phase 1). Only a pressure dump may be added to (`ownDumpAttach`). A weak threadsafe function: it never keeps
     /// Node alive, and the recorder thread never waits for it.
     #[napi(catch_unwind)]
     pub fn on_own_dump(
         &self,
-        callback: Function<'_, FnArgs<(String, u32, f64)>, ()>,
+        callback: Function<'_, FnArgs<(String, u32, f64, String)>, ()>,
     ) -> Result<()> {
         use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunctionCallMode};
         let tsfn = callback
@@ -490,6 +500,7 @@ impl MemoryDiagnosticsDumper {
                     d.file_path.to_string_lossy().into_owned(),
                     d.dump_number,
                     delay,
+                    d.trigger.to_string(),
                 )))
             })?;
         self.inner.set_own_dump_listener(Some(Box::new(move |d| {
@@ -566,6 +577,25 @@ impl MemoryDiagnosticsDumper {
             job();
         }
         Ok(PromiseRaw::new(env.raw(), promise.raw()))
+    }
+
+    /// Internal (`lib/dumper/telemetry.js` reads it when the host's meter collects): the
+    /// recorder's latest sample, as the trail has it, and the effective limit known then,
+    /// as JSON `{ sample, limitBytes, limitSource }`; null without a recorder or before its
+    /// first sample. Reads memory only: no I/O on the JS thread.
+    #[napi(catch_unwind)]
+    pub fn latest_sample(&self) -> Option<String> {
+        let sample = self.inner.recorder()?.latest()?;
+        let (limit_bytes, limit_source) = match self.inner.known_limit() {
+            Some((b, s)) => (Some(b), Some(s)),
+            None => (None, None),
+        };
+        serde_json::to_string(&serde_json::json!({
+            "sample": sample,
+            "limitBytes": limit_bytes,
+            "limitSource": limit_source,
+        }))
+        .ok()
     }
 
     /// Dumps written (or attempted) in the current session.

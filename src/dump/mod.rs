@@ -341,6 +341,11 @@ impl Dumper {
         }
     }
 
+    /// The effective limit and its source as last found, without looking again (no I/O).
+    pub fn known_limit(&self) -> Option<(u64, &'static str)> {
+        self.effective_limit.lock().flatten()
+    }
+
     /// Who is told of the dumps the recorder thread writes on its own (`None`: nobody).
     pub fn set_own_dump_listener(&self, listener: Option<OwnDumpListener>) {
         *self.own_dump_listener.lock() = listener;
@@ -638,10 +643,22 @@ impl recorder::Host for Dumper {
             *self.stack_ticket.lock() = Some(ticket);
         }
         // The event loop is stuck, so phase 2 runs right here, on the recorder thread;
-        // nobody waits for its outcome.
-        self.dump(Trigger::Watchdog, input, Phase2On::ThisThread, |_| {
+        // nobody waits for its outcome. The JS thread hears of it when its loop answers
+        // (telemetry's log record); nothing is added to a watchdog dump.
+        let written_at = std::time::Instant::now();
+        let dumped = self.dump(Trigger::Watchdog, input, Phase2On::ThisThread, |_| {
             Box::new(|_, _| {})
         });
+        if let Dumped::Written { meta } = dumped {
+            if let Some(tell) = self.own_dump_listener.lock().as_ref() {
+                tell(OwnDump {
+                    file_path: meta.file_path,
+                    trigger: meta.trigger,
+                    dump_number: meta.dump_number,
+                    written_at,
+                });
+            }
+        }
         // Not written (cap, cooldown, closed): withdraw the request nobody waits for.
         if let Some(t) = self.stack_ticket.lock().take() {
             t.cancel();

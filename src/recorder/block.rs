@@ -287,6 +287,11 @@ impl Shared {
         self.ring.lock().iter().cloned().collect()
     }
 
+    /// The newest sample of the ring, if any (telemetry's gauges read it).
+    pub fn latest(&self) -> Option<Sample> {
+        self.ring.lock().back().cloned()
+    }
+
     pub(super) fn push(&self, s: Sample) {
         let mut ring = self.ring.lock();
         if ring.len() == self.capacity {

@@ -51,8 +51,9 @@ fn open_for_lock_test(path: &Path) -> Option<File> {
 }
 
 /// True if a writer holds the lock on `path` (a live recorder's file, a live writer's
-/// temporary file). The test lock, if we got it, is released on return.
-fn locked_by_someone(path: &Path) -> bool {
+/// temporary file). The test lock, if we got it, is released on return. Also how the
+/// next start tells a live process's trail from a dead one's (`previousRun`).
+pub fn locked_by_someone(path: &Path) -> bool {
     match open_for_lock_test(path) {
         Some(f) => !try_lock(&f),
         None => false,

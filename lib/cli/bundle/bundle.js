@@ -26,7 +26,7 @@ const F = CONTRACT.files
 // nothing else is packed.
 const { FORMAT, LIMITS: READ_LIMITS, kindOfName, looksLikeBundle, readBundle } = require('../zip/read')
 const { zip } = require('../zip/write')
-const { GENERIC_NAMES, MIN_NAME_CHARS, SHOWN_REDACTIONS, URL_RULE, note, redactJson, redactString, redactionRules } = require('./redact')
+const { GENERIC_NAMES, MIN_NAME_CHARS, SHOWN_REDACTIONS, URL_RULE, note, redactJson, redactString, redactionRules } = require('../../rules/redact')
 const MIB = 2 ** 20
 const DEFAULT_MAX_BYTES = 2 * MIB
 const MIN_MAX_BYTES = 64 * 1024
@@ -185,7 +185,14 @@ function select(processes, opts) {
     pool = pool.filter((p) => p.sessionIds.some((s) => s === want || s === opts.session))
   }
   if (opts.since != null) pool = pool.filter((p) => lastMsOf(p) >= opts.since)
-  if (opts.all || opts.session != null || opts.since != null) return { processes: pool, rule: opts.all ? 'all processes' : 'processes matching the filters' }
+  // The process previousRun() named (its one-line bundle command): its pid, most recent first.
+  if (opts.pid != null)
+    pool = [...pool]
+      .filter((p) => p.pid === opts.pid)
+      .sort((a, b) => lastMsOf(b) - lastMsOf(a))
+      .slice(0, 1)
+  if (opts.all || opts.session != null || opts.since != null || opts.pid != null)
+    return { processes: pool, rule: opts.all ? 'all processes' : 'processes matching the filters' }
   const byRecency = [...pool].sort((a, b) => lastMsOf(b) - lastMsOf(a))
   const crashed = byRecency.find((p) => p.verdict.outcome === 'crashed')
   if (crashed) return { processes: [crashed], rule: 'the most recent process that crashed' }
@@ -283,7 +290,7 @@ function assemble(chosen, state, meta) {
 
 // ---- the whole --------------------------------------------------------------------------------
 
-const OPTION_KEYS = ['output', 'all', 'session', 'since', 'withSnapshots', 'maxBytes', 'show', 'env']
+const OPTION_KEYS = ['output', 'all', 'session', 'since', 'pid', 'withSnapshots', 'maxBytes', 'show', 'env']
 
 function checkOptions(dir, options) {
   if (typeof dir !== 'string' || !dir) throw new TypeError(`dir: expected the diagnostics directory as a non-empty string, got ${typeof dir}`)
@@ -295,6 +302,8 @@ function checkOptions(dir, options) {
   for (const k of ['all', 'withSnapshots', 'show']) if (o[k] != null && typeof o[k] !== 'boolean') throw new TypeError(`options.${k}: expected a boolean`)
   if (o.session != null && (typeof o.session !== 'string' || !o.session)) throw new TypeError('options.session: expected a session id')
   out.since = o.since == null ? null : parseSince(o.since)
+  if (o.pid != null && (!Number.isSafeInteger(o.pid) || o.pid <= 0))
+    throw new TypeError(`options.pid: expected a process id (a positive integer), got ${JSON.stringify(o.pid)}`)
   out.maxBytes = o.maxBytes ?? DEFAULT_MAX_BYTES
   if (!Number.isSafeInteger(out.maxBytes) || out.maxBytes < MIN_MAX_BYTES)
     throw new TypeError(`options.maxBytes: expected an integer of at least ${MIN_MAX_BYTES} bytes, got ${o.maxBytes}`)

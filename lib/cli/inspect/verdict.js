@@ -6,7 +6,11 @@ const { fixed } = require('../../rules/format')
 const os = require('node:os')
 const path = require('node:path')
 const { redactPlace, redactText } = require('../../rules/places')
-const { RECORDER_NAME, UsageError, collect, groupByProcess, readDump, readRecorder, segments } = require('./read')
+const { endsInError } = require('../../rules/ending')
+const { blockingFrame, isInternal } = require('../../rules/frames')
+// The readers (and the schema they load) only for summarize(): previousRun() uses the rule
+// below on what it read itself, and must load fast (lib/cli/inspect/previous-run.js).
+const reader = () => require('./read')
 const { DEATH_NEAR_LIMIT, LIMITS, MIB, arr, clean, iso, mib, nearHeapLimit, num, obj, timeOf, unexpected } = require('./values')
 
 function dumpRow({ file, doc, valid, time }) {
@@ -177,6 +181,7 @@ function samplePoint(r) {
 }
 
 function summarize(args) {
+  const { RECORDER_NAME, UsageError, collect, groupByProcess, readDump, readRecorder, segments } = reader()
   const { files, notes } = collect(args)
   if (!files.length) throw new UsageError('no files given')
   const problems = []
@@ -316,6 +321,7 @@ function verdictOf(p, rows, samples, allDumps) {
  * exit code; null for an exit with code 0 (or a record written before codes were).
  */
 function endOf(rec) {
+  if (!endsInError(rec)) return null
   const how = typeof rec.how === 'string' ? rec.how : null
   if (how === 'uncaughtException' || how === 'unhandledRejection') {
     // Only a name that is an identifier's (as the writer keeps it): stripping other
@@ -332,11 +338,8 @@ function endOf(rec) {
       thrownAt: at,
     }
   }
-  if (Number.isInteger(rec.code) && rec.code !== 0) {
-    const by = how === 'processExit' ? ' (process.exit)' : how === 'loopEnded' ? ' (process.exitCode)' : ''
-    return { kind: 'exitCode', confirmed: true, text: `exited with code ${rec.code}${by}`, code: rec.code }
-  }
-  return null
+  const by = how === 'processExit' ? ' (process.exit)' : how === 'loopEnded' ? ' (process.exitCode)' : ''
+  return { kind: 'exitCode', confirmed: true, text: `exited with code ${rec.code}${by}`, code: rec.code }
 }
 
 /** What most likely killed the process, from its last figures and the cgroup's OOM-kill count. */
@@ -480,8 +483,6 @@ const frameOf = (f) => ({
   line: num(obj(f).line),
   column: num(obj(f).column),
 })
-/** Node's own code, or a frame V8 gives no script: where the blame does not stop. */
-const isInternal = (f) => f.script === '' || f.script.startsWith('node:') || f.script.startsWith('internal/')
 /** A script as a short name: Node's own and `data:`/`blob:` places whole, a path by its file name. */
 const shortScript = (script) => (/^(?:node|data|blob):/.test(script) ? script : path.basename(script))
 const placeOf = (f) => `${shortScript(f.script)}${f.line != null ? `:${f.line}` : ''}`
@@ -511,7 +512,7 @@ function stallOf(doc) {
     stalledMs: num(w.stalledMs),
     stack: st ? clean(st.status, 20) || 'of no readable status' : 'not asked',
     reason: st?.reason == null ? null : clean(st.reason, 400),
-    blocking: frames.find((f) => !isInternal(f)) ?? frames[0] ?? null,
+    blocking: blockingFrame(frames),
     frames,
   }
 }
@@ -596,4 +597,4 @@ function siteGroupText(g) {
   return `${pct} ${names} ← ${blame}`
 }
 
-module.exports = { GROWTH_MIN_BYTES, nearLimitText, signed, siteGroupText, stallText, summarize }
+module.exports = { GROWTH_MIN_BYTES, describeProcess, nearLimitText, shareText, signed, siteGroupText, stallText, summarize }

@@ -5,7 +5,7 @@
 // each change counted and the first ones kept for --show.
 
 const os = require('node:os')
-const { redactPlace, redactText, replaceHome } = require('../../rules/places')
+const { redactPlace, redactText, replaceHome } = require('./places')
 
 /** Redactions listed one by one by --show (all are counted). */
 const SHOWN_REDACTIONS = 200

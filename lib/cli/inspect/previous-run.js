@@ -1,0 +1,444 @@
+'use strict'
+// The next start's answer to "how did the last process here end?" (docs/previous-run.md):
+// `inspect`'s verdict (verdict.js: describeProcess, one rule in one place) on what a start
+// can afford to read. Bounded whatever the directory holds: one listing, the stat of at most
+// LIMITS.trails trails, one trail's first line and its last LIMITS.tailBytes, and at most
+// LIMITS.dumps dumps of that process of at most LIMITS.dumpBytes each. Each ended process
+// is answered once per directory: the start that creates its marker (`<trail>.reported`,
+// O_CREAT|O_EXCL, which one start alone can do) answers it; every other start passes it by.
+// Never throws: a problem is in the result.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const { openRegular, reason } = require('../files')
+const { cleanEnd } = require('../../rules/ending')
+const { READABLE_DUMP_NAME, READABLE_RECORDER_NAME } = require('../../rules/names')
+// What only a report needs (the verdict, inspect's values, the place rule) is loaded when one
+// is made: the usual start, with nothing new or a clean end to tell, loads none of it.
+const values = () => require('./values')
+
+const LIMITS = {
+  /** Directory entries looked at (a directory holds about 2 × maxFiles of ours). */
+  entries: 10_000,
+  /** Trails whose times are compared (stat'ed), newest names first. */
+  trails: 256,
+  /** Ended trails whose first line is read to find the previous process. */
+  candidates: 16,
+  /** The start record is a trail's first line, well under this. */
+  headBytes: 4096,
+  /** The end of a trail read: about 180 one-second samples, the approach to the end. */
+  tailBytes: 64 * 1024,
+  /** Dumps of the process read: its first and its last (growth and which code grew need two). */
+  dumps: 2,
+  /** A dump larger than this is listed as evidence, not read (dumps are 10-50 KiB). */
+  dumpBytes: 1024 * 1024,
+  /** Markers of trails that are gone, removed per call. */
+  staleMarkers: 64,
+}
+const MARKER = '.reported'
+/** A live trail is written every interval; the JS fallback's test when it cannot test the lock. */
+const FRESH_INTERVALS = 3
+
+/** A figure from a file: a finite number within 2^53, or null (lib/cli/inspect/values.js's `num`, loaded only for a report). */
+const num = (v) => (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER ? v : null)
+/** A time in epoch ms between 1970 and 9999, or null. */
+const epoch = (v) => (num(v) != null && v >= 0 && v < 253402300800000 ? v : null)
+const homeless = (s) => require('../../rules/places').replaceHome(s, require('node:os').homedir()).text
+
+/**
+ * `{ held }`: the native test of a trail's lock (true while its process lives), or null where
+ * there is none (the JS fallback), where liveness is told from the pid and the trail's age.
+ */
+function liveTest(heldByLiveWriter) {
+  return (file, start, mtimeMs, nowMs) => {
+    if (heldByLiveWriter) {
+      try {
+        return { live: heldByLiveWriter(file) === true, by: 'lock' }
+      } catch {}
+    }
+    const pid = num(start?.pid)
+    if (pid == null || pid <= 0) return { live: false, by: 'age' }
+    let alive = false
+    try {
+      process.kill(pid, 0)
+      alive = true
+    } catch (e) {
+      alive = e.code === 'EPERM'
+    }
+    const interval = Math.max(num(start?.intervalMs) ?? 1000, 100)
+    return { live: alive && nowMs - mtimeMs <= FRESH_INTERVALS * interval + 5000, by: 'pid' }
+  }
+}
+
+/** The short session id a dumper with this `sessionId` names its files with (lib/fallback/config.js). */
+function shortSession(id, contract) {
+  const short = [...String(id)]
+    .filter((c) => /^[A-Za-z0-9_]$/.test(c))
+    .slice(0, contract.options.sessionShortLen)
+    .join('')
+  return short || contract.options.noSessionShort
+}
+
+/** Reads `length` bytes at `position` of an open file (fewer at its end). */
+function readAt(fd, position, length) {
+  const buf = Buffer.allocUnsafe(length)
+  let got = 0
+  while (got < length) {
+    const n = fs.readSync(fd, buf, got, length - got, position + got)
+    if (n === 0) break
+    got += n
+  }
+  return buf.subarray(0, got)
+}
+
+/**
+ * JSON text's value, or undefined. JSON.parse, not the checking parser inspect uses
+ * (lib/cli/json.js, 2 ms more at a start): the text is bounded in bytes (LIMITS), V8's
+ * parser does not recurse (half a million nested arrays parse), and nothing here walks a
+ * value's depth: the verdict reads named fields and slices arrays.
+ */
+function parsed(text) {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** The JSON object on a line, or null. */
+function record(line) {
+  if (!line || line.length > LIMITS.tailBytes) return null
+  const r = parsed(line)
+  if (!r || typeof r !== 'object' || Array.isArray(r)) return null
+  const ms = epoch(r.epochMs) ?? values().timeOf(r.t)
+  return ms == null ? null : { ...r, epochMs: ms }
+}
+
+/** A trail's start record (its first line), read through a descriptor that never follows a link. */
+function headOf(file) {
+  const o = openRegular(file)
+  if (o.error) return { error: o.error }
+  try {
+    const text = readAt(o.fd, 0, Math.min(o.size, LIMITS.headBytes)).toString('utf8')
+    const end = text.indexOf('\n')
+    const start = end < 0 ? null : record(text.slice(0, end))
+    return { start: start?.type === 'start' ? start : null, size: o.size, mtimeMs: o.mtimeMs }
+  } catch (e) {
+    return { error: `cannot read: ${reason(e)}` }
+  } finally {
+    fs.closeSync(o.fd)
+  }
+}
+
+/** The records of a trail's last LIMITS.tailBytes (a partial first line dropped), and whether its last line is torn. */
+function tailOf(file) {
+  const o = openRegular(file)
+  if (o.error) return { error: o.error }
+  try {
+    const from = Math.max(0, o.size - LIMITS.tailBytes)
+    const text = readAt(o.fd, from, o.size - from).toString('utf8')
+    const lines = text.split('\n')
+    const torn = lines.at(-1) !== ''
+    lines.pop()
+    if (from > 0) lines.shift()
+    const records = []
+    for (const l of lines) {
+      const r = record(l)
+      if (r) records.push(r)
+    }
+    return { records, torn, cut: from > 0 }
+  } catch (e) {
+    return { error: `cannot read: ${reason(e)}` }
+  } finally {
+    fs.closeSync(o.fd)
+  }
+}
+
+/** A dump name's time (`memory-<session>-2026-11-26T18-58-50-959Z-1.json`), or null. */
+function nameTime(name) {
+  const m = /-(\d{4}-\d\d-\d\d)T(\d\d)-(\d\d)-(\d\d)-(\d{3})Z-/.exec(name)
+  return m ? epoch(Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}.${m[5]}Z`)) : null
+}
+
+function readDump(file) {
+  const o = openRegular(file)
+  if (o.error) return null
+  try {
+    if (o.size > LIMITS.dumpBytes) return null
+    const doc = parsed(readAt(o.fd, 0, o.size).toString('utf8'))
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return null
+    const time = values().timeOf(doc.timestamp)
+    return time == null ? null : { file, doc, valid: true, time }
+  } catch {
+    return null
+  } finally {
+    fs.closeSync(o.fd)
+  }
+}
+
+/** A path as a shell word: quoted unless it is plain. */
+const shellWord = (s) => (/^[A-Za-z0-9_@%+=:,./~-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
+
+/** The one line a CLI prints about a death (docs/previous-run.md). */
+function lineOf(r) {
+  if (!r.trail && r.files.length) {
+    const grew = r.growth ? ` (${r.growth.kind} grew by ${values().mib(r.growth.bytes)})` : ''
+    return `The last run of this program (pid ${r.pid ?? '?'}) wrote ${r.files.length === 1 ? 'a memory dump' : `${r.files.length} memory dumps`}${grew}; whether it crashed is unknown, as it kept no recorder trail. Evidence: ${r.bundleCommand}`
+  }
+  if (!r.died) return null
+  const when = r.at ? ` at ${r.at.slice(11, 19)} UTC` : ''
+  const how = r.cause ? r.cause.text : 'it ended without an exit record (the recorder stopped with it)'
+  const grew = r.growth ? `; ${r.growth.kind} grew by ${values().mib(r.growth.bytes)}` : ''
+  const site = r.site ? `; ${r.site.function} (${r.site.place}) allocated most of the growth` : ''
+  const stall = r.blockedIn ? `; the event loop was blocked in ${r.blockedIn.function} (${r.blockedIn.place})` : ''
+  return `The last run of this program (pid ${r.pid ?? '?'})${when} crashed: ${how}${grew}${site}${stall}. Evidence: ${r.bundleCommand}`
+}
+
+/** `{ claimed }`: this start created the marker; `{ taken }`: another did first; `{ error }`. */
+function claim(trail) {
+  try {
+    fs.closeSync(fs.openSync(`${trail}${MARKER}`, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600))
+    return { claimed: true }
+  } catch (e) {
+    return e.code === 'EEXIST' ? { taken: true } : { error: `cannot mark it answered: ${reason(e)}` }
+  }
+}
+
+/**
+ * How the previous process of `options.directory` ended (docs/previous-run.md), or null when
+ * there is none to tell of: no trail of another process, every other one still running, or
+ * every ended one answered already (by this or another start). `binding` (the native addon,
+ * or null) gives the lock test.
+ */
+function previousRun(options, binding) {
+  try {
+    return find(options, binding, require('../../contract.json'))
+  } catch (e) {
+    // The net under the net: a start-up call never throws into the host.
+    return problem(`could not be read (${String(e?.code ?? e?.name ?? 'error').slice(0, 40)})`)
+  }
+}
+
+const problem = (text) => ({ outcome: 'unknown', died: false, problem: text, line: null })
+
+function find(options, binding, contract) {
+  if (options === null || typeof options !== 'object') return problem('options: expected an object with a directory')
+  let dir
+  let session
+  let asOf
+  try {
+    dir = options.directory
+    session = options.sessionId
+    asOf = options.bundleCommand
+  } catch {
+    return problem('options: a getter threw')
+  }
+  if (typeof dir !== 'string' || dir === '' || dir.includes('\0')) return problem('options.directory: expected a non-empty path')
+  if (session != null && (typeof session !== 'string' || session === '')) return problem('options.sessionId: expected a non-empty string')
+  if (asOf != null && typeof asOf !== 'string') return problem('options.bundleCommand: expected a string')
+  const wantSession = session == null ? null : shortSession(session, contract)
+  let names
+  try {
+    names = []
+    const d = fs.opendirSync(dir)
+    try {
+      for (let e = d.readSync(), n = 0; e && n < LIMITS.entries; e = d.readSync(), n++) names.push(e.name)
+    } finally {
+      d.closeSync()
+    }
+  } catch (e) {
+    return e.code === 'ENOENT' ? null : problem(`options.directory: cannot list it (${reason(e)})`)
+  }
+  const all = new Set(names)
+  // Markers whose trail is gone (retention removed it): a few per call.
+  let swept = 0
+  for (const n of names) {
+    if (swept >= LIMITS.staleMarkers || !n.endsWith(MARKER)) continue
+    const trail = n.slice(0, -MARKER.length)
+    if (!(READABLE_RECORDER_NAME.test(trail) || READABLE_DUMP_NAME.test(trail)) || all.has(trail) || all.has(`${trail}${contract.files.rotatedSuffix}`))
+      continue
+    swept++
+    try {
+      fs.unlinkSync(path.join(dir, n))
+    } catch {}
+  }
+  // Current trails (a rotated `.1` is the older part of one), by modification time, newest first.
+  const trails = []
+  for (const n of names) {
+    if (trails.length >= LIMITS.trails) break
+    if (!READABLE_RECORDER_NAME.test(n) || n.endsWith(contract.files.rotatedSuffix) || all.has(`${n}${MARKER}`)) continue
+    if (wantSession && !n.startsWith(`${contract.files.recorderPrefix}${wantSession}`)) continue
+    try {
+      const st = fs.lstatSync(path.join(dir, n))
+      if (st.isFile()) trails.push({ name: n, mtimeMs: st.mtimeMs })
+    } catch {}
+  }
+  trails.sort((a, b) => b.mtimeMs - a.mtimeMs)
+  const live = liveTest(binding?.heldByLiveWriter)
+  const now = Date.now()
+  let looked = 0
+  for (const t of trails) {
+    if (looked++ >= LIMITS.candidates) break
+    const file = path.join(dir, t.name)
+    const head = headOf(file)
+    if (head.error) continue
+    const start = head.start
+    // This process's own trail (its lock is held by this process too).
+    if (start && num(start.pid) === process.pid && Math.abs((epoch(start.processStartMs) ?? 0) - (now - process.uptime() * 1000)) < 2000) continue
+    if (wantSession && start && typeof start.sessionId === 'string' && shortSession(start.sessionId, contract) !== wantSession) continue
+    const liveness = live(file, start, head.mtimeMs, now)
+    if (liveness.live) continue
+    const c = claim(file)
+    if (c.taken) continue
+    return answer(dir, t.name, start, names, liveness.by, c.error ?? null, asOf, contract)
+  }
+  return dumpsOnly(dir, names, all, wantSession, asOf, contract)
+}
+
+/**
+ * A process that left dumps but no trail (the JS fallback keeps none, or the recorder was
+ * off): the newest unanswered dump of another process that no trail covers. Its verdict says
+ * that dumps alone cannot tell a crash from a clean exit. All its dumps are marked answered.
+ */
+function dumpsOnly(dir, names, all, wantSession, bundleBase, contract) {
+  // Sessions that kept a trail here: their dumps are told with their trail (a dump's name
+  // does not carry its pid, so a session is the finest a name tells).
+  const trailed = new Set(names.filter((n) => READABLE_RECORDER_NAME.test(n)).map((n) => n.slice(contract.files.recorderPrefix.length).split('-')[0]))
+  const dumps = names
+    .filter(
+      (n) =>
+        READABLE_DUMP_NAME.test(n) &&
+        !all.has(`${n}${MARKER}`) &&
+        !trailed.has(n.slice(contract.files.dumpPrefix.length).split('-')[0]) &&
+        (!wantSession || n.startsWith(`${contract.files.dumpPrefix}${wantSession}-`)),
+    )
+    .map((n) => ({ n, t: nameTime(n) }))
+    .filter((d) => d.t != null)
+    .sort((a, b) => b.t - a.t || b.n.localeCompare(a.n))
+  const ownStart = Date.now() - process.uptime() * 1000
+  for (const d of dumps.slice(0, LIMITS.candidates)) {
+    const r = readDump(path.join(dir, d.n))
+    if (!r) continue
+    const pid = num(r.doc.pid)
+    if (pid === process.pid && Math.abs((epoch(r.doc.processStartMs) ?? d.t) - ownStart) < 2000) continue
+    const c = claim(path.join(dir, d.n))
+    if (c.taken) continue
+    const up = num(r.doc.process?.uptimeSeconds)
+    const processStartMs = epoch(r.doc.processStartMs) ?? (up == null ? null : r.time - up * 1000)
+    return answer(dir, null, { pid, processStartMs, sessionId: r.doc.sessionId, dumpName: d.n }, names, 'none', c.error ?? null, bundleBase, contract)
+  }
+  return null
+}
+
+function answer(dir, trailName, start, names, liveBy, markError, bundleBase, contract) {
+  const file = trailName == null ? null : path.join(dir, trailName)
+  const tail = file == null ? { records: [] } : tailOf(file)
+  const records = []
+  if (start && file != null) records.push(start)
+  for (const r of tail.records ?? []) if (r !== start && !(r.type === 'start' && start && r.epochMs === start.epochMs)) records.push(r)
+  const pid = num(start?.pid) ?? num(records.find((r) => num(r.pid) != null)?.pid)
+  const startMs = epoch(start?.processStartMs)
+  const firstMs = records.length ? records.reduce((m, r) => Math.min(m, r.epochMs), Infinity) : null
+  const lastMs = records.length ? records.reduce((m, r) => Math.max(m, r.epochMs), -Infinity) : null
+  // The usual start: the last run exited cleanly, as its exit record tells (lib/rules/ending.js,
+  // the verdict's own test), and nothing else is loaded or read.
+  if (file != null && !tail.error && cleanEnd(records.at(-1))) {
+    const last = records.at(-1)
+    return {
+      outcome: 'clean exit',
+      died: false,
+      at: new Date(last.epochMs).toISOString(),
+      pid,
+      sessionId: typeof start?.sessionId === 'string' && /^[\x20-\x7e]{1,64}$/.test(start.sessionId) ? start.sessionId : null,
+      cause: null,
+      evidence: "the recorder's exit record",
+      growth: null,
+      site: null,
+      blockedIn: null,
+      directory: path.resolve(dir),
+      files: [trailName],
+      bundleCommand: null,
+      liveness: liveBy,
+      trail: true,
+      trailCut: tail.cut === true,
+      problem: markError,
+      line: null,
+    }
+  }
+  // The process's dumps: its session's names, from its start to a minute past its last record.
+  const session8 =
+    trailName != null
+      ? trailName.slice(contract.files.recorderPrefix.length).split('-')[0]
+      : start.dumpName.slice(contract.files.dumpPrefix.length).split('-')[0]
+  const from = (startMs ?? firstMs ?? 0) - 2000
+  const to = file == null ? nameTime(start.dumpName) : (lastMs ?? Date.now()) + 60_000
+  const candidates = names
+    .filter((n) => READABLE_DUMP_NAME.test(n) && n.startsWith(`${contract.files.dumpPrefix}${session8}-`))
+    .map((n) => ({ n, t: nameTime(n) }))
+    .filter((d) => d.t != null && d.t >= from && d.t <= to)
+    .sort((a, b) => a.t - b.t || a.n.localeCompare(b.n))
+  const pick = candidates.length <= LIMITS.dumps ? candidates : [candidates[0], ...candidates.slice(1 - LIMITS.dumps)]
+  const dumps = []
+  for (const d of pick) {
+    const r = readDump(path.join(dir, d.n))
+    if (r && (pid == null || num(r.doc.pid) === pid)) dumps.push(r)
+  }
+  const mine = new Set(dumps.map((d) => path.basename(d.file)))
+  // Its evidence: the dumps read (its pid checked), and those left unread in its session
+  // during its life (a dump's name does not carry its pid).
+  const picked = new Set(pick.map((d) => d.n))
+  const theirs = candidates.map((d) => d.n).filter((n) => mine.has(n) || !picked.has(n))
+  const evidence = [
+    ...(trailName != null && names.includes(`${trailName}${contract.files.rotatedSuffix}`) ? [`${trailName}${contract.files.rotatedSuffix}`] : []),
+    ...(trailName != null ? [trailName] : []),
+    ...theirs,
+  ]
+  // Without a trail, every dump of the process is marked answered (the newest was, by the claim).
+  if (file == null) for (const n of theirs.slice(-LIMITS.staleMarkers)) claim(path.join(dir, n))
+  const p = {
+    pid,
+    startMs: startMs ?? null,
+    startKnown: startMs != null,
+    sessions: new Set(typeof start?.sessionId === 'string' ? [start.sessionId] : []),
+    records,
+    dumps,
+    recorderFiles: new Set(file == null ? [] : [file]),
+    first: firstMs,
+    last: lastMs,
+    intervalMs: num(start?.intervalMs) ?? 1000,
+  }
+  if (file == null) p.startKnown = startMs != null
+  const described = require('./verdict').describeProcess(p, new Set(tail.torn ? [file] : []), dumps)
+  const v = described.verdict
+  const top = v.growth.bySite?.groups?.[0]
+  const stall = v.stalls.at(-1)?.blocking
+  const placeOf = (f) => `${/^(?:node|data|blob):/.test(f.script) ? f.script : path.basename(f.script)}${f.line != null ? `:${f.line}` : ''}`
+  const shownDir = homeless(path.resolve(dir))
+  const base = bundleBase || 'npx memory-diagnostics-dumper bundle'
+  const result = {
+    outcome: v.outcome,
+    died: v.outcome === 'crashed',
+    at: v.at && v.at !== '?' ? v.at : null,
+    pid,
+    sessionId: typeof start?.sessionId === 'string' ? values().clean(start.sessionId, 64) : null,
+    cause: v.cause ? { kind: v.cause.kind, confirmed: v.cause.confirmed === true, text: v.cause.text } : null,
+    evidence: v.evidence,
+    growth: v.growth.key ? { kind: v.growth.kind, key: v.growth.key, bytes: v.growth.bytes } : null,
+    site: top ? { function: top.blame.function, place: placeOf(top.blame), bytes: top.bytes, share: top.share } : null,
+    blockedIn: stall ? { function: stall.function, place: placeOf(stall) } : null,
+    directory: path.resolve(dir),
+    files: evidence,
+    bundleCommand: `${base} ${shellWord(shownDir)}${pid != null ? ` --pid ${pid}` : ''}`,
+    // How the process was told from a running one: its trail's lock, or (JS fallback) its pid and
+    // the trail's age; 'none' when it left no trail (its dumps alone cannot tell how it ended).
+    liveness: liveBy,
+    trail: file != null,
+    // What the tail held: the verdict's growth covers the approach to the end, not the whole run.
+    trailCut: tail.cut === true,
+    problem: tail.error ? `the trail ${tail.error}` : markError,
+  }
+  result.line = lineOf(result)
+  return result
+}
+
+module.exports = { LIMITS, previousRun }

@@ -1,0 +1,12 @@
+'use strict'
+// Which frame of a stack or an allocation path is the host's code: where `inspect` stops its
+// blame (lib/cli/inspect/verdict.js) and what telemetry names as the blocking function or the
+// top allocation site (lib/dumper/telemetry.js). Frames are `{ function, script, line }`.
+
+/** Node's own code, or a frame V8 gives no script: where the blame does not stop. */
+const isInternal = (f) => f.script === '' || f.script.startsWith('node:') || f.script.startsWith('internal/')
+
+/** The innermost frame of the host's own code, else the innermost frame, else null. */
+const blockingFrame = (frames) => frames.find((f) => !isInternal(f)) ?? frames[0] ?? null
+
+module.exports = { blockingFrame, isInternal }
