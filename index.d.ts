@@ -28,8 +28,8 @@ export interface BundleOptions {
   session?: string
   /** The processes active since then: a Date, epoch ms, an ISO 8601 string or a duration back from now (`'30m'`, `'2h'`, `'7d'`). */
   since?: Date | number | string
-  /** The most recent process with this pid (what `previousRun()`'s command names). */
-  pid?: number
+  /** The most recent process with this pid, or `'PID@START'` with its start in epoch ms (what `previousRun()`'s command names). */
+  pid?: number | string
   /** Add the chosen dumps' heap snapshots, redacted ones only, within the budget. */
   withSnapshots?: boolean
   /** The size limit in bytes (default 2 MiB, at least 64 KiB). */
@@ -90,8 +90,8 @@ export interface PreviousRun {
   files: string[]
   /** One command that bundles the evidence for a bug report; null after a clean exit. */
   bundleCommand: string | null
-  /** How it was told from a running process: its trail's lock, its pid and the trail's age (JS fallback), or `none` (no trail). */
-  liveness: 'lock' | 'pid' | 'none'
+  /** How it was told from a running process: its trail's lock (native), or its pid and start (the JS fallback, and a process that kept no trail). */
+  liveness: 'lock' | 'pid'
   /** Whether it kept a recorder trail. */
   trail: boolean
   /** True when only the end of a long trail was read (growth covers the last minutes). */

@@ -113,9 +113,19 @@ function bundle(dir, options) {
  */
 function previousRun(options) {
   try {
+    // The host's telemetry, read before anything is claimed: a getter that throws costs the
+    // call, never an answer no later start would give.
+    let telemetry = null
+    if (options !== null && typeof options === 'object') {
+      try {
+        telemetry = Object.hasOwn(options, 'telemetry') ? options.telemetry : null
+      } catch {
+        return { outcome: 'unknown', died: false, problem: 'options.telemetry: reading it threw', line: null }
+      }
+    }
     const found = require('./lib/cli/inspect/previous-run.js').previousRun(options, binding)
-    const telemetry = found && options && typeof options === 'object' ? options.telemetry : undefined
-    if (found && telemetry != null) require('./lib/dumper/telemetry.js').reportPreviousRun(telemetry, found)
+    // Only an answer goes out: nothing for null or for bad options.
+    if (found && found.pid !== undefined && telemetry != null) require('./lib/dumper/telemetry.js').reportPreviousRun(telemetry, found)
     return found
   } catch {
     return { outcome: 'unknown', died: false, problem: 'could not be read', line: null }

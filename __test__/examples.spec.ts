@@ -76,7 +76,7 @@ describe('examples/cli-start.ts, a CLI telling its user how the last run ended',
     const first = runNode(modules['cli-start'], [dir])
     expect(first.status, first.stderr).toBe(0)
     expect(first.stderr).toMatch(
-      /^The last run of this program \(pid \d+\) at \d\d:\d\d:\d\d UTC crashed: .*JS heap grew by \d+ MiB.*\. Evidence: npx memory-diagnostics-dumper bundle \S+ --pid \d+\n$/,
+      /^The last run of this program \(pid \d+\) at \d\d:\d\d:\d\d UTC crashed: .*JS heap grew by \d+ MiB.*\. Evidence: npx memory-diagnostics-dumper bundle \S+ --pid \d+@\d+\n$/,
     )
     const second = runNode(modules['cli-start'], [dir])
     expect(second.status, second.stderr).toBe(0)

@@ -4,7 +4,7 @@
 // implementations; a running process is never taken for a dead one; hostile directories
 // never make it throw, block or read more than its bounds.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync, existsSync, utimesSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -73,7 +73,7 @@ describe('previousRun(): the next start reports the last death once', () => {
       expectInspectsVerdict(a, dir)
       expect(a.growth.kind).toBe('JS heap')
       expect(a.line).toMatch(
-        /^The last run of this program \(pid \d+\) at \d\d:\d\d:\d\d UTC crashed: .*JS heap grew by \d+ MiB.*\. Evidence: npx memory-diagnostics-dumper bundle \S+ --pid \d+$/,
+        /^The last run of this program \(pid \d+\) at \d\d:\d\d:\d\d UTC crashed: .*JS heap grew by \d+ MiB.*\. Evidence: npx memory-diagnostics-dumper bundle \S+ --pid \d+@\d+$/,
       )
       // The command it gives bundles that process.
       const out = join(scratch('prev-v8-zip'), 'evidence.zip')
@@ -123,11 +123,11 @@ describe('previousRun(): the next start reports the last death once', () => {
       mkdirSync(d2, { recursive: true })
       for (const f of readdirSync(dir)) writeFileSync(join(d2, f), readFileSync(join(dir, f)))
       const a = ask(d2, reader.env).answer
-      expect(a).toMatchObject({ outcome: 'unknown', died: false, trail: false, liveness: 'none', cause: null })
+      expect(a).toMatchObject({ outcome: 'unknown', died: false, trail: false, liveness: 'pid', cause: null })
       expect(a.evidence).toMatch(/no recorder file/)
       expect(a.files).toHaveLength(2)
       expect(a.line).toMatch(
-        /^The last run of this program \(pid \d+\) wrote 2 memory dumps \(JS heap grew by \d+ MiB\); whether it crashed is unknown, as it kept no recorder trail\. Evidence: .* --pid \d+$/,
+        /^The last run of this program \(pid \d+\) wrote 2 memory dumps \(JS heap grew by \d+ MiB\); whether it crashed is unknown, as it kept no recorder trail\. Evidence: .* --pid \d+@\d+$/,
       )
       // Every dump of it is marked: the older one is not reported as another process.
       expect(ask(d2, reader.env).answer).toBeNull()
@@ -220,7 +220,7 @@ describe('previousRun() never throws, never blocks, reads within its bounds', ()
       },
     }
     const r = previousRun(hostile)
-    expect(r.problem).toMatch(/^options: /)
+    expect(r.problem).toBe('options.directory: reading it threw')
     expect(JSON.stringify(r)).not.toContain('secret-canary')
     const file = join(scratch('prev-file'), 'f')
     writeFileSync(file, 'x')
@@ -258,5 +258,181 @@ describe('previousRun() never throws, never blocks, reads within its bounds', ()
     expect(previousRun({ directory: dir })).toBeNull()
     expect(existsSync(join(dir, 'recorder-gone-5-ee.jsonl.reported'))).toBe(false)
     expect(readFileSync(join(dir, 'notes.reported'), 'utf8')).toBe('mine')
+  })
+})
+
+/** A trail of a process that ended without an exit record, written as the recorder writes it. */
+function fakeTrail(dir: string, name: string, start: Record<string, unknown>, samples = 3) {
+  const t0 = typeof start.epochMs === 'number' ? start.epochMs : Date.now() - 60_000
+  const lines = [{ type: 'start', t: new Date(t0).toISOString(), epochMs: t0, schemaVersion: 1, intervalMs: 1000, ...start }]
+  for (let i = 1; i <= samples; i++)
+    lines.push({ type: 'sample', t: new Date(t0 + i * 1000).toISOString(), epochMs: t0 + i * 1000, rssBytes: 50 * MIB + i } as any)
+  writeFileSync(join(dir, name), `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`)
+}
+
+describe('previousRun(): what an outside hostile pass found (issue 37)', () => {
+  it('a container restarted as pid 1: the last pid 1 is reported at once, and its bundle command never takes the running pid 1', () => {
+    const unshare = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'])
+    if (unshare.status !== 0) {
+      console.log('skipped the pid-namespace test: unshare --pid is not available here')
+      return
+    }
+    const dir = scratch('prev-pid1')
+    spawnSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, death, dir, 'uncaught'], { encoding: 'utf8', timeout: 30_000 })
+    // The next pid 1 at once, with a recorder of its own, then bundling what it was told.
+    const script = `const m = require(${JSON.stringify(join(root, 'index.js'))}); const d = new m.MemoryDiagnosticsDumper({ directory: ${JSON.stringify(dir)}, sessionId: 'death', recorder: { intervalMs: 50 } }); const a = m.previousRun({ directory: ${JSON.stringify(dir)} }); setTimeout(() => { process.stdout.write(JSON.stringify(a)); }, 200)`
+    const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', script], { encoding: 'utf8', timeout: 30_000 })
+    const a = JSON.parse(r.stdout)
+    expect(a).toMatchObject({ outcome: 'crashed', pid: 1, cause: { kind: 'uncaughtException' } })
+    expect(a.bundleCommand).toMatch(/ --pid 1@\d+$/)
+    // Two pid-1 processes' trails now; the command's start picks the dead one.
+    expect(new Set(readdirSync(dir).filter((f) => f.startsWith('recorder-') && !f.endsWith('.reported'))).size).toBe(2)
+    const out = join(scratch('prev-pid1-zip'), 'b.zip')
+    const b = spawnSync(process.execPath, [cli, 'bundle', dir, '--pid', a.bundleCommand.split('--pid ')[1], '-o', out], { encoding: 'utf8' })
+    expect(b.status, b.stderr).toBe(0)
+    const manifest = JSON.parse(Buffer.from(unzipSync(readFileSync(out))['manifest.json']).toString())
+    expect(manifest.selection.processes).toHaveLength(1)
+    expect(manifest.selection.processes[0]).toMatchObject({ pid: 1, cause: 'uncaughtException' })
+  })
+
+  it('a running process that keeps no trail, a stopped one, and one whose dumper was closed are never reported while they run', async () => {
+    const dir = scratch('prev-running')
+    // A JS-fallback host that dumped and stays alive.
+    const js = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const m = require(${JSON.stringify(join(root, 'index.js'))}); const d = new m.MemoryDiagnosticsDumper({ directory: ${JSON.stringify(dir)}, sessionId: 'jsalive' }); d.dump('hard').then(() => process.stdout.write('ready\\n')); setInterval(() => {}, 1000)`,
+      ],
+      {
+        env: { ...process.env, ...READERS[1].env },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    )
+    // A native host whose dumper is closed (its trail ends "close") and that goes on running.
+    const closed = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const m = require(${JSON.stringify(join(root, 'index.js'))}); const d = new m.MemoryDiagnosticsDumper({ directory: ${JSON.stringify(dir)}, sessionId: 'closed', recorder: { intervalMs: 50 } }); setTimeout(() => { d.close(); process.stdout.write('ready\\n') }, 200); setInterval(() => {}, 1000)`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    // A native host with a recorder, stopped (Ctrl-Z).
+    const stopped = spawn(process.execPath, [join(root, '__test__/children/stay-alive.mjs'), dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const ready = (c: ReturnType<typeof spawn>) => new Promise<void>((resolve) => c.stdout!.on('data', (d) => String(d).includes('ready') && resolve()))
+    try {
+      await Promise.all([ready(js), ready(closed), ready(stopped)])
+      stopped.kill('SIGSTOP')
+      await new Promise((r) => setTimeout(r, 600))
+      for (const reader of READERS) expect(ask(dir, reader.env).answer).toBeNull()
+      expect(readdirSync(dir).filter((f) => f.endsWith('.reported'))).toEqual([])
+    } finally {
+      for (const c of [js, closed, stopped]) c.kill('SIGKILL')
+      await Promise.all([js, closed, stopped].map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.on('exit', r)))))
+    }
+    // Gone now: each reported once, by whichever start comes first.
+    const pids = new Set<number>()
+    for (let i = 0; i < 3; i++) pids.add(ask(dir, READERS[i % 2].env).answer.pid)
+    expect(pids).toEqual(new Set([js.pid, closed.pid, stopped.pid]))
+    expect(ask(dir).answer).toBeNull()
+  })
+
+  it('a process that kept no trail is answered once even when a start is cut short after its claim, and with more than 64 dumps', () => {
+    const dir = join(scratch('prev-many-dumps'), 'diag')
+    v8Oom(dir, READERS[1].env)
+    const doc = JSON.parse(readFileSync(join(dir, readdirSync(dir).find((f) => f.startsWith('memory-'))!), 'utf8'))
+    // 70 dumps of that one process (its pid and start), a second apart.
+    for (let i = 0; i < 70; i++) {
+      const t = new Date(Date.parse(doc.timestamp) + (i + 1) * 1000)
+      const name = `memory-bundlev8-${t.toISOString().replace(/:/g, '-').replace('.', '-')}-${i + 3}.json`
+      writeFileSync(join(dir, name), JSON.stringify({ ...doc, timestamp: t.toISOString(), dumpNumber: i + 3 }))
+    }
+    const a = ask(dir).answer
+    expect(a).toMatchObject({ outcome: 'unknown', trail: false })
+    expect(a.files.length).toBe(72)
+    expect(ask(dir).answer).toBeNull()
+    // A start that died after its claim left the dumps unmarked: the process is still answered.
+    for (const f of readdirSync(dir)) if (/^memory-.*\.json\.reported$/.test(f)) rmSync(join(dir, f))
+    expect(readdirSync(dir).filter((f) => f.endsWith('.reported'))).toHaveLength(1)
+    expect(ask(dir, READERS[1].env).answer).toBeNull()
+  })
+
+  it('a listing cut at 10,000 entries never removes a marker it did not see the trail of', () => {
+    const dir = scratch('prev-cut')
+    fakeTrail(dir, 'recorder-cut-424242-aa.jsonl', { pid: 424242 })
+    writeFileSync(join(dir, 'recorder-cut-424242-aa.jsonl.reported'), '')
+    for (let i = 0; i < 20_000; i++) writeFileSync(join(dir, `junk-${i}`), '')
+    expect(previousRun({ directory: dir })).toBeNull()
+    expect(existsSync(join(dir, 'recorder-cut-424242-aa.jsonl.reported'))).toBe(true)
+  })
+
+  it('a telemetry getter that throws costs the call, never the answer; a getter on any option is named by its field', () => {
+    const dir = scratch('prev-getter')
+    spawnSync(process.execPath, [death, dir, 'uncaught'], { encoding: 'utf8', timeout: 30_000 })
+    const o: any = { directory: dir }
+    Object.defineProperty(o, 'telemetry', {
+      get() {
+        throw new Error('canary')
+      },
+    })
+    const r = previousRun(o)
+    expect(r.problem).toBe('options.telemetry: reading it threw')
+    expect(previousRun({ directory: dir })).toMatchObject({ outcome: 'crashed' })
+    for (const k of ['sessionId', 'bundleCommand']) {
+      const p: any = { directory: dir }
+      Object.defineProperty(p, k, {
+        get() {
+          throw new Error('canary')
+        },
+      })
+      expect(previousRun(p).problem).toBe(`options.${k}: reading it threw`)
+    }
+  })
+
+  it('the bundle command runs as printed: the home directory as a leading ~ only, quoted parts, no raw terminal controls', () => {
+    const base = scratch('prev-home')
+    const home = join(base, 'home', 'me')
+    const cases = [join(home, 'my diag'), join(base, 'me', 'diag'), join(base, 'esc\u001b]0;pwned\u0007', 'diag')]
+    for (const dir of cases) {
+      mkdirSync(dir, { recursive: true })
+      fakeTrail(dir, 'recorder-x-424243-aa.jsonl', { pid: 424243 })
+      const r = spawnSync(process.execPath, [nextStart, dir], { encoding: 'utf8', env: { ...process.env, HOME: home } })
+      const a = JSON.parse(r.stdout).answer
+      expect(a.line).not.toMatch(/[\u0000-\u001f]/)
+      if (dir.includes('\u001b')) {
+        expect(a.bundleCommand).toContain('\\u001b')
+        continue
+      }
+      expect(a.bundleCommand).toBe(`npx memory-diagnostics-dumper bundle ${dir.startsWith(home) ? "~/'my diag'" : dir} --pid 424243`)
+      // The shell finds the directory the command names.
+      const sh = spawnSync('sh', ['-c', `ls -d ${a.bundleCommand.split(' bundle ')[1].split(' --pid')[0]}`], {
+        encoding: 'utf8',
+        env: { ...process.env, HOME: home },
+      })
+      expect(sh.status, sh.stderr).toBe(0)
+    }
+  })
+
+  it('a session id matches its own session only; the newest of many trails is the one reported; a hard link is not read', () => {
+    const dir = scratch('prev-trails')
+    const now = Date.now()
+    fakeTrail(dir, 'recorder-app2-777-aa.jsonl', { pid: 777_001, sessionId: 'app2', epochMs: now - 5000 })
+    writeFileSync(join(dir, 'recorder-app-778-bb.jsonl'), 'not json\n')
+    expect(previousRun({ directory: dir, sessionId: 'app' })).toMatchObject({ pid: null })
+    expect(previousRun({ directory: dir, sessionId: 'app' })).toBeNull()
+    const many = scratch('prev-300')
+    for (let i = 0; i < 300; i++) {
+      const f = `recorder-s${i}-${800_000 + i}-cc.jsonl`
+      fakeTrail(many, f, { pid: 800_000 + i, sessionId: `s${i}` }, 1)
+      const t = new Date(now - (i === 141 ? 0 : 100_000 + i * 1000))
+      utimesSync(join(many, f), t, t)
+    }
+    expect(previousRun({ directory: many })).toMatchObject({ pid: 800_141 })
+    const linked = scratch('prev-hardlink')
+    const secret = join(scratch('prev-hardlink-secret'), 'private')
+    writeFileSync(secret, `${JSON.stringify({ type: 'start', epochMs: Date.now(), pid: 999_998 })}\n`)
+    spawnSync('ln', [secret, join(linked, 'recorder-ln-999998-dd.jsonl')])
+    expect(previousRun({ directory: linked })).toBeNull()
   })
 })

@@ -192,7 +192,7 @@ function checkRun(r: Awaited<ReturnType<typeof dieWhileScraped>>) {
   expect(prev[0]).toMatchObject({ severityText: 'ERROR', attributes: { 'memory_diagnostics.died': true, 'memory_diagnostics.outcome': 'crashed' } })
   expect(prev[0].attributes['memory_diagnostics.cause.kind'] ?? null).toBe(v.verdict.cause?.kind ?? null)
   expect(prev[0].attributes['memory_diagnostics.previous.pid']).toBe(v.pid)
-  expect(prev[0].attributes['memory_diagnostics.bundle_command']).toMatch(/^npx memory-diagnostics-dumper bundle ~\/\.diag --pid \d+$/)
+  expect(prev[0].attributes['memory_diagnostics.bundle_command']).toMatch(/^npx memory-diagnostics-dumper bundle ~\/\.diag --pid \d+@\d+$/)
   expect(prev[0].body).toBe(r.nextStderr.trim())
   expect(readFileSync(r.logFile, 'utf8')).not.toContain('carol-secret')
   return { samples, dumps }
@@ -254,6 +254,18 @@ describe('telemetry of a dump written while the event loop was blocked', () => {
     expect(watchdog[0].attributes['memory_diagnostics.stall.ms']).toBeGreaterThanOrEqual(300)
     const dump = dumpsOf(dir).find((d) => d.doc.trigger === 'watchdog')!
     expect(watchdog[0].attributes['file.path']).toBe(join(dir, dump.name))
+  })
+
+  it('a logger that throws a value that throws itself, told of a watchdog dump from the recorder thread: the host runs on', async () => {
+    const dir = scratch('otel-stall-hostile')
+    const r = spawnSync(process.execPath, [host, dir, 'stall', String(await freePort()), join(scratch('otel-stall-hostile-logs'), 'l.jsonl')], {
+      encoding: 'utf8',
+      env: { ...process.env, OTEL_HOSTILE: '1' },
+      timeout: 30_000,
+    })
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stderr).toMatch(/telemetry: logger\.emit threw a value; that record was left out/)
+    expect(dumpsOf(dir).filter((d) => d.doc.trigger === 'watchdog')).toHaveLength(1)
   })
 })
 
@@ -339,16 +351,18 @@ describe('telemetry with the SDK in process, on both implementations', () => {
       const onWarning = (w: Error) => warnings.push(w.message)
       process.on('warning', onWarning)
       try {
+        // Error classes of this implementation's own (each warning is said once per process).
+        const Broke = { [`${name}MeterBroke`]: class extends Error {} }[`${name}MeterBroke`]
         const hostile = {
           meter: {
             createObservableGauge() {
-              throw new Error('meter-canary')
+              throw new Broke('meter-canary')
             },
             createCounter() {},
           },
           logger: {
             emit() {
-              throw new Error('logger-canary')
+              throw new Broke('logger-canary')
             },
           },
         }
@@ -360,7 +374,8 @@ describe('telemetry with the SDK in process, on both implementations', () => {
       } finally {
         process.off('warning', onWarning)
       }
-      expect(warnings.some((w) => /telemetry: /.test(w))).toBe(true)
+      expect(warnings.filter((w) => w.startsWith('telemetry: meter.createObservableGauge threw a ') && w.includes(`${name}MeterBroke`))).toHaveLength(1)
+      expect(warnings.filter((w) => w.startsWith('telemetry: logger.emit threw a ') && w.includes(`${name}MeterBroke`))).toHaveLength(1)
       expect(warnings.join('\n')).not.toMatch(/canary/)
     },
   )
@@ -376,5 +391,112 @@ describe('telemetry with the SDK in process, on both implementations', () => {
     )
     const loaded: string[] = JSON.parse(r.stdout)
     expect(loaded.filter((f) => /telemetry|previous-run|opentelemetry|verdict/.test(f))).toEqual([])
+  })
+
+  it.each(implementations)(
+    '$name: what an outside hostile pass found: thrown values that are no errors, a refused instrument, getters, a promise',
+    async ({ name, MemoryDiagnosticsDumper }) => {
+      const dir = scratch(`otel-hostile-${name}`)
+      const warnings: string[] = []
+      const onWarning = (w: Error) => warnings.push(w.message)
+      const rejections: unknown[] = []
+      const onRejection = (e: unknown) => rejections.push(e)
+      process.on('warning', onWarning)
+      process.on('unhandledRejection', onRejection)
+      try {
+        // A value that throws itself when anything reads it, thrown from the counter: dump() still resolves.
+        const P: any = new Proxy(
+          {},
+          {
+            get() {
+              throw P
+            },
+            getPrototypeOf() {
+              throw P
+            },
+          },
+        )
+        const real = meters.provider.getMeter(`hostile-${name}`)
+        const meter = {
+          createObservableGauge: (...a: any[]) => real.createObservableGauge(...a),
+          createCounter: () => ({
+            add() {
+              throw P
+            },
+          }),
+          addBatchObservableCallback: (...a: any[]) => real.addBatchObservableCallback(...a),
+          removeBatchObservableCallback: (...a: any[]) => real.removeBatchObservableCallback(...a),
+        }
+        const d = new MemoryDiagnosticsDumper({ directory: dir, sessionId: 'hostile', cooldownMs: 0, telemetry: { meter } })
+        const r = await d.dump('manual')
+        expect(r.written).toBe(true)
+        // The counter refused: the gauges are exported all the same (the native one without a recorder too).
+        const m = await collect()
+        expect(m['process.memory.usage']?.length).toBeGreaterThan(0)
+        d.close()
+        // A getter on the meter's method: InvalidArg naming the field, never the host's message.
+        const getter = {
+          get createObservableGauge(): any {
+            throw new Error('CANARY-GETTER token=abc')
+          },
+          createCounter() {},
+        }
+        let e: any
+        try {
+          new MemoryDiagnosticsDumper({ directory: dir, telemetry: { meter: getter } })
+        } catch (x) {
+          e = x
+        }
+        expect(e.code).toBe('InvalidArg')
+        expect(e.message).toBe('options.telemetry.meter.createObservableGauge: reading it threw (an Error)')
+        // A logger whose emit returns a rejected promise leaves no unhandled rejection.
+        const d2 = new MemoryDiagnosticsDumper({
+          directory: dir,
+          sessionId: 'async',
+          cooldownMs: 0,
+          telemetry: { logger: { emit: () => Promise.reject(new Error('async-canary')) } },
+        })
+        await d2.dump('manual')
+        await new Promise((res) => setTimeout(res, 50))
+        d2.close()
+      } finally {
+        process.off('warning', onWarning)
+        process.off('unhandledRejection', onRejection)
+      }
+      expect(rejections).toEqual([])
+      expect(warnings.join('\n')).not.toMatch(/CANARY|canary/)
+    },
+  )
+
+  it('a polluted Object.prototype.telemetry is no option; dropped dumpers take their gauges with them; previousRun sends records for answers only', () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--expose-gc',
+        '-e',
+        `
+        const m = require(${JSON.stringify(join(root, 'index.js'))})
+        const emitted = []
+        Object.prototype.telemetry = { logger: { emit: (r) => emitted.push(r) } }
+        const d = new m.MemoryDiagnosticsDumper({ directory: ${JSON.stringify(scratch('otel-proto'))} })
+        delete Object.prototype.telemetry
+        let added = 0, removed = 0
+        const meter = { createObservableGauge: () => ({}), createCounter: () => ({ add() {} }), addBatchObservableCallback: () => added++, removeBatchObservableCallback: () => removed++ }
+        for (let i = 0; i < 20; i++) new m.MemoryDiagnosticsDumper({ directory: ${JSON.stringify(scratch('otel-drop'))}, sessionId: 'd' + i, telemetry: { meter } })
+        const logger = { emit: (r) => emitted.push(r) }
+        m.previousRun({ directory: 5, telemetry: { logger } })
+        m.previousRun({ directory: ${JSON.stringify(scratch('otel-empty'))}, telemetry: { logger } })
+        d.dump('hard').then(async () => {
+          for (let i = 0; i < 20 && removed < 20; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)) }
+          process.stdout.write(JSON.stringify({ emitted: emitted.length, added, removed }))
+        })`,
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    )
+    expect(r.status, r.stderr).toBe(0)
+    const out = JSON.parse(r.stdout)
+    expect(out.emitted).toBe(0)
+    expect(out.added).toBe(20)
+    expect(out.removed).toBe(20)
   })
 })

@@ -30,7 +30,26 @@ const fileExporter = {
   shutdown: async () => {},
 }
 const logs = new LoggerProvider({ processors: [new SimpleLogRecordProcessor({ exporter: fileExporter })] })
-const logger = logs.getLogger('memory-diagnostics-dumper')
+// OTEL_HOSTILE=1: a logger that throws a value that throws itself when anything reads it.
+const P = new Proxy(
+  {},
+  {
+    get() {
+      throw P
+    },
+    getPrototypeOf() {
+      throw P
+    },
+  },
+)
+const logger =
+  process.env.OTEL_HOSTILE === '1'
+    ? {
+        emit() {
+          throw P
+        },
+      }
+    : logs.getLogger('memory-diagnostics-dumper')
 const metrics = new MeterProvider({ readers: [new PrometheusExporter({ host: '127.0.0.1', port: Number(port) })] })
 const meter = metrics.getMeter('memory-diagnostics-dumper')
 

@@ -508,10 +508,9 @@ function wrap(Implementation, addon = null) {
       // `telemetry` is this class's option: the host's meter and logger are passed to neither
       // implementation, and telemetry.js is loaded only when it is given.
       let telemetry = null
-      if (options !== null && typeof options === 'object' && !Array.isArray(options) && options.telemetry != null) {
-        telemetry = require('./telemetry.js').check(options.telemetry)
-      }
-      if (telemetry !== null || (options !== null && typeof options === 'object' && 'telemetry' in options)) {
+      const hasTelemetry = options !== null && typeof options === 'object' && !Array.isArray(options) && Object.hasOwn(options, 'telemetry')
+      if (hasTelemetry && options.telemetry != null) telemetry = require('./telemetry.js').check(options.telemetry)
+      if (hasTelemetry) {
         options = { ...options }
         delete options.telemetry
       }
@@ -776,7 +775,9 @@ function wrap(Implementation, addon = null) {
       // Told once the document is complete (and the allocation sites are in it).
       const telemetry = this.#telemetry
       return settled.then((r) => {
-        telemetry.dumped(r)
+        try {
+          telemetry.dumped(r)
+        } catch {}
         return r
       })
     }
@@ -823,7 +824,9 @@ function wrap(Implementation, addon = null) {
       const told = { written: true, complete: true, filePath, trigger: trigger ?? 'pressure', dumpNumber }
       // A watchdog dump is only told of (nothing is added to it).
       if (trigger === 'watchdog') {
-        this.#telemetry?.dumped(told)
+        try {
+          this.#telemetry?.dumped(told)
+        } catch {}
         return
       }
       if (this.#inner.writesOwnDumps !== true) return
@@ -868,11 +871,15 @@ function wrap(Implementation, addon = null) {
           this.#inner.ownDumpAttach(filePath, delayMs, heap, usage, section),
           (error) => {
             if (error) fail(error)
-            this.#telemetry?.dumped(told)
+            try {
+              this.#telemetry?.dumped(told)
+            } catch {}
           },
           (e) => {
             fail(`internal error: ${kindOf(e)}`)
-            this.#telemetry?.dumped(told)
+            try {
+              this.#telemetry?.dumped(told)
+            } catch {}
           },
         )
       } catch (e) {

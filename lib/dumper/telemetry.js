@@ -39,25 +39,86 @@ const GAUGES = [
 ]
 const LIMIT_GAUGE = [`${SCOPE}.memory.limit`, 'By', 'The effective memory limit that ends the process; attribute memory_diagnostics.limit.source']
 
-/** `options.telemetry` checked: `{ meter, logger, documentBytes }`, or an error naming the field. */
+/**
+ * What a thrown value was, by its class's name when that is an identifier, else "a value":
+ * never its message, never text of the host's (a getter that throws is not run twice).
+ */
+function kindOf(e) {
+  try {
+    const ctor = e !== null && (typeof e === 'object' || typeof e === 'function') ? Object.getPrototypeOf(e)?.constructor : null
+    const name = ctor ? Object.getOwnPropertyDescriptor(ctor, 'name')?.value : typeof e
+    return typeof name === 'string' && /^[A-Za-z_$][\w$]{0,40}$/.test(name) ? `${/^[aeiou]/i.test(name) ? 'an' : 'a'} ${name}` : 'a value'
+  } catch {
+    return 'a value'
+  }
+}
+
+/** Telemetry's warnings, each said once per process whatever the number of dumpers. */
+const warned = new Set()
+function warnOnce(warn, message) {
+  if (warned.has(message)) return
+  warned.add(message)
+  try {
+    warn(message, 'TelemetryFailed')
+  } catch {}
+}
+
+/** `options.telemetry` checked: `{ meter, meterMethods, logger, emit, documentBytes }`, or an `InvalidArg` error naming the field. */
 function check(t) {
   const bad = (field, expected) => {
     const e = new Error(`options.telemetry${field}: expected ${expected}`)
     e.code = 'InvalidArg'
     return e
   }
+  const threw = (field, e) => {
+    const err = new Error(`options.telemetry${field}: reading it threw (${kindOf(e)})`)
+    err.code = 'InvalidArg'
+    return err
+  }
   if (t === null || typeof t !== 'object' || Array.isArray(t)) throw bad('', 'an object with a meter and/or a logger from @opentelemetry/api')
-  for (const k of Object.keys(t))
-    if (!['meter', 'logger', 'documentBytes'].includes(k)) throw bad(`.${k}`, 'one of meter, logger, documentBytes (an unknown option)')
-  const { meter, logger, documentBytes = 0 } = t
-  if (meter != null && (typeof meter !== 'object' || typeof meter.createObservableGauge !== 'function' || typeof meter.createCounter !== 'function'))
-    throw bad('.meter', 'a Meter (metrics.getMeter(...) of @opentelemetry/api)')
-  if (logger != null && (typeof logger !== 'object' || typeof logger.emit !== 'function'))
-    throw bad('.logger', 'a Logger (logs.getLogger(...) of @opentelemetry/api-logs)')
+  let keys
+  try {
+    keys = Object.keys(t)
+  } catch (e) {
+    throw threw('', e)
+  }
+  for (const k of keys)
+    if (!['meter', 'logger', 'documentBytes'].includes(k)) throw bad(`.${k.slice(0, 64)}`, 'one of meter, logger, documentBytes (an unknown option)')
+  // Own fields only (a polluted prototype is no option), each read once.
+  const own = (k) => {
+    try {
+      return Object.hasOwn(t, k) ? t[k] : undefined
+    } catch (e) {
+      throw threw(`.${k}`, e)
+    }
+  }
+  const meter = own('meter')
+  const logger = own('logger')
+  const documentBytes = own('documentBytes') ?? 0
+  // The methods a meter and a logger need, read once here: a getter or a Proxy trap that throws is named by its field.
+  const methods = (obj, field, names, expected) => {
+    if (obj == null) return null
+    if (typeof obj !== 'object' && typeof obj !== 'function') throw bad(field, expected)
+    const out = {}
+    for (const n of names) {
+      try {
+        out[n] = obj[n]
+      } catch (e) {
+        throw threw(`${field}.${n}`, e)
+      }
+    }
+    return out
+  }
+  const METER = 'a Meter (metrics.getMeter(...) of @opentelemetry/api)'
+  const LOGGER = 'a Logger (logs.getLogger(...) of @opentelemetry/api-logs)'
+  const m = methods(meter, '.meter', ['createObservableGauge', 'createCounter', 'addBatchObservableCallback', 'removeBatchObservableCallback'], METER)
+  if (m && (typeof m.createObservableGauge !== 'function' || typeof m.createCounter !== 'function')) throw bad('.meter', METER)
+  const l = methods(logger, '.logger', ['emit'], LOGGER)
+  if (l && typeof l.emit !== 'function') throw bad('.logger', LOGGER)
   if (meter == null && logger == null) throw bad('', 'a meter or a logger (or both)')
   if (!Number.isSafeInteger(documentBytes) || documentBytes < 0 || documentBytes > MAX_DOCUMENT_BYTES)
     throw bad('.documentBytes', `an integer from 0 to ${MAX_DOCUMENT_BYTES} (the most of the redacted document a log record carries; 0: none)`)
-  return { meter: meter ?? null, logger: logger ?? null, documentBytes }
+  return { meter: meter ?? null, meterMethods: m, logger: logger ?? null, emit: l?.emit ?? null, documentBytes }
 }
 
 /** What the host's figures say now, for an implementation without a recorder (the JS fallback). */
@@ -182,106 +243,156 @@ function previousRunRecord(r) {
     eventName: `${SCOPE}.previous_run`,
     severityNumber: r.died ? SEVERITY.ERROR : SEVERITY.INFO,
     severityText: r.died ? 'ERROR' : 'INFO',
-    body: redacted(r.line ?? `The last run of this program ended: ${r.outcome}`),
+    body: redacted(
+      r.line ??
+        `The last run of this program (pid ${r.pid ?? '?'}) ended${r.outcome === 'clean exit' ? ' cleanly' : `: ${r.outcome}`}${r.at ? ` at ${r.at}` : ''}.`,
+    ),
     attributes: redacted(attrs),
   }
 }
 
-/** Emits `record` on the host's logger; false (and nothing thrown) if the logger throws. */
-function emit(logger, record) {
+/** Emits `record` on the host's logger: null, or what it threw (never thrown on). A promise it returns is never left to reject unhandled. */
+function emit(logger, emitFn, record) {
   try {
-    logger.emit({ ...record, timestamp: new Date(), observedTimestamp: new Date() })
-    return true
-  } catch {
-    return false
+    const r = Reflect.apply(emitFn, logger, [{ ...record, timestamp: new Date(), observedTimestamp: new Date() }])
+    if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
+      try {
+        const then = r.then
+        if (typeof then === 'function') Reflect.apply(then, r, [undefined, () => {}])
+      } catch {}
+    }
+    return null
+  } catch (e) {
+    return { thrown: e }
   }
 }
+
+/** Removes a collected dumper's gauges from the host's meter. */
+const collected = new FinalizationRegistry((close) => close())
 
 /**
  * Connects a dumper to the host's telemetry (`t`, checked by `check`). `inner` is the
  * implementation (its `latestSample()` where there is a recorder); `warn(message, code)` the
- * dumper's once-only warning. Returns `{ dumped(result), close() }`.
+ * dumper's warning. Returns `{ dumped(result), close() }`; neither ever throws.
  */
 function attach(t, inner, warn) {
-  const handle = { dumped() {}, close() {} }
-  const fail = (what, e) =>
-    warn(
-      `telemetry: ${what} threw ${e?.constructor?.name ?? typeof e}; ${what === 'logger.emit' ? 'that record was' : 'the instruments were'} left out`,
-      'TelemetryFailed',
-    )
+  const handle = { dumped() {}, close() {}, count: null }
+  const fail = (what, e, lost) => warnOnce(warn, `telemetry: ${what} threw ${kindOf(e)}; ${lost}`)
   if (t.meter) {
+    const m = t.meterMethods
+    const weak = new WeakRef(inner)
+    const gauges = []
+    // Each instrument on its own: one that the meter refuses costs itself.
+    for (const [name, unit, description, from] of GAUGES) {
+      try {
+        gauges.push([Reflect.apply(m.createObservableGauge, t.meter, [name, { unit, description }]), from])
+      } catch (e) {
+        fail('meter.createObservableGauge', e, 'the gauges it refused were left out')
+      }
+    }
+    let limit = null
     try {
-      const weak = new WeakRef(inner)
-      const gauges = GAUGES.map(([name, unit, description, from]) => [t.meter.createObservableGauge(name, { unit, description }), from])
-      const limit = t.meter.createObservableGauge(LIMIT_GAUGE[0], { unit: LIMIT_GAUGE[1], description: LIMIT_GAUGE[2] })
-      const dumps = t.meter.createCounter(`${SCOPE}.dumps`, { unit: '{dump}', description: 'Dumps written, by trigger' })
-      const read = () => {
-        const impl = weak.deref()
-        if (impl === undefined) return null
-        if (typeof impl.latestSample === 'function') {
-          const json = impl.latestSample()
-          const latest = json == null ? null : JSON.parse(json)
-          // The recorder has V8's figures only from observe() and dump(): without them, V8's
-          // figures of now (the sample's own figures, RSS and the cgroup's, stay the recorder's).
-          if (latest?.sample && latest.sample.heapUsedBytes == null) {
-            const live = liveSample()
-            for (const k of ['heapUsedBytes', 'heapLimitBytes', 'externalBytes', 'arrayBuffersBytes']) latest.sample[k] = live[k]
-          }
-          return latest
-        }
-        return { sample: liveSample(), limitBytes: null, limitSource: null }
-      }
-      const callback = (result) => {
-        try {
-          const latest = read()
-          if (latest === null || !latest.sample) return
-          const now = Date.now()
-          for (const [g, from] of gauges) {
-            const v = from(latest.sample, now)
-            if (typeof v === 'number' && Number.isFinite(v)) result.observe(g, v)
-          }
-          if (typeof latest.limitBytes === 'number') result.observe(limit, latest.limitBytes, { [`${SCOPE}.limit.source`]: latest.limitSource ?? 'unknown' })
-        } catch (e) {
-          fail('reading the sample', e)
-        }
-      }
-      const all = [...gauges.map(([g]) => g), limit]
-      if (typeof t.meter.addBatchObservableCallback === 'function') {
-        t.meter.addBatchObservableCallback(callback, all)
-        handle.close = () => {
+      limit = Reflect.apply(m.createObservableGauge, t.meter, [LIMIT_GAUGE[0], { unit: LIMIT_GAUGE[1], description: LIMIT_GAUGE[2] }])
+    } catch (e) {
+      fail('meter.createObservableGauge', e, 'the gauges it refused were left out')
+    }
+    try {
+      const dumps = Reflect.apply(m.createCounter, t.meter, [`${SCOPE}.dumps`, { unit: '{dump}', description: 'Dumps written, by trigger' }])
+      const add = dumps?.add
+      if (typeof add === 'function')
+        handle.count = (trigger) => {
           try {
-            t.meter.removeBatchObservableCallback(callback, all)
+            Reflect.apply(add, dumps, [1, { [`${SCOPE}.trigger`]: trigger }])
+          } catch (e) {
+            fail('counter.add', e, 'the dump was not counted')
+          }
+        }
+    } catch (e) {
+      fail('meter.createCounter', e, `${SCOPE}.dumps was left out`)
+    }
+    const read = () => {
+      const impl = weak.deref()
+      if (impl === undefined) return null
+      const json = typeof impl.latestSample === 'function' ? impl.latestSample() : null
+      const latest = json == null ? null : JSON.parse(json)
+      // No recorder (the JS fallback, a native dumper without one), or none of its samples yet:
+      // the figures of now.
+      if (!latest?.sample) return { sample: liveSample(), limitBytes: null, limitSource: null }
+      // The recorder has V8's figures only from observe() and dump(): without them, V8's
+      // figures of now (the sample's own figures, RSS and the cgroup's, stay the recorder's).
+      if (latest.sample.heapUsedBytes == null) {
+        const live = liveSample()
+        for (const k of ['heapUsedBytes', 'heapLimitBytes', 'externalBytes', 'arrayBuffersBytes']) latest.sample[k] = live[k]
+      }
+      return latest
+    }
+    const callback = (result) => {
+      try {
+        const latest = read()
+        if (latest === null) return
+        const now = Date.now()
+        for (const [g, from] of gauges) {
+          const v = from(latest.sample, now)
+          if (typeof v === 'number' && Number.isFinite(v)) result.observe(g, v)
+        }
+        if (limit !== null && typeof latest.limitBytes === 'number')
+          result.observe(limit, latest.limitBytes, { [`${SCOPE}.limit.source`]: latest.limitSource ?? 'unknown' })
+      } catch (e) {
+        fail('reading the sample', e, 'that collection has no figures of it')
+      }
+    }
+    const all = [...gauges.map(([g]) => g), ...(limit ? [limit] : [])]
+    if (typeof m.addBatchObservableCallback === 'function' && all.length) {
+      try {
+        Reflect.apply(m.addBatchObservableCallback, t.meter, [callback, all])
+        let removed = false
+        const remove = () => {
+          if (removed) return
+          removed = true
+          try {
+            if (typeof m.removeBatchObservableCallback === 'function') Reflect.apply(m.removeBatchObservableCallback, t.meter, [callback, all])
           } catch {}
         }
-      }
-      handle.count = (trigger) => {
-        try {
-          dumps.add(1, { [`${SCOPE}.trigger`]: trigger })
-        } catch (e) {
-          fail('counter.add', e)
+        handle.close = () => {
+          collected.unregister(handle)
+          remove()
         }
+        // A dumper the host dropped takes its gauges with it.
+        collected.register(inner, remove, handle)
+      } catch (e) {
+        fail('meter.addBatchObservableCallback', e, 'the gauges were left out')
       }
-    } catch (e) {
-      fail('the meter', e)
-    }
+    } else if (all.length) warnOnce(warn, 'telemetry: the meter has no addBatchObservableCallback (@opentelemetry/api 1.3 or later); the gauges were left out')
   }
   handle.dumped = (d) => {
     try {
       if (!d || d.written !== true) return
       handle.count?.(d.trigger)
-      if (t.logger && !emit(t.logger, dumpRecord(d, t.documentBytes))) fail('logger.emit', null)
+      if (t.logger) {
+        const r = emit(t.logger, t.emit, dumpRecord(d, t.documentBytes))
+        if (r) fail('logger.emit', r.thrown, 'that record was left out')
+      }
     } catch (e) {
-      fail('the dump record', e)
+      fail('the dump record', e, 'that record was left out')
     }
   }
   return handle
 }
 
-/** previousRun()'s answer as one record on `telemetry.logger` (checked here: never throws). */
+/** previousRun()'s answer as one record on `telemetry.logger` (checked here: never throws; a problem is one warning). */
 function reportPreviousRun(telemetry, found) {
+  const say = (m) => warnOnce((message, code) => process.emitWarning(message, { type: 'MemoryDiagnosticsDumperWarning', code }), m)
   try {
-    const logger = telemetry?.logger
-    if (logger && typeof logger.emit === 'function') emit(logger, previousRunRecord(found))
+    let t
+    try {
+      t = check(telemetry)
+    } catch (e) {
+      say(`previousRun(): ${e.code === 'InvalidArg' ? e.message : `options.telemetry: ${kindOf(e)}`}; the last run's record was not sent`)
+      return
+    }
+    if (!t.logger) return
+    const r = emit(t.logger, t.emit, previousRunRecord(found))
+    if (r) say(`telemetry: logger.emit threw ${kindOf(r.thrown)}; the last run's record was left out`)
   } catch {}
 }
 

@@ -345,23 +345,11 @@ async function collect(smapsPolicy) {
   return { process: process_, system, pressure, failedProbes, skippedProbes, probeMicros }
 }
 
-/** When this process started (epoch ms): Linux boot time + start time, else now − uptime. */
+/** When this process started (epoch ms): Linux boot time + start time (lib/rules/process-start.js), else now − uptime. */
 let processStart = null
 function processStartMs() {
   if (processStart !== null) return processStart
-  try {
-    const stat = fs.readFileSync('/proc/self/stat', 'utf8')
-    const start = Number(
-      stat
-        .slice(stat.lastIndexOf(')') + 1)
-        .trim()
-        .split(/\s+/)[19],
-    )
-    const btime = Number(/^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))[1])
-    // USER_HZ is 100 on every Linux architecture Node runs on.
-    if (Number.isFinite(start) && Number.isFinite(btime)) processStart = btime * 1000 + Math.round((start * 1000) / 100)
-  } catch {}
-  if (processStart === null) processStart = Math.round(Date.now() - process.uptime() * 1000)
+  processStart = require('../rules/process-start').startMsOf('self') ?? Math.round(Date.now() - process.uptime() * 1000)
   return processStart
 }
 

@@ -175,6 +175,20 @@ function parseSince(v, now = Date.now()) {
   throw new TypeError(`since: expected a date (ISO 8601 or epoch ms) or a duration such as 30m, 2h or 7d, got ${JSON.stringify(v)}`)
 }
 
+/** A process for --pid: `41233`, or `41233@1796653443840` (its pid and its start in epoch ms, as previousRun() names it). */
+function parsePid(v, what) {
+  const m =
+    typeof v === 'number'
+      ? Number.isSafeInteger(v) && v > 0
+        ? [null, String(v)]
+        : null
+      : typeof v === 'string'
+        ? /^([1-9]\d{0,9})(?:@(\d{1,16}))?$/.exec(v)
+        : null
+  if (!m) throw new TypeError(`${what}: expected a process id, or PID@START (its start in epoch ms), got ${JSON.stringify(v)}`)
+  return { pid: Number(m[1]), startMs: m[2] == null ? null : Number(m[2]) }
+}
+
 /** The processes to send: by default the most recent that crashed, else the most recent. */
 function select(processes, opts) {
   let pool = processes
@@ -185,10 +199,11 @@ function select(processes, opts) {
     pool = pool.filter((p) => p.sessionIds.some((s) => s === want || s === opts.session))
   }
   if (opts.since != null) pool = pool.filter((p) => lastMsOf(p) >= opts.since)
-  // The process previousRun() named (its one-line bundle command): its pid, most recent first.
+  // The process previousRun() named (its one-line bundle command): its pid and, when given, its
+  // start (another process may have its pid now: a container's pid 1), most recent first.
   if (opts.pid != null)
     pool = [...pool]
-      .filter((p) => p.pid === opts.pid)
+      .filter((p) => p.pid === opts.pid.pid && (opts.pid.startMs == null || (p.processStartMs != null && Math.abs(p.processStartMs - opts.pid.startMs) <= 20)))
       .sort((a, b) => lastMsOf(b) - lastMsOf(a))
       .slice(0, 1)
   if (opts.all || opts.session != null || opts.since != null || opts.pid != null)
@@ -302,8 +317,7 @@ function checkOptions(dir, options) {
   for (const k of ['all', 'withSnapshots', 'show']) if (o[k] != null && typeof o[k] !== 'boolean') throw new TypeError(`options.${k}: expected a boolean`)
   if (o.session != null && (typeof o.session !== 'string' || !o.session)) throw new TypeError('options.session: expected a session id')
   out.since = o.since == null ? null : parseSince(o.since)
-  if (o.pid != null && (!Number.isSafeInteger(o.pid) || o.pid <= 0))
-    throw new TypeError(`options.pid: expected a process id (a positive integer), got ${JSON.stringify(o.pid)}`)
+  if (o.pid != null) out.pid = parsePid(o.pid, 'options.pid')
   out.maxBytes = o.maxBytes ?? DEFAULT_MAX_BYTES
   if (!Number.isSafeInteger(out.maxBytes) || out.maxBytes < MIN_MAX_BYTES)
     throw new TypeError(`options.maxBytes: expected an integer of at least ${MIN_MAX_BYTES} bytes, got ${o.maxBytes}`)

@@ -7,7 +7,7 @@ const { fixed } = require('../../rules/format')
 const { plan, writeBundle } = require('./bundle.js')
 
 const MIB = 2 ** 20
-const USAGE = `usage: memory-diagnostics-dumper bundle [DIR] [-o FILE] [--all | --session ID | --since TIME | --pid PID]
+const USAGE = `usage: memory-diagnostics-dumper bundle [DIR] [-o FILE] [--all | --session ID | --since TIME | --pid PID[@START]]
                                       [--with-snapshots] [--max-bytes N] [--show]
 
 Packs what a maintainer needs about a crash into one .zip to attach to a bug report: the dumps
@@ -20,7 +20,8 @@ The home directory becomes ~, the user name <user> and the host name <host> in e
   --all             every process in the directory
   --session ID      the processes of this session id
   --since TIME      the processes active since TIME: ISO 8601, or 30m, 2h, 7d back from now
-  --pid PID         the most recent process with this pid (what previousRun()'s command names)
+  --pid PID[@START] the most recent process with this pid (and this start, epoch ms): the
+                    process previousRun()'s command names
   --with-snapshots  add the chosen dumps' heap snapshots, redacted ones only
   --max-bytes N     the size limit (default 2MiB; K, M, KiB, MiB suffixes): heap snapshots go
                     first, then the trail is thinned, then older dumps go; the manifest says so
@@ -58,8 +59,8 @@ function main(argv, io = { out: process.stdout, err: process.stderr }) {
       else if (flag === '--since') opts.since = value()
       else if (flag === '--pid') {
         const v = value()
-        opts.pid = /^[1-9]\d{0,9}$/.test(v) ? Number(v) : NaN
-        if (!Number.isSafeInteger(opts.pid)) throw new TypeError(`--pid: expected a process id, got ${JSON.stringify(v)}`)
+        if (!/^[1-9]\d{0,9}(@\d{1,16})?$/.test(v)) throw new TypeError(`--pid: expected a process id, or PID@START, got ${JSON.stringify(v)}`)
+        opts.pid = v
       } else if (flag === '--with-snapshots') opts.withSnapshots = true
       else if (flag === '--show') opts.show = true
       else if (flag === '--max-bytes') {

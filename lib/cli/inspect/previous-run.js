@@ -1,10 +1,11 @@
 'use strict'
 // The next start's answer to "how did the last process here end?" (docs/previous-run.md):
 // `inspect`'s verdict (verdict.js: describeProcess, one rule in one place) on what a start
-// can afford to read. Bounded whatever the directory holds: one listing, the stat of at most
-// LIMITS.trails trails, one trail's first line and its last LIMITS.tailBytes, and at most
-// LIMITS.dumps dumps of that process of at most LIMITS.dumpBytes each. Each ended process
-// is answered once per directory: the start that creates its marker (`<trail>.reported`,
+// can afford to read. Bounded whatever the directory holds: one listing of LIMITS.entries, the
+// stat of its trails, the first line and the last LIMITS.tailBytes of at most LIMITS.candidates
+// of them, and at most LIMITS.dumps dumps of the chosen process of at most LIMITS.dumpBytes
+// each. Each ended process is answered once per directory: the start that creates its marker
+// (`<trail>.reported`, or for a process that kept no trail `memory-<session>-pid<pid>-start<ms>.reported`,
 // O_CREAT|O_EXCL, which one start alone can do) answers it; every other start passes it by.
 // Never throws: a problem is in the result.
 
@@ -13,6 +14,7 @@ const path = require('node:path')
 const { openRegular, reason } = require('../files')
 const { cleanEnd } = require('../../rules/ending')
 const { READABLE_DUMP_NAME, READABLE_RECORDER_NAME } = require('../../rules/names')
+const { startMsOf } = require('../../rules/process-start')
 // What only a report needs (the verdict, inspect's values, the place rule) is loaded when one
 // is made: the usual start, with nothing new or a clean end to tell, loads none of it.
 const values = () => require('./values')
@@ -20,9 +22,7 @@ const values = () => require('./values')
 const LIMITS = {
   /** Directory entries looked at (a directory holds about 2 × maxFiles of ours). */
   entries: 10_000,
-  /** Trails whose times are compared (stat'ed), newest names first. */
-  trails: 256,
-  /** Ended trails whose first line is read to find the previous process. */
+  /** Trails (newest first) or dumps whose first line and end are read to find the previous process. */
   candidates: 16,
   /** The start record is a trail's first line, well under this. */
   headBytes: 4096,
@@ -32,9 +32,15 @@ const LIMITS = {
   dumps: 2,
   /** A dump larger than this is listed as evidence, not read (dumps are 10-50 KiB). */
   dumpBytes: 1024 * 1024,
-  /** Markers of trails that are gone, removed per call. */
+  /** Markers whose files are gone, removed per call. */
   staleMarkers: 64,
 }
+/** Two readings of one process's start (procfs, in clock ticks of 10 ms) agree within this. */
+const SAME_START_MS = 20
+/** A process marker (one that kept no trail): `memory-<session8>-pid<pid>-start<ms>.reported`. */
+const PROCESS_MARKER = /^memory-([A-Za-z0-9_]{1,8})-pid(\d{1,10}|unknown)-start(\d{1,16}|unknown)\.reported$/
+/** Exit records after which the process may go on (the dumper was closed, dropped, or started a new session). */
+const RECORDER_ONLY_ENDS = new Set(['close', 'released', 'sessionReset'])
 const MARKER = '.reported'
 /** A live trail is written every interval; the JS fallback's test when it cannot test the lock. */
 const FRESH_INTERVALS = 3
@@ -43,31 +49,62 @@ const FRESH_INTERVALS = 3
 const num = (v) => (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER ? v : null)
 /** A time in epoch ms between 1970 and 9999, or null. */
 const epoch = (v) => (num(v) != null && v >= 0 && v < 253402300800000 ? v : null)
-const homeless = (s) => require('../../rules/places').replaceHome(s, require('node:os').homedir()).text
+
+let ownStart
+/** This process's start as a writer records it (procfs on Linux, else now − uptime). */
+function ownStartMs() {
+  ownStart ??= startMsOf('self') ?? Math.round(Date.now() - process.uptime() * 1000)
+  return ownStart
+}
 
 /**
- * `{ held }`: the native test of a trail's lock (true while its process lives), or null where
- * there is none (the JS fallback), where liveness is told from the pid and the trail's age.
+ * Whether the process `pid` that started at `startMs` is running: `own` (this process),
+ * `running` (it is, or a process with its pid whose start procfs cannot tell), or `gone`
+ * (no process has its pid, or another process does: a pid reused, a container's pid 1).
  */
-function liveTest(heldByLiveWriter) {
-  return (file, start, mtimeMs, nowMs) => {
-    if (heldByLiveWriter) {
-      try {
-        return { live: heldByLiveWriter(file) === true, by: 'lock' }
-      } catch {}
-    }
-    const pid = num(start?.pid)
-    if (pid == null || pid <= 0) return { live: false, by: 'age' }
-    let alive = false
-    try {
-      process.kill(pid, 0)
-      alive = true
-    } catch (e) {
-      alive = e.code === 'EPERM'
-    }
-    const interval = Math.max(num(start?.intervalMs) ?? 1000, 100)
-    return { live: alive && nowMs - mtimeMs <= FRESH_INTERVALS * interval + 5000, by: 'pid' }
+function processState(pid, startMs) {
+  if (pid == null || !Number.isSafeInteger(pid) || pid <= 0) return 'gone'
+  if (pid === process.pid) {
+    const tolerance = startMsOf('self') === null ? 1000 : SAME_START_MS
+    return startMs != null && Math.abs(ownStartMs() - startMs) <= tolerance ? 'own' : 'gone'
   }
+  try {
+    process.kill(pid, 0)
+  } catch (e) {
+    if (e.code !== 'EPERM') return 'gone'
+  }
+  const now = startMsOf(pid)
+  if (now === null || startMs == null) return 'running'
+  return Math.abs(now - startMs) <= SAME_START_MS ? 'running' : 'gone'
+}
+
+/**
+ * Whether a trail's process still runs (`{ live, own, by }`). The native addon tells by the
+ * trail's lock, held while its writer lives, stopped or not. A lock that was let go with the
+ * process still running (its dumper closed, dropped, or on a new session: the trail ends in
+ * such an exit record) and the JS fallback (no lock test) ask the process: its pid and, on
+ * Linux, its start. Without a pid, a trail written within FRESH_INTERVALS intervals is live.
+ */
+function liveness(heldByLiveWriter, file, start, last, mtimeMs, nowMs) {
+  const pid = num(start?.pid)
+  const state = processState(pid, epoch(start?.processStartMs))
+  if (state === 'own') return { live: true, own: true, by: heldByLiveWriter ? 'lock' : 'pid' }
+  if (heldByLiveWriter) {
+    let held = null
+    try {
+      held = heldByLiveWriter(file) === true
+    } catch {}
+    if (held === true) return { live: true, by: 'lock' }
+    if (held === false) {
+      const maybeOn = last?.type === 'exit' && RECORDER_ONLY_ENDS.has(last.reason)
+      return { live: maybeOn && state === 'running', by: 'lock' }
+    }
+  }
+  if (pid == null) {
+    const interval = Math.max(num(start?.intervalMs) ?? 1000, 100)
+    return { live: nowMs - mtimeMs <= FRESH_INTERVALS * interval + 5000, by: 'pid' }
+  }
+  return { live: state === 'running', by: 'pid' }
 }
 
 /** The short session id a dumper with this `sessionId` names its files with (lib/fallback/config.js). */
@@ -114,9 +151,29 @@ function record(line) {
   return ms == null ? null : { ...r, epochMs: ms }
 }
 
+/**
+ * `file` opened as lib/cli/files.js opens it (a regular file, never through a link, never
+ * blocking), and not a hard link: the writer never links its files, and a second name of a
+ * file of someone else's is not ours to read.
+ */
+function openOwn(file) {
+  const o = openRegular(file)
+  if (o.error) return o
+  try {
+    if (fs.fstatSync(o.fd).nlink > 1) {
+      fs.closeSync(o.fd)
+      return { error: 'skipped: a hard link' }
+    }
+  } catch (e) {
+    fs.closeSync(o.fd)
+    return { error: `cannot read: ${reason(e)}` }
+  }
+  return o
+}
+
 /** A trail's start record (its first line), read through a descriptor that never follows a link. */
 function headOf(file) {
-  const o = openRegular(file)
+  const o = openOwn(file)
   if (o.error) return { error: o.error }
   try {
     const text = readAt(o.fd, 0, Math.min(o.size, LIMITS.headBytes)).toString('utf8')
@@ -132,7 +189,7 @@ function headOf(file) {
 
 /** The records of a trail's last LIMITS.tailBytes (a partial first line dropped), and whether its last line is torn. */
 function tailOf(file) {
-  const o = openRegular(file)
+  const o = openOwn(file)
   if (o.error) return { error: o.error }
   try {
     const from = Math.max(0, o.size - LIMITS.tailBytes)
@@ -161,7 +218,7 @@ function nameTime(name) {
 }
 
 function readDump(file) {
-  const o = openRegular(file)
+  const o = openOwn(file)
   if (o.error) return null
   try {
     if (o.size > LIMITS.dumpBytes) return null
@@ -177,7 +234,26 @@ function readDump(file) {
 }
 
 /** A path as a shell word: quoted unless it is plain. */
-const shellWord = (s) => (/^[A-Za-z0-9_@%+=:,./~-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
+const shellWord = (s) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
+/** Characters that would act on a terminal (controls, bidirectional overrides) or end the line. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/
+
+/**
+ * The directory as a shell word a user can paste: under the home directory as `~/…` (the
+ * shell expands an unquoted leading `~`), else as it is. A name with characters that act on a
+ * terminal is shown escaped (\uXXXX), which no shell runs as it is: never raw.
+ */
+function dirWord(resolved) {
+  if (UNPRINTABLE.test(resolved)) return values().clean(resolved, 4096)
+  const home = require('node:os')
+    .homedir()
+    .replace(/[\\/]+$/, '')
+  if (home.length >= 2 && (resolved === home || resolved.startsWith(`${home}${path.sep}`))) {
+    const rest = resolved.slice(home.length + 1)
+    return rest ? `~/${shellWord(rest)}` : '~'
+  }
+  return shellWord(resolved)
+}
 
 /** The one line a CLI prints about a death (docs/previous-run.md). */
 function lineOf(r) {
@@ -186,7 +262,12 @@ function lineOf(r) {
     return `The last run of this program (pid ${r.pid ?? '?'}) wrote ${r.files.length === 1 ? 'a memory dump' : `${r.files.length} memory dumps`}${grew}; whether it crashed is unknown, as it kept no recorder trail. Evidence: ${r.bundleCommand}`
   }
   if (!r.died) return null
-  const when = r.at ? ` at ${r.at.slice(11, 19)} UTC` : ''
+  // The time alone when it ended today (UTC), else with its date.
+  const when = r.at
+    ? r.at.slice(0, 10) === new Date().toISOString().slice(0, 10)
+      ? ` at ${r.at.slice(11, 19)} UTC`
+      : ` on ${r.at.slice(0, 10)} at ${r.at.slice(11, 19)} UTC`
+    : ''
   const how = r.cause ? r.cause.text : 'it ended without an exit record (the recorder stopped with it)'
   const grew = r.growth ? `; ${r.growth.kind} grew by ${values().mib(r.growth.bytes)}` : ''
   const site = r.site ? `; ${r.site.function} (${r.site.place}) allocated most of the growth` : ''
@@ -194,10 +275,10 @@ function lineOf(r) {
   return `The last run of this program (pid ${r.pid ?? '?'})${when} crashed: ${how}${grew}${site}${stall}. Evidence: ${r.bundleCommand}`
 }
 
-/** `{ claimed }`: this start created the marker; `{ taken }`: another did first; `{ error }`. */
-function claim(trail) {
+/** `{ claimed }`: this start created the marker (a new file, never through a link); `{ taken }`: another did first; `{ error }`. */
+function claim(marker) {
   try {
-    fs.closeSync(fs.openSync(`${trail}${MARKER}`, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600))
+    fs.closeSync(fs.openSync(marker, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600))
     return { claimed: true }
   } catch (e) {
     return e.code === 'EEXIST' ? { taken: true } : { error: `cannot mark it answered: ${reason(e)}` }
@@ -221,28 +302,41 @@ function previousRun(options, binding) {
 
 const problem = (text) => ({ outcome: 'unknown', died: false, problem: text, line: null })
 
-function find(options, binding, contract) {
-  if (options === null || typeof options !== 'object') return problem('options: expected an object with a directory')
-  let dir
-  let session
-  let asOf
-  try {
-    dir = options.directory
-    session = options.sessionId
-    asOf = options.bundleCommand
-  } catch {
-    return problem('options: a getter threw')
+/** The caller's options, each read once; a getter that throws is named by its field, never its message. */
+function readOptions(options) {
+  if (options === null || typeof options !== 'object') return { error: 'options: expected an object with a directory' }
+  const out = {}
+  for (const k of ['directory', 'sessionId', 'bundleCommand']) {
+    try {
+      out[k] = Object.hasOwn(options, k) || k in options ? options[k] : undefined
+    } catch {
+      return { error: `options.${k}: reading it threw` }
+    }
   }
+  return out
+}
+
+function find(options, binding, contract) {
+  const o = readOptions(options)
+  if (o.error) return problem(o.error)
+  const { directory: dir, sessionId: session, bundleCommand: asOf } = o
   if (typeof dir !== 'string' || dir === '' || dir.includes('\0')) return problem('options.directory: expected a non-empty path')
   if (session != null && (typeof session !== 'string' || session === '')) return problem('options.sessionId: expected a non-empty string')
   if (asOf != null && typeof asOf !== 'string') return problem('options.bundleCommand: expected a string')
   const wantSession = session == null ? null : shortSession(session, contract)
   let names
+  let complete = true
   try {
     names = []
     const d = fs.opendirSync(dir)
     try {
-      for (let e = d.readSync(), n = 0; e && n < LIMITS.entries; e = d.readSync(), n++) names.push(e.name)
+      for (let e = d.readSync(); e; e = d.readSync()) {
+        if (names.length >= LIMITS.entries) {
+          complete = false
+          break
+        }
+        names.push(e.name)
+      }
     } finally {
       d.closeSync()
     }
@@ -250,13 +344,19 @@ function find(options, binding, contract) {
     return e.code === 'ENOENT' ? null : problem(`options.directory: cannot list it (${reason(e)})`)
   }
   const all = new Set(names)
-  // Markers whose trail is gone (retention removed it): a few per call.
+  const F = contract.files
+  // Markers whose files are gone (retention removed them), a few per call; only from a whole
+  // listing (a file past its bound is not gone).
   let swept = 0
-  for (const n of names) {
+  for (const n of complete ? names : []) {
     if (swept >= LIMITS.staleMarkers || !n.endsWith(MARKER)) continue
-    const trail = n.slice(0, -MARKER.length)
-    if (!(READABLE_RECORDER_NAME.test(trail) || READABLE_DUMP_NAME.test(trail)) || all.has(trail) || all.has(`${trail}${contract.files.rotatedSuffix}`))
-      continue
+    const base = n.slice(0, -MARKER.length)
+    const proc = PROCESS_MARKER.exec(n)
+    let gone
+    if (proc) gone = !names.some((m) => READABLE_DUMP_NAME.test(m) && m.startsWith(`${F.dumpPrefix}${proc[1]}-`))
+    else if (READABLE_RECORDER_NAME.test(base) || READABLE_DUMP_NAME.test(base)) gone = !all.has(base) && !all.has(`${base}${F.rotatedSuffix}`)
+    else continue
+    if (!gone) continue
     swept++
     try {
       fs.unlinkSync(path.join(dir, n))
@@ -265,74 +365,86 @@ function find(options, binding, contract) {
   // Current trails (a rotated `.1` is the older part of one), by modification time, newest first.
   const trails = []
   for (const n of names) {
-    if (trails.length >= LIMITS.trails) break
-    if (!READABLE_RECORDER_NAME.test(n) || n.endsWith(contract.files.rotatedSuffix) || all.has(`${n}${MARKER}`)) continue
-    if (wantSession && !n.startsWith(`${contract.files.recorderPrefix}${wantSession}`)) continue
+    if (!READABLE_RECORDER_NAME.test(n) || n.endsWith(F.rotatedSuffix) || all.has(`${n}${MARKER}`)) continue
+    if (wantSession && !n.startsWith(`${F.recorderPrefix}${wantSession}-`)) continue
     try {
       const st = fs.lstatSync(path.join(dir, n))
       if (st.isFile()) trails.push({ name: n, mtimeMs: st.mtimeMs })
     } catch {}
   }
   trails.sort((a, b) => b.mtimeMs - a.mtimeMs)
-  const live = liveTest(binding?.heldByLiveWriter)
   const now = Date.now()
-  let looked = 0
-  for (const t of trails) {
-    if (looked++ >= LIMITS.candidates) break
+  for (const t of trails.slice(0, LIMITS.candidates)) {
     const file = path.join(dir, t.name)
     const head = headOf(file)
     if (head.error) continue
     const start = head.start
-    // This process's own trail (its lock is held by this process too).
-    if (start && num(start.pid) === process.pid && Math.abs((epoch(start.processStartMs) ?? 0) - (now - process.uptime() * 1000)) < 2000) continue
     if (wantSession && start && typeof start.sessionId === 'string' && shortSession(start.sessionId, contract) !== wantSession) continue
-    const liveness = live(file, start, head.mtimeMs, now)
-    if (liveness.live) continue
-    const c = claim(file)
+    const tail = tailOf(file)
+    if (tail.error) continue
+    const last = tail.records.at(-1)
+    const live = liveness(binding?.heldByLiveWriter, file, start, last, head.mtimeMs, now)
+    if (live.live) continue
+    // A session reset is not an end: the process went on in its next trail, which tells it.
+    if (last?.type === 'exit' && last.reason === 'sessionReset') continue
+    const c = claim(`${file}${MARKER}`)
     if (c.taken) continue
-    return answer(dir, t.name, start, names, liveness.by, c.error ?? null, asOf, contract)
+    return answer(dir, t.name, start, tail, names, live.by, c.error ?? null, asOf, contract)
   }
   return dumpsOnly(dir, names, all, wantSession, asOf, contract)
 }
 
 /**
  * A process that left dumps but no trail (the JS fallback keeps none, or the recorder was
- * off): the newest unanswered dump of another process that no trail covers. Its verdict says
- * that dumps alone cannot tell a crash from a clean exit. All its dumps are marked answered.
+ * off): the newest unanswered dump of a process that has ended and that no trail covers. Its
+ * verdict says that dumps alone cannot tell a crash from a clean exit. The claim is on the
+ * process (its marker names its session, pid and start), so that two starts that read two
+ * of its dumps still agree; its dumps are marked too, so that later starts skip them unread.
  */
 function dumpsOnly(dir, names, all, wantSession, bundleBase, contract) {
+  const F = contract.files
+  const session8 = (n) => n.slice(F.dumpPrefix.length).split('-')[0]
   // Sessions that kept a trail here: their dumps are told with their trail (a dump's name
   // does not carry its pid, so a session is the finest a name tells).
-  const trailed = new Set(names.filter((n) => READABLE_RECORDER_NAME.test(n)).map((n) => n.slice(contract.files.recorderPrefix.length).split('-')[0]))
+  const trailed = new Set(names.filter((n) => READABLE_RECORDER_NAME.test(n)).map((n) => n.slice(F.recorderPrefix.length).split('-')[0]))
   const dumps = names
-    .filter(
-      (n) =>
-        READABLE_DUMP_NAME.test(n) &&
-        !all.has(`${n}${MARKER}`) &&
-        !trailed.has(n.slice(contract.files.dumpPrefix.length).split('-')[0]) &&
-        (!wantSession || n.startsWith(`${contract.files.dumpPrefix}${wantSession}-`)),
-    )
+    .filter((n) => READABLE_DUMP_NAME.test(n) && !all.has(`${n}${MARKER}`) && !trailed.has(session8(n)) && (!wantSession || session8(n) === wantSession))
     .map((n) => ({ n, t: nameTime(n) }))
     .filter((d) => d.t != null)
     .sort((a, b) => b.t - a.t || b.n.localeCompare(a.n))
-  const ownStart = Date.now() - process.uptime() * 1000
+  const seen = new Set()
   for (const d of dumps.slice(0, LIMITS.candidates)) {
     const r = readDump(path.join(dir, d.n))
     if (!r) continue
     const pid = num(r.doc.pid)
-    if (pid === process.pid && Math.abs((epoch(r.doc.processStartMs) ?? d.t) - ownStart) < 2000) continue
-    const c = claim(path.join(dir, d.n))
+    const recorded = epoch(r.doc.processStartMs)
+    const key = `${F.dumpPrefix}${session8(d.n)}-pid${pid != null && Number.isSafeInteger(pid) && pid > 0 ? pid : 'unknown'}-start${recorded != null ? Math.round(recorded) : 'unknown'}${MARKER}`
+    if (seen.has(key) || all.has(key)) continue
+    seen.add(key)
+    const state = processState(pid, recorded)
+    if (state === 'own' || state === 'running') continue
+    const c = claim(path.join(dir, key))
     if (c.taken) continue
     const up = num(r.doc.process?.uptimeSeconds)
-    const processStartMs = epoch(r.doc.processStartMs) ?? (up == null ? null : r.time - up * 1000)
-    return answer(dir, null, { pid, processStartMs, sessionId: r.doc.sessionId, dumpName: d.n }, names, 'none', c.error ?? null, bundleBase, contract)
+    const estimatedStartMs = up == null ? null : r.time - up * 1000
+    return answer(
+      dir,
+      null,
+      { pid, processStartMs: recorded, estimatedStartMs, sessionId: r.doc.sessionId, dumpName: d.n },
+      null,
+      names,
+      'pid',
+      c.error ?? null,
+      bundleBase,
+      contract,
+    )
   }
   return null
 }
 
-function answer(dir, trailName, start, names, liveBy, markError, bundleBase, contract) {
+function answer(dir, trailName, start, tailRead, names, liveBy, markError, bundleBase, contract) {
   const file = trailName == null ? null : path.join(dir, trailName)
-  const tail = file == null ? { records: [] } : tailOf(file)
+  const tail = tailRead ?? { records: [] }
   const records = []
   if (start && file != null) records.push(start)
   for (const r of tail.records ?? []) if (r !== start && !(r.type === 'start' && start && r.epochMs === start.epochMs)) records.push(r)
@@ -342,7 +454,7 @@ function answer(dir, trailName, start, names, liveBy, markError, bundleBase, con
   const lastMs = records.length ? records.reduce((m, r) => Math.max(m, r.epochMs), -Infinity) : null
   // The usual start: the last run exited cleanly, as its exit record tells (lib/rules/ending.js,
   // the verdict's own test), and nothing else is loaded or read.
-  if (file != null && !tail.error && cleanEnd(records.at(-1))) {
+  if (file != null && cleanEnd(records.at(-1))) {
     const last = records.at(-1)
     return {
       outcome: 'clean exit',
@@ -370,7 +482,7 @@ function answer(dir, trailName, start, names, liveBy, markError, bundleBase, con
     trailName != null
       ? trailName.slice(contract.files.recorderPrefix.length).split('-')[0]
       : start.dumpName.slice(contract.files.dumpPrefix.length).split('-')[0]
-  const from = (startMs ?? firstMs ?? 0) - 2000
+  const from = (startMs ?? start?.estimatedStartMs ?? firstMs ?? 0) - 2000
   const to = file == null ? nameTime(start.dumpName) : (lastMs ?? Date.now()) + 60_000
   const candidates = names
     .filter((n) => READABLE_DUMP_NAME.test(n) && n.startsWith(`${contract.files.dumpPrefix}${session8}-`))
@@ -393,11 +505,11 @@ function answer(dir, trailName, start, names, liveBy, markError, bundleBase, con
     ...(trailName != null ? [trailName] : []),
     ...theirs,
   ]
-  // Without a trail, every dump of the process is marked answered (the newest was, by the claim).
-  if (file == null) for (const n of theirs.slice(-LIMITS.staleMarkers)) claim(path.join(dir, n))
+  // Without a trail, every dump of the process is marked answered (the process was, by the claim).
+  if (file == null) for (const n of theirs) claim(path.join(dir, `${n}${MARKER}`))
   const p = {
     pid,
-    startMs: startMs ?? null,
+    startMs: startMs ?? start?.estimatedStartMs ?? null,
     startKnown: startMs != null,
     sessions: new Set(typeof start?.sessionId === 'string' ? [start.sessionId] : []),
     records,
@@ -407,14 +519,14 @@ function answer(dir, trailName, start, names, liveBy, markError, bundleBase, con
     last: lastMs,
     intervalMs: num(start?.intervalMs) ?? 1000,
   }
-  if (file == null) p.startKnown = startMs != null
   const described = require('./verdict').describeProcess(p, new Set(tail.torn ? [file] : []), dumps)
   const v = described.verdict
   const top = v.growth.bySite?.groups?.[0]
   const stall = v.stalls.at(-1)?.blocking
   const placeOf = (f) => `${/^(?:node|data|blob):/.test(f.script) ? f.script : path.basename(f.script)}${f.line != null ? `:${f.line}` : ''}`
-  const shownDir = homeless(path.resolve(dir))
-  const base = bundleBase || 'npx memory-diagnostics-dumper bundle'
+  const base = bundleBase && !UNPRINTABLE.test(bundleBase) ? bundleBase : 'npx memory-diagnostics-dumper bundle'
+  // The process by its pid and start, so that bundle never takes another process with its pid.
+  const which = pid != null ? ` --pid ${pid}${startMs != null ? `@${Math.round(startMs)}` : ''}` : ''
   const result = {
     outcome: v.outcome,
     died: v.outcome === 'crashed',
@@ -428,9 +540,9 @@ function answer(dir, trailName, start, names, liveBy, markError, bundleBase, con
     blockedIn: stall ? { function: stall.function, place: placeOf(stall) } : null,
     directory: path.resolve(dir),
     files: evidence,
-    bundleCommand: `${base} ${shellWord(shownDir)}${pid != null ? ` --pid ${pid}` : ''}`,
-    // How the process was told from a running one: its trail's lock, or (JS fallback) its pid and
-    // the trail's age; 'none' when it left no trail (its dumps alone cannot tell how it ended).
+    bundleCommand: `${base} ${dirWord(path.resolve(dir))}${which}`,
+    // How the process was told from a running one: its trail's lock, or its pid and start
+    // (the JS fallback, and a process that kept no trail).
     liveness: liveBy,
     trail: file != null,
     // What the tail held: the verdict's growth covers the approach to the end, not the whole run.

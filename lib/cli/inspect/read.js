@@ -7,7 +7,7 @@ const path = require('node:path')
 const { readRegular: readFile, reason } = require('../files')
 const { MAX_DEPTH, boundArrays, cutsText, parseJson } = require('../json')
 const { schema, validate } = require('./schema')
-const { LIMITS, SAME_START_MS, clean, num, sizeText, timeOf } = require('./values')
+const { LIMITS, SAME_RECORDED_START_MS, SAME_START_MS, clean, num, sizeText, timeOf } = require('./values')
 
 /** A value from a file described, never quoted: its type, and a string's length. */
 const described = (v) =>
@@ -310,7 +310,7 @@ function groupByProcess(segs, dumps) {
   for (const s of segs.sort((a, b) => (a.first ?? 0) - (b.first ?? 0))) {
     let p = null
     if (s.pid != null && s.startMs != null) {
-      p = procs.find((q) => q.pid === s.pid && q.startKnown && Math.abs(q.startMs - s.startMs) <= SAME_START_MS)
+      p = procs.find((q) => q.pid === s.pid && q.startKnown && Math.abs(q.startMs - s.startMs) <= SAME_RECORDED_START_MS)
     } else if (s.pid != null && s.first != null) {
       const gap = 1.5 * Math.max(s.intervalMs, 100) + 50
       p = procs.find((q) => q.pid === s.pid && !q.startKnown && q.last != null && s.first <= q.last + gap && (s.last ?? s.first) >= q.first - gap)
@@ -340,7 +340,7 @@ function groupByProcess(segs, dumps) {
     const slack = (q) => 1.5 * (q.intervalMs ?? 1000) + SAME_START_MS
     const covers = (q) => q.first != null && d.time >= q.first - SAME_START_MS && d.time <= q.last + slack(q)
     let p
-    if (known != null) p = procs.find((q) => q.pid === pid && q.startKnown && Math.abs(q.startMs - known) <= SAME_START_MS)
+    if (known != null) p = procs.find((q) => q.pid === pid && q.startKnown && Math.abs(q.startMs - known) <= SAME_RECORDED_START_MS)
     else {
       p =
         (est != null && procs.find((q) => q.pid === pid && q.startMs != null && Math.abs(q.startMs - est) <= SAME_START_MS)) ||

@@ -57,6 +57,12 @@ const LIMITS = {
 
 /** Two start times of one process, however measured, are this close (ms). */
 const SAME_START_MS = 2000
+/**
+ * Two recorded starts (`processStartMs`) of one process are this close (ms): every writer
+ * takes it once per process (procfs's boot time and start ticks on Linux), so they are equal;
+ * two processes with one pid (a container's pid 1 restarted) differ by more.
+ */
+const SAME_RECORDED_START_MS = 20
 /** At the last sample, usage at this share of a limit makes that limit the likely killer. */
 const DEATH_NEAR_LIMIT = 0.9
 /** V8 gives up with heap used near 0.7-0.8 of its limit (the limit counts the young generation). */
@@ -141,6 +147,7 @@ module.exports = {
   GIB,
   LIMITS,
   MIB,
+  SAME_RECORDED_START_MS,
   SAME_START_MS,
   arr,
   clean,
