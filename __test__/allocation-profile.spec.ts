@@ -63,8 +63,24 @@ for (const impl of implementations) {
           ),
         )
         if (leak === 'measure') expect(shown).toMatch(/PerformanceMeasure|PerformanceMark|renderFrame/)
+        // Where to look next names the code, not the option that would have named it.
+        expect(shown).toMatch(new RegExp(`Look next at: the code that grew, by allocation site: ${fn} \\(alloc-leak\\.mjs:${line}\\)`))
+        expect(shown).not.toMatch(/turn on options\.allocationProfile/)
       }, 120_000)
     }
+
+    it('a JS heap leak without allocation profiles: where to look next names allocationProfile first, then heap snapshots', () => {
+      const dir = join(scratch(), 'd')
+      const r = runNode(join(root, '__test__/children/bundle-child.mjs'), [dir, 'v8'], { env: impl.env, nodeArgs: ['--max-old-space-size=96'] })
+      expect(r.stderr).toMatch(/JavaScript heap out of memory|Reached heap limit/)
+      const text = runNode(CLI, ['inspect', dir]).stdout
+      expect(text).toMatch(/Look next at: JS objects are kept alive: turn on options\.allocationProfile, which names the code that allocated them in every dump \(about 1 MiB of RSS; docs\/allocation-profiles\.md\); or take two heap snapshots/)
+      // The documents carry the same advice (the contract's, on both implementations).
+      for (const f of readdirSync(dir).filter((n) => n.startsWith('memory-'))) {
+        const growth = readDump(join(dir, f)).analysis.growth
+        if (growth?.kind === 'jsHeap') expect(growth.advice).toMatch(/^JS objects are kept alive: turn on options\.allocationProfile/)
+      }
+    })
 
     it('idle control: no growing site is named', async () => {
       const dir = join(scratch(), 'd')

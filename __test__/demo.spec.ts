@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { readDump, root, runNode } from './helpers.js'
@@ -16,6 +16,19 @@ describe('npm run demo', () => {
       .map((f) => readDump(join(root, dir, f)))
     expect(files.map((d) => d.trigger).sort()).toEqual(['critical', 'hard'])
     expect(files.every((d) => d.collectionComplete)).toBe(true)
+    // The child runs as we advise a CLI to: recorder, allocation sites, blocked-loop stacks.
+    expect(files.every((d) => d.allocationProfile?.status === 'taken')).toBe(true)
+    // It leaks from rememberTurn: the output, the advice and the timeline name it as the site that grew.
+    const line =
+      readFileSync(join(root, 'demo/child.mjs'), 'utf8')
+        .split('\n')
+        .findIndex((l) => l.startsWith('function rememberTurn(')) + 1
+    expect(r.stdout).toMatch(new RegExp(`by allocation site \\(sampled live bytes [^)]*\\): [^\\n]*rememberTurn \\(child\\.mjs:${line}\\)`))
+    expect(r.stdout).toContain(`Look next at: the code that grew, by allocation site: rememberTurn (child.mjs:${line})`)
+    expect(r.stdout).toContain(`The code that grew, from the allocation sites in the dumps: rememberTurn (demo/child.mjs:${line})`)
+    expect(readFileSync(join(root, dir, '..', 'timeline.html'), 'utf8')).toContain(`rememberTurn (child.mjs:${line})`)
+    // And the line the program's next start prints.
+    expect(r.stdout).toMatch(/The next start of the program prints, once:\n {2}The last run of this program \(pid \d+\) at .* crashed: .*rememberTurn/)
   })
 })
 

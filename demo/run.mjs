@@ -2,6 +2,7 @@
 // its monitor calls the dumper, then shows that the dumps survived the crash.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -135,15 +136,34 @@ for (const f of files) {
 
 // What a maintainer who receives these files would run.
 console.log(`\n$ npx memory-diagnostics-dumper inspect ${relative(root, diagnostics)}`)
-const inspected = spawnSync(process.execPath, [join(root, 'bin/memory-diagnostics-dumper.js'), 'inspect', diagnostics, '--svg', join(runDir, 'timeline.svg')], {
+const cli = join(root, 'bin/memory-diagnostics-dumper.js')
+const inspected = spawnSync(process.execPath, [cli, 'inspect', diagnostics, '--svg', join(runDir, 'timeline.svg'), '--html', join(runDir, 'timeline.html')], {
   encoding: 'utf8',
 })
 process.stdout.write(inspected.stdout.replace(/^/gm, '  '))
-console.log(`  (timeline picture: ${relative(root, join(runDir, 'timeline.svg'))})`)
+console.log(`  (timeline: ${relative(root, join(runDir, 'timeline.svg'))}, ${relative(root, join(runDir, 'timeline.html'))})`)
 
-if (oom && valid > 0 && valid === files.length && inspected.status === 0) {
+// Which code grew: the allocation sites of the child's two dumps (options.allocationProfile).
+let leaking = null
+if (!kernelMode) {
+  try {
+    const j = JSON.parse(spawnSync(process.execPath, [cli, 'inspect', diagnostics, '--json'], { encoding: 'utf8' }).stdout)
+    const blame = j.processes.at(-1)?.verdict.growth.bySite?.groups?.[0]?.blame
+    if (blame) leaking = `${blame.function} (${relative(root, blame.script.replace(/^file:\/\//, ''))}:${blame.line})`
+  } catch {}
+  console.log(`\nThe code that grew, from the allocation sites in the dumps: ${leaking ?? 'not named (the dumps have no two allocation profiles)'}`)
+}
+
+// What the next start of the program prints (previousRun), once.
+const { previousRun } = createRequire(import.meta.url)('../index.js')
+const last = previousRun({ directory: diagnostics })
+if (last?.line) console.log(`\nThe next start of the program prints, once:\n  ${last.line}`)
+
+if (oom && valid > 0 && valid === files.length && inspected.status === 0 && (kernelMode || leaking)) {
   console.log(`\nThe process crashed; ${valid} dump file(s) and the recorder's trajectory survived and parse as JSON.`)
 } else {
-  console.error(`\nDemo failed: ${!oom ? 'the child did not die of out-of-memory' : `${valid} of ${files.length} dump files are valid`}.`)
+  console.error(
+    `\nDemo failed: ${!oom ? 'the child did not die of out-of-memory' : valid !== files.length || !valid ? `${valid} of ${files.length} dump files are valid` : 'the leaking function was not named'}.`,
+  )
   process.exit(1)
 }

@@ -226,6 +226,11 @@ function describeProcess(p, torn, allDumps) {
   const verdict = verdictOf(p, rows, samples, allDumps)
   verdict.growth = growth(samples, rows)
   verdict.growth.bySite = sitesGrowth(rows)
+  // Where to look next: the code that grew, when the dumps' allocation sites name it (the
+  // contract's advice for a kind says how to find it otherwise).
+  const sites = verdict.growth.bySite?.groups
+  if (sites?.length)
+    verdict.growth.advice = `the code that grew, by allocation site: ${sites.map((g) => `${g.blame.function} (${placeOf(g.blame)})`).join(', ')}; a heap snapshot (options.heapSnapshot) shows what keeps its objects alive.`
   verdict.stalls = rows.filter((r) => r.stall).map((r) => ({ dumpNumber: r.dumpNumber, time: r.time, ...r.stall }))
   verdict.nearLimit = rows.filter((r) => r.nearLimit).map((r) => ({ dumpNumber: r.dumpNumber, time: r.time, ...r.nearLimit }))
   // A death after the package's own dump near the limit: the dump tells at what share of
