@@ -74,7 +74,9 @@ for (const impl of implementations) {
       const r = runNode(join(root, '__test__/children/bundle-child.mjs'), [dir, 'v8'], { env: impl.env, nodeArgs: ['--max-old-space-size=96'] })
       expect(r.stderr).toMatch(/JavaScript heap out of memory|Reached heap limit/)
       const text = runNode(CLI, ['inspect', dir]).stdout
-      expect(text).toMatch(/Look next at: JS objects are kept alive: turn on options\.allocationProfile, which names the code that allocated them in every dump \(about 1 MiB of RSS; docs\/allocation-profiles\.md\); or take two heap snapshots/)
+      expect(text).toMatch(
+        /Look next at: JS objects are kept alive: turn on options\.allocationProfile, which names the code that allocated them in every dump \(about 1 MiB of RSS; docs\/allocation-profiles\.md\); or take two heap snapshots/,
+      )
       // The documents carry the same advice (the contract's, on both implementations).
       for (const f of readdirSync(dir).filter((n) => n.startsWith('memory-'))) {
         const growth = readDump(join(dir, f)).analysis.growth

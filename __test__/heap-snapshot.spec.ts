@@ -77,7 +77,7 @@ describe('heap snapshots (native)', () => {
     expect(hs.status, JSON.stringify(hs)).toBe('written')
     expect(hs.redacted).toBe(true)
     expect(HEAP_NAME.test(basename(hs.filePath))).toBe(true)
-    // Windows has no mode bits (README, "On Windows").
+    // Windows has no mode bits (docs/usage.md, "On Windows").
     if (process.platform !== 'win32') expect(mode(hs.filePath)).toBe(0o600)
     expect(statSync(hs.filePath).size).toBe(hs.bytes)
     const { strings, text } = loadSnapshot(hs.filePath)

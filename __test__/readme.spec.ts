@@ -1,6 +1,7 @@
-// The README's TypeScript blocks are the first code a new user copies: each one is
-// type-checked (strict) against the published typings and run as written, so the README
-// cannot drift from the API.
+// The TypeScript blocks of the README and of docs/usage.md are the first code a new user
+// copies: each one is type-checked (strict) against the published typings and run as
+// written, so neither can drift from the API. The README's first screen holds what the
+// package is, the quick start, install and use.
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -10,7 +11,9 @@ import { dumpFiles, readDump, root, scratch } from './helpers.js'
 import { toModule } from './ts-run.js'
 
 const readme = readFileSync(join(root, 'README.md'), 'utf8')
-const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1])
+const usage = readFileSync(join(root, 'docs', 'usage.md'), 'utf8')
+const blocksOf = (text: string) => [...text.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1])
+const blocks = [...blocksOf(readme), ...blocksOf(usage)]
 // Inside the repository so that `vitest` and @types/node resolve; ignored by git.
 const dir = join(root, '.readme-blocks')
 rmSync(dir, { recursive: true, force: true })
@@ -36,10 +39,24 @@ writeFileSync(
   }),
 )
 
-describe('README code blocks', () => {
+describe('README and docs/usage.md code blocks', () => {
   it('has the blocks a user copies: the import, Use, results, fake timers, the recorder', () => {
     expect(blocks.length).toBeGreaterThanOrEqual(5)
+    expect(blocksOf(readme)[0]).toContain("void dumper.dump('critical')")
     expect(blocks.some((b) => b.includes("void dumper.dump('hard')"))).toBe(true)
+  })
+
+  it("the README's first screen (60 lines) says what it is and holds the quick start, install and use", () => {
+    const screen = readme.split('\n').slice(0, 60).join('\n')
+    for (const h of ['## Quick start', '## Install', '## Use']) expect(screen).toContain(h)
+    expect(screen).toContain('npm ci && npm run demo')
+    expect(screen).toContain('npm ci && npm test')
+    expect(screen).toContain('npm install memory-diagnostics-dumper')
+    expect(screen).toContain("void dumper.dump('critical')")
+    // Its figures come from one bench run, dated, and are the ones docs/benchmarks.md holds.
+    const bench = readFileSync(join(root, 'docs', 'benchmarks.md'), 'utf8')
+    expect(readme).toMatch(/A quiet `npm run bench` \(\d{4}-\d\d-\d\d;/)
+    for (const f of readme.match(/\| (\d+(?:\.\d+)? (?:µs|ms))/g) ?? []) expect(bench).toContain(f.slice(2))
   })
 
   it('type-check under strict', () => {
@@ -80,13 +97,18 @@ describe('README code blocks', () => {
   })
 })
 
-describe('README links', () => {
+describe('README and docs/usage.md links', () => {
   it('every relative link resolves inside the package as npm publishes it', () => {
     const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts', '--loglevel=error'], { cwd: root, encoding: 'utf8', timeout: 120_000 })
     expect(r.status, r.stderr).toBe(0)
     const shipped = new Set(JSON.parse(r.stdout)[0].files.map((f: { path: string }) => f.path))
-    const links = [...readme.matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)].map((m) => m[1]).filter((l) => !/^[a-z]+:/.test(l))
-    expect(links.length).toBeGreaterThan(5)
+    const linksOf = (text: string, base: string) =>
+      [...text.matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)]
+        .map((m) => m[1])
+        .filter((l) => !/^[a-z]+:/.test(l))
+        .map((l) => join(base, l).replace(/\\/g, '/'))
+    const links = [...linksOf(readme, '.'), ...linksOf(usage, 'docs')]
+    expect(links.length).toBeGreaterThan(20)
     expect(links.filter((l) => !shipped.has(l))).toEqual([])
   })
 })

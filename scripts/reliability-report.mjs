@@ -35,7 +35,7 @@ const lines = [
   'pass. Scenarios that need root, a mount or a cgroup say so in the test output when they are',
   'skipped, and are then absent from this table.',
   '',
-  'The rules these scenarios hold the write path to (README, "Guarantees and limits"):',
+  'The rules these scenarios hold the write path to (docs/usage.md, "Guarantees and limits"):',
   '',
   '- Phase 1 is pre-armed: an unnamed `O_TMPFILE` file, its space (`fallocate`) and the buffer',
   '  are reserved when the dumper is made and again off the JS thread after each dump; phase 1',
