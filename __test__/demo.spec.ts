@@ -26,6 +26,7 @@ describe('npm run demo', () => {
     expect(r.stdout).toMatch(new RegExp(`by allocation site \\(sampled live bytes [^)]*\\): [^\\n]*rememberTurn \\(child\\.mjs:${line}\\)`))
     expect(r.stdout).toContain(`Look next at: the code that grew, by allocation site: rememberTurn (child.mjs:${line})`)
     expect(r.stdout).toContain(`The code that grew, from the allocation sites in the dumps: rememberTurn (demo/child.mjs:${line})`)
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe(`The code that leaked: rememberTurn (demo/child.mjs:${line}).`)
     expect(readFileSync(join(root, dir, '..', 'timeline.html'), 'utf8')).toContain(`rememberTurn (child.mjs:${line})`)
     // And the line the program's next start prints.
     expect(r.stdout).toMatch(/The next start of the program prints, once:\n {2}The last run of this program \(pid \d+\) at .* crashed: .*rememberTurn/)

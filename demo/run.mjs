@@ -161,6 +161,7 @@ if (last?.line) console.log(`\nThe next start of the program prints, once:\n  ${
 
 if (oom && valid > 0 && valid === files.length && inspected.status === 0 && (kernelMode || leaking)) {
   console.log(`\nThe process crashed; ${valid} dump file(s) and the recorder's trajectory survived and parse as JSON.`)
+  if (leaking) console.log(`The code that leaked: ${leaking}.`)
 } else {
   console.error(
     `\nDemo failed: ${!oom ? 'the child did not die of out-of-memory' : valid !== files.length || !valid ? `${valid} of ${files.length} dump files are valid` : 'the leaking function was not named'}.`,
