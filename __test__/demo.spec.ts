@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { readDump, root, runNode } from './helpers.js'
@@ -25,7 +25,22 @@ describe('npm run demo', () => {
         .findIndex((l) => l.startsWith('function rememberTurn(')) + 1
     expect(r.stdout).toMatch(new RegExp(`by allocation site \\(sampled live bytes [^)]*\\): [^\\n]*rememberTurn \\(child\\.mjs:${line}\\)`))
     expect(r.stdout).toContain(`Look next at: the code that grew, by allocation site: rememberTurn (child.mjs:${line})`)
-    expect(r.stdout).toContain(`The code that grew, from the allocation sites in the dumps: rememberTurn (demo/child.mjs:${line})`)
+    // With one of its dumps alone, the advice names what held the most live bytes then.
+    const one = join(root, dir, '..', 'one')
+    mkdirSync(one)
+    const names = readdirSync(join(root, dir))
+    for (const f of names.filter(
+      (n) =>
+        n.startsWith('recorder-') ||
+        n ===
+          names
+            .filter((m) => m.startsWith('memory-'))
+            .sort()
+            .at(-1),
+    ))
+      copyFileSync(join(root, dir, f), join(one, f))
+    const single = runNode(join(root, 'bin/memory-diagnostics-dumper.js'), ['inspect', one]).stdout
+    expect(single).toContain(`Look next at: the code that held the most sampled live bytes in dump #2: rememberTurn (child.mjs:${line})`)
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe(`The code that leaked: rememberTurn (demo/child.mjs:${line}).`)
     expect(readFileSync(join(root, dir, '..', 'timeline.html'), 'utf8')).toContain(`rememberTurn (child.mjs:${line})`)
     // And the line the program's next start prints.

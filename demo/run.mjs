@@ -135,7 +135,9 @@ for (const f of files) {
 }
 
 // What a maintainer who receives these files would run.
-console.log(`\n$ npx memory-diagnostics-dumper inspect ${relative(root, diagnostics)}`)
+console.log(
+  `\n$ npx memory-diagnostics-dumper inspect ${relative(root, diagnostics)} --svg ${relative(root, join(runDir, 'timeline.svg'))} --html ${relative(root, join(runDir, 'timeline.html'))}`,
+)
 const cli = join(root, 'bin/memory-diagnostics-dumper.js')
 const inspected = spawnSync(process.execPath, [cli, 'inspect', diagnostics, '--svg', join(runDir, 'timeline.svg'), '--html', join(runDir, 'timeline.html')], {
   encoding: 'utf8',
@@ -151,7 +153,6 @@ if (!kernelMode) {
     const blame = j.processes.at(-1)?.verdict.growth.bySite?.groups?.[0]?.blame
     if (blame) leaking = `${blame.function} (${relative(root, blame.script.replace(/^file:\/\//, ''))}:${blame.line})`
   } catch {}
-  console.log(`\nThe code that grew, from the allocation sites in the dumps: ${leaking ?? 'not named (the dumps have no two allocation profiles)'}`)
 }
 
 // What the next start of the program prints (previousRun), once.

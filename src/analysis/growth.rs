@@ -96,7 +96,7 @@ pub struct Growth {
 /// What to look at when a kind grows.
 pub fn growth_advice(kind: &str) -> &'static str {
     match kind {
-        "jsHeap" => "JS objects are kept alive: turn on options.allocationProfile, which names the code that allocated them in every dump (about 1 MiB of RSS; docs/allocation-profiles.md); or take two heap snapshots some minutes apart (options.heapSnapshot, or --heapsnapshot-near-heap-limit) and compare what is retained (caches, histories, listeners, closures).",
+        "jsHeap" => "JS objects are kept alive: the allocation sites name the code that allocated them (options.allocationProfile, in allocationProfile.sites of every dump; about 1 MiB of RSS; docs/allocation-profiles.md); two heap snapshots some minutes apart (options.heapSnapshot, or --heapsnapshot-near-heap-limit) show what retains them (caches, histories, listeners, closures).",
         "external" => "ArrayBuffers and external memory grew: look at Buffers, streams and fetch bodies that are kept or never consumed, and typed arrays in caches; a heap snapshot shows the JS objects that hold them (their backing stores are not in the JS heap).",
         "native" => "Native memory grew outside the JS heap and ArrayBuffers: look at native addons, zlib streams and compressors that are never closed, Intl (ICU) objects created per call, and worker threads; heap snapshots do not show it. Malloc's free-but-retained part is fragmentation (MALLOC_ARENA_MAX=2 or jemalloc help).",
         "fileBacked" => "File-backed memory grew: memory-mapped files (databases, large modules, caches read through mmap); the kernel can drop these pages under pressure, so this is rarely the cause of an OOM.",

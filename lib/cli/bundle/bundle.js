@@ -130,7 +130,8 @@ function scan(dir, rules) {
     const kind = kindOfName(name)
     if (!kind) {
       if (name.endsWith(F.tempSuffix) || name.includes(`${F.tempSuffix}.`)) ignored.temporary++
-      else ignored.foreign++
+      // previousRun()'s markers (docs/previous-run.md) are the package's own, and no evidence.
+      else if (!name.endsWith('.reported')) ignored.foreign++
       continue
     }
     const bundledName = redactString(name, rules, ctx.tally, true)

@@ -229,8 +229,27 @@ function describeProcess(p, torn, allDumps) {
   // Where to look next: the code that grew, when the dumps' allocation sites name it (the
   // contract's advice for a kind says how to find it otherwise).
   const sites = verdict.growth.bySite?.groups
+  const profiled = rows.filter((r) => r.allocation?.sites.length).at(-1)
   if (sites?.length)
     verdict.growth.advice = `the code that grew, by allocation site: ${sites.map((g) => `${g.blame.function} (${placeOf(g.blame)})`).join(', ')}; a heap snapshot (options.heapSnapshot) shows what keeps its objects alive.`
+  else if (profiled && verdict.growth.key) {
+    // One dump with sites (or sites that did not grow between two): what held the most live
+    // bytes then, blamed as growth is (the first frame of the host's code up each path).
+    const bytes = new Map()
+    for (const site of profiled.allocation.sites) {
+      const b = [site, ...site.path].find((f) => !isInternal(f)) ?? site
+      const name = `${b.function} (${placeOf(b)})`
+      bytes.set(name, (bytes.get(name) ?? 0) + site.liveBytes)
+    }
+    // The largest, and the next ones only with a tenth of the sampled bytes each.
+    const total = [...bytes.values()].reduce((a, b) => a + b, 0)
+    const top = [...bytes.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .filter(([, n], i) => i === 0 || n >= total / 10)
+      .slice(0, 3)
+      .map(([name]) => name)
+    verdict.growth.advice = `the code that held the most sampled live bytes in dump #${profiled.dumpNumber ?? '?'}: ${top.join(', ')} (two dumps with allocation sites say which of it grew); a heap snapshot (options.heapSnapshot) shows what keeps its objects alive.`
+  }
   verdict.stalls = rows.filter((r) => r.stall).map((r) => ({ dumpNumber: r.dumpNumber, time: r.time, ...r.stall }))
   verdict.nearLimit = rows.filter((r) => r.nearLimit).map((r) => ({ dumpNumber: r.dumpNumber, time: r.time, ...r.nearLimit }))
   // A death after the package's own dump near the limit: the dump tells at what share of
@@ -583,11 +602,21 @@ function sitesGrowth(rows) {
       blame: g.blame,
       // The allocating functions, most bytes first: [function, script].
       allocating: [...g.leaves.entries()].sort((x, y) => y[1] - x[1]).map(([k]) => JSON.parse(k)),
+      // Of the group's growth, the share the blamed function allocated itself (0 when all of it
+      // was allocated on its behalf by functions it called).
+      itself:
+        Math.round(
+          ((g.leaves.get(JSON.stringify([g.blame.function, g.blame.script === '' ? 'V8 built-in' : shortScript(g.blame.script)])) ?? 0) / g.bytes) * 100,
+        ) / 100,
     })),
   }
 }
 
-/** "68% PerformanceMeasure / PerformanceMark (node:internal/perf/usertiming) ← renderFrame (app.js:12)" */
+/**
+ * "68% PerformanceMeasure / PerformanceMark (node:internal/perf/usertiming) ← renderFrame (app.js:12)",
+ * or, when the blamed function allocated a share itself, "100% rememberTurn (child.mjs:69):
+ * itself 93%, repeat (V8 built-in)".
+ */
 function siteGroupText(g) {
   const blame = `${g.blame.function} (${placeOf(g.blame)})`
   // The functions that allocated on the blamed one's behalf, by script, most bytes first.
@@ -599,6 +628,7 @@ function siteGroupText(g) {
   const pct = `${Math.round(g.share * 100)}%`
   if (byScript.size === 0) return `${pct} ${blame}`
   const names = [...byScript.entries()].map(([script, fns]) => `${fns.join(' / ')} (${script})`).join(', ')
+  if (g.itself > 0) return `${pct} ${blame}: itself ${Math.round(g.itself * 100)}%, ${names}`
   return `${pct} ${names} ← ${blame}`
 }
 
