@@ -82,8 +82,8 @@ describe('previousRun(): the next start reports the last death once', () => {
       expect(b.status, b.stderr).toBe(0)
       const manifest = JSON.parse(Buffer.from(unzipSync(readFileSync(out))['manifest.json']).toString())
       expect(manifest.selection.processes.map((p: any) => p.pid)).toEqual([a.pid])
-    // The marker previousRun left is the package's own: no foreign file to bundle.
-    expect(JSON.stringify(manifest)).toContain('"foreignFiles":0')
+      // The marker previousRun left is the package's own: no foreign file to bundle.
+      expect(JSON.stringify(manifest)).toContain('"foreignFiles":0')
       // Answered: later starts, of either implementation, say nothing more.
       expect(existsSync(join(dir, `${a.files.find((f: string) => f.startsWith('recorder-'))}.reported`))).toBe(true)
       for (const r of READERS) expect(ask(dir, r.env).answer).toBeNull()
