@@ -121,10 +121,14 @@ for (const f of files) {
     const doc = JSON.parse(readFileSync(path, 'utf8'))
     valid++
     const h = doc.atTrigger.v8HeapStats
-    const pct = ((h.usedHeapSize / h.heapSizeLimit) * 100).toFixed(0)
+    // Against the old space the child was started with (what its monitor measures), and V8's
+    // heap limit beside it (which adds the young generation's reservation).
+    const pct = kernelMode
+      ? `${((h.usedHeapSize / h.heapSizeLimit) * 100).toFixed(0)}%`
+      : `${((h.usedHeapSize / (128 * 2 ** 20)) * 100).toFixed(0)}% of the 128 MiB old space`
     const top = doc.analysis?.risks?.[0]
     console.log(
-      `  #${doc.dumpNumber} ${doc.trigger.padEnd(8)} heap ${mib(h.usedHeapSize)} / ${mib(h.heapSizeLimit)} (${pct}%)` +
+      `  #${doc.dumpNumber} ${doc.trigger.padEnd(8)} heap ${mib(h.usedHeapSize)} / ${mib(h.heapSizeLimit)} (${pct})` +
         `, RSS ${mib(doc.atTrigger.memoryUsage.rss)}, ${doc.collectionComplete ? `complete (phase 2 in ${doc.collection.phase2Millis} ms)` : 'phase 1 only'}`,
     )
     if (top) console.log(`     top risk: ${top.message}`)
