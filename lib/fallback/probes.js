@@ -4,6 +4,8 @@
 // them off the JS thread; here they cost the libuv threadpool). Field names as src/probes.
 
 const fs = require('node:fs')
+// Loaded with this file, never by a dump (a dump may come when no descriptor is left).
+const { startMsOf } = require('../rules/process-start')
 const os = require('node:os')
 
 const { fixed } = require('../rules/format')
@@ -349,7 +351,7 @@ async function collect(smapsPolicy) {
 let processStart = null
 function processStartMs() {
   if (processStart !== null) return processStart
-  processStart = require('../rules/process-start').startMsOf('self') ?? Math.round(Date.now() - process.uptime() * 1000)
+  processStart = startMsOf('self') ?? Math.round(Date.now() - process.uptime() * 1000)
   return processStart
 }
 
