@@ -71,9 +71,12 @@ for (const impl of implementations) {
 
     it('a JS heap leak without allocation profiles: where to look next names allocationProfile first, then heap snapshots', () => {
       const dir = join(scratch(), 'd')
-      const r = runNode(join(root, '__test__/children/bundle-child.mjs'), [dir, 'v8'], { env: impl.env, nodeArgs: ['--max-old-space-size=96'] })
+      // A 192 MiB old space: its dumps at 60% and 80% are 38 MiB of heap apart, twice the growth
+      // the rule needs (16 MiB) even where only the two dumps measure it (the JS fallback).
+      const r = runNode(join(root, '__test__/children/bundle-child.mjs'), [dir, 'v8'], { env: impl.env, nodeArgs: ['--max-old-space-size=192'] })
       expect(r.stderr).toMatch(/JavaScript heap out of memory|Reached heap limit/)
       const text = runNode(CLI, ['inspect', dir]).stdout
+      expect(text).toMatch(/Most likely growth: JS heap/)
       expect(text).toMatch(
         /Look next at: JS objects are kept alive: the allocation sites name the code that allocated them \(options\.allocationProfile, in allocationProfile\.sites of every dump; about 1 MiB of RSS; docs\/allocation-profiles\.md\); two heap snapshots/,
       )

@@ -499,4 +499,16 @@ describe('telemetry with the SDK in process, on both implementations', () => {
     expect(out.added).toBe(20)
     expect(out.removed).toBe(20)
   })
+
+  it('a FIFO put in the place of a dump never blocks its record (read without blocking, never through a link)', () => {
+    const dir = scratch('otel-fifo')
+    const fifo = join(dir, 'memory-fifo-2026-12-07T00-00-00-000Z-1.json')
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0)
+    const { dumpRecord } = require('../lib/dumper/telemetry.js')
+    const t = Date.now()
+    const rec = dumpRecord({ written: true, complete: true, filePath: fifo, trigger: 'hard', dumpNumber: 1 }, 1000)
+    expect(Date.now() - t).toBeLessThan(5000)
+    expect(rec.attributes['memory_diagnostics.dump.number']).toBe(1)
+    expect(rec.attributes['memory_diagnostics.risk.top']).toBeUndefined()
+  }, 10_000)
 })

@@ -152,10 +152,13 @@ function frameText(f) {
 }
 const frameOf = (f) => ({ function: typeof f?.function === 'string' ? f.function : '', script: typeof f?.script === 'string' ? f.script : '', line: f?.line })
 
-/** A dump's document, read within READ_DUMP_BYTES, or null. */
+/**
+ * A dump's document, read within READ_DUMP_BYTES, or null. Opened as inspect opens files: never
+ * through a link, never blocking (a FIFO put in the dump's place would block the JS thread).
+ */
 function readDoc(file) {
   try {
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0))
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0))
     try {
       const st = fs.fstatSync(fd)
       if (!st.isFile() || st.size > READ_DUMP_BYTES) return null
