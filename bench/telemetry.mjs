@@ -41,7 +41,8 @@ for (let i = 0; i < rounds; i++) {
   without.push(await time(() => a.reader.collect()))
   withGauges.push(await time(() => b.reader.collect()))
 }
-const r = await new MemoryDiagnosticsDumper({ directory: dir, sessionId: 'doc', cooldownMs: 0 }).dump('hard')
+const docDumper = new MemoryDiagnosticsDumper({ directory: dir, sessionId: 'doc', cooldownMs: 0 })
+const r = await docDumper.dump('hard')
 const summary = []
 const full = []
 for (let i = 0; i < rounds; i++) {
@@ -49,7 +50,11 @@ for (let i = 0; i < rounds; i++) {
   full.push(await time(() => dumpRecord(r, 256 * 1024)))
 }
 b.d.close()
-rmSync(dir, { recursive: true, force: true })
+docDumper.close()
+// A recorder may still be writing its exit record as the directory goes: retried, never fatal.
+try {
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 })
+} catch {}
 console.log(
   JSON.stringify({
     rounds,
