@@ -357,7 +357,10 @@ const md = [
     ? `\`previousRun()\` in fresh processes after \`require()\` (\`bench/next-start.mjs\`, medians of ${nextStart.runs}; V8 heap allocated by the call, with a young generation large enough that no scavenge hides it): ${Object.entries(
         nextStart.cases,
       )
-        .map(([k, v]) => `${k}, ${v.ms.toFixed(2)} ms and ${(v.heapBytes / 1024).toFixed(0)} KiB`)
+        .map(
+          ([k, v]) =>
+            `${k}, ${v.ms.toFixed(2)} ms and ${v.heapBytes === null ? 'heap not measured (a GC ran during every call)' : `${(v.heapBytes / 1024).toFixed(0)} KiB`}`,
+        )
         .join('; ')} (the directory of a V8 heap OOM: its trail and ${nextStart.files - 1} dumps).`
     : `bench/next-start.mjs failed: ${nextRun.stderr}`,
   '',
