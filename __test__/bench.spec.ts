@@ -37,7 +37,7 @@ describe('npm run bench (quick mode)', () => {
     // The next start and telemetry: each case of previousRun() and the costs of telemetry.
     // Only its own line is matched, so that a failure shows that line (or the script's error).
     const nextStartLine = r.stdout.split('\n').find((l) => l.includes('`previousRun()` in fresh processes') || l.includes('bench/next-start.mjs failed'))
-    const heap = String.raw`(\d+ KiB|heap not measured \(a GC ran during every call\))`
+    const heap = String.raw`(\d+ KiB|heap not measured \(a GC ran during every call\)) \(\d+ KiB retained\)`
     expect(nextStartLine).toMatch(
       new RegExp(
         String.raw`in fresh processes .*: nothing new, \d+\.\d\d ms and ${heap}; after a clean exit, \d+\.\d\d ms and ${heap}; after a V8 heap OOM, \d+\.\d\d ms and ${heap}`,

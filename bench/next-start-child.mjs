@@ -1,6 +1,6 @@
 // One fresh process of the next-start bench: require() of the package, then previousRun() on
-// argv[2], timed, with the V8 heap it allocated. Run with a large young generation and
-// --expose-gc: a full GC before the call finishes any sweeping left from start-up (which
+// argv[2], timed, with the V8 heap it allocated and the heap that stays after a full GC.
+// Run with a large young generation and --expose-gc: a full GC before the call finishes any sweeping left from start-up (which
 // would otherwise shrink the used heap during the call), and a GC observed during the call
 // marks the heap figure as unmeasured (`gc: true`), since it hides what was allocated.
 // Prints one JSON line.
@@ -28,4 +28,7 @@ const h1 = v8.getHeapStatistics().used_heap_size
 await new Promise((resolve) => setTimeout(resolve, 20))
 observer.disconnect()
 const gc = gcs !== before
-console.log(JSON.stringify({ ms: Number(t1 - t0) / 1e6, heapBytes: gc ? null : h1 - h0, gc, outcome: r?.outcome ?? null }))
+// What stays: the heap after a full GC, with the answer still held (and the modules loaded).
+globalThis.gc?.()
+const retainedBytes = v8.getHeapStatistics().used_heap_size - h0
+console.log(JSON.stringify({ ms: Number(t1 - t0) / 1e6, heapBytes: gc ? null : h1 - h0, retainedBytes, gc, outcome: r?.outcome ?? null }))

@@ -46,7 +46,15 @@ console.log(
     cases: Object.fromEntries(
       Object.entries(out).map(([k, v]) => {
         const heaps = v.map((x) => x.heapBytes).filter((b) => b !== null)
-        return [k, { ms: median(v.map((x) => x.ms)), heapBytes: heaps.length ? median(heaps) : null, outcome: v[0].outcome }]
+        return [
+          k,
+          {
+            ms: median(v.map((x) => x.ms)),
+            heapBytes: heaps.length ? median(heaps) : null,
+            retainedBytes: median(v.map((x) => x.retainedBytes)),
+            outcome: v[0].outcome,
+          },
+        ]
       }),
     ),
   }),

@@ -354,12 +354,12 @@ const md = [
   '## The next start and telemetry (`previousRun()`, `options.telemetry`)',
   '',
   nextStart
-    ? `\`previousRun()\` in fresh processes after \`require()\` (\`bench/next-start.mjs\`, medians of ${nextStart.runs}; V8 heap allocated by the call, with a young generation large enough that no scavenge hides it): ${Object.entries(
+    ? `\`previousRun()\` in fresh processes after \`require()\` (\`bench/next-start.mjs\`, medians of ${nextStart.runs}; the V8 heap allocated by the call, after a full GC and with a young generation large enough that no scavenge hides it, and the heap still used after a full GC with the answer held): ${Object.entries(
         nextStart.cases,
       )
         .map(
           ([k, v]) =>
-            `${k}, ${v.ms.toFixed(2)} ms and ${v.heapBytes === null ? 'heap not measured (a GC ran during every call)' : `${(v.heapBytes / 1024).toFixed(0)} KiB`}`,
+            `${k}, ${v.ms.toFixed(2)} ms and ${v.heapBytes === null ? 'heap not measured (a GC ran during every call)' : `${(v.heapBytes / 1024).toFixed(0)} KiB`} (${(v.retainedBytes / 1024).toFixed(0)} KiB retained)`,
         )
         .join('; ')} (the directory of a V8 heap OOM: its trail and ${nextStart.files - 1} dumps).`
     : `bench/next-start.mjs failed: ${nextRun.stderr}`,

@@ -441,33 +441,21 @@ impl MemoryDiagnosticsDumper {
         file_path: String,
         section: String,
     ) -> Result<PromiseRaw<'env, Option<String>>> {
-        type Settle = Box<dyn FnOnce(Env) -> Result<Option<String>>>;
-        let (deferred, promise) = env.create_deferred::<Option<String>, Settle>()?;
-        let max_sites = self
-            .inner
+        let max_sites = self.max_sites();
+        let dir = self.inner.config().directory.clone();
+        settle_in_background(env, move || {
+            crate::allocation_profile::attach_summary(&dir, &file_path, &section, max_sites)
+        })
+    }
+
+    /// The most allocation sites a summary keeps: the option's, or the default.
+    fn max_sites(&self) -> u32 {
+        self.inner
             .config()
             .allocation_profile
             .map_or(crate::allocation_profile::DEFAULT_MAX_SITES, |c| {
                 c.max_sites
-            });
-        let dir = self.inner.config().directory.clone();
-        let job = move || {
-            let outcome = std::panic::catch_unwind(|| {
-                crate::allocation_profile::attach_summary(&dir, &file_path, &section, max_sites)
             })
-            .unwrap_or_else(|p| {
-                Err(format!(
-                    "internal error (panic): {}",
-                    crate::dump::background::panic_message(p.as_ref())
-                ))
-            });
-            let r = outcome.err();
-            deferred.resolve(Box::new(move |_| Ok(r)));
-        };
-        if let Err(job) = crate::dump::background::submit(Box::new(job)) {
-            job();
-        }
-        Ok(PromiseRaw::new(env.raw(), promise.raw()))
     }
 
     /// Whether the recorder thread writes dumps of its own (the pressure rule runs), which
@@ -523,7 +511,6 @@ impl MemoryDiagnosticsDumper {
         #[napi(ts_arg_type = "MemoryUsageInput")] memory_usage: Unknown,
         allocation_section: Option<String>,
     ) -> Result<PromiseRaw<'env, Option<String>>> {
-        type Settle = Box<dyn FnOnce(Env) -> Result<Option<String>>>;
         let heap = expect_object(&heap_statistics, "heapStatistics")?;
         let usage = expect_object(&memory_usage, "memoryUsage")?;
         let mut checker = InputChecker::new();
@@ -536,47 +523,25 @@ impl MemoryDiagnosticsDumper {
             v8_heap_stats: number_map(&mut checker, "heapStatistics", &heap, HEAP_STAT_FIELDS)?,
             memory_usage: number_map(&mut checker, "memoryUsage", &usage, MEMORY_USAGE_FIELDS)?,
         };
-        let (deferred, promise) = env.create_deferred::<Option<String>, Settle>()?;
-        let max_sites = self
-            .inner
-            .config()
-            .allocation_profile
-            .map_or(crate::allocation_profile::DEFAULT_MAX_SITES, |c| {
-                c.max_sites
-            });
+        let max_sites = self.max_sites();
         let dir = self.inner.config().directory.clone();
         let Some(expected) = self
             .inner
             .take_own_pending(std::path::Path::new(&file_path))
         else {
             let why = format!("{file_path} is not a dump this dumper's recorder thread wrote, or was already added to");
-            deferred.resolve(Box::new(move |_| Ok(Some(why))));
-            return Ok(PromiseRaw::new(env.raw(), promise.raw()));
+            return settle_in_background(env, move || Err(why));
         };
-        let job = move || {
-            let outcome = std::panic::catch_unwind(|| {
-                crate::dump::js_figures::attach(
-                    &dir,
-                    &file_path,
-                    expected,
-                    &figures,
-                    allocation_section.as_deref(),
-                    max_sites,
-                )
-            })
-            .unwrap_or_else(|p| {
-                Err(format!(
-                    "internal error (panic): {}",
-                    crate::dump::background::panic_message(p.as_ref())
-                ))
-            });
-            let r = outcome.err();
-            deferred.resolve(Box::new(move |_| Ok(r)));
-        };
-        if let Err(job) = crate::dump::background::submit(Box::new(job)) {
-            job();
-        }
-        Ok(PromiseRaw::new(env.raw(), promise.raw()))
+        settle_in_background(env, move || {
+            crate::dump::js_figures::attach(
+                &dir,
+                &file_path,
+                expected,
+                &figures,
+                allocation_section.as_deref(),
+                max_sites,
+            )
+        })
     }
 
     /// Internal (`lib/dumper/telemetry.js` reads it when the host's meter collects): the
@@ -773,4 +738,30 @@ fn settle_phase2(
     ticket.settle(Box::new(move |env| unsafe {
         DumpOutcome::to_napi_value(env, r)
     }));
+}
+
+/// A promise of `work`'s problem (`null` when it succeeded), settled after `work` ran on the
+/// background thread (dump::background, never the libuv threadpool), or on this thread when
+/// that thread cannot be had. A panic in `work` is its problem, never Node's.
+fn settle_in_background<'env>(
+    env: &'env Env,
+    work: impl FnOnce() -> std::result::Result<(), String> + Send + 'static,
+) -> Result<PromiseRaw<'env, Option<String>>> {
+    type Settle = Box<dyn FnOnce(Env) -> Result<Option<String>>>;
+    let (deferred, promise) = env.create_deferred::<Option<String>, Settle>()?;
+    let job = move || {
+        let problem = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+            .unwrap_or_else(|p| {
+                Err(format!(
+                    "internal error (panic): {}",
+                    crate::dump::background::panic_message(p.as_ref())
+                ))
+            })
+            .err();
+        deferred.resolve(Box::new(move |_| Ok(problem)));
+    };
+    if let Err(job) = crate::dump::background::submit(Box::new(job)) {
+        job();
+    }
+    Ok(PromiseRaw::new(env.raw(), promise.raw()))
 }
