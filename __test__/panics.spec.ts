@@ -86,4 +86,24 @@ describe('panics never reach Node', () => {
     expect(doc.process.status).toBeNull()
     expect(doc.collection.failedProbes).toEqual([{ probe: 'status', reason: 'internal error (panic): test hook: injected panic at status' }])
   })
+
+  it('the internal attach calls settle with their problem, never a rejection: a dump its recorder did not write, a file not there', async () => {
+    const dir = join(scratch(), 'd')
+    const d = new hooks.MemoryDiagnosticsDumper({ directory: dir, cooldownMs: 0 })
+    const r = await d.dump('hard', input())
+    expect(r.complete).toBe(true)
+    const heap = input().heapStatistics
+    const usage = input().memoryUsage
+    // Not a dump of this dumper's recorder thread: said, and the file is left as it was.
+    const before = readDump(r.filePath)
+    await expect(d.ownDumpAttach(r.filePath, 5, heap, usage, null)).resolves.toMatch(
+      /is not a dump this dumper's recorder thread wrote, or was already added to$/,
+    )
+    expect(readDump(r.filePath)).toEqual(before)
+    // A summary for a file that is not there: its reason, not a rejection.
+    await expect(d.allocationProfileAttach(join(dir, 'memory-gone-1.json'), JSON.stringify({ sites: [] }))).resolves.toEqual(expect.any(String))
+    // A summary that is not one: the field it lacks, and the dump is left as it was.
+    await expect(d.allocationProfileAttach(r.filePath, JSON.stringify({ sites: [] }))).resolves.toMatch(/missing field `status`/)
+    expect(readDump(r.filePath)).toEqual(before)
+  })
 })
