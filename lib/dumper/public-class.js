@@ -886,6 +886,10 @@ function wrap(Implementation, addon = null) {
         try {
           fail(`internal error: ${kindOf(e)}`)
         } catch {}
+        // The dump is on disk whatever failed here: it is still counted and told.
+        try {
+          this.#telemetry?.dumped(told)
+        } catch {}
       }
     }
 

@@ -383,16 +383,10 @@ function attach(t, inner, warn) {
 }
 
 /** previousRun()'s answer as one record on `telemetry.logger` (checked here: never throws; a problem is one warning). */
-function reportPreviousRun(telemetry, found) {
+/** Sends `previousRun()`'s answer as one record, through telemetry `t` that check() accepted (before anything was claimed). */
+function reportPreviousRun(t, found) {
   const say = (m) => warnOnce((message, code) => process.emitWarning(message, { type: 'MemoryDiagnosticsDumperWarning', code }), m)
   try {
-    let t
-    try {
-      t = check(telemetry)
-    } catch (e) {
-      say(`previousRun(): ${e.code === 'InvalidArg' ? e.message : `options.telemetry: ${kindOf(e)}`}; the last run's record was not sent`)
-      return
-    }
     if (!t.logger) return
     const r = emit(t.logger, t.emit, previousRunRecord(found))
     if (r) say(`telemetry: logger.emit threw ${kindOf(r.thrown)}; the last run's record was left out`)

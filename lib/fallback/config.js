@@ -8,6 +8,7 @@
 
 const CONTRACT = require('../contract.json')
 const { numberText, quote } = require('../rules/format')
+const { shortSessionId } = require('../rules/names')
 
 const { defaults: DEFAULTS, limits: LIMITS } = CONTRACT.options
 const MAX_TEXT_OPTION_CHARS = LIMITS.textOptionChars
@@ -149,14 +150,6 @@ function checkKeys(container, obj, known) {
       'an unknown option',
     )
   }
-}
-
-function shortSessionId(id) {
-  const short = [...id]
-    .filter((c) => /^[A-Za-z0-9_]$/.test(c))
-    .slice(0, CONTRACT.options.sessionShortLen)
-    .join('')
-  return short || CONTRACT.options.noSessionShort
 }
 
 /** The first `max` code points of `s`, and whether it was cut; the work is `max`, not `s.length`. */

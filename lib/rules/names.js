@@ -6,7 +6,8 @@
 // test) lists accepted and rejected names; the fallback's writer, `inspect` and `bundle`
 // all ask this file. A name that is not ours is never read, moved or removed.
 
-const F = require('../contract.json').files
+const CONTRACT = require('../contract.json')
+const F = CONTRACT.files
 
 const DUMP_NAME = new RegExp(F.dumpName)
 const HEAP_NAME = new RegExp(F.heapName)
@@ -30,4 +31,17 @@ const reEscape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 const READABLE_DUMP_NAME = new RegExp(`^${reEscape(F.dumpPrefix)}.+${reEscape(F.dumpSuffix)}$`)
 const READABLE_RECORDER_NAME = new RegExp(`^${reEscape(F.recorderPrefix)}.+${reEscape(F.recorderSuffix)}(${reEscape(F.rotatedSuffix)})?$`)
 
-module.exports = { DUMP_NAME, HEAP_NAME, RECORDER_NAME, TEMP_NAME, READABLE_DUMP_NAME, READABLE_RECORDER_NAME, nameKind }
+/**
+ * The short session id a dumper names its files with (src/config/dumper.rs's `short_session_id`):
+ * the session id's first `sessionShortLen` characters of [A-Za-z0-9_], or `noSessionShort`
+ * when none is left.
+ */
+function shortSessionId(id) {
+  const short = [...String(id)]
+    .filter((c) => /^[A-Za-z0-9_]$/.test(c))
+    .slice(0, CONTRACT.options.sessionShortLen)
+    .join('')
+  return short || CONTRACT.options.noSessionShort
+}
+
+module.exports = { shortSessionId, DUMP_NAME, HEAP_NAME, RECORDER_NAME, TEMP_NAME, READABLE_DUMP_NAME, READABLE_RECORDER_NAME, nameKind }

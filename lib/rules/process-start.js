@@ -3,10 +3,20 @@
 // and the next start's `previousRun()` (whether a trail's process is the one running now).
 // A process's start in epoch ms from Linux's procfs: the boot time (`btime` in /proc/stat)
 // plus the start time in /proc/<pid>/stat, in clock ticks. Stable for the life of the
-// process, so with its pid it names one process, across PID namespaces too: two processes
-// with one pid have different starts. Null where procfs cannot tell (not Linux, no /proc).
+// process, so with its pid it names one process of this PID namespace: a pid reused, or a
+// restarted container's pid 1, has another start. A process of another PID namespace (another
+// container sharing the directory) is not seen here at all, or another has its pid: the pid
+// test cannot tell it is running (docs/previous-run.md). Null where procfs cannot tell (not
+// Linux, no /proc).
 
 const fs = require('node:fs')
+
+/**
+ * Two readings of one process's start agree within this: procfs counts clock ticks of 10 ms,
+ * and the figure is recorded rounded to the ms. `inspect`, `bundle --pid PID@START` and
+ * `previousRun` all tell processes apart by it.
+ */
+const SAME_START_MS = 20
 
 let btime
 /** /proc/stat's boot time in seconds, read once; null without it. */
@@ -38,4 +48,4 @@ function startMsOf(pid) {
   }
 }
 
-module.exports = { startMsOf }
+module.exports = { SAME_START_MS, startMsOf }

@@ -41,12 +41,13 @@ use readers::{expect_object, invalid, number_map, parse_trigger, raw_tree, raw_v
 pub use stack::*;
 
 /// True while a live writer holds the file at `path` locked: a recorder's trail while its
-/// process lives (the lock goes with the process, however it dies). `previousRun` asks
-/// this to tell a running process's trail from a dead one's; never through a link,
-/// never blocking on a FIFO.
+/// process lives (the lock goes with the process, however it dies); false when it is free
+/// or gone; null when it cannot be told (the file could not be opened for the test).
+/// `previousRun` asks this to tell a running process's trail from a dead one's; never
+/// through a link, never blocking on a FIFO.
 #[napi(catch_unwind)]
-pub fn held_by_live_writer(path: String) -> bool {
-    crate::writer::retention::locked_by_someone(std::path::Path::new(&path))
+pub fn held_by_live_writer(path: String) -> Option<bool> {
+    crate::writer::retention::lock_state(std::path::Path::new(&path))
 }
 
 /// Writes memory diagnostics: phase 1 synchronously inside `dump()`, phase 2 on a

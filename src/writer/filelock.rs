@@ -57,6 +57,9 @@ pub fn try_lock(_f: &File) -> bool {
     false
 }
 
+/// Yields [`lock_new`] allows while another holds a new file's lock for a test.
+const LOCK_NEW_RETRIES: usize = 64;
+
 /// Takes the lock of a file just created at `path` and checks that the name still is that
 /// file. A sweep removes a temporary or recorder file whose lock it can take; between our
 /// exclusive creation and our lock it can take it, and remove the file under us. False
@@ -65,7 +68,29 @@ pub fn lock_new(f: &File, path: &std::path::Path) -> bool {
     if !cfg!(any(unix, windows)) {
         return true;
     }
-    if !try_lock(f) {
+    // A test lock (retention's, or `previousRun`'s lock test) is held for the microseconds
+    // of an open and a close: a few yields outlast it, and never sleep on the JS thread.
+    let mut locked = try_lock(f);
+    for _ in 0..LOCK_NEW_RETRIES {
+        if locked {
+            break;
+        }
+        std::thread::yield_now();
+        locked = try_lock(f);
+    }
+    if !locked {
+        // Still ours and still empty (a tester held it, not a sweep that removes it): the
+        // name is given up, so the file goes too, rather than stay as an empty trail or
+        // temporary file that nobody writes.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if let (Ok(a), Ok(b)) = (f.metadata(), std::fs::symlink_metadata(path)) {
+                if a.dev() == b.dev() && a.ino() == b.ino() && a.len() == 0 {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
         return false;
     }
     #[cfg(unix)]
@@ -116,6 +141,48 @@ mod tests {
         assert!(try_lock(&File::open(&path).unwrap()));
         // Every handle closed before the directory goes (Windows deletes open files late).
         drop((probe, other));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_file_whose_lock_another_keeps_is_given_up_and_removed_while_empty() {
+        let dir = std::env::temp_dir().join(format!("mdd-lock-new-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        // Free: taken, and the file stays.
+        let path = dir.join("free");
+        let f = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        assert!(lock_new(&f, &path));
+        assert!(path.exists());
+        // Held by another handle for longer than the yields: given up, and removed while empty.
+        let path = dir.join("held");
+        let f = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        let holder = File::open(&path).unwrap();
+        assert!(try_lock(&holder));
+        assert!(!lock_new(&f, &path));
+        assert!(!path.exists(), "an empty file given up is removed");
+        // Not empty: never removed (it is not only ours to judge).
+        let path = dir.join("written");
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"x").unwrap();
+        let holder2 = File::open(&path).unwrap();
+        assert!(try_lock(&holder2));
+        assert!(!lock_new(&f, &path));
+        assert!(path.exists());
+        drop((holder, holder2));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

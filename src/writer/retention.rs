@@ -54,9 +54,20 @@ fn open_for_lock_test(path: &Path) -> Option<File> {
 /// temporary file). The test lock, if we got it, is released on return. Also how the
 /// next start tells a live process's trail from a dead one's (`previousRun`).
 pub fn locked_by_someone(path: &Path) -> bool {
+    lock_state(path) == Some(true)
+}
+
+/// Whether a writer holds the lock on `path`: `Some(true)` held, `Some(false)` free or no
+/// such file, `None` when it cannot be told (the file could not be opened for the test:
+/// out of descriptors, no permission, not a regular file). `previousRun` must not take a
+/// trail it cannot test for a dead one's.
+pub fn lock_state(path: &Path) -> Option<bool> {
     match open_for_lock_test(path) {
-        Some(f) => !try_lock(&f),
-        None => false,
+        Some(f) => Some(!try_lock(&f)),
+        None => match fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(false),
+            _ => None,
+        },
     }
 }
 
@@ -513,6 +524,25 @@ mod tests {
             "the unlocked ones are removed, the live one counts: {r:?}"
         );
         drop(live);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn lock_state_tells_held_free_gone_and_cannot_tell() {
+        let d = tempdir("lockstate");
+        prepare_dir(&d).unwrap();
+        let path = d.join("recorder-a-1-x.jsonl");
+        let live = File::create(&path).unwrap();
+        assert!(try_lock(&live));
+        assert_eq!(lock_state(&path), Some(true));
+        drop(live);
+        assert_eq!(lock_state(&path), Some(false));
+        assert_eq!(lock_state(&d.join("gone.jsonl")), Some(false));
+        // A directory in its place cannot be opened for the test: it cannot be told.
+        let odd = d.join("recorder-b-2-y.jsonl");
+        fs::create_dir(&odd).unwrap();
+        assert_eq!(lock_state(&odd), None);
+        assert!(!locked_by_someone(&odd));
     }
 
     #[cfg(unix)]

@@ -12,6 +12,7 @@ const path = require('node:path')
 
 const CONTRACT = require('../../contract.json')
 const { fixed } = require('../../rules/format')
+const { SAME_START_MS } = require('../../rules/process-start')
 const { readRegular, reason } = require('../files')
 const { MAX_DEPTH, boundArrays, cutsText, parseJson } = require('../json')
 const { version } = require('../version')
@@ -204,7 +205,10 @@ function select(processes, opts) {
   // start (another process may have its pid now: a container's pid 1), most recent first.
   if (opts.pid != null)
     pool = [...pool]
-      .filter((p) => p.pid === opts.pid.pid && (opts.pid.startMs == null || (p.processStartMs != null && Math.abs(p.processStartMs - opts.pid.startMs) <= 20)))
+      .filter(
+        (p) =>
+          p.pid === opts.pid.pid && (opts.pid.startMs == null || (p.processStartMs != null && Math.abs(p.processStartMs - opts.pid.startMs) <= SAME_START_MS)),
+      )
       .sort((a, b) => lastMsOf(b) - lastMsOf(a))
       .slice(0, 1)
   if (opts.all || opts.session != null || opts.since != null || opts.pid != null)

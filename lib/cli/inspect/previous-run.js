@@ -13,8 +13,8 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { openRegular, reason } = require('../files')
 const { cleanEnd } = require('../../rules/ending')
-const { READABLE_DUMP_NAME, READABLE_RECORDER_NAME } = require('../../rules/names')
-const { startMsOf } = require('../../rules/process-start')
+const { READABLE_DUMP_NAME, READABLE_RECORDER_NAME, shortSessionId } = require('../../rules/names')
+const { SAME_START_MS, startMsOf } = require('../../rules/process-start')
 // What only a report needs (the verdict, inspect's values, the place rule) is loaded when one
 // is made: the usual start, with nothing new or a clean end to tell, loads none of it.
 const values = () => require('./values')
@@ -34,10 +34,14 @@ const LIMITS = {
   dumpBytes: 1024 * 1024,
   /** Markers whose files are gone, removed per call. */
   staleMarkers: 64,
+  /** Process markers whose age is looked up (one lstat each) per call, to tell whether they are stale. */
+  markerChecks: 256,
 }
-/** Two readings of one process's start (procfs, in clock ticks of 10 ms) agree within this. */
-const SAME_START_MS = 20
-/** A process marker (one that kept no trail): `memory-<session8>-pid<pid>-start<ms>.reported`. */
+/**
+ * A process marker: `memory-<session8>-pid<pid>-start<ms>.reported`, claimed for every
+ * process answered (with a trail or without), so that its dumps are never told again once
+ * its trail is gone, nor by a start that reads them before it sees the trail's marker.
+ */
 const PROCESS_MARKER = /^memory-([A-Za-z0-9_]{1,8})-pid(\d{1,10}|unknown)-start(\d{1,16}|unknown)\.reported$/
 /** Exit records after which the process may go on (the dumper was closed, dropped, or started a new session). */
 const RECORDER_ONLY_ENDS = new Set(['close', 'released', 'sessionReset'])
@@ -88,11 +92,14 @@ function processState(pid, startMs) {
 function liveness(heldByLiveWriter, file, start, last, mtimeMs, nowMs) {
   const pid = num(start?.pid)
   const state = processState(pid, epoch(start?.processStartMs))
-  if (state === 'own') return { live: true, own: true, by: heldByLiveWriter ? 'lock' : 'pid' }
+  if (state === 'own') return { live: true, by: heldByLiveWriter ? 'lock' : 'pid' }
   if (heldByLiveWriter) {
+    // true (held), false (free or gone), or null: it could not be tested (the file would not
+    // open), and the pid test below answers instead.
     let held = null
     try {
-      held = heldByLiveWriter(file) === true
+      const h = heldByLiveWriter(file)
+      held = h === true || h === false ? h : null
     } catch {}
     if (held === true) return { live: true, by: 'lock' }
     if (held === false) {
@@ -105,15 +112,6 @@ function liveness(heldByLiveWriter, file, start, last, mtimeMs, nowMs) {
     return { live: nowMs - mtimeMs <= FRESH_INTERVALS * interval + 5000, by: 'pid' }
   }
   return { live: state === 'running', by: 'pid' }
-}
-
-/** The short session id a dumper with this `sessionId` names its files with (lib/fallback/config.js). */
-function shortSession(id, contract) {
-  const short = [...String(id)]
-    .filter((c) => /^[A-Za-z0-9_]$/.test(c))
-    .slice(0, contract.options.sessionShortLen)
-    .join('')
-  return short || contract.options.noSessionShort
 }
 
 /** Reads `length` bytes at `position` of an open file (fewer at its end). */
@@ -225,7 +223,7 @@ function readDump(file) {
     const doc = parsed(readAt(o.fd, 0, o.size).toString('utf8'))
     if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return null
     const time = values().timeOf(doc.timestamp)
-    return time == null ? null : { file, doc, valid: true, time }
+    return time == null ? null : { file, doc, time }
   } catch {
     return null
   } finally {
@@ -244,15 +242,15 @@ const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-
  * terminal is shown escaped (\uXXXX), which no shell runs as it is: never raw.
  */
 function dirWord(resolved) {
-  if (UNPRINTABLE.test(resolved)) return values().clean(resolved, 4096)
+  // The home directory goes first, whatever follows it.
   const home = require('node:os')
     .homedir()
     .replace(/[\\/]+$/, '')
-  if (home.length >= 2 && (resolved === home || resolved.startsWith(`${home}${path.sep}`))) {
-    const rest = resolved.slice(home.length + 1)
-    return rest ? `~/${shellWord(rest)}` : '~'
-  }
-  return shellWord(resolved)
+  const under = home.length >= 2 && (resolved === home || resolved.startsWith(`${home}${path.sep}`))
+  const rest = under ? resolved.slice(home.length + 1) : resolved
+  const word = UNPRINTABLE.test(rest) ? values().clean(rest, 4096) : shellWord(rest)
+  if (!under) return word
+  return rest ? `~/${word}` : '~'
 }
 
 /** The one line a CLI prints about a death (docs/previous-run.md). */
@@ -308,7 +306,8 @@ function readOptions(options) {
   const out = {}
   for (const k of ['directory', 'sessionId', 'bundleCommand']) {
     try {
-      out[k] = Object.hasOwn(options, k) || k in options ? options[k] : undefined
+      // Own properties only: a polluted Object.prototype is never an option.
+      out[k] = Object.hasOwn(options, k) ? options[k] : undefined
     } catch {
       return { error: `options.${k}: reading it threw` }
     }
@@ -323,7 +322,7 @@ function find(options, binding, contract) {
   if (typeof dir !== 'string' || dir === '' || dir.includes('\0')) return problem('options.directory: expected a non-empty path')
   if (session != null && (typeof session !== 'string' || session === '')) return problem('options.sessionId: expected a non-empty string')
   if (asOf != null && typeof asOf !== 'string') return problem('options.bundleCommand: expected a string')
-  const wantSession = session == null ? null : shortSession(session, contract)
+  const wantSession = session == null ? null : shortSessionId(session)
   let names
   let complete = true
   try {
@@ -345,16 +344,32 @@ function find(options, binding, contract) {
   }
   const all = new Set(names)
   const F = contract.files
+  const idx = indexOf(names, F)
   // Markers whose files are gone (retention removed them), a few per call; only from a whole
-  // listing (a file past its bound is not gone).
+  // listing (a file past its bound is not gone). A process marker goes once no dump of its
+  // session from its start to the marker's making is left: retention removes the oldest
+  // first, so every marker goes in time, whoever else shares the session.
   let swept = 0
+  let checks = 0
   for (const n of complete ? names : []) {
     if (swept >= LIMITS.staleMarkers || !n.endsWith(MARKER)) continue
     const base = n.slice(0, -MARKER.length)
     const proc = PROCESS_MARKER.exec(n)
     let gone
-    if (proc) gone = !names.some((m) => READABLE_DUMP_NAME.test(m) && m.startsWith(`${F.dumpPrefix}${proc[1]}-`))
-    else if (READABLE_RECORDER_NAME.test(base) || READABLE_DUMP_NAME.test(base)) gone = !all.has(base) && !all.has(`${base}${F.rotatedSuffix}`)
+    if (proc) {
+      const first = firstAtOrAfter(idx.dumpTimes.get(proc[1]), proc[3] === 'unknown' ? -Infinity : Number(proc[3]) - 2000)
+      if (first === undefined) gone = true
+      else {
+        if (checks >= LIMITS.markerChecks) continue
+        checks++
+        try {
+          // Two seconds of slack for the file system's clock against the names' clock.
+          gone = first > fs.lstatSync(path.join(dir, n)).mtimeMs + 2000
+        } catch {
+          continue
+        }
+      }
+    } else if (READABLE_RECORDER_NAME.test(base) || READABLE_DUMP_NAME.test(base)) gone = !all.has(base) && !all.has(`${base}${F.rotatedSuffix}`)
     else continue
     if (!gone) continue
     swept++
@@ -377,10 +392,12 @@ function find(options, binding, contract) {
   for (const t of trails.slice(0, LIMITS.candidates)) {
     const file = path.join(dir, t.name)
     const head = headOf(file)
-    if (head.error) continue
+    // Without its start record (an empty or torn first line) whose trail it is cannot be
+    // told, nor which dumps are its process's: it is passed by, never claimed.
+    if (head.error || !head.start) continue
     const start = head.start
-    if (wantSession && start && typeof start.sessionId === 'string' && shortSession(start.sessionId, contract) !== wantSession) continue
-    const tail = tailOf(file)
+    if (wantSession && typeof start.sessionId === 'string' && shortSessionId(start.sessionId) !== wantSession) continue
+    let tail = tailOf(file)
     if (tail.error) continue
     const last = tail.records.at(-1)
     const live = liveness(binding?.heldByLiveWriter, file, start, last, head.mtimeMs, now)
@@ -389,26 +406,105 @@ function find(options, binding, contract) {
     if (last?.type === 'exit' && last.reason === 'sessionReset') continue
     const c = claim(`${file}${MARKER}`)
     if (c.taken) continue
-    return answer(dir, t.name, start, tail, names, live.by, c.error ?? null, asOf, contract)
+    // Read again now that it is ours and its process is gone: the exit record may have been
+    // written between the first read and the lock test.
+    const again = tailOf(file)
+    if (!again.error) tail = again
+    // Its process is claimed too (the marker a start that reads only its dumps looks for): a
+    // start that took it first, from those dumps, has told it.
+    const pid = num(start.pid)
+    const pc = validPid(pid) ? claim(path.join(dir, processMarker(F, trailSession(t.name, F), pid, epoch(start.processStartMs)))) : {}
+    if (pc.taken) continue
+    return answer(dir, t.name, start, tail, names, live.by, c.error ?? pc.error ?? null, asOf, contract)
   }
-  return dumpsOnly(dir, names, all, wantSession, asOf, contract)
+  return dumpsOnly(dir, names, all, idx, wantSession, asOf, contract)
+}
+
+/** The short session id in a trail's name (`recorder-<session8>-<pid>-<id>.jsonl`). */
+const trailSession = (name, F) => name.slice(F.recorderPrefix.length).split('-')[0]
+/** The short session id in a dump's name (`memory-<session8>-<time>-<n>.json`). */
+const dumpSession = (name, F) => name.slice(F.dumpPrefix.length).split('-')[0]
+const validPid = (pid) => pid != null && Number.isSafeInteger(pid) && pid > 0
+
+/** The marker of the process `pid` of `session8` that started at `startMs` (either may be unknown). */
+function processMarker(F, session8, pid, startMs) {
+  return `${F.dumpPrefix}${session8}-pid${validPid(pid) ? pid : 'unknown'}-start${startMs != null ? Math.round(startMs) : 'unknown'}${MARKER}`
+}
+
+/**
+ * What one pass over the listing tells: each session's dump times (ascending), the processes
+ * answered (by their markers), the sessions and pids that kept a trail here (its name carries
+ * its pid), and the sessions of trails named without a pid (older writers).
+ */
+function indexOf(names, F) {
+  const dumpTimes = new Map()
+  const answered = new Map()
+  const trailPids = new Set()
+  const oldTrails = new Set()
+  const trailName = /^([A-Za-z0-9_]{1,8})-(\d{1,10})-[A-Za-z0-9_]+\.jsonl(\.1)?$/
+  for (const n of names) {
+    if (READABLE_DUMP_NAME.test(n)) {
+      const t = nameTime(n)
+      if (t == null) continue
+      const k = dumpSession(n, F)
+      if (!dumpTimes.has(k)) dumpTimes.set(k, [])
+      dumpTimes.get(k).push(t)
+    } else if (READABLE_RECORDER_NAME.test(n)) {
+      const m = trailName.exec(n.slice(F.recorderPrefix.length))
+      if (m) trailPids.add(`${m[1]}-${Number(m[2])}`)
+      else oldTrails.add(trailSession(n, F))
+    } else {
+      const m = PROCESS_MARKER.exec(n)
+      if (!m) continue
+      const k = `${m[1]}-${m[2] === 'unknown' ? 'unknown' : Number(m[2])}`
+      if (!answered.has(k)) answered.set(k, [])
+      answered.get(k).push(m[3] === 'unknown' ? null : Number(m[3]))
+    }
+  }
+  for (const times of dumpTimes.values()) times.sort((a, b) => a - b)
+  return { dumpTimes, answered, trailPids, oldTrails }
+}
+
+/** The first of ascending `times` at or after `from`, or undefined. */
+function firstAtOrAfter(times, from) {
+  if (!times) return undefined
+  let lo = 0
+  let hi = times.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (times[mid] < from) lo = mid + 1
+    else hi = mid
+  }
+  return times[lo]
+}
+
+/** Whether a marker says the process `pid` of `session8` that started at `startMs` was answered. */
+function wasAnswered(idx, session8, pid, startMs) {
+  const starts = idx.answered.get(`${session8}-${validPid(pid) ? pid : 'unknown'}`)
+  if (!starts) return false
+  return starts.some((s) => (s == null && startMs == null) || (s != null && startMs != null && Math.abs(s - Math.round(startMs)) <= SAME_START_MS))
 }
 
 /**
  * A process that left dumps but no trail (the JS fallback keeps none, or the recorder was
- * off): the newest unanswered dump of a process that has ended and that no trail covers. Its
+ * off): the newest unanswered dump of a process that has ended and that no trail tells. Its
  * verdict says that dumps alone cannot tell a crash from a clean exit. The claim is on the
  * process (its marker names its session, pid and start), so that two starts that read two
- * of its dumps still agree; its dumps are marked too, so that later starts skip them unread.
+ * of its dumps still agree, and so that a process answered by its trail is never told again
+ * from its dumps, its trail gone or not. A dump of a process answered already is marked, so
+ * that later starts skip it unread.
  */
-function dumpsOnly(dir, names, all, wantSession, bundleBase, contract) {
+function dumpsOnly(dir, names, all, idx, wantSession, bundleBase, contract) {
   const F = contract.files
-  const session8 = (n) => n.slice(F.dumpPrefix.length).split('-')[0]
-  // Sessions that kept a trail here: their dumps are told with their trail (a dump's name
-  // does not carry its pid, so a session is the finest a name tells).
-  const trailed = new Set(names.filter((n) => READABLE_RECORDER_NAME.test(n)).map((n) => n.slice(F.recorderPrefix.length).split('-')[0]))
   const dumps = names
-    .filter((n) => READABLE_DUMP_NAME.test(n) && !all.has(`${n}${MARKER}`) && !trailed.has(session8(n)) && (!wantSession || session8(n) === wantSession))
+    .filter(
+      (n) =>
+        READABLE_DUMP_NAME.test(n) &&
+        !all.has(`${n}${MARKER}`) &&
+        // A trail named without its pid (an older writer) tells every dump of its session.
+        !idx.oldTrails.has(dumpSession(n, F)) &&
+        (!wantSession || dumpSession(n, F) === wantSession),
+    )
     .map((n) => ({ n, t: nameTime(n) }))
     .filter((d) => d.t != null)
     .sort((a, b) => b.t - a.t || b.n.localeCompare(a.n))
@@ -416,11 +512,19 @@ function dumpsOnly(dir, names, all, wantSession, bundleBase, contract) {
   for (const d of dumps.slice(0, LIMITS.candidates)) {
     const r = readDump(path.join(dir, d.n))
     if (!r) continue
+    const s8 = dumpSession(d.n, F)
     const pid = num(r.doc.pid)
     const recorded = epoch(r.doc.processStartMs)
-    const key = `${F.dumpPrefix}${session8(d.n)}-pid${pid != null && Number.isSafeInteger(pid) && pid > 0 ? pid : 'unknown'}-start${recorded != null ? Math.round(recorded) : 'unknown'}${MARKER}`
-    if (seen.has(key) || all.has(key)) continue
+    if (wasAnswered(idx, s8, pid, recorded)) {
+      claim(path.join(dir, `${d.n}${MARKER}`))
+      continue
+    }
+    const key = processMarker(F, s8, pid, recorded)
+    if (seen.has(key)) continue
     seen.add(key)
+    // Its process kept a trail here (a trail's name carries its pid): the trail tells it,
+    // running or not (a process of another start with this session and pid is the one miss).
+    if (validPid(pid) && idx.trailPids.has(`${s8}-${pid}`)) continue
     const state = processState(pid, recorded)
     if (state === 'own' || state === 'running') continue
     const c = claim(path.join(dir, key))
@@ -478,10 +582,7 @@ function answer(dir, trailName, start, tailRead, names, liveBy, markError, bundl
     }
   }
   // The process's dumps: its session's names, from its start to a minute past its last record.
-  const session8 =
-    trailName != null
-      ? trailName.slice(contract.files.recorderPrefix.length).split('-')[0]
-      : start.dumpName.slice(contract.files.dumpPrefix.length).split('-')[0]
+  const session8 = trailName != null ? trailSession(trailName, contract.files) : dumpSession(start.dumpName, contract.files)
   const from = (startMs ?? start?.estimatedStartMs ?? firstMs ?? 0) - 2000
   const to = file == null ? nameTime(start.dumpName) : (lastMs ?? Date.now()) + 60_000
   const candidates = names
@@ -493,7 +594,8 @@ function answer(dir, trailName, start, tailRead, names, liveBy, markError, bundl
   const dumps = []
   for (const d of pick) {
     const r = readDump(path.join(dir, d.n))
-    if (r && (pid == null || num(r.doc.pid) === pid)) dumps.push(r)
+    // A trail's process has a pid (its start record's); a dump of another pid is not its.
+    if (r && (pid == null ? file == null : num(r.doc.pid) === pid)) dumps.push(r)
   }
   const mine = new Set(dumps.map((d) => path.basename(d.file)))
   // Its evidence: the dumps read (its pid checked), and those left unread in its session
@@ -505,8 +607,10 @@ function answer(dir, trailName, start, tailRead, names, liveBy, markError, bundl
     ...(trailName != null ? [trailName] : []),
     ...theirs,
   ]
-  // Without a trail, every dump of the process is marked answered (the process was, by the claim).
-  if (file == null) for (const n of theirs) claim(path.join(dir, `${n}${MARKER}`))
+  // The dumps read and found to be its (their pid checked) are marked answered, so that
+  // later starts skip them unread; the others are found answered by the process's marker
+  // when a start reads them, and marked then.
+  for (const n of mine) claim(path.join(dir, `${n}${MARKER}`))
   const p = {
     pid,
     startMs: startMs ?? start?.estimatedStartMs ?? null,
@@ -547,7 +651,7 @@ function answer(dir, trailName, start, tailRead, names, liveBy, markError, bundl
     trail: file != null,
     // What the tail held: the verdict's growth covers the approach to the end, not the whole run.
     trailCut: tail.cut === true,
-    problem: tail.error ? `the trail ${tail.error}` : markError,
+    problem: markError,
   }
   result.line = lineOf(result)
   return result

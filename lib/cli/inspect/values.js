@@ -60,9 +60,10 @@ const SAME_START_MS = 2000
 /**
  * Two recorded starts (`processStartMs`) of one process are this close (ms): every writer
  * takes it once per process (procfs's boot time and start ticks on Linux), so they are equal;
- * two processes with one pid (a container's pid 1 restarted) differ by more.
+ * two processes with one pid (a container's pid 1 restarted) differ by more. The one rule of
+ * lib/rules/process-start.js.
  */
-const SAME_RECORDED_START_MS = 20
+const SAME_RECORDED_START_MS = require('../../rules/process-start').SAME_START_MS
 /** At the last sample, usage at this share of a limit makes that limit the likely killer. */
 const DEATH_NEAR_LIMIT = 0.9
 /** V8 gives up with heap used near 0.7-0.8 of its limit (the limit counts the young generation). */
