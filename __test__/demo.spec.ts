@@ -12,7 +12,7 @@ describe('npm run demo', () => {
     expect(r.stdout).toMatch(/Flight recorder .*: \d+ samples, no exit record/)
     const dir = r.stdout.match(/into (demo-output\/\S+)\/;/)![1]
     const files = readdirSync(join(root, dir))
-      .filter((f) => f.startsWith('memory-'))
+      .filter((f) => /^memory-.*\.json$/.test(f))
       .map((f) => readDump(join(root, dir, f)))
     expect(files.map((d) => d.trigger).sort()).toEqual(['critical', 'hard'])
     expect(files.every((d) => d.collectionComplete)).toBe(true)
@@ -31,10 +31,10 @@ describe('npm run demo', () => {
     const names = readdirSync(join(root, dir))
     for (const f of names.filter(
       (n) =>
-        n.startsWith('recorder-') ||
+        (n.startsWith('recorder-') && !n.endsWith('.reported')) ||
         n ===
           names
-            .filter((m) => m.startsWith('memory-'))
+            .filter((m) => /^memory-.*\.json$/.test(m))
             .sort()
             .at(-1),
     ))
@@ -60,7 +60,7 @@ describe('npm run demo:kernel-oom', () => {
       expect(r.stdout).toMatch(/Flight recorder .*: \d+ samples, no exit record/)
       const dir = r.stdout.match(/into (demo-output\/\S+)\/;/)![1]
       const docs = readdirSync(join(root, dir))
-        .filter((f) => f.startsWith('memory-'))
+        .filter((f) => /^memory-.*\.json$/.test(f))
         .map((f) => readDump(join(root, dir, f)))
       // The child's own monitor's two, and the recorder's pressure dump (issue 36).
       expect(docs.map((d) => d.trigger).sort()).toEqual(['critical', 'hard', 'pressure'])

@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   dumpFiles,
   implementations,
@@ -58,6 +58,10 @@ function tryMountTmpfs(dir: string, size: string): string | null {
 }
 
 describe.each(implementations)('write path ($name)', ({ name: impl, MemoryDiagnosticsDumper, env }) => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
   it('no dump replaces another: reset in the same millisecond and two dumpers with one sessionId each get their own file', async () => {
     const dir = join(scratch(), 'diag')
     const opts = { directory: dir, sessionId: 'same', cooldownMs: 0, maxDumpsPerSession: 1_000_000, maxFiles: 1000 }
@@ -66,8 +70,11 @@ describe.each(implementations)('write path ($name)', ({ name: impl, MemoryDiagno
     const calls: Array<[string, Promise<any>]> = []
     const collided = (rs: any[]) => rs.some((r) => /-\d+\.\d+\.json$/.test(r.filePath))
     // Synchronous back to back, so that names chosen in one millisecond collide. How often two
-    // calls share a millisecond depends on the machine (rarely, for the JS implementation on a
-    // slow one), so rounds go on, 40 at a time, until collisions were seen (at most 280 rounds).
+    // calls share a millisecond depends on the machine, so rounds go on, 40 at a time, until
+    // collisions were seen (at most 280 rounds). The JS implementation's names take their time
+    // from Date, which is held still here: on a loaded machine its calls could all fall in
+    // different milliseconds. The addon's clock is its own, and its calls are microseconds apart.
+    if (impl === 'js') vi.useFakeTimers({ toFake: ['Date'] })
     for (let i = 0; i < 280; i++) {
       calls.push([`a${i}`, a.dump('hard', input({ session: { call: `a${i}` } }))])
       a.resetForNewSession()
@@ -76,6 +83,7 @@ describe.each(implementations)('write path ($name)', ({ name: impl, MemoryDiagno
       if (i % 40 === 39 && collided(await Promise.all(calls.map(([, p]) => p)))) break
     }
     const results = await Promise.all(calls.map(([, p]) => p))
+    vi.useRealTimers()
     expect(results.every((r) => r.written && r.complete)).toBe(true)
     const paths = results.map((r) => r.filePath)
     expect(new Set(paths).size).toBe(calls.length)

@@ -4,7 +4,7 @@
 //   oom:         at its first capture, the thread allocates until its own heap limit ends it;
 //   exit:        at its first capture, the thread calls process.exit(7);
 //   throw:       at its first capture, a process warning is emitted on the thread, and an
-//                exception nobody catches is thrown on its next turn;
+//                exception nobody catches is thrown as soon as the connect returns;
 //   exitAtStart: every helper thread calls process.exit(7) as it starts;
 //   postThrows:  every inspector request the helper sends throws an error whose message holds
 //                a secret and a path in the home directory (a host's tracer would).
@@ -42,9 +42,11 @@ if (isHelper && harm && mark) {
     }
     if (first && harm === 'exit') process.exit(7)
     if (first && harm === 'throw') {
-      // As Node's inspector does when a session's callback throws.
+      // As Node's inspector does when a session's callback throws. The exception comes as soon
+      // as this call returns (process.nextTick), before any answer from the main thread can:
+      // a setImmediate raced the answer, which a loaded machine could deliver first.
       process.emitWarning(new Error('harm-helper: a warning on the helper thread'))
-      setImmediate(() => {
+      process.nextTick(() => {
         throw new TypeError('harm-helper: thrown in the helper thread')
       })
     }

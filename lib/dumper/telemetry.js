@@ -8,9 +8,8 @@
 // a problem is one warning, and the instrument or record is left out.
 
 const fs = require('node:fs')
-const path = require('node:path')
 const v8 = require('node:v8')
-const { blockingFrame } = require('../rules/frames')
+const { blockingFrame, placeOf } = require('../rules/frames')
 const { redactJson, redactionRules } = require('../rules/redact')
 
 /** The most of a redacted document a log record's body carries on request (`documentBytes`). */
@@ -146,9 +145,7 @@ function redacted(value) {
 function frameText(f) {
   if (!f || typeof f !== 'object') return null
   const fn = typeof f.function === 'string' && f.function ? f.function : '(anonymous)'
-  const script = typeof f.script === 'string' ? f.script : ''
-  const place = /^(?:node|data|blob):/.test(script) ? script : path.basename(script)
-  return `${fn} (${place}${Number.isInteger(f.line) ? `:${f.line}` : ''})`
+  return `${fn} (${placeOf({ script: typeof f.script === 'string' ? f.script : '', line: Number.isInteger(f.line) ? f.line : null })})`
 }
 const frameOf = (f) => ({ function: typeof f?.function === 'string' ? f.function : '', script: typeof f?.script === 'string' ? f.script : '', line: f?.line })
 

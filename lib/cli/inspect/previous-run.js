@@ -128,9 +128,10 @@ function readAt(fd, position, length) {
 
 /**
  * JSON text's value, or undefined. JSON.parse, not the checking parser inspect uses
- * (lib/cli/json.js, 2 ms more at a start): the text is bounded in bytes (LIMITS), V8's
- * parser does not recurse (half a million nested arrays parse), and nothing here walks a
- * value's depth: the verdict reads named fields and slices arrays.
+ * (lib/cli/json.js, 2 ms more at a start): the text is bounded in bytes (LIMITS), so every
+ * array in it and every walk over one is too; V8's parser does not recurse (half a million
+ * nested arrays parse), and nothing here walks a value's depth: the verdict reads named
+ * fields.
  */
 function parsed(text) {
   try {
@@ -627,7 +628,7 @@ function answer(dir, trailName, start, tailRead, names, liveBy, markError, bundl
   const v = described.verdict
   const top = v.growth.bySite?.groups?.[0]
   const stall = v.stalls.at(-1)?.blocking
-  const placeOf = (f) => `${/^(?:node|data|blob):/.test(f.script) ? f.script : path.basename(f.script)}${f.line != null ? `:${f.line}` : ''}`
+  const { placeOf } = require('../../rules/frames')
   const base = bundleBase && !UNPRINTABLE.test(bundleBase) ? bundleBase : 'npx memory-diagnostics-dumper bundle'
   // The process by its pid and start, so that bundle never takes another process with its pid.
   const which = pid != null ? ` --pid ${pid}${startMs != null ? `@${Math.round(startMs)}` : ''}` : ''

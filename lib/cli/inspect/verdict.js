@@ -7,7 +7,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { redactPlace, redactText } = require('../../rules/places')
 const { endsInError } = require('../../rules/ending')
-const { blockingFrame, isInternal } = require('../../rules/frames')
+const { blockingFrame, isInternal, placeOf, shortScript } = require('../../rules/frames')
 // The readers (and the schema they load) only for summarize(): previousRun() uses the rule
 // below on what it read itself, and must load fast (lib/cli/inspect/previous-run.js).
 const reader = () => require('./read')
@@ -508,8 +508,6 @@ const frameOf = (f) => ({
   column: num(obj(f).column),
 })
 /** A script as a short name: Node's own and `data:`/`blob:` places whole, a path by its file name. */
-const shortScript = (script) => (/^(?:node|data|blob):/.test(script) ? script : path.basename(script))
-const placeOf = (f) => `${shortScript(f.script)}${f.line != null ? `:${f.line}` : ''}`
 
 /** A dump's allocation profile, every value checked; null without a taken one. */
 function allocationOf(ap) {
