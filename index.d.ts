@@ -96,6 +96,8 @@ export interface PreviousRun {
   trail: boolean
   /** True when only the end of a long trail was read (growth covers the last minutes). */
   trailCut: boolean
+  /** More dumps of its session in its lifetime than were looked at (64): `files` holds the newest of its own. */
+  filesCut: boolean
   /** A problem met on the way (the answer may then be repeated by a later start), or null. */
   problem: string | null
   /** The line a CLI prints (null after a clean exit). */

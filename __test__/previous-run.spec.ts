@@ -353,7 +353,10 @@ describe('previousRun(): what an outside hostile pass found (issue 37)', () => {
     }
     const a = ask(dir).answer
     expect(a).toMatchObject({ outcome: 'unknown', trail: false })
-    expect(a.files.length).toBe(72)
+    // The newest 64 of its session are looked at, each checked to be its own; the line says there were more.
+    expect(a.files.length).toBe(64)
+    expect(a.filesCut).toBe(true)
+    expect(a.line).toContain('wrote at least 64 memory dumps')
     expect(ask(dir).answer).toBeNull()
     // A start that died after its claim left the dumps unmarked: the process is still answered.
     for (const f of readdirSync(dir)) if (/^memory-.*\.json\.reported$/.test(f)) rmSync(join(dir, f))
@@ -407,7 +410,7 @@ describe('previousRun(): what an outside hostile pass found (issue 37)', () => {
         expect(a.bundleCommand).toContain('\\u001b')
         // Under the home directory, it is `~` still: the escaping never brings the home back.
         if (dir.startsWith(home)) {
-          expect(a.bundleCommand).toMatch(/ bundle ~\/red\\u001b\[31m\/diag --pid 424243$/)
+          expect(a.bundleCommand).toMatch(/ bundle ~\/'red\\u001b\[31m\/diag' --pid 424243$/)
           expect(a.line).not.toContain(home)
         }
         continue
@@ -590,5 +593,113 @@ describe('previousRun(): what a second outside pass found (issue 37)', () => {
       delete proto.bundleCommand
       delete proto.sessionId
     }
+  })
+})
+
+describe('previousRun(): what a third outside pass found (issue 37)', () => {
+  const ago = (ms: number) => Date.now() - ms
+  /** A trail that ends in an exit record with `reason`. */
+  function endedTrail(dir: string, name: string, start: Record<string, unknown>, reason: string) {
+    fakeTrail(dir, name, start)
+    const t = Number(start.epochMs) + 5000
+    writeFileSync(join(dir, name), `${JSON.stringify({ type: 'exit', t: new Date(t).toISOString(), epochMs: t, reason })}\n`, { flag: 'a' })
+  }
+
+  it("a directory name with the shell's own characters after a terminal control is quoted: the command runs nothing it hides", () => {
+    const base = scratch('prev-inject')
+    const dir = join(base, 'a b\u001b;touch PWNED;#')
+    mkdirSync(dir)
+    fakeTrail(dir, 'recorder-inj-4100081-aa.jsonl', { pid: 4_100_081 })
+    const a = previousRun({ directory: dir })
+    const word = a.bundleCommand.split(' bundle ')[1].split(' --pid')[0]
+    expect(word).toContain('\\u001b')
+    const sh = spawnSync('sh', ['-c', `printf '%s\\n' ${word}`], { cwd: base, encoding: 'utf8' })
+    expect(sh.stdout.trimEnd().split('\n')).toHaveLength(1)
+    expect(existsSync(join(base, 'PWNED'))).toBe(false)
+  })
+
+  it('trails that are no end (session resets, leftovers without a start record) are marked as they are passed: an older death behind 17 of them is reported', () => {
+    const dir = scratch('prev-resets')
+    const t0 = ago(600_000)
+    fakeTrail(dir, 'recorder-app-4100091-aa.jsonl', { pid: 4_100_091, processStartMs: t0 - 100, epochMs: t0 })
+    utimesSync(join(dir, 'recorder-app-4100091-aa.jsonl'), new Date(t0 + 5000), new Date(t0 + 5000))
+    for (let i = 0; i < 17; i++) {
+      const f = `recorder-app${i}-4100092-b${i}.jsonl`
+      endedTrail(dir, f, { pid: 4_100_092, processStartMs: ago(300_000), epochMs: ago(200_000) + i }, 'sessionReset')
+    }
+    writeFileSync(join(dir, 'recorder-app-4100093-cc.jsonl'), '')
+    const old = new Date(ago(120_000))
+    utimesSync(join(dir, 'recorder-app-4100093-cc.jsonl'), old, old)
+    const answers = [previousRun({ directory: dir }), previousRun({ directory: dir }), previousRun({ directory: dir })]
+    expect(answers.filter((a) => a?.pid === 4_100_091)).toHaveLength(1)
+    expect(answers.filter((a) => a !== null && a.pid !== 4_100_091)).toEqual([])
+  })
+
+  it("a container's next pid 1 (the same pid, another start, no trail) is told apart from the last one's trail, and its dumps are never the last one's", () => {
+    const dir = scratch('prev-reused-pid')
+    const aStart = ago(600_000)
+    const bStart = aStart + 20_000
+    fakeTrail(dir, 'recorder-app-777-aa.jsonl', { pid: 777, processStartMs: aStart, epochMs: aStart + 100 })
+    const aDump = fakeDump(dir, 'app', aStart + 1500, 1, { pid: 777, processStartMs: aStart })
+    // The next pid 1 started within a minute of the last one's end, and left dumps only.
+    const bDumps = [1, 2].map((n) => fakeDump(dir, 'app', bStart + n * 1000, n, { pid: 777, processStartMs: bStart }))
+    const a = previousRun({ directory: dir })
+    expect(a).toMatchObject({ pid: 777, trail: true })
+    expect(a.files).toContain(aDump)
+    for (const f of bDumps) expect(a.files).not.toContain(f)
+    const b = previousRun({ directory: dir })
+    expect(b).toMatchObject({ pid: 777, trail: false })
+    expect(b.bundleCommand).toMatch(new RegExp(` --pid 777@${bStart}$`))
+    expect(b.files.sort()).toEqual([...bDumps].sort())
+    expect(previousRun({ directory: dir })).toBeNull()
+  })
+
+  it("a process that switched sessions (resetForNewSession(id)) is one process: reported once, and never again from its other session's trail or dumps", () => {
+    const dir = scratch('prev-switch')
+    const start = ago(600_000)
+    endedTrail(dir, 'recorder-alpha-4100101-aa.jsonl', { pid: 4_100_101, processStartMs: start, epochMs: start + 100, sessionId: 'alpha' }, 'sessionReset')
+    fakeDump(dir, 'alpha', start + 1000, 1, { pid: 4_100_101, processStartMs: start })
+    fakeTrail(dir, 'recorder-beta-4100101-bb.jsonl', { pid: 4_100_101, processStartMs: start, epochMs: start + 6000, sessionId: 'beta' })
+    fakeDump(dir, 'beta', start + 7000, 1, { pid: 4_100_101, processStartMs: start })
+    expect(previousRun({ directory: dir })).toMatchObject({ pid: 4_100_101, trail: true, died: true })
+    expect(previousRun({ directory: dir })).toBeNull()
+    // Retention removes the oldest trail: its session's dump is still the same process's.
+    rmSync(join(dir, 'recorder-alpha-4100101-aa.jsonl'))
+    expect(previousRun({ directory: dir })).toBeNull()
+    rmSync(join(dir, 'recorder-beta-4100101-bb.jsonl'))
+    expect(previousRun({ directory: dir })).toBeNull()
+  })
+
+  it("an older writer's trail name (no pid in it) takes its session's dumps, once, and its marker is swept when they are gone", () => {
+    const dir = scratch('prev-old-name')
+    const start = ago(600_000)
+    fakeTrail(dir, 'recorder-nosessn.jsonl', { pid: 4_100_111, processStartMs: start, epochMs: start + 100 })
+    const dump = fakeDump(dir, 'nosessn', start + 1500, 1, { pid: 4_100_111, processStartMs: start })
+    const a = previousRun({ directory: dir })
+    expect(a).toMatchObject({ pid: 4_100_111, trail: true })
+    expect(a.files).toEqual(['recorder-nosessn.jsonl', dump])
+    const marker = `memory-nosessn-pid4100111-start${start}.reported`
+    expect(readdirSync(dir)).toContain(marker)
+    expect(previousRun({ directory: dir })).toBeNull()
+    rmSync(join(dir, 'recorder-nosessn.jsonl'))
+    rmSync(join(dir, dump))
+    expect(previousRun({ directory: dir })).toBeNull()
+    expect(readdirSync(dir)).toEqual([])
+  })
+
+  it("files are the process's own: not a neighbour's of its session, not a name with terminal controls, and its own over 1 MiB too", () => {
+    const dir = scratch('prev-files')
+    const start = ago(600_000)
+    fakeTrail(dir, 'recorder-nosessn-4100121-aa.jsonl', { pid: 4_100_121, processStartMs: start, epochMs: start + 100 })
+    const own = fakeDump(dir, 'nosessn', start + 1000, 1, { pid: 4_100_121, processStartMs: start })
+    const big = fakeDump(dir, 'nosessn', start + 2000, 2, { pid: 4_100_121, processStartMs: start, padding: 'x'.repeat(MIB + 10) })
+    const neighbour = fakeDump(dir, 'nosessn', start + 1500, 1, { pid: process.pid, processStartMs: start + 10 })
+    const hostile = `memory-nosessn-\u001b]0;owned\u0007-${new Date(start + 1800).toISOString().replace(/[:.]/g, '-')}-1.json`
+    writeFileSync(join(dir, hostile), '{}')
+    const a = previousRun({ directory: dir })
+    expect(a).toMatchObject({ pid: 4_100_121, trail: true })
+    expect(a.files).toEqual(['recorder-nosessn-4100121-aa.jsonl', own, big])
+    expect(a.files).not.toContain(neighbour)
+    expect(JSON.stringify(a)).not.toMatch(/\u001b/)
   })
 })

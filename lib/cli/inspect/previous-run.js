@@ -36,6 +36,12 @@ const LIMITS = {
   staleMarkers: 64,
   /** Process markers whose age is looked up (one lstat each) per call, to tell whether they are stale. */
   markerChecks: 256,
+  /** Dumps of the process's session in its lifetime whose first KiB is read to tell whose they are (the newest kept). */
+  evidence: 64,
+  /** The first bytes of a dump, which hold its pid and start (the writer puts them first). */
+  identityBytes: 1024,
+  /** A trail without its start record, unlocked and untouched this long, is a writer's leftover: marked, so it takes no candidate's place. */
+  leftoverMs: 60_000,
 }
 /**
  * A process marker: `memory-<session8>-pid<pid>-start<ms>.reported`, claimed for every
@@ -80,6 +86,16 @@ function processState(pid, startMs) {
   const now = startMsOf(pid)
   if (now === null || startMs == null) return 'running'
   return Math.abs(now - startMs) <= SAME_START_MS ? 'running' : 'gone'
+}
+
+/** The trail's lock: true (held), false (free or gone), or null (cannot be told, or no addon). */
+function lockState(binding, file) {
+  try {
+    const h = binding?.heldByLiveWriter?.(file)
+    return h === true || h === false ? h : null
+  } catch {
+    return null
+  }
 }
 
 /**
@@ -232,6 +248,31 @@ function readDump(file) {
   }
 }
 
+/**
+ * A dump's pid and recorded start from its first LIMITS.identityBytes (the writer puts
+ * `pid` and `processStartMs` before anything of size), or null when unreadable.
+ */
+function identityOf(file) {
+  const o = openOwn(file)
+  if (o.error) return null
+  try {
+    const head = readAt(o.fd, 0, Math.min(o.size, LIMITS.identityBytes)).toString('utf8')
+    const pid = /"pid":\s*(\d{1,10})[,\s}]/.exec(head)
+    const start = /"processStartMs":\s*(\d{1,16})[,\s}]/.exec(head)
+    return { pid: pid ? Number(pid[1]) : null, startMs: start ? Number(start[1]) : null }
+  } catch {
+    return null
+  } finally {
+    fs.closeSync(o.fd)
+  }
+}
+
+/** Whether a dump's `identity` (pid, recorded start) is the process `pid` that started at `startMs`. */
+function sameProcess(identity, pid, startMs) {
+  if (!identity || identity.pid !== pid) return false
+  return identity.startMs == null || startMs == null || Math.abs(identity.startMs - startMs) <= SAME_START_MS
+}
+
 /** A path as a shell word: quoted unless it is plain. */
 const shellWord = (s) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
 /** Characters that would act on a terminal (controls, bidirectional overrides) or end the line. */
@@ -249,7 +290,9 @@ function dirWord(resolved) {
     .replace(/[\\/]+$/, '')
   const under = home.length >= 2 && (resolved === home || resolved.startsWith(`${home}${path.sep}`))
   const rest = under ? resolved.slice(home.length + 1) : resolved
-  const word = UNPRINTABLE.test(rest) ? values().clean(rest, 4096) : shellWord(rest)
+  // Escaped, and quoted all the same: the escapes leave the shell's own characters (`;`, a
+  // space) as they are, which only quotes keep from running.
+  const word = shellWord(UNPRINTABLE.test(rest) ? values().clean(rest, 4096) : rest)
   if (!under) return word
   return rest ? `~/${word}` : '~'
 }
@@ -258,7 +301,7 @@ function dirWord(resolved) {
 function lineOf(r) {
   if (!r.trail && r.files.length) {
     const grew = r.growth ? ` (${r.growth.kind} grew by ${values().mib(r.growth.bytes)})` : ''
-    return `The last run of this program (pid ${r.pid ?? '?'}) wrote ${r.files.length === 1 ? 'a memory dump' : `${r.files.length} memory dumps`}${grew}; whether it crashed is unknown, as it kept no recorder trail. Evidence: ${r.bundleCommand}`
+    return `The last run of this program (pid ${r.pid ?? '?'}) wrote ${r.files.length === 1 && !r.filesCut ? 'a memory dump' : `${r.filesCut ? 'at least ' : ''}${r.files.length} memory dumps`}${grew}; whether it crashed is unknown, as it kept no recorder trail. Evidence: ${r.bundleCommand}`
   }
   if (!r.died) return null
   // The time alone when it ended today (UTC), else with its date.
@@ -393,9 +436,14 @@ function find(options, binding, contract) {
   for (const t of trails.slice(0, LIMITS.candidates)) {
     const file = path.join(dir, t.name)
     const head = headOf(file)
+    if (head.error) continue
     // Without its start record (an empty or torn first line) whose trail it is cannot be
-    // told, nor which dumps are its process's: it is passed by, never claimed.
-    if (head.error || !head.start) continue
+    // told, nor which dumps are its process's: it is never reported. A writer's leftover
+    // (unlocked, untouched for a minute) is marked, so it takes no candidate's place again.
+    if (!head.start) {
+      if (now - head.mtimeMs > LIMITS.leftoverMs && lockState(binding, file) !== true) claim(`${file}${MARKER}`)
+      continue
+    }
     const start = head.start
     if (wantSession && typeof start.sessionId === 'string' && shortSessionId(start.sessionId) !== wantSession) continue
     let tail = tailOf(file)
@@ -404,7 +452,11 @@ function find(options, binding, contract) {
     const live = liveness(binding?.heldByLiveWriter, file, start, last, head.mtimeMs, now)
     if (live.live) continue
     // A session reset is not an end: the process went on in its next trail, which tells it.
-    if (last?.type === 'exit' && last.reason === 'sessionReset') continue
+    // Its process gone, the trail is marked, so it takes no candidate's place again.
+    if (last?.type === 'exit' && last.reason === 'sessionReset') {
+      claim(`${file}${MARKER}`)
+      continue
+    }
     const c = claim(`${file}${MARKER}`)
     if (c.taken) continue
     // Read again now that it is ours and its process is gone: the exit record may have been
@@ -422,7 +474,11 @@ function find(options, binding, contract) {
 }
 
 /** The short session id in a trail's name (`recorder-<session8>-<pid>-<id>.jsonl`). */
-const trailSession = (name, F) => name.slice(F.recorderPrefix.length).split('-')[0]
+const trailSession = (name, F) =>
+  name
+    .slice(F.recorderPrefix.length)
+    .replace(/\.jsonl(\.1)?$/, '')
+    .split('-')[0]
 /** The short session id in a dump's name (`memory-<session8>-<time>-<n>.json`). */
 const dumpSession = (name, F) => name.slice(F.dumpPrefix.length).split('-')[0]
 const validPid = (pid) => pid != null && Number.isSafeInteger(pid) && pid > 0
@@ -440,7 +496,7 @@ function processMarker(F, session8, pid, startMs) {
 function indexOf(names, F) {
   const dumpTimes = new Map()
   const answered = new Map()
-  const trailPids = new Set()
+  const trailPids = new Map()
   const oldTrails = new Set()
   const trailName = /^([A-Za-z0-9_]{1,8})-(\d{1,10})-[A-Za-z0-9_]+\.jsonl(\.1)?$/
   for (const n of names) {
@@ -452,14 +508,18 @@ function indexOf(names, F) {
       dumpTimes.get(k).push(t)
     } else if (READABLE_RECORDER_NAME.test(n)) {
       const m = trailName.exec(n.slice(F.recorderPrefix.length))
-      if (m) trailPids.add(`${m[1]}-${Number(m[2])}`)
-      else oldTrails.add(trailSession(n, F))
+      if (m) {
+        const k = `${m[1]}-${Number(m[2])}`
+        if (!trailPids.has(k)) trailPids.set(k, [])
+        trailPids.get(k).push(n)
+      } else oldTrails.add(trailSession(n, F))
     } else {
       const m = PROCESS_MARKER.exec(n)
       if (!m) continue
-      const k = `${m[1]}-${m[2] === 'unknown' ? 'unknown' : Number(m[2])}`
+      // By pid: a process is one whatever sessions it wrote under (resetForNewSession(id)).
+      const k = m[2] === 'unknown' ? 'unknown' : String(Number(m[2]))
       if (!answered.has(k)) answered.set(k, [])
-      answered.get(k).push(m[3] === 'unknown' ? null : Number(m[3]))
+      answered.get(k).push({ session8: m[1], start: m[3] === 'unknown' ? null : Number(m[3]) })
     }
   }
   for (const times of dumpTimes.values()) times.sort((a, b) => a - b)
@@ -481,9 +541,32 @@ function firstAtOrAfter(times, from) {
 
 /** Whether a marker says the process `pid` of `session8` that started at `startMs` was answered. */
 function wasAnswered(idx, session8, pid, startMs) {
-  const starts = idx.answered.get(`${session8}-${validPid(pid) ? pid : 'unknown'}`)
-  if (!starts) return false
-  return starts.some((s) => (s == null && startMs == null) || (s != null && startMs != null && Math.abs(s - Math.round(startMs)) <= SAME_START_MS))
+  const marks = idx.answered.get(validPid(pid) ? String(pid) : 'unknown')
+  if (!marks) return false
+  // A known pid and start name one process in any session; otherwise within the session only.
+  return marks.some((m) =>
+    validPid(pid) && startMs != null && m.start != null
+      ? Math.abs(m.start - Math.round(startMs)) <= SAME_START_MS
+      : m.session8 === session8 && m.start == null && startMs == null,
+  )
+}
+
+/**
+ * Whether the process `pid` of `session8` that started at `startMs` kept a trail here: a trail
+ * named with its session and pid whose start record gives its start (or no start to compare).
+ * A later process with its pid (a container's pid 1) has another start, and is not its.
+ */
+function keptTrail(dir, idx, session8, pid, startMs, heads) {
+  for (const name of idx.trailPids.get(`${session8}-${pid}`) ?? []) {
+    if (!heads.has(name)) {
+      if (heads.size >= LIMITS.candidates) return true
+      heads.set(name, headOf(path.join(dir, name)))
+    }
+    const h = heads.get(name)
+    const s = epoch(h.start?.processStartMs)
+    if (h.error || !h.start || s == null || startMs == null || Math.abs(s - startMs) <= SAME_START_MS) return true
+  }
+  return false
 }
 
 /**
@@ -501,6 +584,7 @@ function dumpsOnly(dir, names, all, idx, wantSession, bundleBase, contract) {
     .filter(
       (n) =>
         READABLE_DUMP_NAME.test(n) &&
+        !UNPRINTABLE.test(n) &&
         !all.has(`${n}${MARKER}`) &&
         // A trail named without its pid (an older writer) tells every dump of its session.
         !idx.oldTrails.has(dumpSession(n, F)) &&
@@ -510,6 +594,7 @@ function dumpsOnly(dir, names, all, idx, wantSession, bundleBase, contract) {
     .filter((d) => d.t != null)
     .sort((a, b) => b.t - a.t || b.n.localeCompare(a.n))
   const seen = new Set()
+  const heads = new Map()
   for (const d of dumps.slice(0, LIMITS.candidates)) {
     const r = readDump(path.join(dir, d.n))
     if (!r) continue
@@ -523,9 +608,9 @@ function dumpsOnly(dir, names, all, idx, wantSession, bundleBase, contract) {
     const key = processMarker(F, s8, pid, recorded)
     if (seen.has(key)) continue
     seen.add(key)
-    // Its process kept a trail here (a trail's name carries its pid): the trail tells it,
-    // running or not (a process of another start with this session and pid is the one miss).
-    if (validPid(pid) && idx.trailPids.has(`${s8}-${pid}`)) continue
+    // Its process kept a trail here (a trail's name carries its pid, its start record its
+    // start): the trail tells it, running or not.
+    if (validPid(pid) && keptTrail(dir, idx, s8, pid, recorded, heads)) continue
     const state = processState(pid, recorded)
     if (state === 'own' || state === 'running') continue
     const c = claim(path.join(dir, key))
@@ -578,6 +663,7 @@ function answer(dir, trailName, start, tailRead, names, liveBy, markError, bundl
       liveness: liveBy,
       trail: true,
       trailCut: tail.cut === true,
+      filesCut: false,
       problem: markError,
       line: null,
     }
@@ -587,31 +673,35 @@ function answer(dir, trailName, start, tailRead, names, liveBy, markError, bundl
   const from = (startMs ?? start?.estimatedStartMs ?? firstMs ?? 0) - 2000
   const to = file == null ? nameTime(start.dumpName) : (lastMs ?? Date.now()) + 60_000
   const candidates = names
-    .filter((n) => READABLE_DUMP_NAME.test(n) && n.startsWith(`${contract.files.dumpPrefix}${session8}-`))
+    .filter((n) => READABLE_DUMP_NAME.test(n) && !UNPRINTABLE.test(n) && n.startsWith(`${contract.files.dumpPrefix}${session8}-`))
     .map((n) => ({ n, t: nameTime(n) }))
     .filter((d) => d.t != null && d.t >= from && d.t <= to)
     .sort((a, b) => a.t - b.t || a.n.localeCompare(b.n))
-  const pick = candidates.length <= LIMITS.dumps ? candidates : [candidates[0], ...candidates.slice(1 - LIMITS.dumps)]
+  // Its dumps: those of its session in its lifetime whose pid and recorded start are its
+  // (the first KiB of each, the newest LIMITS.evidence), of any size; a process that kept no
+  // trail and recorded no pid has the dump it was found by.
+  const filesCut = pid != null && candidates.length > LIMITS.evidence
+  const own =
+    pid == null
+      ? candidates.filter((d) => file == null && d.n === start.dumpName).map((d) => d.n)
+      : candidates
+          .slice(-LIMITS.evidence)
+          .filter((d) => sameProcess(identityOf(path.join(dir, d.n)), pid, startMs))
+          .map((d) => d.n)
+  // Its first and last are read whole (growth and which code grew need two).
+  const pick = own.length <= LIMITS.dumps ? own : [own[0], ...own.slice(1 - LIMITS.dumps)]
   const dumps = []
-  for (const d of pick) {
-    const r = readDump(path.join(dir, d.n))
-    // A trail's process has a pid (its start record's); a dump of another pid is not its.
-    if (r && (pid == null ? file == null : num(r.doc.pid) === pid)) dumps.push(r)
+  for (const n of pick) {
+    const r = readDump(path.join(dir, n))
+    if (r) dumps.push(r)
   }
-  const mine = new Set(dumps.map((d) => path.basename(d.file)))
-  // Its evidence: the dumps read (its pid checked), and those left unread in its session
-  // during its life (a dump's name does not carry its pid).
-  const picked = new Set(pick.map((d) => d.n))
-  const theirs = candidates.map((d) => d.n).filter((n) => mine.has(n) || !picked.has(n))
   const evidence = [
     ...(trailName != null && names.includes(`${trailName}${contract.files.rotatedSuffix}`) ? [`${trailName}${contract.files.rotatedSuffix}`] : []),
     ...(trailName != null ? [trailName] : []),
-    ...theirs,
+    ...own,
   ]
-  // The dumps read and found to be its (their pid checked) are marked answered, so that
-  // later starts skip them unread; the others are found answered by the process's marker
-  // when a start reads them, and marked then.
-  for (const n of mine) claim(path.join(dir, `${n}${MARKER}`))
+  // Its dumps are marked answered, so that later starts skip them unread.
+  for (const n of own) claim(path.join(dir, `${n}${MARKER}`))
   const p = {
     pid,
     startMs: startMs ?? start?.estimatedStartMs ?? null,
@@ -652,6 +742,8 @@ function answer(dir, trailName, start, tailRead, names, liveBy, markError, bundl
     trail: file != null,
     // What the tail held: the verdict's growth covers the approach to the end, not the whole run.
     trailCut: tail.cut === true,
+    // More dumps of its session in its lifetime than were looked at: `files` has the newest.
+    filesCut,
     problem: markError,
   }
   result.line = lineOf(result)
