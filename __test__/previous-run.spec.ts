@@ -537,12 +537,15 @@ describe('previousRun(): what a second outside pass found (issue 37)', () => {
     expect(previousRun({ directory: dir })).toBeNull()
   })
 
-  it("a process marker goes once no dump from its process's start to its making is left, whoever else writes to the session", () => {
+  it("past 32 process markers, one goes once no dump from its process's start to its making is left, whoever else writes to the session", () => {
     const dir = scratch('prev-marker-sweep')
     const hourAgo = new Date(ago(3_600_000))
-    const stale = `memory-shared-pid4100041-start${ago(3_700_000)}.reported`
-    writeFileSync(join(dir, stale), '')
-    utimesSync(join(dir, stale), hourAgo, hourAgo)
+    // Past 32 process markers, their age decides: 40 of processes whose dumps are all gone.
+    const stale = Array.from({ length: 40 }, (_, i) => `memory-shared-pid${4_100_000 + i}-start${ago(3_700_000) + i}.reported`)
+    for (const m of stale) {
+      writeFileSync(join(dir, m), '')
+      utimesSync(join(dir, m), hourAgo, hourAgo)
+    }
     // A process whose dump is still here keeps its marker.
     const keptStart = ago(3_800_000)
     const kept = `memory-shared-pid4100042-start${keptStart}.reported`
@@ -554,8 +557,15 @@ describe('previousRun(): what a second outside pass found (issue 37)', () => {
     for (let n = 1; n <= 3; n++) writeFileSync(join(dir, `${fakeDump(dir, 'shared', ago(n * 1000), n, { pid: 4_100_050 + n })}.reported`), '')
     expect(previousRun({ directory: dir })).toBeNull()
     const names = readdirSync(dir)
-    expect(names).not.toContain(stale)
+    for (const m of stale) expect(names).not.toContain(m)
     expect(names).toContain(kept)
+    // 32 or fewer are kept while any dump of their session is: no lstat at the usual start.
+    const few = scratch('prev-marker-few')
+    const one = `memory-shared-pid4100043-start${ago(3_700_000)}.reported`
+    writeFileSync(join(few, one), '')
+    writeFileSync(join(few, `${fakeDump(few, 'shared', ago(1000), 1, { pid: 4_100_044 })}.reported`), '')
+    expect(previousRun({ directory: few })).toBeNull()
+    expect(readdirSync(few)).toContain(one)
   })
 
   it('telemetry is checked before anything is claimed: a bad one is a problem naming its field, and the death is still told', () => {

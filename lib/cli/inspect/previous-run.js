@@ -36,6 +36,8 @@ const LIMITS = {
   staleMarkers: 64,
   /** Process markers whose age is looked up (one lstat each) per call, to tell whether they are stale. */
   markerChecks: 256,
+  /** Process markers kept without looking at their age: past this many, their age decides (a start's first lstat costs Node's stat machinery, about 0.4 ms). */
+  keptMarkers: 32,
   /** Dumps of the process's session in its lifetime whose first KiB is read to tell whose they are (the newest kept). */
   evidence: 64,
   /** The first bytes of a dump, which hold its pid and start (the writer puts them first). */
@@ -391,8 +393,10 @@ function find(options, binding, contract) {
   const idx = indexOf(names, F)
   // Markers whose files are gone (retention removed them), a few per call; only from a whole
   // listing (a file past its bound is not gone). A process marker goes once no dump of its
-  // session from its start to the marker's making is left: retention removes the oldest
-  // first, so every marker goes in time, whoever else shares the session.
+  // session is left; past LIMITS.keptMarkers of them, once none is left from its process's
+  // start to the marker's making: retention removes the oldest first, so every marker goes in
+  // time, whoever else shares the session.
+  const ageMatters = idx.processMarkers > LIMITS.keptMarkers
   let swept = 0
   let checks = 0
   for (const n of complete ? names : []) {
@@ -403,6 +407,7 @@ function find(options, binding, contract) {
     if (proc) {
       const first = firstAtOrAfter(idx.dumpTimes.get(proc[1]), proc[3] === 'unknown' ? -Infinity : Number(proc[3]) - 2000)
       if (first === undefined) gone = true
+      else if (!ageMatters) continue
       else {
         if (checks >= LIMITS.markerChecks) continue
         checks++
@@ -498,6 +503,7 @@ function indexOf(names, F) {
   const answered = new Map()
   const trailPids = new Map()
   const oldTrails = new Set()
+  let processMarkers = 0
   const trailName = /^([A-Za-z0-9_]{1,8})-(\d{1,10})-[A-Za-z0-9_]+\.jsonl(\.1)?$/
   for (const n of names) {
     if (READABLE_DUMP_NAME.test(n)) {
@@ -516,6 +522,7 @@ function indexOf(names, F) {
     } else {
       const m = PROCESS_MARKER.exec(n)
       if (!m) continue
+      processMarkers++
       // By pid: a process is one whatever sessions it wrote under (resetForNewSession(id)).
       const k = m[2] === 'unknown' ? 'unknown' : String(Number(m[2]))
       if (!answered.has(k)) answered.set(k, [])
@@ -523,7 +530,7 @@ function indexOf(names, F) {
     }
   }
   for (const times of dumpTimes.values()) times.sort((a, b) => a - b)
-  return { dumpTimes, answered, trailPids, oldTrails }
+  return { dumpTimes, answered, trailPids, oldTrails, processMarkers }
 }
 
 /** The first of ascending `times` at or after `from`, or undefined. */
