@@ -35,8 +35,9 @@ if (built.status !== 0) process.exit(built.status ?? 1)
 const r = spawnSync(node.bin, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', ...vitestArgs], {
   cwd: root,
   stdio: 'inherit',
-  // MDD_SECONDARY_NODE: the repetition-heavy reliability tests run at a fifth of their counts
-  // here (the full counts run on the main leg, `npm test`).
+  // MDD_SECONDARY_NODE: the repetition-heavy reliability and stack-capture tests run at a
+  // fraction of their counts here, and the quick bench and the TypeScript checks (whose
+  // verdicts are the main Node's) not at all; the full suite runs on the main leg, `npm test`.
   env: { ...process.env, PATH: `${dirname(node.bin)}:${process.env.PATH}`, MDD_SECONDARY_NODE: '1' },
 })
 const seconds = ((Date.now() - fetched) / 1000).toFixed(0)
