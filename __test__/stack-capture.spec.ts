@@ -124,7 +124,7 @@ describe('watchdog.captureStack (native)', () => {
     expect(host.profileSamples).toBeGreaterThan(0)
     const stack = watchdogDump(dir).watchdog.stack
     expect(stack.status, JSON.stringify(stack)).toBe('captured')
-    expect(stack.frames[0].function).toBe('pollUntilReady')
+    expect(stack.frames[0].function, JSON.stringify(stack.frames)).toBe('pollUntilReady')
   })
 
   it('a dumper in a worker thread has no stack: the dump and one warning say why', async () => {
