@@ -207,6 +207,23 @@ describe('what the JS thread adds to a pressure dump when its loop is alive', ()
   )
 
   it.skipIf(typeof cg === 'string')(
+    "a host whose JSON.stringify throws a secret for the sites' section: the JS thread's part is not added, one warning names the throw's kind, and telemetry still gets the dump's record",
+    () => {
+      const out = run('stringifyThrows')
+      const doc = out.doc
+      expect(doc.trigger).toBe('pressure')
+      expect(doc.collectionComplete).toBe(true)
+      expect(doc.jsFigures).toBeUndefined()
+      const failed = out.warnings.filter((w: any) => w.code === 'OwnDumpAttachFailed')
+      expect(failed.length, JSON.stringify(out.warnings)).toBe(1)
+      expect(failed[0].message, failed[0].message).toMatch(/internal error: \(an Error\)$/)
+      expect(out.records.length).toBe(1)
+      expect(out.records[0].attributes).toMatchObject({ 'memory_diagnostics.trigger': 'pressure', 'memory_diagnostics.dump.number': doc.dumpNumber })
+      expect(JSON.stringify(out)).not.toContain('SECRET_THROW_MESSAGE')
+    },
+  )
+
+  it.skipIf(typeof cg === 'string')(
     'close() and process.exit() the moment a pressure dump lands: its phase 2 still finishes (before: 3 of 20 left phase 1 only and a temporary file)',
     () => {
       const group = cg as Exclude<typeof cg, string>

@@ -6,7 +6,10 @@
 //   hostile: as noobserve, with process.memoryUsage throwing an error whose message is a
 //            secret and the global Promise replaced;
 //   block: the loop is blocked (a synchronous spin) from before the dump until 300 ms after
-//          the complete dump is on disk, so the dump lands without the JS thread.
+//          the complete dump is on disk, so the dump lands without the JS thread;
+//   stringifyThrows: as alive, with telemetry (a logger keeping its records) and a host whose
+//          JSON.stringify throws a secret for the allocation sites' section, so adding the
+//          JS thread's part fails before the addon is asked: the dump is still told.
 // Grows 120 MiB of Buffers and some JS heap from `leakRecords` (the pressure rule is set to
 // 60% of the limit, under what kills it), then prints one JSON line once the figures are in.
 import { readdirSync, readFileSync } from 'node:fs'
@@ -16,17 +19,19 @@ import { join } from 'node:path'
 const require = createRequire(import.meta.url)
 const { MemoryDiagnosticsDumper } = require('../../index.js')
 const [dir, mode] = process.argv.slice(2)
+const records = []
 const dumper = new MemoryDiagnosticsDumper({
   directory: dir,
   sessionId: 'pressure-js',
   recorder: { intervalMs: 50 },
   pressure: { ratio: 0.6 },
   allocationProfile: { samplingIntervalBytes: 16384 },
+  ...(mode === 'stringifyThrows' ? { telemetry: { logger: { emit: (r) => records.push(r) } } } : {}),
 })
 const held = []
-const records = []
+const leaked = []
 function leakRecords() {
-  for (let i = 0; i < 20000; i++) records.push({ id: i, label: `record ${records.length}`, at: [i, i + 1] })
+  for (let i = 0; i < 20000; i++) leaked.push({ id: i, label: `record ${leaked.length}`, at: [i, i + 1] })
 }
 const pressureDump = () => {
   for (const name of readdirSync(dir)) {
@@ -52,6 +57,13 @@ if (mode === 'hostile') {
   }
   globalThis.Promise = function HostPromise() {}
 }
+if (mode === 'stringifyThrows') {
+  const stringify = JSON.stringify
+  JSON.stringify = function hostStringify(value, ...rest) {
+    if (value !== null && typeof value === 'object' && Object.hasOwn(value, 'sites')) throw new Error('SECRET_THROW_MESSAGE')
+    return Reflect.apply(stringify, this, [value, ...rest])
+  }
+}
 if (mode === 'block') {
   const start = Date.now()
   let seen = null
@@ -70,11 +82,13 @@ if (mode === 'block') {
 const started = Date.now()
 const wait = setInterval(() => {
   const doc = pressureDump()
-  if (doc?.jsFigures !== undefined || Date.now() - started > 30_000) {
+  const done = mode === 'stringifyThrows' ? records.length > 0 && warnings.length > 0 : doc?.jsFigures !== undefined
+  if (done || Date.now() - started > 30_000) {
     clearInterval(wait)
     out.doc = doc
-    out.held = held.length + records.length
+    out.held = held.length + leaked.length
     out.warnings = warnings
+    out.records = records.map((r) => ({ body: r.body, attributes: r.attributes }))
     console.log(JSON.stringify(out))
     dumper.close()
   }
