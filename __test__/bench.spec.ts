@@ -1,13 +1,13 @@
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { root } from './helpers.js'
+import { root, secondaryNode } from './helpers.js'
 
 // The benchmark's figures live in docs/benchmarks.md (npm run bench), never in timed
 // assertions; this only keeps the harness working and its structural facts true.
 // The benchmark's figures and targets are the main Node's (docs/benchmarks.md): the other Node
 // versions' legs (MDD_SECONDARY_NODE) leave the harness to the main one.
-describe.skipIf(process.env.MDD_SECONDARY_NODE === '1')('npm run bench (quick mode)', () => {
+describe.skipIf(secondaryNode)('npm run bench (quick mode)', () => {
   it('measures every contender side by side and reports the targets', () => {
     const r = spawnSync(process.execPath, [join(root, 'bench/run.mjs'), '--quick'], { cwd: root, encoding: 'utf8', timeout: 300_000 })
     expect(r.status, r.stderr).toBe(0)

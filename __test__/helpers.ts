@@ -11,6 +11,13 @@ import type { DumpInput } from '../index.js'
 
 const require = createRequire(import.meta.url)
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+/**
+ * One of the other Node versions' legs (scripts/test-node.mjs sets MDD_SECONDARY_NODE=1): the
+ * repetition-heavy tests run at a fraction of their counts, and what gives the main Node's
+ * verdict (the quick bench, the TypeScript checks) is left to the main leg, `npm test`.
+ */
+export const secondaryNode = process.env.MDD_SECONDARY_NODE === '1'
 export const addon: typeof import('../index.js') = require('../index.js')
 export const { MemoryDiagnosticsDumper } = addon
 

@@ -8,12 +8,11 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { dumpFiles, makeMemoryCgroup, readDump, root, runNode, scratch } from './helpers.js'
+import { dumpFiles, makeMemoryCgroup, readDump, root, runNode, scratch, secondaryNode } from './helpers.js'
 
 const MiB = 1024 * 1024
 // The rule is the addon's, the same under every Node: the secondary Node legs (test:nodeNN)
 // run the Buffers kill and the heap-limit risk (Node sizes its default heap), not the rest.
-const secondary = process.env.MDD_SECONDARY_NODE === '1'
 const CHILD = join(root, '__test__/children/pressure-host.mjs')
 
 /** The directory's only dump: a complete `pressure` dump near the cgroup's `limit`, at 90% of it or, past 75%, for growth that would reach 90%. */
@@ -31,7 +30,7 @@ describe('a pressure dump before the kernel kill, with no host code', () => {
   const limit = 256 * MiB
   const cg = makeMemoryCgroup(limit, 'pressure')
   if (typeof cg === 'string') console.log(`skipped the pressure kernel-OOM tests: ${cg}`)
-  it.skipIf(typeof cg === 'string').each([['buffers', 'external', 'ArrayBuffers and external'], ...(secondary ? [] : [['native', 'native', 'native']])])(
+  it.skipIf(typeof cg === 'string').each([['buffers', 'external', 'ArrayBuffers and external'], ...(secondaryNode ? [] : [['native', 'native', 'native']])])(
     '%s grow: killed by SIGKILL; one complete pressure dump, growth %s; inspect tells it',
     (what, kind, label) => {
       const group = cg as Exclude<typeof cg, string>
@@ -57,7 +56,7 @@ describe('a pressure dump before the kernel kill, with no host code', () => {
     },
   )
 
-  it.skipIf(typeof cg === 'string' || secondary)(
+  it.skipIf(typeof cg === 'string' || secondaryNode)(
     'a child process grows: the kernel kills the child, and the host’s pressure dump came before, growth children',
     () => {
       const group = cg as Exclude<typeof cg, string>
@@ -70,7 +69,7 @@ describe('a pressure dump before the kernel kill, with no host code', () => {
     },
   )
 
-  it.skipIf(typeof cg === 'string' || secondary)(
+  it.skipIf(typeof cg === 'string' || secondaryNode)(
     'a host moved to another cgroup after its dumper started is watched against the limit it moved under (before: no dump, the old limit read at every sample)',
     () => {
       const small = makeMemoryCgroup(128 * MiB, 'pressure-moved')
@@ -90,7 +89,7 @@ describe('a pressure dump before the kernel kill, with no host code', () => {
     },
   )
 
-  it.skipIf(typeof cg === 'string' || secondary).each([
+  it.skipIf(typeof cg === 'string' || secondaryNode).each([
     ['at rest', 'rest'],
     ['whose heap grows to 60% of its limit and is freed, again and again', 'heap'],
   ])('no false alarm: a host %s, sampled 2,000 times, gets no pressure dump', (_, mode) => {
@@ -148,7 +147,7 @@ describe('a pressure dump before the kernel kill, with no host code', () => {
 
 describe('what the JS thread adds to a pressure dump when its loop is alive', () => {
   const limit = 256 * MiB
-  const cg = secondary ? 'the secondary Node legs run the kill and the heap-limit risk only' : makeMemoryCgroup(limit, 'pressure-js')
+  const cg = secondaryNode ? 'the secondary Node legs run the kill and the heap-limit risk only' : makeMemoryCgroup(limit, 'pressure-js')
   if (typeof cg === 'string') console.log(`skipped the JS thread's pressure additions: ${cg}`)
   const run = (mode: string) => {
     const group = cg as Exclude<typeof cg, string>
@@ -247,7 +246,7 @@ describe('what the JS thread adds to a pressure dump when its loop is alive', ()
     expect(sites(doc)).toContain('leakRecords')
   })
 
-  it.skipIf(secondary)('a dumper the host drops is still collected: the JS thread’s callback holds it weakly', () => {
+  it.skipIf(secondaryNode)('a dumper the host drops is still collected: the JS thread’s callback holds it weakly', () => {
     for (const options of [{ recorder: { intervalMs: 50 } }, { recorder: { intervalMs: 50 }, allocationProfile: true }]) {
       const r = runNode(join(root, '__test__/children/pressure-gc.mjs'), [join(scratch(), 'diag'), JSON.stringify(options)], { nodeArgs: ['--expose-gc'] })
       expect(r.status, r.stderr).toBe(0)

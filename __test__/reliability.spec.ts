@@ -14,6 +14,7 @@ import {
   root,
   runNode,
   scratch,
+  secondaryNode,
   straceUnavailable,
   validates,
   waitFor,
@@ -75,11 +76,10 @@ const fds = () => readdirSync('/proc/self/fd').length
 const threads = () => Number(/Threads:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1])
 const rss = () => process.memoryUsage().rss
 
-// The other Node versions' legs (scripts/test-node.mjs sets MDD_SECONDARY_NODE=1) run the
+// The other Node versions' legs (secondaryNode) run the
 // repetition-heavy tests at a fifth of their counts: the write path they test is the same
 // native code on every Node version, and the full counts run on the main leg.
-const secondary = process.env.MDD_SECONDARY_NODE === '1'
-const scaled = (n: number) => (secondary ? Math.max(5, Math.round(n / 5)) : n)
+const scaled = (n: number) => (secondaryNode ? Math.max(5, Math.round(n / 5)) : n)
 
 describe('crash consistency: kill anywhere', () => {
   const plans: Array<[string, NodeJS.Signals, number]> = [
@@ -387,7 +387,7 @@ describe.each(implementations)('load ($name)', ({ name, MemoryDiagnosticsDumper,
 
 describe('soak', () => {
   // The other Node versions' legs make 3,000 (the growth is read from the 1,010th on).
-  const total = secondary ? 3_000 : 10_000
+  const total = secondaryNode ? 3_000 : 10_000
   it(`${total.toLocaleString('en')} dump attempts with cap and cooldown disabled: RSS and descriptors flat`, async () => {
     const native = implementations[0]
     const dir = join(scratch(), 'diag')

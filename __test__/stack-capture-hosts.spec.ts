@@ -10,12 +10,9 @@ import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { copyOfPackage, dumpFiles, pool, readDump, root, scratch } from './helpers.js'
+import { copyOfPackage, dumpFiles, pool, readDump, root, scratch, secondaryNode } from './helpers.js'
 
 const CHILD = join(root, '__test__/children/stack-hosts.mjs')
-// The other Node versions' legs (scripts/test-node.mjs sets MDD_SECONDARY_NODE=1) run the
-// repetitions once: 20 dumpers (not also 2), and two runs of the two copies (not five).
-const secondary = process.env.MDD_SECONDARY_NODE === '1'
 const HARM = join(root, '__test__/children/harm-helper.cjs')
 
 /** Every line on the host's stderr is one process warning of ours, or Node's hint after it. */
@@ -82,7 +79,8 @@ describe('watchdog.captureStack: what the capture takes from the main thread', (
 })
 
 describe('watchdog.captureStack: several dumpers share the helper', () => {
-  for (const count of secondary ? [20] : [2, 20]) {
+  // The other Node versions' legs (secondaryNode) run 20 dumpers only, not also 2.
+  for (const count of secondaryNode ? [20] : [2, 20]) {
     it(`${count} dumpers, each with its own watchdog: every one's dump of each of three stalls has the stack`, async () => {
       const dir = scratch()
       const r = await runHost(dir, 'dumpers', [String(count)])
@@ -161,7 +159,8 @@ describe("watchdog.captureStack: nothing on the host's stderr", () => {
     expect(later.map((s) => s.status)).toEqual(['captured', 'captured'])
   })
 
-  const copyRuns = secondary ? 2 : 5
+  // The other Node versions' legs run two of these, not five.
+  const copyRuns = secondaryNode ? 2 : 5
   it(`two copies of the package, each with captureStack: no line on the stderr, and both copies’ dumps have stacks, in ${copyRuns} of ${copyRuns} runs`, async () => {
     const copies = [copyOfPackage(scratch('copy-a')), copyOfPackage(scratch('copy-b'))]
     const runs = await pool(copyRuns, 2, async () => {

@@ -1,14 +1,13 @@
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { root } from './helpers.js'
+import { root, secondaryNode } from './helpers.js'
 
 const tsc = join(root, 'node_modules/typescript/bin/tsc')
 // TypeScript's verdict does not depend on the Node that runs it: the other Node versions'
 // legs (MDD_SECONDARY_NODE) leave it to the main one.
-const secondary = process.env.MDD_SECONDARY_NODE === '1'
 
-describe.skipIf(secondary)('typings', () => {
+describe.skipIf(secondaryNode)('typings', () => {
   it('type-check a strict TypeScript consumer passing the Node APIs straight in, and reject misuse (examples/type-errors.ts)', () => {
     const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'examples/tsconfig.json')], { encoding: 'utf8' })
     expect(r.stdout + r.stderr).toBe('')
